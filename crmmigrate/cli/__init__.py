@@ -1,0 +1,41 @@
+"""The command line: one module per command, each a thin layer over one library function."""
+
+from __future__ import annotations
+
+import typer
+
+from crmmigrate import __version__
+from crmmigrate.cli import extract
+from crmmigrate.cli.common import Verbose, set_verbose
+
+app = typer.Typer(
+    name="crmmigrate",
+    help="Move customer data from legacy systems into a new CRM, and clean it on the way.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"crmmigrate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: Verbose = False,
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    set_verbose(verbose)
+
+
+app.command("extract")(extract.command)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,269 @@
+"""What every reader shares: the source description, the report, rejects, and the frame shape.
+
+A reader turns one source into DataFrame chunks of strings. Typing is the mapping's job, so a
+reader never guesses a type; it only turns a typed cell (Excel, JSON, SQL) into its plain text.
+Every row carries the provenance columns of the canonical model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from crmmigrate.errors import BadUsage, MalformedInput
+from crmmigrate.model import FILE_COLUMN, PROVENANCE, ROW_COLUMN, SOURCE_COLUMN
+
+Format = Literal["csv", "excel", "json", "jsonl", "sql"]
+
+DEFAULT_CHUNK_ROWS = 100_000
+HEADER_SCAN_ROWS = 30
+
+
+class Source(BaseModel):
+    """Where records come from and every choice that can be forced about how to read them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    location: str = Field(description="file path, or a SQLAlchemy URL for a database")
+    name: str | None = Field(None, description="source name recorded in provenance")
+    format: Format | None = Field(None, description="forced format; detected when not given")
+    encoding: str | None = None
+    delimiter: str | None = None
+    header_row: int | None = Field(
+        None, ge=0, description="1-based row of the header; 0 means the file has none"
+    )
+    sheet: str | None = Field(None, description="Excel sheet name, or its number from 1")
+    records: str | None = Field(None, description="JSON: dotted path to the array of records")
+    table: str | None = None
+    query: str | None = None
+    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+        value = named.get(value.lower(), value)
+        if len(value) != 1:
+            raise ValueError(f"a delimiter is one character (or tab), not {value!r}")
+        return value
+
+    @property
+    def is_url(self) -> bool:
+        return "://" in self.location
+
+
+@dataclass
+class Reject:
+    """A row that could not become a record, kept with where it was and why."""
+
+    source: str
+    file: str
+    row: str
+    reason: str
+    raw: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+REJECT_COLUMNS = ("_source", "_file", "_row", "reason", "raw")
+
+
+@dataclass
+class ExtractReport:
+    """What was read and every choice made while reading it, forced or detected."""
+
+    source: str
+    file: str
+    format: str
+    rows: int = 0
+    columns: list[str] = field(default_factory=list)
+    encoding: str | None = None
+    encoding_confidence: float | None = None
+    encoding_forced: bool = False
+    delimiter: str | None = None
+    delimiter_forced: bool = False
+    header_row: int | None = None
+    header_forced: bool = False
+    sheet: str | None = None
+    sheets: list[str] = field(default_factory=list)
+    records_path: str | None = None
+    rejected: int = 0
+    skipped_blank: int = 0
+    skipped_above_header: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Extraction(ABC):
+    """One source being read. Iterate `chunks()`; `report` and `rejects` are complete after."""
+
+    def __init__(self, source: Source, *, name: str, file: str, format: Format) -> None:
+        self.source = source
+        self.report = ExtractReport(source=name, file=file, format=format)
+        self.rejects: list[Reject] = []
+        self._done = False
+
+    @property
+    def name(self) -> str:
+        return self.report.source
+
+    @abstractmethod
+    def _chunks(self) -> Iterator[pd.DataFrame]:
+        """Yield frames built with `self.frame(...)`; fill the report as reading goes."""
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        if self._done:
+            raise RuntimeError("an Extraction can be read once; open the source again")
+        for chunk in self._chunks():
+            self.report.rows += len(chunk)
+            yield chunk
+        self.report.rejected = len(self.rejects)
+        self._done = True
+
+    def read(self) -> pd.DataFrame:
+        """The whole source as one frame (use `chunks()` for files larger than memory)."""
+        frames = list(self.chunks())
+        if not frames:
+            return self.frame(self.report.columns, [], [])
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def reject(self, row: int | str, reason: str, raw: str) -> None:
+        self.rejects.append(Reject(self.name, self.report.file, str(row), reason, raw))
+
+    def frame(
+        self, columns: Sequence[str], rows: Sequence[Sequence[str | None]], locators: Sequence[str]
+    ) -> pd.DataFrame:
+        """A chunk: the source columns as strings, then the provenance columns."""
+        data: dict[str, Any] = {}
+        by_column = list(zip(*rows)) if rows else [()] * len(columns)
+        for column, values in zip(columns, by_column, strict=True):
+            data[column] = pd.array(values, dtype="str")
+        data[SOURCE_COLUMN] = pd.array([self.name] * len(rows), dtype="str")
+        data[FILE_COLUMN] = pd.array([self.report.file] * len(rows), dtype="str")
+        data[ROW_COLUMN] = pd.array(list(locators), dtype="str")
+        return pd.DataFrame(data, columns=[*columns, *PROVENANCE])
+
+
+def rejects_frame(rejects: Sequence[Reject]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(r.source, r.file, r.row, r.reason, r.raw) for r in rejects],
+        columns=list(REJECT_COLUMNS),
+        dtype="str",
+    )
+
+
+def cell_to_str(value: Any) -> str | None:
+    """The plain text of a typed cell: what an engineer would see, with no float noise."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value != "" else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, decimal.Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return str(value)
+
+
+def unique_columns(names: Sequence[str | None], *, file: str) -> tuple[list[str], list[str]]:
+    """Header names made usable: blanks named by position, repeats numbered. Returns notes."""
+    notes: list[str] = []
+    result: list[str] = []
+    seen: dict[str, int] = {}
+    for position, raw in enumerate(names, start=1):
+        name = (raw or "").strip()
+        if not name:
+            name = f"column_{position}"
+            notes.append(f"column {position} has no header; named it {name!r}")
+        if name in PROVENANCE:
+            raise MalformedInput(
+                f"the header has a column named {name!r}, which crmmigrate reserves for "
+                "provenance.",
+                file=file,
+                hint="Rename that column in the file, or force --header-row 0.",
+            )
+        if name in seen:
+            seen[name] += 1
+            renamed = f"{name}_{seen[name]}"
+            notes.append(f"header {name!r} appears more than once; column {position} is {renamed!r}")
+            name = renamed
+        seen.setdefault(name, 1)
+        result.append(name)
+    return result, notes
+
+
+def find_header_row(rows: Sequence[Sequence[str | None]]) -> int:
+    """Index of the header among the first rows of a sheet or file.
+
+    Title rows ("Export from OldCRM, 2019-03-01"), blank rows and notes sit above real headers.
+    The header is the first row as wide as the table below it whose cells are mostly filled,
+    distinct and textual, and that is followed by a row of the same width.
+    """
+    if not rows:
+        return 0
+    widths = [_width(r) for r in rows]
+    table_width = max(
+        set(w for w in widths if w), key=lambda w: (sum(1 for x in widths if x == w), w), default=0
+    )
+    if table_width == 0:
+        return 0
+    for i, row in enumerate(rows):
+        cells = [c for c in row[:table_width] if c is not None and str(c).strip()]
+        if len(cells) < max(1, math.ceil(table_width * 0.6)) or widths[i] > table_width:
+            continue
+        texts = [str(c).strip() for c in cells]
+        textual = sum(1 for t in texts if not _looks_numeric(t))
+        if len(set(texts)) == len(texts) and textual >= 0.8 * len(texts):
+            following = widths[i + 1 : i + 4]
+            if not following or any(w >= 0.6 * table_width for w in following):
+                return i
+    return 0
+
+
+def _width(row: Sequence[str | None]) -> int:
+    width = len(row)
+    while width and (row[width - 1] is None or str(row[width - 1]).strip() == ""):
+        width -= 1
+    return width
+
+
+def _looks_numeric(text: str) -> bool:
+    stripped = text.replace(",", "").replace(".", "").replace("-", "").replace("/", "")
+    return stripped.replace(" ", "").isdigit()
+
+
+def require_one_of(source: Source, *names: str) -> None:
+    given = [n for n in names if getattr(source, n) is not None]
+    if len(given) != 1:
+        raise BadUsage(f"give exactly one of {', '.join('--' + n for n in names)}.")

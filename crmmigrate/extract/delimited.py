@@ -1,0 +1,380 @@
+"""CSV and other delimited text: encoding, delimiter and header row detected, or forced.
+
+Detection only looks at the head of the file; the whole file is then decoded strictly, so a
+byte that does not fit the chosen encoding further down stops the read with its line and byte
+offset instead of turning into a replacement character nobody notices.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import charset_normalizer
+import pandas as pd
+
+from crmmigrate.errors import (
+    BadUsage,
+    BinaryInput,
+    EmptyInput,
+    MalformedInput,
+    UndecodableInput,
+    did_you_mean,
+)
+from crmmigrate.extract.base import HEADER_SCAN_ROWS, Extraction, Source, find_header_row, unique_columns
+
+DELIMITERS = (",", ";", "\t", "|")
+SAMPLE_BYTES = 1 << 20
+DETECT_BYTES = 256 << 10
+SNIFF_RECORDS = 200
+# A quoted field longer than this is an unbalanced quote, not a real value: stop, do not slurp.
+FIELD_LIMIT = 10 << 20
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# When several code pages decode the head equally well, the bytes cannot tell them apart;
+# prefer the ones legacy CRM exports are actually written in.
+_PREFERRED = (
+    "utf_8",
+    "cp1252",
+    "latin_1",
+    "cp1251",
+    "gb18030",
+    "gbk",
+    "cp932",
+    "shift_jis",
+    "big5",
+    "euc_kr",
+    "cp1250",
+    "iso8859_15",
+    "koi8_r",
+    "cp866",
+)
+_COMMON = ("utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1", "cp1251", "gbk", "gb18030", "shift_jis")
+
+csv.field_size_limit(FIELD_LIMIT)
+
+
+class DelimitedExtraction(Extraction):
+    """Reads CSV, TSV and other delimited text files."""
+
+    def __init__(self, source: Source) -> None:
+        self.path = Path(source.location)
+        super().__init__(
+            source, name=source.name or self.path.stem, file=str(self.path), format="csv"
+        )
+        head = self._read_head()
+        self.encoding = self._choose_encoding(head)
+        text = self._decode_head(head)
+        if not text.strip():
+            raise EmptyInput(
+                "the file holds no header and no rows (only whitespace).", file=self.report.file
+            )
+        self.delimiter = self._choose_delimiter(text)
+        self.header_index = self._choose_header(text)
+
+    # -- detection ----------------------------------------------------------------------
+
+    def _read_head(self) -> bytes:
+        with self.path.open("rb") as f:
+            return f.read(SAMPLE_BYTES)
+
+    def _choose_encoding(self, head: bytes) -> str:
+        report = self.report
+        if self.source.encoding:
+            try:
+                name = codecs.lookup(self.source.encoding).name
+            except LookupError:
+                guess = did_you_mean(self.source.encoding, _COMMON)
+                raise BadUsage(
+                    f"unknown encoding {self.source.encoding!r}"
+                    + (f" (did you mean {guess!r}?)." if guess else "."),
+                    hint=f"Common ones: {', '.join(_COMMON)}.",
+                ) from None
+            report.encoding, report.encoding_forced = self.source.encoding, True
+            return name
+        for bom, name in _BOMS:
+            if head.startswith(bom):
+                report.encoding, report.encoding_confidence = name, 1.0
+                return name
+        self._refuse_binary(head)
+        utf16 = _utf16_without_bom(head[:8192])
+        if utf16:
+            report.encoding, report.encoding_confidence = utf16, 0.9
+            report.notes.append(f"read as {utf16}: UTF-16 text without a byte-order mark.")
+            return utf16
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            # final=False: the sample may end in the middle of a multi-byte character.
+            decoder.decode(head, final=len(head) < SAMPLE_BYTES)
+        except UnicodeDecodeError:
+            pass
+        else:
+            report.encoding, report.encoding_confidence = "utf-8", 1.0
+            return "utf-8"
+        matches = list(charset_normalizer.from_bytes(head[:DETECT_BYTES]))
+        if not matches:
+            raise BinaryInput(
+                "this is not text in any encoding crmmigrate knows, so it cannot be read as CSV.",
+                file=report.file,
+                hint="If it is text, force the encoding with --encoding.",
+            )
+        best = matches[0]
+        tied = [
+            m
+            for m in matches
+            if abs(m.chaos - best.chaos) < 1e-9 and abs(m.coherence - best.coherence) < 1e-9
+        ]
+        tied.sort(key=lambda m: _PREFERRED.index(m.encoding) if m.encoding in _PREFERRED else 99)
+        chosen = tied[0]
+        others = [m.encoding for m in tied[1:]]
+        if others:
+            report.notes.append(
+                f"{', '.join(others)} decode(s) the file equally well as {chosen.encoding}; "
+                f"chose {chosen.encoding}. Check accented letters, or force --encoding."
+            )
+        report.encoding = chosen.encoding
+        report.encoding_confidence = round(1.0 - chosen.chaos, 2)
+        return chosen.encoding
+
+    def _refuse_binary(self, head: bytes) -> None:
+        if b"\x00" not in head[:8192]:
+            return
+        kinds = {
+            b"PK\x03\x04": "an Excel workbook or other zip archive (use --format excel for .xlsx)",
+            b"%PDF": "a PDF document",
+            b"\xd0\xcf\x11\xe0": "a legacy Office file such as .xls (save it as .xlsx or CSV)",
+            b"SQLite format 3": "a SQLite database (read it with a sqlite:/// URL and --table)",
+        }
+        kind = next((k for magic, k in kinds.items() if head.startswith(magic)), None)
+        if kind is None and _utf16_without_bom(head[:8192]):
+            return
+        raise BinaryInput(
+            f"this is a binary file{', ' + kind if kind else ''}, not delimited text.",
+            file=self.report.file,
+            hint="Point crmmigrate at the CSV export, or force --format for the right reader.",
+        )
+
+    def _decode_head(self, head: bytes) -> str:
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
+        try:
+            text = decoder.decode(head, final=len(head) < SAMPLE_BYTES)
+        except UnicodeDecodeError:
+            self._raise_undecodable()
+        if len(head) == SAMPLE_BYTES:
+            # Keep whole lines only: the sniffers must not see a truncated last record.
+            text = text[: text.rfind("\n") + 1] or text
+        return text.lstrip("\ufeff")
+
+    def _choose_delimiter(self, text: str) -> str:
+        if self.source.delimiter:
+            self.report.delimiter, self.report.delimiter_forced = self.source.delimiter, True
+            return self.source.delimiter
+        # The delimiter is the one that splits most records into the same number of fields.
+        best, best_score = ",", (0.0, 0)
+        for candidate in DELIMITERS:
+            widths = [len(r) for r in _records(text, candidate, SNIFF_RECORDS) if any(r)]
+            if not widths:
+                continue
+            width, count = Counter(widths).most_common(1)[0]
+            score = (count / len(widths), width) if width > 1 else (0.0, 0)
+            if score > best_score:
+                best, best_score = candidate, score
+        if best_score[1] == 0:
+            self.report.notes.append(
+                "found a single column; if the file has several, force --delimiter."
+            )
+        self.report.delimiter = best
+        return best
+
+    def _choose_header(self, text: str) -> int:
+        """0-based record index of the header, or -1 when the file has none."""
+        forced = self.source.header_row
+        if forced is not None:
+            self.report.header_row, self.report.header_forced = forced, True
+            return forced - 1
+        rows = _records(text, self.delimiter, HEADER_SCAN_ROWS)
+        index = find_header_row(rows)
+        self.report.header_row = index + 1
+        return index
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _chunks(self) -> Iterator[pd.DataFrame]:
+        report, file = self.report, self.report.file
+        with self.path.open("rb") as raw:
+            stream = io.TextIOWrapper(raw, encoding=self.encoding, errors="strict", newline="")
+            reader = csv.reader(stream, delimiter=self.delimiter, quotechar='"', strict=False)
+            columns: list[str] | None = None
+            width = 0
+            rows: list[list[str | None]] = []
+            locators: list[str] = []
+            line = 0  # physical line where the current record starts
+            index = -1
+            while True:
+                start = line + 1
+                try:
+                    record = next(reader)
+                except StopIteration:
+                    break
+                except UnicodeDecodeError:
+                    self._raise_undecodable()
+                except csv.Error as exc:
+                    raise MalformedInput(
+                        f"the CSV cannot be parsed: {exc}.",
+                        file=file,
+                        line=start,
+                        hint="A quoted field probably never closes; fix the quote in the file.",
+                    ) from None
+                line = reader.line_num
+                index += 1
+                if columns is None:
+                    if index < self.header_index:
+                        if any(v.strip() for v in record):
+                            report.skipped_above_header += 1
+                        continue
+                    columns = self._header(record)
+                    width = len(columns)
+                    if self.header_index >= 0:
+                        continue
+                if not any(record) or all(not v.strip() for v in record):
+                    report.skipped_blank += 1
+                    continue
+                if len(record) != width:
+                    if len(record) > width and not any(v.strip() for v in record[width:]):
+                        record = record[:width]  # trailing delimiters, no data lost
+                    else:
+                        self.reject(
+                            start,
+                            f"expected {width} fields, found {len(record)}",
+                            _join(record, self.delimiter),
+                        )
+                        continue
+                rows.append(record)
+                locators.append(str(start))
+                if len(rows) >= self.source.chunk_rows:
+                    yield self._frame(columns, rows, locators)
+                    rows, locators = [], []
+            if columns is None:
+                raise EmptyInput(
+                    f"the file ends before its header row {self.header_index + 1}.",
+                    file=file,
+                    hint="Check --header-row.",
+                )
+            if rows or report.rows == 0:
+                yield self._frame(columns, rows, locators)
+
+    def _header(self, record: list[str]) -> list[str]:
+        if self.header_index < 0:
+            text = self._decode_head(self._read_head())
+            widths = [len(r) for r in _records(text, self.delimiter, SNIFF_RECORDS) if any(r)]
+            count = Counter(widths).most_common(1)[0][0] if widths else len(record)
+            names: list[str | None] = [None] * count
+        else:
+            names = list(record)
+            used = self._used_width()
+            while len(names) > max(1, used) and not (names[-1] or "").strip():
+                names.pop()  # a trailing delimiter on the header line is not a column
+        columns, notes = unique_columns(names, file=self.report.file)
+        if self.header_index < 0:
+            notes = []
+        self.report.notes.extend(notes)
+        self.report.columns = columns
+        return columns
+
+    def _used_width(self) -> int:
+        """How many leading columns hold a value in some record of the sample below the header."""
+        text = self._decode_head(self._read_head())
+        records = _records(text, self.delimiter, SNIFF_RECORDS)[self.header_index + 1 :]
+        used = 0
+        for record in records:
+            for position in range(len(record), used, -1):
+                if record[position - 1].strip():
+                    used = position
+                    break
+        return used
+
+    def _frame(self, columns: list[str], rows: list[list[str]], locators: list[str]) -> pd.DataFrame:
+        frame = self.frame(columns, rows, locators)
+        # An empty CSV field and an empty Excel cell or JSON null mean the same: no value.
+        for column in columns:
+            values = frame[column]
+            frame[column] = values.where(values != "", None)
+        return frame
+
+    def _raise_undecodable(self) -> None:
+        """Find the first byte that does not decode, and say where it is."""
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="strict")
+        newline = "\n"
+        offset = 0
+        lines = 1
+        with self.path.open("rb") as f:
+            while block := f.read(1 << 20):
+                try:
+                    text = decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    good = block[: exc.start]
+                    pending = decoder.getstate()[0] if hasattr(decoder, "getstate") else b""
+                    lines += codecs.decode(good, self.encoding, errors="replace").count(newline)
+                    where = offset + exc.start
+                    bad = block[exc.start : exc.end] or pending
+                    guess = charset_normalizer.from_bytes(block).best()
+                    hint = "Force the right encoding with --encoding"
+                    if guess and guess.encoding.replace("_", "-") != self.encoding:
+                        hint += f" (the bytes there look like {guess.encoding})"
+                    raise UndecodableInput(
+                        f"byte(s) {bad.hex(' ')} at byte offset {where} do not decode as "
+                        f"{self.report.encoding}"
+                        + ("" if self.report.encoding_forced else " (detected from the file's head)")
+                        + ".",
+                        file=self.report.file,
+                        line=lines,
+                        hint=hint + ".",
+                    ) from None
+                lines += text.count(newline)
+                offset += len(block)
+            decoder.decode(b"", final=True)
+        raise UndecodableInput(
+            f"the file ends in the middle of a character in {self.report.encoding}.",
+            file=self.report.file,
+            line=lines,
+            hint="The export was probably cut off; re-export it.",
+        )
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """UTF-16 puts the zero byte of every ASCII character (digits, delimiters, newlines) at the
+    same parity: odd offsets in little-endian, even ones in big-endian."""
+    even = head[0::2].count(0)
+    odd = head[1::2].count(0)
+    if max(even, odd) < max(4, len(head) // 16) or max(even, odd) < 8 * min(even, odd):
+        return None
+    return "utf-16-le" if odd > even else "utf-16-be"
+
+
+def _records(text: str, delimiter: str, limit: int) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    records = []
+    try:
+        for record in reader:
+            records.append(record)
+            if len(records) >= limit:
+                break
+    except csv.Error:
+        pass
+    return records
+
+
+def _join(record: list[str], delimiter: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(record)
+    return buffer.getvalue()

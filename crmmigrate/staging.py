@@ -1,0 +1,101 @@
+"""Staged data: the files that pass between stages when commands are run one by one.
+
+A stage writes its frames chunk by chunk (bounded memory) into .parquet or .csv; the file is
+written under a temporary name and renamed at the end, so a failed run never leaves a file
+that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from crmmigrate.errors import BadUsage, OutputError
+
+SUFFIXES = (".parquet", ".csv")
+
+
+def check_output(path: Path) -> Path:
+    if path.suffix.lower() not in SUFFIXES:
+        raise BadUsage(
+            f"cannot write {str(path)!r}: the output must end in .parquet or .csv.",
+            hint="Parquet keeps every value exact and is faster; CSV is for eyes and spreadsheets.",
+        )
+    return path
+
+
+class ChunkWriter:
+    """Writes frames with identical columns to one .parquet or .csv file, all as strings."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = check_output(Path(path))
+        self.rows = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.partial")
+        self._parquet: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._csv_started = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot write here: {exc.strerror}.", file=str(self.path)) from None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        try:
+            if self.path.suffix.lower() == ".parquet":
+                if self._schema is None:
+                    self._schema = pa.schema([(str(c), pa.string()) for c in frame.columns])
+                    self._parquet = pq.ParquetWriter(self._tmp, self._schema)
+                table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+                assert self._parquet is not None
+                self._parquet.write_table(table)
+            else:
+                frame.to_csv(
+                    self._tmp, mode="a", header=not self._csv_started, index=False, encoding="utf-8"
+                )
+                self._csv_started = True
+        except OSError as exc:
+            raise OutputError(f"cannot write: {exc.strerror}.", file=str(self.path)) from None
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_frames(path: Path, frames: Iterable[pd.DataFrame]) -> int:
+    with ChunkWriter(path) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer.rows
+
+
+def read_staged(path: Path) -> pd.DataFrame:
+    """A staged file back as a frame of strings (missing values as NA)."""
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path).astype("str")
+    return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""], encoding="utf-8")
