@@ -82,6 +82,7 @@ def handles_errors(command: F) -> F:
         set_verbose(bool(verbose))
         from crmmigrate.cli import report
 
+        report.fit_to_output()
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):

@@ -5,6 +5,7 @@ Library modules return data; only this module decides how it looks.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from rich.console import Console
@@ -17,6 +18,12 @@ out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def fit_to_output() -> None:
+    """Wrap to the terminal when there is one; never fold paths in pipes, logs and CI."""
+    for console in (out, err):
+        console.width = shutil.get_terminal_size().columns if console.is_terminal else 1000
 
 
 def error(message: str) -> None:

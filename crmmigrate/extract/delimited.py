@@ -41,6 +41,17 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+# The encodings CRM, spreadsheet and call-centre exports are written in. Detection considers
+# only these: with short files, a DOS, Mac or EBCDIC code page can otherwise "fit" Cyrillic
+# bytes better than cp1251 does and garble every name. Any other encoding can be forced.
+CANDIDATES = (
+    "utf_8", "utf_16", "utf_16_le", "utf_16_be", "utf_32",
+    "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258",
+    "latin_1", "iso8859_2", "iso8859_5", "iso8859_7", "iso8859_9", "iso8859_15",
+    "koi8_r", "koi8_u", "cp866",
+    "gb18030", "gbk", "gb2312", "big5", "cp950",
+    "cp932", "shift_jis", "euc_jp", "cp949", "euc_kr", "cp874", "tis_620",
+)
 # When several code pages decode the head equally well, the bytes cannot tell them apart;
 # prefer the ones legacy CRM exports are actually written in.
 _PREFERRED = (
@@ -121,7 +132,7 @@ class DelimitedExtraction(Extraction):
         else:
             report.encoding, report.encoding_confidence = "utf-8", 1.0
             return "utf-8"
-        matches = list(charset_normalizer.from_bytes(head[:DETECT_BYTES]))
+        matches = list(charset_normalizer.from_bytes(head[:DETECT_BYTES], cp_isolation=list(CANDIDATES)))
         if not matches:
             raise BinaryInput(
                 "this is not text in any encoding crmmigrate knows, so it cannot be read as CSV.",
