@@ -21,7 +21,10 @@ Verbose = Annotated[
 ]
 
 SourceArg = Annotated[
-    str, typer.Argument(help="A file (CSV, TSV, XLSX, JSON, JSONL) or a SQLAlchemy URL.")
+    str,
+    typer.Argument(
+        metavar="SOURCE", help="A file (CSV, TSV, XLSX, JSON, JSONL) or a SQLAlchemy URL."
+    ),
 ]
 FormatOpt = Annotated[
     str | None,

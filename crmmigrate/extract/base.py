@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -16,10 +17,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crmmigrate.errors import BadUsage, MalformedInput
 from crmmigrate.model import FILE_COLUMN, PROVENANCE, ROW_COLUMN, SOURCE_COLUMN
+
+_NULL = pa.scalar(None, pa.large_string())
+_STR_TYPES = {pa.large_string(): pd.StringDtype("pyarrow", na_value=float("nan"))}
 
 Format = Literal["csv", "excel", "json", "jsonl", "sql"]
 
@@ -147,14 +153,20 @@ class Extraction(ABC):
         self, columns: Sequence[str], rows: Sequence[Sequence[str | None]], locators: Sequence[str]
     ) -> pd.DataFrame:
         """A chunk: the source columns as strings, then the provenance columns."""
-        data: dict[str, Any] = {}
         by_column = list(zip(*rows)) if rows else [()] * len(columns)
-        for column, values in zip(columns, by_column, strict=True):
-            data[column] = pd.array(values, dtype="str")
-        data[SOURCE_COLUMN] = pd.array([self.name] * len(rows), dtype="str")
-        data[FILE_COLUMN] = pd.array([self.report.file] * len(rows), dtype="str")
-        data[ROW_COLUMN] = pd.array(list(locators), dtype="str")
-        return pd.DataFrame(data, columns=[*columns, *PROVENANCE])
+        arrays = []
+        for values in by_column:
+            array = pa.array(values, type=pa.large_string())
+            # An empty CSV field, an empty Excel cell and a JSON null all mean: no value.
+            arrays.append(pc.if_else(pc.equal(array, ""), _NULL, array))
+        count = len(rows)
+        arrays.append(pa.array([self.name] * count, type=pa.large_string()))
+        arrays.append(pa.array([self.report.file] * count, type=pa.large_string()))
+        arrays.append(pa.array(list(locators), type=pa.large_string()))
+        if len(arrays) != len(columns) + len(PROVENANCE):
+            raise ValueError("every row must have one value per column")
+        table = pa.Table.from_arrays(arrays, names=[*columns, *PROVENANCE])
+        return table.to_pandas(types_mapper=_STR_TYPES.get)
 
 
 def rejects_frame(rejects: Sequence[Reject]) -> pd.DataFrame:
@@ -190,10 +202,25 @@ def cell_to_str(value: Any) -> str | None:
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
-        return str(value)
+        return _duration(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
+    if isinstance(value, (dict, list, tuple)):
+        # JSON columns and arrays (PostgreSQL json, jsonb, text[]) arrive as Python objects;
+        # their JSON text is what the database shows, where str() would give Python syntax.
+        return json.dumps(value, ensure_ascii=False, default=cell_to_str)
     return str(value)
+
+
+def _duration(value: dt.timedelta) -> str:
+    """[-]HH:MM:SS[.ffffff], hours past 24 included: how MySQL shows a TIME and Excel [h]:mm."""
+    sign = "-" if value < dt.timedelta(0) else ""
+    micro = abs(value) // dt.timedelta(microseconds=1)
+    seconds, micro = divmod(micro, 1_000_000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    text = f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}"
+    return f"{text}.{micro:06d}" if micro else text
 
 
 def unique_columns(names: Sequence[str | None], *, file: str) -> tuple[list[str], list[str]]:

@@ -257,7 +257,7 @@ class DelimitedExtraction(Extraction):
                     width = len(columns)
                     if self.header_index >= 0:
                         continue
-                if not any(record) or all(not v.strip() for v in record):
+                if not (record and record[0].strip()) and not "".join(record).strip():
                     report.skipped_blank += 1
                     continue
                 if len(record) != width:
@@ -273,7 +273,7 @@ class DelimitedExtraction(Extraction):
                 rows.append(record)
                 locators.append(str(start))
                 if len(rows) >= self.source.chunk_rows:
-                    yield self._frame(columns, rows, locators)
+                    yield self.frame(columns, rows, locators)
                     rows, locators = [], []
             if columns is None:
                 raise EmptyInput(
@@ -282,7 +282,7 @@ class DelimitedExtraction(Extraction):
                     hint="Check --header-row.",
                 )
             if rows or report.rows == 0:
-                yield self._frame(columns, rows, locators)
+                yield self.frame(columns, rows, locators)
 
     def _header(self, record: list[str]) -> list[str]:
         if self.header_index < 0:
@@ -313,14 +313,6 @@ class DelimitedExtraction(Extraction):
                     used = position
                     break
         return used
-
-    def _frame(self, columns: list[str], rows: list[list[str]], locators: list[str]) -> pd.DataFrame:
-        frame = self.frame(columns, rows, locators)
-        # An empty CSV field and an empty Excel cell or JSON null mean the same: no value.
-        for column in columns:
-            values = frame[column]
-            frame[column] = values.where(values != "", None)
-        return frame
 
     def _raise_undecodable(self) -> None:
         """Find the first byte that does not decode, and say where it is."""
