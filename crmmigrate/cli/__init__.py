@@ -6,6 +6,7 @@ import typer
 
 from crmmigrate import __version__
 from crmmigrate.cli import extract
+from crmmigrate.cli import profile
 from crmmigrate.cli.common import Verbose, set_verbose
 
 app = typer.Typer(
@@ -31,10 +32,11 @@ def _main(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    set_verbose(verbose)
+    set_verbose(verbose, reset=True)
 
 
 app.command("extract")(extract.command)
+app.command("profile")(profile.command)
 
 
 def main() -> None:

@@ -55,8 +55,9 @@ TableOpt = Annotated[str | None, typer.Option("--table", help="SQL: the table to
 QueryOpt = Annotated[str | None, typer.Option("--query", help="SQL: a SELECT to read.")]
 
 
-def set_verbose(verbose: bool) -> None:
-    _state["verbose"] = _state["verbose"] or verbose
+def set_verbose(verbose: bool, *, reset: bool = False) -> None:
+    """`crmmigrate -v CMD` and `crmmigrate CMD -v` both turn it on; each run starts it off."""
+    _state["verbose"] = verbose if reset else (_state["verbose"] or verbose)
     if _state["verbose"]:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
 

@@ -94,3 +94,106 @@ def extract_summary(
     out.print(table)
     for note in report.notes:
         warning(f"{report.file}: {note}")
+
+
+# --- crmmigrate profile ------------------------------------------------------------------
+# Imported here rather than at the top so this section can be appended on its own.
+from crmmigrate.profile import TIME_SUFFIX, ColumnProfile, Profile
+
+_SHOWN_CHARS = 30
+
+
+def _shown(value: str) -> str:
+    """A value as a cell shows it: quoted when whitespace or control characters would hide."""
+    if len(value) > _SHOWN_CHARS:
+        value = value[: _SHOWN_CHARS - 1] + "…"
+    if value != value.strip() or not value.isprintable():
+        return repr(value)
+    return value
+
+
+def _percent(count: int, total: int) -> str:
+    return f"{100 * count / total:.0f}%" if total else "-"
+
+
+def _shape_label(column: ColumnProfile, shape: str) -> str:
+    """A date shape with its order decided shows the decided format: nn.nn.yyyy -> dd.mm.yyyy."""
+    base = shape.removesuffix(TIME_SUFFIX)
+    for dates in column.dates:
+        if dates.pattern == base:
+            return dates.format + shape[len(base) :]
+    return shape
+
+
+def _fill_cell(column: ColumnProfile) -> str:
+    text = f"{100 * column.fill_rate:.1f}"
+    if column.blank:
+        text += f"\n{column.blank:,} blank"
+    if column.fill_rate < 0.5:
+        return f"[red]{text}[/]"
+    return text
+
+
+def profile_table(profile: Profile) -> None:
+    """One row per column: fill, distinct, top values, shapes and warnings; then each warning
+    in full, and how the source was read."""
+    table = Table(show_lines=True, pad_edge=False)
+    table.add_column("column", style="bold", overflow="fold")
+    table.add_column("fill %", justify="right")
+    table.add_column("distinct", justify="right")
+    table.add_column("top values", overflow="fold")
+    table.add_column("shapes", overflow="fold")
+    table.add_column("warnings", style="yellow", overflow="fold")
+    for column in profile.columns:
+        table.add_row(
+            escape(column.name),
+            _fill_cell(column),
+            f"{column.distinct:,}",
+            "\n".join(f"{escape(_shown(v.value))} ({v.count:,})" for v in column.top),
+            "\n".join(
+                f"{escape(_shape_label(column, s.value))} {_percent(s.count, column.filled)}"
+                for s in column.shapes
+            ),
+            "\n".join(w.code for w in column.warnings),
+        )
+    out.print(table)
+    for column in profile.columns:
+        for w in column.warnings:
+            out.print(f"[yellow]{escape(column.name)}: {escape(w.message)}[/]")
+    if profile.extract is not None:
+        out.print(escape(_read_as(profile.extract)))
+        for note in profile.extract.notes:
+            warning(f"{profile.extract.file}: {note}")
+
+
+def _read_as(report: ExtractReport) -> str:
+    """The extraction choices on one line, each marked forced or detected."""
+    parts = [f"read {report.file} as {report.format}"]
+    if report.encoding:
+        how = _how(report.encoding_forced)
+        if report.encoding_confidence is not None and not report.encoding_forced:
+            how += f", confidence {report.encoding_confidence:.2f}"
+        parts.append(f"encoding {report.encoding} ({how})")
+    if report.delimiter:
+        parts.append(
+            f"delimiter {describe_delimiter(report.delimiter)} ({_how(report.delimiter_forced)})"
+        )
+    if report.sheet:
+        parts.append(f"sheet {report.sheet}")
+    if report.records_path:
+        parts.append(f"records {report.records_path}")
+    if report.header_row == 0:
+        parts.append("no header row")
+    elif report.header_row is not None:
+        parts.append(f"header row {report.header_row} ({_how(report.header_forced)})")
+    parts.append(f"{report.rows:,} rows")
+    if report.rejected:
+        parts.append(f"{report.rejected:,} rejected (run extract to see them)")
+    return "; ".join(parts)
+
+
+def profile_json(profile: Profile) -> None:
+    """The profile as JSON on stdout; written directly so rich never wraps or styles it."""
+    import json
+
+    out.file.write(json.dumps(profile.as_dict(), indent=2, ensure_ascii=False) + "\n")

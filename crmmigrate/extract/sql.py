@@ -1,0 +1,347 @@
+"""Read a table or a query from a database through a SQLAlchemy URL.
+
+Rows are fetched chunk by chunk with a server-side cursor where the driver has one, so a table
+larger than memory is read in bounded memory. A row's provenance label is its primary key when
+reading a table that has one, else its position in the result. Passwords in the URL are masked
+in every report, note and error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, CursorResult, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.pool import NullPool
+
+from crmmigrate.errors import (
+    BadQuery,
+    BadSourceURL,
+    CrmMigrateError,
+    SourceUnreachable,
+    UnknownTable,
+    did_you_mean,
+)
+from crmmigrate.extract.base import Extraction, Source, cell_to_str, require_one_of, unique_columns
+from crmmigrate.model import PROVENANCE
+
+CONNECT_TIMEOUT_SECONDS = 10
+# Drivers that accept a `connect_timeout` argument; psycopg otherwise waits forever on a
+# server that drops packets.
+_TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")
+# The dialect+driver crmmigrate installs, for URLs whose default driver is not installed
+# (mysql:// means mysqlclient).
+_INSTALLED_DRIVER = {
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+# Query parameters that may carry a credential (?password=..., ?sslpassword=..., ?token=...).
+_SECRET_WORDS = "pass|pwd|secret|token"
+_SECRET_KEY = re.compile(_SECRET_WORDS, re.IGNORECASE)
+_SECRET_PARAMETER = re.compile(rf"([?&][^=&#]*(?:{_SECRET_WORDS})[^=&#]*=)[^&#]*", re.IGNORECASE)
+_URL_FORM = (
+    "Write it as dialect+driver://user:password@host:port/database, e.g. "
+    "postgresql+psycopg://crm@db.example.com:5432/legacy, mysql+pymysql://crm@db/legacy or "
+    "sqlite:///legacy.db."
+)
+_STATEMENT_END = re.compile(r"[\s;]+$")
+
+
+class SqlExtraction(Extraction):
+    """A table, or the result of a query, read from a database."""
+
+    def __init__(self, source: Source) -> None:
+        require_one_of(source, "table", "query")
+        url = _parse_url(source.location)
+        self._secrets = [
+            value for value in [url.password or "", *_secret_query_values(url)] if value
+        ]
+        self._url_shown = _masked(url)
+        what = source.table if source.table is not None else "query"
+        super().__init__(
+            source, name=source.name or what, file=f"{self._url_shown}#{what}", format="sql"
+        )
+        self._url = url
+        self._engine = self._create_engine()
+
+    def _create_engine(self) -> sa.Engine:
+        url = self._url
+        connect_args: dict[str, Any] = {}
+        if url.get_backend_name() in _TIMEOUT_BACKENDS and "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        try:
+            # One connection serves one read; a pool would only keep it open afterwards.
+            return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        except NoSuchModuleError:
+            raise BadSourceURL(
+                f"SQLAlchemy has no database dialect {url.drivername!r}.",
+                file=self._url_shown,
+                hint="Start the URL with postgresql+psycopg://, mysql+pymysql://, "
+                "mariadb+pymysql:// or sqlite:///, or install the package that provides "
+                "this dialect.",
+            ) from None
+        except ImportError as exc:
+            dialect = f"{url.get_backend_name()}+{url.get_driver_name()}"
+            installed = _INSTALLED_DRIVER.get(url.get_backend_name())
+            hint = (
+                f"Write the URL as {installed}://... to use the driver crmmigrate installs."
+                if installed and installed != dialect
+                else "Install that driver into crmmigrate's Python environment with pip."
+            )
+            raise BadSourceURL(
+                f"the database driver for {dialect!r} is not installed (no module {exc.name!r}).",
+                file=self._url_shown,
+                hint=hint,
+            ) from None
+
+    def _chunks(self) -> Iterator[pd.DataFrame]:
+        try:
+            with self._connect() as conn:
+                if self.source.table is not None:
+                    result, label = self._read_table(conn, self.source.table)
+                else:
+                    result, label = self._read_query(conn, self.source.query or "")
+                with result:
+                    yield from self._frames(result, label)
+        finally:
+            self._engine.dispose()
+
+    def _connect(self) -> Connection:
+        database = self._url.database
+        if (
+            self._url.get_backend_name() == "sqlite"
+            and database
+            and database != ":memory:"
+            and not database.startswith("file:")
+            and not Path(database).is_file()
+        ):
+            # SQLite would silently create an empty database and report every table missing.
+            raise SourceUnreachable(
+                "no such SQLite database file.",
+                file=self._url_shown,
+                hint="Check the path: sqlite:///relative/path.db or sqlite:////absolute/path.db.",
+            )
+        try:
+            return self._engine.connect()
+        except DBAPIError as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: DBAPIError) -> SourceUnreachable:
+        return SourceUnreachable(
+            f"cannot connect to the database: {self._reason(exc)}.",
+            file=self._url_shown,
+            hint="Check the host, port, database name, user and password in the URL, and that "
+            "the server is running and accepts connections from this machine.",
+        )
+
+    def _read_table(
+        self, conn: Connection, table: str
+    ) -> tuple[CursorResult[Any], Callable[[Sequence[Any]], str]]:
+        schema, _, name = table.rpartition(".")
+        try:
+            inspector = sa.inspect(conn)
+            self._check_table_exists(inspector, schema or None, name)
+            key = inspector.get_pk_constraint(name, schema=schema or None)["constrained_columns"]
+        except DBAPIError as exc:
+            raise self._unreachable(exc) from None
+        selectable = sa.table(name, *(sa.column(c) for c in key), schema=schema or None)
+        statement = sa.select(sa.literal_column("*")).select_from(selectable)
+        statement = statement.order_by(*selectable.c)
+        result = self._execute(conn, lambda c: c.execute(statement))
+        if not key:
+            self.report.notes.append(
+                f"table {table!r} has no primary key: rows are labelled by their position "
+                "(from 1) in the order the database returned them, which it does not promise "
+                "to keep between reads."
+            )
+            return result, _positions()
+        if len(key) == 1:
+            self.report.notes.append(
+                f"rows are labelled by the primary key {key[0]!r} and read in its order."
+            )
+        else:
+            self.report.notes.append(
+                f"rows are labelled by the primary key ({', '.join(key)}), values joined "
+                "with '|', and read in its order."
+            )
+        keys = list(result.keys())
+        positions = [keys.index(column) for column in key]
+        return result, lambda row: "|".join(cell_to_str(row[i]) or "" for i in positions)
+
+    def _check_table_exists(self, inspector: sa.Inspector, schema: str | None, name: str) -> None:
+        if inspector.has_table(name, schema=schema):
+            return
+        if schema is not None:
+            # Dialects leave system schemas (pg_catalog) out of this list, so it is only
+            # consulted once the table is known to be missing.
+            schemas = inspector.get_schema_names()
+            if schema not in schemas:
+                raise UnknownTable(
+                    f"the database has no schema {schema!r} (table {self.source.table!r}).",
+                    file=self._url_shown,
+                    hint=_suggestion(schema, schemas, "schemas"),
+                )
+        tables = [
+            *inspector.get_table_names(schema=schema),
+            *inspector.get_view_names(schema=schema),
+        ]
+        raise UnknownTable(
+            f"the database has no table {self.source.table!r}.",
+            file=self._url_shown,
+            hint=_suggestion(name, tables, "tables"),
+        )
+
+    def _read_query(
+        self, conn: Connection, query: str
+    ) -> tuple[CursorResult[Any], Callable[[Sequence[Any]], str]]:
+        # Sent as written: no bind parameters, so ':name' and '%' in literals reach the
+        # database untouched. A trailing ';' would break the cursor declaration on PostgreSQL.
+        sql = _STATEMENT_END.sub("", query)
+        result = self._execute(
+            conn, lambda c: c.execution_options(no_parameters=True).exec_driver_sql(sql)
+        )
+        if not result.returns_rows:
+            result.close()
+            raise BadQuery(
+                "the query returns no rows: it is not a SELECT.",
+                file=self.report.file,
+                hint="Give a SELECT (or WITH ... SELECT) that returns the records to read.",
+            )
+        self.report.notes.append(
+            "rows are labelled by their position (from 1) in the query's result; add an "
+            "ORDER BY to the query to keep the labels stable between reads."
+        )
+        return result, _positions()
+
+    def _execute(
+        self, conn: Connection, run: Callable[[Connection], CursorResult[Any]]
+    ) -> CursorResult[Any]:
+        chunk_rows = self.source.chunk_rows
+        streaming = conn.execution_options(stream_results=True, yield_per=chunk_rows)
+        if conn.dialect.supports_server_side_cursors:
+            self.report.notes.append(f"read {chunk_rows} rows at a time with a server-side cursor.")
+        else:
+            self.report.notes.append(
+                f"read {chunk_rows} rows at a time ({conn.dialect.name} has no server-side "
+                "cursors; its driver fetches rows as they are asked for)."
+            )
+        try:
+            return run(streaming)
+        except DBAPIError as exc:
+            raise self._rejected(exc) from None
+
+    def _rejected(self, exc: DBAPIError) -> CrmMigrateError:
+        if exc.connection_invalidated:
+            return SourceUnreachable(
+                f"lost the connection to the database while reading: {self._reason(exc)}.",
+                file=self.report.file,
+                hint="Check the server is up and run the extraction again.",
+            )
+        if self.source.table is not None:
+            return BadQuery(
+                f"the database refused to read the table: {self._reason(exc)}.",
+                file=self.report.file,
+                hint="Check that the user in the URL may SELECT from it.",
+            )
+        return BadQuery(
+            f"the database rejected the query: {self._reason(exc)}.",
+            file=self.report.file,
+            hint="Fix the query (try it in the database's own client first).",
+        )
+
+    def _frames(
+        self, result: CursorResult[Any], label: Callable[[Sequence[Any]], str]
+    ) -> Iterator[pd.DataFrame]:
+        columns = self._columns(list(result.keys()))
+        self.report.columns = columns
+        partitions = result.partitions(self.source.chunk_rows)
+        while True:
+            try:
+                rows = next(partitions, None)
+            except DBAPIError as exc:
+                raise self._rejected(exc) from None
+            if rows is None:
+                return
+            yield self.frame(
+                columns,
+                [[cell_to_str(value) for value in row] for row in rows],
+                [label(row) for row in rows],
+            )
+
+    def _columns(self, names: list[str]) -> list[str]:
+        reserved = [n for n in names if n in PROVENANCE]
+        if reserved:
+            raise BadQuery(
+                f"the result has a column named {reserved[0]!r}, which crmmigrate reserves "
+                "for provenance.",
+                file=self.report.file,
+                hint=f"Read it with a query that renames it: SELECT {reserved[0]} AS "
+                f"legacy{reserved[0]}, ...",
+            )
+        columns, notes = unique_columns(names, file=self.report.file)
+        self.report.notes.extend(notes)
+        return columns
+
+    def _reason(self, exc: DBAPIError) -> str:
+        """The database's own message, first line only, with any password masked."""
+        args = getattr(exc.orig, "args", ())
+        # PyMySQL and mysqlclient put (error code, message) in args.
+        text = str(args[1] if len(args) == 2 and isinstance(args[0], int) else exc.orig)
+        lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+        reason = lines[0].rstrip(".") if lines else type(exc.orig).__name__
+        for secret in self._secrets:
+            reason = reason.replace(secret, "***")
+        return reason
+
+
+def _parse_url(location: str) -> URL:
+    try:
+        return make_url(location)
+    except (ArgumentError, ValueError):
+        raise BadSourceURL(
+            "this is not a SQLAlchemy URL.", file=_masked_text(location), hint=_URL_FORM
+        ) from None
+
+
+def _secret_query_values(url: URL) -> list[str]:
+    values: list[str] = []
+    for key, value in url.query.items():
+        if _SECRET_KEY.search(key):
+            values.extend([value] if isinstance(value, str) else value)
+    return values
+
+
+def _masked(url: URL) -> str:
+    return _mask_query(url.render_as_string(hide_password=True))
+
+
+def _masked_text(location: str) -> str:
+    """A URL SQLAlchemy could not parse, with anything that may be a password masked."""
+    return _mask_query(re.sub(r"(://[^:/@]*:).*@", r"\1***@", location))
+
+
+def _mask_query(url: str) -> str:
+    return _SECRET_PARAMETER.sub(r"\1***", url)
+
+
+def _positions() -> Callable[[Sequence[Any]], str]:
+    counter = itertools.count(1)
+    return lambda row: str(next(counter))
+
+
+def _suggestion(name: str, choices: list[str], kind: str) -> str:
+    close = did_you_mean(name, choices)
+    if close is not None:
+        return f"Did you mean {close!r}?"
+    if not choices:
+        return f"The database has no {kind} this user can see; check the database in the URL."
+    listed = ", ".join(sorted(choices)[:10])
+    more = f" and {len(choices) - 10} more" if len(choices) > 10 else ""
+    return f"It has {kind}: {listed}{more}."

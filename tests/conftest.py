@@ -1,0 +1,41 @@
+"""Fixtures shared by the test modules: the real database servers the CI script starts."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+
+def _answering(url: str, start: str) -> str:
+    # A missing server fails the test rather than skipping it: a skipped database test
+    # looks like a passing one in CI.
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except sa.exc.DBAPIError as exc:
+        pytest.fail(
+            f"no database server answers at {url} ({str(exc.orig).strip()}). "
+            f"Start it with: {start}",
+            pytrace=False,
+        )
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return _answering(
+        POSTGRES_URL, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+    )
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> str:
+    return _answering(
+        MARIADB_URL, "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
+    )
