@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import traceback
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 from pydantic import ValidationError
@@ -15,6 +16,7 @@ from crmmigrate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CrmMigrateError
 from crmmigrate.extract import Source
 
 _state = {"verbose": False}
+F = TypeVar("F", bound=Callable[..., Any])
 
 Verbose = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show debug logging and tracebacks.")
@@ -62,6 +64,46 @@ def set_verbose(verbose: bool, *, reset: bool = False) -> None:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
 
 
+# The source argument and options every reading command takes, in --help order.
+_SOURCE_PARAMETERS = (
+    ("location", SourceArg, inspect.Parameter.empty),
+    ("format", FormatOpt, None),
+    ("name", NameOpt, None),
+    ("encoding", EncodingOpt, None),
+    ("delimiter", DelimiterOpt, None),
+    ("header_row", HeaderRowOpt, None),
+    ("sheet", SheetOpt, None),
+    ("records", RecordsOpt, None),
+    ("table", TableOpt, None),
+    ("query", QueryOpt, None),
+)
+
+
+def takes_source(command: F) -> F:
+    """Give a command the SOURCE argument and every source option, and call it with the
+    built `Source` as its `source` parameter; the command declares only its own options."""
+    signature = inspect.signature(command)
+    hints = get_type_hints(command, include_extras=True)  # annotations may be strings
+    own = [
+        p.replace(annotation=hints.get(name, p.annotation))
+        for name, p in signature.parameters.items()
+        if name != "source"
+    ]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default)
+        for name, kind, default in _SOURCE_PARAMETERS
+    ]
+    keyword_only = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        options = {name: kwargs.pop(name) for name, _, _ in _SOURCE_PARAMETERS}
+        return command(source=build_source(**options), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[added[0], *keyword_only, *added[1:]])  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
 def build_source(**options: Any) -> Source:
     """A Source from CLI options, with pydantic's complaints turned into a usage error."""
     try:
@@ -71,9 +113,6 @@ def build_source(**options: Any) -> Source:
             f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors()
         )
         raise CrmMigrateError(problems) from None
-
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def handles_errors(command: F) -> F:
@@ -111,4 +150,4 @@ def handles_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-__all__ = ["EXIT_BAD_INPUT", "build_source", "handles_errors", "set_verbose"]
+__all__ = ["EXIT_BAD_INPUT", "build_source", "handles_errors", "set_verbose", "takes_source"]

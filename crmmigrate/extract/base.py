@@ -223,8 +223,15 @@ def _duration(value: dt.timedelta) -> str:
     return f"{text}.{micro:06d}" if micro else text
 
 
-def unique_columns(names: Sequence[str | None], *, file: str) -> tuple[list[str], list[str]]:
-    """Header names made usable: blanks named by position, repeats numbered. Returns notes."""
+def unique_columns(
+    names: Sequence[str | None],
+    *,
+    file: str,
+    hint: str = "Rename that column in the file, or force --header-row 0.",
+) -> tuple[list[str], list[str]]:
+    """Header names made usable: blanks named by position, repeats numbered. Returns notes.
+
+    `hint` says how to get rid of a reserved name, which depends on the format."""
     notes: list[str] = []
     result: list[str] = []
     seen: dict[str, int] = {}
@@ -238,7 +245,7 @@ def unique_columns(names: Sequence[str | None], *, file: str) -> tuple[list[str]
                 f"the header has a column named {name!r}, which crmmigrate reserves for "
                 "provenance.",
                 file=file,
-                hint="Rename that column in the file, or force --header-row 0.",
+                hint=hint,
             )
         if name in seen:
             seen[name] += 1
