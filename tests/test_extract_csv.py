@@ -250,15 +250,27 @@ def test_ragged_lines_are_rejected_with_their_line_numbers_and_the_rest_kept(tmp
     assert extraction.report.rows == 3
 
 
-def test_trailing_delimiters_lose_nothing_and_are_not_ragged(tmp_path):
+def test_trailing_delimiters_on_every_line_lose_nothing_and_are_not_ragged(tmp_path):
     path = tmp_path / "x.csv"
-    path.write_text("Id;Name;\n1;Ann;\n2;Bob;;\n", encoding="utf-8")
+    path.write_text("Id;Name;\n1;Ann;\n2;Bob\n", encoding="utf-8")
 
     frame, extraction = read(path)
 
     assert extraction.rejects == []
     assert list(frame.columns[:2]) == ["Id", "Name"]
     assert frame["Name"].tolist() == ["Ann", "Bob"]
+
+
+def test_an_unquoted_delimiter_that_shifts_fields_is_rejected_not_trimmed(tmp_path):
+    # The comma in the note shifts every later field right; the extra last field is empty
+    # only because the record's last value is. Trimming it would load "call back" as Status.
+    path = tmp_path / "x.csv"
+    path.write_text("Id,Note,Status,Closed\n1,ok,open,\n2,late, call back,open,\n", encoding="utf-8")
+
+    frame, extraction = read(path)
+
+    assert frame["Id"].tolist() == ["1"]
+    assert [(r.row, r.reason) for r in extraction.rejects] == [("3", "expected 4 fields, found 5")]
 
 
 def test_empty_fields_are_missing_and_whitespace_is_kept(tmp_path):

@@ -46,13 +46,27 @@ def describe_delimiter(delimiter: str) -> str:
     return f"{delimiter!r} ({_DELIMITER_NAMES[delimiter]})" if delimiter in _DELIMITER_NAMES else repr(delimiter)
 
 
+class _Facts:
+    """Label-value lines, aligned, with no trailing padding (tables pad every line)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str]] = []
+
+    def add_row(self, label: str, value: str, style: str | None = "") -> None:
+        self.rows.append((label, value, style or ""))
+
+    def print(self) -> None:
+        width = max((len(label) for label, _, _ in self.rows), default=0)
+        for label, value, style in self.rows:
+            text = f"[bold]{label:<{width}}[/bold]  {value}"
+            out.print(f"[{style}]{text}[/{style}]" if style else text)
+
+
 def extract_summary(
     report: ExtractReport, *, output: Path | None = None, rejects: Path | None = None
 ) -> None:
     """What was read, every choice made while reading it, and where the results went."""
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
+    table = _Facts()
     table.add_row("source", escape(report.source))
     table.add_row("file", escape(report.file))
     table.add_row("format", report.format)
@@ -88,10 +102,10 @@ def extract_summary(
     rejected = f"{report.rejected:,}"
     if report.rejected and rejects is not None:
         rejected += f" -> {escape(str(rejects))}"
-    table.add_row("rejected", rejected, style="red" if report.rejected else None)
+    table.add_row("rejected", rejected, style="red" if report.rejected else "")
     if output is not None:
         table.add_row("written", escape(str(output)))
-    out.print(table)
+    table.print()
     for note in report.notes:
         warning(f"{report.file}: {note}")
 

@@ -11,6 +11,7 @@ import datetime as dt
 import decimal
 import json
 import math
+from collections import Counter
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -262,25 +263,25 @@ def find_header_row(rows: Sequence[Sequence[str | None]]) -> int:
 
     Title rows ("Export from OldCRM, 2019-03-01"), blank rows and notes sit above real headers.
     The header is the first row as wide as the table below it whose cells are mostly filled,
-    distinct and textual, and that is followed by a row of the same width.
+    distinct and textual, and that is followed by a row of the same width. Width is the number
+    of fields a row has, not how many are filled: data rows often end in empty fields.
     """
-    if not rows:
+    lengths = [len(r) for r in rows if _width(r)]
+    if not lengths:
         return 0
-    widths = [_width(r) for r in rows]
-    table_width = max(
-        set(w for w in widths if w), key=lambda w: (sum(1 for x in widths if x == w), w), default=0
-    )
-    if table_width == 0:
-        return 0
+    counts = Counter(lengths)
+    table_width = max(counts, key=lambda w: (counts[w], w))
+    needed = max(1, math.ceil(table_width * 0.6))
     for i, row in enumerate(rows):
-        cells = [c for c in row[:table_width] if c is not None and str(c).strip()]
-        if len(cells) < max(1, math.ceil(table_width * 0.6)) or widths[i] > table_width:
+        if len(row) > table_width:
             continue
-        texts = [str(c).strip() for c in cells]
-        textual = sum(1 for t in texts if not _looks_numeric(t))
-        if len(set(texts)) == len(texts) and textual >= 0.8 * len(texts):
-            following = widths[i + 1 : i + 4]
-            if not following or any(w >= 0.6 * table_width for w in following):
+        cells = [str(c).strip() for c in row[:table_width] if c is not None and str(c).strip()]
+        if len(cells) < needed:
+            continue
+        textual = sum(1 for t in cells if not _looks_numeric(t))
+        if len(set(cells)) == len(cells) and textual >= 0.8 * len(cells):
+            following = [r for r in rows[i + 1 : i + 4] if _width(r)]
+            if not following or any(len(r) == table_width for r in following):
                 return i
     return 0
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,6 +72,9 @@ _PREFERRED = (
     "koi8_r",
     "cp866",
 )
+# Reading with the superset is never worse, so a subset that also fits is not worth a note.
+_SUBSETS = {"gb18030": ("gbk", "gb2312"), "gbk": ("gb2312",), "cp932": ("shift_jis",),
+            "cp1252": ("latin_1",), "cp950": ("big5",), "cp949": ("euc_kr",)}
 _COMMON = ("utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1", "cp1251", "gbk", "gb18030", "shift_jis")
 
 csv.field_size_limit(FIELD_LIMIT)
@@ -139,23 +144,16 @@ class DelimitedExtraction(Extraction):
                 file=report.file,
                 hint="If it is text, force the encoding with --encoding.",
             )
-        best = matches[0]
-        tied = [
-            m
-            for m in matches
-            if abs(m.chaos - best.chaos) < 1e-9 and abs(m.coherence - best.coherence) < 1e-9
-        ]
-        tied.sort(key=lambda m: _PREFERRED.index(m.encoding) if m.encoding in _PREFERRED else 99)
-        chosen = tied[0]
-        others = [m.encoding for m in tied[1:]]
+        chosen, others = _choose_match(matches)
         if others:
             report.notes.append(
-                f"{', '.join(others)} decode(s) the file equally well as {chosen.encoding}; "
-                f"chose {chosen.encoding}. Check accented letters, or force --encoding."
+                f"{', '.join(others)} decode(s) the file equally well as {chosen}; "
+                f"chose {chosen}. Check accented letters, or force --encoding."
             )
-        report.encoding = chosen.encoding
-        report.encoding_confidence = round(1.0 - chosen.chaos, 2)
-        return chosen.encoding
+        best = next(m for m in matches if chosen in (m.encoding, *m.could_be_from_charset))
+        report.encoding = chosen
+        report.encoding_confidence = round(1.0 - best.chaos, 2)
+        return chosen
 
     def _refuse_binary(self, head: bytes) -> None:
         if b"\x00" not in head[:8192]:
@@ -226,7 +224,7 @@ class DelimitedExtraction(Extraction):
             stream = io.TextIOWrapper(raw, encoding=self.encoding, errors="strict", newline="")
             reader = csv.reader(stream, delimiter=self.delimiter, quotechar='"', strict=False)
             columns: list[str] | None = None
-            width = 0
+            width = padded_width = 0
             rows: list[list[str | None]] = []
             locators: list[str] = []
             line = 0  # physical line where the current record starts
@@ -255,14 +253,17 @@ class DelimitedExtraction(Extraction):
                         continue
                     columns = self._header(record)
                     width = len(columns)
+                    # Exports that end every line with a delimiter have a header that does
+                    # too; only then is an empty last field padding rather than a shift.
+                    padded_width = len(record) if self.header_index >= 0 else width
                     if self.header_index >= 0:
                         continue
                 if not (record and record[0].strip()) and not "".join(record).strip():
                     report.skipped_blank += 1
                     continue
                 if len(record) != width:
-                    if len(record) > width and not any(v.strip() for v in record[width:]):
-                        record = record[:width]  # trailing delimiters, no data lost
+                    if len(record) == padded_width and not any(v.strip() for v in record[width:]):
+                        record = record[:width]
                     else:
                         self.reject(
                             start,
@@ -352,6 +353,49 @@ class DelimitedExtraction(Extraction):
             line=lines,
             hint="The export was probably cut off; re-export it.",
         )
+
+
+def _choose_match(matches: list[charset_normalizer.CharsetMatch]) -> tuple[str, list[str]]:
+    """The encoding to read with, and the other likely ones worth a note.
+
+    The mess ratio alone picks wrong on Latin text with few accents: decoded as cp1251,
+    "Décideur" becomes "Dйcideur", barely messier. A word spelt half in Latin and half in
+    Cyrillic or Greek letters is what a wrong code page produces and real names are not, so
+    among candidates whose mess is within 0.1 of the least, the fewest such words wins.
+    Candidates that decode to identical text are told apart by the prior.
+    """
+    least = min(m.chaos for m in matches)
+    close = [m for m in matches if m.chaos <= least + 0.1]
+    scored = [(_mixed_script_words(str(m)), m.chaos, m) for m in close]
+    fewest = min(mixed for mixed, _, _ in scored)
+    calmest = min(chaos for mixed, chaos, _ in scored if mixed == fewest)
+    equal = [m for mixed, chaos, m in scored if mixed == fewest and chaos <= calmest + 1e-9]
+    names = list(dict.fromkeys(e for m in equal for e in (m.encoding, *m.could_be_from_charset)))
+    names = [e for e in names if e in CANDIDATES]
+    names.sort(key=lambda e: _PREFERRED.index(e) if e in _PREFERRED else len(_PREFERRED))
+    chosen = names[0]
+    others = [e for e in names[1:] if e in _PREFERRED and e not in _SUBSETS.get(chosen, ())]
+    return chosen, others
+
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def _mixed_script_words(text: str) -> int:
+    count = 0
+    for word in _WORD.findall(text[:DETECT_BYTES]):
+        if word.isascii():
+            continue
+        scripts = {_script(ch) for ch in word}
+        if "LATIN" in scripts and scripts & {"CYRILLIC", "GREEK", "HEBREW", "ARABIC"}:
+            count += 1
+    return count
+
+
+def _script(ch: str) -> str:
+    if ch.isascii():
+        return "LATIN"
+    return unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0]
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
