@@ -34,6 +34,10 @@ def warning(message: str) -> None:
     err.print(f"crmmigrate: warning: {escape(message)}")
 
 
+def note(message: str) -> None:
+    err.print(f"crmmigrate: note: {escape(message)}")
+
+
 def traceback_text(text: str) -> None:
     err.print(escape(text), markup=False)
 
@@ -106,8 +110,8 @@ def extract_summary(
     if output is not None:
         table.add_row("written", escape(str(output)))
     table.print()
-    for note in report.notes:
-        warning(f"{report.file}: {note}")
+    for text in report.notes:
+        note(f"{report.file}: {text}")
 
 
 # --- crmmigrate profile ------------------------------------------------------------------

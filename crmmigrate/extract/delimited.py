@@ -331,10 +331,12 @@ class DelimitedExtraction(Extraction):
                     lines += codecs.decode(good, self.encoding, errors="replace").count(newline)
                     where = offset + exc.start
                     bad = block[exc.start : exc.end] or pending
-                    guess = charset_normalizer.from_bytes(block).best()
                     hint = "Force the right encoding with --encoding"
-                    if guess and guess.encoding.replace("_", "-") != self.encoding:
-                        hint += f" (the bytes there look like {guess.encoding})"
+                    found = list(charset_normalizer.from_bytes(block, cp_isolation=list(CANDIDATES)))
+                    if found:
+                        guess = _choose_match(found)[0]
+                        if codecs.lookup(guess).name != codecs.lookup(self.encoding).name:
+                            hint += f" (the bytes there look like {guess})"
                     raise UndecodableInput(
                         f"byte(s) {bad.hex(' ')} at byte offset {where} do not decode as "
                         f"{self.report.encoding}"

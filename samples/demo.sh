@@ -1,0 +1,19 @@
+#!/bin/sh
+# The demo on samples/: extract every legacy export into demo/staged (with its rejects),
+# then profile the legacy accounts to show the dirt a mapping has to deal with.
+# Later pipeline stages (map, clean, validate, dedupe, load) join this demo as they land.
+set -eu
+cd "$(dirname "$0")/.."
+crm=${CRMMIGRATE:-.venv/bin/crmmigrate}
+out=demo/staged
+
+$crm extract samples/legacy_crm/accounts.csv -o $out/accounts.parquet
+$crm extract samples/legacy_crm/contacts.csv -o $out/contacts_crm.parquet
+$crm extract samples/sales_reps/contacts.xlsx -o $out/contacts_reps.parquet
+$crm extract samples/call_centre/leads.tsv -o $out/leads.parquet
+$crm extract samples/legacy_crm/opportunities.json -o $out/opportunities.parquet
+$crm extract samples/legacy_crm/opportunity_contact_roles.csv -o $out/opportunity_contact_roles.parquet
+$crm extract samples/call_centre/cases.csv -o $out/cases.parquet
+$crm extract samples/call_centre/activities.jsonl -o $out/activities.parquet
+$crm extract sqlite:///samples/call_centre/callcentre.sqlite --table calls -o $out/calls.parquet
+$crm profile samples/legacy_crm/accounts.csv
