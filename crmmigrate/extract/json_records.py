@@ -1,0 +1,415 @@
+"""JSON (an array of records, or an object holding one) and JSON Lines (one record a line).
+
+Nested objects become dotted columns ("address.city"); arrays inside a record stay JSON text.
+The output needs a fixed set of columns before its first chunk, and a later record may add a
+key, so the file is streamed twice: once for the union of the keys, once for the values.
+Memory stays bounded by the largest record, never the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import decimal
+import functools
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import ijson
+import pandas as pd
+
+from crmmigrate.errors import (
+    BadUsage,
+    EmptyInput,
+    MalformedInput,
+    UndecodableInput,
+    did_you_mean,
+)
+from crmmigrate.extract.base import Extraction, Source, cell_to_str, unique_columns
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_COMMON = ("utf-8", "utf-16", "utf-32", "cp1252", "latin-1", "cp1251", "gbk", "shift_jis")
+_FEED_CHARS = 64 << 10
+# Bytes that did not decode are kept as lone surrogates (errors="surrogateescape").
+_UNDECODED = re.compile("[\udc80-\udcff]")
+_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+class JsonExtraction(Extraction):
+    """Reads a JSON array of records, or JSON Lines."""
+
+    def __init__(self, source: Source, *, lines: bool) -> None:
+        self.path = Path(source.location)
+        super().__init__(
+            source,
+            name=source.name or self.path.stem,
+            file=str(self.path),
+            format="jsonl" if lines else "json",
+        )
+        self.lines = lines
+        if lines and source.records:
+            raise BadUsage(
+                "--records names an array inside a JSON document; a JSON Lines file has one "
+                "record a line.",
+                file=self.report.file,
+                hint="Drop --records, or force --format json if the file is one JSON document.",
+            )
+        self.encoding = self._choose_encoding()
+        self._prefix = None if lines else self._records_prefix()
+
+    # -- encoding -----------------------------------------------------------------------
+
+    def _choose_encoding(self) -> str:
+        report = self.report
+        if self.source.encoding:
+            try:
+                name = codecs.lookup(self.source.encoding).name
+            except LookupError:
+                guess = did_you_mean(self.source.encoding, _COMMON)
+                raise BadUsage(
+                    f"unknown encoding {self.source.encoding!r}"
+                    + (f" (did you mean {guess!r}?)." if guess else "."),
+                    hint=f"Common ones: {', '.join(_COMMON)}.",
+                ) from None
+            report.encoding, report.encoding_forced = self.source.encoding, True
+            # A forced UTF-8 must still not hand a byte-order mark to the parser.
+            return "utf-8-sig" if name == "utf-8" else name
+        with self.path.open("rb") as f:
+            head = f.read(4)
+        for bom, name in _BOMS:
+            if head.startswith(bom):
+                report.encoding = name
+                return name
+        # JSON text starts with an ASCII character, so the zero bytes around it give away
+        # UTF-16 and UTF-32 written without a byte-order mark (RFC 4627, section 3).
+        zeros = tuple(b == 0 for b in head)
+        unmarked = {
+            (True, True, True, False): "utf-32-be",
+            (False, True, True, True): "utf-32-le",
+        }.get(zeros) or {(True, False): "utf-16-be", (False, True): "utf-16-le"}.get(zeros[:2])
+        if unmarked:
+            report.encoding = unmarked
+            report.notes.append(f"read as {unmarked}: the file has no byte-order mark.")
+            return unmarked
+        report.encoding = "utf-8"
+        return "utf-8"
+
+    @contextmanager
+    def _text(self) -> Iterator[TextIO]:
+        with self.path.open("rb") as raw:
+            yield io.TextIOWrapper(raw, encoding=self.encoding, errors="surrogateescape")
+
+    def _undecodable(self, line: int) -> UndecodableInput:
+        return UndecodableInput(
+            f"the file holds bytes that are not valid {self.report.encoding}.",
+            file=self.report.file,
+            line=line,
+            hint="Force the file's encoding with --encoding.",
+        )
+
+    # -- JSON documents -----------------------------------------------------------------
+
+    def _feed(
+        self, make_parser: Callable[[list[Any]], Any], *, by_line: bool = False
+    ) -> Iterator[Any]:
+        """Everything an ijson push parser makes of the whole file, in order.
+
+        The file is fed in blocks, which is fast but cannot say on which line of a block the
+        JSON breaks; after an error it is fed again a line at a time, up to the error, to say.
+        """
+        found = ijson.sendable_list()
+        parser = make_parser(found)
+        line = 1  # where the next piece starts
+        seen = ends_line = False
+        with self._text() as text:
+            read = text.readline if by_line else text.read
+            while True:
+                try:
+                    piece = read(_FEED_CHARS)
+                    if not piece:
+                        break
+                    parser.send(piece.encode("utf-8"))
+                except (UnicodeError, ijson.JSONError) as exc:
+                    if not by_line:
+                        for _ in self._feed(make_parser, by_line=True):
+                            pass
+                    raise self._input_error(exc, line) from None
+                seen = seen or not piece.isspace()
+                ends_line = piece.endswith("\n")
+                line += piece.count("\n")
+                yield from found
+                del found[:]
+        try:
+            parser.close()
+        except ijson.JSONError as exc:
+            if not seen:
+                raise EmptyInput(
+                    "the file holds no JSON, only whitespace.", file=self.report.file
+                ) from None
+            raise self._input_error(exc, line - 1 if ends_line else line) from None
+        yield from found
+
+    def _input_error(self, exc: Exception, line: int) -> UndecodableInput | MalformedInput:
+        if isinstance(exc, UnicodeError):
+            return self._undecodable(line)
+        return self._malformed(exc, line)
+
+    def _malformed(self, exc: Exception, line: int) -> MalformedInput:
+        # yajl's message is a reason, then a picture of the bytes around the error.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "premature EOF"
+        reason = reason.removeprefix("parse error: ").removeprefix("lexical error: ")
+        hint = "Fix the JSON at that line; a missing comma, quote or bracket is the usual cause."
+        if "premature EOF" in reason:
+            reason = "the file ends in the middle of the JSON (premature EOF)"
+            hint = "The export was probably cut off; re-export it."
+        elif "trailing garbage" in reason:
+            hint = (
+                "If the file holds one JSON record a line, read it as JSON Lines with "
+                "--format jsonl."
+            )
+        return MalformedInput(
+            f"not valid JSON: {reason}.", file=self.report.file, line=line, hint=hint
+        )
+
+    def _records_prefix(self) -> str:
+        """The ijson prefix of the elements of the array of records."""
+        events = self._feed(ijson.parse_coro)
+        _, event, _ = next(events)
+        events.close()
+        records = self.source.records
+        if event == "start_array":
+            if records:
+                raise BadUsage(
+                    f"--records {records!r} names a path inside an object, but the file is an "
+                    "array of records.",
+                    file=self.report.file,
+                    hint="Drop --records.",
+                )
+            return "item"
+        if event != "start_map":
+            raise MalformedInput(
+                f"the file is a single JSON {event}, not an array of records.",
+                file=self.report.file,
+                hint="Point crmmigrate at an export holding an array of objects.",
+            )
+        if records:
+            self.report.records_path = records
+            return f"{records}.item"
+        keys, arrays = self._survey()
+        top = [a for a in arrays if a in keys]
+        if len(top) == 1:
+            self.report.records_path = top[0]
+            self.report.notes.append(
+                f"read the records from {top[0]!r}, the only top-level key holding an array "
+                "of objects; force another path with --records."
+            )
+            return f"{top[0]}.item"
+        if top:
+            which = f"several of its top-level keys hold arrays of objects ({_listed(top)})"
+        else:
+            which = "none of its top-level keys holds an array of objects"
+        example = (top or arrays or ["data.items"])[0]
+        raise MalformedInput(
+            f"the file is a JSON object, and {which}. Its keys are: {_listed(keys)}.",
+            file=self.report.file,
+            hint=f"Pass the dotted path to the array of records, e.g. --records {example}.",
+        )
+
+    def _survey(self) -> tuple[list[str], list[str]]:
+        """Top-level keys, and the paths (outside any array) of arrays whose first element is
+        an object."""
+        keys: list[str] = []
+        arrays: list[str] = []
+        in_arrays = 0
+        opened: str | None = None
+        for prefix, event, value in self._feed(ijson.parse_coro):
+            if opened is not None:
+                if event == "start_map":
+                    arrays.append(opened)
+                opened = None
+            if event == "map_key" and prefix == "":
+                keys.append(value)
+            elif event == "start_array":
+                if in_arrays == 0:
+                    opened = prefix
+                in_arrays += 1
+            elif event == "end_array":
+                in_arrays -= 1
+        return keys, arrays
+
+    def _array_records(self, *, check: bool) -> Iterator[tuple[str, Any]]:
+        number = 0
+        make = functools.partial(ijson.items_coro, prefix=self._prefix, use_float=False)
+        for record in self._feed(make):
+            number += 1
+            yield str(number), record
+        if check and number == 0 and self.source.records:
+            self._check_records_path()
+
+    def _check_records_path(self) -> None:
+        """An empty array is a file with no records; a path to nothing is a mistake."""
+        path = self.source.records
+        kind = None
+        for prefix, event, _value in self._feed(ijson.parse_coro):
+            if prefix == path and event not in ("map_key", "end_map", "end_array"):
+                kind = event
+                break
+        if kind == "start_array":
+            return
+        keys, arrays = self._survey()
+        what = "nothing" if kind is None else f"a {kind.removeprefix('start_')}"
+        raise MalformedInput(
+            f"--records {path!r} leads to {what}, not an array of records. The top-level keys "
+            f"are: {_listed(keys)}.",
+            file=self.report.file,
+            hint=f"Arrays of objects in the file: {_listed(arrays) or 'none'}.",
+        )
+
+    # -- JSON Lines ---------------------------------------------------------------------
+
+    def _line_records(self, *, count: bool) -> Iterator[tuple[str, Any]]:
+        """(line number, record) for every line holding an object. With `count`, blank lines
+        are counted and every other line is rejected with its reason."""
+        with self._text() as text:
+            number = 0
+            while True:
+                try:
+                    line = text.readline()
+                except UnicodeDecodeError:
+                    raise self._undecodable(number + 1) from None
+                if not line:
+                    break
+                number += 1
+                if not line.strip():
+                    if count:
+                        self.report.skipped_blank += 1
+                    continue
+                raw = line.rstrip("\r\n")
+                if _UNDECODED.search(line):
+                    if count:
+                        self.reject(
+                            number,
+                            f"holds bytes that are not valid {self.report.encoding}",
+                            raw.encode(self.encoding, "surrogateescape").decode(
+                                self.encoding, "backslashreplace"
+                            ),
+                        )
+                    continue
+                try:
+                    record = json.loads(
+                        line, parse_float=decimal.Decimal, parse_constant=_no_constant
+                    )
+                except ValueError as exc:
+                    if count:
+                        if isinstance(exc, json.JSONDecodeError):
+                            # Some of json's messages end in "at", to be followed by a position.
+                            reason = f"{exc.msg.removesuffix(' at')} at column {exc.colno}"
+                        else:
+                            reason = str(exc)
+                        self.reject(number, f"not valid JSON: {reason}", raw)
+                    continue
+                if not isinstance(record, dict):
+                    if count:
+                        self.reject(number, f"{_kind(record)}, not an object", raw)
+                    continue
+                yield str(number), record
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _records(self, *, count: bool) -> Iterator[tuple[str, Any]]:
+        if self.lines:
+            return self._line_records(count=count)
+        return self._array_records(check=not count)
+
+    def _chunks(self) -> Iterator[pd.DataFrame]:
+        found: dict[str, None] = {}
+        objects: set[str] = set()
+        valued: set[str] = set()
+        for _, record in self._records(count=False):
+            if isinstance(record, dict):
+                _collect_keys(record, "", found, objects, valued)
+        # {"Account": null} beside {"Account": {"Id": ...}} means no account: its dotted
+        # columns are empty, it is not a column of its own.
+        keys = [k for k in found if k not in objects or k in valued]
+        columns, notes = unique_columns(
+            list(keys), file=self.report.file, hint="Rename that key in the file."
+        )
+        self.report.columns = columns
+        self.report.notes.extend(notes)
+        rows: list[list[str | None]] = []
+        locators: list[str] = []
+        for locator, record in self._records(count=True):
+            if not isinstance(record, dict):
+                self.reject(locator, f"{_kind(record)}, not an object", _compact(record))
+                continue
+            values: dict[str, str | None] = {}
+            _flatten(record, "", values)
+            rows.append([values.get(key) for key in keys])
+            locators.append(locator)
+            if len(rows) >= self.source.chunk_rows:
+                yield self.frame(columns, rows, locators)
+                rows, locators = [], []
+        if rows or self.report.rows == 0:
+            yield self.frame(columns, rows, locators)
+
+
+def _collect_keys(
+    record: dict[str, Any], prefix: str, keys: dict[str, None], objects: set[str], valued: set[str]
+) -> None:
+    """Every dotted key in first-seen order; which keys hold an object somewhere, and which
+    hold a value other than null or an object somewhere."""
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            objects.add(name)
+            _collect_keys(value, f"{name}.", keys, objects, valued)
+        else:
+            keys.setdefault(name, None)
+            if value is not None:
+                valued.add(name)
+
+
+def _flatten(record: dict[str, Any], prefix: str, values: dict[str, str | None]) -> None:
+    for key, value in record.items():
+        if isinstance(value, dict) and value:
+            _flatten(value, f"{prefix}{key}.", values)
+        elif isinstance(value, (list, dict)):
+            values[f"{prefix}{key}"] = _compact(value)
+        else:
+            values[f"{prefix}{key}"] = cell_to_str(value)
+
+
+def _compact(value: Any) -> str:
+    """Compact JSON text, numbers written as they were in the file."""
+    if isinstance(value, dict):
+        items = (f"{json.dumps(k, ensure_ascii=False)}:{_compact(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_compact(v) for v in value) + "]"
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(map(repr, names))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return _KINDS.get(type(value), "a number")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
