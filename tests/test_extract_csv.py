@@ -9,7 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crmmigrate.errors import BadUsage, BinaryInput, EmptyInput, MalformedInput, UndecodableInput
+from crmmigrate.errors import (
+    BadUsage,
+    BinaryInput,
+    EmptyInput,
+    MalformedInput,
+    UndecodableInput,
+)
 from crmmigrate.extract import Source, open_source
 from crmmigrate.model import PROVENANCE
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import typer
 
 from crmmigrate import __version__
-from crmmigrate.cli import extract
-from crmmigrate.cli import profile
+from crmmigrate.cli import extract, profile
 from crmmigrate.cli.common import Verbose, set_verbose
 
 app = typer.Typer(

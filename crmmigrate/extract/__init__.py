@@ -12,16 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from crmmigrate.errors import EmptyInput, InputNotFound, UnsupportedFormat
-from crmmigrate.staging import check_output, write_frames
 from crmmigrate.extract.base import (
     REJECT_COLUMNS,
-    ExtractReport,
     Extraction,
+    ExtractReport,
     Format,
     Reject,
     Source,
     rejects_frame,
 )
+from crmmigrate.staging import check_output, write_frames
 
 __all__ = [
     "REJECT_COLUMNS",

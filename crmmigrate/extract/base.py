@@ -11,8 +11,8 @@ import datetime as dt
 import decimal
 import json
 import math
-from collections import Counter
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crmmigrate.errors import BadUsage, MalformedInput
-from crmmigrate.model import FILE_COLUMN, PROVENANCE, ROW_COLUMN, SOURCE_COLUMN
+from crmmigrate.model import PROVENANCE
 
 _NULL = pa.scalar(None, pa.large_string())
 _STR_TYPES = {pa.large_string(): pd.StringDtype("pyarrow", na_value=float("nan"))}

@@ -20,14 +20,19 @@ import charset_normalizer
 import pandas as pd
 
 from crmmigrate.errors import (
-    BadUsage,
     BinaryInput,
     EmptyInput,
     MalformedInput,
     UndecodableInput,
-    did_you_mean,
 )
-from crmmigrate.extract.base import HEADER_SCAN_ROWS, Extraction, Source, find_header_row, unique_columns
+from crmmigrate.extract.base import (
+    HEADER_SCAN_ROWS,
+    Extraction,
+    Source,
+    find_header_row,
+    unique_columns,
+)
+from crmmigrate.extract.encoding import bom_codec, forced_codec
 
 DELIMITERS = (",", ";", "\t", "|")
 SAMPLE_BYTES = 1 << 20
@@ -36,13 +41,6 @@ SNIFF_RECORDS = 200
 # A quoted field longer than this is an unbalanced quote, not a real value: stop, do not slurp.
 FIELD_LIMIT = 10 << 20
 
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
 # The encodings CRM, spreadsheet and call-centre exports are written in. Detection considers
 # only these: with short files, a DOS, Mac or EBCDIC code page can otherwise "fit" Cyrillic
 # bytes better than cp1251 does and garble every name. Any other encoding can be forced.
@@ -75,7 +73,6 @@ _PREFERRED = (
 # Reading with the superset is never worse, so a subset that also fits is not worth a note.
 _SUBSETS = {"gb18030": ("gbk", "gb2312"), "gbk": ("gb2312",), "cp932": ("shift_jis",),
             "cp1252": ("latin_1",), "cp950": ("big5",), "cp949": ("euc_kr",)}
-_COMMON = ("utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1", "cp1251", "gbk", "gb18030", "shift_jis")
 
 csv.field_size_limit(FIELD_LIMIT)
 
@@ -107,21 +104,13 @@ class DelimitedExtraction(Extraction):
     def _choose_encoding(self, head: bytes) -> str:
         report = self.report
         if self.source.encoding:
-            try:
-                name = codecs.lookup(self.source.encoding).name
-            except LookupError:
-                guess = did_you_mean(self.source.encoding, _COMMON)
-                raise BadUsage(
-                    f"unknown encoding {self.source.encoding!r}"
-                    + (f" (did you mean {guess!r}?)." if guess else "."),
-                    hint=f"Common ones: {', '.join(_COMMON)}.",
-                ) from None
+            name = forced_codec(self.source.encoding)
             report.encoding, report.encoding_forced = self.source.encoding, True
             return name
-        for bom, name in _BOMS:
-            if head.startswith(bom):
-                report.encoding, report.encoding_confidence = name, 1.0
-                return name
+        marked = bom_codec(head)
+        if marked:
+            report.encoding, report.encoding_confidence = marked, 1.0
+            return marked
         self._refuse_binary(head)
         utf16 = _utf16_without_bom(head[:8192])
         if utf16:

@@ -8,7 +8,6 @@ Memory stays bounded by the largest record, never the file.
 
 from __future__ import annotations
 
-import codecs
 import decimal
 import functools
 import io
@@ -27,18 +26,10 @@ from crmmigrate.errors import (
     EmptyInput,
     MalformedInput,
     UndecodableInput,
-    did_you_mean,
 )
 from crmmigrate.extract.base import Extraction, Source, cell_to_str, unique_columns
+from crmmigrate.extract.encoding import bom_codec, forced_codec
 
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-_COMMON = ("utf-8", "utf-16", "utf-32", "cp1252", "latin-1", "cp1251", "gbk", "shift_jis")
 _FEED_CHARS = 64 << 10
 # Bytes that did not decode are kept as lone surrogates (errors="surrogateescape").
 _UNDECODED = re.compile("[\udc80-\udcff]")
@@ -72,24 +63,16 @@ class JsonExtraction(Extraction):
     def _choose_encoding(self) -> str:
         report = self.report
         if self.source.encoding:
-            try:
-                name = codecs.lookup(self.source.encoding).name
-            except LookupError:
-                guess = did_you_mean(self.source.encoding, _COMMON)
-                raise BadUsage(
-                    f"unknown encoding {self.source.encoding!r}"
-                    + (f" (did you mean {guess!r}?)." if guess else "."),
-                    hint=f"Common ones: {', '.join(_COMMON)}.",
-                ) from None
+            name = forced_codec(self.source.encoding)
             report.encoding, report.encoding_forced = self.source.encoding, True
             # A forced UTF-8 must still not hand a byte-order mark to the parser.
             return "utf-8-sig" if name == "utf-8" else name
         with self.path.open("rb") as f:
             head = f.read(4)
-        for bom, name in _BOMS:
-            if head.startswith(bom):
-                report.encoding = name
-                return name
+        marked = bom_codec(head)
+        if marked:
+            report.encoding = marked
+            return marked
         # JSON text starts with an ASCII character, so the zero bytes around it give away
         # UTF-16 and UTF-32 written without a byte-order mark (RFC 4627, section 3).
         zeros = tuple(b == 0 for b in head)

@@ -28,7 +28,13 @@ from crmmigrate.errors import (
     UnknownTable,
     did_you_mean,
 )
-from crmmigrate.extract.base import Extraction, Source, cell_to_str, require_one_of, unique_columns
+from crmmigrate.extract.base import (
+    Extraction,
+    Source,
+    cell_to_str,
+    require_one_of,
+    unique_columns,
+)
 from crmmigrate.model import PROVENANCE
 
 CONNECT_TIMEOUT_SECONDS = 10
