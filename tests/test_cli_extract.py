@@ -91,7 +91,7 @@ def test_a_clean_source_still_writes_an_empty_rejects_file(tmp_path):
         (b"Id,Name\n1,Ren\xe9e\n", ["bad.csv", "--encoding", "utf-8"],
          "bad.csv, line 2: byte(s) e9 at byte offset 13 do not decode as utf-8."),
         (b"Id,Name\n1,Ann\n", ["ok.csv", "--delimiter", "ab"], "--delimiter: Value error, a delimiter is one character"),
-        (b"Id,Name\n1,Ann\n", ["ok.csv", "--format", "xml"], "--format: Input should be 'csv', 'excel', 'json', 'jsonl' or 'sql'"),
+        (b"Id,Name\n1,Ann\n", ["ok.csv", "--format", "xml"], "--format: Input should be 'csv', 'excel', 'json', 'jsonl', 'sql' or 'parquet'"),
         (b"Id,Name\n1,Ann\n", ["ok.xls"], "ok.xls: this is a legacy binary .xls workbook"),
     ],
     ids=["missing", "empty", "binary", "undecodable", "delimiter", "format", "xls"],

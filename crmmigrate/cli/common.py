@@ -30,7 +30,9 @@ SourceArg = Annotated[
 ]
 FormatOpt = Annotated[
     str | None,
-    typer.Option("--format", help="Force the format: csv, excel, json, jsonl or sql."),
+    typer.Option(
+        "--format", help="Force the format: csv, excel, json, jsonl, sql, or parquet (staged)."
+    ),
 ]
 NameOpt = Annotated[
     str | None,

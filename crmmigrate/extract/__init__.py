@@ -48,6 +48,7 @@ _BY_SUFFIX: dict[str, Format] = {
     ".json": "json",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
+    ".parquet": "parquet",
 }
 
 
@@ -103,6 +104,10 @@ def open_source(source: Source) -> Extraction:
                 file=str(path),
                 hint="Check the export finished; re-export the data.",
             )
+    if fmt == "parquet":
+        from crmmigrate.extract.staged import StagedExtraction
+
+        return StagedExtraction(source)
     if fmt == "csv":
         from crmmigrate.extract.delimited import DelimitedExtraction
 

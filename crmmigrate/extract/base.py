@@ -28,7 +28,7 @@ from crmmigrate.model import PROVENANCE
 _NULL = pa.scalar(None, pa.large_string())
 _STR_TYPES = {pa.large_string(): pd.StringDtype("pyarrow", na_value=float("nan"))}
 
-Format = Literal["csv", "excel", "json", "jsonl", "sql"]
+Format = Literal["csv", "excel", "json", "jsonl", "sql", "parquet"]
 
 DEFAULT_CHUNK_ROWS = 100_000
 HEADER_SCAN_ROWS = 30

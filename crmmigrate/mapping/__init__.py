@@ -1,0 +1,1 @@
+"""Map: turn a legacy source's columns into the fields of one canonical entity."""

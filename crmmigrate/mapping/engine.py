@@ -1,0 +1,357 @@
+"""Apply a mapping to a source, chunk by chunk: canonical records, filtered records, a report.
+
+Only filters remove rows. A value a transform cannot parse stays as it was (validation counts
+it) and its reason goes into the record's `_issues`. Columns the mapping does not mention are
+kept in `_custom` and reported, so nothing typed into the old system is lost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crmmigrate.extract import ExtractReport, Source, open_source, rejects_frame
+from crmmigrate.mapping.config import Filter, Mapping, Step
+from crmmigrate.mapping.transforms import Invalid, PicklistMap, Transform, compile_step
+from crmmigrate.model import PROVENANCE, FieldType
+from crmmigrate.staging import ChunkWriter, write_frames
+
+CUSTOM_COLUMN = "_custom"
+ISSUES_COLUMN = "_issues"
+FILTERED_COLUMNS = ("_source", "_file", "_row", "id", "status", "reason")
+SAMPLES_PER_FIELD = 5
+
+
+@dataclass
+class MapReport:
+    """What mapping did: counts in and out, filters, invalid values and unmapped picklist values."""
+
+    entity: str
+    mapping: str
+    rows_in: int = 0
+    rows_out: int = 0
+    filtered: dict[str, int] = field(default_factory=dict)
+    invalid: dict[str, dict[str, int]] = field(default_factory=dict)
+    invalid_samples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    unmapped: dict[str, dict[str, int]] = field(default_factory=dict)
+    unmentioned: list[str] = field(default_factory=list)
+    custom: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class MapResult:
+    frame: pd.DataFrame
+    filtered: pd.DataFrame
+    report: MapReport
+
+
+class _Field:
+    """One canonical field's compiled recipe."""
+
+    def __init__(self, name: str, spec: Any, lookups: dict[int, Transform]) -> None:
+        self.name = name
+        self.spec = spec
+        self.steps: list[tuple[Step, Transform | None]] = []
+        for step in spec.transforms:
+            self.steps.append((step, None if step.name == "default" else compile_step(step, lookups)))
+
+
+class Mapper:
+    """Maps the chunks of one source; the report grows with every chunk."""
+
+    def __init__(self, mapping: Mapping, columns: list[str], *, base: Path | None = None) -> None:
+        mapping.check_columns(columns)
+        self.mapping = mapping
+        self.entity = mapping.model_entity
+        mentioned = mapping.mentioned_columns
+        source_columns = [c for c in columns if c not in PROVENANCE]
+        unmentioned = [c for c in source_columns if c not in mentioned]
+        self.kept = [c for c in source_columns if c in mapping.custom or c in unmentioned]
+        self.report = MapReport(
+            entity=mapping.entity,
+            mapping=mapping.file,
+            unmentioned=unmentioned,
+            custom=list(mapping.custom),
+            dropped=list(mapping.drop),
+        )
+        lookups = self._lookups(base or (Path(mapping.file).parent if mapping.file else Path(".")))
+        self.fields = [_Field(name, spec, lookups) for name, spec in mapping.fields.items()]
+        self._invalid: dict[str, Counter[str]] = {}
+        self._unmapped: dict[str, Counter[str]] = {}
+        self._filtered: Counter[str] = Counter()
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def _lookups(self, base: Path) -> dict[int, Transform]:
+        tables: dict[int, Transform] = {}
+        for name, spec in self.mapping.fields.items():
+            for index, step in enumerate(spec.transforms):
+                if step.name == "lookup":
+                    tables[id(step)] = self._lookup(step, base, ("fields", name, "transforms", index))
+        return tables
+
+    def _lookup(self, step: Step, base: Path, path: tuple[Any, ...]) -> Transform:
+        options = step.lookup
+        assert options is not None
+        spec = options.source if isinstance(options.source, dict) else {"location": options.source}
+        location = spec.get("location", "")
+        if "://" not in location and not Path(location).is_absolute():
+            location = str(base / location)
+        frame = open_source(Source(**{**spec, "location": location})).read()
+        for column in (options.match, options.value):
+            if column not in frame.columns:
+                raise self.mapping.error(
+                    f"the lookup source {location} has no column {column!r}.",
+                    *path,
+                    hint=f"Its columns: {', '.join(c for c in frame.columns if c not in PROVENANCE)}.",
+                )
+        fold = (lambda s: s) if options.case_sensitive else (lambda s: " ".join(s.split()).casefold())
+        table: dict[str, set[str]] = {}
+        for key, value in zip(frame[options.match], frame[options.value], strict=True):
+            if isinstance(key, str) and isinstance(value, str):
+                table.setdefault(fold(key), set()).add(value)
+
+        def run(value: str) -> str | None:
+            found = table.get(fold(value))
+            if not found:
+                raise Invalid(f"has no match in {options.match!r} of the lookup source")
+            if len(found) > 1:
+                raise Invalid(f"matches {len(found)} different {options.value!r} in the lookup source")
+            return next(iter(found))
+
+        return run
+
+    # -- mapping a chunk ------------------------------------------------------------------
+
+    def map(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Canonical records and filtered records of one chunk of the source."""
+        index = chunk.index
+        out: dict[str, pd.Series] = {}
+        reasons: dict[str, pd.Series] = {}
+        originals: dict[str, pd.Series] = {}
+        for f in self.fields:
+            values, why, original = self._field(f, chunk)
+            out[f.name] = values
+            reasons[f.name] = why
+            originals[f.name] = original
+        columns = {}
+        for name in self.entity.field_names:
+            columns[name] = out.get(name, pd.Series(None, index=index, dtype="str"))
+        columns[CUSTOM_COLUMN] = _custom(chunk, self.kept)
+        columns[ISSUES_COLUMN] = _issues(index, reasons, originals)
+        for name in PROVENANCE:
+            columns[name] = chunk[name] if name in chunk else pd.Series(None, index=index, dtype="str")
+        frame = pd.DataFrame(columns, index=index).astype("str")
+        frame[[CUSTOM_COLUMN, ISSUES_COLUMN]] = frame[[CUSTOM_COLUMN, ISSUES_COLUMN]].where(
+            pd.DataFrame({CUSTOM_COLUMN: columns[CUSTOM_COLUMN].notna(),
+                          ISSUES_COLUMN: columns[ISSUES_COLUMN].notna()}), None
+        )
+        keep, failed = self._filter(frame, reasons)
+        filtered = pd.DataFrame(
+            {
+                "_source": frame["_source"][~keep],
+                "_file": frame["_file"][~keep],
+                "_row": frame["_row"][~keep],
+                "id": frame["id"][~keep],
+                "status": "filtered",
+                "reason": failed[~keep],
+            },
+            columns=list(FILTERED_COLUMNS),
+        )
+        result = frame[keep].reset_index(drop=True)
+        self.report.rows_in += len(chunk)
+        self.report.rows_out += len(result)
+        self._count_invalid(reasons, originals, frame)
+        return result, filtered.reset_index(drop=True)
+
+    def _field(self, f: _Field, chunk: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+        index = chunk.index
+        spec = f.spec
+        if spec.value is not None:
+            values = pd.Series(spec.value, index=index, dtype=object)
+        elif len(spec.columns) == 1:
+            values = chunk[spec.columns[0]].astype(object)
+        else:
+            parts = chunk[spec.columns].astype(object)
+            values = parts.apply(
+                lambda row: spec.join.join(v for v in row if isinstance(v, str) and v.strip()) or None,
+                axis=1,
+            ) if len(chunk) else pd.Series(None, index=index, dtype=object)
+        values = values.where(values.notna(), None)
+        original = values.copy()
+        why = pd.Series(None, index=index, dtype=object)
+        for step, run in f.steps:
+            if run is None:  # `default`: fills what is still empty, and only that
+                empty = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
+                values = values.mask(empty & why.isna(), step.default)
+                continue
+            active = values.notna() & why.isna()
+            if not active.any():
+                continue
+            results: dict[str, Any] = {}
+            failures: dict[str, str] = {}
+            for value in pd.unique(values[active]):
+                try:
+                    results[value] = run(value)
+                except Invalid as exc:
+                    failures[value] = f"{step.name}: {value!r} {exc}"
+            if isinstance(run, PicklistMap) and run.unmapped:
+                counts = values[active].value_counts()
+                bucket = self._unmapped.setdefault(f.name, Counter())
+                for value in run.unmapped:
+                    bucket[value] += int(counts.get(value, 0))
+                run.unmapped.clear()
+            failed = active & values.isin(list(failures))
+            why = why.mask(failed, values[failed].map(failures))
+            ok = active & ~failed
+            values = values.mask(ok, values[ok].map(results))
+            values = values.where(values.notna(), None)
+        if spec.default is not None:
+            empty = values.isna() & why.isna()
+            values = values.mask(empty, spec.default)
+        return values, why, original
+
+    def _filter(self, frame: pd.DataFrame, reasons: dict[str, pd.Series]) -> tuple[pd.Series, pd.Series]:
+        keep = pd.Series(True, index=frame.index)
+        failed = pd.Series(None, index=frame.index, dtype=object)
+        for rule in self.mapping.where:
+            ftype = self.entity.field(rule.field).type
+            passes = _condition(rule, frame[rule.field], reasons[rule.field], ftype)
+            newly = keep & ~passes
+            failed = failed.mask(newly, rule.name)
+            self._filtered[rule.name] += int(newly.sum())
+            keep &= passes
+        return keep, failed
+
+    def _count_invalid(
+        self, reasons: dict[str, pd.Series], originals: dict[str, pd.Series], frame: pd.DataFrame
+    ) -> None:
+        for name, why in reasons.items():
+            bad = why.notna()
+            if not bad.any():
+                continue
+            counter = self._invalid.setdefault(name, Counter())
+            samples = self.report.invalid_samples.setdefault(name, [])
+            for row in why[bad].index:
+                reason = why[row]
+                counter[reason.split(":", 1)[0] + ": " + _reason_kind(reason)] += 1
+                if len(samples) < SAMPLES_PER_FIELD:
+                    samples.append(
+                        {"row": str(frame.at[row, "_row"]), "value": str(originals[name][row]),
+                         "reason": reason}
+                    )
+
+    def finish(self) -> MapReport:
+        self.report.filtered = {r.name: self._filtered.get(r.name, 0) for r in self.mapping.where}
+        self.report.invalid = {k: dict(v.most_common()) for k, v in self._invalid.items()}
+        self.report.unmapped = {k: dict(v.most_common()) for k, v in self._unmapped.items()}
+        return self.report
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason without the value in it, so reasons of one kind are counted together."""
+    return re.sub(r"^[a-z_]+: '.*?' ", "", reason, flags=re.S)
+
+
+def _custom(chunk: pd.DataFrame, kept: list[str]) -> pd.Series:
+    if not kept:
+        return pd.Series(None, index=chunk.index, dtype=object)
+    records = chunk[kept].to_dict("records")
+    texts = []
+    for record in records:
+        present = {k: v for k, v in record.items() if isinstance(v, str)}
+        texts.append(json.dumps(present, ensure_ascii=False) if present else None)
+    return pd.Series(texts, index=chunk.index, dtype=object)
+
+
+def _issues(index: pd.Index, reasons: dict[str, pd.Series], originals: dict[str, pd.Series]) -> pd.Series:
+    found: dict[Any, list[dict[str, str]]] = {}
+    for name, why in reasons.items():
+        for row in why[why.notna()].index:
+            value = originals[name][row]
+            found.setdefault(row, []).append({"field": name, "value": value, "reason": why[row]})
+    texts = [json.dumps(found[row], ensure_ascii=False) if row in found else None for row in index]
+    return pd.Series(texts, index=index, dtype=object)
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _condition(rule: Filter, values: pd.Series, why: pd.Series, ftype: FieldType) -> pd.Series:
+    """Whether each record meets the rule. A record the rule cannot judge (a value that did
+    not parse, a blank tested with <) is kept: filters remove only what they clearly match."""
+    present = values.notna() & why.isna()
+    if rule.op == "blank":
+        return ~values.notna() | ~present & why.notna()
+    if rule.op == "not_blank":
+        return values.notna()
+    if rule.op == "in":
+        return ~present | values.isin(rule.value)
+    if rule.op == "not_in":
+        return ~present | ~values.isin(rule.value)
+    if rule.op == "matches":
+        pattern = re.compile(str(rule.value))
+        return ~present | values.map(
+            lambda v: bool(pattern.search(v)) if isinstance(v, str) else True
+        ).astype(bool)
+    target: Any = rule.value
+    if ftype in (FieldType.DECIMAL, FieldType.INTEGER):
+        numbers = pd.to_numeric(values, errors="coerce")
+        judged = present & numbers.notna()
+        left, target = numbers, float(rule.value)  # type: ignore[arg-type]
+    elif ftype in (FieldType.DATE, FieldType.DATETIME):
+        judged = present & values.map(lambda v: isinstance(v, str) and bool(_ISO.match(v))).astype(bool)
+        left, target = values, str(rule.value)
+    else:
+        judged = present
+        left, target = values, str(rule.value)
+    compare = {
+        "==": lambda a: a == target,
+        "!=": lambda a: a != target,
+        "<": lambda a: a < target,
+        "<=": lambda a: a <= target,
+        ">": lambda a: a > target,
+        ">=": lambda a: a >= target,
+    }[rule.op]
+    outcome = pd.Series(True, index=values.index)
+    outcome[judged] = compare(left[judged]).astype(bool)
+    return outcome
+
+
+def map_frame(mapping: Mapping, frame: pd.DataFrame, *, base: Path | None = None) -> MapResult:
+    """Map a whole frame (an extracted source, provenance columns included)."""
+    mapper = Mapper(mapping, list(frame.columns), base=base)
+    mapped, filtered = mapper.map(frame)
+    return MapResult(mapped, filtered, mapper.finish())
+
+
+def map_source(
+    mapping: Mapping, source: Source, output: Path, *, filtered: Path, rejects: Path
+) -> tuple[MapReport, ExtractReport]:
+    """Map a source into a staged file, chunk by chunk. Filtered records go to their own file
+    (the ledger's `filtered` entries: provenance, legacy id, status, the filter's name), and
+    rows the source could not read to the rejects file, as `extract` does."""
+    extraction = open_source(source)
+    chunks = extraction.chunks()
+    first = next(chunks, None)
+    if first is None:
+        first = pd.DataFrame(columns=[*extraction.report.columns, *PROVENANCE], dtype="str")
+    mapper = Mapper(mapping, list(first.columns))
+    with ChunkWriter(output) as writer, ChunkWriter(filtered) as removed:
+        for chunk in itertools.chain([first], chunks):
+            mapped, dropped = mapper.map(chunk)
+            writer.write(mapped)
+            removed.write(dropped)
+    write_frames(rejects, [rejects_frame(extraction.rejects)])
+    return mapper.finish(), extraction.report
