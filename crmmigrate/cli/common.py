@@ -7,6 +7,7 @@ import inspect
 import logging
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
@@ -54,6 +55,9 @@ SheetOpt = Annotated[
 RecordsOpt = Annotated[
     str | None,
     typer.Option("--records", help="JSON: dotted path to the array of records, e.g. data.items."),
+]
+OutputOpt = Annotated[
+    Path, typer.Option("--output", "-o", help="Where to write: a .parquet or .csv file.")
 ]
 TableOpt = Annotated[str | None, typer.Option("--table", help="SQL: the table to read.")]
 QueryOpt = Annotated[str | None, typer.Option("--query", help="SQL: a SELECT to read.")]

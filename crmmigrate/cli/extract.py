@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from crmmigrate.cli import report
-from crmmigrate.cli.common import Verbose, handles_errors, takes_source
+from crmmigrate.cli.common import OutputOpt, Verbose, handles_errors, takes_source
 from crmmigrate.extract import Source, default_rejects_path, extract
 
 
@@ -16,9 +16,7 @@ from crmmigrate.extract import Source, default_rejects_path, extract
 @takes_source
 def command(
     source: Source,
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Where to write: a .parquet or .csv file.")
-    ],
+    output: OutputOpt,
     rejects: Annotated[
         Path | None,
         typer.Option("--rejects", help="Rejected rows CSV [default: OUTPUT.rejects.csv]."),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from crmmigrate.cli import report
-from crmmigrate.cli.common import Verbose, handles_errors, takes_source
+from crmmigrate.cli.common import OutputOpt, Verbose, handles_errors, takes_source
 from crmmigrate.extract import Source
 from crmmigrate.mapping.config import load_mapping
 from crmmigrate.mapping.engine import map_source
@@ -22,9 +22,7 @@ def command(
     mapping: Annotated[
         Path, typer.Option("--mapping", "-m", help="The mapping file (YAML) to apply.")
     ],
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Where to write: a .parquet or .csv file.")
-    ],
+    output: OutputOpt,
     filtered: Annotated[
         Path | None,
         typer.Option("--filtered", help="Filtered records CSV [default: OUTPUT.filtered.csv]."),
