@@ -48,3 +48,29 @@ def test_ci_runs_the_test_command_the_readme_gives():
     command = ".venv/bin/python -m pytest"
     assert re.search(rf"^{re.escape(command)}$", readme, re.M), "README lost its test command"
     assert re.search(rf"^{re.escape(command)}$", ci, re.M), ".ci/run does not run it"
+
+
+def test_the_full_mapping_example_runs_on_the_sample_it_names(tmp_path):
+    from crmmigrate.extract import Source, open_source
+    from crmmigrate.mapping.config import load_mapping
+    from crmmigrate.mapping.engine import map_frame
+
+    text = README.read_text(encoding="utf-8")
+    block = text[text.index("```yaml\nentity: contact") + len("```yaml\n") :]
+    block = block[: block.index("```")]
+    path = tmp_path / "example.yaml"
+    path.write_text(block, encoding="utf-8")
+    mapping = load_mapping(path)
+    extracted = open_source(
+        Source(location=str(ROOT / "samples" / "sales_reps" / "contacts.xlsx"), sheet="Contacts")
+    ).read()
+
+    result = map_frame(mapping, extracted, base=ROOT / "mappings")
+
+    assert result.report.unmentioned == []
+    assert result.report.rows_out + sum(result.report.filtered.values()) == len(extracted) == 200
+    # Every company named in the sheet is found among the legacy accounts by the lookup.
+    assert "account_id" not in result.report.invalid
+    named = extracted["Company"].notna().to_numpy()
+    assert result.frame["account_id"][named].str.fullmatch(r"\d{4}").all()
+    assert result.frame["created_at"].str.match(r"^\d{4}-\d{2}-\d{2}$").mean() > 0.9
