@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crmmigrate.config import BadConfig
-from crmmigrate.mapping.config import BooleanParse, DateParse, NumberParse, Step, load_mapping
+from crmmigrate.mapping.config import (
+    BooleanParse,
+    DateParse,
+    NumberParse,
+    Step,
+    load_mapping,
+)
 from crmmigrate.mapping.engine import map_frame
 from crmmigrate.mapping.transforms import (
     Invalid,
@@ -21,7 +27,6 @@ from crmmigrate.mapping.transforms import (
     date,
     datetime,
     number,
-    split_name,
 )
 from crmmigrate.model import PROVENANCE
 
@@ -408,3 +413,36 @@ def test_mapping_never_loses_or_duplicates_a_row(rows):
     removed = result.filtered["_row"].tolist()
     assert sorted(kept + removed, key=int) == [str(i) for i in range(2, len(rows) + 2)]
     assert result.report.rows_in == len(rows) == result.report.rows_out + sum(result.report.filtered.values())
+
+
+@pytest.mark.parametrize(
+    ("decimal", "value"),
+    [(".", "246000,00"), (".", "1.234,50"), (".", "1,2,3"), ("auto", "1.234.5"), (",", "1,234.50"),
+     ("auto", "12,34,567")],
+)
+def test_a_thousands_separator_outside_groups_of_three_is_invalid_not_misread(decimal, value):
+    with pytest.raises(Invalid):
+        number(NumberParse(decimal=decimal))(value)
+
+
+def test_invalid_and_unmapped_values_are_counted_on_kept_records_only(tmp_path):
+    mapping = load_mapping(mapping_file(tmp_path, """
+        entity: lead
+        fields:
+          id: Id
+          last_name: Name
+          company: Co
+          status: {from: Status, transforms: [{map: {values: {Neu: Open}}}]}
+          created_at: {from: Created, transforms: [date]}
+        where:
+          - {name: open only, field: status, op: "==", value: Open}
+    """))
+    data = frame([
+        {"Id": "1", "Name": "A", "Co": "X", "Status": "Neu", "Created": "someday"},
+        {"Id": "2", "Name": "B", "Co": "X", "Status": "Kalt", "Created": "never"},
+    ])
+
+    result = map_frame(mapping, data)
+
+    assert result.report.unmapped == {}
+    assert result.report.invalid == {"created_at": {"date: is not a recognisable date": 1}}

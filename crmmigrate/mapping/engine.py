@@ -140,11 +140,13 @@ class Mapper:
         out: dict[str, pd.Series] = {}
         reasons: dict[str, pd.Series] = {}
         originals: dict[str, pd.Series] = {}
+        uncovered: dict[str, pd.Series] = {}
         for f in self.fields:
-            values, why, original = self._field(f, chunk)
+            values, why, original, unmapped = self._field(f, chunk)
             out[f.name] = values
             reasons[f.name] = why
             originals[f.name] = original
+            uncovered[f.name] = unmapped
         columns = {}
         for name in self.entity.field_names:
             columns[name] = out.get(name, pd.Series(None, index=index, dtype="str"))
@@ -172,10 +174,20 @@ class Mapper:
         result = frame[keep].reset_index(drop=True)
         self.report.rows_in += len(chunk)
         self.report.rows_out += len(result)
-        self._count_invalid(reasons, originals, frame)
+        # Counted on the records that go on, as validation will see them.
+        self._count_invalid({k: v[keep] for k, v in reasons.items()}, originals, frame)
+        for name, values in uncovered.items():
+            counts = values[keep].dropna().value_counts()
+            if len(counts):
+                bucket = self._unmapped.setdefault(name, Counter())
+                bucket.update({str(k): int(v) for k, v in counts.items()})
         return result, filtered.reset_index(drop=True)
 
-    def _field(self, f: _Field, chunk: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+    def _field(
+        self, f: _Field, chunk: pd.DataFrame
+    ) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+        """The field's values; per row, why a value did not parse, the value before the
+        transforms, and the value no picklist entry covered."""
         index = chunk.index
         spec = f.spec
         if spec.value is not None:
@@ -191,6 +203,7 @@ class Mapper:
         values = values.where(values.notna(), None)
         original = values.copy()
         why = pd.Series(None, index=index, dtype=object)
+        unmapped = pd.Series(None, index=index, dtype=object)
         for step, run in f.steps:
             if run is None:  # `default`: fills what is still empty, and only that
                 empty = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
@@ -207,10 +220,8 @@ class Mapper:
                 except Invalid as exc:
                     failures[value] = f"{step.name}: {value!r} {exc}"
             if isinstance(run, PicklistMap) and run.unmapped:
-                counts = values[active].value_counts()
-                bucket = self._unmapped.setdefault(f.name, Counter())
-                for value in run.unmapped:
-                    bucket[value] += int(counts.get(value, 0))
+                hit = active & values.isin(list(run.unmapped))
+                unmapped = unmapped.mask(hit, values[hit])
                 run.unmapped.clear()
             failed = active & values.isin(list(failures))
             why = why.mask(failed, values[failed].map(failures))
@@ -220,7 +231,7 @@ class Mapper:
         if spec.default is not None:
             empty = values.isna() & why.isna()
             values = values.mask(empty, spec.default)
-        return values, why, original
+        return values, why, original, unmapped
 
     def _filter(self, frame: pd.DataFrame, reasons: dict[str, pd.Series]) -> tuple[pd.Series, pd.Series]:
         keep = pd.Series(True, index=frame.index)
@@ -292,10 +303,11 @@ def _condition(rule: Filter, values: pd.Series, why: pd.Series, ftype: FieldType
     """Whether each record meets the rule. A record the rule cannot judge (a value that did
     not parse, a blank tested with <) is kept: filters remove only what they clearly match."""
     present = values.notna() & why.isna()
+    blank = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
     if rule.op == "blank":
-        return ~values.notna() | ~present & why.notna()
+        return blank
     if rule.op == "not_blank":
-        return values.notna()
+        return ~blank
     if rule.op == "in":
         return ~present | values.isin(rule.value)
     if rule.op == "not_in":

@@ -166,6 +166,7 @@ def datetime(options: DateParse) -> Transform:
 
 
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_GROUPED = re.compile(r"^\d{1,3}([.,]\d{3})+$")
 # A currency sign or ISO code before or after an amount ("€ 1.234,50", "1234 RUB").
 _CURRENCY = re.compile(r"^\s*(?:[A-Z]{3}|[$€£¥₽₹₴]|руб\.?)\s*|\s*(?:[A-Z]{3}|[$€£¥₽₹₴]|руб\.?|р\.)\s*$")
 
@@ -181,7 +182,14 @@ def parse_number(value: str, mark: str) -> Decimal:
     if mark == "auto":
         mark = _decimal_mark(text, value)
     thousands = "," if mark == "." else "."
-    text = text.replace(thousands, "").replace(mark, ".")
+    whole, _, fraction = text.partition(mark)
+    # A thousands separator stands only between groups of three digits: "246000,00" read
+    # with "." as decimal mark is not 24600000 but not a number in that convention at all.
+    if thousands in fraction or mark in fraction or (
+        thousands in whole and not _GROUPED.match(whole.lstrip("+-"))
+    ):
+        raise Invalid(f"is not a number written with {mark!r} as decimal mark")
+    text = whole.replace(thousands, "") + ("." + fraction if fraction or mark in text else "")
     if not _NUMBER.match(text):
         raise Invalid("is not a number")
     try:
