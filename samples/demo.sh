@@ -1,7 +1,8 @@
 #!/bin/sh
 # The demo on samples/: extract every legacy export into demo/staged (with its rejects),
-# then profile the legacy accounts to show the dirt a mapping has to deal with.
-# Later pipeline stages (map, clean, validate, dedupe, load) join this demo as they land.
+# profile the legacy accounts to show the dirt a mapping has to deal with, then map every
+# staged export to its canonical entity in demo/mapped with mappings/samples/.
+# Later pipeline stages (clean, validate, dedupe, load) join this demo as they land.
 set -eu
 cd "$(dirname "$0")/.."
 crm=${CRMMIGRATE:-.venv/bin/crmmigrate}
@@ -17,3 +18,8 @@ $crm extract samples/call_centre/cases.csv -o $out/cases.parquet
 $crm extract samples/call_centre/activities.jsonl -o $out/activities.parquet
 $crm extract sqlite:///samples/call_centre/callcentre.sqlite --table calls -o $out/calls.parquet
 $crm profile samples/legacy_crm/accounts.csv
+
+for name in accounts contacts_crm contacts_reps leads opportunities opportunity_contact_roles \
+            cases activities calls; do
+    $crm map $out/$name.parquet -m mappings/samples/$name.yaml -o demo/mapped/$name.parquet
+done

@@ -120,3 +120,17 @@ def test_missing_mapping_file_is_exit_2(project):
 
     assert result.exit_code == 2
     assert "nope.yaml: no such file." in result.stderr
+
+
+def test_the_mappings_raw_source_options_do_not_apply_to_a_staged_file(project):
+    staged = project / "staged.parquet"
+    assert runner.invoke(app, ["extract", str(project / "accounts.csv"), "-o", str(staged)]).exit_code == 0
+    (project / "json.yaml").write_text(MAPPING.replace("source: {encoding: cp1251, delimiter: \";\"}",
+                                                       "source: {format: json, name: oldcrm}"),
+                                       encoding="utf-8")
+
+    result = runner.invoke(app, ["map", str(staged), "-m", str(project / "json.yaml"),
+                                 "-o", str(project / "mapped.parquet")])
+
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(project / "mapped.parquet")["_source"].unique().tolist() == ["oldcrm"]

@@ -9,7 +9,7 @@ import typer
 
 from crmmigrate.cli import report
 from crmmigrate.cli.common import OutputOpt, Verbose, handles_errors, takes_source
-from crmmigrate.extract import Source
+from crmmigrate.extract import Source, detect_format
 from crmmigrate.mapping.config import load_mapping
 from crmmigrate.mapping.engine import map_source
 from crmmigrate.staging import check_output
@@ -38,8 +38,11 @@ def command(
     listed in _issues; records a filter removes go to the filtered file with its name."""
     check_output(output)
     spec = load_mapping(mapping)
-    # The mapping says how its source is read; options given on the command line win.
+    # The mapping says how its raw source is read; options given on the command line win,
+    # and a staged file from extract is already read: only the source name applies to it.
     defaults = {k: v for k, v in spec.source.model_dump().items() if v is not None}
+    if detect_format(source) == "parquet":
+        defaults = {k: v for k, v in defaults.items() if k == "name"}
     source = source.model_copy(
         update={k: v for k, v in defaults.items() if getattr(source, k) is None}
     )
