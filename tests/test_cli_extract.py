@@ -133,11 +133,15 @@ def test_every_command_has_help_text():
     result = run("--help")
     assert result.exit_code == 0
     assert app.registered_commands
-    for command in app.registered_commands:
-        sub = run(command.name, "--help")
-        assert sub.exit_code == 0, command.name
-        assert (command.callback.__doc__ or "").strip(), f"{command.name} has no help text"
-        assert command.name in result.stdout
+    commands = [((c.name,), c) for c in app.registered_commands]
+    for group in app.registered_groups:
+        assert group.name in result.stdout
+        commands += [((group.name, c.name), c) for c in group.typer_instance.registered_commands]
+    for names, command in commands:
+        sub = run(*names, "--help")
+        assert sub.exit_code == 0, names
+        assert (command.callback.__doc__ or "").strip(), f"{' '.join(names)} has no help text"
+        assert names[0] in result.stdout
 
 
 def test_the_package_runs_as_a_module():

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from crmmigrate.errors import (
     BadQuery,
@@ -481,7 +482,8 @@ def test_postgres_reads_with_a_server_side_cursor(postgres_url: str) -> None:
     chunks = extraction.chunks()
     assert len(next(chunks)) == 1000
     # With a server-side cursor the rest of the million rows wait on the server.
-    with sa.create_engine(postgres_url).connect() as conn:
+    observer = sa.create_engine(postgres_url, poolclass=NullPool)
+    with observer.connect() as conn:
         running = conn.execute(
             sa.text("SELECT query FROM pg_stat_activity WHERE application_name = :app"),
             {"app": app},
@@ -499,7 +501,8 @@ def test_mariadb_reads_with_a_server_side_cursor(mariadb_url: str) -> None:
     chunks = extraction.chunks()
     assert len(next(chunks)) == 1000
     # Still sending: the server streams rows as they are fetched instead of all at once.
-    with sa.create_engine(mariadb_url).connect() as conn:
+    observer = sa.create_engine(mariadb_url, poolclass=NullPool)
+    with observer.connect() as conn:
         running = conn.execute(
             sa.text(
                 "SELECT count(*) FROM information_schema.processlist "

@@ -22,7 +22,11 @@ START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
 def cli_reference() -> str:
     runner = CliRunner()
     parts = []
-    for args in [[], *[[c.name] for c in app.registered_commands]]:
+    commands = [[c.name] for c in app.registered_commands]
+    for group in app.registered_groups:
+        commands.append([group.name])
+        commands += [[group.name, c.name] for c in group.typer_instance.registered_commands]
+    for args in [[], *commands]:
         result = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "80"}, prog_name="crmmigrate")
         assert result.exit_code == 0, result.output
         title = " ".join(["crmmigrate", *args])

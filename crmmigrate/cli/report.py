@@ -13,12 +13,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from crmmigrate.extract import ExtractReport
+from crmmigrate.extract.base import describe_delimiter
 from crmmigrate.mapping.engine import MapReport
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 def fit_to_output() -> None:
@@ -45,10 +45,6 @@ def traceback_text(text: str) -> None:
 
 def _how(forced: bool) -> str:
     return "forced" if forced else "detected"
-
-
-def describe_delimiter(delimiter: str) -> str:
-    return f"{delimiter!r} ({_DELIMITER_NAMES[delimiter]})" if delimiter in _DELIMITER_NAMES else repr(delimiter)
 
 
 class _Facts:
@@ -226,35 +222,9 @@ def profile_table(profile: Profile) -> None:
         for w in column.warnings:
             out.print(f"[yellow]{escape(column.name)}: {escape(w.message)}[/]")
     if profile.extract is not None:
-        out.print(escape(_read_as(profile.extract)))
+        out.print(escape(profile.extract.describe()))
         for note in profile.extract.notes:
             warning(f"{profile.extract.file}: {note}")
-
-
-def _read_as(report: ExtractReport) -> str:
-    """The extraction choices on one line, each marked forced or detected."""
-    parts = [f"read {report.file} as {report.format}"]
-    if report.encoding:
-        how = _how(report.encoding_forced)
-        if report.encoding_confidence is not None and not report.encoding_forced:
-            how += f", confidence {report.encoding_confidence:.2f}"
-        parts.append(f"encoding {report.encoding} ({how})")
-    if report.delimiter:
-        parts.append(
-            f"delimiter {describe_delimiter(report.delimiter)} ({_how(report.delimiter_forced)})"
-        )
-    if report.sheet:
-        parts.append(f"sheet {report.sheet}")
-    if report.records_path:
-        parts.append(f"records {report.records_path}")
-    if report.header_row == 0:
-        parts.append("no header row")
-    elif report.header_row is not None:
-        parts.append(f"header row {report.header_row} ({_how(report.header_forced)})")
-    parts.append(f"{report.rows:,} rows")
-    if report.rejected:
-        parts.append(f"{report.rejected:,} rejected (run extract to see them)")
-    return "; ".join(parts)
 
 
 def profile_json(profile: Profile) -> None:
@@ -262,3 +232,35 @@ def profile_json(profile: Profile) -> None:
     import json
 
     out.file.write(json.dumps(profile.as_dict(), indent=2, ensure_ascii=False) + "\n")
+
+
+# --- crmmigrate mapping suggest ----------------------------------------------------------
+# Imported here rather than at the top so this section can be appended on its own.
+from crmmigrate.mapping.suggest import Draft
+
+
+def _confidence_cell(confidence: float) -> str:
+    style = "green" if confidence >= 0.9 else "yellow" if confidence >= 0.7 else "red"
+    return f"[{style}]{confidence:.2f}[/]"
+
+
+def suggest_summary(draft: Draft, *, output: Path | None) -> None:
+    """Which column each field is drafted from and how sure the guess is; then the columns
+    kept as custom and the fields nothing was found for. On stderr when the draft itself
+    went to stdout."""
+    console = out if output is not None else err
+    table = Table(pad_edge=False)
+    table.add_column("field", style="bold")
+    table.add_column("column", overflow="fold")
+    table.add_column("confidence", justify="right")
+    for guess in draft.guesses:
+        table.add_row(escape(guess.field), escape(_shown(guess.column)), _confidence_cell(guess.confidence))
+    console.print(table)
+    if draft.custom:
+        console.print(f"custom   {len(draft.custom)}: {escape(', '.join(draft.custom))}")
+    if draft.missing:
+        console.print(f"missing  {len(draft.missing)}: {escape(', '.join(draft.missing))}")
+    if output is not None:
+        console.print(f"written  {escape(str(output))}")
+    for text in draft.notes:
+        note(text)

@@ -86,6 +86,14 @@ class Reject:
 REJECT_COLUMNS = ("_source", "_file", "_row", "reason", "raw")
 
 
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def describe_delimiter(delimiter: str) -> str:
+    name = DELIMITER_NAMES.get(delimiter)
+    return f"{delimiter!r} ({name})" if name else repr(delimiter)
+
+
 @dataclass
 class ExtractReport:
     """What was read and every choice made while reading it, forced or detected."""
@@ -112,6 +120,35 @@ class ExtractReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def describe(self) -> str:
+        """How the source was read, on one line, each choice marked forced or detected."""
+
+        def how(forced: bool) -> str:
+            return "forced" if forced else "detected"
+
+        parts = [f"read {self.file} as {self.format}"]
+        if self.encoding:
+            encoding = how(self.encoding_forced)
+            if self.encoding_confidence is not None and not self.encoding_forced:
+                encoding += f", confidence {self.encoding_confidence:.2f}"
+            parts.append(f"encoding {self.encoding} ({encoding})")
+        if self.delimiter:
+            parts.append(
+                f"delimiter {describe_delimiter(self.delimiter)} ({how(self.delimiter_forced)})"
+            )
+        if self.sheet:
+            parts.append(f"sheet {self.sheet}")
+        if self.records_path:
+            parts.append(f"records {self.records_path}")
+        if self.header_row == 0:
+            parts.append("no header row")
+        elif self.header_row is not None:
+            parts.append(f"header row {self.header_row} ({how(self.header_forced)})")
+        parts.append(f"{self.rows:,} rows")
+        if self.rejected:
+            parts.append(f"{self.rejected:,} rejected (run extract to see them)")
+        return "; ".join(parts)
 
 
 class Extraction(ABC):

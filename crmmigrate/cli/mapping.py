@@ -1,0 +1,84 @@
+"""`crmmigrate mapping ...`: commands that help write mapping files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmmigrate.cli import report
+from crmmigrate.cli.common import Verbose, handles_errors, takes_source
+from crmmigrate.errors import BadUsage, OutputError
+from crmmigrate.extract import Source
+from crmmigrate.mapping.suggest import check_entity, suggest_mapping
+
+app = typer.Typer(
+    help="Write and check mapping files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+@app.command("suggest")
+@handles_errors
+@takes_source
+def suggest(
+    source: Source,
+    entity: Annotated[
+        str, typer.Option("--entity", help="The canonical entity to map to, e.g. contact.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the draft here (.yaml) [default: stdout]."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")
+    ] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Draft a mapping file for SOURCE and one entity: each field's column guessed from
+    header aliases in several languages and from the values (e-mails, phones, date formats,
+    decimal marks), with its confidence; every other column kept as custom. Edit it, then
+    run it with `crmmigrate map`."""
+    check_entity(entity)
+    if output is not None:
+        _check_output(output, force=force)
+    draft = suggest_mapping(source, entity)
+    text = draft.to_yaml()
+    if output is None:
+        # stdout is the YAML alone, so it can be redirected; the summary goes to stderr.
+        report.out.file.write(text)
+        report.suggest_summary(draft, output=None)
+        return
+    _write(output, text)
+    report.suggest_summary(draft, output=output)
+
+
+def _check_output(output: Path, *, force: bool) -> None:
+    """Before reading the source: a draft never replaces a mapping someone has edited."""
+    if output.suffix.lower() not in _SUFFIXES:
+        raise BadUsage(
+            f"cannot write {str(output)!r}: a mapping file ends in .yaml or .yml.",
+        )
+    if output.exists() and not force:
+        raise BadUsage(
+            f"{output} exists; a draft would overwrite it.",
+            hint="Choose another --output, or pass --force to replace it.",
+        )
+
+
+def _write(output: Path, text: str) -> None:
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, output)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise OutputError(f"cannot write: {exc.strerror}.", file=str(output)) from None
