@@ -393,9 +393,13 @@ def make_phone(rng: random.Random, country: str, area: str | None = None, mobile
         return Phone("CN", area + str(rng.randrange(2, 10)) + digits(7))
     if country == "FR":
         return Phone("FR", (area or rng.choice(["6", "7"])) + digits(8))
-    # ES, NO, PL persons: mobile numbers of their home country.
+    # ES, NO, PL persons: mobile numbers of their home country. The draws stay as they were
+    # (so the rest of the samples does not shift); the leading digits are then set to a real
+    # mobile range of the country's numbering plan (ES 6..., NO 9..., PL 50...).
     length = {"ES": 9, "NO": 8, "PL": 9}[country]
-    return Phone(country, str(rng.choice([6, 9, 4, 5])) + digits(length - 1))
+    drawn = str(rng.choice([6, 9, 4, 5])) + digits(length - 1)
+    mobile_range = {"ES": "6", "NO": "9", "PL": "50"}[country]
+    return Phone(country, mobile_range + drawn[len(mobile_range):])
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,177 @@
+"""Value checks by field type. Each takes a column and returns, per row, why its value is
+invalid (None where it is valid or empty); empties are the `required` check's business.
+
+Checks judge each distinct value once: legacy columns repeat values (picklists, cities,
+owners), and the libraries that know what a valid email or phone number is are per-value
+Python. Surrounding whitespace is not an error here; cleaning removes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import email_validator
+import pandas as pd
+import phonenumbers
+import pycountry
+
+from crmmigrate import countries
+from crmmigrate.model import Field, FieldType
+from crmmigrate.validate.rules import FieldRule
+
+Judge = Callable[[str], str | None]  # a stripped value -> the reason it is invalid, or None
+
+# Addresses email-validator certainly accepts: dot-atom local part, ASCII domain of letter/digit
+# labels and an alphabetic TLD that is not special-use. Anything else goes to email-validator.
+_SPECIAL = "|".join(sorted(email_validator.SPECIAL_USE_DOMAIN_NAMES))
+_PLAIN_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    rf"(?!(?:{_SPECIAL})$)[A-Za-z]{{2,63}}$"
+)
+
+
+def judge_column(values: pd.Series, judge: Judge, *, fast_valid: re.Pattern[str] | None = None) -> pd.Series:
+    """Per row, the reason `judge` gives for its stripped value; each distinct value judged once."""
+    present = values.notna()
+    stripped = values[present].astype(str).str.strip()
+    stripped = stripped[stripped != ""]
+    reasons = pd.Series(None, index=values.index, dtype=object)
+    if stripped.empty:
+        return reasons
+    candidates = stripped
+    if fast_valid is not None:
+        candidates = stripped[~stripped.str.fullmatch(fast_valid.pattern)]
+    if candidates.empty:
+        return reasons
+    verdicts = {value: judge(value) for value in pd.unique(candidates)}
+    found = candidates.map(verdicts)
+    found = found[found.notna()]
+    reasons[found.index] = found
+    return reasons
+
+
+def email(value: str) -> str | None:
+    if len(value) > 254:
+        return "email longer than 254 characters"
+    try:
+        email_validator.validate_email(value, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        return f"invalid email: {exc}"
+    return None
+
+
+def phone(region: str) -> Judge:
+    def run(value: str) -> str | None:
+        # "00" is the international prefix most of the world dials; exports are full of it,
+        # and phonenumbers reads it so only for regions whose prefix it is.
+        if value.startswith("00") and len(value) > 4:
+            value = "+" + value[2:]
+        try:
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException as exc:
+            return f"invalid phone: {exc._msg}"
+        if not phonenumbers.is_valid_number(number):
+            return f"invalid phone: not a valid number for its country ({region} when none is given)"
+        return None
+
+    return run
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9\u00a1-\uffff-]{1,63}(?<!-)$")
+
+
+def url(value: str) -> str | None:
+    target = value if "://" in value else f"http://{value}"
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return "invalid URL"
+    host = parts.hostname or ""
+    labels = host.split(".")
+    if parts.scheme not in ("http", "https") or len(labels) < 2 or not all(_HOST_LABEL.match(x) for x in labels):
+        return "invalid URL: no web address host"
+    if labels[-1].isdigit() and not all(x.isdigit() for x in labels):
+        return "invalid URL: no web address host"
+    return None
+
+
+def country(value: str) -> str | None:
+    return None if countries.to_alpha2(value) else "not a country"
+
+
+def currency(value: str) -> str | None:
+    return None if pycountry.currencies.get(alpha_3=value.upper()) else "not an ISO 4217 currency code"
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?)?$")
+
+
+def date(value: str) -> str | None:
+    if not _ISO_DATE.match(value):
+        return "not a date (YYYY-MM-DD); map it with a date transform"
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return "not a real date"
+    return None
+
+
+def datetime(value: str) -> str | None:
+    if not _ISO_DATETIME.match(value):
+        return "not a date-time (YYYY-MM-DDTHH:MM:SS); map it with a datetime transform"
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return "not a real date-time"
+    return None
+
+
+def number(rule: FieldRule, *, whole: bool) -> Judge:
+    def run(value: str) -> str | None:
+        try:
+            parsed = float(value)
+        except ValueError:
+            return "not a number; map it with a number transform"
+        if whole and not parsed.is_integer():
+            return "not a whole number"
+        if rule.min is not None and parsed < rule.min:
+            return f"below the minimum {rule.min:g}"
+        if rule.max is not None and parsed > rule.max:
+            return f"above the maximum {rule.max:g}"
+        return None
+
+    return run
+
+
+def boolean(value: str) -> str | None:
+    return None if value in ("true", "false") else "not true/false; map it with a boolean transform"
+
+
+def entity_name(names: tuple[str, ...]) -> Judge:
+    return lambda value: None if value in names else f"not an entity ({', '.join(names)})"
+
+
+def judge_for(field: Field, rule: FieldRule, *, entities: tuple[str, ...]) -> tuple[Judge, re.Pattern[str] | None] | None:
+    """The per-value check a field's type calls for, with its fast path if it has one. Phones
+    are judged per record region by the caller; picklists, lengths, required values, ids and
+    pointers are vectorized there too."""
+    by_type: dict[FieldType, Judge] = {
+        FieldType.EMAIL: email,
+        FieldType.URL: url,
+        FieldType.COUNTRY: country,
+        FieldType.CURRENCY: currency,
+        FieldType.DATE: date,
+        FieldType.DATETIME: datetime,
+        FieldType.BOOLEAN: boolean,
+        FieldType.ENTITY_NAME: entity_name(entities),
+    }
+    if field.type in by_type:
+        return by_type[field.type], _PLAIN_EMAIL if field.type is FieldType.EMAIL else None
+    if field.type in (FieldType.DECIMAL, FieldType.INTEGER):
+        return number(rule, whole=field.type is FieldType.INTEGER), None
+    return None

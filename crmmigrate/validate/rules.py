@@ -1,0 +1,154 @@
+"""Validation rules and thresholds (rules/validation.yaml, rules/thresholds.yaml), parsed strictly.
+
+The canonical model says each field's type, whether it is required and its class; these files
+add what the model cannot know (picklist domains, ranges, the phone region, completeness goals)
+and the error rate each class, entity or field may have.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crmmigrate import config
+from crmmigrate.config import BadConfig
+from crmmigrate.errors import did_you_mean
+from crmmigrate.model import MODEL, ThresholdClass
+
+RULES_DIR = Path(__file__).resolve().parent.parent.parent / "rules"
+ClassName = Literal["key", "pointer", "general", "lead"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldRule(Strict):
+    choices: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    max_length: int | None = None
+
+
+class Completeness(Strict):
+    """A share of parent records that may lack a child, e.g. opportunities with no role."""
+
+    name: str
+    child: str
+    via: str
+    max_missing: float = Field(ge=0, le=1)
+
+
+class EntityRules(Strict):
+    fields: dict[str, FieldRule] = {}
+    completeness: list[Completeness] = []
+
+
+class ValidationRules(Strict):
+    phone_region: str = "US"
+    entities: dict[str, EntityRules] = {}
+
+    @model_validator(mode="after")
+    def _known_names(self) -> ValidationRules:
+        for entity, rules in self.entities.items():
+            _check_entity(entity)
+            for name in rules.fields:
+                _check_field(entity, name)
+            for goal in rules.completeness:
+                _check_entity(goal.child)
+                _check_field(goal.child, goal.via)
+                if MODEL.entity(goal.child).field(goal.via).target != entity:
+                    raise ValueError(f"{goal.child}.{goal.via} does not point at {entity}")
+        return self
+
+
+class EntityThresholds(Strict):
+    classes: dict[ClassName, float] = {}
+    fields: dict[str, float] = {}
+
+
+class Thresholds(Strict):
+    defaults: dict[ClassName, float]
+    entities: dict[str, EntityThresholds] = {}
+
+    @model_validator(mode="after")
+    def _complete(self) -> Thresholds:
+        missing = [c.value for c in ThresholdClass if c.value not in self.defaults]
+        if missing:
+            raise ValueError(f"defaults needs a threshold for {', '.join(missing)}")
+        for entity, overrides in self.entities.items():
+            _check_entity(entity)
+            for name in overrides.fields:
+                _check_field(entity, name)
+        for value in [*self.defaults.values()] + [
+            v for o in self.entities.values() for v in [*o.classes.values(), *o.fields.values()]
+        ]:
+            if not 0 <= value <= 1:
+                raise ValueError(f"a threshold is a share of rows between 0 and 1, not {value}")
+        return self
+
+    def threshold(self, entity: str, name: str) -> float:
+        """The error rate allowed for entity.field: the field's own, else its class's for the
+        entity, else the class default."""
+        overrides = self.entities.get(entity, EntityThresholds())
+        if name in overrides.fields:
+            return overrides.fields[name]
+        cls = MODEL.entity(entity).threshold_class(name).value
+        return overrides.classes.get(cls, self.defaults[cls])  # type: ignore[arg-type]
+
+    def with_overrides(self, overrides: dict[str, float]) -> Thresholds:
+        """These thresholds with `entity.field` (or `entity.class`) values from the command line."""
+        entities = {k: v.model_dump() for k, v in self.entities.items()}
+        for key, value in overrides.items():
+            entity, _, name = key.partition(".")
+            _check_entity(entity)
+            slot = entities.setdefault(entity, {"classes": {}, "fields": {}})
+            if name in ThresholdClass.__members__.values() or name in [c.value for c in ThresholdClass]:
+                slot["classes"][name] = value
+            else:
+                _check_field(entity, name)
+                slot["fields"][name] = value
+        return Thresholds.model_validate({"defaults": self.defaults, "entities": entities})
+
+
+def _check_entity(name: str) -> None:
+    if name not in MODEL.names:
+        guess = did_you_mean(name, MODEL.names)
+        raise ValueError(f"unknown entity {name!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
+
+
+def _check_field(entity: str, name: str) -> None:
+    if name not in MODEL.entity(entity):
+        names = MODEL.entity(entity).field_names
+        guess = did_you_mean(name, names)
+        raise ValueError(
+            f"{entity} has no field {name!r}" + (f" (did you mean {guess!r}?)" if guess else "")
+        )
+
+
+def load_rules(path: Path | None = None) -> ValidationRules:
+    return config.load(ValidationRules, Path(path) if path else RULES_DIR / "validation.yaml")
+
+
+def load_thresholds(path: Path | None = None) -> Thresholds:
+    return config.load(Thresholds, Path(path) if path else RULES_DIR / "thresholds.yaml")
+
+
+def parse_overrides(items: list[str]) -> dict[str, float]:
+    """`contact.email=0.08` (or `=8%`) from the command line."""
+    found: dict[str, float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            number = float(value.rstrip("%")) / (100 if value.endswith("%") else 1)
+        except ValueError:
+            number = -1
+        if not sep or "." not in key or not 0 <= number <= 1:
+            raise BadConfig(
+                f"--threshold {item!r}: write ENTITY.FIELD=RATE or ENTITY.CLASS=RATE, the rate "
+                "between 0 and 1 or a percentage, e.g. contact.email=0.08 or lead.lead=25%."
+            )
+        found[key] = number
+    return found
