@@ -14,7 +14,7 @@ from crmmigrate.mapping.config import load_mapping
 from crmmigrate.mapping.engine import map_frame
 from crmmigrate.model import MODEL
 from crmmigrate.validate import load_rules, load_thresholds, parse_overrides, validate
-from crmmigrate.validate.rules import Thresholds, ValidationRules
+from crmmigrate.validate.rules import ValidationRules
 
 ROOT = Path(__file__).resolve().parent.parent
 TRUTH = json.loads((ROOT / "samples" / "truth.json").read_text(encoding="utf-8"))

@@ -17,6 +17,7 @@ __all__ = [
     "Check",
     "EntityResult",
     "ValidationResult",
+    "collect_datasets",
     "entity_of",
     "load_datasets",
     "load_rules",
@@ -55,3 +56,27 @@ def load_datasets(paths: list[Path]) -> dict[str, pd.DataFrame]:
             )
         by_entity.setdefault(entity_of(list(frame.columns), file=str(path)), []).append(frame)
     return {k: pd.concat(v, ignore_index=True) for k, v in by_entity.items()}
+
+
+def collect_datasets(items: list[str]) -> dict[str, pd.DataFrame]:
+    """Datasets from the command line: staged files from `map`, or MAPPING=SOURCE pairs that
+    are mapped in memory (the mapping's source options apply to the source)."""
+    from crmmigrate.extract import Source, open_source
+    from crmmigrate.mapping.config import load_mapping
+    from crmmigrate.mapping.engine import map_frame
+
+    staged: list[Path] = []
+    mapped: dict[str, list[pd.DataFrame]] = {}
+    for item in items:
+        mapping_path, sep, location = item.partition("=")
+        if sep and mapping_path.lower().endswith((".yaml", ".yml")):
+            mapping = load_mapping(Path(mapping_path))
+            options = {k: v for k, v in mapping.source.model_dump().items() if v is not None}
+            frame = open_source(Source(location=location, **options)).read()
+            mapped.setdefault(mapping.entity, []).append(map_frame(mapping, frame).frame)
+        else:
+            staged.append(Path(item))
+    datasets = load_datasets(staged) if staged else {}
+    for entity, frames in mapped.items():
+        datasets[entity] = pd.concat([datasets.get(entity, pd.DataFrame()), *frames], ignore_index=True)
+    return datasets

@@ -289,7 +289,8 @@ def _gate(
         check.reasons = dict(Counter(_kind(r) for r in first.tolist()).most_common())
         for row in first.index[:SAMPLES_PER_CHECK]:
             check.samples.append(
-                {"row": str(provenance["_row"][row]), "value": str(frame.at[row, field.name]), "reason": str(first[row])}
+                {"row": str(provenance["_row"][row]), "value": _shown(frame.at[row, field.name]),
+                 "reason": str(first[row])}
             )
         result_checks.append(check)
         if not bad.empty:
@@ -305,6 +306,10 @@ def _gate(
             }))
     failure_frame = pd.concat(failures, ignore_index=True) if failures else pd.DataFrame(columns=list(FAILURE_COLUMNS))
     return EntityResult(entity.name, rows, result_checks), failure_frame
+
+
+def _shown(value: object) -> str | None:
+    return None if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
 def _kind(reason: str) -> str:

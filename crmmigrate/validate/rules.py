@@ -128,12 +128,18 @@ def _check_field(entity: str, name: str) -> None:
         )
 
 
+def _default(name: str) -> Path:
+    """A migration project's own rules/ when run from it, else the ones crmmigrate ships."""
+    local = Path("rules") / name
+    return local if local.is_file() else RULES_DIR / name
+
+
 def load_rules(path: Path | None = None) -> ValidationRules:
-    return config.load(ValidationRules, Path(path) if path else RULES_DIR / "validation.yaml")
+    return config.load(ValidationRules, Path(path) if path else _default("validation.yaml"))
 
 
 def load_thresholds(path: Path | None = None) -> Thresholds:
-    return config.load(Thresholds, Path(path) if path else RULES_DIR / "thresholds.yaml")
+    return config.load(Thresholds, Path(path) if path else _default("thresholds.yaml"))
 
 
 def parse_overrides(items: list[str]) -> dict[str, float]:

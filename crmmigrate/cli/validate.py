@@ -1,0 +1,83 @@
+"""`crmmigrate validate`: the data-quality gate over canonical datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmmigrate.cli import report
+from crmmigrate.cli.common import Verbose, handles_errors
+from crmmigrate.errors import EXIT_GATE_FAILED
+from crmmigrate.validate import (
+    collect_datasets,
+    load_rules,
+    load_thresholds,
+    outputs,
+    parse_overrides,
+    validate,
+)
+
+
+@handles_errors
+def command(
+    datasets: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="DATASET...",
+            help="Canonical datasets written by `crmmigrate map`, or MAPPING=SOURCE to map a "
+            "source on the fly. Several datasets of one entity are validated together.",
+        ),
+    ],
+    rules: Annotated[
+        Path | None, typer.Option("--rules", help="Validation rules [default: rules/validation.yaml].")
+    ] = None,
+    thresholds: Annotated[
+        Path | None,
+        typer.Option("--thresholds", help="Thresholds [default: rules/thresholds.yaml]."),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            help="Override one: ENTITY.FIELD=RATE or ENTITY.CLASS=RATE, e.g. contact.email=8%. "
+            "Repeatable.",
+        ),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the result as JSON ('-' for stdout).")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML: a testcase per entity.field.")
+    ] = None,
+    failures: Annotated[
+        Path | None,
+        typer.Option("--failures", help="Write every failing value (.csv or .parquet)."),
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
+    ] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Validate canonical datasets against the rules and error-rate thresholds: per entity and
+    field the errors, rate, threshold and verdict. Exits 1 when any threshold is broken."""
+    limits = load_thresholds(thresholds).with_overrides(parse_overrides(threshold or []))
+    result = validate(collect_datasets(datasets), rules=load_rules(rules), thresholds=limits)
+    to_stdout = json_path is not None and str(json_path) == "-"
+    report.validation_table(result, console=report.err if to_stdout else None)
+    if to_stdout:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    elif json_path is not None:
+        outputs.write_json(result, json_path)
+    if junit is not None:
+        outputs.write_junit(result, junit)
+    if failures is not None:
+        outputs.write_failures(result, failures)
+    if html is not None:
+        outputs.write_html(result, html)
+    for text in result.notes:
+        report.note(text)
+    if not result.passed:
+        raise typer.Exit(EXIT_GATE_FAILED)
