@@ -126,8 +126,9 @@ class EntityValidator:
         country_field = next((f.name for f in self.entity.fields if f.type is FieldType.COUNTRY), None)
         regions = pd.Series(self.rules.phone_region, index=frame.index, dtype=object)
         if country_field:
-            known = frame[country_field].map(
-                lambda v: countries.to_alpha2(v) if isinstance(v, str) else None)
+            distinct = frame[country_field].dropna().unique()
+            codes = {v: countries.to_alpha2(v) for v in distinct if isinstance(v, str)}
+            known = frame[country_field].map(codes)
             regions = known.where(known.notna(), self.rules.phone_region)
         reasons = pd.Series(None, index=frame.index, dtype=object)
         for region, rows in frame.groupby(regions, sort=False).groups.items():
