@@ -1,8 +1,9 @@
 #!/bin/sh
 # The demo on samples/: extract every legacy export into demo/staged (with its rejects),
 # profile the legacy accounts to show the dirt a mapping has to deal with, then map every
-# staged export to its canonical entity in demo/mapped with mappings/samples/.
-# Later pipeline stages (clean, validate, dedupe, load) join this demo as they land.
+# staged export to its canonical entity in demo/mapped with mappings/samples/, and validate
+# them all against the quality gate.
+# Later pipeline stages (clean, dedupe, load) join this demo as they land.
 set -eu
 cd "$(dirname "$0")/.."
 crm=${CRMMIGRATE:-.venv/bin/crmmigrate}
@@ -23,3 +24,14 @@ for name in accounts contacts_crm contacts_reps leads opportunities opportunity_
             cases activities calls; do
     $crm map $out/$name.parquet -m mappings/samples/$name.yaml -o demo/mapped/$name.parquet
 done
+
+# The quality gate. The samples carry planted errors over four thresholds, so it fails on
+# purpose (exit 1); bad usage or input (exit 2) still stops the demo.
+status=0
+$crm validate demo/mapped/*.parquet --html demo/validation.html --junit demo/validation.xml \
+    --failures demo/validation-failures.csv || status=$?
+if [ "$status" -eq 1 ]; then
+    echo "demo: the gate failed on the planted errors, as intended; see demo/validation.html"
+elif [ "$status" -ne 0 ]; then
+    exit "$status"
+fi

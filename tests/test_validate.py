@@ -330,3 +330,38 @@ def test_with_the_planted_errors_removed_the_gate_passes(samples):
     result = run(**cleaned)
 
     assert result.passed, [c.name for c in result.failed]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_CODES = sorted(__import__("phonenumbers").COUNTRY_CODE_TO_REGION_CODE)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_CODES), st.text("0123456789", min_size=4, max_size=13),
+                          st.sampled_from([" ", "-", "", " (0) ", "."])), min_size=1, max_size=200))
+def test_the_vectorized_phone_path_never_accepts_what_phonenumbers_rejects(numbers):
+    import phonenumbers
+
+    from crmmigrate.validate.checks import phones_certainly_valid
+
+    values = pd.Series([f"+{cc}{sep}{digits[:3]}{sep}{digits[3:]}" for cc, digits, sep in numbers], dtype="str")
+
+    fast = phones_certainly_valid(values)
+
+    for value in values[fast]:
+        assert phonenumbers.is_valid_number(phonenumbers.parse(value, "DE")), value
+
+
+def test_the_vectorized_phone_path_accepts_real_numbers_of_single_region_codes():
+    import phonenumbers
+
+    from crmmigrate.validate.checks import phones_certainly_valid
+
+    examples = [phonenumbers.format_number(phonenumbers.example_number_for_type(r, t),
+                                           phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+                for r in ("DE", "FR", "CN", "ES", "PL", "JP", "BR")
+                for t in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE)]
+
+    assert phones_certainly_valid(pd.Series(examples, dtype="str")).all()

@@ -132,7 +132,8 @@ class EntityValidator:
             regions = known.where(known.notna(), self.rules.phone_region)
         reasons = pd.Series(None, index=frame.index, dtype=object)
         for region, rows in frame.groupby(regions, sort=False).groups.items():
-            reasons.loc[rows] = checks.judge_column(frame.loc[rows, name], checks.phone(str(region)))
+            reasons.loc[rows] = checks.judge_column(
+                frame.loc[rows, name], checks.phone(str(region)), fast_valid=checks.phones_certainly_valid)
         return reasons
 
     def _pointer(self, field) -> None:
