@@ -177,8 +177,8 @@ class phone:  # noqa: N801 - used like the other judges, a function of one value
         except phonenumbers.NumberParseException as exc:
             return f"invalid phone: {exc._msg}"
         if not phonenumbers.is_valid_number(number):
-            return (f"invalid phone: not a valid number for its country ({self.region} when "
-                    "none is given)")
+            return (f"invalid phone: not a valid number (read in {self.region} where it has no "
+                    "country code)")
         return None
 
 
