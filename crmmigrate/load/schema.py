@@ -1,0 +1,126 @@
+"""The target CRM schema, derived from the canonical model with SQLAlchemy Core.
+
+Per entity a table: a surrogate integer `id`, the record's `legacy_source` and `legacy_id`
+(unique together: the key every rerun upserts by; a lead has a `source` field of its own), every canonical field typed from the model, pointers
+as foreign keys to the target ids (indexed), `custom` (JSON of the source's custom fields) and
+`quarantine` (JSON of values that were invalid, kept with their reason). Plus `id_map`, the
+ledger: where every extracted record ended, and as which target id.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crmmigrate.model import ANY_ENTITY, MODEL, Entity, Field, FieldType
+
+ID_MAP = "id_map"
+LEDGER_STATUSES = ("loaded", "merged", "rejected", "filtered")
+
+
+def _column_type(field: Field) -> sa.types.TypeEngine:
+    if field.is_pointer:
+        return sa.BigInteger()
+    length = field.max_length or 255
+    types: dict[FieldType, sa.types.TypeEngine] = {
+        FieldType.ID: sa.String(255),
+        FieldType.TEXT: sa.Text(),
+        FieldType.EMAIL: sa.String(254),
+        FieldType.PHONE: sa.String(64),
+        FieldType.URL: sa.String(2048),
+        FieldType.COUNTRY: sa.String(64),
+        FieldType.DATE: sa.Date(),
+        FieldType.DATETIME: sa.DateTime(),
+        FieldType.DECIMAL: sa.Numeric(20, 4),
+        FieldType.INTEGER: sa.BigInteger(),
+        FieldType.BOOLEAN: sa.Boolean(),
+        FieldType.CURRENCY: sa.String(3),
+        FieldType.PICKLIST: sa.String(120),
+        FieldType.ENTITY_NAME: sa.String(40),
+    }
+    return types.get(field.type, sa.String(length))
+
+
+def table_name(entity: str) -> str:
+    return entity
+
+
+def build_metadata() -> sa.MetaData:
+    """Every entity table, in load order, and the id_map ledger."""
+    metadata = sa.MetaData()
+    for name in MODEL.load_order():
+        _entity_table(metadata, MODEL.entity(name))
+    sa.Table(
+        ID_MAP,
+        metadata,
+        sa.Column("entity", sa.String(40), primary_key=True),
+        sa.Column("source", sa.String(120), primary_key=True),
+        sa.Column("legacy_id", sa.String(255), primary_key=True),
+        sa.Column("target_id", sa.BigInteger(), nullable=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("run_id", sa.String(64), nullable=False),
+        sa.CheckConstraint(
+            "status IN ({})".format(", ".join(f"'{s}'" for s in LEDGER_STATUSES)), name="ck_id_map_status"
+        ),
+        sa.Index("ix_id_map_target", "entity", "target_id"),
+        sa.Index("ix_id_map_legacy", "entity", "legacy_id"),
+    )
+    return metadata
+
+
+def _entity_table(metadata: sa.MetaData, entity: Entity) -> sa.Table:
+    columns: list[sa.Column] = [
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("legacy_source", sa.String(120), nullable=False),
+        sa.Column("legacy_id", sa.String(255), nullable=False),
+    ]
+    for field in entity.fields:
+        if field.name == "id":
+            continue
+        args: list = []
+        if field.is_pointer and field.target != ANY_ENTITY:
+            args.append(sa.ForeignKey(f"{table_name(field.target)}.id", name=f"fk_{entity.name}_{field.name}"))
+        nullable = not field.required or field.is_pointer
+        columns.append(sa.Column(field.name, _column_type(field), *args, nullable=nullable,
+                                 index=field.is_pointer))
+    columns += [
+        sa.Column("custom", sa.JSON(), nullable=True),
+        sa.Column("quarantine", sa.JSON(), nullable=True),
+        sa.Column("row_hash", sa.String(32), nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=False),
+    ]
+    return sa.Table(
+        table_name(entity.name),
+        metadata,
+        *columns,
+        sa.UniqueConstraint("legacy_source", "legacy_id", name=f"uq_{entity.name}_legacy"),
+    )
+
+
+def init_target(engine: sa.Engine) -> list[str]:
+    """Create every missing table; returns the names created."""
+    metadata = build_metadata()
+    existing = set(sa.inspect(engine).get_table_names())
+    metadata.create_all(engine)
+    return [t.name for t in metadata.sorted_tables if t.name not in existing]
+
+
+def check_target(engine: sa.Engine) -> list[str]:
+    """What differs between a database and the target schema; empty when it matches."""
+    inspector = sa.inspect(engine)
+    problems = []
+    tables = set(inspector.get_table_names())
+    for table in build_metadata().sorted_tables:
+        if table.name not in tables:
+            problems.append(f"table {table.name!r} is missing")
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                problems.append(f"table {table.name!r} has no column {column.name!r}")
+        if table.name != ID_MAP:
+            uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(table.name)]
+            uniques += [tuple(i["column_names"]) for i in inspector.get_indexes(table.name) if i.get("unique")]
+            if ("legacy_source", "legacy_id") not in uniques:
+                problems.append(f"table {table.name!r} has no unique (legacy_source, legacy_id)")
+    return problems
