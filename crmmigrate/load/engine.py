@@ -42,9 +42,12 @@ def masked(url: str | sa.URL) -> str:
 def connect(url: str) -> sa.Engine:
     """An engine for the target; a SQLite file is created, other databases must exist."""
     try:
-        engine = sa.create_engine(url)
+        # Custom fields and quarantined values are people's text: store it readable.
+        engine = sa.create_engine(url, json_serializer=lambda o: json.dumps(o, ensure_ascii=False))
         with engine.connect():
             pass
+        if engine.dialect.name == "sqlite":
+            _sqlite_transactions(engine)
     except sa.exc.ArgumentError as exc:
         raise TargetUnreachable(f"not a database URL: {exc}.", hint="e.g. sqlite:///crm.db") from None
     except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
@@ -53,6 +56,19 @@ def connect(url: str) -> sa.Engine:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise TargetUnreachable(f"{masked(url)}: cannot connect: {reason}.") from None
     return engine
+
+
+def _sqlite_transactions(engine: sa.Engine) -> None:
+    """Let SQLAlchemy, not Python's sqlite3 module, begin transactions: otherwise savepoints
+    (batches inside a dry run) do not work (SQLAlchemy's documented pysqlite recipe)."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection) -> None:  # type: ignore[no-untyped-def]
+        connection.exec_driver_sql("BEGIN")
 
 
 @dataclass
@@ -132,6 +148,8 @@ class _EntityLoader:
         self.progress = progress
         self.nested = nested
         self.postgres = connection.dialect.name == "postgresql"
+        # COPY talks to the driver directly, so its errors come unwrapped by SQLAlchemy.
+        self.refusals = (sa.exc.DBAPIError, connection.dialect.loaded_dbapi.Error)
 
     # -- preparing rows ---------------------------------------------------------------------
 
@@ -259,7 +277,7 @@ class _EntityLoader:
                 self._write(new, changed, existing)
             stats.inserted += len(new)
             stats.updated += len(changed)
-        except sa.exc.DBAPIError:
+        except self.refusals:
             # Find the rows the database refuses; save every other one.
             for row, origin in zip(batch, origins, strict=True):
                 if row not in new and row not in changed:
@@ -271,13 +289,18 @@ class _EntityLoader:
                         stats.inserted += 1
                     else:
                         stats.updated += 1
-                except sa.exc.DBAPIError as exc:
-                    reason = "database refused: " + str(exc.orig).strip().splitlines()[0]
-                    report.rejects.append({**origin, "entity": self.entity.name, "reason": reason})
+                except self.refusals as exc:
+                    reason = "database refused: " + _first_line(exc)
                     stats.rejected += 1
-                    with self._transaction():
-                        self._ledger([{"source": row["legacy_source"], "legacy_id": row["legacy_id"],
-                                       "target_id": None, "status": "rejected", "reason": reason}])
+                    try:
+                        with self._transaction():
+                            self._ledger([{"source": row["legacy_source"], "legacy_id": row["legacy_id"],
+                                           "target_id": None, "status": "rejected", "reason": reason}])
+                    except self.refusals as ledger_exc:
+                        # The value the database refused may not fit id_map either; the
+                        # reject file still has the row, and says so.
+                        reason += "; not recorded in id_map: " + _first_line(ledger_exc)
+                    report.rejects.append({**origin, "entity": self.entity.name, "reason": reason})
 
     def _transaction(self):
         """A batch's transaction; within a dry run, a savepoint of the run's one transaction.
@@ -375,6 +398,10 @@ def write_ledger(connection: sa.Connection, id_map: sa.Table, entity: str, run_i
          "target_id": e["target_id"], "status": e["status"], "reason": e["reason"], "run_id": run_id}
         for e in entries
     ])
+
+
+def _first_line(exc: Exception) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
 def _text(value: Any) -> str | None:
