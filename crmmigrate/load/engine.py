@@ -250,8 +250,10 @@ class _EntityLoader:
             rows, origins, rejected = self._prepare(part, failures, pointers)
             for item in rejected:
                 report.rejects.append({**item, "entity": self.entity.name})
+            with self._transaction():
                 self._ledger([{"source": source, "legacy_id": item["legacy_id"] or f"row {item['_row']}",
-                               "target_id": None, "status": "rejected", "reason": item["reason"]}])
+                               "target_id": None, "status": "rejected", "reason": item["reason"]}
+                              for item in rejected])
             stats.rejected += len(rejected)
             for start in range(0, len(rows), self.batch_rows):
                 batch = rows[start : start + self.batch_rows]
@@ -380,24 +382,61 @@ class _EntityLoader:
                         .values({f.name: sa.bindparam("_parent")}), updates)
 
 
+LEDGER_COLUMNS = ("entity", "source", "legacy_id", "target_id", "status", "reason", "run_id")
+LEDGER_KEY = ("entity", "source", "legacy_id")
+
+
 def write_ledger(connection: sa.Connection, id_map: sa.Table, entity: str, run_id: str,
                  entries: list[dict]) -> None:
-    """Record where records ended: replace their id_map entries (by entity, source, legacy id)."""
+    """Record where records ended: upsert their id_map entries by (entity, source, legacy id).
+    PostgreSQL copies them into a staging table and upserts from it in one statement."""
     if not entries:
         return
-    by_source: dict[str, list[str]] = {}
-    for e in entries:
-        by_source.setdefault(str(e["source"]), []).append(str(e["legacy_id"]))
-    for source, legacy_ids in by_source.items():
-        for start in range(0, len(legacy_ids), 5000):
-            connection.execute(id_map.delete().where(
-                id_map.c.entity == entity, id_map.c.source == source,
-                id_map.c.legacy_id.in_(legacy_ids[start : start + 5000])))
-    connection.execute(id_map.insert(), [
+    rows = [
         {"entity": entity, "source": str(e["source"]), "legacy_id": str(e["legacy_id"]),
          "target_id": e["target_id"], "status": e["status"], "reason": e["reason"], "run_id": run_id}
         for e in entries
-    ])
+    ]
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        _ledger_postgres(connection, rows)
+        return
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert
+    else:
+        keys = {(r["source"], r["legacy_id"]) for r in rows}
+        for source, legacy in keys:
+            connection.execute(id_map.delete().where(id_map.c.entity == entity, id_map.c.source == source,
+                                                     id_map.c.legacy_id == legacy))
+        connection.execute(id_map.insert(), rows)
+        return
+    statement = insert(id_map)
+    changes = {c: getattr(statement.inserted if dialect != "sqlite" else statement.excluded, c)
+               for c in ("target_id", "status", "reason", "run_id")}
+    if dialect == "sqlite":
+        statement = statement.on_conflict_do_update(index_elements=list(LEDGER_KEY), set_=changes)
+    else:
+        statement = statement.on_duplicate_key_update(changes)
+    connection.execute(statement, rows)
+
+
+def _ledger_postgres(connection: sa.Connection, rows: list[dict]) -> None:
+    raw = connection.connection.driver_connection
+    columns = ", ".join(LEDGER_COLUMNS)
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS id_map_stage (LIKE id_map INCLUDING DEFAULTS) "
+            "ON COMMIT DELETE ROWS")
+        with cursor.copy(f"COPY id_map_stage ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in LEDGER_COLUMNS])
+        cursor.execute(
+            f"INSERT INTO id_map ({columns}) SELECT {columns} FROM id_map_stage "
+            "ON CONFLICT (entity, source, legacy_id) DO UPDATE SET target_id = EXCLUDED.target_id, "
+            "status = EXCLUDED.status, reason = EXCLUDED.reason, run_id = EXCLUDED.run_id")
+        cursor.execute("DELETE FROM id_map_stage")
 
 
 def _first_line(exc: Exception) -> str:
