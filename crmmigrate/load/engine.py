@@ -11,14 +11,13 @@ loaded empty and kept in `quarantine` with its reason.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -181,60 +180,80 @@ class _EntityLoader:
         return maps
 
     def _prepare(self, frame: pd.DataFrame, failures: dict, pointers: dict) -> tuple[list[dict], list[dict], list[dict]]:
-        """Rows ready for the table, their provenance, and the rows rejected by policy."""
-        rows, origins, rejected = [], [], []
-        records = frame.to_dict("records")
-        for record in records:
-            where = (str(record.get("_file")), str(record.get("_row")))
-            problems = dict(failures.get(where, []))
-            origin = {"_source": record.get("_source"), "_file": where[0], "_row": where[1],
-                      "legacy_id": _text(record.get("id"))}
-            keys = [f for f in problems if self.entity.field(f).cls is FieldClass.KEY]
+        """Rows ready for the table, their provenance, and the rows rejected by policy; column
+        by column, since a cutover moves millions of rows."""
+        frame = frame.reset_index(drop=True)
+        count = len(frame)
+        where = list(zip(frame["_file"].astype(str), frame["_row"].astype(str), strict=True))
+        problems: list[dict[str, str]] = [dict(failures.get(w, [])) for w in where] if failures else [{}] * count
+        legacy = _values(frame["id"])
+        origins = [{"_source": s, "_file": f, "_row": r, "legacy_id": i}
+                   for s, (f, r), i in zip(frame["_source"].astype(str), where, legacy, strict=True)]
+        quarantine: list[list[dict]] = [[] for _ in range(count)]
+        columns: dict[str, Any] = {}
+        rejected_reason: list[str | None] = [None] * count
+        key_fields = {f.name for f in self.entity.fields if f.cls is FieldClass.KEY}
+        for i, found in enumerate(problems):
+            keys = [k for k in found if k in key_fields]
             if keys:
-                rejected.append({**origin, "reason": "; ".join(f"{k}: {problems[k]}" for k in keys)})
+                rejected_reason[i] = "; ".join(f"{k}: {found[k]}" for k in keys)
+        for f in self.entity.fields:
+            if f.name == "id":
                 continue
-            quarantine = []
-            row: dict[str, Any] = {"legacy_source": record["_source"], "legacy_id": _text(record["id"]).strip()}
-            legacy_pointers: dict[str, str] = {}
-            for f in self.entity.fields:
-                if f.name == "id":
-                    continue
-                value = _text(record.get(f.name))
-                if f.name in problems:
-                    quarantine.append({"field": f.name, "value": value, "reason": problems[f.name]})
-                    row[f.name] = None
-                    continue
-                if f.is_pointer:
-                    legacy_pointers[f.name] = value
-                    row[f.name] = self._resolve(f, value, record, pointers, quarantine)
-                else:
-                    row[f.name] = _typed(f.type, value)
-            missing = [f.name for f in self.entity.fields
-                       if f.required and not f.is_pointer and f.name != "id" and row.get(f.name) is None]
-            if missing:
-                rejected.append({**origin, "reason": f"required field(s) {', '.join(missing)} empty"})
+            raw = _values(frame[f.name])
+            for i, found in enumerate(problems):
+                if f.name in found:
+                    quarantine[i].append({"field": f.name, "value": raw[i], "reason": found[f.name]})
+                    raw[i] = None
+            if f.is_pointer:
+                columns[f.name] = self._resolve_column(f, raw, frame, pointers, quarantine)
+            else:
+                columns[f.name] = _typed_column(f.type, raw)
+        for f in self.entity.fields:
+            if f.required and not f.is_pointer and f.name != "id":
+                for i in np.flatnonzero(pd.isna(columns[f.name])):
+                    rejected_reason[i] = rejected_reason[i] or f"required field(s) {f.name} empty"
+        resolved = pd.DataFrame({f.name: columns[f.name] for f in self.entity.pointers}, index=frame.index)
+        hashed = pd.concat([frame[list(self.entity.field_names) + ["_custom"]].astype(str), resolved.astype(str)], axis=1)
+        digests = pd.util.hash_pandas_object(hashed, index=False).to_numpy()
+        custom = _values(frame["_custom"])
+        names = ["legacy_source", "legacy_id", *columns, "custom", "quarantine", "row_hash", "run_id"]
+        values = [
+            frame["_source"].astype(str).tolist(),
+            [str(v).strip() if v is not None else None for v in legacy],
+            *[list(c) for c in columns.values()],
+            [json.loads(c) if isinstance(c, str) else None for c in custom],
+            [q or None for q in quarantine],
+            [format(int(d), "016x") for d in digests],
+            [self.run_id] * count,
+        ]
+        rows, kept, rejected = [], [], []
+        for i, row in enumerate(zip(*values, strict=True)):
+            if rejected_reason[i]:
+                rejected.append({**origins[i], "reason": rejected_reason[i]})
                 continue
-            custom = record.get("_custom")
-            row["custom"] = json.loads(custom) if isinstance(custom, str) else None
-            row["quarantine"] = quarantine or None
-            resolved = [str(row.get(f.name)) for f in self.entity.pointers]
-            row["row_hash"] = _hash(record, self.entity, resolved)
-            row["run_id"] = self.run_id
-            row["_pointers"] = legacy_pointers
-            rows.append(row)
-            origins.append(origin)
-        return rows, origins, rejected
+            rows.append(dict(zip(names, row, strict=True)))
+            kept.append(origins[i])
+        return rows, kept, rejected
 
-    def _resolve(self, f, value: str | None, record: dict, pointers: dict, quarantine: list) -> int | None:
-        if value is None or not value.strip():
-            return None
-        target = record.get(f.target_from) if f.target == ANY_ENTITY else f.target
+    def _resolve_column(self, f, raw: list, frame: pd.DataFrame, pointers: dict,
+                        quarantine: list[list[dict]]) -> list[int | None]:
+        """Legacy pointer values as target ids; a value that leads nowhere is quarantined.
+        A pointer into the entity itself is set in a second pass, once every record has an id."""
         if f.target == self.entity.name:
-            return None  # set in a second pass, once every record of the entity has its id
-        found = pointers.get(str(target), {}).get(value.strip(), None)
-        if found is None:
-            quarantine.append({"field": f.name, "value": value,
-                               "reason": f"points to no loaded {target} (or to several)"})
+            return [None] * len(raw)
+        values = [v.strip() if isinstance(v, str) and v.strip() else None for v in raw]
+        if f.target == ANY_ENTITY:
+            targets = _values(frame[f.target_from])
+            found = [pointers.get(str(t), {}).get(v) if v is not None else None for t, v in zip(targets, values, strict=True)]
+        else:
+            table = pointers.get(f.target, {})
+            found = [table.get(v) if v is not None else None for v in values]
+        for i, (value, target_id) in enumerate(zip(values, found, strict=True)):
+            if value is not None and target_id is None:
+                target = targets[i] if f.target == ANY_ENTITY else f.target
+                quarantine[i].append({"field": f.name, "value": raw[i],
+                                      "reason": f"points to no loaded {target} (or to several)"})
         return found
 
     # -- writing ----------------------------------------------------------------------------
@@ -449,30 +468,28 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _typed(kind: FieldType, value: str | None) -> Any:
-    """A canonical text value as the Python value its column takes (validated already)."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if kind is FieldType.DATE:
-        return dt.date.fromisoformat(value)
-    if kind is FieldType.DATETIME:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
-    if kind is FieldType.DECIMAL:
-        return Decimal(value)
-    if kind is FieldType.INTEGER:
-        return int(Decimal(value))
+def _values(column: pd.Series) -> list[Any]:
+    """A column as a Python list with None for every missing value (never NaN: MySQL refuses
+    it, and other databases would store it as a number)."""
+    return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
+            for v in column.astype(object)]
+
+
+def _typed_column(kind: FieldType, raw: list) -> list[Any]:
+    """Canonical text values (validated already) as the Python values their column takes."""
+    text = pd.Series([v.strip() if isinstance(v, str) and v.strip() else None for v in raw], dtype=object)
+    present = text.notna()
+    if kind in (FieldType.DATE, FieldType.DATETIME):
+        moments = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
+        if kind is FieldType.DATE:
+            return [m.date() if ok else None for m, ok in zip(moments, moments.notna(), strict=True)]
+        return [m.to_pydatetime() if ok else None for m, ok in zip(moments, moments.notna(), strict=True)]
+    if kind in (FieldType.DECIMAL, FieldType.INTEGER):
+        convert = Decimal if kind is FieldType.DECIMAL else (lambda v: int(Decimal(v)))
+        table = {v: convert(v) for v in pd.unique(text[present])}
+        return [table[v] if v is not None else None for v in text]
     if kind is FieldType.BOOLEAN:
-        return value == "true"
-    return value
-
-
-def _hash(record: dict, entity: Entity, resolved: list[str]) -> str:
-    """What a record says, and where its pointers lead, so a rerun can tell changed records
-    from unchanged ones."""
-    parts = [_text(record.get(f.name)) or "" for f in entity.fields] + resolved
-    parts.append(_text(record.get("_custom")) or "")
-    return hashlib.md5("\x1f".join(parts).encode("utf-8"), usedforsecurity=False).hexdigest()
+        return [None if v is None else v == "true" for v in text]
+    return [v if isinstance(v, str) else None for v in text]
 
 
