@@ -2,8 +2,9 @@
 # The demo on samples/: extract every legacy export into demo/staged (with its rejects),
 # profile the legacy accounts to show the dirt a mapping has to deal with, then map every
 # staged export to its canonical entity in demo/mapped with mappings/samples/, and validate
-# them all against the quality gate.
-# Later pipeline stages (clean, dedupe, load) join this demo as they land.
+# them all against the quality gate. Then the same in one command: `init` makes a migration
+# project over the samples in demo/ and `run` migrates it into demo/migration.db, every row
+# accounted for in the ledger. Later stages (clean, dedupe) join this demo as they land.
 set -eu
 cd "$(dirname "$0")/.."
 crm=${CRMMIGRATE:-.venv/bin/crmmigrate}
@@ -32,6 +33,17 @@ $crm validate demo/mapped/*.parquet --html demo/validation.html --junit demo/val
     --failures demo/validation-failures.csv || status=$?
 if [ "$status" -eq 1 ]; then
     echo "demo: the gate failed on the planted errors, as intended; see demo/validation.html"
+elif [ "$status" -ne 0 ]; then
+    exit "$status"
+fi
+
+# The whole migration from one config file. The gate holds back the tables with planted errors
+# and the tables that point into them, so it exits 1 on purpose; the rest is loaded.
+$crm init demo --force
+status=0
+$crm run demo/migration.yaml || status=$?
+if [ "$status" -eq 1 ]; then
+    echo "demo: the run held back the tables with planted errors, as intended; see demo/runs/"
 elif [ "$status" -ne 0 ]; then
     exit "$status"
 fi

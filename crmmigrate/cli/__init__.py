@@ -5,7 +5,17 @@ from __future__ import annotations
 import typer
 
 from crmmigrate import __version__
-from crmmigrate.cli import extract, load, map, mapping, profile, target, validate
+from crmmigrate.cli import (
+    extract,
+    init,
+    load,
+    map,
+    mapping,
+    profile,
+    run,
+    target,
+    validate,
+)
 from crmmigrate.cli.common import Verbose, set_verbose
 
 app = typer.Typer(
@@ -39,6 +49,8 @@ app.command("profile")(profile.command)
 app.command("map")(map.command)
 app.command("validate")(validate.command)
 app.command("load")(load.command)
+app.command("run")(run.command)
+app.command("init")(init.command)
 app.add_typer(target.app, name="target")
 app.add_typer(mapping.app, name="mapping")
 

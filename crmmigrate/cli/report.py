@@ -314,3 +314,107 @@ def validation_table(result: ValidationResult, *, console: Console | None = None
     style = "green" if result.passed else "bold red"
     # One line whatever the width, so CI logs and greps see the whole list of failed checks.
     console.print(f"[{style}]{escape(verdict_line(result))}[/]", soft_wrap=True)
+
+
+# --- run and init -------------------------------------------------------------------------
+# Imported here rather than at the top so this section can be appended on its own.
+import contextlib
+from collections.abc import Iterator
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from crmmigrate.run import RunResult
+from crmmigrate.scaffold import Scaffold
+
+
+@contextlib.contextmanager
+def run_progress() -> Iterator:
+    """A progress bar per stage and source or entity, on stderr; nothing when stderr is not a
+    terminal, so logs and pipes get only the summary."""
+    bars = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+    tasks: dict[tuple[str, str], object] = {}
+
+    def update(stage: str, item: str, done: int, total: int | None) -> None:
+        key = (stage, item)
+        if key not in tasks:
+            tasks[key] = bars.add_task(f"{stage} {item}", total=total)
+        bars.update(tasks[key], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+def run_summary(result: RunResult) -> None:
+    """The run's gate verdicts, then the ledger: where every extracted row of every source ended."""
+    facts = _Facts()
+    facts.add_row("run", f"{result.run_id} -> {escape(str(result.run_dir))}")
+    facts.add_row("target", escape(result.target) + (" (dry run: nothing committed)" if result.dry_run else ""))
+    if result.only is not None:
+        facts.add_row("only", ", ".join(result.only))
+    facts.print()
+
+    gate = Table(title="gate", title_justify="left", pad_edge=False)
+    for name in ("entity", "rows", "gate", "loaded"):
+        gate.add_column(name, justify="right" if name == "rows" else "left")
+    for entity in result.validation.entities:
+        verdict = "[green]PASS[/]" if entity.passed else "[bold red]FAIL[/] " + escape(
+            ", ".join(c.field for c in entity.failed))
+        if entity.entity in result.held:
+            loaded = "[yellow]no[/]: " + escape(result.held[entity.entity])
+        else:
+            loaded = "yes" + (" (--allow-failing)" if entity.entity in result.forced else "")
+        gate.add_row(escape(entity.entity), f"{entity.rows:,}", verdict, loaded)
+    out.print(gate)
+
+    ledger = Table(title="ledger: extracted = loaded + merged + rejected + filtered", title_justify="left",
+                   pad_edge=False)
+    names = ("entity", "source", "extracted", "loaded", "merged", "rejected", "filtered", "inserted",
+             "updated", "unchanged", "id_map")
+    for name in names:
+        ledger.add_column(name, justify="left" if name in ("entity", "source", "id_map") else "right")
+    for line in result.ledger:
+        if line.id_map is None:
+            check = "not checked (dry run)"
+        elif line.id_map_differ:
+            check = f"[bold red]{line.id_map_differ:,} differ[/]"
+        else:
+            check = "[green]agrees[/]"
+        extracted = f"{line.extracted:,}" if line.balanced else f"[bold red]{line.extracted:,} ≠[/]"
+        ledger.add_row(escape(line.entity), escape(line.source), extracted, f"{line.loaded:,}",
+                       f"{line.merged:,}", f"{line.rejected:,}", f"{line.filtered:,}", f"{line.inserted:,}",
+                       f"{line.updated:,}", f"{line.unchanged:,}", check)
+    total = {n: sum(getattr(line, n) for line in result.ledger) for n in names[2:10]}
+    ledger.add_section()
+    ledger.add_row("all", "", *(f"{total[n]:,}" for n in names[2:10]), "")
+    out.print(ledger)
+
+    out.print(f"rows not loaded, with the reason: {escape(result.files['load_rejects'])} (load), "
+              f"{escape(str(result.run_dir / 'extracted'))}/*.rejects.csv (extract), "
+              f"{escape(result.files['validation_html'])} (validation)")
+    for entity, count in result.kept.items():
+        note(f"{entity}: {count:,} row(s) an earlier run loaded stay loaded as they were.")
+    for run in result.sources:
+        for text in run.extract.notes:
+            note(f"{run.extract.file}: {text}")
+    if result.forced:
+        warning(f"loaded although their gate failed (--allow-failing): {', '.join(result.forced)}.")
+    if result.held:
+        out.print(f"[bold red]FAILED: {len(result.held)} entit{'y' if len(result.held) == 1 else 'ies'} held "
+                  f"back: {escape(', '.join(result.held))}; fix the data or the rules and run again "
+                  "(loaded rows are not loaded twice).[/]", soft_wrap=True)
+    else:
+        out.print("[green]done: every selected entity loaded" + (" (dry run: nothing committed)"
+                  if result.dry_run else "") + ".[/]")
+
+
+def init_summary(scaffold: Scaffold) -> None:
+    out.print(f"created {escape(str(scaffold.directory))}: migration.yaml, samples/, mappings/, rules/ "
+              f"({len(scaffold.files)} files)")
+    out.print(f"next: crmmigrate run {escape(str(scaffold.config))}")

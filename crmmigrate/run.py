@@ -1,0 +1,734 @@
+"""Run a migration end to end from one config file, and account for every extracted row.
+
+    migration = load_migration(Path("migration.yaml"))
+    result = run_migration(migration, only=["account", "contact"])
+    result.ledger        # per entity and source: extracted = loaded + merged + rejected + filtered
+    result.check_ledger()  # raises LedgerMismatch when the figures do not add up (a bug)
+
+Per source: extract (staged, with its rejects), map (with its filtered records); then every
+entity is validated together, the gate decides which entities may be loaded, and the loader
+writes them. Every artifact goes into the run's own directory (`runs/<run_id>/`), ending with
+`run.json`. A rerun is the resume: the loader commits per batch with its id_map entries and
+skips unchanged rows, and every ledger entry written here is an upsert.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from crmmigrate import config
+from crmmigrate.config import BadConfig, Located
+from crmmigrate.errors import (
+    EXIT_INTERNAL,
+    BadUsage,
+    CrmMigrateError,
+    OutputError,
+    did_you_mean,
+)
+from crmmigrate.extract import ExtractReport, Source, open_source, rejects_frame
+from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load, masked
+from crmmigrate.load.engine import BATCH_ROWS, write_ledger
+from crmmigrate.load.gate import loadable
+from crmmigrate.load.schema import ID_MAP, build_metadata
+from crmmigrate.mapping.config import Mapping, load_mapping
+from crmmigrate.mapping.engine import Mapper, MapReport
+from crmmigrate.model import MODEL, PROVENANCE
+from crmmigrate.staging import ChunkWriter, write_frames
+from crmmigrate.validate import (
+    ValidationResult,
+    load_rules,
+    load_thresholds,
+    outputs,
+    validate,
+)
+from crmmigrate.validate.rules import RULES_DIR
+
+DEFAULT_TARGET = "sqlite:///migration.db"
+STATUSES = ("loaded", "merged", "rejected", "filtered")
+
+# stage, item (a source or an entity), done, total (None while unknown)
+Progress = Callable[[str, str, int, int | None], None]
+
+
+class LedgerMismatch(CrmMigrateError):
+    """The run's figures do not add up, or id_map disagrees with them: a bug in crmmigrate."""
+
+    exit_code = EXIT_INTERNAL
+
+
+# -- the config file ---------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceEntry(_Strict):
+    """One legacy source of the migration and the mapping that turns it into an entity. Any
+    extract option given here overrides the one in the mapping's `source:`."""
+
+    location: str = Field(description="a file or a SQLAlchemy URL, relative to the config")
+    mapping: str = Field(description="the mapping file, relative to the config")
+    name: str | None = Field(None, description="source name [default: the mapping's, or file stem]")
+    format: Literal["csv", "excel", "json", "jsonl", "sql", "parquet"] | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    header_row: int | None = Field(None, ge=0)
+    sheet: str | int | None = None
+    records: str | None = None
+    table: str | None = None
+    query: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The extract options this entry sets."""
+        given = self.model_dump(exclude={"location", "mapping"}, exclude_none=True)
+        if "sheet" in given:
+            given["sheet"] = str(given["sheet"])  # `sheet: 2` in YAML is the second sheet
+        return given
+
+
+class MigrationConfig(_Strict):
+    """A migration: where the data goes, the rules it must meet, and its sources."""
+
+    target: str = Field(DEFAULT_TARGET, description="SQLAlchemy URL; a SQLite path is relative to the config")
+    rules: str | None = Field(None, description="validation rules [default: rules/validation.yaml]")
+    thresholds: str | None = Field(None, description="thresholds [default: rules/thresholds.yaml]")
+    run_dir: str = Field("runs", description="where each run's directory is made")
+    batch_rows: int = Field(BATCH_ROWS, ge=1, description="rows per load transaction")
+    sources: list[SourceEntry] = Field(min_length=1)
+
+    @field_validator("target")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        try:
+            sa.make_url(value)
+        except sa.exc.ArgumentError:
+            raise ValueError(f"not a SQLAlchemy URL: {value!r} (e.g. sqlite:///migration.db)") from None
+        return value
+
+
+@dataclass
+class PlannedSource:
+    """A source entry resolved: its mapping read and checked, its location made absolute."""
+
+    name: str
+    entity: str
+    source: Source
+    mapping: Mapping
+    mapping_path: Path
+    line: int | None
+
+    @property
+    def shown_location(self) -> str:
+        return masked(self.source.location) if self.source.is_url else self.source.location
+
+
+@dataclass
+class Migration:
+    """A migration config file, parsed and resolved against its folder."""
+
+    file: Path
+    config: MigrationConfig
+    target: str  # the URL to connect with (may hold a password: show `masked_target`)
+    rules: Path
+    thresholds: Path
+    run_dir: Path
+    sources: list[PlannedSource]
+
+    @property
+    def masked_target(self) -> str:
+        return masked(self.target)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The config as run, with no password in it."""
+        return {
+            "file": str(self.file),
+            "target": self.masked_target,
+            "rules": str(self.rules),
+            "thresholds": str(self.thresholds),
+            "run_dir": str(self.run_dir),
+            "batch_rows": self.config.batch_rows,
+            "sources": [
+                {"name": s.name, "entity": s.entity, "location": s.shown_location,
+                 "mapping": str(s.mapping_path),
+                 "options": {k: v for k, v in s.source.model_dump(exclude={"location", "name"}).items()
+                             if v is not None and k != "chunk_rows"}}
+                for s in self.sources
+            ],
+        }
+
+
+def load_migration(path: Path) -> Migration:
+    """A migration config parsed strictly, every path resolved against the config's folder,
+    every mapping read and every file checked before anything runs."""
+    path = Path(path)
+    data, located = config.read_yaml(path)
+    if data is None:
+        raise BadConfig("the file is empty.", file=str(path), hint="See `crmmigrate init` for a starting point.")
+    parsed = config.parse(MigrationConfig, data, located, file=str(path))
+    base = path.parent
+    sources = [_plan(entry, index, base, path, located) for index, entry in enumerate(parsed.sources)]
+    seen: dict[str, int] = {}
+    for index, planned in enumerate(sources):
+        if planned.name in seen:
+            raise BadConfig(
+                f"two sources are named {planned.name!r} (the other is source {seen[planned.name] + 1}); "
+                "a source name keys its records in the target, so it must be unique.",
+                file=str(path), line=planned.line, hint="Give one of them a `name:`.",
+            )
+        seen[planned.name] = index
+    return Migration(
+        file=path,
+        config=parsed,
+        target=_resolve_url(parsed.target, base),
+        rules=_config_path(parsed.rules, base, "validation.yaml", path, located, "rules"),
+        thresholds=_config_path(parsed.thresholds, base, "thresholds.yaml", path, located, "thresholds"),
+        run_dir=base / parsed.run_dir,
+        sources=sources,
+    )
+
+
+def _plan(entry: SourceEntry, index: int, base: Path, file: Path, located: Located) -> PlannedSource:
+    line = located.line(("sources", index))
+    mapping_path = base / entry.mapping
+    if not mapping_path.is_file():
+        raise BadConfig(
+            f"sources[{index}].mapping: no such file {str(mapping_path)!r}.",
+            file=str(file), line=located.line(("sources", index, "mapping")),
+        )
+    mapping = load_mapping(mapping_path)
+    options = {k: v for k, v in mapping.source.model_dump().items() if v is not None}
+    options.update(entry.options())
+    location = entry.location
+    if "://" in location:
+        location = _resolve_url(location, base)
+    else:
+        location = str(base / location)
+        if not Path(location).exists():
+            raise BadConfig(
+                f"sources[{index}].location: no such file {location!r}.",
+                file=str(file), line=located.line(("sources", index, "location")),
+            )
+    if not options.get("name"):
+        options["name"] = options.get("table") or (Path(location).stem if "://" not in location
+                                                   else mapping_path.stem)
+    try:
+        source = Source(location=location, **options)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise BadConfig(f"sources[{index}]: {problems}.", file=str(file), line=line) from None
+    return PlannedSource(str(options["name"]), mapping.entity, source, mapping, mapping_path, line)
+
+
+def _resolve_url(url: str, base: Path) -> str:
+    """A SQLite file in a URL is relative to the config's folder, like every other path."""
+    parsed = sa.make_url(url)
+    database = parsed.database
+    if (parsed.get_backend_name() == "sqlite" and database and database != ":memory:"
+            and not database.startswith("file:") and not Path(database).is_absolute()):
+        parsed = parsed.set(database=str(base / database))
+    return parsed.render_as_string(hide_password=False)
+
+
+def _config_path(given: str | None, base: Path, default: str, file: Path, located: Located, key: str) -> Path:
+    if given is None:
+        # A migration project's own rules/ first, then the ones crmmigrate ships.
+        local = base / "rules" / default
+        return local if local.is_file() else RULES_DIR / default
+    found = base / given
+    if not found.is_file():
+        raise BadConfig(f"{key}: no such file {str(found)!r}.", file=str(file), line=located.line((key,)))
+    return found
+
+
+def entity_names(items: list[str]) -> list[str]:
+    """Entity names as a person types them: `account`, `accounts`, `Opportunities`."""
+    found: list[str] = []
+    for raw in items:
+        for word in (w.strip() for w in raw.split(",")):
+            if not word:
+                continue
+            name = word.lower().replace("-", "_")
+            candidates = [name, name[:-3] + "y" if name.endswith("ies") else name, name.removesuffix("s"),
+                          name.removesuffix("es")]
+            match = next((c for c in candidates if c in MODEL.names), None)
+            if match is None:
+                guess = did_you_mean(name, MODEL.names)
+                raise BadUsage(
+                    f"unknown entity {word!r}" + (f" (did you mean {guess!r}?)" if guess else "")
+                    + f"; entities: {', '.join(MODEL.names)}."
+                )
+            if match not in found:
+                found.append(match)
+    return found
+
+
+# -- what a run did ----------------------------------------------------------------------------
+
+
+@dataclass
+class SourceRun:
+    """What extract and map did to one source."""
+
+    name: str
+    entity: str
+    location: str  # no password in it
+    mapping: str
+    extract: ExtractReport
+    map: MapReport
+    files: dict[str, str]
+    seconds: dict[str, float]
+
+    @property
+    def extracted(self) -> int:
+        """Every row the source holds: read, or rejected by extract."""
+        return self.extract.rows + self.extract.rejected
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "entity": self.entity, "location": self.location, "mapping": self.mapping,
+            "extracted": self.extracted, "extract_rejected": self.extract.rejected,
+            "mapped": self.map.rows_out, "filtered": sum(self.map.filtered.values()),
+            "files": self.files, "seconds": self.seconds,
+            "extract": self.extract.as_dict(), "map": self.map.as_dict(),
+        }
+
+
+@dataclass
+class LedgerLine:
+    """Where one source's rows of one entity ended: extracted = loaded + merged + rejected + filtered,
+    from the run's own counts, and the same statuses as id_map holds them."""
+
+    entity: str
+    source: str
+    extracted: int
+    loaded: int = 0
+    merged: int = 0
+    rejected: int = 0
+    filtered: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    id_map: dict[str, int] | None = None  # per status, over this run's legacy ids; None: not checked
+    id_map_differ: int | None = None  # legacy ids whose id_map status is not the run's
+
+    @property
+    def balanced(self) -> bool:
+        return self.extracted == self.loaded + self.merged + self.rejected + self.filtered
+
+    @property
+    def ok(self) -> bool:
+        return self.balanced and not self.id_map_differ
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "balanced": self.balanced, "ok": self.ok}
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    target: str  # masked
+    dry_run: bool
+    only: list[str] | None
+    sources: list[SourceRun]
+    validation: ValidationResult
+    held: dict[str, str]  # entity -> why it was not loaded
+    forced: list[str]  # entities loaded although their gate failed (--allow-failing)
+    load: LoadReport
+    ledger: list[LedgerLine]
+    timings: dict[str, float]
+    files: dict[str, str] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)  # entity -> rows of an earlier run left loaded
+
+    @property
+    def gate_failed(self) -> bool:
+        return bool(self.held)
+
+    @property
+    def mismatches(self) -> list[LedgerLine]:
+        return [line for line in self.ledger if not line.ok]
+
+    def check_ledger(self) -> None:
+        """Raise LedgerMismatch when a source's rows do not add up or id_map disagrees."""
+        bad = self.mismatches
+        if not bad:
+            return
+        parts = []
+        for line in bad:
+            if not line.balanced:
+                accounted = line.loaded + line.merged + line.rejected + line.filtered
+                parts.append(f"{line.entity}/{line.source}: {line.extracted:,} extracted but "
+                             f"{accounted:,} accounted for")
+            if line.id_map_differ:
+                parts.append(f"{line.entity}/{line.source}: {line.id_map_differ:,} legacy id(s) whose "
+                             "id_map status is not the one this run gave them")
+        raise LedgerMismatch(
+            "the ledger does not add up: " + "; ".join(parts) + ".",
+            file=str(self.run_dir / "run.json"),
+            hint="This is a bug in crmmigrate; report it with the run directory.",
+        )
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A UTC timestamp (sorts by time) and a short random part (two runs in one second)."""
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def run_migration(
+    migration: Migration,
+    *,
+    only: list[str] | None = None,
+    dry_run: bool = False,
+    allow_failing: bool = False,
+    batch_rows: int | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Extract, map, validate, gate and load every source of `migration` (of the `only`
+    entities, when given), writing every artifact into a new run directory."""
+    report = progress or (lambda *_: None)
+    planned = migration.sources
+    if only is not None:
+        planned = [s for s in planned if s.entity in only]
+        missing = [e for e in only if all(s.entity != e for s in planned)]
+        if missing:
+            raise BadUsage(
+                f"no source of {migration.file} maps to {', '.join(missing)}.",
+                hint=f"Its sources map to: {', '.join(sorted({s.entity for s in migration.sources}))}.",
+            )
+    started = datetime.now(UTC)
+    run_id = new_run_id(started)
+    run_dir = migration.run_dir / run_id
+    log = _RunLog(run_dir / "run.json", {
+        "run_id": run_id, "status": "running", "started_at": started.isoformat(),
+        "config": migration.as_dict(), "target": migration.masked_target, "dry_run": dry_run,
+        "only": only, "allow_failing": allow_failing,
+    })
+    log.write()  # first, so a killed run leaves a record that it started and never finished
+    try:
+        return _run(migration, planned, run_id, run_dir, started, log, only=only, dry_run=dry_run,
+                    allow_failing=allow_failing, batch_rows=batch_rows, report=report)
+    except CrmMigrateError as exc:
+        # The run log says how the run ended, whatever ended it (the message has no password:
+        # every error about a URL shows it masked).
+        log.update({"status": "failed", "error": str(exc), "finished_at": datetime.now(UTC).isoformat()})
+        log.write()
+        raise
+
+
+def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_dir: Path,
+         started: datetime, log: _RunLog, *, only: list[str] | None, dry_run: bool,
+         allow_failing: bool, batch_rows: int | None, report: Progress) -> RunResult:
+    timings: dict[str, float] = {}
+    # Connect before the long part, so a wrong URL or a server that is down fails at once.
+    clock = time.perf_counter()
+    engine = connect(migration.target)
+    timings["connect"] = time.perf_counter() - clock
+
+    runs: list[SourceRun] = []
+    frames: dict[str, list[pd.DataFrame]] = {}
+    filtered: dict[str, pd.DataFrame] = {}
+    rejects: dict[str, list] = {}
+    for planned_source in planned:
+        source_run, mapped, removed, unreadable = _extract_and_map(planned_source, run_dir, report)
+        runs.append(source_run)
+        frames.setdefault(planned_source.entity, []).append(mapped)
+        filtered[planned_source.name] = removed
+        rejects[planned_source.name] = unreadable
+    for stage in ("extract", "map"):
+        timings[stage] = sum(r.seconds[stage] for r in runs)
+    datasets = {entity: pd.concat(parts, ignore_index=True) for entity, parts in frames.items()}
+
+    clock = time.perf_counter()
+    report("validate", "all entities", 0, 1)
+    result = validate(datasets, rules=load_rules(migration.rules),
+                      thresholds=load_thresholds(migration.thresholds))
+    report("validate", "all entities", 1, 1)
+    timings["validate"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    files = _write_validation(result, run_dir / "validation")
+    timings["reports"] = time.perf_counter() - clock
+
+    order, held = loadable(result, allow_failing=allow_failing)
+    forced = [e.entity for e in result.entities if not e.passed and e.entity in order]
+
+    clock = time.perf_counter()
+    ledger = _Ledger(engine, run_id, dry_run)
+    kept = ledger.record(planned, datasets, filtered, rejects, held, report)
+    timings["ledger"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    loaded = load(
+        engine, datasets, validation=result, run_id=run_id, entities=order, dry_run=dry_run,
+        batch_rows=batch_rows or migration.config.batch_rows,
+        progress=lambda entity, done, total: report("load", entity, done, total),
+    )
+    loaded.skipped = dict(held)
+    timings["load"] = time.perf_counter() - clock
+    files["load_rejects"] = str(run_dir / "load.rejects.csv")
+    write_frames(run_dir / "load.rejects.csv", [loaded.rejects_frame()])
+
+    clock = time.perf_counter()
+    lines = _reconcile(runs, datasets, filtered, rejects, held, kept, loaded, ledger)
+    timings["reconcile"] = time.perf_counter() - clock
+    engine.dispose()
+
+    outcome = RunResult(
+        run_id=run_id, run_dir=run_dir, target=migration.masked_target, dry_run=dry_run, only=only,
+        sources=runs, validation=result, held=held, forced=forced, load=loaded, ledger=lines,
+        timings=timings, files=files, kept={k: len(v) for k, v in kept.items() if v},
+    )
+    finished = datetime.now(UTC)
+    log.update({
+        "status": "done",
+        "finished_at": finished.isoformat(),
+        "seconds": (finished - started).total_seconds(),
+        "timings": timings,
+        "sources": [r.as_dict() for r in runs],
+        "gate": {
+            "passed": result.passed,
+            "entities": {e.entity: {"passed": e.passed, "rows": e.rows, "failed": [c.name for c in e.failed],
+                                    "loaded": e.entity in order, "held": held.get(e.entity)}
+                         for e in result.entities},
+            "forced": forced,
+        },
+        "load": [asdict(s) | {"loaded": s.loaded} for s in loaded.sources],
+        "kept_from_earlier_runs": outcome.kept,
+        "ledger": [line.as_dict() for line in lines],
+        "ledger_ok": not outcome.mismatches,
+        "files": files,
+    })
+    log.write()
+    return outcome
+
+
+class _RunLog:
+    """run.json, rewritten whole under a temporary name so it is never half written."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot make the run directory: {exc.strerror}.", file=str(path.parent)) from None
+
+    def update(self, more: dict[str, Any]) -> None:
+        self.data.update(more)
+
+    def write(self) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.partial")
+        text = json.dumps(self.data, ensure_ascii=False, indent=2, default=str)
+        try:
+            tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
+            tmp.replace(self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot write: {exc.strerror}.", file=str(self.path)) from None
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "source"
+
+
+def _extract_and_map(
+    planned: PlannedSource, run_dir: Path, report: Progress
+) -> tuple[SourceRun, pd.DataFrame, pd.DataFrame, list]:
+    """One source read chunk by chunk: each chunk staged as extracted, then mapped and staged
+    again, so a large source never has to be read twice."""
+    stem = _file_name(planned.name)
+    paths = {
+        "extracted": run_dir / "extracted" / f"{stem}.parquet",
+        "extract_rejects": run_dir / "extracted" / f"{stem}.rejects.csv",
+        "mapped": run_dir / "mapped" / f"{stem}.parquet",
+        "filtered": run_dir / "mapped" / f"{stem}.filtered.csv",
+    }
+    seconds = {"extract": 0.0, "map": 0.0}
+    extraction = open_source(planned.source)
+    chunks = extraction.chunks()
+    mapped_parts: list[pd.DataFrame] = []
+    removed_parts: list[pd.DataFrame] = []
+    mapper: Mapper | None = None
+    with (ChunkWriter(paths["extracted"]) as staged, ChunkWriter(paths["mapped"]) as mapped_out,
+          ChunkWriter(paths["filtered"]) as removed_out):
+        while True:
+            clock = time.perf_counter()
+            chunk = next(chunks, None)
+            if chunk is None and mapper is not None:
+                seconds["extract"] += time.perf_counter() - clock
+                break
+            last = chunk is None
+            if last:  # an empty source still gets its (empty) staged files
+                chunk = pd.DataFrame(columns=[*extraction.report.columns, *PROVENANCE], dtype="str")
+            staged.write(chunk)
+            seconds["extract"] += time.perf_counter() - clock
+            report("extract", planned.name, extraction.report.rows, None)
+            clock = time.perf_counter()
+            if mapper is None:
+                mapper = Mapper(planned.mapping, list(chunk.columns))
+            mapped, removed = mapper.map(chunk)
+            mapped_out.write(mapped)
+            removed_out.write(removed)
+            mapped_parts.append(mapped)
+            removed_parts.append(removed)
+            seconds["map"] += time.perf_counter() - clock
+            report("map", planned.name, mapper.report.rows_out, None)
+            if last:
+                break
+    write_frames(paths["extract_rejects"], [rejects_frame(extraction.rejects)])
+    map_report = mapper.finish()
+    run = SourceRun(
+        name=planned.name, entity=planned.entity, location=planned.shown_location,
+        mapping=str(planned.mapping_path), extract=extraction.report, map=map_report,
+        files={k: str(v) for k, v in paths.items()}, seconds=seconds,
+    )
+    mapped_frame = pd.concat(mapped_parts, ignore_index=True) if len(mapped_parts) > 1 else mapped_parts[0]
+    removed_frame = pd.concat(removed_parts, ignore_index=True) if len(removed_parts) > 1 else removed_parts[0]
+    return run, mapped_frame, removed_frame, list(extraction.rejects)
+
+
+def _write_validation(result: ValidationResult, folder: Path) -> dict[str, str]:
+    files = {
+        "validation_json": folder / "validation.json",
+        "validation_junit": folder / "validation.xml",
+        "validation_failures": folder / "failures.csv",
+        "validation_html": folder / "validation.html",
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    outputs.write_json(result, files["validation_json"])
+    outputs.write_junit(result, files["validation_junit"])
+    outputs.write_failures(result, files["validation_failures"])
+    outputs.write_html(result, files["validation_html"])
+    return {k: str(v) for k, v in files.items()}
+
+
+def _legacy_id(value: Any, row: Any) -> str:
+    """The key a row has in id_map: its legacy id, or its row when it has none."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return f"row {row}"
+
+
+class _Ledger:
+    """The id_map entries this run writes itself: rows extract rejected, rows a filter removed,
+    and rows of entities the gate held back. The loader writes the ones it loads or rejects."""
+
+    def __init__(self, engine: sa.Engine, run_id: str, dry_run: bool) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.dry_run = dry_run
+        self.table = build_metadata().tables[ID_MAP]
+        init_target(engine)
+
+    def record(self, planned: list[PlannedSource], datasets: dict[str, pd.DataFrame],
+               filtered: dict[str, pd.DataFrame], rejects: dict[str, list], held: dict[str, str],
+               report: Progress) -> dict[str, set[tuple[str, str]]]:
+        """Write the entries; returns per held entity the (source, legacy id) an earlier run
+        loaded, which keep their entry: the target still holds them and children resolve
+        their pointers through them."""
+        kept: dict[str, set[tuple[str, str]]] = {}
+        for entity in held:
+            kept[entity] = self._loaded_before(entity, [p.name for p in planned if p.entity == entity])
+        for index, p in enumerate(planned):
+            entries = [{"source": p.name, "legacy_id": f"row {r.row}", "target_id": None,
+                        "status": "rejected", "reason": r.reason} for r in rejects[p.name]]
+            removed = filtered[p.name]
+            entries += [{"source": p.name, "legacy_id": _legacy_id(i, row), "target_id": None,
+                         "status": "filtered", "reason": reason}
+                        for i, row, reason in zip(removed["id"], removed["_row"], removed["reason"], strict=True)]
+            if p.entity in held and p.entity in datasets:
+                frame = datasets[p.entity]
+                mine = frame[frame["_source"] == p.name]
+                reason = held[p.entity]
+                for i, row in zip(mine["id"], mine["_row"], strict=True):
+                    legacy = _legacy_id(i, row)
+                    if (p.name, legacy) not in kept[p.entity]:
+                        entries.append({"source": p.name, "legacy_id": legacy, "target_id": None,
+                                        "status": "rejected", "reason": reason})
+            if entries and not self.dry_run:
+                with self.engine.begin() as connection:
+                    write_ledger(connection, self.table, p.entity, self.run_id, entries)
+            report("ledger", "sources", index + 1, len(planned))
+        return kept
+
+    def _loaded_before(self, entity: str, sources: list[str]) -> set[tuple[str, str]]:
+        t = self.table
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(t.c.source, t.c.legacy_id).where(
+                t.c.entity == entity, t.c.source.in_(sources), t.c.status.in_(("loaded", "merged"))))
+            return {(str(s), str(i)) for s, i in rows}
+
+    def statuses(self, entity: str, source: str) -> dict[str, str]:
+        t = self.table
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(t.c.legacy_id, t.c.status).where(
+                t.c.entity == entity, t.c.source == source))
+            return {str(i): str(s) for i, s in rows}
+
+
+def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtered: dict[str, pd.DataFrame],
+               rejects: dict[str, list], held: dict[str, str], kept: dict[str, set[tuple[str, str]]],
+               loaded: LoadReport, ledger: _Ledger) -> list[LedgerLine]:
+    """Per source: where its rows ended by the run's own counts, and the status of each of
+    its legacy ids in id_map against the one the run gave it."""
+    by_source: dict[tuple[str, str], SourceLoad] = {(s.entity, s.source): s for s in loaded.sources}
+    load_rejects: dict[tuple[str, str], dict[str, str]] = {}
+    for r in loaded.rejects:
+        key = (str(r["entity"]), str(r["_source"]))
+        load_rejects.setdefault(key, {})[str(r["_row"])] = str(r["legacy_id"] or f"row {r['_row']}")
+    lines = []
+    for run in runs:
+        line = LedgerLine(run.entity, run.name, extracted=run.extracted)
+        expected: dict[str, str] = {}
+        for r in rejects[run.name]:
+            expected[f"row {r.row}"] = "rejected"
+        removed = filtered[run.name]
+        for i, row in zip(removed["id"], removed["_row"], strict=True):
+            expected[_legacy_id(i, row)] = "filtered"
+        line.rejected = len(rejects[run.name])
+        line.filtered = len(removed)
+        frame = datasets.get(run.entity)
+        mine = frame[frame["_source"] == run.name] if frame is not None else pd.DataFrame(columns=["id", "_row"])
+        if run.entity in held:
+            before = kept.get(run.entity, set())
+            for i, row in zip(mine["id"], mine["_row"], strict=True):
+                legacy = _legacy_id(i, row)
+                status = "loaded" if (run.name, legacy) in before else "rejected"
+                expected[legacy] = status
+                if status == "loaded":
+                    line.loaded += 1
+                    line.unchanged += 1
+                else:
+                    line.rejected += 1
+        else:
+            stats = by_source.get((run.entity, run.name), SourceLoad(run.entity, run.name))
+            line.loaded += stats.loaded
+            line.rejected += stats.rejected
+            line.inserted, line.updated, line.unchanged = stats.inserted, stats.updated, stats.unchanged
+            refused = load_rejects.get((run.entity, run.name), {})
+            for i, row in zip(mine["id"], mine["_row"], strict=True):
+                if str(row) in refused:
+                    expected[refused[str(row)]] = "rejected"
+                else:
+                    expected[_legacy_id(i, row)] = "loaded"
+        if not ledger.dry_run:
+            found = ledger.statuses(run.entity, run.name)
+            line.id_map = dict(Counter(found.get(legacy, "missing") for legacy in expected))
+            line.id_map_differ = sum(found.get(legacy) != status for legacy, status in expected.items())
+        lines.append(line)
+    return lines

@@ -1,0 +1,251 @@
+"""`crmmigrate run` as an engineer runs it: exit codes, the ledger table, masked passwords, and a
+run killed with SIGKILL in the middle of its load that a rerun finishes exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from crmmigrate.cli import app
+from crmmigrate.scaffold import init_project
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    init_project(tmp_path / "project")
+    return tmp_path / "project"
+
+
+def table(output: str, title: str) -> list[list[str]]:
+    """The body rows of the rich table printed under `title`, as stripped cells."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    rows = []
+    for line in lines[start + 4:]:
+        if line.startswith("└"):
+            break
+        if line.startswith("│"):
+            rows.append([cell.strip() for cell in line.strip("│").split("│")])
+    return rows
+
+
+LEDGER = "ledger: extracted = loaded + merged + rejected + filtered"
+# entity, source, extracted, loaded, merged, rejected, filtered, inserted, updated, unchanged, id_map
+FIRST_RUN = [
+    ["account", "accounts", "150", "0", "0", "150", "0", "0", "0", "0", "agrees"],
+    ["contact", "contacts_crm", "250", "0", "0", "250", "0", "0", "0", "0", "agrees"],
+    ["contact", "contacts_reps", "200", "0", "0", "200", "0", "0", "0", "0", "agrees"],
+    ["lead", "leads", "200", "186", "0", "14", "0", "186", "0", "0", "agrees"],
+    ["opportunity", "opportunities", "300", "0", "0", "300", "0", "0", "0", "0", "agrees"],
+    ["opportunity_contact_role", "opportunity_contact_roles", "350", "0", "0", "350", "0", "0", "0", "0",
+     "agrees"],
+    ["case", "cases", "201", "0", "0", "201", "0", "0", "0", "0", "agrees"],
+    ["activity", "activities", "401", "398", "0", "3", "0", "398", "0", "0", "agrees"],
+    ["activity", "calls", "300", "300", "0", "0", "0", "300", "0", "0", "agrees"],
+    ["all", "", "2,352", "884", "0", "1,468", "0", "884", "0", "0", ""],
+]
+
+
+def test_the_samples_load_what_passes_the_gate_and_a_rerun_changes_nothing(project):
+    config = str(project / "migration.yaml")
+    first = runner.invoke(app, ["run", config])
+
+    assert first.exit_code == 1, first.output
+    assert table(first.stdout, LEDGER) == FIRST_RUN
+    assert table(first.stdout, "gate")[0] == ["account", "150", "FAIL parent_id",
+                                              "no: gate failed: account.parent_id"]
+    assert table(first.stdout, "gate")[5] == ["case", "200", "PASS",
+                                              "no: points into account, contact, which is held back"]
+    assert first.stdout.splitlines()[-1] == (
+        "FAILED: 5 entities held back: account, contact, opportunity, opportunity_contact_role, case; "
+        "fix the data or the rules and run again (loaded rows are not loaded twice).")
+
+    second = runner.invoke(app, ["run", config])
+    assert second.exit_code == 1, second.output
+    rows = table(second.stdout, LEDGER)
+    assert [r[7:9] for r in rows] == [["0", "0"]] * len(rows)  # nothing inserted, nothing updated
+    assert rows[-1] == ["all", "", "2,352", "884", "0", "1,468", "0", "0", "0", "884", ""]
+    assert len(list((project / "runs").iterdir())) == 2
+
+
+def test_allow_failing_loads_everything_and_exits_0(project):
+    result = runner.invoke(app, ["run", str(project / "migration.yaml"), "--allow-failing"])
+    assert result.exit_code == 0, result.output
+    assert table(result.stdout, LEDGER)[-1] == ["all", "", "2,352", "2,317", "0", "35", "0", "2,317", "0", "0", ""]
+    assert "loaded although their gate failed (--allow-failing): account, contact, opportunity, " \
+           "opportunity_contact_role." in result.stderr
+    assert result.stdout.splitlines()[-1] == "done: every selected entity loaded."
+
+
+def test_only_runs_the_named_entities(project):
+    result = runner.invoke(app, ["run", str(project / "migration.yaml"), "--only", "accounts,leads",
+                                 "--allow-failing"])
+    assert result.exit_code == 0, result.output
+    assert [r[:4] for r in table(result.stdout, LEDGER)] == [
+        ["account", "accounts", "150", "150"], ["lead", "leads", "200", "186"], ["all", "", "350", "336"]]
+    assert "only    account, lead" in result.stdout
+
+
+def test_only_with_an_unknown_entity_is_bad_usage(project):
+    result = runner.invoke(app, ["run", str(project / "migration.yaml"), "--only", "acounts"])
+    assert result.exit_code == 2
+    assert "crmmigrate: error: unknown entity 'acounts' (did you mean 'account'?)" in result.stderr
+
+
+def test_dry_run_commits_nothing(project):
+    result = runner.invoke(app, ["run", str(project / "migration.yaml"), "--dry-run", "--allow-failing"])
+    assert result.exit_code == 0, result.output
+    assert "(dry run: nothing committed)" in result.stdout
+    assert {r[-1] for r in table(result.stdout, LEDGER)[:-1]} == {"not checked (dry run)"}
+    engine = sa.create_engine(f"sqlite:///{project / 'migration.db'}")
+    with engine.connect() as connection:
+        for name in ("account", "contact", "lead", "activity", "id_map"):
+            assert connection.execute(sa.text(f'SELECT COUNT(*) FROM "{name}"')).scalar() == 0
+    engine.dispose()
+
+
+def test_a_config_typo_exits_2_with_file_line_and_the_fix(project):
+    config = project / "migration.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("thresholds:", "tresholds:"), encoding="utf-8")
+    result = runner.invoke(app, ["run", str(config)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"crmmigrate: error: {config}, line 6: unknown key 'tresholds' (did you mean 'thresholds'?)")
+    assert not (project / "runs").exists()
+
+
+def test_a_target_that_does_not_answer_exits_2_before_reading_anything(project):
+    config = project / "migration.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "sqlite:///migration.db", "postgresql+psycopg://postgres:hunter2@127.0.0.1:1/crm"), encoding="utf-8")
+    result = runner.invoke(app, ["run", str(config)])
+    assert result.exit_code == 2
+    assert "crmmigrate: error: postgresql+psycopg://postgres:***@127.0.0.1:1/crm: cannot connect" in result.stderr
+    assert "hunter2" not in result.output
+    (run_dir,) = (project / "runs").iterdir()
+    log = (run_dir / "run.json").read_text(encoding="utf-8")
+    assert "hunter2" not in log
+    assert json.loads(log)["status"] == "failed"
+
+
+@pytest.mark.postgres
+def test_a_password_appears_nowhere_in_output_or_the_run_directory(project, postgres_url):
+    password = "pw-" + uuid.uuid4().hex[:10]
+    name = f"crm_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        # The servers the tests use trust local connections, so any password gets in.
+        url = sa.make_url(postgres_url).set(password=password, database=name).render_as_string(hide_password=False)
+        config = project / "migration.yaml"
+        config.write_text(config.read_text(encoding="utf-8").replace("sqlite:///migration.db", url),
+                          encoding="utf-8")
+        result = runner.invoke(app, ["run", str(config), "--verbose"])
+        assert result.exit_code == 1, result.output
+        assert password not in result.output
+        assert f"postgres:***@127.0.0.1:5432/{name}" in result.stdout
+        files = [p for p in (project / "runs").rglob("*") if p.is_file()]
+        assert len(files) > 20
+        for path in files:
+            assert password.encode() not in path.read_bytes(), path
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# -- resume --------------------------------------------------------------------------------------
+
+CONTACTS = 60_000
+NO_LAST_NAME = range(0, CONTACTS, 600)  # 100 rows a key check rejects on load
+TEST_RECORDS = range(7, CONTACTS, 1200)  # 50 rows the mapping's filter removes
+
+
+def _write_big_migration(folder: Path) -> Path:
+    with (folder / "contacts.csv").open("w", encoding="utf-8") as f:
+        f.write("ContactID,First,Last,Email\n")
+        for i in range(CONTACTS):
+            last = "" if i in NO_LAST_NAME else ("Test" if i in TEST_RECORDS else f"Name{i}")
+            f.write(f"C-{i},First{i},{last},person{i}@example.com\n")
+    (folder / "contacts.yaml").write_text(
+        "entity: contact\n"
+        "fields:\n  id: ContactID\n  first_name: First\n  last_name: Last\n  email: Email\n"
+        "where:\n  - {name: no test records, field: last_name, op: '!=', value: Test}\n",
+        encoding="utf-8")
+    config = folder / "migration.yaml"
+    config.write_text("target: sqlite:///crm.db\nbatch_rows: 500\n"
+                      "sources:\n  - {location: contacts.csv, mapping: contacts.yaml}\n", encoding="utf-8")
+    return config
+
+
+def _loaded_so_far(database: Path) -> int:
+    if not database.exists():
+        return 0
+    try:
+        # Read-write, so that after a kill the hot journal is rolled back, as the rerun will.
+        with sqlite3.connect(database, timeout=0.05) as connection:
+            return connection.execute("SELECT COUNT(*) FROM contact").fetchone()[0]
+    except sqlite3.Error:  # not created yet, or locked by the writer's commit
+        return 0
+
+
+def test_a_run_killed_during_its_load_is_finished_by_a_rerun_exactly(tmp_path):
+    config = _write_big_migration(tmp_path)
+    database = tmp_path / "crm.db"
+    command = [sys.executable, "-m", "crmmigrate", "run", str(config)]
+    env = {**os.environ, "COLUMNS": "200"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    seen = 0
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        seen = _loaded_so_far(database)
+        if 0 < seen < CONTACTS - 10_000:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, f"the run ended before it could be killed ({seen} rows seen)"
+    (killed,) = (tmp_path / "runs").iterdir()
+    assert json.loads((killed / "run.json").read_text(encoding="utf-8"))["status"] == "running"
+    committed = _loaded_so_far(database)
+    assert 0 < committed < CONTACTS - len(NO_LAST_NAME) - len(TEST_RECORDS)
+
+    rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+    loadable = CONTACTS - len(NO_LAST_NAME) - len(TEST_RECORDS)
+    with sqlite3.connect(database) as connection:
+        rows, distinct = connection.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT legacy_id) FROM contact").fetchone()
+        statuses = dict(connection.execute("SELECT status, COUNT(*) FROM id_map GROUP BY status").fetchall())
+        targets = connection.execute(
+            "SELECT COUNT(*) FROM id_map m JOIN contact c ON c.id = m.target_id AND c.legacy_id = m.legacy_id "
+            "WHERE m.status = 'loaded'").fetchone()[0]
+    assert rows == distinct == loadable
+    assert statuses == {"loaded": loadable, "rejected": len(NO_LAST_NAME), "filtered": len(TEST_RECORDS)}
+    assert targets == loadable
+
+    (finished,) = [d for d in (tmp_path / "runs").iterdir() if d != killed]
+    log = json.loads((finished / "run.json").read_text(encoding="utf-8"))
+    (line,) = log["ledger"]
+    assert (line["extracted"], line["loaded"], line["rejected"], line["filtered"]) == (
+        CONTACTS, loadable, len(NO_LAST_NAME), len(TEST_RECORDS))
+    # The rows the killed run committed are not written again; the rest are inserted once.
+    assert line["unchanged"] == committed
+    assert line["inserted"] == loadable - committed
+    assert line["updated"] == 0
+    assert line["ok"] is True
