@@ -186,7 +186,8 @@ class _EntityLoader:
         count = len(frame)
         where = list(zip(frame["_file"].astype(str), frame["_row"].astype(str), strict=True))
         problems: list[dict[str, str]] = [dict(failures.get(w, [])) for w in where] if failures else [{}] * count
-        legacy = _values(frame["id"])
+        # One key per record in id_map, whatever happens to it: legacy ids without padding.
+        legacy = [v.strip() if isinstance(v, str) else v for v in _values(frame["id"])]
         origins = [{"_source": s, "_file": f, "_row": r, "legacy_id": i}
                    for s, (f, r), i in zip(frame["_source"].astype(str), where, legacy, strict=True)]
         quarantine: list[list[dict]] = [[] for _ in range(count)]
@@ -220,7 +221,7 @@ class _EntityLoader:
         names = ["legacy_source", "legacy_id", *columns, "custom", "quarantine", "row_hash", "run_id"]
         values = [
             frame["_source"].astype(str).tolist(),
-            [str(v).strip() if v is not None else None for v in legacy],
+            legacy,
             *[list(c) for c in columns.values()],
             [json.loads(c) if isinstance(c, str) else None for c in custom],
             [q or None for q in quarantine],
