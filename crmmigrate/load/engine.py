@@ -336,14 +336,17 @@ class _EntityLoader:
     def _write(self, new: list[dict], changed: list[dict], existing: dict) -> None:
         columns = [c.name for c in self.table.columns if c.name != "id"]
         if new:
-            values = [{c: r.get(c) for c in columns} for r in new]
             if self.postgres:
-                self._copy(values, columns)
+                # Ids come from the table's sequence up front, so nothing needs looking up
+                # after COPY (a fresh table has no statistics and the lookup would scan it).
+                ids = self._reserve_ids(len(new))
+                self._copy([{"id": i, **r} for i, r in zip(ids, new, strict=True)], ["id", *columns])
+                found = {r["legacy_id"]: i for i, r in zip(ids, new, strict=True)}
             else:
-                self.connection.execute(self.table.insert(), values)
-            ids = self._ids([r["legacy_id"] for r in new], new[0]["legacy_source"])
+                self.connection.execute(self.table.insert(), [{c: r.get(c) for c in columns} for r in new])
+                found = self._ids([r["legacy_id"] for r in new], new[0]["legacy_source"])
             for r in new:
-                existing[r["legacy_id"]] = (ids[r["legacy_id"]], r["row_hash"])
+                existing[r["legacy_id"]] = (found[r["legacy_id"]], r["row_hash"])
         if changed:
             update = self.table.update().where(self.table.c.id == sa.bindparam("_id")).values(
                 {c: sa.bindparam(c) for c in columns})
@@ -356,6 +359,14 @@ class _EntityLoader:
             self._ledger([{"source": r["legacy_source"], "legacy_id": r["legacy_id"],
                            "target_id": existing[r["legacy_id"]][0], "status": "loaded", "reason": None}
                           for r in written])
+
+    def _reserve_ids(self, count: int) -> list[int]:
+        sequence = self.connection.execute(
+            sa.text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": f'"{self.table.name}"'}).scalar_one()
+        rows = self.connection.execute(
+            sa.text("SELECT nextval(:sequence) FROM generate_series(1, :count)"),
+            {"sequence": sequence, "count": count})
+        return [r[0] for r in rows]
 
     def _copy(self, values: list[dict], columns: list[str]) -> None:
         """PostgreSQL's COPY: the fast path for new rows (none of them is in the table yet)."""
