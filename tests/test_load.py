@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import pytest
@@ -61,7 +62,13 @@ def target(request, tmp_path) -> Iterator[sa.Engine]:
         yield engine
         engine.dispose()
         return
-    base = request.getfixturevalue(f"{request.param}_url")
+    with fresh_database(request.getfixturevalue(f"{request.param}_url")) as engine:
+        yield engine
+
+
+@contextmanager
+def fresh_database(base: str) -> Iterator[sa.Engine]:
+    """A new empty database on the server of `base`, dropped afterwards."""
     name = f"crm_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(base, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -147,13 +154,7 @@ def test_dry_run_commits_nothing(target):
 @pytest.mark.parametrize("server", [pytest.param("postgres", marks=pytest.mark.postgres),
                                     pytest.param("mariadb", marks=pytest.mark.mariadb)])
 def test_rows_the_database_refuses_are_rejected_with_its_reason_and_the_batch_saved(request, server):
-    base = request.getfixturevalue(f"{server}_url")
-    name = f"crm_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine = connect(str(sa.make_url(base).set(database=name)))
-    try:
+    with fresh_database(request.getfixturevalue(f"{server}_url")) as engine:
         data = {"account": dataset("account", [
             {"id": "A1", "name": "Acme"}, {"id": "A" * 300, "name": "Globex"},
             {"id": "A3", "name": "Initech"}])}
@@ -166,11 +167,6 @@ def test_rows_the_database_refuses_are_rejected_with_its_reason_and_the_batch_sa
         assert reason.startswith("database refused: ")
         assert "too long" in reason.lower()
         assert [r[3] for r in ledger(engine)] == ["loaded", "loaded"]  # too long for id_map too
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE {name}"))
-        admin.dispose()
 
 
 def test_a_hierarchy_cycle_is_loaded_without_parents_and_kept_in_quarantine(target):
