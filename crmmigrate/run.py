@@ -210,7 +210,7 @@ def _plan(entry: SourceEntry, index: int, base: Path, file: Path, located: Locat
             file=str(file), line=located.line(("sources", index, "mapping")),
         )
     mapping = load_mapping(mapping_path)
-    options = {k: v for k, v in mapping.source.model_dump().items() if v is not None}
+    options = mapping.source.given()
     options.update(entry.options())
     location = entry.location
     if "://" in location:

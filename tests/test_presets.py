@@ -271,7 +271,7 @@ _RESULTS: dict[str, MapResult] = {}
 def mapped(name: str) -> MapResult:
     if name not in _RESULTS:
         mapping = load_mapping(preset_path(name))
-        options = mapping.source.model_dump(exclude_none=True)
+        options = mapping.source.given()
         frame = open_source(Source(location=str(fixture_path(name)), **options)).read()
         _RESULTS[name] = map_frame(mapping, frame)
     return _RESULTS[name]

@@ -285,7 +285,7 @@ def samples() -> dict[str, pd.DataFrame]:
     by_entity: dict[str, list[pd.DataFrame]] = {}
     for name, mapping_name in SAMPLE_MAPPINGS.items():
         mapping = load_mapping(ROOT / "mappings" / "samples" / f"{mapping_name}.yaml")
-        options = {k: v for k, v in mapping.source.model_dump().items() if v is not None}
+        options = mapping.source.given()
         location = str(ROOT / "samples" / name)
         if name.endswith(".sqlite"):
             location = f"sqlite:///{location}"

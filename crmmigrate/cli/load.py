@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +12,7 @@ from crmmigrate.cli.common import Verbose, handles_errors
 from crmmigrate.errors import EXIT_GATE_FAILED
 from crmmigrate.load import connect, load
 from crmmigrate.load.gate import loadable
+from crmmigrate.run import new_run_id
 from crmmigrate.staging import write_frames
 from crmmigrate.validate import collect_datasets, load_rules, load_thresholds, validate
 
@@ -43,7 +42,7 @@ def command(
     data = collect_datasets(datasets)
     result = validate(data, rules=load_rules(), thresholds=load_thresholds())
     order, held = loadable(result, allow_failing=allow_failing)
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    run_id = new_run_id()
     outcome = load(connect(target), data, validation=result, run_id=run_id, entities=order,
                    dry_run=dry_run)
     outcome.skipped = held

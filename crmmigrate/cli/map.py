@@ -40,7 +40,7 @@ def command(
     spec = load_mapping(mapping)
     # The mapping says how its raw source is read; options given on the command line win,
     # and a staged file from extract is already read: only the source name applies to it.
-    defaults = {k: v for k, v in spec.source.model_dump().items() if v is not None}
+    defaults = spec.source.given()
     if detect_format(source) == "parquet":
         defaults = {k: v for k, v in defaults.items() if k == "name"}
     source = source.model_copy(

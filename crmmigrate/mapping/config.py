@@ -228,6 +228,10 @@ class Filter(Strict):
 class SourceOptions(Strict):
     """How to read the raw source; any of these can still be given on the command line."""
 
+    def given(self) -> dict[str, Any]:
+        """The options this mapping sets, as keyword arguments for a `Source`."""
+        return self.model_dump(exclude_none=True)
+
     name: str | None = None
     format: Literal["csv", "excel", "json", "jsonl", "sql"] | None = None
     encoding: str | None = None

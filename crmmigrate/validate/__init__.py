@@ -71,7 +71,7 @@ def collect_datasets(items: list[str]) -> dict[str, pd.DataFrame]:
         mapping_path, sep, location = item.partition("=")
         if sep and mapping_path.lower().endswith((".yaml", ".yml")):
             mapping = load_mapping(Path(mapping_path))
-            options = {k: v for k, v in mapping.source.model_dump().items() if v is not None}
+            options = mapping.source.given()
             frame = open_source(Source(location=location, **options)).read()
             mapped.setdefault(mapping.entity, []).append(map_frame(mapping, frame).frame)
         else:
