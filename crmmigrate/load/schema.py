@@ -62,8 +62,8 @@ def build_metadata() -> sa.MetaData:
         sa.CheckConstraint(
             "status IN ({})".format(", ".join(f"'{s}'" for s in LEDGER_STATUSES)), name="ck_id_map_status"
         ),
+        # Which legacy records became a target record; lookups by legacy id use the key.
         sa.Index("ix_id_map_target", "entity", "target_id"),
-        sa.Index("ix_id_map_legacy", "entity", "legacy_id"),
     )
     return metadata
 
