@@ -102,8 +102,19 @@ def load(model: type[M], path: Path, *, context: dict | None = None) -> M:
     return parse(model, data, located, file=str(path), context=context)
 
 
+class At(ValueError):
+    """A problem a model validator finds at a place deeper than itself: `path` is where."""
+
+    def __init__(self, path: tuple[Any, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 def _describe(error: dict[str, Any], model: type[BaseModel], located: Located) -> tuple[int | None, str]:
     loc = tuple(error["loc"])
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, At):
+        loc = (*loc, *cause.path)
     line = located.line(loc)
     where = ".".join(str(part) for part in loc) or "the file"
     if error["type"] == "extra_forbidden":

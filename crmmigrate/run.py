@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+import phonenumbers
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crmmigrate import config
+from crmmigrate.clean import CleanResult, clean, load_cleaning
 from crmmigrate.config import BadConfig, Located
 from crmmigrate.errors import (
     EXIT_INTERNAL,
@@ -91,10 +93,19 @@ class SourceEntry(_Strict):
     records: str | None = None
     table: str | None = None
     query: str | None = None
+    phone_region: str | None = Field(
+        None, description="region of this source's phone numbers written without a country code, e.g. DE")
+
+    @field_validator("phone_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"not a region phonenumbers knows: {value!r} (an ISO 3166 code such as DE)")
+        return value.upper() if value else value
 
     def options(self) -> dict[str, Any]:
         """The extract options this entry sets."""
-        given = self.model_dump(exclude={"location", "mapping"}, exclude_none=True)
+        given = self.model_dump(exclude={"location", "mapping", "phone_region"}, exclude_none=True)
         if "sheet" in given:
             given["sheet"] = str(given["sheet"])  # `sheet: 2` in YAML is the second sheet
         return given
@@ -106,6 +117,7 @@ class MigrationConfig(_Strict):
     target: str = Field(DEFAULT_TARGET, description="SQLAlchemy URL; a SQLite path is relative to the config")
     rules: str | None = Field(None, description="validation rules [default: rules/validation.yaml]")
     thresholds: str | None = Field(None, description="thresholds [default: rules/thresholds.yaml]")
+    cleaning: str | None = Field(None, description="cleaning rules [default: rules/cleaning.yaml]")
     run_dir: str = Field("runs", description="where each run's directory is made")
     batch_rows: int = Field(BATCH_ROWS, ge=1, description="rows per load transaction")
     sources: list[SourceEntry] = Field(min_length=1)
@@ -130,6 +142,7 @@ class PlannedSource:
     mapping: Mapping
     mapping_path: Path
     line: int | None
+    phone_region: str | None = None
 
     @property
     def shown_location(self) -> str:
@@ -145,6 +158,7 @@ class Migration:
     target: str  # the URL to connect with (may hold a password: show `masked_target`)
     rules: Path
     thresholds: Path
+    cleaning: Path
     run_dir: Path
     sources: list[PlannedSource]
 
@@ -159,6 +173,7 @@ class Migration:
             "target": self.masked_target,
             "rules": str(self.rules),
             "thresholds": str(self.thresholds),
+            "cleaning": str(self.cleaning),
             "run_dir": str(self.run_dir),
             "batch_rows": self.config.batch_rows,
             "sources": [
@@ -196,6 +211,7 @@ def load_migration(path: Path) -> Migration:
         target=_resolve_url(parsed.target, base),
         rules=_config_path(parsed.rules, base, "validation.yaml", path, located, "rules"),
         thresholds=_config_path(parsed.thresholds, base, "thresholds.yaml", path, located, "thresholds"),
+        cleaning=_config_path(parsed.cleaning, base, "cleaning.yaml", path, located, "cleaning"),
         run_dir=base / parsed.run_dir,
         sources=sources,
     )
@@ -230,7 +246,8 @@ def _plan(entry: SourceEntry, index: int, base: Path, file: Path, located: Locat
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise BadConfig(f"sources[{index}]: {problems}.", file=str(file), line=line) from None
-    return PlannedSource(str(options["name"]), mapping.entity, source, mapping, mapping_path, line)
+    return PlannedSource(str(options["name"]), mapping.entity, source, mapping, mapping_path, line,
+                         entry.phone_region)
 
 
 def _resolve_url(url: str, base: Path) -> str:
@@ -345,6 +362,7 @@ class RunResult:
     dry_run: bool
     only: list[str] | None
     sources: list[SourceRun]
+    cleaning: CleanResult
     validation: ValidationResult
     held: dict[str, str]  # entity -> why it was not loaded
     forced: list[str]  # entities loaded although their gate failed (--allow-failing)
@@ -456,13 +474,22 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     datasets = {entity: pd.concat(parts, ignore_index=True) for entity, parts in frames.items()}
 
     clock = time.perf_counter()
+    report("clean", "all entities", 0, 1)
+    validation_rules = load_rules(migration.rules)
+    cleaned = clean(datasets, rules=load_cleaning(migration.cleaning), region=validation_rules.phone_region,
+                    regions={p.name: p.phone_region for p in planned if p.phone_region})
+    datasets = cleaned.datasets
+    clean_files = _write_cleaning(cleaned, run_dir / "clean")
+    report("clean", "all entities", 1, 1)
+    timings["clean"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
     report("validate", "all entities", 0, 1)
-    result = validate(datasets, rules=load_rules(migration.rules),
-                      thresholds=load_thresholds(migration.thresholds))
+    result = validate(datasets, rules=validation_rules, thresholds=load_thresholds(migration.thresholds))
     report("validate", "all entities", 1, 1)
     timings["validate"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    files = _write_validation(result, run_dir / "validation")
+    files = {**clean_files, **_write_validation(result, run_dir / "validation")}
     timings["reports"] = time.perf_counter() - clock
 
     order, held = loadable(result, allow_failing=allow_failing)
@@ -491,7 +518,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
 
     outcome = RunResult(
         run_id=run_id, run_dir=run_dir, target=migration.masked_target, dry_run=dry_run, only=only,
-        sources=runs, validation=result, held=held, forced=forced, load=loaded, ledger=lines,
+        sources=runs, cleaning=cleaned, validation=result, held=held, forced=forced, load=loaded, ledger=lines,
         timings=timings, files=files, kept={k: len(v) for k, v in kept.items() if v},
     )
     finished = datetime.now(UTC)
@@ -501,6 +528,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         "seconds": (finished - started).total_seconds(),
         "timings": timings,
         "sources": [r.as_dict() for r in runs],
+        "clean": cleaned.as_dict(),
         "gate": {
             "passed": result.passed,
             "entities": {e.entity: {"passed": e.passed, "rows": e.rows, "failed": [c.name for c in e.failed],
@@ -600,6 +628,14 @@ def _extract_and_map(
     mapped_frame = pd.concat(mapped_parts, ignore_index=True) if len(mapped_parts) > 1 else mapped_parts[0]
     removed_frame = pd.concat(removed_parts, ignore_index=True) if len(removed_parts) > 1 else removed_parts[0]
     return run, mapped_frame, removed_frame, list(extraction.rejects)
+
+
+def _write_cleaning(result: CleanResult, folder: Path) -> dict[str, str]:
+    """The change log and the notes of the clean stage."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_frames(folder / "changes.csv", [result.changes])
+    write_frames(folder / "notes.csv", [result.notes])
+    return {"clean_changes": str(folder / "changes.csv"), "clean_notes": str(folder / "notes.csv")}
 
 
 def _write_validation(result: ValidationResult, folder: Path) -> dict[str, str]:

@@ -44,6 +44,7 @@ CONFIG_HEADER = """\
 target: sqlite:///migration.db    # any SQLAlchemy URL, e.g. postgresql+psycopg://me@db/crm
 rules: rules/validation.yaml
 thresholds: rules/thresholds.yaml
+cleaning: rules/cleaning.yaml
 run_dir: runs                     # each run writes its artifacts and run.json to runs/<run_id>/
 batch_rows: 10000                 # rows per load transaction (and per resume step)
 sources:                          # a file or URL, its mapping, and any extract option

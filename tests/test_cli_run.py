@@ -96,7 +96,7 @@ def test_only_runs_the_named_entities(project):
     assert result.exit_code == 0, result.output
     assert [r[:4] for r in table(result.stdout, LEDGER)] == [
         ["account", "accounts", "150", "150"], ["lead", "leads", "200", "186"], ["all", "", "350", "336"]]
-    assert "only    account, lead" in result.stdout
+    assert "only     account, lead" in result.stdout
 
 
 def test_only_with_an_unknown_entity_is_bad_usage(project):

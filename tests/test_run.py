@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -180,15 +181,19 @@ def test_run_directory_holds_every_artifact(project):
         for path in (f"extracted/{name}.parquet", f"extracted/{name}.rejects.csv",
                      f"mapped/{name}.parquet", f"mapped/{name}.filtered.csv"):
             assert (run_dir / path).is_file(), path
-    for path in ("validation/validation.json", "validation/validation.xml", "validation/failures.csv",
-                 "validation/validation.html", "load.rejects.csv", "run.json"):
+    for path in ("clean/changes.csv", "clean/notes.csv", "validation/validation.json", "validation/validation.xml",
+                 "validation/failures.csv", "validation/validation.html", "load.rejects.csv", "run.json"):
         assert (run_dir / path).is_file(), path
+    changes = pd.read_csv(run_dir / "clean" / "changes.csv", dtype=str)
+    assert len(changes) == len(result.cleaning.changes) > 0
+    assert "BenoÃ®t" in set(changes["before"])
     assert "60999" in (run_dir / "extracted" / "cases.rejects.csv").read_text(encoding="utf-8")
 
     log = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert log["status"] == "done" and log["run_id"] == result.run_id
     assert log["target"] == f"sqlite:///{project / 'migration.db'}"
-    assert set(log["timings"]) >= {"extract", "map", "validate", "ledger", "load"}
+    assert set(log["timings"]) >= {"extract", "map", "clean", "validate", "ledger", "load"}
+    assert log["clean"]["changed"] == len(changes)
     assert log["ledger"] == [line.as_dict() for line in result.ledger]
     assert log["ledger_ok"] is True
     assert log["gate"]["entities"]["account"] == {
@@ -232,6 +237,10 @@ def test_filtered_rows_are_in_the_ledger_with_the_filter_name(tmp_path):
          "two sources are named 'accounts'"),
         (("target: nonsense\nsources:\n  - {location: samples/legacy_crm/accounts.csv, "
           "mapping: mappings/accounts.yaml}\n"), 1, "not a SQLAlchemy URL"),
+        ("sources:\n  - location: samples/legacy_crm/accounts.csv\n    mapping: mappings/accounts.yaml\n"
+         "    phone_region: Germany\n", 4, "not a region phonenumbers knows: 'Germany'"),
+        ("cleaning: rules/nope.yaml\nsources:\n  - {location: samples/legacy_crm/accounts.csv, "
+         "mapping: mappings/accounts.yaml}\n", 1, "no such file"),
     ],
 )
 def test_config_mistakes_name_file_and_line(project, text, line, message):

@@ -6,6 +6,7 @@ import typer
 
 from crmmigrate import __version__
 from crmmigrate.cli import (
+    clean,
     extract,
     init,
     load,
@@ -47,6 +48,7 @@ def _main(
 app.command("extract")(extract.command)
 app.command("profile")(profile.command)
 app.command("map")(map.command)
+app.command("clean")(clean.command)
 app.command("validate")(validate.command)
 app.command("load")(load.command)
 app.command("run")(run.command)

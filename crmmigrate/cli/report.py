@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from crmmigrate.clean import CleanResult, FieldReport
 from crmmigrate.extract import ExtractReport
 from crmmigrate.extract.base import describe_delimiter
 from crmmigrate.load.engine import LoadReport
@@ -316,6 +317,51 @@ def validation_table(result: ValidationResult, *, console: Console | None = None
     console.print(f"[{style}]{escape(verdict_line(result))}[/]", soft_wrap=True)
 
 
+# --- clean --------------------------------------------------------------------------------
+
+
+def clean_summary(result: CleanResult, *, output: Path, changes: Path, notes: Path) -> None:
+    """Per field, how many values changed and by which rule; date order decisions; notes."""
+    rows = sum(len(f) for f in result.datasets.values())
+    facts = _Facts()
+    facts.add_row("records", f"{rows:,} -> {escape(str(output))}")
+    facts.add_row("changed", f"{len(result.changes):,} value(s) -> {escape(str(changes))}")
+    facts.add_row("notes", f"{len(result.notes):,} value(s) reported or left alone -> {escape(str(notes))}",
+                  style="yellow" if len(result.notes) else "")
+    facts.print()
+    clean_table(result.fields)
+
+
+def clean_table(fields: list[FieldReport], *, console: Console | None = None) -> None:
+    console = console or out
+    table = Table(title="cleaning", title_justify="left", pad_edge=False)
+    table.add_column("field", style="bold")
+    table.add_column("steps")
+    table.add_column("changed", justify="right")
+    table.add_column("by rule")
+    table.add_column("notes", justify="right")
+    table.add_column("kept invalid", justify="right")
+    for f in fields:
+        rules = ", ".join(f"{rule} {count:,}" for rule, count in f.by_rule.most_common())
+        table.add_row(escape(f"{f.entity}.{f.field}"), escape(", ".join(f.steps)), f"{f.changed:,}",
+                      escape(rules), f"{f.notes:,}", f"{f.kept_invalid:,}")
+    console.print(table)
+    for f in fields:
+        if f.dates is None:
+            continue
+        d = f.dates
+        evidence = f"{d.day_first:,} only day-first, {d.month_first:,} only month-first, {d.either:,} either way"
+        if d.order in ("dmy", "mdy"):
+            note(f"{f.entity}.{f.field}: dates read {'day' if d.order == 'dmy' else 'month'} first ({evidence}).")
+        elif d.contradictory:
+            warning(f"{f.entity}.{f.field}: dates are written both day-first and month-first ({evidence}); "
+                    "only unambiguous values were converted. Split the column by source, or set "
+                    "{date: {order: dmy}} in the rules.")
+        elif d.ambiguous:
+            warning(f"{f.entity}.{f.field}: no value says whether day or month comes first ({evidence}); "
+                    "ambiguous values are left as they were. Set {date: {order: dmy}} (or mdy) in the rules.")
+
+
 # --- run and init -------------------------------------------------------------------------
 # Imported here rather than at the top so this section can be appended on its own.
 import contextlib
@@ -358,6 +404,9 @@ def run_summary(result: RunResult) -> None:
     facts.add_row("target", escape(result.target) + (" (dry run: nothing committed)" if result.dry_run else ""))
     if result.only is not None:
         facts.add_row("only", ", ".join(result.only))
+    rules = ", ".join(f"{rule} {count:,}" for rule, count in result.cleaning.by_rule().most_common())
+    facts.add_row("cleaned", f"{len(result.cleaning.changes):,} value(s)" + (f" ({escape(rules)})" if rules else "")
+                  + f" -> {escape(result.files['clean_changes'])}")
     facts.print()
 
     gate = Table(title="gate", title_justify="left", pad_edge=False)

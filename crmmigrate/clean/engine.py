@@ -1,0 +1,276 @@
+"""Clean canonical datasets with the rules, logging every change.
+
+Each field's steps run once per distinct value (and per distinct context, such as the record's
+country for phones), so a million rows cost what their distinct values cost. Cleaning never
+invents data: a blank stays blank, and a value whose cleaned form the gate would still refuse is
+left exactly as it was, for validation to count. Every changed cell is one line of the change
+log: provenance, entity, legacy id, field, before, after and the rules that changed it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crmmigrate import countries
+from crmmigrate.clean.normalisers import NORMALISERS, DateDecision, decide_date_order
+from crmmigrate.clean.rules import CleaningRules, Step
+from crmmigrate.model import MODEL, Entity, FieldType
+from crmmigrate.model import Field as ModelField
+from crmmigrate.validate import checks
+from crmmigrate.validate.rules import FieldRule
+
+CHANGE_COLUMNS = ("_source", "_file", "_row", "entity", "id", "field", "before", "after", "rule")
+PASSES = 3  # of the steps over a value, at most, until it no longer changes
+NOTE_COLUMNS = ("_source", "_file", "_row", "entity", "id", "field", "value", "rule", "note")
+
+
+@dataclass
+class FieldReport:
+    """What cleaning did to one field of one entity."""
+
+    entity: str
+    field: str
+    steps: list[str]
+    changed: int = 0
+    by_rule: Counter[str] = field(default_factory=Counter)
+    notes: int = 0
+    kept_invalid: int = 0  # cleaned forms the gate would refuse: left as they were
+    dates: DateDecision | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        found = {"entity": self.entity, "field": self.field, "steps": self.steps, "changed": self.changed,
+                 "by_rule": dict(self.by_rule), "notes": self.notes, "kept_invalid": self.kept_invalid}
+        if self.dates is not None:
+            found["dates"] = {"order": self.dates.order, "day_first": self.dates.day_first,
+                              "month_first": self.dates.month_first, "either": self.dates.either,
+                              "ambiguous": self.dates.ambiguous, "contradictory": self.dates.contradictory}
+        return found
+
+
+@dataclass
+class CleanResult:
+    datasets: dict[str, pd.DataFrame]
+    changes: pd.DataFrame  # CHANGE_COLUMNS: one row per changed cell
+    notes: pd.DataFrame  # NOTE_COLUMNS: values reported or left alone, with why
+    fields: list[FieldReport]
+
+    def by_rule(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for report in self.fields:
+            total.update(report.by_rule)
+        return total
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"changed": len(self.changes), "notes": len(self.notes), "by_rule": dict(self.by_rule()),
+                "fields": [f.as_dict() for f in self.fields]}
+
+
+def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: str,
+          regions: dict[str, str] | None = None) -> CleanResult:
+    """Clean every dataset (entity -> canonical frame). `region` reads phone numbers written
+    without a country code when the record has no country; `regions` sets it per source."""
+    cleaned: dict[str, pd.DataFrame] = {}
+    changes: list[pd.DataFrame] = []
+    notes: list[pd.DataFrame] = []
+    reports: list[FieldReport] = []
+    for name, frame in datasets.items():
+        entity = MODEL.entity(name)
+        out = frame.copy()
+        sources = _source_regions(frame, region, regions or {})
+        for model_field in entity.fields:
+            steps = rules.steps(name, model_field)
+            if not steps or model_field.name not in frame:
+                continue
+            report, changed, noted = _clean_field(out, entity, model_field, steps, sources)
+            reports.append(report)
+            changes.append(changed)
+            notes.append(noted)
+        cleaned[name] = out
+    return CleanResult(
+        cleaned,
+        _concat(changes, CHANGE_COLUMNS),
+        _concat(notes, NOTE_COLUMNS),
+        reports,
+    )
+
+
+def _concat(parts: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=list(columns), dtype="str")
+    return pd.concat(parts, ignore_index=True)[list(columns)]
+
+
+def _source_regions(frame: pd.DataFrame, region: str, regions: dict[str, str]) -> pd.Series:
+    """Per row, the region of its source (or the default)."""
+    if "_source" not in frame:
+        return pd.Series(region, index=frame.index, dtype=object)
+    return frame["_source"].astype(object).map(lambda s: regions.get(str(s), region))
+
+
+def _country_column(entity: Entity) -> str | None:
+    return next((f.name for f in entity.fields if f.type is FieldType.COUNTRY), None)
+
+
+def _judge(model_field: ModelField) -> Callable[[str, str], str | None] | None:
+    """The gate's check of a value of this field (value, region) -> reason or None."""
+    simple = {FieldType.EMAIL: checks.email, FieldType.URL: checks.url, FieldType.COUNTRY: checks.country,
+              FieldType.DATE: checks.date, FieldType.DATETIME: checks.datetime}
+    if model_field.type is FieldType.PHONE:
+        return lambda value, region: checks.phone(region)(value)
+    if model_field.type in simple:
+        judge = simple[model_field.type]
+        return lambda value, _region: judge(value)
+    return None
+
+
+def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, steps: list[Step],
+                 source_regions: pd.Series) -> tuple[FieldReport, pd.DataFrame, pd.DataFrame]:
+    name = model_field.name
+    report = FieldReport(entity.name, name, [s.name for s in steps])
+    values = frame[name].astype(object)
+    text = frame[name].astype("str")
+    present = (text.notna() & (text.str.strip() != "")).fillna(False).astype(bool)
+
+    steps = list(steps)
+    for i, step in enumerate(steps):
+        if step.name == "date" and "order" not in step.options:
+            written = values[present]
+            # ISO values say nothing about day and month order, and are most of a clean column.
+            iso = NORMALISERS["date"].bulk(written.astype("str")).notna()
+            report.dates = decide_date_order(written[~iso.to_numpy()].tolist())
+            if report.dates.order:
+                steps[i] = Step(name="date", options={**step.options, "order": report.dates.order})
+
+    # The context a step may need per row: the record's country, the source's region.
+    needs_country = any("country" in NORMALISERS[s.name].row_context for s in steps)
+    country_column = _country_column(entity) if needs_country else None
+    judge = _judge(model_field)
+    context = pd.DataFrame({"value": values, "region": source_regions.astype(object)}, index=frame.index)
+    context["country"] = frame[country_column].astype(object) if country_column else None
+    context = context[present]
+    distinct = context.drop_duplicates()
+
+    after, used, said = _run_steps(distinct, steps)
+    if judge is not None:
+        after, used, said = _keep_if_still_invalid(distinct, after, used, said, judge, model_field)
+    outcome = distinct.assign(
+        after=after.to_numpy(), rule=used.to_numpy(), said=said.to_numpy(),
+        noted=said.map(len).gt(0).to_numpy(),
+        kept=said.map(lambda s: any(n.startswith("left as it was: cleaned") for _, n in s)).to_numpy())
+    rows = context.reset_index().merge(outcome, on=["value", "region", "country"], how="left").set_index("index")
+
+    changed = rows[rows["after"] != rows["value"]]
+    frame.loc[changed.index, name] = changed["after"]
+    report.changed = len(changed)
+    for rules, count in changed["rule"].value_counts().items():
+        for rule in str(rules).split("+"):
+            report.by_rule[rule] += int(count)
+    report.kept_invalid = int(rows["kept"].sum())
+
+    provenance = _provenance(frame, changed.index)
+    change_log = provenance.assign(entity=entity.name, field=name, before=changed["value"].to_numpy(),
+                                   after=changed["after"].to_numpy(), rule=changed["rule"].to_numpy())
+    noted = rows[rows["noted"].astype(bool)]
+    note_rows = noted["said"].explode()
+    note_log = _provenance(frame, note_rows.index).assign(
+        entity=entity.name, field=name, value=noted.loc[note_rows.index, "value"].to_numpy(),
+        rule=[r for r, _ in note_rows], note=[n for _, n in note_rows])
+    report.notes = len(note_log)
+    return report, change_log, note_log
+
+
+def _provenance(frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    part = frame.loc[index]
+    return pd.DataFrame({
+        "_source": part["_source"].astype(str).to_numpy() if "_source" in part else "",
+        "_file": part["_file"].astype(str).to_numpy() if "_file" in part else "",
+        "_row": part["_row"].astype(str).to_numpy() if "_row" in part else "",
+        "id": part["id"].astype(object).to_numpy() if "id" in part else None,
+    })
+
+
+def _run_steps(distinct: pd.DataFrame, steps: list[Step]) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Distinct (value, region, country) through the steps, step by step: what each step is
+    certain of in bulk, the rest one call each. The results, the steps that changed each value
+    ("text+phone"), and what they said [(rule, note)]."""
+    values = distinct["value"].astype(object).copy()
+    used = pd.Series([""] * len(distinct), index=distinct.index, dtype=object)
+    said = pd.Series([()] * len(distinct), index=distinct.index, dtype=object)
+    # A later step can give an earlier one something to do ("\x1b\x91": mojibake makes the
+    # quote that lets `text` drop the control character): the steps run again until nothing
+    # moves, so cleaning clean data changes nothing.
+    todo = np.ones(len(distinct), dtype=bool)
+    # One step alone settles in one pass: every normaliser is idempotent on its own.
+    for _ in range(PASSES if len(steps) > 1 else 1):
+        before = values[todo]
+        again = _one_pass(distinct[todo], steps, before, used[todo], said[todo])
+        values, used, said = values.copy(), used.copy(), said.copy()
+        values[todo], used[todo], said[todo] = again
+        todo[todo] = (again[0] != before).to_numpy()
+        if not todo.any():
+            break
+    return values, used, said
+
+
+def _one_pass(distinct: pd.DataFrame, steps: list[Step], values: pd.Series, used: pd.Series, said: pd.Series
+              ) -> tuple[pd.Series, pd.Series, pd.Series]:
+    regions = distinct["region"].tolist()
+    countries_given = distinct["country"].tolist()
+    used_list, said_list = used.tolist(), said.tolist()
+    for step in steps:
+        normaliser = NORMALISERS[step.name]
+        current = values.tolist()
+        certain = normaliser.bulk(values.astype("str")) if normaliser.bulk else None
+        new = certain.astype(object).where(certain.notna(), None).tolist() if certain is not None \
+            else [None] * len(current)
+        for at in (i for i, v in enumerate(new) if v is None):
+            options = dict(step.options)
+            if step.name == "phone":
+                options.setdefault("region", regions[at])
+            if "country" in normaliser.row_context:
+                country = countries_given[at]
+                options["country"] = country if isinstance(country, str) and country.strip() else None
+            outcome = normaliser.fn(current[at], **options)
+            new[at] = outcome.value
+            if outcome.note:
+                said_list[at] = (*said_list[at], (step.name, outcome.note))
+        for at, (old, value) in enumerate(zip(current, new, strict=True)):
+            if old != value and step.name not in used_list[at].split("+"):
+                used_list[at] = f"{used_list[at]}+{step.name}" if used_list[at] else step.name
+        values = pd.Series(new, index=values.index, dtype=object)
+    return (values, pd.Series(used_list, index=values.index, dtype=object),
+            pd.Series(said_list, index=values.index, dtype=object))
+
+
+def _keep_if_still_invalid(distinct: pd.DataFrame, after: pd.Series, used: pd.Series, said: pd.Series,
+                           judge: Callable[[str, str], str | None], model_field: ModelField
+                           ) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """A cleaned value the gate would refuse goes back to what it was: cleaning never turns an
+    invalid value into a different invalid one (nor a valid one into an invalid one)."""
+    changed = (after != distinct["value"]).to_numpy().copy()
+    # What the gate's own fast path certainly accepts needs no one-by-one check.
+    text = after.astype("str").where(changed, "")
+    if model_field.type is FieldType.PHONE:
+        certain = checks.phones_certainly_valid(text)
+    else:
+        fast = (checks.judge_for(model_field, FieldRule(), entities=tuple(MODEL.names)) or (None, None))[1]
+        certain = text.str.fullmatch(fast.pattern) if hasattr(fast, "pattern") else fast(text) if fast else None
+    if certain is not None:
+        changed &= ~certain.fillna(False).to_numpy(dtype=bool)
+    after, used, said = after.copy(), used.copy(), said.copy()
+    for at in np.flatnonzero(changed):
+        value, region, country = distinct["value"].iat[at], distinct["region"].iat[at], distinct["country"].iat[at]
+        judged_in = countries.to_alpha2(country) if isinstance(country, str) and country.strip() else None
+        refusal = judge(str(after.iat[at]).strip(), judged_in or region)
+        if refusal is not None:
+            said.iat[at] = (*said.iat[at], (used.iat[at], f"left as it was: cleaned it would be {after.iat[at]!r}, "
+                                                          f"which is still invalid ({refusal})"))
+            after.iat[at], used.iat[at] = value, ""
+    return after, used, said
