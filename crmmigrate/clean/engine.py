@@ -9,6 +9,7 @@ log: provenance, entity, legacy id, field, before, after and the rules that chan
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,23 +112,32 @@ def _source_regions(frame: pd.DataFrame, region: str, regions: dict[str, str]) -
     """Per row, the region of its source (or the default)."""
     if "_source" not in frame:
         return pd.Series(region, index=frame.index, dtype=object)
-    return frame["_source"].astype(object).map(lambda s: regions.get(str(s), region))
+    return frame["_source"].astype(str).map(regions).astype(object).fillna(region)
 
 
 def _country_column(entity: Entity) -> str | None:
     return next((f.name for f in entity.fields if f.type is FieldType.COUNTRY), None)
 
 
-def _judge(model_field: ModelField) -> Callable[[str, str], str | None] | None:
-    """The gate's check of a value of this field (value, region) -> reason or None."""
-    simple = {FieldType.EMAIL: checks.email, FieldType.URL: checks.url, FieldType.COUNTRY: checks.country,
-              FieldType.DATE: checks.date, FieldType.DATETIME: checks.datetime}
+@dataclass(frozen=True)
+class _GateCheck:
+    """The gate's own check of a field's values, as validate runs it: `judge` (value, region)
+    -> reason or None, one by one; `certain` marks in bulk values its fast path accepts."""
+
+    judge: Callable[[str, str], str | None]
+    certain: Callable[[pd.Series], pd.Series] | None
+
+
+def _gate_check(model_field: ModelField) -> _GateCheck | None:
     if model_field.type is FieldType.PHONE:
-        return lambda value, region: checks.phone(region)(value)
-    if model_field.type in simple:
-        judge = simple[model_field.type]
-        return lambda value, _region: judge(value)
-    return None
+        return _GateCheck(lambda value, region: checks.phone(region)(value), checks.phones_certainly_valid)
+    found = checks.judge_for(model_field, FieldRule(), entities=tuple(MODEL.names))
+    if found is None:
+        return None
+    judge, fast = found
+    if isinstance(fast, re.Pattern):
+        return _GateCheck(lambda value, _region: judge(value), lambda text: text.str.fullmatch(fast.pattern))
+    return _GateCheck(lambda value, _region: judge(value), fast)
 
 
 def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, steps: list[Step],
@@ -151,15 +161,15 @@ def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, s
     # The context a step may need per row: the record's country, the source's region.
     needs_country = any("country" in NORMALISERS[s.name].row_context for s in steps)
     country_column = _country_column(entity) if needs_country else None
-    judge = _judge(model_field)
+    gate = _gate_check(model_field)
     context = pd.DataFrame({"value": values, "region": source_regions.astype(object)}, index=frame.index)
     context["country"] = frame[country_column].astype(object) if country_column else None
     context = context[present]
     distinct = context.drop_duplicates()
 
     after, used, said = _run_steps(distinct, steps)
-    if judge is not None:
-        after, used, said = _keep_if_still_invalid(distinct, after, used, said, judge, model_field)
+    if gate is not None:
+        after, used, said = _keep_if_still_invalid(distinct, after, used, said, gate)
     outcome = distinct.assign(
         after=after.to_numpy(), rule=used.to_numpy(), said=said.to_numpy(),
         noted=said.map(len).gt(0).to_numpy(),
@@ -250,25 +260,19 @@ def _one_pass(distinct: pd.DataFrame, steps: list[Step], values: pd.Series, used
 
 
 def _keep_if_still_invalid(distinct: pd.DataFrame, after: pd.Series, used: pd.Series, said: pd.Series,
-                           judge: Callable[[str, str], str | None], model_field: ModelField
+                           gate: _GateCheck
                            ) -> tuple[pd.Series, pd.Series, pd.Series]:
     """A cleaned value the gate would refuse goes back to what it was: cleaning never turns an
     invalid value into a different invalid one (nor a valid one into an invalid one)."""
     changed = (after != distinct["value"]).to_numpy().copy()
     # What the gate's own fast path certainly accepts needs no one-by-one check.
-    text = after.astype("str").where(changed, "")
-    if model_field.type is FieldType.PHONE:
-        certain = checks.phones_certainly_valid(text)
-    else:
-        fast = (checks.judge_for(model_field, FieldRule(), entities=tuple(MODEL.names)) or (None, None))[1]
-        certain = text.str.fullmatch(fast.pattern) if hasattr(fast, "pattern") else fast(text) if fast else None
-    if certain is not None:
-        changed &= ~certain.fillna(False).to_numpy(dtype=bool)
+    if gate.certain is not None:
+        changed &= ~gate.certain(after.astype("str").where(changed, "")).fillna(False).to_numpy(dtype=bool)
     after, used, said = after.copy(), used.copy(), said.copy()
     for at in np.flatnonzero(changed):
         value, region, country = distinct["value"].iat[at], distinct["region"].iat[at], distinct["country"].iat[at]
         judged_in = countries.to_alpha2(country) if isinstance(country, str) and country.strip() else None
-        refusal = judge(str(after.iat[at]).strip(), judged_in or region)
+        refusal = gate.judge(str(after.iat[at]).strip(), judged_in or region)
         if refusal is not None:
             said.iat[at] = (*said.iat[at], (used.iat[at], f"left as it was: cleaned it would be {after.iat[at]!r}, "
                                                           f"which is still invalid ({refusal})"))

@@ -104,6 +104,3 @@ def load_cleaning(path: Path | None = None) -> CleaningRules:
         path = local if local.is_file() else RULES_DIR / "cleaning.yaml"
     return config.load(CleaningRules, Path(path))
 
-
-def describe_normalisers() -> list[tuple[str, str]]:
-    return [(name, n.doc) for name, n in NORMALISERS.items()]

@@ -419,7 +419,8 @@ class _EntityLoader:
                 # Ids come from the table's sequence up front, so nothing needs looking up
                 # after COPY (a fresh table has no statistics and the lookup would scan it).
                 fresh = self._reserve_ids(len(inserted))
-                self._copy(self.table.name, inserted.add_column(0, "id", pa.array(fresh, pa.int64())))
+                _copy_csv(self.connection.connection.driver_connection, self.table.name,
+                          inserted.add_column(0, "id", pa.array(fresh, pa.int64())))
             elif self.dialect == "sqlite":
                 # A write transaction holds SQLite's only write lock: the next ids are ours.
                 first = self.connection.execute(sa.select(sa.func.coalesce(sa.func.max(self.table.c.id), 0))).scalar_one()
@@ -451,7 +452,7 @@ class _EntityLoader:
             self.connection.execute(sa.schema.DropConstraint(constraint))
         for index in self.table.indexes:
             self.connection.execute(sa.schema.DropIndex(index))
-        self._copy(self.table.name, rows.filter(pa.array(new)))
+        _copy_csv(self.connection.connection.driver_connection, self.table.name, rows.filter(pa.array(new)))
         if changed.any():
             self._update(rows.filter(pa.array(changed)), ids[changed])
         for index in self.table.indexes:
@@ -481,9 +482,6 @@ class _EntityLoader:
             sa.text("SELECT nextval(:sequence) FROM generate_series(1, :count)"),
             {"sequence": sequence, "count": count})
         return [r[0] for r in rows]
-
-    def _copy(self, table: str, rows: pa.Table) -> None:
-        _copy_csv(self.connection.connection.driver_connection, table, rows)
 
     def _parameters(self, rows: pa.Table) -> list[tuple]:
         """Rows as tuples of what the driver takes, converted by SQLAlchemy's own column types
