@@ -8,6 +8,7 @@ that looks complete.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -16,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from crmmigrate.errors import BadUsage, OutputError
+from crmmigrate.errors import BadUsage, MalformedInput, OutputError
 
 SUFFIXES = (".parquet", ".csv")
 
@@ -93,9 +94,27 @@ def write_frames(path: Path, frames: Iterable[pd.DataFrame]) -> int:
     return writer.rows
 
 
+_NOT_STAGED = "Give a file written by crmmigrate (extract or map), or map the source first: MAPPING=SOURCE."
+
+
 def read_staged(path: Path) -> pd.DataFrame:
-    """A staged file back as a frame of strings (missing values as NA)."""
+    """A staged file back as a frame of strings (missing values as NA). A file crmmigrate did
+    not write (a raw export, a damaged file) is bad input, with the line where reading failed."""
     path = Path(path)
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path).astype("str")
-    return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""], encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path).astype("str")
+        return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""], encoding="utf-8")
+    except pd.errors.ParserError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        raise MalformedInput("not a staged CSV: its records do not all have the header's columns.",
+                             file=str(path), line=int(found.group(1)) if found else None,
+                             hint=_NOT_STAGED) from None
+    except UnicodeDecodeError as exc:
+        raise MalformedInput(f"not a staged CSV: not UTF-8 (byte {exc.start}).", file=str(path),
+                             hint=_NOT_STAGED) from None
+    except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise MalformedInput(f"cannot be read as Parquet: {str(exc).splitlines()[0]}.", file=str(path),
+                             hint=_NOT_STAGED) from None

@@ -259,3 +259,19 @@ def test_clean_command_reports_a_bad_rules_file_with_its_line(tmp_path):
     assert f"{rules}, line 2: types.phone.0: unknown normaliser" in result.stderr
     assert "did you mean 'phone'" in result.stderr
     assert not (tmp_path / "a.parquet").exists()
+
+
+@pytest.mark.parametrize("command", ["clean", "validate"])
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("raw.csv", b"Name,City\nAcme,Berlin\nInitech,Austin,extra\n", "raw.csv, line 3: not a staged CSV"),
+    ("raw.csv", "Имя\nИван\n".encode("cp1251"), "raw.csv: not a staged CSV: not UTF-8"),
+    ("broken.parquet", b"garbage", "broken.parquet: cannot be read as Parquet"),
+])
+def test_a_file_crmmigrate_did_not_write_is_bad_input_not_a_crash(tmp_path, command, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    args = [command, str(path)] + (["-o", str(tmp_path / "out.parquet")] if command == "clean" else [])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
