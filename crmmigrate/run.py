@@ -42,7 +42,7 @@ from crmmigrate.errors import (
 )
 from crmmigrate.extract import ExtractReport, Source, open_source, rejects_frame
 from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load, masked
-from crmmigrate.load.engine import BATCH_ROWS, write_ledger
+from crmmigrate.load.engine import BATCH_ROWS, BULK_ROWS, write_ledger
 from crmmigrate.load.gate import loadable
 from crmmigrate.load.schema import ID_MAP, build_metadata
 from crmmigrate.mapping.config import Mapping, load_mapping
@@ -120,6 +120,8 @@ class MigrationConfig(_Strict):
     cleaning: str | None = Field(None, description="cleaning rules [default: rules/cleaning.yaml]")
     run_dir: str = Field("runs", description="where each run's directory is made")
     batch_rows: int = Field(BATCH_ROWS, ge=1, description="rows per load transaction")
+    bulk_rows: int = Field(BULK_ROWS, ge=0, description="new rows of a source from which it loads in one "
+                           "transaction, indexes built after (PostgreSQL, SQLite); 0: never")
     sources: list[SourceEntry] = Field(min_length=1)
 
     @field_validator("target")
@@ -176,6 +178,7 @@ class Migration:
             "cleaning": str(self.cleaning),
             "run_dir": str(self.run_dir),
             "batch_rows": self.config.batch_rows,
+            "bulk_rows": self.config.bulk_rows,
             "sources": [
                 {"name": s.name, "entity": s.entity, "location": s.shown_location,
                  "mapping": str(s.mapping_path),
@@ -503,7 +506,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     clock = time.perf_counter()
     loaded = load(
         engine, datasets, validation=result, run_id=run_id, entities=order, dry_run=dry_run,
-        batch_rows=batch_rows or migration.config.batch_rows,
+        batch_rows=batch_rows or migration.config.batch_rows, bulk_rows=migration.config.bulk_rows,
         progress=lambda entity, done, total: report("load", entity, done, total),
     )
     loaded.skipped = dict(held)

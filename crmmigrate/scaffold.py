@@ -47,6 +47,7 @@ thresholds: rules/thresholds.yaml
 cleaning: rules/cleaning.yaml
 run_dir: runs                     # each run writes its artifacts and run.json to runs/<run_id>/
 batch_rows: 10000                 # rows per load transaction (and per resume step)
+bulk_rows: 50000                  # a source with this many new rows loads in one transaction (0: never)
 sources:                          # a file or URL, its mapping, and any extract option
 """
 

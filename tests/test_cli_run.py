@@ -175,7 +175,7 @@ NO_LAST_NAME = range(0, CONTACTS, 600)  # 100 rows a key check rejects on load
 TEST_RECORDS = range(7, CONTACTS, 1200)  # 50 rows the mapping's filter removes
 
 
-def _write_big_migration(folder: Path) -> Path:
+def _write_big_migration(folder: Path, target: str = "sqlite:///crm.db", bulk_rows: int = 0) -> Path:
     with (folder / "contacts.csv").open("w", encoding="utf-8") as f:
         f.write("ContactID,First,Last,Email\n")
         for i in range(CONTACTS):
@@ -187,7 +187,7 @@ def _write_big_migration(folder: Path) -> Path:
         "where:\n  - {name: no test records, field: last_name, op: '!=', value: Test}\n",
         encoding="utf-8")
     config = folder / "migration.yaml"
-    config.write_text("target: sqlite:///crm.db\nbatch_rows: 500\n"
+    config.write_text(f"target: {target}\nbatch_rows: 500\nbulk_rows: {bulk_rows}\n"
                       "sources:\n  - {location: contacts.csv, mapping: contacts.yaml}\n", encoding="utf-8")
     return config
 
@@ -249,3 +249,63 @@ def test_a_run_killed_during_its_load_is_finished_by_a_rerun_exactly(tmp_path):
     assert line["inserted"] == loadable - committed
     assert line["updated"] == 0
     assert line["ok"] is True
+
+
+@pytest.mark.postgres
+def test_a_run_killed_during_a_bulk_load_is_finished_by_a_rerun_exactly(tmp_path, postgres_url):
+    """60,000 new contacts load in bulk: one transaction, indexes dropped and built again. A
+    kill during its COPY leaves the table as it was, indexes included; the rerun loads it all."""
+    name = f"crm_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(postgres_url).set(database=name)
+    target = sa.create_engine(url)
+    try:
+        config = _write_big_migration(tmp_path, url.render_as_string(hide_password=False), bulk_rows=50_000)
+        command = [sys.executable, "-m", "crmmigrate", "run", str(config)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        copying = False
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            with admin.connect() as connection:
+                copying = bool(connection.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND query LIKE 'COPY contact %'"),
+                    {"db": name}).scalar_one())
+            if copying:
+                os.kill(process.pid, signal.SIGKILL)
+                break
+            time.sleep(0.01)
+        process.communicate(timeout=60)
+        assert process.returncode == -signal.SIGKILL, "the run ended before its COPY was seen"
+        # The server rolls the load back once it sees the client gone.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with admin.connect() as connection:
+                if not connection.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db "
+                                                  "AND pid <> pg_backend_pid()"), {"db": name}).scalar_one():
+                    break
+            time.sleep(0.05)
+        with target.connect() as connection:
+            assert connection.execute(sa.text("SELECT count(*) FROM contact")).scalar_one() == 0
+        assert {i["name"] for i in sa.inspect(target).get_indexes("contact")} >= {"uq_contact_legacy"}
+
+        rerun = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+        loadable = CONTACTS - len(NO_LAST_NAME) - len(TEST_RECORDS)
+        with target.connect() as connection:
+            rows, distinct = connection.execute(
+                sa.text("SELECT COUNT(*), COUNT(DISTINCT legacy_id) FROM contact")).one()
+            statuses = dict(connection.execute(sa.text("SELECT status, COUNT(*) FROM id_map GROUP BY status")).all())
+            targets = connection.execute(sa.text(
+                "SELECT COUNT(*) FROM id_map m JOIN contact c ON c.id = m.target_id AND c.legacy_id = m.legacy_id "
+                "WHERE m.status = 'loaded'")).scalar_one()
+        assert rows == distinct == loadable
+        assert statuses == {"loaded": loadable, "rejected": len(NO_LAST_NAME), "filtered": len(TEST_RECORDS)}
+        assert targets == loadable
+    finally:
+        target.dispose()
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from crmmigrate.cli import app
 from crmmigrate.load import TargetUnreachable, check_target, connect, load
+from crmmigrate.load import engine as engine_module
 from crmmigrate.load.gate import loadable
 from crmmigrate.model import MODEL
 from crmmigrate.validate import load_rules, load_thresholds, validate
@@ -94,8 +95,17 @@ def ledger(engine: sa.Engine) -> list[tuple]:
             "SELECT entity, source, legacy_id, status FROM id_map ORDER BY entity, legacy_id"))]
 
 
-def test_load_resolves_pointers_keeps_invalid_values_and_records_the_ledger(target):
-    report = run_load(target, sample_data())
+@pytest.fixture(params=[0, 1], ids=["batches", "bulk"])
+def bulk_rows(request, monkeypatch) -> int:
+    """Load batch by batch, or in bulk from the first new row, in pieces of two records sent
+    as CSV one row at a time (so every piece boundary is crossed)."""
+    monkeypatch.setattr(engine_module, "BULK_PIECE_ROWS", 2)
+    monkeypatch.setattr(engine_module, "COPY_ROWS", 1)
+    return request.param
+
+
+def test_load_resolves_pointers_keeps_invalid_values_and_records_the_ledger(target, bulk_rows):
+    report = run_load(target, sample_data(), bulk_rows=bulk_rows)
 
     assert check_target(target) == []
     accounts = table(target, "account")
@@ -126,12 +136,12 @@ def test_load_resolves_pointers_keeps_invalid_values_and_records_the_ledger(targ
     assert report.rejects[0]["reason"] == "last_name: missing required value"
 
 
-def test_a_rerun_changes_nothing_and_a_changed_row_updates_one_target_row(target):
+def test_a_rerun_changes_nothing_and_a_changed_row_updates_one_target_row(target, bulk_rows):
     data = sample_data()
-    run_load(target, data)
+    run_load(target, data, bulk_rows=bulk_rows)
     before = table(target, "contact")
 
-    again = run_load(target, data, run_id="r2")
+    again = run_load(target, data, run_id="r2", bulk_rows=bulk_rows)
 
     assert [(s.inserted, s.updated) for s in again.sources] == [(0, 0), (0, 0), (0, 0)]
     assert table(target, "contact").equals(before)
@@ -143,8 +153,8 @@ def test_a_rerun_changes_nothing_and_a_changed_row_updates_one_target_row(target
     assert after["id"].tolist() == before["id"].tolist()
 
 
-def test_dry_run_commits_nothing(target):
-    report = run_load(target, sample_data(), dry_run=True)
+def test_dry_run_commits_nothing(target, bulk_rows):
+    report = run_load(target, sample_data(), dry_run=True, bulk_rows=bulk_rows)
 
     assert report.sources[0].inserted == 3
     assert table(target, "account").empty
@@ -153,12 +163,13 @@ def test_dry_run_commits_nothing(target):
 
 @pytest.mark.parametrize("server", [pytest.param("postgres", marks=pytest.mark.postgres),
                                     pytest.param("mariadb", marks=pytest.mark.mariadb)])
-def test_rows_the_database_refuses_are_rejected_with_its_reason_and_the_batch_saved(request, server):
+def test_rows_the_database_refuses_are_rejected_with_its_reason_and_the_batch_saved(request, server, bulk_rows):
     with fresh_database(request.getfixturevalue(f"{server}_url")) as engine:
         data = {"account": dataset("account", [
             {"id": "A1", "name": "Acme"}, {"id": "A" * 300, "name": "Globex"},
             {"id": "A3", "name": "Initech"}])}
-        report = run_load(engine, data)
+        # In bulk, the refused COPY undoes the whole source, which then goes batch by batch.
+        report = run_load(engine, data, bulk_rows=bulk_rows)
 
         # Validation has no length for ids; the database's column has one, and says so.
         assert table(engine, "account")["legacy_id"].tolist() == ["A1", "A3"]
@@ -221,3 +232,92 @@ def test_target_commands(tmp_path):
     checked = runner.invoke(app, ["target", "check", url])
     assert checked.exit_code == 1
     assert "table 'case' is missing" in checked.stdout
+
+
+# -- bulk loads ----------------------------------------------------------------------------------
+
+BULK_TARGETS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BULK_TARGETS)
+def bulk_target(request, tmp_path, monkeypatch) -> Iterator[sa.Engine]:
+    monkeypatch.setattr(engine_module, "BULK_PIECE_ROWS", 2)
+    if request.param == "sqlite":
+        engine = connect(f"sqlite:///{tmp_path / 'crm.db'}")
+        yield engine
+        engine.dispose()
+        return
+    with fresh_database(request.getfixturevalue("postgres_url")) as engine:
+        yield engine
+
+
+def contacts(*ids: str, email: str = "x@acme.com", source: str = "legacy") -> pd.DataFrame:
+    return dataset("contact", [{"id": i, "last_name": f"Name {i}", "email": email} for i in ids], source)
+
+
+def test_a_bulk_load_keeps_the_schema_and_later_batches_continue_its_ids(bulk_target):
+    run_load(bulk_target, {"contact": contacts("C1", "C2", "C3")}, bulk_rows=1)
+
+    assert check_target(bulk_target) == []
+    inspector = sa.inspect(bulk_target)
+    assert {i["name"] for i in inspector.get_indexes("contact")} >= {"uq_contact_legacy", "ix_contact_account_id"}
+    if bulk_target.dialect.name == "postgresql":
+        assert {f["name"] for f in inspector.get_foreign_keys("contact")} == {"fk_contact_account_id"}
+    # Three more by batches (fewer than the table holds): their ids follow the bulk's.
+    more = contacts("C1", "C2", "C3", "C4", "C5")
+    report = run_load(bulk_target, {"contact": more}, run_id="r2", bulk_rows=1)
+    assert [(s.inserted, s.unchanged) for s in report.sources] == [(2, 3)]
+    loaded = table(bulk_target, "contact")
+    assert loaded["legacy_id"].tolist() == ["C1", "C2", "C3", "C4", "C5"]
+    assert loaded["id"].tolist() == list(range(loaded["id"].iloc[0], loaded["id"].iloc[0] + 5))
+    with pytest.raises(sa.exc.IntegrityError):  # the unique key is back
+        with bulk_target.begin() as conn:
+            conn.execute(sa.text("INSERT INTO contact (id, legacy_source, legacy_id, last_name, row_hash, run_id) "
+                                 "VALUES (999, 'legacy', 'C1', 'x', 'h', 'r')"))
+
+
+def test_a_bulk_load_updates_changed_rows_and_upserts_the_ledger_of_earlier_runs(bulk_target):
+    data = {"contact": dataset("contact", [{"id": "C1", "last_name": "Name C1", "email": "x@acme.com"},
+                                           {"id": "C2", "last_name": None}])}
+    first = run_load(bulk_target, data, bulk_rows=1)
+    assert [(s.inserted, s.rejected) for s in first.sources] == [(1, 1)]
+
+    # C2 is fixed, C1 changed, and three new ones outnumber the one row in the table.
+    again = {"contact": contacts("C1", "C2", "C3", "C4", "C5", email="new@acme.com")}
+    second = run_load(bulk_target, again, run_id="r2", bulk_rows=1)
+
+    assert [(s.inserted, s.updated, s.rejected) for s in second.sources] == [(4, 1, 0)]
+    loaded = table(bulk_target, "contact")
+    assert loaded["email"].tolist() == ["new@acme.com"] * 5
+    assert ledger(bulk_target) == [("contact", "legacy", f"C{i}", "loaded") for i in range(1, 6)]
+    with bulk_target.connect() as conn:
+        pairs = conn.execute(sa.text("SELECT m.legacy_id, c.legacy_id FROM id_map m JOIN contact c "
+                                     "ON c.id = m.target_id")).all()
+    assert sorted(pairs) == [(f"C{i}", f"C{i}") for i in range(1, 6)]
+
+
+def test_a_bulk_load_rejects_a_repeated_legacy_id_as_batches_do(bulk_target):
+    data = {"contact": contacts("C1", "C2", "C3", " C2")}  # the same id once trimmed
+
+    report = run_load(bulk_target, data, bulk_rows=1)
+
+    assert [(s.inserted, s.rejected) for s in report.sources] == [(2, 2)]
+    assert [(r["_row"], r["reason"]) for r in report.rejects] == [
+        ("3", "id: duplicate id in its source"), ("5", "id: duplicate id in its source")]
+    assert ledger(bulk_target) == [("contact", "legacy", "C1", "loaded"), ("contact", "legacy", "C2", "rejected"),
+                                   ("contact", "legacy", "C3", "loaded")]
+
+
+def test_a_bulk_load_resolves_pointers_into_the_records_of_its_own_run(bulk_target):
+    data = sample_data()
+    more = dataset("contact", [{"id": f"C{i}", "account_id": "A2", "last_name": "n"} for i in range(4, 9)])
+    more["_file"] = "more.csv"
+    data["contact"] = pd.concat([data["contact"], more], ignore_index=True)
+
+    report = run_load(bulk_target, data, bulk_rows=1)
+
+    assert [(s.entity, s.inserted, s.rejected) for s in report.sources] == [
+        ("account", 3, 0), ("contact", 7, 1), ("opportunity", 1, 0)]
+    accounts = table(bulk_target, "account").set_index("legacy_id")["id"]
+    loaded = table(bulk_target, "contact").set_index("legacy_id")["account_id"]
+    assert [int(loaded[f"C{i}"]) for i in range(4, 9)] == [int(accounts["A2"])] * 5

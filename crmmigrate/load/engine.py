@@ -7,12 +7,22 @@ entries commit together; a batch the database refuses is retried row by row, so 
 refused rows are rejected, with the database's reason. Invalid values follow the design's
 policy: an invalid key rejects the row; an invalid general value or a pointer to no record is
 loaded empty and kept in `quarantine` with its reason.
+
+A big first load (`bulk_rows` new records, more than the table holds) goes in bulk on
+PostgreSQL and SQLite instead: one transaction for the source, the table's indexes dropped
+and built again after its rows, records prepared piece by piece while the database takes the
+previous piece. A kill leaves the table as it was; a refusal sends the source batch by batch.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -30,7 +40,10 @@ from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldClass, FieldType
 from crmmigrate.validate.result import ValidationResult
 
 BATCH_ROWS = 10_000
-BULK_MIN_ROWS = 50_000  # new rows from which a PostgreSQL load builds indexes after COPY
+BULK_ROWS = 50_000  # new rows of a source from which it is loaded in bulk (indexes built after)
+BULK_PIECE_ROWS = 100_000  # records prepared at a time while the database takes the ones before
+PIECES_AHEAD = 2  # pieces a forked preparer may have ready before they are written
+SQLITE_BULK_CACHE_KB = 512 * 1024  # SQLite's page cache during a bulk load (default: 2 MB)
 COPY_ROWS = 50_000  # rows per piece of CSV handed to COPY
 REJECT_COLUMNS = ("_source", "_file", "_row", "entity", "legacy_id", "reason")
 
@@ -118,9 +131,13 @@ def load(
     entities: list[str] | None = None,
     dry_run: bool = False,
     batch_rows: int = BATCH_ROWS,
+    bulk_rows: int = BULK_ROWS,
     progress: Progress | None = None,
 ) -> LoadReport:
-    """Load `entities` (default: every dataset) in load order into the target."""
+    """Load `entities` (default: every dataset) in load order into the target. A source with
+    `bulk_rows` new records or more (0: never), more than its table holds, is loaded in bulk
+    on PostgreSQL and SQLite: one transaction, the table's indexes built after its rows; the
+    others batch by batch, `batch_rows` records per transaction."""
     init_target(engine)
     metadata = build_metadata()
     report = LoadReport(run_id, masked(engine.url), dry_run)
@@ -129,7 +146,7 @@ def load(
         outer = connection.begin() if dry_run else None
         for name in wanted:
             loader = _EntityLoader(connection, metadata, MODEL.entity(name), validation, run_id,
-                                   batch_rows, progress, nested=dry_run)
+                                   batch_rows, bulk_rows, progress, nested=dry_run)
             loader.load(datasets[name], report)
         if outer is not None:
             outer.rollback()
@@ -151,7 +168,7 @@ class _Prepared:
 
 class _EntityLoader:
     def __init__(self, connection: sa.Connection, metadata: sa.MetaData, entity: Entity,
-                 validation: ValidationResult, run_id: str, batch_rows: int,
+                 validation: ValidationResult, run_id: str, batch_rows: int, bulk_rows: int,
                  progress: Progress | None, *, nested: bool) -> None:
         self.connection = connection
         self.entity = entity
@@ -160,6 +177,7 @@ class _EntityLoader:
         self.validation = validation
         self.run_id = run_id
         self.batch_rows = batch_rows
+        self.bulk_rows = bulk_rows
         self.progress = progress
         self.nested = nested
         self.dialect = connection.dialect.name
@@ -178,28 +196,38 @@ class _EntityLoader:
         mine = mine.astype(str)
         return mine.drop_duplicates(["_file", "_row", "field"], keep="last")
 
-    def _pointer_maps(self) -> dict[str, dict[str, int | None]]:
-        """Per target entity: legacy id -> target id (None when two sources share the id)."""
-        maps: dict[str, dict[str, int | None]] = {}
+    def _pointer_maps(self) -> dict[str, tuple[pa.Array, pa.Array]]:
+        """Per target entity: its legacy ids and their target ids (null when two sources share
+        the legacy id, so a pointer to it is ambiguous)."""
+        maps: dict[str, tuple[pa.Array, pa.Array]] = {}
         targets = {f.target for f in self.entity.pointers if f.target != ANY_ENTITY}
         if any(f.target == ANY_ENTITY for f in self.entity.pointers):
             targets |= set(MODEL.names)
-        for target in targets:
-            rows = self.connection.execute(
-                sa.select(self.id_map.c.legacy_id, self.id_map.c.target_id).where(
-                    self.id_map.c.entity == target, self.id_map.c.target_id.is_not(None),
-                    self.id_map.c.status.in_(("loaded", "merged")))
-            ).all()
-            legacy, ids = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [])
-            found = pd.DataFrame({"legacy_id": legacy, "target_id": ids})
-            ids = found.groupby("legacy_id")["target_id"]
-            unique = ids.nunique() == 1
-            mapping: dict[str, int | None] = dict.fromkeys(unique.index[~unique])
-            mapping.update(ids.first()[unique].astype(int).to_dict())
-            maps[target] = mapping
+        m = self.id_map.c
+        for target in sorted(targets):
+            rows = self._fetch(
+                sa.select(m.legacy_id, sa.case((sa.func.count(sa.distinct(m.target_id)) == 1, sa.func.min(m.target_id))))
+                .where(m.entity == target, m.target_id.is_not(None), m.status.in_(("loaded", "merged")))
+                .group_by(m.legacy_id))
+            maps[target] = (pa.array([r[0] for r in rows], pa.string()), pa.array([r[1] for r in rows], pa.int64()))
         return maps
 
-    def _prepare(self, frame: pd.DataFrame, failures: pd.DataFrame, pointers: dict) -> _Prepared:
+    def _repeats(self, frame: pd.DataFrame) -> pd.Series:
+        """Per record of a source, why it is rejected as a repeat of an earlier legacy id (or None)."""
+        ids = _arrow_text(frame["id"])
+        reasons = pd.Series(None, index=frame.index, dtype=object)
+        if pc.count_distinct(ids).as_py() == len(ids) - ids.null_count:
+            return reasons  # the usual case: no legacy id repeats
+        legacy = pd.Series(ids.to_pandas(), dtype=object, index=frame.index)
+        repeated = legacy.notna() & legacy.duplicated(keep="first")
+        if repeated.any():
+            first = frame["_row"].astype(str).groupby(legacy).transform("first")
+            reasons[repeated] = "id: legacy id repeated (first at row " + first[repeated] + ")"
+        return reasons
+
+    def _prepare(self, frame: pd.DataFrame, failures: pd.DataFrame, pointers: dict,
+                 repeats: pd.Series) -> _Prepared:
+        """`repeats`: `_repeats` of the whole source, aligned with `frame` (a piece of it)."""
         frame = frame.reset_index(drop=True)
         count = len(frame)
         where = frame["_file"].astype(str) + "\x1f" + frame["_row"].astype(str)
@@ -215,10 +243,7 @@ class _EntityLoader:
         if len(keys):
             joined = (keys["field"] + ": " + keys["reason"]).groupby(keys["at"]).agg("; ".join)
             reasons[joined.index] = joined
-        repeated = legacy_list.notna() & legacy_list.duplicated(keep="first")
-        if repeated.any():
-            first = origins["_row"].groupby(legacy_list).transform("first")
-            reasons[repeated & reasons.isna()] = "id: legacy id repeated (first at row " + first[repeated] + ")"
+        reasons = reasons.where(reasons.notna(), repeats.reset_index(drop=True))
 
         quarantine: dict[int, list[dict]] = {}
         columns: dict[str, pa.Array] = {}
@@ -279,10 +304,10 @@ class _EntityLoader:
             for target in pc.unique(targets).to_pylist():
                 if target is not None:
                     mine = pc.equal(targets, target)
-                    found = pc.if_else(mine, _lookup(values, pointers.get(target, {})), found)
+                    found = pc.if_else(mine, _lookup(values, pointers.get(target)), found)
             kinds = targets.to_pylist()
         else:
-            found = _lookup(values, pointers.get(f.target, {}))
+            found = _lookup(values, pointers.get(f.target))
             kinds = None
         lost = np.flatnonzero(pc.and_(values.is_valid(), found.is_null()).to_numpy(zero_copy_only=False))
         originals = frame[f.name].iloc[lost].astype(object).tolist()
@@ -301,43 +326,29 @@ class _EntityLoader:
         for source, part in frame.groupby("_source", sort=False):
             stats = SourceLoad(self.entity.name, str(source), rows=len(part))
             report.sources.append(stats)
-            prepared = self._prepare(part, failures, pointers)
+            existing = self._existing(str(source))
+            repeats = self._repeats(part)
+            if self._bulk(part, existing) and self._load_bulk(
+                    str(source), part, failures, pointers, repeats, existing, stats, report, len(frame)):
+                continue
+            prepared = self._prepare(part, failures, pointers, repeats)
             rejected = prepared.rejected
             for item in rejected.to_dict("records"):
                 report.rejects.append({**item, "entity": self.entity.name})
             with self._transaction():
-                self._ledger(pd.DataFrame({
-                    "source": rejected["_source"],
-                    "legacy_id": rejected["legacy_id"].fillna("row " + rejected["_row"]),
-                    "target_id": None, "status": "rejected", "reason": rejected["reason"]}))
+                self._ledger(_rejected_entries(rejected))
             stats.rejected += len(rejected)
             stats.quarantined = prepared.quarantined
-            self._write_source(str(source), prepared, stats, report, len(frame))
+            self._write_source(prepared, existing, stats, report, len(frame))
         self._self_pointers(frame)
 
-    def _write_source(self, source: str, prepared: _Prepared, stats: SourceLoad, report: LoadReport,
+    def _write_source(self, prepared: _Prepared, existing: pa.Table, stats: SourceLoad, report: LoadReport,
                       total: int) -> None:
-        """Split the records into new, changed and unchanged against the table, and write."""
-        existing = self._existing(source)
+        """Split the records into new, changed and unchanged against the table, and write them
+        batch by batch."""
         rows = prepared.rows
-        legacy = pd.Series(rows.column("legacy_id").to_pandas(), dtype=object)
-        at = pd.Index(existing["legacy_id"]).get_indexer(legacy)
-        new = at < 0
-        # A sentinel row for the records not in the table keeps the lookups vectorised.
-        old_hash = np.append(existing["row_hash"].to_numpy(dtype=object), None)[at]
-        changed = ~new & (old_hash != rows.column("row_hash").to_numpy(zero_copy_only=False))
+        new, changed, ids = _split(rows, existing)
         stats.unchanged += int((~new & ~changed).sum())
-        ids = np.append(existing["id"].to_numpy(dtype=np.int64), 0)[at]
-        if self._bulk(int(new.sum()), len(existing)):
-            try:
-                with self._transaction():
-                    self._write_bulk(source, rows, new, changed, ids)
-                stats.inserted += int(new.sum())
-                stats.updated += int(changed.sum())
-                self._advance(len(rows), total)
-                return
-            except self.refusals:
-                pass  # some row is refused: find it batch by batch, row by row
         for start in range(0, len(rows), self.batch_rows):
             stop = min(start + self.batch_rows, len(rows))
             self._batch(rows.slice(start, stop - start), prepared.origins.iloc[start:stop],
@@ -349,19 +360,33 @@ class _EntityLoader:
         if self.progress:
             self.progress(self.entity.name, self.done, total)
 
-    def _existing(self, source: str) -> pd.DataFrame:
-        query = sa.select(self.table.c.legacy_id, self.table.c.id, self.table.c.row_hash).where(
-            self.table.c.legacy_source == source)
-        rows = self.connection.execute(query).all()
-        return pd.DataFrame(dict(zip(["legacy_id", "id", "row_hash"], map(list, zip(*rows, strict=True)), strict=True))
-                            if rows else {"legacy_id": [], "id": [], "row_hash": []})
+    def _existing(self, source: str) -> pa.Table:
+        """The source's rows already in the table: legacy_id, id, row_hash."""
+        schema = pa.schema([("legacy_id", pa.string()), ("id", pa.int64()), ("row_hash", pa.string())])
+        rows = self._fetch(sa.select(*(self.table.c[n] for n in schema.names))
+                           .where(self.table.c.legacy_source == source))
+        return pa.table([pa.array([r[i] for r in rows], t) for i, t in enumerate(schema.types)], schema=schema)
 
-    def _bulk(self, new: int, existing: int) -> bool:
-        """Load a big first load the way PostgreSQL's manual advises: drop this table's indexes
-        and foreign keys, COPY, build them again, all in one transaction (DDL is transactional
-        there, so a killed load leaves the table as it was). Worth it once the new rows
-        outnumber the rows already in the table."""
-        if not self.postgres or new < BULK_MIN_ROWS:
+    def _fetch(self, query: sa.Select) -> list[tuple]:
+        """A query's rows as the driver gives them: without SQLAlchemy's row objects, which
+        cost more than the query when there are millions of rows."""
+        compiled = query.compile(self.connection, compile_kwargs={"render_postcompile": True})
+        cursor = self.connection.connection.driver_connection.cursor()
+        try:
+            cursor.execute(str(compiled), tuple(compiled.params[k] for k in compiled.positiontup)
+                           if compiled.positional else compiled.params)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def _bulk(self, frame: pd.DataFrame, existing: pa.Table) -> bool:
+        """Whether to load a source in bulk (`_load_bulk`): worth it once its new records number
+        `bulk_rows` and outnumber the rows already in the table."""
+        if self.dialect not in ("postgresql", "sqlite") or not self.bulk_rows:
+            return False  # MariaDB's DDL commits on its own: a killed load would leave no index
+        legacy = pc.unique(_arrow_text(frame["id"]).drop_null())
+        new = len(legacy) - int(pc.sum(pc.is_in(legacy, value_set=existing.column("legacy_id"))).as_py() or 0)
+        if new < self.bulk_rows:
             return False
         total = self.connection.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
         return new >= total
@@ -440,58 +465,239 @@ class _EntityLoader:
                 "legacy_id": rows.column("legacy_id").filter(pa.array(written)).to_pandas(),
                 "target_id": ids[written], "status": "loaded", "reason": None}))
 
-    def _write_bulk(self, source: str, rows: pa.Table, new: np.ndarray, changed: np.ndarray,
-                    ids: np.ndarray) -> None:
-        """The whole source in one transaction, indexes and foreign keys built after COPY; the
-        ledger is written by the database from the table itself."""
-        raw = self.connection.connection.driver_connection
-        self.connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
-        foreign = [c for c in self.table.constraints if isinstance(c, sa.ForeignKeyConstraint)]
-        unique = [c for c in self.table.constraints if isinstance(c, sa.UniqueConstraint)]
-        for constraint in foreign + unique:
-            self.connection.execute(sa.schema.DropConstraint(constraint))
+    def _load_bulk(self, source: str, frame: pd.DataFrame, failures: pd.DataFrame, pointers: dict,
+                   repeats: pd.Series, existing: pa.Table, stats: SourceLoad, report: LoadReport,
+                   total: int) -> bool:
+        """A big source in one transaction, the way the databases' manuals advise: the table's
+        indexes (and, on PostgreSQL, its foreign keys and unique key) are dropped, the records
+        prepared piece by piece and written with ids the loader gives them (PostgreSQL: one
+        COPY, sent by a thread while the next piece is prepared), the indexes built again, and
+        the id_map entries written in one go. False when the database refused something:
+        nothing is kept, and the caller loads the source batch by batch to find the rows."""
+        done = self.done
+        pieces: list[_Prepared] = []
+        entries: list[pa.Table] = []
+        changes: list[tuple[pa.Table, np.ndarray]] = []
+        counts = {"new": 0, "changed": 0, "unchanged": 0}
+        try:
+            with self._transaction():
+                dropped = self._drop_indexes()
+                first = next_id = self._first_free_id()
+                with self._bulk_sink() as send:
+                    for piece in self._pieces(frame, failures, pointers, repeats):
+                        pieces.append(piece)
+                        rows = piece.rows
+                        new, changed, ids = _split(rows, existing)
+                        ids[new] = np.arange(next_id, next_id + int(new.sum()), dtype=np.int64)
+                        next_id += int(new.sum())
+                        send(rows.filter(pa.array(new)).add_column(0, "id", pa.array(ids[new], pa.int64())))
+                        if changed.any():
+                            changes.append((rows.filter(pa.array(changed)), ids[changed]))
+                        written = new | changed
+                        entries.append(pa.table({"legacy_id": rows.column("legacy_id").filter(pa.array(written)),
+                                                 "target_id": pa.array(ids[written], pa.int64())}))
+                        counts["new"] += int(new.sum())
+                        counts["changed"] += int(changed.sum())
+                        counts["unchanged"] += int((~written).sum())
+                        self._advance(len(piece.rows) + len(piece.rejected), total)
+                if self.postgres:
+                    # Move the sequence past the ids taken (the table's lock kept anyone else out).
+                    self.connection.execute(sa.text("SELECT setval(:s, :last, :called)"), {
+                        "s": self._sequence(), "last": max(next_id - 1, first), "called": next_id > first})
+                for rows, ids in changes:
+                    self._update(rows, ids)
+                self._build_indexes(dropped)
+                loaded = pa.concat_tables(entries)
+                self._bulk_ledger(source, loaded)
+                rejected = pd.concat([p.rejected for p in pieces], ignore_index=True)
+                # A record rejected as a repeat shares its legacy id with the loaded one, which
+                # keeps the id_map entry (as an upsert of both would leave it).
+                repeat = pc.is_in(pa.array(rejected["legacy_id"], pa.string()),
+                                  value_set=loaded.column("legacy_id")).to_numpy(zero_copy_only=False)
+                self._ledger(_rejected_entries(rejected[~repeat]))
+        except self.refusals:
+            self.done = done
+            return False
+        for item in rejected.to_dict("records"):
+            report.rejects.append({**item, "entity": self.entity.name})
+        stats.rejected += len(rejected)
+        stats.quarantined = sum(p.quarantined for p in pieces)
+        stats.inserted += counts["new"]
+        stats.updated += counts["changed"]
+        stats.unchanged += counts["unchanged"]
+        return True
+
+    def _pieces(self, frame: pd.DataFrame, failures: pd.DataFrame, pointers: dict,
+                repeats: pd.Series) -> Iterator[_Prepared]:
+        """A source's records prepared BULK_PIECE_ROWS at a time. With more than one core, a
+        forked process prepares them while this one writes (both would hold Python's GIL):
+        it inherits the records, and sends back each piece as Arrow and pandas columns."""
+        starts = range(0, len(frame), BULK_PIECE_ROWS)
+        if len(starts) < 2 or (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            for start in starts:
+                yield self._prepare(frame.iloc[start : start + BULK_PIECE_ROWS], failures, pointers,
+                                    repeats.iloc[start : start + BULK_PIECE_ROWS])
+            return
+        global _FORKED
+        _FORKED = (self, frame, failures, pointers, repeats)
+        try:
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as preparer:
+                ahead = deque(preparer.submit(_prepare_forked, start) for start in starts[:PIECES_AHEAD])
+                for start in starts[PIECES_AHEAD:]:
+                    piece = ahead.popleft().result()
+                    ahead.append(preparer.submit(_prepare_forked, start))
+                    yield piece
+                while ahead:
+                    yield ahead.popleft().result()
+        finally:
+            _FORKED = None
+
+    def _drop_indexes(self) -> list[sa.Constraint]:
+        """Drop the table's indexes and, on PostgreSQL, its foreign keys (SQLite enforces
+        none); returns the constraints dropped. The key stays: other tables' foreign keys
+        need it. The table's write lock comes first: the ids are the loader's."""
+        constraints: list[sa.Constraint] = []
+        if self.postgres:
+            self.connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+            self.connection.exec_driver_sql(f"LOCK TABLE {self._quoted(self.table.name)} IN EXCLUSIVE MODE")
+            constraints = [c for c in self.table.constraints if isinstance(c, sa.ForeignKeyConstraint)]
+            for constraint in constraints:
+                self.connection.execute(sa.schema.DropConstraint(constraint))
         for index in self.table.indexes:
             self.connection.execute(sa.schema.DropIndex(index))
-        _copy_csv(self.connection.connection.driver_connection, self.table.name, rows.filter(pa.array(new)))
-        if changed.any():
-            self._update(rows.filter(pa.array(changed)), ids[changed])
+        return constraints
+
+    def _build_indexes(self, constraints: list[sa.Constraint]) -> None:
         for index in self.table.indexes:
             self.connection.execute(sa.schema.CreateIndex(index))
-        for constraint in unique + foreign:
+        for constraint in constraints:
             self.connection.execute(sa.schema.AddConstraint(constraint))
         self.connection.exec_driver_sql(f"ANALYZE {self._quoted(self.table.name)}")
-        columns = ", ".join(LEDGER_COLUMNS)
-        known = self.connection.execute(sa.select(sa.func.count()).select_from(self.id_map).where(
-            self.id_map.c.entity == self.entity.name, self.id_map.c.source == source)).scalar_one()
-        # A source id_map has never seen needs no upsert: a plain insert costs half as much.
-        upsert = ("ON CONFLICT (entity, source, legacy_id) DO UPDATE SET "
-                  + ", ".join(f"{c} = EXCLUDED.{c}" for c in _LEDGER_CHANGES)) if known else ""
-        with raw.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO id_map ({columns}) SELECT %s, legacy_source, legacy_id, id, 'loaded', NULL, run_id "
-                f"FROM {self._quoted(self.table.name)} WHERE legacy_source = %s AND run_id = %s ORDER BY legacy_id "
-                + upsert, (self.entity.name, source, self.run_id))
+
+    def _first_free_id(self) -> int:
+        """The first id of the rows a bulk load inserts, the table's write lock held."""
+        if self.postgres:
+            return self.connection.execute(sa.text("SELECT nextval(:s)"), {"s": self._sequence()}).scalar_one()
+        return self.connection.execute(sa.select(sa.func.coalesce(sa.func.max(self.table.c.id), 0))).scalar_one() + 1
+
+    @contextmanager
+    def _bulk_sink(self) -> Iterator[Callable[[pa.Table], None]]:
+        """Where a bulk load sends its rows (with their ids): PostgreSQL's COPY, fed by a
+        thread so the next piece is prepared while the server takes this one; elsewhere a
+        multi-row insert, with a page cache that holds the table's unique index."""
+        if not self.postgres:
+            before = self.connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
+            self.connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KB}")
+            # One thread inserts (sqlite3 lets go of the GIL while SQLite works) while the
+            # loader prepares the next piece; the connection is the thread's until it is done.
+            pending: list[Future] = []
+            try:
+                # Leaving the executor waits for an insert still running, error or not.
+                with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-insert") as inserter:
+                    def send(rows: pa.Table) -> None:
+                        if pending:
+                            pending.pop().result()
+                        pending.append(inserter.submit(self._insert, rows))
+                    yield send
+                    if pending:
+                        pending.pop().result()
+            finally:
+                self.connection.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+            return
+        from psycopg.copy import QueuedLibpqWriter
+
+        columns = ", ".join(self._quoted(c) for c in ["id", *self.columns])
+        with self.connection.connection.driver_connection.cursor() as cursor, cursor.copy(
+                f"COPY {self._quoted(self.table.name)} ({columns}) FROM STDIN (FORMAT csv)",
+                writer=QueuedLibpqWriter(cursor)) as copy:
+            def send(rows: pa.Table) -> None:
+                for chunk in _csv_pieces(rows):
+                    copy.write(chunk)
+            yield send
+
+    def _bulk_ledger(self, source: str, loaded: pa.Table) -> None:
+        """The loaded entries of a bulk load: COPYed into id_map when it holds nothing for the
+        source but this run's own entries (its key built after them when they outnumber what
+        id_map holds), upserted otherwise."""
+        count = loaded.num_rows
+        entries = pa.table({
+            "entity": pa.repeat(pa.scalar(self.entity.name), count),
+            "source": pa.repeat(pa.scalar(source), count),
+            "legacy_id": loaded.column("legacy_id"),
+            "target_id": loaded.column("target_id"),
+            "status": pa.repeat(pa.scalar("loaded"), count),
+            "reason": pa.nulls(count, pa.string()),
+            "run_id": pa.repeat(pa.scalar(self.run_id), count),
+        })
+        if not self.postgres:
+            # Written by SQLite itself from the rows just loaded (this run's, of this source).
+            self.connection.exec_driver_sql(
+                f"INSERT INTO {ID_MAP} ({', '.join(LEDGER_COLUMNS)}) SELECT ?, legacy_source, legacy_id, id, "
+                f"'loaded', NULL, run_id FROM {self._quoted(self.table.name)} WHERE legacy_source = ? AND run_id = ? "
+                "ORDER BY legacy_id ON CONFLICT (entity, source, legacy_id) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in _LEDGER_CHANGES), (self.entity.name, source, self.run_id))
+            return
+        if not self._clear_ledger(source, entries.column("legacy_id")):
+            self._ledger(entries.drop_columns(["entity", "run_id"]).to_pandas())
+            return
+        key = next(c for c in self.id_map.constraints if isinstance(c, sa.PrimaryKeyConstraint))
+        held = self.connection.execute(sa.select(sa.func.count()).select_from(self.id_map)).scalar_one()
+        if count >= held:
+            self.connection.execute(sa.schema.DropConstraint(key))
+            _copy_csv(self.connection.connection.driver_connection, ID_MAP, entries)
+            self.connection.execute(sa.schema.AddConstraint(key))
+        else:
+            _copy_csv(self.connection.connection.driver_connection, ID_MAP, entries.sort_by("legacy_id"))
+
+    def _clear_ledger(self, source: str, legacy: pa.ChunkedArray) -> bool:
+        """Whether id_map can take this source's entries as plain rows: it holds none for the
+        source but this run's own (rows extract or validation rejected), which are dropped where
+        the records are loaded after all (a repeated legacy id). Otherwise they are upserted."""
+        held = self.connection.execute(
+            sa.select(self.id_map.c.legacy_id, self.id_map.c.run_id).where(
+                self.id_map.c.entity == self.entity.name, self.id_map.c.source == source)).all()
+        if any(run != self.run_id for _, run in held):
+            return False
+        if not held:
+            return True
+        mine = pa.array([legacy_id for legacy_id, _ in held], pa.string())
+        superseded = pc.filter(mine, pc.is_in(mine, value_set=pc.unique(legacy))).to_pylist()
+        for start in range(0, len(superseded), 5000):
+            self.connection.execute(self.id_map.delete().where(
+                self.id_map.c.entity == self.entity.name, self.id_map.c.source == source,
+                self.id_map.c.legacy_id.in_(superseded[start : start + 5000])))
+        return True
 
     def _quoted(self, name: str) -> str:
         return self.connection.dialect.identifier_preparer.quote(name)
 
+    def _sequence(self) -> str:
+        return self.connection.execute(sa.text("SELECT pg_get_serial_sequence(:table, 'id')"),
+                                       {"table": self._quoted(self.table.name)}).scalar_one()
+
     def _reserve_ids(self, count: int) -> list[int]:
-        sequence = self.connection.execute(
-            sa.text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": self._quoted(self.table.name)}).scalar_one()
-        rows = self.connection.execute(
-            sa.text("SELECT nextval(:sequence) FROM generate_series(1, :count)"),
-            {"sequence": sequence, "count": count})
+        rows = self.connection.execute(sa.text("SELECT nextval(:sequence) FROM generate_series(1, :count)"),
+                                       {"sequence": self._sequence(), "count": count})
         return [r[0] for r in rows]
 
     def _parameters(self, rows: pa.Table) -> list[tuple]:
         """Rows as tuples of what the driver takes, converted by SQLAlchemy's own column types
-        (JSON columns are JSON text already)."""
+        (JSON columns are JSON text already). SQLite's dates are written by Arrow in
+        SQLAlchemy's format; text goes as it is."""
+        dialect = self.connection.dialect
         columns = []
         for name in rows.column_names:
-            values = rows.column(name).to_pylist()
-            process = None if name in ("custom", "quarantine") else \
-                self.table.c[name].type.bind_processor(self.connection.dialect)
-            columns.append([process(v) if v is not None else None for v in values] if process else values)
+            values = rows.column(name)
+            if self.dialect == "sqlite" and pa.types.is_temporal(values.type):
+                values = values.cast(pa.string())  # "2020-01-02", "2020-01-02 03:04:05.000000"
+            process = None if name in ("custom", "quarantine") or pa.types.is_string(values.type) else \
+                self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if process:
+                columns.append([process(v) if v is not None else None for v in values.to_pylist()])
+            elif pa.types.is_string(values.type):
+                columns.append(values.to_numpy(zero_copy_only=False))
+            else:
+                columns.append(values.to_pylist())
         return list(zip(*columns, strict=True))
 
     def _placeholders(self, count: int) -> str:
@@ -546,6 +752,17 @@ class _EntityLoader:
                         .values({f.name: sa.bindparam("_parent")}), updates)
 
 
+# What a forked preparer inherits: the loader, the source's records, its failures, the pointer
+# maps, the repeats (set just before the fork, so nothing is pickled on the way there).
+_FORKED: tuple[_EntityLoader, pd.DataFrame, pd.DataFrame, dict, pd.Series] | None = None
+
+
+def _prepare_forked(start: int) -> _Prepared:
+    loader, frame, failures, pointers, repeats = _FORKED  # type: ignore[misc]
+    return loader._prepare(frame.iloc[start : start + BULK_PIECE_ROWS], failures, pointers,
+                           repeats.iloc[start : start + BULK_PIECE_ROWS])
+
+
 LEDGER_COLUMNS = ("entity", "source", "legacy_id", "target_id", "status", "reason", "run_id")
 LEDGER_KEY = ("entity", "source", "legacy_id")
 _LEDGER_CHANGES = ("target_id", "status", "reason", "run_id")
@@ -559,6 +776,8 @@ def write_ledger(connection: sa.Connection, id_map: sa.Table, entity: str, run_i
     entries = pd.DataFrame(entries, columns=["source", "legacy_id", "target_id", "status", "reason"])
     if entries.empty:
         return
+    # A legacy id its source repeats has one entry: an upsert may not touch a key twice.
+    entries = entries.drop_duplicates(["source", "legacy_id"], keep="last")
     rows = pa.table({
         "entity": pa.array([entity] * len(entries), pa.string()),
         "source": pa.array(entries["source"].astype(str), pa.string()),
@@ -600,15 +819,39 @@ def write_ledger(connection: sa.Connection, id_map: sa.Table, entity: str, run_i
 
 
 def _copy_csv(raw: Any, table: str, rows: pa.Table) -> None:
-    """PostgreSQL's COPY of Arrow columns written as CSV by Arrow (NULL unquoted and empty,
-    every value quoted), in pieces, so no Python touches a row."""
+    """PostgreSQL's COPY of Arrow columns, written as CSV by Arrow."""
     columns = ", ".join(f'"{c}"' for c in rows.column_names)
-    options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN (FORMAT csv)') as copy:
-        for start in range(0, rows.num_rows, COPY_ROWS):
-            sink = pa.BufferOutputStream()
-            pacsv.write_csv(rows.slice(start, COPY_ROWS), sink, options)
-            copy.write(sink.getvalue().to_pybytes())
+        for chunk in _csv_pieces(rows):
+            copy.write(chunk)
+
+
+def _csv_pieces(rows: pa.Table) -> Iterator[bytes]:
+    """Arrow columns as CSV for COPY (NULL unquoted and empty, every value quoted), in pieces,
+    so no Python touches a row."""
+    options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+    for start in range(0, rows.num_rows, COPY_ROWS):
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(rows.slice(start, COPY_ROWS), sink, options)
+        yield sink.getvalue().to_pybytes()
+
+
+def _split(rows: pa.Table, existing: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which prepared rows are new and which changed against the table's (legacy_id, id,
+    row_hash), and the target ids of those already there (0 for new ones)."""
+    at = pc.index_in(rows.column("legacy_id"), value_set=existing.column("legacy_id"))
+    new = at.is_null()
+    changed = pc.and_(pc.invert(new), pc.not_equal(existing.column("row_hash").take(at), rows.column("row_hash")))
+    ids = pc.fill_null(existing.column("id").take(at), 0)
+    return (new.to_numpy(zero_copy_only=False), pc.fill_null(changed, False).to_numpy(zero_copy_only=False),
+            ids.to_numpy(zero_copy_only=False).copy())
+
+
+def _rejected_entries(rejected: pd.DataFrame) -> pd.DataFrame:
+    """id_map entries of rejected records (a record with no legacy id is keyed by its row)."""
+    return pd.DataFrame({"source": rejected["_source"],
+                         "legacy_id": rejected["legacy_id"].fillna("row " + rejected["_row"]),
+                         "target_id": None, "status": "rejected", "reason": rejected["reason"]})
 
 
 def _first_line(exc: Exception) -> str:
@@ -626,14 +869,19 @@ def _arrow_text(column: pd.Series) -> pa.Array:
     values = pa.array(column.astype("str"), from_pandas=True)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    values = pc.utf8_trim_whitespace(values.cast(pa.string()))
+    values = values.cast(pa.string())
+    # Unicode-aware trimming costs four times the ASCII one: only for columns that need it.
+    ascii_only = pc.all(pc.string_is_ascii(values)).as_py() is not False
+    values = pc.ascii_trim_whitespace(values) if ascii_only else pc.utf8_trim_whitespace(values)
     return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
 
-def _lookup(values: pa.Array, mapping: dict[str, int | None]) -> pa.Array:
-    """Legacy ids as target ids through `mapping`; null where there is none (or it is None)."""
-    keys = pa.array(list(mapping), pa.string())
-    ids = pa.array(list(mapping.values()), pa.int64())
+def _lookup(values: pa.Array, mapping: tuple[pa.Array, pa.Array] | None) -> pa.Array:
+    """Legacy ids as target ids through `mapping` (legacy ids, their target ids); null where
+    there is none."""
+    if mapping is None:
+        return pa.nulls(len(values), pa.int64())
+    keys, ids = mapping
     return ids.take(pc.index_in(values, value_set=keys))
 
 

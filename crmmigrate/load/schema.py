@@ -52,18 +52,21 @@ def build_metadata() -> sa.MetaData:
     sa.Table(
         ID_MAP,
         metadata,
-        sa.Column("entity", sa.String(40), primary_key=True),
-        sa.Column("source", sa.String(120), primary_key=True),
-        sa.Column("legacy_id", sa.String(255), primary_key=True),
+        sa.Column("entity", sa.String(40), nullable=False),
+        sa.Column("source", sa.String(120), nullable=False),
+        sa.Column("legacy_id", sa.String(255), nullable=False),
         sa.Column("target_id", sa.BigInteger(), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("run_id", sa.String(64), nullable=False),
+        # Named as PostgreSQL names it unasked: a bulk load drops and builds it again.
+        sa.PrimaryKeyConstraint("entity", "source", "legacy_id", name="id_map_pkey"),
         sa.CheckConstraint(
             "status IN ({})".format(", ".join(f"'{s}'" for s in LEDGER_STATUSES)), name="ck_id_map_status"
         ),
-        # Which legacy records became a target record; lookups by legacy id use the key.
-        sa.Index("ix_id_map_target", "entity", "target_id"),
+        # Lookups by legacy id use the key. No index on target_id: nothing looks records up
+        # by it, and every load would pay for keeping one.
+        sqlite_with_rowid=False,  # SQLite keeps the rows in the key's tree: one tree to write
     )
     return metadata
 
@@ -93,7 +96,9 @@ def _entity_table(metadata: sa.MetaData, entity: Entity) -> sa.Table:
         table_name(entity.name),
         metadata,
         *columns,
-        sa.UniqueConstraint("legacy_source", "legacy_id", name=f"uq_{entity.name}_legacy"),
+        # A unique index rather than a table constraint: SQLite can drop and build an index
+        # again around a bulk load, never a constraint of the table's own definition.
+        sa.Index(f"uq_{entity.name}_legacy", "legacy_source", "legacy_id", unique=True),
     )
 
 
