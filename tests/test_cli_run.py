@@ -251,6 +251,38 @@ def test_a_run_killed_during_its_load_is_finished_by_a_rerun_exactly(tmp_path):
     assert line["ok"] is True
 
 
+def test_a_run_killed_during_a_sqlite_bulk_load_is_finished_by_a_rerun_exactly(tmp_path):
+    """On SQLite a bulk load stages its rows in a file beside the target, then copies them in
+    one transaction. A kill while it stages leaves the target as it was; the rerun loads it all
+    and removes the file the killed run left."""
+    config = _write_big_migration(tmp_path, bulk_rows=50_000)
+    staging = tmp_path / "crm.db.crmmigrate-staging"
+    command = [sys.executable, "-m", "crmmigrate", "run", str(config)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if staging.exists():
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it staged anything"
+    assert _loaded_so_far(tmp_path / "crm.db") == 0
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+    loadable = CONTACTS - len(NO_LAST_NAME) - len(TEST_RECORDS)
+    with sqlite3.connect(tmp_path / "crm.db") as connection:
+        rows, distinct = connection.execute("SELECT COUNT(*), COUNT(DISTINCT legacy_id) FROM contact").fetchone()
+        statuses = dict(connection.execute("SELECT status, COUNT(*) FROM id_map GROUP BY status").fetchall())
+        indexes = {r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert rows == distinct == loadable
+    assert statuses == {"loaded": loadable, "rejected": len(NO_LAST_NAME), "filtered": len(TEST_RECORDS)}
+    assert {"uq_contact_legacy", "ix_contact_account_id"} <= indexes
+    assert not staging.exists()
+
+
 @pytest.mark.postgres
 def test_a_run_killed_during_a_bulk_load_is_finished_by_a_rerun_exactly(tmp_path, postgres_url):
     """60,000 new contacts load in bulk: one transaction, indexes dropped and built again. A

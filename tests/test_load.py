@@ -321,3 +321,20 @@ def test_a_bulk_load_resolves_pointers_into_the_records_of_its_own_run(bulk_targ
     accounts = table(bulk_target, "account").set_index("legacy_id")["id"]
     loaded = table(bulk_target, "contact").set_index("legacy_id")["account_id"]
     assert [int(loaded[f"C{i}"]) for i in range(4, 9)] == [int(accounts["A2"])] * 5
+
+
+def test_a_staging_file_that_fails_sends_the_source_batch_by_batch(tmp_path, monkeypatch):
+    @contextmanager
+    def failing_stage(_path):
+        def send(_rows):
+            raise engine_module._StagingFailed("disk full")
+        yield send
+
+    monkeypatch.setattr(engine_module, "_sqlite_stage", failing_stage)
+    engine = connect(f"sqlite:///{tmp_path / 'crm.db'}")
+
+    report = run_load(engine, {"contact": contacts("C1", "C2", "C3")}, bulk_rows=1)
+
+    assert [(s.inserted, s.rejected) for s in report.sources] == [(3, 0)]
+    assert ledger(engine) == [("contact", "legacy", f"C{i}", "loaded") for i in range(1, 4)]
+    engine.dispose()

@@ -19,12 +19,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,7 +44,8 @@ from crmmigrate.validate.result import ValidationResult
 BATCH_ROWS = 10_000
 BULK_ROWS = 50_000  # new rows of a source from which it is loaded in bulk (indexes built after)
 BULK_PIECE_ROWS = 100_000  # records prepared at a time while the database takes the ones before
-PIECES_AHEAD = 2  # pieces a forked preparer may have ready before they are written
+PIECES_AHEAD = 3  # pieces the forked preparers may have ready before they are written
+PREPARERS = 2  # forked processes preparing pieces (on a machine with more than one core)
 SQLITE_BULK_CACHE_KB = 512 * 1024  # SQLite's page cache during a bulk load (default: 2 MB)
 COPY_ROWS = 50_000  # rows per piece of CSV handed to COPY
 REJECT_COLUMNS = ("_source", "_file", "_row", "entity", "legacy_id", "reason")
@@ -212,9 +215,9 @@ class _EntityLoader:
             maps[target] = (pa.array([r[0] for r in rows], pa.string()), pa.array([r[1] for r in rows], pa.int64()))
         return maps
 
-    def _repeats(self, frame: pd.DataFrame) -> pd.Series:
-        """Per record of a source, why it is rejected as a repeat of an earlier legacy id (or None)."""
-        ids = _arrow_text(frame["id"])
+    def _repeats(self, frame: pd.DataFrame, ids: pa.Array) -> pd.Series:
+        """Per record of a source, why it is rejected as a repeat of an earlier legacy id (or
+        None); `ids` are its legacy ids as `_arrow_text` gives them."""
         reasons = pd.Series(None, index=frame.index, dtype=object)
         if pc.count_distinct(ids).as_py() == len(ids) - ids.null_count:
             return reasons  # the usual case: no legacy id repeats
@@ -327,8 +330,9 @@ class _EntityLoader:
             stats = SourceLoad(self.entity.name, str(source), rows=len(part))
             report.sources.append(stats)
             existing = self._existing(str(source))
-            repeats = self._repeats(part)
-            if self._bulk(part, existing) and self._load_bulk(
+            legacy = _arrow_text(part["id"])
+            repeats = self._repeats(part, legacy)
+            if self._bulk(legacy, existing) and self._load_bulk(
                     str(source), part, failures, pointers, repeats, existing, stats, report, len(frame)):
                 continue
             prepared = self._prepare(part, failures, pointers, repeats)
@@ -379,12 +383,14 @@ class _EntityLoader:
         finally:
             cursor.close()
 
-    def _bulk(self, frame: pd.DataFrame, existing: pa.Table) -> bool:
+    def _bulk(self, legacy: pa.Array, existing: pa.Table) -> bool:
         """Whether to load a source in bulk (`_load_bulk`): worth it once its new records number
         `bulk_rows` and outnumber the rows already in the table."""
         if self.dialect not in ("postgresql", "sqlite") or not self.bulk_rows:
             return False  # MariaDB's DDL commits on its own: a killed load would leave no index
-        legacy = pc.unique(_arrow_text(frame["id"]).drop_null())
+        if self.dialect == "sqlite" and self.nested:
+            return False  # a dry run's one transaction: SQLite cannot attach a staging file in it
+        legacy = pc.unique(legacy.drop_null())
         new = len(legacy) - int(pc.sum(pc.is_in(legacy, value_set=existing.column("legacy_id"))).as_py() or 0)
         if new < self.bulk_rows:
             return False
@@ -469,63 +475,124 @@ class _EntityLoader:
                    repeats: pd.Series, existing: pa.Table, stats: SourceLoad, report: LoadReport,
                    total: int) -> bool:
         """A big source in one transaction, the way the databases' manuals advise: the table's
-        indexes (and, on PostgreSQL, its foreign keys and unique key) are dropped, the records
-        prepared piece by piece and written with ids the loader gives them (PostgreSQL: one
-        COPY, sent by a thread while the next piece is prepared), the indexes built again, and
-        the id_map entries written in one go. False when the database refused something:
-        nothing is kept, and the caller loads the source batch by batch to find the rows."""
+        indexes (and PostgreSQL's foreign keys) are dropped, the records written with the ids
+        the loader gives them, the indexes built again, the id_map entries written in one go.
+        The records are prepared piece by piece while the previous piece is written: on
+        PostgreSQL into one COPY, on SQLite into a staging file by ADBC's Arrow ingest, copied
+        into the table by SQLite itself. False when the database refused something: nothing
+        is kept, and the caller loads the source batch by batch to find the rows it refuses."""
         done = self.done
-        pieces: list[_Prepared] = []
-        entries: list[pa.Table] = []
-        changes: list[tuple[pa.Table, np.ndarray]] = []
-        counts = {"new": 0, "changed": 0, "unchanged": 0}
         try:
-            with self._transaction():
-                dropped = self._drop_indexes()
-                first = next_id = self._first_free_id()
-                with self._bulk_sink() as send:
-                    for piece in self._pieces(frame, failures, pointers, repeats):
-                        pieces.append(piece)
-                        rows = piece.rows
-                        new, changed, ids = _split(rows, existing)
-                        ids[new] = np.arange(next_id, next_id + int(new.sum()), dtype=np.int64)
-                        next_id += int(new.sum())
-                        send(rows.filter(pa.array(new)).add_column(0, "id", pa.array(ids[new], pa.int64())))
-                        if changed.any():
-                            changes.append((rows.filter(pa.array(changed)), ids[changed]))
-                        written = new | changed
-                        entries.append(pa.table({"legacy_id": rows.column("legacy_id").filter(pa.array(written)),
-                                                 "target_id": pa.array(ids[written], pa.int64())}))
-                        counts["new"] += int(new.sum())
-                        counts["changed"] += int(changed.sum())
-                        counts["unchanged"] += int((~written).sum())
-                        self._advance(len(piece.rows) + len(piece.rejected), total)
-                if self.postgres:
+            if self.postgres:
+                with self._transaction():
+                    dropped = self._drop_indexes()
+                    first = self._first_free_id()
+                    with self._copy_sink() as send:
+                        streamed = self._stream(frame, failures, pointers, repeats, existing, send, first, total)
                     # Move the sequence past the ids taken (the table's lock kept anyone else out).
                     self.connection.execute(sa.text("SELECT setval(:s, :last, :called)"), {
-                        "s": self._sequence(), "last": max(next_id - 1, first), "called": next_id > first})
-                for rows, ids in changes:
-                    self._update(rows, ids)
-                self._build_indexes(dropped)
-                loaded = pa.concat_tables(entries)
-                self._bulk_ledger(source, loaded)
-                rejected = pd.concat([p.rejected for p in pieces], ignore_index=True)
-                # A record rejected as a repeat shares its legacy id with the loaded one, which
-                # keeps the id_map entry (as an upsert of both would leave it).
-                repeat = pc.is_in(pa.array(rejected["legacy_id"], pa.string()),
-                                  value_set=loaded.column("legacy_id")).to_numpy(zero_copy_only=False)
-                self._ledger(_rejected_entries(rejected[~repeat]))
-        except self.refusals:
+                        "s": self._sequence(), "last": max(streamed.next_id - 1, first),
+                        "called": streamed.next_id > first})
+                    rejected = self._finish_bulk(source, dropped, streamed)
+            else:
+                with self._staging_file() as staged:
+                    with _sqlite_stage(staged) as send:
+                        # Ids from 0 here; the table's next free id is added when copied.
+                        streamed = self._stream(frame, failures, pointers, repeats, existing, send, 0, total)
+                    with self._attached(staged), self._transaction():
+                        dropped = self._drop_indexes()
+                        first = self._first_free_id()
+                        if streamed.next_id:
+                            columns = ", ".join(self._quoted(c) for c in self.columns)
+                            self.connection.exec_driver_sql(
+                                f"INSERT INTO main.{self._quoted(self.table.name)} (id, {columns}) "
+                                f"SELECT id + ?, {columns} FROM {_STAGE}.staged ORDER BY id", (first,))
+                        rejected = self._finish_bulk(source, dropped, streamed)
+        except (*self.refusals, _StagingFailed):
             self.done = done
             return False
         for item in rejected.to_dict("records"):
             report.rejects.append({**item, "entity": self.entity.name})
         stats.rejected += len(rejected)
-        stats.quarantined = sum(p.quarantined for p in pieces)
-        stats.inserted += counts["new"]
-        stats.updated += counts["changed"]
-        stats.unchanged += counts["unchanged"]
+        stats.quarantined = sum(p.quarantined for p in streamed.pieces)
+        stats.inserted += streamed.counts["new"]
+        stats.updated += streamed.counts["changed"]
+        stats.unchanged += streamed.counts["unchanged"]
         return True
+
+    def _stream(self, frame: pd.DataFrame, failures: pd.DataFrame, pointers: dict, repeats: pd.Series,
+                existing: pa.Table, send: Callable[[pa.Table], None], next_id: int, total: int) -> _Streamed:
+        """Prepare the records piece by piece, send the new ones (with ids from `next_id`) and
+        keep what the rest of the load needs: changed rows, id_map entries, counts."""
+        streamed = _Streamed(next_id=next_id)
+        for piece in self._pieces(frame, failures, pointers, repeats):
+            streamed.pieces.append(piece)
+            rows = piece.rows
+            new, changed, ids = _split(rows, existing)
+            ids[new] = np.arange(streamed.next_id, streamed.next_id + int(new.sum()), dtype=np.int64)
+            streamed.next_id += int(new.sum())
+            if new.any():
+                send(rows.filter(pa.array(new)).add_column(0, "id", pa.array(ids[new], pa.int64())))
+            if changed.any():
+                streamed.changes.append((rows.filter(pa.array(changed)), ids[changed]))
+            written = new | changed
+            streamed.entries.append(pa.table({"legacy_id": rows.column("legacy_id").filter(pa.array(written)),
+                                              "target_id": pa.array(ids[written], pa.int64())}))
+            streamed.counts["new"] += int(new.sum())
+            streamed.counts["changed"] += int(changed.sum())
+            streamed.counts["unchanged"] += int((~written).sum())
+            self._advance(len(piece.rows) + len(piece.rejected), total)
+        return streamed
+
+    def _finish_bulk(self, source: str, dropped: list[sa.Constraint], streamed: _Streamed) -> pd.DataFrame:
+        """After the new rows: update the changed ones, build the indexes, write id_map;
+        returns the rejected records."""
+        for rows, ids in streamed.changes:
+            self._update(rows, ids)
+        self._build_indexes(dropped)
+        loaded = pa.concat_tables(streamed.entries)
+        self._bulk_ledger(source, loaded)
+        rejected = pd.concat([p.rejected for p in streamed.pieces], ignore_index=True)
+        # A record rejected as a repeat shares its legacy id with the loaded one, which keeps
+        # the id_map entry (as an upsert of both would leave it).
+        repeat = pc.is_in(pa.array(rejected["legacy_id"], pa.string()),
+                          value_set=loaded.column("legacy_id")).to_numpy(zero_copy_only=False)
+        self._ledger(_rejected_entries(rejected[~repeat]))
+        return rejected
+
+    @contextmanager
+    def _staging_file(self) -> Iterator[Path]:
+        """Where a SQLite bulk load stages its rows: beside the target (on its disk, which has
+        room for them), removed after, and before if a killed load left one."""
+        database = self.connection.engine.url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            with tempfile.TemporaryDirectory(prefix="crmmigrate-") as folder:
+                yield Path(folder) / "staged.db"
+            return
+        staged = Path(database).with_name(Path(database).name + ".crmmigrate-staging")
+        staged.unlink(missing_ok=True)
+        try:
+            yield staged
+        finally:
+            staged.unlink(missing_ok=True)
+
+    @contextmanager
+    def _attached(self, staged: Path) -> Iterator[None]:
+        """SQLite with the staging file attached (outside any transaction, as SQLite requires)
+        and a page cache big enough for the table's indexes."""
+        if self.connection.in_transaction():
+            self.connection.commit()
+        raw = self.connection.connection.driver_connection
+        raw.execute(f"ATTACH DATABASE ? AS {_STAGE}", (str(staged),))
+        before = raw.execute("PRAGMA cache_size").fetchone()[0]
+        raw.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KB}")
+        try:
+            yield
+        finally:
+            if self.connection.in_transaction():
+                self.connection.rollback()
+            raw.execute(f"PRAGMA cache_size = {int(before)}")
+            raw.execute(f"DETACH DATABASE {_STAGE}")
 
     def _pieces(self, frame: pd.DataFrame, failures: pd.DataFrame, pointers: dict,
                 repeats: pd.Series) -> Iterator[_Prepared]:
@@ -541,7 +608,7 @@ class _EntityLoader:
         global _FORKED
         _FORKED = (self, frame, failures, pointers, repeats)
         try:
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as preparer:
+            with ProcessPoolExecutor(PREPARERS, mp_context=multiprocessing.get_context("fork")) as preparer:
                 ahead = deque(preparer.submit(_prepare_forked, start) for start in starts[:PIECES_AHEAD])
                 for start in starts[PIECES_AHEAD:]:
                     piece = ahead.popleft().result()
@@ -581,29 +648,9 @@ class _EntityLoader:
         return self.connection.execute(sa.select(sa.func.coalesce(sa.func.max(self.table.c.id), 0))).scalar_one() + 1
 
     @contextmanager
-    def _bulk_sink(self) -> Iterator[Callable[[pa.Table], None]]:
-        """Where a bulk load sends its rows (with their ids): PostgreSQL's COPY, fed by a
-        thread so the next piece is prepared while the server takes this one; elsewhere a
-        multi-row insert, with a page cache that holds the table's unique index."""
-        if not self.postgres:
-            before = self.connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
-            self.connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KB}")
-            # One thread inserts (sqlite3 lets go of the GIL while SQLite works) while the
-            # loader prepares the next piece; the connection is the thread's until it is done.
-            pending: list[Future] = []
-            try:
-                # Leaving the executor waits for an insert still running, error or not.
-                with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-insert") as inserter:
-                    def send(rows: pa.Table) -> None:
-                        if pending:
-                            pending.pop().result()
-                        pending.append(inserter.submit(self._insert, rows))
-                    yield send
-                    if pending:
-                        pending.pop().result()
-            finally:
-                self.connection.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
-            return
+    def _copy_sink(self) -> Iterator[Callable[[pa.Table], None]]:
+        """PostgreSQL's COPY into the table, fed by psycopg's queued writer: a thread sends each
+        piece while the next one is prepared."""
         from psycopg.copy import QueuedLibpqWriter
 
         columns = ", ".join(self._quoted(c) for c in ["id", *self.columns])
@@ -750,6 +797,59 @@ class _EntityLoader:
                     self.connection.execute(
                         self.table.update().where(self.table.c.id == sa.bindparam("_id"))
                         .values({f.name: sa.bindparam("_parent")}), updates)
+
+
+@dataclass
+class _Streamed:
+    """What streaming a bulk load's records left for the rest of it."""
+
+    next_id: int
+    pieces: list[_Prepared] = field(default_factory=list)
+    entries: list[pa.Table] = field(default_factory=list)  # legacy_id, target_id of rows written
+    changes: list[tuple[pa.Table, np.ndarray]] = field(default_factory=list)  # changed rows, their ids
+    counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "changed": 0, "unchanged": 0})
+
+
+class _StagingFailed(Exception):
+    """The staging file refused a piece (a full disk, say): the source goes batch by batch."""
+
+
+_STAGE = "crmmigrate_stage"  # the staging file's name while attached to a SQLite target
+
+
+@contextmanager
+def _sqlite_stage(path: Path) -> Iterator[Callable[[pa.Table], None]]:
+    """A staging SQLite file that Arrow pieces go into through ADBC's ingest (a C loop, run by
+    a thread, where sqlite3's executemany would make a Python object per value). Dates and
+    times go as SQLAlchemy writes them."""
+    import adbc_driver_sqlite.dbapi as adbc
+
+    connection = adbc.connect(str(path))
+    pending: list[Future] = []
+
+    def ingest(rows: pa.Table, mode: str) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.adbc_ingest("staged", rows, mode=mode)
+        except adbc.Error as exc:
+            raise _StagingFailed(str(exc)) from exc
+
+    try:
+        # Leaving the executor waits for an ingest still running, error or not.
+        with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-stage") as stager:
+            def send(rows: pa.Table) -> None:
+                mode = "append" if pending else "create"
+                if pending:
+                    pending.pop().result()
+                rows = pa.table([c.cast(pa.string()) if pa.types.is_temporal(c.type) else c for c in rows.columns],
+                                names=rows.column_names)
+                pending.append(stager.submit(ingest, rows, mode))
+            yield send
+            if pending:
+                pending.pop().result()
+        connection.commit()
+    finally:
+        connection.close()
 
 
 # What a forked preparer inherits: the loader, the source's records, its failures, the pointer
