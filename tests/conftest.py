@@ -39,3 +39,16 @@ def mariadb_url() -> str:
     return _answering(
         MARIADB_URL, "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
     )
+
+
+@pytest.fixture(scope="session")
+def sample_datasets():
+    """Every sample source mapped with the shipped mappings, as one canonical dataset per entity."""
+    import pandas as pd
+
+    from tests.test_mapping_samples import NAMES, mapped, mapping
+
+    by_entity: dict = {}
+    for name in NAMES:
+        by_entity.setdefault(mapping(name).entity, []).append(mapped(name).frame)
+    return {e: pd.concat(parts, ignore_index=True) for e, parts in by_entity.items()}

@@ -187,13 +187,8 @@ def test_change_log_columns():
 
 
 @pytest.fixture(scope="module")
-def samples():
-    from tests.test_mapping_samples import NAMES, mapped, mapping
-
-    by_entity: dict[str, list[pd.DataFrame]] = {}
-    for name in NAMES:
-        by_entity.setdefault(mapping(name).entity, []).append(mapped(name).frame)
-    datasets = {e: pd.concat(parts, ignore_index=True) for e, parts in by_entity.items()}
+def samples(sample_datasets):
+    datasets = sample_datasets
     rules = load_rules()
     return datasets, clean(datasets, rules=RULES, region=rules.phone_region), rules
 

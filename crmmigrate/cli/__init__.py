@@ -7,6 +7,7 @@ import typer
 from crmmigrate import __version__
 from crmmigrate.cli import (
     clean,
+    dedupe,
     extract,
     init,
     load,
@@ -50,6 +51,7 @@ app.command("profile")(profile.command)
 app.command("map")(map.command)
 app.command("clean")(clean.command)
 app.command("validate")(validate.command)
+app.add_typer(dedupe.app, name="dedupe")
 app.command("load")(load.command)
 app.command("run")(run.command)
 app.command("init")(init.command)

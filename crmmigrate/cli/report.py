@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crmmigrate.clean import CleanResult, FieldReport
+from crmmigrate.dedupe import DedupeResult
 from crmmigrate.extract import ExtractReport
 from crmmigrate.extract.base import describe_delimiter
 from crmmigrate.load.engine import LoadReport
@@ -467,3 +468,31 @@ def init_summary(scaffold: Scaffold) -> None:
     out.print(f"created {escape(str(scaffold.directory))}: migration.yaml, samples/, mappings/, rules/ "
               f"({len(scaffold.files)} files)")
     out.print(f"next: crmmigrate run {escape(str(scaffold.config))}")
+
+
+def dedupe_summary(result: DedupeResult, files: dict[str, str], *, console: Console | None = None) -> None:
+    """Per entity: records, candidate pairs, merged and review pairs, clusters, records merged;
+    the pointers re-pointed; where the files went."""
+    console = console or out
+    table = Table(title="dedupe", title_justify="left", pad_edge=False)
+    for name, justify in (("entity", "left"), ("records", "right"), ("candidate pairs", "right"),
+                          ("merge pairs", "right"), ("review pairs", "right"), ("clusters", "right"),
+                          ("merged", "right"), ("kept", "right")):
+        table.add_column(name, justify=justify, style="bold" if name == "entity" else None)
+    for entity in result.entities:
+        s = entity.summary()
+        table.add_row(entity.entity, f"{s['records']:,}", f"{s['candidate_pairs']:,}", f"{s['merge_pairs']:,}",
+                      f"{s['review_pairs']:,}", f"{s['clusters']:,}", f"{s['merged']:,}", f"{s['kept']:,}")
+    console.print(table)
+    if result.repointed:
+        console.print("re-pointed to survivors: " + ", ".join(f"{k} {v:,}" for k, v in result.repointed.items()))
+    for entity in result.entities:
+        for key, value, size in entity.skipped_blocks[:5]:
+            console.print(f"[yellow]{entity.entity}: key {escape(key)} = {escape(value)!r} is shared by {size:,} "
+                          "records: too many to pair, none paired by it[/yellow]")
+    if files:
+        facts = _Facts()
+        for name in ("clusters", "pairs", "review", "merged", "summary"):
+            if name in files:
+                facts.add_row(name, escape(files[name]))
+        facts.print()

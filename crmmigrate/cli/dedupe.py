@@ -1,0 +1,124 @@
+"""`crmmigrate dedupe`: find and merge duplicate accounts and contacts; `dedupe review`: decide
+the uncertain pairs in the terminal."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+from typer.core import TyperGroup
+
+from crmmigrate.cli import report
+from crmmigrate.cli.common import Verbose, handles_errors
+from crmmigrate.dedupe import (
+    DECISION_COLUMNS,
+    dedupe,
+    load_dedupe_rules,
+    read_decisions,
+    write_outputs,
+)
+from crmmigrate.errors import MalformedInput
+
+
+class _FindByDefault(TyperGroup):
+    """`crmmigrate dedupe DATASET...` is `crmmigrate dedupe find DATASET...`."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["find", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(cls=_FindByDefault, no_args_is_help=True,
+                  help="Find and merge duplicate accounts and contacts: `crmmigrate dedupe DATASET... -o DIR`; "
+                       "decide the uncertain pairs with `crmmigrate dedupe review`.")
+
+DecisionsOpt = Annotated[
+    Path,
+    typer.Option("--decisions", help="Review decisions (CSV): applied on every run, appended to by review."),
+]
+
+
+@app.command("find")
+@handles_errors
+def find(
+    datasets: Annotated[
+        list[str],
+        typer.Argument(metavar="DATASET...", help="Canonical datasets written by `crmmigrate map` or `clean`, or "
+                       "MAPPING=SOURCE. Give the children too (contacts, opportunities, cases...): their pointers "
+                       "to merged records are re-pointed to the survivors."),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")],
+    rules: Annotated[Path | None, typer.Option("--rules", help="Match rules [default: rules/dedupe.yaml].")] = None,
+    decisions: DecisionsOpt = Path("dedupe-decisions.csv"),
+    verbose: Verbose = False,
+) -> None:
+    """Score candidate pairs, merge those above the merge band into clusters (guarded against
+    chaining), build each cluster's surviving record, re-point every pointer to a merged record
+    and write, in OUTPUT: each dataset deduplicated (<entity>.csv), clusters.csv, pairs.csv (with
+    per-field evidence), review.csv (the uncertain pairs), merged.csv and summary.json."""
+    from crmmigrate.validate import collect_datasets
+
+    result = dedupe(collect_datasets(datasets), load_dedupe_rules(rules), decisions=read_decisions(decisions))
+    files = write_outputs(result, output)
+    report.dedupe_summary(result, files)
+
+
+@app.command("review")
+@handles_errors
+def review(
+    pairs: Annotated[Path, typer.Argument(metavar="REVIEW_CSV", help="review.csv (or pairs.csv) from a dedupe.")],
+    decisions: DecisionsOpt = Path("dedupe-decisions.csv"),
+    verbose: Verbose = False,
+) -> None:
+    """Show each undecided pair side by side with its per-field evidence and ask: [m]erge,
+    keep [a]part, [s]kip, [q]uit. Every answer is appended to the decisions file at once, and
+    every later dedupe applies it."""
+    if not pairs.exists():
+        raise MalformedInput("no such file.", file=str(pairs))
+    frame = pd.read_csv(pairs, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    missing = [c for c in ("entity", "source_a", "id_a", "source_b", "id_b", "probability") if c not in frame.columns]
+    if missing:
+        raise MalformedInput(f"no column(s) {', '.join(missing)}: not a review file of crmmigrate dedupe.",
+                             file=str(pairs))
+    done = read_decisions(decisions)
+    decided = {(r.entity, *sorted([(r.source_a, r.id_a), (r.source_b, r.id_b)])) for r in done.itertuples()}
+    todo = [r for r in frame.to_dict("records")
+            if (r["entity"], *sorted([(r["source_a"], r["id_a"]), (r["source_b"], r["id_b"])])) not in decided]
+    fields = [c for c in frame.columns if f"{c}_a" in frame.columns and f"{c}_b" in frame.columns]
+    report.out.print(f"{len(todo)} pair(s) to review ({len(frame) - len(todo)} decided already); "
+                     f"decisions go to {decisions}")
+    counts = {"merge": 0, "apart": 0, "skip": 0}
+    for number, pair in enumerate(todo, 1):
+        table = Table(title=f"{number}/{len(todo)}  {pair['entity']}  match probability {float(pair['probability']):.3f}"
+                      + (f"  ({pair['why']})" if pair.get("why") else ""))
+        table.add_column("field")
+        table.add_column(f"{pair['source_a']} {pair['id_a']}")
+        table.add_column(f"{pair['source_b']} {pair['id_b']}")
+        table.add_column("evidence")
+        for name in fields:
+            table.add_row(name, pair[f"{name}_a"], pair[f"{name}_b"], pair[name])
+        report.out.print(table)
+        answer = typer.prompt("[m]erge, keep [a]part, [s]kip, [q]uit", default="s").strip().casefold()[:1]
+        if answer == "q":
+            break
+        choice = {"m": "merge", "a": "apart"}.get(answer, "skip")
+        counts[choice] += 1
+        if choice != "skip":
+            _append(decisions, {**{k: pair[k] for k in DECISION_COLUMNS if k != "decision"}, "decision": choice})
+    report.out.print(f"merge {counts['merge']}, apart {counts['apart']}, skipped {counts['skip']}; "
+                     f"rerun dedupe (or the migration) to apply them")
+
+
+def _append(path: Path, decision: dict[str, str]) -> None:
+    new = not path.exists()
+    with path.open("a", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*DECISION_COLUMNS, "decided_at"])
+        if new:
+            writer.writeheader()
+        writer.writerow({**decision, "decided_at": datetime.now(UTC).isoformat(timespec="seconds")})

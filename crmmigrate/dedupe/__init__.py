@@ -1,0 +1,78 @@
+"""The dedupe stage: fuzzy matching of accounts and contacts, clusters, survivors, re-pointing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from crmmigrate.dedupe.engine import (
+    CLUSTER_COLUMNS,
+    DECISION_COLUMNS,
+    DECISIONS,
+    MERGED_COLUMNS,
+    DedupeResult,
+    EntityDedupe,
+    dedupe,
+    find_duplicates,
+)
+from crmmigrate.dedupe.rules import DedupeRules, MatchSpec, load_dedupe_rules
+
+__all__ = ["CLUSTER_COLUMNS", "DECISIONS", "DECISION_COLUMNS", "MERGED_COLUMNS", "DedupeResult", "DedupeRules", "EntityDedupe",
+           "MatchSpec", "dedupe", "find_duplicates", "load_dedupe_rules", "read_decisions", "write_outputs"]
+
+
+def read_decisions(path: Path | None) -> pd.DataFrame:
+    """People's review decisions (DECISION_COLUMNS; a review file with its `decision` column
+    filled in is one too); none when `path` is None or does not exist yet."""
+    from crmmigrate.errors import MalformedInput
+
+    if path is None or not Path(path).exists():
+        return pd.DataFrame(columns=list(DECISION_COLUMNS))
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    missing = [c for c in DECISION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise MalformedInput(f"no column(s) {', '.join(missing)}: not a decisions or review file.", file=str(path),
+                             hint="Write it with `crmmigrate dedupe review`, or export pairs with `crmmigrate dedupe`.")
+    frame = frame[list(DECISION_COLUMNS)].copy()
+    frame["decision"] = frame["decision"].str.strip().str.casefold()
+    wrong = frame[~frame["decision"].isin(["", *DECISIONS])]
+    if len(wrong):
+        row = int(wrong.index[0]) + 2
+        raise MalformedInput(f"decision {wrong['decision'].iloc[0]!r} is not one of {', '.join(DECISIONS)}.",
+                             file=str(path), line=row, column="decision")
+    # The last decision about a pair is the one that holds.
+    frame = frame[frame["decision"].isin(["merge", "apart"])]
+    a = list(zip(frame["source_a"], frame["id_a"], strict=True))
+    b = list(zip(frame["source_b"], frame["id_b"], strict=True))
+    frame["_pair"] = [tuple(sorted(p)) for p in zip(a, b, strict=True)]
+    return frame.drop_duplicates(["entity", "_pair"], keep="last").drop(columns="_pair").reset_index(drop=True)
+
+
+def write_outputs(result: DedupeResult, folder: Path) -> dict[str, str]:
+    """The deduplicated datasets (<entity>.csv), clusters.csv, pairs.csv (every pair at or above
+    the review band, with its evidence), review.csv (the review band, a decision column to fill
+    in), merged.csv and summary.json, in `folder`; returns the files by name."""
+    import json
+
+    from crmmigrate.staging import write_frames
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    for entity, frame in result.datasets.items():
+        files[entity] = str(folder / f"{entity}.csv")
+        write_frames(folder / f"{entity}.csv", [frame])
+    tables = {
+        "clusters": [e.clusters for e in result.entities] or [pd.DataFrame(columns=list(CLUSTER_COLUMNS))],
+        "pairs": [e.pairs for e in result.entities],
+        "review": [e.review.assign(decision="") for e in result.entities],
+        "merged": [e.merged for e in result.entities] or [pd.DataFrame(columns=list(MERGED_COLUMNS))],
+    }
+    for name, frames in tables.items():
+        path = folder / f"{name}.csv"
+        frames = [f for f in frames if len(f.columns)] or [pd.DataFrame(columns=list(DECISION_COLUMNS))]
+        pd.concat(frames, ignore_index=True).to_csv(path, index=False, encoding="utf-8")
+        files[name] = str(path)
+    (folder / "summary.json").write_text(json.dumps(result.as_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+    files["summary"] = str(folder / "summary.json")
+    return files

@@ -1,0 +1,248 @@
+"""Deduplicate canonical datasets: match, band, cluster, build survivors, re-point children.
+
+`dedupe(datasets, rules)` runs every entity the rules name, parents first (accounts before
+contacts, so contacts of merged accounts agree on their account before they are compared), and
+returns the deduplicated datasets with, per entity, the scored pairs (with per-field evidence),
+the clusters, the pairs for review and the merged records; plus the pointers re-pointed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from crmmigrate.dedupe import match
+from crmmigrate.dedupe.cluster import cluster
+from crmmigrate.dedupe.rules import DedupeRules, MatchSpec
+from crmmigrate.dedupe.survive import (
+    child_counts,
+    master_order,
+    repoint,
+    surviving_values,
+)
+from crmmigrate.model import MODEL
+
+DECISION_COLUMNS = ("entity", "source_a", "id_a", "source_b", "id_b", "decision")
+CLUSTER_COLUMNS = ("entity", "cluster", "_source", "legacy_id", "survivor", "score")
+MERGED_COLUMNS = ("entity", "_source", "_file", "_row", "legacy_id", "survivor_source", "survivor_id", "cluster")
+DECISIONS = ("merge", "apart", "skip")
+
+
+@dataclass
+class EntityDedupe:
+    """What deduplicating one entity found and did."""
+
+    entity: str
+    records: int
+    candidates: int  # pairs the blocking keys found
+    pairs: pd.DataFrame  # pairs scored at or above the review band, with evidence and values
+    clusters: pd.DataFrame  # CLUSTER_COLUMNS, clusters of two records or more
+    merged: pd.DataFrame  # MERGED_COLUMNS
+    skipped_blocks: list[tuple[str, str, int]] = field(default_factory=list)  # key, value, records
+
+    @property
+    def review(self) -> pd.DataFrame:
+        return self.pairs[self.pairs["band"] == "review"]
+
+    def summary(self) -> dict[str, int]:
+        bands = self.pairs["band"].value_counts()
+        return {"records": self.records, "candidate_pairs": self.candidates,
+                "merge_pairs": int(bands.get("merge", 0)), "review_pairs": int(bands.get("review", 0)),
+                "clusters": int(self.clusters["cluster"].nunique()) if len(self.clusters) else 0,
+                "merged": len(self.merged), "kept": self.records - len(self.merged)}
+
+
+@dataclass
+class DedupeResult:
+    datasets: dict[str, pd.DataFrame]
+    entities: list[EntityDedupe]
+    repointed: dict[str, int]  # entity.field -> pointers re-pointed to a survivor
+
+    def as_dict(self) -> dict:
+        return {"entities": {e.entity: e.summary() for e in self.entities}, "repointed": self.repointed}
+
+
+def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: pd.DataFrame | None = None,
+           loaded: set[tuple[str, str, str]] | None = None) -> DedupeResult:
+    """Deduplicate every entity `rules` names that has a dataset. `decisions` (DECISION_COLUMNS)
+    are people's review decisions, applied before anything is merged; `loaded` holds the
+    (entity, source, legacy id) records already in the target: they stay survivors."""
+    datasets = {name: frame.copy() for name, frame in datasets.items()}
+    decisions = decisions if decisions is not None else pd.DataFrame(columns=list(DECISION_COLUMNS))
+    loaded = loaded or set()
+    found: list[EntityDedupe] = []
+    repointed: dict[str, int] = {}
+    for name in MODEL.load_order():
+        if name not in rules.entities or name not in datasets or datasets[name].empty:
+            continue
+        mine = decisions[decisions["entity"] == name]
+        result, deduped = find_duplicates(
+            datasets[name], rules.entities[name], entity=name, decisions=mine,
+            loaded={(s, i) for e, s, i in loaded if e == name}, children=child_counts(datasets, name))
+        datasets[name] = deduped
+        found.append(result)
+        survivors = dict(zip(result.merged["legacy_id"], result.merged["survivor_id"], strict=True))
+        legacy = _legacy(deduped)
+        shared = set(pd.DataFrame({"s": deduped["_source"].astype(str), "id": legacy})
+                     .drop_duplicates().groupby("id")["s"].size().loc[lambda c: c > 1].index)
+        shared |= set(result.merged["legacy_id"]) & set(legacy)  # still another record's id too
+        repointed.update(repoint(datasets, name, survivors, shared))
+    return DedupeResult(datasets, found, repointed)
+
+
+def _legacy(frame: pd.DataFrame) -> pd.Series:
+    return frame["id"].astype("str").str.strip().fillna("")
+
+
+def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisions: pd.DataFrame | None = None,
+                    loaded: set[tuple[str, str]] | None = None,
+                    children: dict[str, int] | None = None) -> tuple[EntityDedupe, pd.DataFrame]:
+    """One entity's duplicates found and merged; returns what was found and the deduplicated
+    frame (survivors carry the values survivorship chose; merged records are gone)."""
+    frame = frame.reset_index(drop=True)
+    n = len(frame)
+    frame["_legacy"] = _legacy(frame)
+    keys = list(zip(frame["_source"].astype(str), frame["_legacy"], strict=True))
+    values = match.prepared(frame, spec.fields)
+    pairs = match.candidate_pairs(values, spec)
+    pair_levels = match.levels(values, spec, pairs.left, pairs.right)
+    model = match.fit(values, spec, pairs, pair_levels)
+    methods = {k: c.method for k, c in spec.compare.items()}
+    weights = match.score_weights(model, pair_levels, values, pairs.left, methods)
+    probability = match.probabilities(model, weights)
+
+    position = {k: i for i, k in enumerate(keys)}
+    forced, apart = _decided(decisions, position)
+    strength = probability.copy()
+    merge = probability >= spec.merge
+    code = pairs.left * n + pairs.right
+    for a, b in forced:
+        hit = np.flatnonzero(code == a * n + b)
+        if len(hit):
+            merge[hit] = True
+            strength[hit] = 2.0  # a person's decision outranks any score
+    apart_codes = np.array([a * n + b for a, b in apart], dtype=np.int64)
+    merge &= ~np.isin(code, apart_codes)
+    extra = [(a, b) for a, b in forced if not np.isin(a * n + b, code)]
+    edge_left = np.r_[pairs.left[merge], [a for a, _ in extra]].astype(np.int64)
+    edge_right = np.r_[pairs.right[merge], [b for _, b in extra]].astype(np.int64)
+    edge_strength = np.r_[strength[merge], [2.0] * len(extra)]
+
+    known = dict(zip(code.tolist(), weights.tolist(), strict=True))
+
+    def distinct(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Record pairs that clearly differ: their comparisons together speak against a match
+        (a Bayes factor below 1; scored on the spot when no blocking key paired them). Two
+        records that merely share little are no reason to keep a cluster apart."""
+        found = np.array([known.get(int(x) * n + int(y), np.nan) for x, y in zip(a, b, strict=True)])
+        missing = np.isnan(found)
+        if missing.any():
+            levels = match.levels(values, spec, a[missing], b[missing])
+            found[missing] = match.score_weights(model, levels, values, a[missing], methods)
+        return found < 0
+
+    groups = cluster(n, edge_left, edge_right, edge_strength, apart=set(apart), distinct=distinct)
+    scored = _pairs_frame(entity, frame, spec, values, pairs, pair_levels, model, probability, keys,
+                          groups.refused, forced, apart)
+    clusters, merged, deduped = _survive(entity, frame, spec, groups.label, scored, keys,
+                                         loaded or set(), children or {})
+    skipped = [(" + ".join(f"{p.field}:{p.transform}" for p in spec.blocking[k]), v, s) for k, v, s in pairs.skipped]
+    return (EntityDedupe(entity, n, len(pairs), scored, clusters, merged, skipped),
+            deduped.drop(columns=["_legacy"]))
+
+
+def _decided(decisions: pd.DataFrame | None, position: dict[tuple[str, str], int],
+             ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """People's decisions as record position pairs (left < right): merge, keep apart. A
+    decision about a record no longer in the data is ignored."""
+    forced: list[tuple[int, int]] = []
+    apart: list[tuple[int, int]] = []
+    if decisions is None or decisions.empty:
+        return forced, apart
+    for row in decisions.itertuples(index=False):
+        a = position.get((str(row.source_a), str(row.id_a).strip()))
+        b = position.get((str(row.source_b), str(row.id_b).strip()))
+        if a is None or b is None or a == b:
+            continue
+        pair = (min(a, b), max(a, b))
+        if row.decision == "merge":
+            forced.append(pair)
+        elif row.decision == "apart":
+            apart.append(pair)
+    return forced, apart
+
+
+def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict[str, np.ndarray],
+                 pairs: match.Pairs, pair_levels: dict[str, np.ndarray], model: match.Model,
+                 probability: np.ndarray, keys: list[tuple[str, str]], refused: list[tuple[int, int, str]],
+                 forced: list[tuple[int, int]], apart: list[tuple[int, int]]) -> pd.DataFrame:
+    """The pairs at or above the review band (and those a decision or the chaining guard
+    touched), with the band, the probability, each field's level and weight, and both values."""
+    n = len(frame)
+    code = pairs.left * n + pairs.right
+    band = np.where(probability >= spec.merge, "merge", np.where(probability >= spec.review, "review", "distinct"))
+    reason = np.full(len(code), "", dtype=object)
+    for a, b, why in refused:
+        hit = np.flatnonzero(code == min(a, b) * n + max(a, b))
+        band[hit] = "review"
+        reason[hit] = why
+    decided = {a * n + b: "merge" for a, b in forced} | {a * n + b: "apart" for a, b in apart}
+    decision = np.array([decided.get(int(c), "") for c in code], dtype=object)
+    keep = (band != "distinct") | (decision != "")
+    left, right = pairs.left[keep], pairs.right[keep]
+    # Each pair written with its records in key order, whatever order they came in.
+    swap = np.array([keys[a] > keys[b] for a, b in zip(left, right, strict=True)], dtype=bool)
+    left, right = np.where(swap, right, left), np.where(swap, left, right)
+    out = pd.DataFrame({
+        "entity": entity,
+        "source_a": [keys[i][0] for i in left], "id_a": [keys[i][1] for i in left],
+        "source_b": [keys[i][0] for i in right], "id_b": [keys[i][1] for i in right],
+        "probability": np.round(probability[keep], 6), "band": band[keep], "decision": decision[keep],
+        "why": reason[keep],
+    })
+    for name, comparison in spec.compare.items():
+        labels = np.array(match.LEVELS[comparison.method], dtype=object)
+        weight = model.weights(name)[pair_levels[name][keep]]
+        out[name] = [f"{label} ({w:+.1f})" for label, w in zip(labels[pair_levels[name][keep]], weight, strict=True)]
+        shown = pd.Series(values[name], dtype=object).str.replace("\x1f", " ").to_numpy(dtype=object)
+        out[f"{name}_a"] = shown[left]
+        out[f"{name}_b"] = shown[right]
+    return out.sort_values(["probability", "source_a", "id_a", "source_b", "id_b"],
+                           ascending=[False, True, True, True, True], kind="stable").reset_index(drop=True)
+
+
+def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarray, scored: pd.DataFrame,
+             keys: list[tuple[str, str]], loaded: set[tuple[str, str]], children: dict[str, int],
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Clusters, merged records and the deduplicated frame."""
+    fields = [f for f in MODEL.entity(entity).field_names if f != "id" and f in frame]
+    sizes = np.bincount(label, minlength=len(frame))
+    in_cluster = np.flatnonzero(sizes[label] > 1)
+    best: dict[tuple[str, str], float] = {}
+    for row in scored[scored["band"] == "merge"].itertuples(index=False):
+        for key in ((row.source_a, row.id_a), (row.source_b, row.id_b)):
+            best[key] = max(best.get(key, 0.0), float(row.probability))
+    rows, merged, dropped = [], [], []
+    deduped = frame.copy()
+    for cluster_label, members in pd.Series(in_cluster).groupby(label[in_cluster]):
+        group = frame.loc[members.to_numpy()]
+        order = master_order(group, spec.survivorship, fields=fields, loaded=loaded, children=children)
+        master = order[0]
+        cluster_id = f"{entity}-{keys[master][0]}-{keys[master][1]}"
+        for name, value in surviving_values(group, order, spec.survivorship, fields).items():
+            deduped.at[master, name] = value
+        for i in order:
+            rows.append({"entity": entity, "cluster": cluster_id, "_source": keys[i][0], "legacy_id": keys[i][1],
+                         "survivor": i == master, "score": best.get(keys[i], 1.0)})
+            if i != master:
+                merged.append({"entity": entity, "_source": keys[i][0], "_file": str(frame.at[i, "_file"]),
+                               "_row": str(frame.at[i, "_row"]), "legacy_id": keys[i][1],
+                               "survivor_source": keys[master][0], "survivor_id": keys[master][1],
+                               "cluster": cluster_id})
+                dropped.append(i)
+    clusters = pd.DataFrame(rows, columns=list(CLUSTER_COLUMNS))
+    clusters = clusters.sort_values(["cluster", "survivor", "_source", "legacy_id"], ascending=[True, False, True, True],
+                                    kind="stable").reset_index(drop=True)
+    return clusters, pd.DataFrame(merged, columns=list(MERGED_COLUMNS)), deduped.drop(index=dropped)

@@ -1,0 +1,146 @@
+"""Match rules (rules/dedupe.yaml), parsed strictly: per entity, how candidate pairs are found
+(blocking keys, their union), how each field of a pair is compared, where the merge and review
+bands start, and how the surviving record is built.
+
+A blocking key is a list of parts, each a field with a transform: `[email]` pairs records
+with the same email; `[last_name: metaphone, first_name: initial]` pairs records whose
+surnames sound alike and whose first names share their initial. A comparison names a method
+(`name`, `first_name`, `company`, `exact`, `email`, `phone`, `jaro_winkler`, `levenshtein`,
+`date`) and, for `exact`-like levels, whether common values count for less (term frequency).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from crmmigrate import config
+from crmmigrate.config import At
+from crmmigrate.model import MODEL
+from crmmigrate.validate.rules import RULES_DIR, _check_entity, _check_field
+
+TRANSFORMS = ("exact", "lower", "digits", "metaphone", "initial", "prefix3", "company_key", "company_prefix",
+              "domain", "sorted_tokens")
+METHODS = ("exact", "email", "phone", "name", "first_name", "company", "jaro_winkler", "levenshtein", "date",
+           "name_tokens", "person_name")
+# Fields the rules may use beyond an entity's own: made from its fields before matching.
+VIRTUAL_FIELDS = {"full_name": ("first_name", "last_name"),  # "First Last"
+                  "person": ("first_name", "last_name")}  # both, apart, for person_name
+MASTER_RULES = ("already_loaded", "most_complete", "oldest", "newest", "source_priority", "most_children")
+FIELD_RULES = ("master", "most_recent", "longest", "most_frequent", "source_priority")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeyPart(_Strict):
+    field: str
+    transform: Literal[TRANSFORMS] = "exact"  # type: ignore[valid-type]
+
+
+def _part(value: Any) -> Any:
+    """`email` or `{last_name: metaphone}` as a KeyPart."""
+    if isinstance(value, str):
+        return {"field": value}
+    if isinstance(value, dict) and len(value) == 1 and "field" not in value:
+        (name, transform), = value.items()
+        return {"field": name, "transform": transform}
+    return value
+
+
+Part = Annotated[KeyPart, BeforeValidator(_part)]
+
+
+class Comparison(_Strict):
+    method: Literal[METHODS]  # type: ignore[valid-type]
+    term_frequency: bool = False  # a common value agreeing is weaker evidence than a rare one
+
+
+def _comparison(value: Any) -> Any:
+    return {"method": value} if isinstance(value, str) else value
+
+
+class Survivorship(_Strict):
+    """Which record of a cluster is the master, rule after rule until one is left, and how each
+    field of the surviving record is chosen (default: the master's value)."""
+
+    master: list[Literal[MASTER_RULES]] = ["already_loaded", "most_complete", "oldest"]  # type: ignore[valid-type]
+    fields: dict[str, Literal[FIELD_RULES]] = {}  # type: ignore[valid-type]
+    sources: list[str] = []  # source priority, first wins (for the source_priority rules)
+
+
+class MatchSpec(_Strict):
+    """How one entity's records are matched, scored, banded and merged."""
+
+    blocking: list[list[Part]] = Field(min_length=1)
+    compare: dict[str, Annotated[Comparison, BeforeValidator(_comparison)]] = Field(min_length=1)
+    # Keys whose pairs fit m (default: the blocking keys). Leave out a key that pairs mostly
+    # different records (a switchboard phone pairs colleagues): EM would learn from them that
+    # duplicates differ in name.
+    training: list[list[Part]] | None = None
+    merge: float = Field(0.95, gt=0, lt=1, description="match probability from which a pair is merged")
+    review: float = Field(0.5, gt=0, lt=1, description="match probability from which a pair goes to review")
+    max_block: int = Field(2000, ge=2, description="records sharing a key beyond which the key pairs none")
+    survivorship: Survivorship = Survivorship()
+
+    @model_validator(mode="after")
+    def _bands(self) -> MatchSpec:
+        if self.review >= self.merge:
+            raise At(("review",), f"review ({self.review}) must be below merge ({self.merge})")
+        return self
+
+    @property
+    def fields(self) -> list[str]:
+        """Every field the rules read."""
+        used = [p.field for key in self.blocking + (self.training or []) for p in key] + list(self.compare)
+        return list(dict.fromkeys(used))
+
+
+class DedupeRules(_Strict):
+    entities: dict[str, MatchSpec] = {}
+
+    @model_validator(mode="after")
+    def _known_names(self) -> DedupeRules:
+        for entity, spec in self.entities.items():
+            try:
+                _check_entity(entity)
+            except ValueError as exc:
+                raise At(("entities", entity), str(exc)) from None
+            if not MODEL.entity(entity).dedupe:
+                raise At(("entities", entity), f"{entity} records are not deduplicated (only "
+                         + ", ".join(e.name for e in MODEL.entities if e.dedupe) + " are)")
+            for number, key in enumerate(spec.blocking):
+                for index, part in enumerate(key):
+                    _field_at(entity, part.field, ("entities", entity, "blocking", number, index))
+            for number, key in enumerate(spec.training or []):
+                for index, part in enumerate(key):
+                    _field_at(entity, part.field, ("entities", entity, "training", number, index))
+            for name in spec.compare:
+                _field_at(entity, name, ("entities", entity, "compare", name))
+            for name in spec.survivorship.fields:
+                try:
+                    _check_field(entity, name)
+                except ValueError as exc:
+                    raise At(("entities", entity, "survivorship", "fields", name), str(exc)) from None
+        return self
+
+
+def _field_at(entity: str, name: str, where: tuple) -> None:
+    if name in VIRTUAL_FIELDS and all(f in MODEL.entity(entity) for f in VIRTUAL_FIELDS[name]):
+        return
+    try:
+        _check_field(entity, name)
+    except ValueError as exc:
+        raise At(where, str(exc)) from None
+
+
+def load_dedupe_rules(path: Path | None = None) -> DedupeRules:
+    """The rules at `path`; else a migration project's own rules/dedupe.yaml when run from it,
+    else the ones crmmigrate ships."""
+    if path is None:
+        local = Path("rules") / "dedupe.yaml"
+        path = local if local.is_file() else RULES_DIR / "dedupe.yaml"
+    return config.load(DedupeRules, Path(path))

@@ -1,0 +1,368 @@
+"""The dedupe stage: rules, matching (nicknames, suffixes, typos, case, transposed names), hard
+negatives, the chaining guard, survivorship, re-pointing, review decisions, determinism, and
+the samples' planted duplicates."""
+
+from __future__ import annotations
+
+import json
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from crmmigrate.cli import app
+from crmmigrate.config import BadConfig
+from crmmigrate.dedupe import (
+    DECISION_COLUMNS,
+    dedupe,
+    find_duplicates,
+    load_dedupe_rules,
+    read_decisions,
+)
+from crmmigrate.dedupe.cluster import cluster
+from crmmigrate.dedupe.rules import DedupeRules, Survivorship
+from crmmigrate.dedupe.survive import master_order, surviving_values
+from crmmigrate.errors import MalformedInput
+from crmmigrate.model import MODEL
+
+ROOT = Path(__file__).resolve().parent.parent
+TRUTH = json.loads((ROOT / "samples" / "truth.json").read_text(encoding="utf-8"))
+RULES = load_dedupe_rules(ROOT / "rules" / "dedupe.yaml")
+
+FIRST = ["Anna", "Bernd", "Carla", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas", "Katrin", "Lars",
+         "Maya", "Nils", "Olga", "Pavel", "Quentin", "Rosa", "Sven", "Tanja"]
+LAST = ["Albrecht", "Brandt", "Castillo", "Dobrev", "Eriksen", "Fischer", "Gallo", "Horvath", "Ivanova", "Jansen",
+        "Kowalski", "Lindqvist", "Moreau", "Novak", "Okafor", "Petrov", "Quiroga", "Rossi", "Sato", "Tanaka"]
+
+
+def frame(entity: str, rows: list[dict], source: str = "crm") -> pd.DataFrame:
+    columns = list(MODEL.entity(entity).field_names)
+    out = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns, dtype="str")
+    out["_custom"] = None
+    out["_issues"] = None
+    out["_source"] = [r.get("_source", source) for r in rows]
+    out["_file"] = f"{entity}.csv"
+    out["_row"] = [str(i) for i in range(2, len(rows) + 2)]
+    return out
+
+
+def people(count: int = 60) -> list[dict]:
+    """Distinct background contacts: each its own name, email, phone and account."""
+    rows = []
+    for i in range(count):
+        first, last = FIRST[i % 20], LAST[(i * 7 + i // 20) % 20]
+        rows.append({"id": f"B{i}", "first_name": first, "last_name": last, "account_id": f"A{i % 30}",
+                     "email": f"{first}.{last}{i}@example{i % 7}.com".lower(), "phone": f"+4930{5550000 + i * 37}",
+                     "mailing_city": ["Berlin", "Hamburg", "Köln", "München"][i % 4]})
+    return rows
+
+
+def merged_pairs(rows: list[dict], entity: str = "contact") -> set[tuple[str, str]]:
+    result, _ = find_duplicates(frame(entity, rows), RULES.entities[entity], entity=entity)
+    return {tuple(sorted(p)) for _, g in result.clusters.groupby("cluster") for p in combinations(g["legacy_id"], 2)}
+
+
+# -- rules ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "line", "message"), [
+    ("entities:\n  contact:\n    blocking: [[emial]]\n    compare: {email: exact}\n", 3,
+     "contact has no field 'emial' (did you mean 'email'?)"),
+    ("entities:\n  contact:\n    blocking: [[email]]\n    compare: {email: fuzzy}\n", 4, "Input should be"),
+    ("entities:\n  contact:\n    blocking: [[email: soundex]]\n    compare: {email: exact}\n", 3, "Input should be"),
+    ("entities:\n  lead:\n    blocking: [[email]]\n    compare: {email: exact}\n", 2, "are not deduplicated"),
+    ("entities:\n  contact:\n    blocking: [[email]]\n    compare: {email: exact}\n    merge: 0.4\n", 2,
+     "review (0.5) must be below merge (0.4)"),
+])
+def test_rules_are_read_strictly_with_the_line(tmp_path, text, line, message):
+    path = tmp_path / "dedupe.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(BadConfig) as caught:
+        load_dedupe_rules(path)
+    assert caught.value.line == line
+    assert message in str(caught.value)
+
+
+def test_the_shipped_rules_cover_the_entities_the_model_dedupes():
+    assert set(RULES.entities) == {e.name for e in MODEL.entities if e.dedupe}
+    assert isinstance(RULES, DedupeRules)
+
+
+# -- matching ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ({"first_name": "Robert", "last_name": "Whitfield"}, {"first_name": "Bob", "last_name": "Whitfield"}),
+    ({"first_name": "Elizabeth", "last_name": "Marchetti"}, {"first_name": "Liz", "last_name": "Marchetti"}),
+    ({"first_name": "Jonathan", "last_name": "Abernathy"}, {"first_name": "Jonathan", "last_name": "Abernaty"}),
+    ({"first_name": "SVETLANA", "last_name": "KUZNETSOVA"}, {"first_name": "Svetlana", "last_name": "Kuznetsova"}),
+    ({"first_name": "Wei", "last_name": "Zhang"}, {"first_name": "Zhang", "last_name": "Wei"}),
+])
+def test_the_same_person_written_another_way_is_merged(a, b):
+    shared = {"account_id": "A90", "mailing_city": "Leipzig"}
+    rows = people() + [{"id": "X1", "email": "p.x@firma.de", **shared, **a},
+                       {"id": "X2", "phone": "+4934155501234", **shared, **b},
+                       {"id": "X3", "email": "p.x@firma.de", "phone": "+4934155501234", **shared, **a}]
+    assert merged_pairs(rows) == {("X1", "X2"), ("X1", "X3"), ("X2", "X3")}
+
+
+def test_the_same_name_at_another_company_is_not_merged():
+    rows = people() + [
+        {"id": "X1", "first_name": "Christopher", "last_name": "Scott", "account_id": "A1",
+         "email": "christopher.scott@signal.example", "phone": "+4930111111"},
+        {"id": "X2", "first_name": "Christopher", "last_name": "Scott", "account_id": "A2",
+         "email": "christopher.scott@taiga.example", "phone": "+4930222222"}]
+    assert merged_pairs(rows) == set()
+
+
+def companies() -> list[dict]:
+    names = ["Falke Elektronik", "Blauwal Reederei", "Kranich Logistik", "Hirsch Pharma", "Adler Bau", "Eule Software",
+             "Fuchs Textil", "Biber Holzbau", "Dachs Bergbau", "Igel Medizintechnik", "Luchs Optik", "Marder Chemie"]
+    return [{"id": f"B{i}", "name": f"{n} GmbH", "website": f"{n.split()[0].lower()}.example",
+             "phone": f"+4940{4440000 + i * 91}", "billing_city": "Hamburg", "billing_country": "DE"}
+            for i, n in enumerate(names)]
+
+
+def test_legal_suffix_variants_of_one_company_are_merged():
+    rows = companies() + [
+        {"id": "X1", "name": "ACME Corporation", "website": "acme.example", "billing_city": "Boston"},
+        {"id": "X2", "name": "Acme Corp.", "website": "acme.example", "phone": "+16175550100"},
+        {"id": "X3", "name": "ACME, Inc.", "phone": "+16175550100", "billing_city": "Boston"}]
+    assert merged_pairs(rows, "account") == {("X1", "X2"), ("X1", "X3"), ("X2", "X3")}
+
+
+def test_similar_names_of_different_companies_are_not_merged():
+    rows = companies() + [
+        {"id": "X1", "name": "Northwind Traders Inc.", "website": "northwind-traders.example",
+         "phone": "+12065550100", "billing_city": "Seattle"},
+        {"id": "X2", "name": "Northwind Travel Inc.", "website": "northwind-travel.example",
+         "phone": "+12065550199", "billing_city": "Seattle"}]
+    assert merged_pairs(rows, "account") == set()
+
+
+# -- clusters ------------------------------------------------------------------------------------
+
+
+def test_the_chaining_guard_keeps_apart_what_clearly_differs():
+    # 0~1 and 1~2 merge, but 0 and 2 clearly differ: 2 stays out, and the refusal says why.
+    def distinct(a, b):
+        return np.array([{(0, 2)}.__contains__((int(x), int(y))) for x, y in zip(a, b, strict=True)])
+
+    found = cluster(3, np.array([0, 1]), np.array([1, 2]), np.array([0.99, 0.98]), apart=set(), distinct=distinct)
+
+    assert found.label.tolist() == [0, 0, 2]
+    assert found.refused == [(1, 2, "would chain: records 0 and 2 clearly differ")]
+
+
+def test_a_kept_apart_decision_stops_a_cluster_joining_through_a_third_record():
+    found = cluster(3, np.array([0, 1]), np.array([1, 2]), np.array([0.99, 0.98]), apart={(0, 2)},
+                    distinct=lambda a, b: np.zeros(len(a), dtype=bool))
+    assert found.label.tolist() == [0, 0, 2]
+    assert "kept apart by a decision" in found.refused[0][2]
+
+
+# -- survivorship --------------------------------------------------------------------------------
+
+
+def group() -> pd.DataFrame:
+    out = frame("contact", [
+        {"id": "C1", "last_name": "Novak", "email": "old@x.example", "created_at": "2015-01-01", "_source": "crm"},
+        {"id": "C2", "last_name": "Novak", "email": "new@x.example", "phone": "+49301", "title": "Head of Sales",
+         "created_at": "2023-06-01", "_source": "reps"},
+        {"id": "C3", "last_name": "Novak", "title": "CEO", "created_at": "2019-03-03", "_source": "erp"},
+    ])
+    out["_legacy"] = out["id"]
+    return out
+
+
+FIELDS = [f for f in MODEL.entity("contact").field_names if f != "id"]
+
+
+@pytest.mark.parametrize(("rules", "first"), [
+    (["most_complete"], "C2"),
+    (["oldest"], "C1"),
+    (["newest"], "C2"),
+    (["source_priority"], "C3"),
+    (["most_children"], "C3"),
+    (["already_loaded", "oldest"], "C2"),
+])
+def test_each_master_rule_picks_its_master(rules, first):
+    order = master_order(group(), Survivorship(master=rules, sources=["erp", "crm"]), fields=FIELDS,
+                         loaded={("reps", "C2")}, children={"C3": 4, "C1": 1})
+    assert group().loc[order[0], "id"] == first
+
+
+@pytest.mark.parametrize(("rule", "field", "value"), [
+    ("master", "email", "old@x.example"),
+    ("most_recent", "email", "new@x.example"),
+    ("longest", "title", "Head of Sales"),
+    ("source_priority", "title", "CEO"),
+    ("master", "phone", "+49301"),  # the master has none: the next record's
+])
+def test_each_field_rule_builds_the_surviving_value(rule, field, value):
+    rules = Survivorship(master=["oldest"], fields={field: rule}, sources=["erp"])
+    records = group()
+    order = master_order(records, rules, fields=FIELDS, loaded=set(), children={})
+    assert surviving_values(records, order, rules, FIELDS)[field] == value
+
+
+def test_most_frequent_takes_the_value_most_records_have():
+    records = group()
+    records.loc[:, "department"] = ["IT", "Sales", "Sales"]
+    rules = Survivorship(master=["oldest"], fields={"department": "most_frequent"})
+    order = master_order(records, rules, fields=FIELDS, loaded=set(), children={})
+    assert surviving_values(records, order, rules, FIELDS)["department"] == "Sales"
+
+
+# -- the whole stage -----------------------------------------------------------------------------
+
+
+def crm() -> dict[str, pd.DataFrame]:
+    accounts = frame("account", companies() + [
+        {"id": "X1", "name": "ACME Corporation", "website": "acme.example", "billing_city": "Boston",
+         "created_at": "2012-01-01"},
+        {"id": "X2", "name": "Acme Corp.", "website": "acme.example", "phone": "+16175550100",
+         "created_at": "2020-01-01"}])
+    contacts = frame("contact", people(40) + [
+        {"id": "K1", "account_id": "X2", "first_name": "Bob", "last_name": "Whitfield", "email": "bob@acme.example"},
+        {"id": "K2", "account_id": "X1", "first_name": "Robert", "last_name": "Whitfield",
+         "email": "bob@acme.example"}])
+    opportunities = frame("opportunity", [{"id": "O1", "account_id": "X2", "name": "Deal", "stage": "Won",
+                                           "close_date": "2024-01-01"}])
+    cases = frame("case", [{"id": "S1", "account_id": "X2", "contact_id": "K2", "subject": "Help"}])
+    roles = frame("opportunity_contact_role", [{"opportunity_id": "O1", "contact_id": "K2"}])
+    activities = frame("activity", [{"id": "T1", "type": "call", "related_entity": "account", "related_id": "X2"},
+                                    {"id": "T2", "type": "call", "related_entity": "contact", "related_id": "X2"}])
+    return {"account": accounts, "contact": contacts, "opportunity": opportunities, "case": cases,
+            "opportunity_contact_role": roles, "activity": activities}
+
+
+def test_every_pointer_to_a_merged_record_points_at_its_survivor():
+    result = dedupe(crm(), RULES)
+
+    (accounts, contacts) = result.entities
+    assert accounts.merged[["legacy_id", "survivor_id"]].values.tolist() == [["X2", "X1"]]  # oldest, most complete
+    assert contacts.merged[["legacy_id", "survivor_id"]].values.tolist() == [["K2", "K1"]]
+    data = result.datasets
+    assert "X2" not in data["account"]["id"].tolist() and "K2" not in data["contact"]["id"].tolist()
+    assert data["contact"].set_index("id").loc["K1", "account_id"] == "X1"
+    assert data["opportunity"]["account_id"].tolist() == ["X1"]
+    assert data["case"][["account_id", "contact_id"]].values.tolist() == [["X1", "K1"]]
+    assert data["opportunity_contact_role"]["contact_id"].tolist() == ["K1"]
+    # An activity's pointer is re-pointed only when it relates to the merged entity.
+    assert data["activity"]["related_id"].tolist() == ["X1", "X2"]
+    assert result.repointed == {"contact.account_id": 1, "opportunity.account_id": 1, "case.account_id": 1,
+                                "activity.related_id": 1, "opportunity_contact_role.contact_id": 1,
+                                "case.contact_id": 1}
+    # The survivor took the phone only the merged record had.
+    assert data["account"].set_index("id").loc["X1", "phone"] == "+16175550100"
+
+
+def test_the_same_input_gives_the_same_clusters_and_survivors_in_any_order():
+    data = crm()
+    first = dedupe(data, RULES)
+    shuffled = {k: v.sample(frac=1.0, random_state=7) for k, v in data.items()}
+    second = dedupe(shuffled, RULES)
+    for a, b in zip(first.entities, second.entities, strict=True):
+        pd.testing.assert_frame_equal(a.clusters, b.clusters)
+        pd.testing.assert_frame_equal(a.pairs, b.pairs)
+
+
+def test_a_record_already_loaded_stays_the_survivor():
+    result = dedupe(crm(), RULES, loaded={("account", "crm", "X2")})
+    assert result.entities[0].merged[["legacy_id", "survivor_id"]].values.tolist() == [["X1", "X2"]]
+
+
+def test_review_decisions_are_applied_on_every_run(tmp_path):
+    decisions = pd.DataFrame([["contact", "crm", "K1", "crm", "K2", "apart"]], columns=list(DECISION_COLUMNS))
+    kept_apart = dedupe(crm(), RULES, decisions=decisions)
+    assert kept_apart.entities[1].merged.empty
+    assert kept_apart.entities[1].pairs.query("id_a == 'K1'")["decision"].tolist() == ["apart"]
+    # A person can merge what the score would not: B0 and B1 share nothing.
+    forced = pd.DataFrame([["contact", "crm", "B0", "crm", "B1", "merge"]], columns=list(DECISION_COLUMNS))
+    merged = dedupe(crm(), RULES, decisions=forced)
+    assert ("B1", "B0") in {tuple(r) for r in merged.entities[1].merged[["legacy_id", "survivor_id"]].values}
+
+
+def test_a_decisions_file_with_a_wrong_decision_is_bad_input_with_its_line(tmp_path):
+    path = tmp_path / "decisions.csv"
+    path.write_text("entity,source_a,id_a,source_b,id_b,decision\ncontact,crm,K1,crm,K2,merge\n"
+                    "contact,crm,K1,crm,K3,maybe\n", encoding="utf-8")
+    with pytest.raises(MalformedInput) as caught:
+        read_decisions(path)
+    assert caught.value.line == 3 and caught.value.column == "decision"
+
+
+# -- the samples ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def samples(sample_datasets):
+    from crmmigrate.clean import clean, load_cleaning
+    from crmmigrate.validate import load_rules
+
+    cleaned = clean(sample_datasets, rules=load_cleaning(), region=load_rules().phone_region).datasets
+    return cleaned, dedupe(cleaned, RULES)
+
+
+def _where(datasets: dict[str, pd.DataFrame], entity: str) -> dict[str, str]:
+    files = datasets[entity][["_source", "_file"]].drop_duplicates()
+    return {s: f.replace("\\", "/").split("samples/", 1)[-1] for s, f in zip(files["_source"], files["_file"],
+                                                                             strict=True)}
+
+
+@pytest.mark.parametrize("entity", ["account", "contact"])
+def test_the_planted_duplicates_are_found_and_the_hard_negatives_kept_apart(samples, entity):
+    datasets, result = samples
+    found = next(e for e in result.entities if e.entity == entity)
+    where = _where(datasets, entity)
+    predicted = {tuple(sorted((where[a.s], a.l) for a in pair))
+                 for _, g in found.clusters.groupby("cluster")
+                 for pair in combinations(g.rename(columns={"_source": "s", "legacy_id": "l"})
+                                          .itertuples(index=False), 2)}
+    truth = {tuple(sorted(map(tuple, p))) for c in TRUTH["duplicates"][entity] for p in combinations(c["members"], 2)}
+    hits = len(predicted & truth)
+    precision, recall = hits / len(predicted), hits / len(truth)
+    assert precision >= 0.97 and recall >= 0.97, (precision, recall, sorted(predicted - truth), sorted(truth - predicted))
+    negatives = [tuple(sorted(map(tuple, h["pair"]))) for h in TRUTH["hard_negatives"] if h["entity"] == entity]
+    assert not set(negatives) & predicted
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def test_dedupe_command_writes_the_results_and_review_takes_decisions(tmp_path):
+    runner = CliRunner()
+    staged = [tmp_path / "accounts.csv", tmp_path / "contacts.csv"]
+    crm()["account"].to_csv(staged[0], index=False)
+    crm()["contact"].to_csv(staged[1], index=False)
+    decisions = tmp_path / "decisions.csv"
+
+    found = runner.invoke(app, ["dedupe", *map(str, staged), "-o", str(tmp_path / "out"), "--decisions",
+                                str(decisions)])
+
+    assert found.exit_code == 0, found.output
+    assert "contact" in found.stdout
+    for name in ("contact.csv", "clusters.csv", "pairs.csv", "review.csv", "merged.csv", "summary.json"):
+        assert (tmp_path / "out" / name).exists(), name
+    assert pd.read_csv(tmp_path / "out" / "merged.csv")["legacy_id"].tolist() == ["X2", "K2"]
+    contacts = pd.read_csv(tmp_path / "out" / "contact.csv", dtype=str)
+    assert contacts.set_index("id").loc["K1", "account_id"] == "X1"
+    pairs = pd.read_csv(tmp_path / "out" / "pairs.csv", dtype=str)
+    only_contacts = tmp_path / "contact-pairs.csv"
+    pairs[pairs["entity"] == "contact"].to_csv(only_contacts, index=False)
+    reviewed = runner.invoke(app, ["dedupe", "review", str(only_contacts), "--decisions", str(decisions)],
+                             input="a\n")
+    assert reviewed.exit_code == 0, reviewed.output
+    assert "person" in reviewed.stdout and "merge 0, apart 1" in reviewed.stdout
+    assert read_decisions(decisions)["decision"].tolist() == ["apart"]
+    again = runner.invoke(app, ["dedupe", *map(str, staged), "-o", str(tmp_path / "again"), "--decisions",
+                                str(decisions)])
+    assert again.exit_code == 0, again.output
+    assert pd.read_csv(tmp_path / "again" / "merged.csv")["legacy_id"].tolist() == ["X2"]
+    # Decided pairs are not asked again.
+    assert "0 pair(s) to review (1 decided already)" in runner.invoke(
+        app, ["dedupe", "review", str(only_contacts), "--decisions", str(decisions)]).stdout
