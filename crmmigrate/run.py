@@ -33,6 +33,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from crmmigrate import config
 from crmmigrate.clean import CleanResult, clean, load_cleaning
 from crmmigrate.config import BadConfig, Located
+from crmmigrate.dedupe import (
+    DedupeResult,
+    DedupeRules,
+    dedupe,
+    load_dedupe_rules,
+    read_decisions,
+    write_outputs,
+)
 from crmmigrate.errors import (
     EXIT_INTERNAL,
     BadUsage,
@@ -118,6 +126,9 @@ class MigrationConfig(_Strict):
     rules: str | None = Field(None, description="validation rules [default: rules/validation.yaml]")
     thresholds: str | None = Field(None, description="thresholds [default: rules/thresholds.yaml]")
     cleaning: str | None = Field(None, description="cleaning rules [default: rules/cleaning.yaml]")
+    dedupe: str | None = Field(None, description="match rules [default: rules/dedupe.yaml]")
+    decisions: str = Field("dedupe-decisions.csv", description="review decisions that every run applies "
+                           "(written by `crmmigrate dedupe review`)")
     run_dir: str = Field("runs", description="where each run's directory is made")
     batch_rows: int = Field(BATCH_ROWS, ge=1, description="rows per load transaction")
     bulk_rows: int = Field(BULK_ROWS, ge=0, description="new rows of a source from which it loads in one "
@@ -161,6 +172,8 @@ class Migration:
     rules: Path
     thresholds: Path
     cleaning: Path
+    dedupe: Path
+    decisions: Path
     run_dir: Path
     sources: list[PlannedSource]
 
@@ -176,6 +189,8 @@ class Migration:
             "rules": str(self.rules),
             "thresholds": str(self.thresholds),
             "cleaning": str(self.cleaning),
+            "dedupe": str(self.dedupe),
+            "decisions": str(self.decisions),
             "run_dir": str(self.run_dir),
             "batch_rows": self.config.batch_rows,
             "bulk_rows": self.config.bulk_rows,
@@ -215,6 +230,8 @@ def load_migration(path: Path) -> Migration:
         rules=_config_path(parsed.rules, base, "validation.yaml", path, located, "rules"),
         thresholds=_config_path(parsed.thresholds, base, "thresholds.yaml", path, located, "thresholds"),
         cleaning=_config_path(parsed.cleaning, base, "cleaning.yaml", path, located, "cleaning"),
+        dedupe=_config_path(parsed.dedupe, base, "dedupe.yaml", path, located, "dedupe"),
+        decisions=base / parsed.decisions,
         run_dir=base / parsed.run_dir,
         sources=sources,
     )
@@ -367,6 +384,7 @@ class RunResult:
     sources: list[SourceRun]
     cleaning: CleanResult
     validation: ValidationResult
+    dedupe: DedupeResult
     held: dict[str, str]  # entity -> why it was not loaded
     forced: list[str]  # entities loaded although their gate failed (--allow-failing)
     load: LoadReport
@@ -500,6 +518,19 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
 
     clock = time.perf_counter()
     ledger = _Ledger(engine, run_id, dry_run)
+    rules = load_dedupe_rules(migration.dedupe)
+    deduped_entities = [e for e in order if e in rules.entities]
+    report("dedupe", ", ".join(deduped_entities) or "nothing to dedupe", 0, 1)
+    deduped = dedupe(datasets, DedupeRules(entities={e: rules.entities[e] for e in deduped_entities}),
+                     decisions=read_decisions(migration.decisions), loaded=ledger.loaded(deduped_entities),
+                     invalid=_invalid_values(result))
+    datasets = deduped.datasets
+    files.update({f"dedupe_{k}": v for k, v in write_outputs(deduped, run_dir / "dedupe").items()
+                  if k in ("clusters", "pairs", "review", "merged", "summary")})
+    report("dedupe", ", ".join(deduped_entities) or "nothing to dedupe", 1, 1)
+    timings["dedupe"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
     kept = ledger.record(planned, datasets, filtered, rejects, held, report)
     timings["ledger"] = time.perf_counter() - clock
 
@@ -510,18 +541,20 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         progress=lambda entity, done, total: report("load", entity, done, total),
     )
     loaded.skipped = dict(held)
+    ledger.merged(deduped)
     timings["load"] = time.perf_counter() - clock
     files["load_rejects"] = str(run_dir / "load.rejects.csv")
     write_frames(run_dir / "load.rejects.csv", [loaded.rejects_frame()])
 
     clock = time.perf_counter()
-    lines = _reconcile(runs, datasets, filtered, rejects, held, kept, loaded, ledger)
+    lines = _reconcile(runs, datasets, filtered, rejects, held, kept, loaded, ledger, deduped)
     timings["reconcile"] = time.perf_counter() - clock
     engine.dispose()
 
     outcome = RunResult(
         run_id=run_id, run_dir=run_dir, target=migration.masked_target, dry_run=dry_run, only=only,
-        sources=runs, cleaning=cleaned, validation=result, held=held, forced=forced, load=loaded, ledger=lines,
+        sources=runs, cleaning=cleaned, validation=result, dedupe=deduped, held=held, forced=forced, load=loaded,
+        ledger=lines,
         timings=timings, files=files, kept={k: len(v) for k, v in kept.items() if v},
     )
     finished = datetime.now(UTC)
@@ -532,6 +565,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         "timings": timings,
         "sources": [r.as_dict() for r in runs],
         "clean": cleaned.as_dict(),
+        "dedupe": deduped.as_dict(),
         "gate": {
             "passed": result.passed,
             "entities": {e.entity: {"passed": e.passed, "rows": e.rows, "failed": [c.name for c in e.failed],
@@ -633,6 +667,13 @@ def _extract_and_map(
     return run, mapped_frame, removed_frame, list(extraction.rejects)
 
 
+def _invalid_values(result: ValidationResult) -> set[tuple[str, str, str]]:
+    """(file, row, field) of every value validation failed: survivorship takes none of them."""
+    failures = result.failures
+    return set(zip(failures["_file"].astype(str), failures["_row"].astype(str), failures["field"].astype(str),
+                   strict=True))
+
+
 def _write_cleaning(result: CleanResult, folder: Path) -> dict[str, str]:
     """The change log and the notes of the clean stage."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -676,11 +717,11 @@ class _Ledger:
 
     def record(self, planned: list[PlannedSource], datasets: dict[str, pd.DataFrame],
                filtered: dict[str, pd.DataFrame], rejects: dict[str, list], held: dict[str, str],
-               report: Progress) -> dict[str, set[tuple[str, str]]]:
+               report: Progress) -> dict[str, dict[tuple[str, str], str]]:
         """Write the entries; returns per held entity the (source, legacy id) an earlier run
         loaded, which keep their entry: the target still holds them and children resolve
         their pointers through them."""
-        kept: dict[str, set[tuple[str, str]]] = {}
+        kept: dict[str, dict[tuple[str, str], str]] = {}
         for entity in held:
             kept[entity] = self._loaded_before(entity, [p.name for p in planned if p.entity == entity])
         for index, p in enumerate(planned):
@@ -705,12 +746,42 @@ class _Ledger:
             report("ledger", "sources", index + 1, len(planned))
         return kept
 
-    def _loaded_before(self, entity: str, sources: list[str]) -> set[tuple[str, str]]:
+    def loaded(self, entities: list[str]) -> set[tuple[str, str, str]]:
+        """(entity, source, legacy id) of the records of `entities` already in the target."""
         t = self.table
         with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(t.c.source, t.c.legacy_id).where(
+            rows = connection.execute(sa.select(t.c.entity, t.c.source, t.c.legacy_id).where(
+                t.c.entity.in_(entities), t.c.status == "loaded"))
+            return {(str(e), str(s), str(i)) for e, s, i in rows}
+
+    def merged(self, deduped: DedupeResult) -> None:
+        """id_map entries of the merged records: `merged`, with their survivor's target id (none
+        when the survivor was not loaded: the reason says so)."""
+        t = self.table
+        for found in deduped.entities:
+            if found.merged.empty or self.dry_run:
+                continue
+            with self.engine.begin() as connection:
+                rows = connection.execute(sa.select(t.c.source, t.c.legacy_id, t.c.target_id).where(
+                    t.c.entity == found.entity, t.c.status == "loaded"))
+                targets = {(str(s), str(i)): target for s, i, target in rows}
+                entries = []
+                merged = found.merged
+                for source, legacy, to_source, to_id in zip(merged["_source"], merged["legacy_id"],
+                                                            merged["survivor_source"], merged["survivor_id"],
+                                                            strict=True):
+                    target = targets.get((to_source, to_id))
+                    reason = f"merged into {to_source} {to_id}"
+                    entries.append({"source": source, "legacy_id": legacy, "target_id": target, "status": "merged",
+                                    "reason": reason if target is not None else reason + ", which was not loaded"})
+                write_ledger(connection, t, found.entity, self.run_id, entries)
+
+    def _loaded_before(self, entity: str, sources: list[str]) -> dict[tuple[str, str], str]:
+        t = self.table
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(t.c.source, t.c.legacy_id, t.c.status).where(
                 t.c.entity == entity, t.c.source.in_(sources), t.c.status.in_(("loaded", "merged"))))
-            return {(str(s), str(i)) for s, i in rows}
+            return {(str(s), str(i)): str(status) for s, i, status in rows}
 
     def statuses(self, entity: str, source: str) -> dict[str, str]:
         t = self.table
@@ -721,8 +792,8 @@ class _Ledger:
 
 
 def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtered: dict[str, pd.DataFrame],
-               rejects: dict[str, list], held: dict[str, str], kept: dict[str, set[tuple[str, str]]],
-               loaded: LoadReport, ledger: _Ledger) -> list[LedgerLine]:
+               rejects: dict[str, list], held: dict[str, str], kept: dict[str, dict[tuple[str, str], str]],
+               loaded: LoadReport, ledger: _Ledger, deduped: DedupeResult) -> list[LedgerLine]:
     """Per source: where its rows ended by the run's own counts, and the status of each of
     its legacy ids in id_map against the one the run gave it."""
     by_source: dict[tuple[str, str], SourceLoad] = {(s.entity, s.source): s for s in loaded.sources}
@@ -730,10 +801,17 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
     for r in loaded.rejects:
         key = (str(r["entity"]), str(r["_source"]))
         load_rejects.setdefault(key, {})[str(r["_row"])] = str(r["legacy_id"] or f"row {r['_row']}")
+    merged: dict[tuple[str, str], list[str]] = {}
+    for found in deduped.entities:
+        for source, legacy in zip(found.merged["_source"], found.merged["legacy_id"], strict=True):
+            merged.setdefault((found.entity, source), []).append(legacy)
     lines = []
     for run in runs:
         line = LedgerLine(run.entity, run.name, extracted=run.extracted)
         expected: dict[str, str] = {}
+        for legacy in merged.get((run.entity, run.name), []):
+            expected[legacy] = "merged"
+            line.merged += 1
         for r in rejects[run.name]:
             expected[f"row {r.row}"] = "rejected"
         removed = filtered[run.name]
@@ -744,14 +822,16 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
         frame = datasets.get(run.entity)
         mine = frame[frame["_source"] == run.name] if frame is not None else pd.DataFrame(columns=["id", "_row"])
         if run.entity in held:
-            before = kept.get(run.entity, set())
+            before = kept.get(run.entity, {})
             for i, row in zip(mine["id"], mine["_row"], strict=True):
                 legacy = _legacy_id(i, row)
-                status = "loaded" if (run.name, legacy) in before else "rejected"
+                status = before.get((run.name, legacy), "rejected")  # loaded or merged by an earlier run
                 expected[legacy] = status
                 if status == "loaded":
                     line.loaded += 1
                     line.unchanged += 1
+                elif status == "merged":
+                    line.merged += 1
                 else:
                     line.rejected += 1
         else:

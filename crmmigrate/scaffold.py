@@ -45,6 +45,8 @@ target: sqlite:///migration.db    # any SQLAlchemy URL, e.g. postgresql+psycopg:
 rules: rules/validation.yaml
 thresholds: rules/thresholds.yaml
 cleaning: rules/cleaning.yaml
+dedupe: rules/dedupe.yaml         # how duplicate accounts and contacts are found and merged
+decisions: dedupe-decisions.csv   # review decisions (crmmigrate dedupe review), applied on every run
 run_dir: runs                     # each run writes its artifacts and run.json to runs/<run_id>/
 batch_rows: 10000                 # rows per load transaction (and per resume step)
 bulk_rows: 50000                  # a source with this many new rows loads in one transaction (0: never)

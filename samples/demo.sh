@@ -4,7 +4,7 @@
 # staged export to its canonical entity in demo/mapped with mappings/samples/, and validate
 # them all against the quality gate. Then the same in one command: `init` makes a migration
 # project over the samples in demo/ and `run` migrates it into demo/migration.db, every row
-# accounted for in the ledger. Later stages (clean, dedupe) join this demo as they land.
+# accounted for in the ledger. In between, clean and dedupe show their own stages.
 set -eu
 cd "$(dirname "$0")/.."
 crm=${CRMMIGRATE:-.venv/bin/crmmigrate}
@@ -36,6 +36,14 @@ if [ "$status" -eq 1 ]; then
 elif [ "$status" -ne 0 ]; then
     exit "$status"
 fi
+
+# Clean the mapped data, then find the planted duplicates: accounts and contacts merged into
+# survivors, every pointer to a merged record re-pointed, uncertain pairs in review.csv (decide
+# them with `crmmigrate dedupe review demo/deduped/review.csv`).
+for name in accounts contacts_crm contacts_reps opportunities opportunity_contact_roles cases activities; do
+    $crm clean demo/mapped/$name.parquet -o demo/cleaned/$name.parquet
+done
+$crm dedupe demo/cleaned/*.parquet -o demo/deduped --decisions demo/dedupe-decisions.csv
 
 # The whole migration from one config file. The gate holds back the tables with planted errors
 # and the tables that point into them, so it exits 1 on purpose; the rest is loaded.

@@ -408,6 +408,11 @@ def run_summary(result: RunResult) -> None:
     rules = ", ".join(f"{rule} {count:,}" for rule, count in result.cleaning.by_rule().most_common())
     facts.add_row("cleaned", f"{len(result.cleaning.changes):,} value(s)" + (f" ({escape(rules)})" if rules else "")
                   + f" -> {escape(result.files['clean_changes'])}")
+    if result.dedupe.entities:
+        merged = ", ".join(f"{e.entity} {e.summary()['merged']:,} into {e.summary()['clusters']:,} survivors"
+                           + (f", {e.summary()['review_pairs']:,} pair(s) to review" if e.summary()["review_pairs"]
+                              else "") for e in result.dedupe.entities)
+        facts.add_row("deduped", f"{escape(merged)} -> {escape(result.files['dedupe_clusters'])}")
     facts.print()
 
     gate = Table(title="gate", title_justify="left", pad_edge=False)

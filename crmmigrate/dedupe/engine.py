@@ -65,10 +65,13 @@ class DedupeResult:
 
 
 def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: pd.DataFrame | None = None,
-           loaded: set[tuple[str, str, str]] | None = None) -> DedupeResult:
+           loaded: set[tuple[str, str, str]] | None = None,
+           invalid: set[tuple[str, str, str]] | None = None) -> DedupeResult:
     """Deduplicate every entity `rules` names that has a dataset. `decisions` (DECISION_COLUMNS)
     are people's review decisions, applied before anything is merged; `loaded` holds the
-    (entity, source, legacy id) records already in the target: they stay survivors."""
+    (entity, source, legacy id) records already in the target: they stay survivors; `invalid`
+    the (file, row, field) values validation failed, which no surviving record takes from
+    another record."""
     datasets = {name: frame.copy() for name, frame in datasets.items()}
     decisions = decisions if decisions is not None else pd.DataFrame(columns=list(DECISION_COLUMNS))
     loaded = loaded or set()
@@ -80,7 +83,8 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
         mine = decisions[decisions["entity"] == name]
         result, deduped = find_duplicates(
             datasets[name], rules.entities[name], entity=name, decisions=mine,
-            loaded={(s, i) for e, s, i in loaded if e == name}, children=child_counts(datasets, name))
+            loaded={(s, i) for e, s, i in loaded if e == name}, children=child_counts(datasets, name),
+            invalid=invalid)
         datasets[name] = deduped
         found.append(result)
         survivors = dict(zip(result.merged["legacy_id"], result.merged["survivor_id"], strict=True))
@@ -97,8 +101,8 @@ def _legacy(frame: pd.DataFrame) -> pd.Series:
 
 
 def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisions: pd.DataFrame | None = None,
-                    loaded: set[tuple[str, str]] | None = None,
-                    children: dict[str, int] | None = None) -> tuple[EntityDedupe, pd.DataFrame]:
+                    loaded: set[tuple[str, str]] | None = None, children: dict[str, int] | None = None,
+                    invalid: set[tuple[str, str, str]] | None = None) -> tuple[EntityDedupe, pd.DataFrame]:
     """One entity's duplicates found and merged; returns what was found and the deduplicated
     frame (survivors carry the values survivorship chose; merged records are gone)."""
     frame = frame.reset_index(drop=True)
@@ -147,7 +151,7 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     scored = _pairs_frame(entity, frame, spec, values, pairs, pair_levels, model, probability, keys,
                           groups.refused, forced, apart)
     clusters, merged, deduped = _survive(entity, frame, spec, groups.label, scored, keys,
-                                         loaded or set(), children or {})
+                                         loaded or set(), children or {}, invalid or set())
     skipped = [(" + ".join(f"{p.field}:{p.transform}" for p in spec.blocking[k]), v, s) for k, v, s in pairs.skipped]
     return (EntityDedupe(entity, n, len(pairs), scored, clusters, merged, skipped),
             deduped.drop(columns=["_legacy"]))
@@ -215,7 +219,7 @@ def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict
 
 def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarray, scored: pd.DataFrame,
              keys: list[tuple[str, str]], loaded: set[tuple[str, str]], children: dict[str, int],
-             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+             invalid: set[tuple[str, str, str]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Clusters, merged records and the deduplicated frame."""
     fields = [f for f in MODEL.entity(entity).field_names if f != "id" and f in frame]
     sizes = np.bincount(label, minlength=len(frame))
@@ -231,7 +235,7 @@ def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarra
         order = master_order(group, spec.survivorship, fields=fields, loaded=loaded, children=children)
         master = order[0]
         cluster_id = f"{entity}-{keys[master][0]}-{keys[master][1]}"
-        for name, value in surviving_values(group, order, spec.survivorship, fields).items():
+        for name, value in surviving_values(group, order, spec.survivorship, fields, invalid).items():
             deduped.at[master, name] = value
         for i in order:
             rows.append({"entity": entity, "cluster": cluster_id, "_source": keys[i][0], "legacy_id": keys[i][1],

@@ -51,16 +51,20 @@ def _priority(source: str, sources: list[str]) -> int:
     return sources.index(source) if source in sources else len(sources)
 
 
-def surviving_values(group: pd.DataFrame, order: list[int], rules: Survivorship,
-                     fields: list[str]) -> dict[str, object]:
+def surviving_values(group: pd.DataFrame, order: list[int], rules: Survivorship, fields: list[str],
+                     invalid: set[tuple[str, str, str]] | None = None) -> dict[str, object]:
     """The surviving record's value of each field: by its field rule, else the master's, and
-    where the chosen record has none, the next record's in master order."""
+    where the chosen record has none, the next record's in master order. A value in `invalid`
+    (file, row, field: validation failed it) is never taken from another record."""
     ranked = group.loc[order]
     created = _created(ranked)
+    invalid = invalid or set()
+    where = list(zip(ranked["_file"].astype(str), ranked["_row"].astype(str), strict=True))
     out: dict[str, object] = {}
     for name in fields:
         values = ranked[name].astype("str").str.strip()
-        present = values.notna() & (values != "")
+        valid = np.array([i == 0 or (f, r, name) not in invalid for i, (f, r) in enumerate(where)])
+        present = values.notna() & (values != "") & valid
         if not present.any():
             out[name] = ranked[name].iloc[0]
             continue
