@@ -331,6 +331,17 @@ def test_the_planted_duplicates_are_found_and_the_hard_negatives_kept_apart(samp
     assert not set(negatives) & predicted
 
 
+def test_leads_a_contact_already_is_are_flagged(samples):
+    _, result = samples
+    found = result.lead_matches
+    known = set(zip(found.loc[found["known"] == "yes", "lead_id"], found.loc[found["known"] == "yes", "contact_id"],
+                    strict=True))
+    truth = {(m["lead"][1], m["contact"][1]) for m in TRUTH["lead_contact_matches"]}
+    assert known <= truth  # no lead is flagged wrongly
+    assert len(known) >= 10  # of 12: two more (typos in the name) score below the band
+    assert result.as_dict()["leads_known"] == len(known)
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 

@@ -491,13 +491,17 @@ def dedupe_summary(result: DedupeResult, files: dict[str, str], *, console: Cons
     console.print(table)
     if result.repointed:
         console.print("re-pointed to survivors: " + ", ".join(f"{k} {v:,}" for k, v in result.repointed.items()))
+    counts = result.as_dict()
+    if counts["leads_known"] or counts["leads_perhaps_known"]:
+        console.print(f"leads a contact already is: {counts['leads_known']:,}, perhaps: "
+                      f"{counts['leads_perhaps_known']:,}")
     for entity in result.entities:
         for key, value, size in entity.skipped_blocks[:5]:
             console.print(f"[yellow]{entity.entity}: key {escape(key)} = {escape(value)!r} is shared by {size:,} "
                           "records: too many to pair, none paired by it[/yellow]")
     if files:
         facts = _Facts()
-        for name in ("clusters", "pairs", "review", "merged", "summary"):
+        for name in ("clusters", "pairs", "review", "merged", "lead_matches", "summary"):
             if name in files:
                 facts.add_row(name, escape(files[name]))
         facts.print()

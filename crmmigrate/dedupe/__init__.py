@@ -52,7 +52,8 @@ def read_decisions(path: Path | None) -> pd.DataFrame:
 def write_outputs(result: DedupeResult, folder: Path) -> dict[str, str]:
     """The deduplicated datasets (<entity>.csv), clusters.csv, pairs.csv (every pair at or above
     the review band, with its evidence), review.csv (the review band, a decision column to fill
-    in), merged.csv and summary.json, in `folder`; returns the files by name."""
+    in), merged.csv, lead_matches.csv (leads a contact already is) and summary.json, in
+    `folder`; returns the files by name."""
     import json
 
     from crmmigrate.staging import write_frames
@@ -67,6 +68,7 @@ def write_outputs(result: DedupeResult, folder: Path) -> dict[str, str]:
         "pairs": [e.pairs for e in result.entities],
         "review": [e.review.assign(decision="") for e in result.entities],
         "merged": [e.merged for e in result.entities] or [pd.DataFrame(columns=list(MERGED_COLUMNS))],
+        "lead_matches": [result.lead_matches],
     }
     for name, frames in tables.items():
         path = folder / f"{name}.csv"

@@ -54,14 +54,20 @@ class EntityDedupe:
                 "merged": len(self.merged), "kept": self.records - len(self.merged)}
 
 
+LEAD_MATCH_COLUMNS = ("lead_source", "lead_id", "contact_source", "contact_id", "probability", "known")
+
+
 @dataclass
 class DedupeResult:
     datasets: dict[str, pd.DataFrame]
     entities: list[EntityDedupe]
     repointed: dict[str, int]  # entity.field -> pointers re-pointed to a survivor
+    lead_matches: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(LEAD_MATCH_COLUMNS)))
 
     def as_dict(self) -> dict:
-        return {"entities": {e.entity: e.summary() for e in self.entities}, "repointed": self.repointed}
+        known = self.lead_matches["known"].value_counts()
+        return {"entities": {e.entity: e.summary() for e in self.entities}, "repointed": self.repointed,
+                "leads_known": int(known.get("yes", 0)), "leads_perhaps_known": int(known.get("perhaps", 0))}
 
 
 def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: pd.DataFrame | None = None,
@@ -93,7 +99,43 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
                      .drop_duplicates().groupby("id")["s"].size().loc[lambda c: c > 1].index)
         shared |= set(result.merged["legacy_id"]) & set(legacy)  # still another record's id too
         repointed.update(repoint(datasets, name, survivors, shared))
-    return DedupeResult(datasets, found, repointed)
+    matches = pd.DataFrame(columns=list(LEAD_MATCH_COLUMNS))
+    if rules.leads is not None and "lead" in datasets and "contact" in datasets:
+        matches = lead_matches(datasets, rules.leads)
+    return DedupeResult(datasets, found, repointed, matches)
+
+
+def lead_matches(datasets: dict[str, pd.DataFrame], spec: MatchSpec) -> pd.DataFrame:
+    """Leads a contact already is: each lead scored against the contacts (the contacts' company
+    is their account's name), `known` "yes" at or above the merge band, "perhaps" in review."""
+    leads, contacts = datasets["lead"], datasets["contact"]
+    names: dict[str, str] = {}
+    if "account" in datasets:
+        accounts = datasets["account"]
+        names = dict(zip(_legacy(accounts), accounts["name"].astype("str"), strict=True))
+    company = contacts["account_id"].astype("str").str.strip().map(names)
+    people = pd.concat([
+        pd.DataFrame({"id": _legacy(leads), "_source": leads["_source"].astype(str), "first_name": leads["first_name"],
+                      "last_name": leads["last_name"], "email": leads["email"], "phone": leads["phone"],
+                      "mobile": leads["phone"], "company": leads["company"], "_lead": True}),
+        pd.DataFrame({"id": _legacy(contacts), "_source": contacts["_source"].astype(str),
+                      "first_name": contacts["first_name"], "last_name": contacts["last_name"],
+                      "email": contacts["email"], "phone": contacts["phone"], "mobile": contacts["mobile"],
+                      "company": company, "_lead": False}),
+    ], ignore_index=True)
+    pairs, probability, _ = match.score(people, spec)
+    is_lead = people["_lead"].to_numpy()
+    across = is_lead[pairs.left] != is_lead[pairs.right]
+    keep = across & (probability >= spec.review)
+    left, right, probability = pairs.left[keep], pairs.right[keep], probability[keep]
+    lead = np.where(is_lead[left], left, right)
+    contact = np.where(is_lead[left], right, left)
+    out = pd.DataFrame({
+        "lead_source": people["_source"].to_numpy()[lead], "lead_id": people["id"].to_numpy()[lead],
+        "contact_source": people["_source"].to_numpy()[contact], "contact_id": people["id"].to_numpy()[contact],
+        "probability": np.round(probability, 6), "known": np.where(probability >= spec.merge, "yes", "perhaps")})
+    return out.sort_values(["lead_source", "lead_id", "probability"], ascending=[True, True, False],
+                           kind="stable").reset_index(drop=True)
 
 
 def _legacy(frame: pd.DataFrame) -> pd.Series:

@@ -101,6 +101,9 @@ class MatchSpec(_Strict):
 
 class DedupeRules(_Strict):
     entities: dict[str, MatchSpec] = {}
+    # Leads checked against contacts: a lead whose person a contact already is, is flagged.
+    # Its fields are the lead's; a contact's company is its account's name.
+    leads: MatchSpec | None = None
 
     @model_validator(mode="after")
     def _known_names(self) -> DedupeRules:
@@ -125,7 +128,20 @@ class DedupeRules(_Strict):
                     _check_field(entity, name)
                 except ValueError as exc:
                     raise At(("entities", entity, "survivorship", "fields", name), str(exc)) from None
+        if self.leads is not None:
+            for number, key in enumerate(self.leads.blocking):
+                for index, part in enumerate(key):
+                    _lead_field(part.field, ("leads", "blocking", number, index))
+            for name in self.leads.compare:
+                _lead_field(name, ("leads", "compare", name))
         return self
+
+
+def _lead_field(name: str, where: tuple) -> None:
+    """A field of the lead/contact comparison: a lead's (a lead's phone is compared with a
+    contact's mobile too), or `mobile`."""
+    if name != "mobile":
+        _field_at("lead", name, where)
 
 
 def _field_at(entity: str, name: str, where: tuple) -> None:
