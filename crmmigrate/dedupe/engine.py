@@ -16,12 +16,7 @@ import pandas as pd
 from crmmigrate.dedupe import match
 from crmmigrate.dedupe.cluster import cluster
 from crmmigrate.dedupe.rules import DedupeRules, MatchSpec
-from crmmigrate.dedupe.survive import (
-    child_counts,
-    master_order,
-    repoint,
-    surviving_values,
-)
+from crmmigrate.dedupe.survive import child_counts, rank, repoint, survivors
 from crmmigrate.model import MODEL
 
 DECISION_COLUMNS = ("entity", "source_a", "id_a", "source_b", "id_b", "decision")
@@ -234,8 +229,9 @@ def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict
         hit = np.flatnonzero(code == min(a, b) * n + max(a, b))
         band[hit] = "review"
         reason[hit] = why
-    decided = {a * n + b: "merge" for a, b in forced} | {a * n + b: "apart" for a, b in apart}
-    decision = np.array([decided.get(int(c), "") for c in code], dtype=object)
+    decision = np.full(len(code), "", dtype=object)
+    decision[np.isin(code, [a * n + b for a, b in forced])] = "merge"
+    decision[np.isin(code, [a * n + b for a, b in apart])] = "apart"
     keep = (band != "distinct") | (decision != "")
     left, right = pairs.left[keep], pairs.right[keep]
     # Each pair written with its records in key order, whatever order they came in.
@@ -262,33 +258,43 @@ def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict
 def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarray, scored: pd.DataFrame,
              keys: list[tuple[str, str]], loaded: set[tuple[str, str]], children: dict[str, int],
              invalid: set[tuple[str, str, str]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Clusters, merged records and the deduplicated frame."""
+    """Clusters, merged records and the deduplicated frame, every cluster at once."""
     fields = [f for f in MODEL.entity(entity).field_names if f != "id" and f in frame]
     sizes = np.bincount(label, minlength=len(frame))
     in_cluster = np.flatnonzero(sizes[label] > 1)
-    best: dict[tuple[str, str], float] = {}
-    for row in scored[scored["band"] == "merge"].itertuples(index=False):
-        for key in ((row.source_a, row.id_a), (row.source_b, row.id_b)):
-            best[key] = max(best.get(key, 0.0), float(row.probability))
-    rows, merged, dropped = [], [], []
+    if not len(in_cluster):
+        return (pd.DataFrame(columns=list(CLUSTER_COLUMNS)), pd.DataFrame(columns=list(MERGED_COLUMNS)),
+                frame.copy())
+    records = frame.loc[in_cluster].assign(_cluster=label[in_cluster])
+    ranked = rank(records, spec.survivorship, fields=fields, loaded=loaded, children=children)
+    values = survivors(ranked, spec.survivorship, fields, invalid)
+    masters = ranked[ranked["_rank"] == 0]
+    cluster_id = pd.Series((f"{entity}-" + masters["_source"].astype(str) + "-" + masters["_legacy"]).to_numpy(),
+                           index=masters["_cluster"].to_numpy())
+    survivor_of = pd.Series(masters.index, index=masters["_cluster"].to_numpy())
+    merge = scored[scored["band"] == "merge"]
+    best = pd.concat([
+        pd.Series(merge["probability"].to_numpy(), index=merge["source_a"] + "\x1f" + merge["id_a"]),
+        pd.Series(merge["probability"].to_numpy(), index=merge["source_b"] + "\x1f" + merge["id_b"]),
+    ]).groupby(level=0).max()
+    key = ranked["_source"].astype(str) + "\x1f" + ranked["_legacy"]
+    clusters = pd.DataFrame({
+        "entity": entity, "cluster": cluster_id.loc[ranked["_cluster"]].to_numpy(),
+        "_source": ranked["_source"].astype(str).to_numpy(), "legacy_id": ranked["_legacy"].to_numpy(),
+        "survivor": (ranked["_rank"] == 0).to_numpy(), "score": key.map(best).fillna(1.0).to_numpy(),
+    }).sort_values(["cluster", "survivor", "_source", "legacy_id"], ascending=[True, False, True, True],
+                   kind="stable").reset_index(drop=True)
+    gone = ranked[ranked["_rank"] > 0]
+    master_rows = survivor_of.loc[gone["_cluster"]].to_numpy()
+    merged = pd.DataFrame({
+        "entity": entity, "_source": gone["_source"].astype(str).to_numpy(),
+        "_file": gone["_file"].astype(str).to_numpy(), "_row": gone["_row"].astype(str).to_numpy(),
+        "legacy_id": gone["_legacy"].to_numpy(),
+        "survivor_source": frame.loc[master_rows, "_source"].astype(str).to_numpy(),
+        "survivor_id": frame.loc[master_rows, "_legacy"].to_numpy(),
+        "cluster": cluster_id.loc[gone["_cluster"]].to_numpy(),
+    }, columns=list(MERGED_COLUMNS))
     deduped = frame.copy()
-    for cluster_label, members in pd.Series(in_cluster).groupby(label[in_cluster]):
-        group = frame.loc[members.to_numpy()]
-        order = master_order(group, spec.survivorship, fields=fields, loaded=loaded, children=children)
-        master = order[0]
-        cluster_id = f"{entity}-{keys[master][0]}-{keys[master][1]}"
-        for name, value in surviving_values(group, order, spec.survivorship, fields, invalid).items():
-            deduped.at[master, name] = value
-        for i in order:
-            rows.append({"entity": entity, "cluster": cluster_id, "_source": keys[i][0], "legacy_id": keys[i][1],
-                         "survivor": i == master, "score": best.get(keys[i], 1.0)})
-            if i != master:
-                merged.append({"entity": entity, "_source": keys[i][0], "_file": str(frame.at[i, "_file"]),
-                               "_row": str(frame.at[i, "_row"]), "legacy_id": keys[i][1],
-                               "survivor_source": keys[master][0], "survivor_id": keys[master][1],
-                               "cluster": cluster_id})
-                dropped.append(i)
-    clusters = pd.DataFrame(rows, columns=list(CLUSTER_COLUMNS))
-    clusters = clusters.sort_values(["cluster", "survivor", "_source", "legacy_id"], ascending=[True, False, True, True],
-                                    kind="stable").reset_index(drop=True)
-    return clusters, pd.DataFrame(merged, columns=list(MERGED_COLUMNS)), deduped.drop(index=dropped)
+    for name in fields:
+        deduped.loc[survivor_of.loc[values.index].to_numpy(), name] = values[name].to_numpy()
+    return clusters, merged, deduped.drop(index=gone.index)

@@ -212,45 +212,76 @@ def _graded(a: np.ndarray, b: np.ndarray, scorer, cuts: list[float], *, higher_i
     return level
 
 
-def compare(method: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The level of each pair of values (object arrays, None for blank)."""
+_FOLDED = ("email", "company", "first_name", "name", "name_tokens", "person_name")
+
+
+def normalised(values: np.ndarray, method: str) -> dict[str, np.ndarray]:
+    """What a comparison method compares, per record, computed once (not once per pair):
+    `value` (None where blank) and the parts some methods look at."""
+    text = pd.Series(values, dtype="str")
+    if method in _FOLDED:
+        text = text.str.casefold()
+    if method == "phone":
+        text = text.str.replace(r"\D", "", regex=True)
+    if method in ("company", "name_tokens"):
+        codes, distinct = pd.factorize(text.to_numpy(dtype=object, na_value=None), use_na_sentinel=True)
+        function = (lambda v: company_key(v) or v) if method == "company" else (lambda v: " ".join(sorted(v.split())))
+        text = pd.Series(np.array([function(v) for v in distinct] + [None], dtype=object)[codes], dtype="str")
+    text = text.where(text.notna() & (text != ""), None).astype("str")
+    out = {"value": text.to_numpy(dtype=object, na_value=None)}
+    if method == "phone":
+        out["tail"] = text.str[-8:].where(text.str.len() >= 8, None).to_numpy(dtype=object, na_value=None)
+    if method == "email":
+        out["local"] = text.str.extract(r"^([^@]*)", expand=False).to_numpy(dtype=object, na_value=None)
+    if method in ("person_name", "first_name"):
+        if method == "person_name":
+            first = text.str.extract(r"^([^\x1f]*)", expand=False).fillna("")
+            last = text.str.extract(r"\x1f(.*)$", expand=False).fillna("")
+        else:
+            first, last = text.fillna(""), pd.Series("", index=text.index, dtype="str")
+        stripped = first.str.rstrip(".")
+        out["first"] = first.to_numpy(dtype=object, na_value="")
+        out["last"] = last.to_numpy(dtype=object, na_value="")
+        out["bare"] = stripped.to_numpy(dtype=object, na_value="")  # without a trailing dot
+        out["bare_length"] = stripped.str.len().fillna(0).to_numpy(dtype=np.int64)
+        out["initial"] = first.str[:1].to_numpy(dtype=object, na_value="")
+    return out
+
+
+def compare(method: str, norm: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The level of each pair (left[i], right[i]) of records, from their `normalised` values."""
+    value = norm["value"]
+    a, b = value[left], value[right]
     level = np.zeros(len(a), dtype=np.int8)
     present = ~(pd.isna(a) | pd.isna(b))
     if not present.any():
         return level
-    x, y = a[present].astype(str), b[present].astype(str)
-    if method in ("email", "company", "first_name", "name", "name_tokens", "person_name"):
-        fold = np.vectorize(str.casefold, otypes=[object])
-        x, y = fold(x), fold(y)
-    if method == "company":
-        keys = _company_keys(np.concatenate([x, y]))
-        x, y = keys[: len(x)], keys[len(x):]
-    if method == "phone":
-        x, y = _digits(x), _digits(y)
+    left, right = left[present], right[present]
+    x, y = a[present], b[present]
     same = x == y
     out = np.full(len(x), 1, dtype=np.int8)
     rest = ~same
     xr, yr = x[rest], y[rest]
+    lr, rr = left[rest], right[rest]
     if method == "exact":
         graded = np.zeros(len(xr), dtype=np.int8)
     elif method == "email":
         graded = _graded(xr, yr, DamerauLevenshtein.distance, [1], higher_is_closer=False)
-        local = np.array([p.split("@")[0] == q.split("@")[0] for p, q in zip(xr, yr, strict=True)], dtype=bool)
+        local = norm["local"][lr] == norm["local"][rr]
         graded[(graded == 1) & local] = 1
         graded[(graded == 1) & ~local] = 2
     elif method == "person_name":
-        graded = _person_names(xr, yr)
+        graded = _person_names(norm, lr, rr)
     elif method == "phone":
-        tail = np.array([p[-8:] == q[-8:] and len(p) >= 8 for p, q in zip(xr, yr, strict=True)], dtype=bool)
-        graded = np.where(tail, 0, 1).astype(np.int8)
+        tail = norm["tail"][lr]
+        graded = np.where((tail == norm["tail"][rr]) & ~pd.isna(tail), 0, 1).astype(np.int8)
     elif method in ("name", "jaro_winkler"):
         cuts = [0.92, 0.88, 0.7] if method == "name" else [0.92, 0.8]
         graded = _graded(xr, yr, JaroWinkler.normalized_similarity, cuts)
     elif method == "first_name":
         graded = _graded(xr, yr, JaroWinkler.normalized_similarity, [0.92, 0.88]) + 1
-        nick = _nicknames(xr, yr)
-        graded[nick] = 0
-        initial = (graded == 3) & _initial_only(xr, yr)
+        graded[_nicknames(xr, yr)] = 0
+        initial = (graded == 3) & _initial_only(norm, lr, rr)
         graded[initial] = 3
         graded[(graded == 3) & ~initial] = 4
     elif method == "company":
@@ -260,10 +291,8 @@ def compare(method: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     elif method == "date":
         graded = _graded(xr, yr, DamerauLevenshtein.distance, [1], higher_is_closer=False)
     elif method == "name_tokens":
-        sorted_x = np.array([" ".join(sorted(v.split())) for v in xr], dtype=object)
-        sorted_y = np.array([" ".join(sorted(v.split())) for v in yr], dtype=object)
-        graded = _graded(sorted_x, sorted_y, Indel.normalized_similarity, [0.9]) + 1
-        graded[sorted_x == sorted_y] = 0
+        # `value` holds the names' words sorted: equal here means the same words in another order.
+        graded = _graded(xr, yr, Indel.normalized_similarity, [0.9]) + 1
     else:
         raise ValueError(f"unknown comparison method {method!r}")
     out[rest] = graded + 2
@@ -271,31 +300,32 @@ def compare(method: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return level
 
 
-def _person_names(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Levels (from "first and last swapped" on) of person names that differ, each written
-    "first\x1flast" (case-folded)."""
-    split = np.vectorize(lambda v: tuple((v.split("\x1f") + [""])[:2]), otypes=[object])
-    px, py = split(x), split(y)
-    fx = np.array([p[0] for p in px], dtype=object)
-    lx = np.array([p[1] for p in px], dtype=object)
-    fy = np.array([p[0] for p in py], dtype=object)
-    ly = np.array([p[1] for p in py], dtype=object)
+def _person_names(norm: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Levels (from "first and last swapped" on) of person names that differ."""
+    fx, lx, fy, ly = norm["first"][left], norm["last"][left], norm["first"][right], norm["last"][right]
+    if not len(fx):
+        return np.zeros(0, dtype=np.int8)
     last_close = _similarity(JaroWinkler.normalized_similarity, lx, ly) >= 0.92
     first_close = _similarity(JaroWinkler.normalized_similarity, fx, fy) >= 0.92
     both = (fx != "") & (fy != "")
-    nick = both & _nicknames(fx, fy)
-    initial = both & _initial_only(fx, fy)
-    level = np.full(len(x), 6, dtype=np.int8)  # different
+    nick = both & (lx == ly) & (fx != fy)
+    nick[nick] = _nicknames(fx[nick], fy[nick])
+    initial = both & _initial_only(norm, left, right)
+    level = np.full(len(fx), 6, dtype=np.int8)  # different
     level[(lx == ly) & (lx != "")] = 5  # last name only
     level[last_close & initial] = 4
     level[last_close & (first_close | (fx == fy)) & ~((fx == fy) & (lx == ly))] = 3
-    level[(lx == ly) & nick] = 2
+    level[nick] = 2
     level[(fx == ly) & (lx == fy) & (fx != lx)] = 1
     return (level - 1).astype(np.int8)
 
 
-def _digits(values: np.ndarray) -> np.ndarray:
-    return np.array(["".join(c for c in v if c.isdigit()) for v in values], dtype=object)
+def _initial_only(norm: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Pairs where one first name is just the other's initial ("J." and "John")."""
+    length_x, length_y = norm["bare_length"][left], norm["bare_length"][right]
+    one_x = (length_x == 1) & (length_y > 1) & (norm["initial"][right] == norm["bare"][left])
+    one_y = (length_y == 1) & (length_x > 1) & (norm["initial"][left] == norm["bare"][right])
+    return one_x | one_y
 
 
 def _company_keys(values: np.ndarray) -> np.ndarray:
@@ -318,25 +348,27 @@ def _name_roots(name: str) -> frozenset[str]:
 
 
 def _nicknames(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pairs where one first name is the other's nickname (Bob/Robert, Liz/Elizabeth)."""
-    out = np.zeros(len(x), dtype=bool)
-    for i, (p, q) in enumerate(zip(x, y, strict=True)):
-        out[i] = q in _name_roots(p) or p in _name_roots(q)
-    return out
-
-
-def _initial_only(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pairs where one side is just the other's initial ("J." and "John")."""
-    out = np.zeros(len(x), dtype=bool)
-    for i, (p, q) in enumerate(zip(x, y, strict=True)):
-        short, long = sorted((p.rstrip("."), q.rstrip(".")), key=len)
-        out[i] = len(short) == 1 and long.startswith(short)
-    return out
+    """Pairs where one first name is the other's nickname (Bob/Robert, Liz/Elizabeth), looked
+    up once per distinct pair of names."""
+    if not len(x):
+        return np.zeros(0, dtype=bool)
+    pairs = pd.DataFrame({"x": x, "y": y})
+    distinct = pairs.drop_duplicates()
+    verdict = {(p, q): q in _name_roots(p) or p in _name_roots(q) for p, q in zip(distinct["x"], distinct["y"],
+                                                                              strict=True)}
+    return np.array([verdict[(p, q)] for p, q in zip(x, y, strict=True)], dtype=bool)
 
 
 def levels(values: dict[str, np.ndarray], spec: MatchSpec, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
-    """Every comparison's level for the pairs (left[i], right[i])."""
-    return {name: compare(c.method, values[name][left], values[name][right]) for name, c in spec.compare.items()}
+    """Every comparison's level for the pairs (left[i], right[i]). What each method compares is
+    normalised per record once and kept in `values` (under "\0field:method")."""
+    out = {}
+    for name, c in spec.compare.items():
+        key = f"\0{name}:{c.method}"
+        if key not in values:
+            values[key] = normalised(values[name], c.method)  # type: ignore[assignment]
+        out[name] = compare(c.method, values[key], left, right)  # type: ignore[arg-type]
+    return out
 
 
 # -- the model -----------------------------------------------------------------------------------

@@ -12,80 +12,107 @@ from crmmigrate.model import ANY_ENTITY, MODEL
 
 def _created(frame: pd.DataFrame) -> pd.Series:
     if "created_at" not in frame:
-        return pd.Series(pd.NaT, index=frame.index)
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
     return pd.to_datetime(frame["created_at"], errors="coerce", format="ISO8601", utc=True)
 
 
-def _filled(frame: pd.DataFrame, fields: list[str]) -> pd.Series:
-    text = frame[fields].astype("str")
-    return (text.notna() & (text.apply(lambda c: c.str.strip()) != "")).sum(axis=1)
+def _text(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A field's values stripped, None where blank."""
+    text = frame[name].astype("str").str.strip()
+    return text.where(text.notna() & (text != ""), None)
 
 
-def master_order(group: pd.DataFrame, rules: Survivorship, *, fields: list[str], loaded: set[tuple[str, str]],
-                 children: dict[str, int]) -> list[int]:
-    """The group's records (index labels) best first by the master rules, then by source and
-    legacy id (so the same input always gives the same master)."""
-    keys = list(zip(group["_source"].astype(str), group["_legacy"], strict=True))
-    created = _created(group)
-    sort: dict[str, list] = {}
+def _stamp(created: pd.Series, *, newest: bool) -> np.ndarray:
+    """Sortable instants, records with none last."""
+    values = created.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    missing = created.isna().to_numpy()
+    values = -values if newest else values
+    values[missing] = np.iinfo(np.int64).max
+    return values
+
+
+def rank(records: pd.DataFrame, rules: Survivorship, *, fields: list[str], loaded: set[tuple[str, str]],
+         children: dict[str, int]) -> pd.DataFrame:
+    """Clustered records (columns `_cluster`, `_source`, `_legacy`) sorted master first within
+    each cluster, by the master rules in order and then by source and legacy id (so the same
+    input always gives the same master); `_rank` is 0 for each cluster's master."""
+    keys = records["_source"].astype(str) + "\x1f" + records["_legacy"]
+    sort: dict[str, np.ndarray] = {"_cluster": records["_cluster"].to_numpy()}
+    created = _created(records)
     for rule in rules.master:
         if rule == "already_loaded":
-            sort[rule] = [0 if k in loaded else 1 for k in keys]
+            sort[rule] = (~keys.isin({f"{s}\x1f{i}" for s, i in loaded})).to_numpy(dtype=np.int8)
         elif rule == "most_complete":
-            sort[rule] = (-_filled(group, fields)).tolist()
-        elif rule == "oldest":
-            sort[rule] = [t.value if not pd.isna(t) else np.iinfo(np.int64).max for t in created]
-        elif rule == "newest":
-            sort[rule] = [-t.value if not pd.isna(t) else np.iinfo(np.int64).max for t in created]
+            filled = sum(_text(records, f).notna().astype(int) for f in fields) if fields else 0
+            sort[rule] = -np.asarray(filled)
+        elif rule in ("oldest", "newest"):
+            sort[rule] = _stamp(created, newest=rule == "newest")
         elif rule == "source_priority":
-            sort[rule] = [_priority(s, rules.sources) for s, _ in keys]
+            sort[rule] = records["_source"].astype(str).map(lambda s: _priority(s, rules.sources)).to_numpy()
         elif rule == "most_children":
-            sort[rule] = [-children.get(legacy, 0) for _, legacy in keys]
-    ranks = pd.DataFrame(sort, index=group.index)
-    ranks["_source"] = [k[0] for k in keys]
-    ranks["_legacy"] = [k[1] for k in keys]
-    return ranks.sort_values(list(ranks.columns), kind="stable").index.tolist()
+            sort[rule] = -records["_legacy"].map(children).fillna(0).to_numpy(dtype=np.int64)
+    sort["_source"] = records["_source"].astype(str).to_numpy()
+    sort["_legacy"] = records["_legacy"].to_numpy()
+    order = pd.DataFrame(sort, index=records.index).sort_values(list(sort), kind="stable").index
+    ranked = records.loc[order].copy()
+    ranked["_rank"] = ranked.groupby("_cluster", sort=False).cumcount().to_numpy()
+    return ranked
 
 
 def _priority(source: str, sources: list[str]) -> int:
     return sources.index(source) if source in sources else len(sources)
 
 
-def surviving_values(group: pd.DataFrame, order: list[int], rules: Survivorship, fields: list[str],
-                     invalid: set[tuple[str, str, str]] | None = None) -> dict[str, object]:
-    """The surviving record's value of each field: by its field rule, else the master's, and
-    where the chosen record has none, the next record's in master order. A value in `invalid`
-    (file, row, field: validation failed it) is never taken from another record."""
-    ranked = group.loc[order]
+def survivors(ranked: pd.DataFrame, rules: Survivorship, fields: list[str],
+              invalid: set[tuple[str, str, str]] | None = None) -> pd.DataFrame:
+    """Each cluster's surviving values (one row per cluster, indexed by it): by the field's rule,
+    else the master's, and where the chosen record has none, the next record's in master order.
+    A value validation failed (`invalid`: file, row, field) is never taken from another record."""
+    masters = ranked[ranked["_rank"] == 0].set_index("_cluster")
+    out = masters[fields].copy()
+    where = ranked["_file"].astype(str) + "\x1f" + ranked["_row"].astype(str)
+    bad = {f"{f}\x1f{r}\x1f{n}" for f, r, n in (invalid or set())}
     created = _created(ranked)
-    invalid = invalid or set()
-    where = list(zip(ranked["_file"].astype(str), ranked["_row"].astype(str), strict=True))
-    out: dict[str, object] = {}
     for name in fields:
-        values = ranked[name].astype("str").str.strip()
-        valid = np.array([i == 0 or (f, r, name) not in invalid for i, (f, r) in enumerate(where)])
-        present = values.notna() & (values != "") & valid
-        if not present.any():
-            out[name] = ranked[name].iloc[0]
+        text = _text(ranked, name)
+        usable = text.notna()
+        if bad:
+            usable &= (ranked["_rank"] == 0) | ~(where + "\x1f" + name).isin(bad)
+        candidates = ranked[usable.to_numpy()]
+        if candidates.empty:
             continue
         rule = rules.fields.get(name, "master")
-        candidates = ranked.index[present.to_numpy()]
+        keys = candidates.index
         if rule == "most_recent":
-            stamps = created.loc[candidates]
-            choice = stamps.idxmax() if stamps.notna().any() else candidates[0]
+            order = np.argsort(_stamp(created.loc[keys], newest=True), kind="stable")
         elif rule == "longest":
-            lengths = values.loc[candidates].str.len()
-            choice = lengths.idxmax()  # the first longest in master order
+            order = np.argsort(-text.loc[keys].str.len().to_numpy(), kind="stable")
         elif rule == "most_frequent":
-            counts = values.loc[candidates].map(values.loc[candidates].value_counts())
-            choice = counts.idxmax()
+            counts = text.loc[keys].groupby([candidates["_cluster"], text.loc[keys]]).transform("size")
+            order = np.argsort(-counts.to_numpy(), kind="stable")
         elif rule == "source_priority":
-            priority = ranked.loc[candidates, "_source"].astype(str).map(lambda s: _priority(s, rules.sources))
-            choice = priority.idxmin()
+            priority = candidates["_source"].astype(str).map(lambda s: _priority(s, rules.sources))
+            order = np.argsort(priority.to_numpy(), kind="stable")
         else:
-            choice = candidates[0]
-        out[name] = ranked.at[choice, name]
+            order = np.arange(len(candidates))
+        chosen = candidates.iloc[order].groupby("_cluster", sort=False)[name].first()
+        out.loc[chosen.index, name] = chosen
     return out
+
+
+def master_order(group: pd.DataFrame, rules: Survivorship, *, fields: list[str], loaded: set[tuple[str, str]],
+                 children: dict[str, int]) -> list:
+    """One group's records (index labels), best first by the master rules."""
+    ranked = rank(group.assign(_cluster=0), rules, fields=fields, loaded=loaded, children=children)
+    return ranked.index.tolist()
+
+
+def surviving_values(group: pd.DataFrame, order: list, rules: Survivorship, fields: list[str],
+                     invalid: set[tuple[str, str, str]] | None = None) -> dict[str, object]:
+    """One group's surviving record, its records in master `order`."""
+    ranked = group.loc[order].assign(_cluster=0)
+    ranked["_rank"] = np.arange(len(ranked))
+    return survivors(ranked, rules, fields, invalid).iloc[0].to_dict()
 
 
 def repoint(datasets: dict[str, pd.DataFrame], entity: str, survivors: dict[str, str],
