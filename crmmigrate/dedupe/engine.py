@@ -171,13 +171,16 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     edge_right = np.r_[pairs.right[merge], [b for _, b in extra]].astype(np.int64)
     edge_strength = np.r_[strength[merge], [2.0] * len(extra)]
 
-    known = dict(zip(code.tolist(), weights.tolist(), strict=True))
+    # The candidates' codes are sorted (candidate_pairs makes them so): look pairs up by bisection.
 
     def distinct(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Record pairs that clearly differ: their comparisons together speak against a match
         (a Bayes factor below 1; scored on the spot when no blocking key paired them). Two
         records that merely share little are no reason to keep a cluster apart."""
-        found = np.array([known.get(int(x) * n + int(y), np.nan) for x, y in zip(a, b, strict=True)])
+        wanted = a.astype(np.int64) * n + b.astype(np.int64)
+        at = np.minimum(np.searchsorted(code, wanted), max(len(code) - 1, 0))
+        hit = (code[at] == wanted) if len(code) else np.zeros(len(wanted), dtype=bool)
+        found = np.where(hit, weights[at] if len(code) else 0.0, np.nan)
         missing = np.isnan(found)
         if missing.any():
             levels = match.levels(values, spec, a[missing], b[missing])

