@@ -431,9 +431,9 @@ def fit(values: dict[str, np.ndarray], spec: MatchSpec, pairs: Pairs,
     m = {name: value.copy() for name, value in defaults.items()}
     # EM per blocking key, its own fields left out: they agree by construction.
     fitted: dict[str, list[tuple[np.ndarray, float]]] = {name: [] for name in spec.compare}
-    for number, parts in enumerate(spec.training or spec.blocking):
-        if spec.training is None:
-            mine = (pairs.via & (1 << number)) != 0
+    for parts in spec.training or spec.blocking:
+        if parts in spec.blocking:  # a blocking key's pairs and levels are at hand already
+            mine = (pairs.via & (1 << spec.blocking.index(parts))) != 0
             key_levels = {k: v[mine] for k, v in pair_levels.items()}
         else:
             left, right, _ = pairs_within(key_values(values, parts), spec.max_block)
