@@ -39,8 +39,8 @@ fi
 
 # Clean the mapped data, then find the planted duplicates: accounts and contacts merged into
 # survivors, every pointer to a merged record re-pointed, uncertain pairs in review.csv (decide
-# them with `crmmigrate dedupe review demo/deduped/review.csv`).
-for name in accounts contacts_crm contacts_reps opportunities opportunity_contact_roles cases activities; do
+# them with `crmmigrate dedupe review demo/deduped/review.csv`), leads a contact already is flagged.
+for name in accounts contacts_crm contacts_reps leads opportunities opportunity_contact_roles cases activities; do
     $crm clean demo/mapped/$name.parquet -o demo/cleaned/$name.parquet
 done
 $crm dedupe demo/cleaned/*.parquet -o demo/deduped --decisions demo/dedupe-decisions.csv
