@@ -521,7 +521,9 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     rules = load_dedupe_rules(migration.dedupe)
     deduped_entities = [e for e in order if e in rules.entities]
     report("dedupe", ", ".join(deduped_entities) or "nothing to dedupe", 0, 1)
-    deduped = dedupe(datasets, DedupeRules(entities={e: rules.entities[e] for e in deduped_entities}),
+    # Only what the gate lets through; leads are checked against contacts when both go in.
+    leads = rules.leads if {"lead", "contact"} <= set(order) else None
+    deduped = dedupe(datasets, DedupeRules(entities={e: rules.entities[e] for e in deduped_entities}, leads=leads),
                      decisions=read_decisions(migration.decisions), loaded=ledger.loaded(deduped_entities),
                      invalid=_invalid_values(result))
     datasets = deduped.datasets
