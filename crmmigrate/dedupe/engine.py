@@ -150,8 +150,7 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     pairs = match.candidate_pairs(values, spec)
     pair_levels = match.levels(values, spec, pairs.left, pairs.right)
     model = match.fit(values, spec, pairs, pair_levels)
-    methods = {k: c.method for k, c in spec.compare.items()}
-    weights = match.score_weights(model, pair_levels, values, pairs.left, methods)
+    weights = match.score_weights(model, pair_levels, pairs.left)
     probability = match.probabilities(model, weights)
 
     position = {k: i for i, k in enumerate(keys)}
@@ -159,32 +158,29 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     strength = probability.copy()
     merge = probability >= spec.merge
     code = pairs.left * n + pairs.right
-    for a, b in forced:
-        hit = np.flatnonzero(code == a * n + b)
-        if len(hit):
-            merge[hit] = True
-            strength[hit] = 2.0  # a person's decision outranks any score
-    apart_codes = np.array([a * n + b for a, b in apart], dtype=np.int64)
-    merge &= ~np.isin(code, apart_codes)
-    extra = [(a, b) for a, b in forced if not np.isin(a * n + b, code)]
+    at, known = _find(code, np.array([a * n + b for a, b in forced], dtype=np.int64))
+    merge[at[known]] = True
+    strength[at[known]] = 2.0  # a person's decision outranks any score
+    at, known = _find(code, np.array([a * n + b for a, b in apart], dtype=np.int64))
+    merge[at[known]] = False
+    extra = [pair for pair, paired in zip(forced, _find(code, np.array([a * n + b for a, b in forced],
+                                                                        dtype=np.int64))[1], strict=True)
+             if not paired]
     edge_left = np.r_[pairs.left[merge], [a for a, _ in extra]].astype(np.int64)
     edge_right = np.r_[pairs.right[merge], [b for _, b in extra]].astype(np.int64)
     edge_strength = np.r_[strength[merge], [2.0] * len(extra)]
-
-    # The candidates' codes are sorted (candidate_pairs makes them so): look pairs up by bisection.
 
     def distinct(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Record pairs that clearly differ: their comparisons together speak against a match
         (a Bayes factor below 1; scored on the spot when no blocking key paired them). Two
         records that merely share little are no reason to keep a cluster apart."""
-        wanted = a.astype(np.int64) * n + b.astype(np.int64)
-        at = np.minimum(np.searchsorted(code, wanted), max(len(code) - 1, 0))
-        hit = (code[at] == wanted) if len(code) else np.zeros(len(wanted), dtype=bool)
-        found = np.where(hit, weights[at] if len(code) else 0.0, np.nan)
+        at, hit = _find(code, a.astype(np.int64) * n + b.astype(np.int64))
+        found = np.full(len(a), np.nan)
+        found[hit] = weights[at[hit]]
         missing = np.isnan(found)
         if missing.any():
             levels = match.levels(values, spec, a[missing], b[missing])
-            found[missing] = match.score_weights(model, levels, values, a[missing], methods)
+            found[missing] = match.score_weights(model, levels, a[missing])
         return found < 0
 
     groups = cluster(n, edge_left, edge_right, edge_strength, apart=set(apart), distinct=distinct)
@@ -195,6 +191,15 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     skipped = [(" + ".join(f"{p.field}:{p.transform}" for p in spec.blocking[k]), v, s) for k, v, s in pairs.skipped]
     return (EntityDedupe(entity, n, len(pairs), scored, clusters, merged, skipped),
             deduped.drop(columns=["_legacy"]))
+
+
+def _find(code: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each wanted pair code is among the candidates' codes (sorted: candidate_pairs makes
+    them so), and whether it is there at all."""
+    if not len(code):
+        return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
+    at = np.minimum(np.searchsorted(code, wanted), len(code) - 1)
+    return at, code[at] == wanted
 
 
 def _decided(decisions: pd.DataFrame | None, position: dict[tuple[str, str], int],
@@ -228,10 +233,9 @@ def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict
     code = pairs.left * n + pairs.right
     band = np.where(probability >= spec.merge, "merge", np.where(probability >= spec.review, "review", "distinct"))
     reason = np.full(len(code), "", dtype=object)
-    for a, b, why in refused:
-        hit = np.flatnonzero(code == min(a, b) * n + max(a, b))
-        band[hit] = "review"
-        reason[hit] = why
+    at, hit = _find(code, np.array([min(a, b) * n + max(a, b) for a, b, _ in refused], dtype=np.int64))
+    band[at[hit]] = "review"
+    reason[at[hit]] = np.array([why for _, _, why in refused], dtype=object)[hit]
     decision = np.full(len(code), "", dtype=object)
     decision[np.isin(code, [a * n + b for a, b in forced])] = "merge"
     decision[np.isin(code, [a * n + b for a, b in apart])] = "apart"

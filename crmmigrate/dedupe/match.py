@@ -377,12 +377,12 @@ def levels(values: dict[str, np.ndarray], spec: MatchSpec, left: np.ndarray, rig
 @dataclass
 class Model:
     """m and u per comparison level (index 0, missing, unused), the prior odds of two random
-    records matching, and term frequencies per field."""
+    records matching, and per field with term frequencies each record's value's share."""
 
     m: dict[str, np.ndarray]
     u: dict[str, np.ndarray]
     prior: float
-    frequencies: dict[str, dict[str, float]] = field(default_factory=dict)
+    shares: dict[str, np.ndarray] = field(default_factory=dict)
 
     def weights(self, name: str) -> np.ndarray:
         weights = np.log2(self.m[name] / self.u[name])
@@ -464,8 +464,8 @@ def fit(values: dict[str, np.ndarray], spec: MatchSpec, pairs: Pairs,
         candidate_prior = float(np.clip(posterior.mean(), 1e-9, 1 - 1e-9)) if len(posterior) else 1e-9
     expected = candidate_prior * len(odds)
     model.prior = max(expected, 1.0) / max(n * (n - 1) / 2, 1.0)
-    model.frequencies = {name: _frequencies(values[name], c.method) for name, c in spec.compare.items()
-                         if c.term_frequency}
+    model.shares = {name: _shares(values[f"\0{name}:{c.method}"]["value"]) for name, c in spec.compare.items()
+                    if c.term_frequency}
     return model
 
 
@@ -497,33 +497,27 @@ def _em(pair_levels: dict[str, np.ndarray], m: dict[str, np.ndarray], u: dict[st
     return m, float(posterior.sum())
 
 
-def _frequencies(values: np.ndarray, method: str) -> dict[str, float]:
-    """Each value's share of the records that have one (as compared: case-folded for names)."""
-    column = pd.Series(values, dtype=object).dropna().astype(str)
-    if method in ("name", "first_name", "email", "company", "name_tokens", "person_name"):
-        column = column.str.casefold()
-    return column.value_counts(normalize=True).to_dict()
+def _shares(values: np.ndarray) -> np.ndarray:
+    """Per record, its value's share of the records that have one, as the comparison sees the
+    value (normalised); 0 where it has none."""
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    counts = np.bincount(codes[codes >= 0])
+    total = max(int(counts.sum()), 1)
+    return np.where(codes >= 0, np.append(counts, 0)[codes] / total, 0.0)
 
 
-def score_weights(model: Model, pair_levels: dict[str, np.ndarray], values: dict[str, np.ndarray] | None = None,
-                  left: np.ndarray | None = None, methods: dict[str, str] | None = None) -> np.ndarray:
-    """Each pair's match weight without the prior; with `values`, exact agreements on fields
-    with term frequencies weigh what their value's rarity says."""
+def score_weights(model: Model, pair_levels: dict[str, np.ndarray], left: np.ndarray | None = None) -> np.ndarray:
+    """Each pair's match weight without the prior; with the pairs' `left` records, exact
+    agreements on fields with term frequencies weigh what their value's rarity says."""
     total = np.zeros(len(next(iter(pair_levels.values()))))
     for name, level in pair_levels.items():
         contribution = model.weights(name)[level]
-        if values is not None and name in model.frequencies:
+        if left is not None and name in model.shares:
             exact = level == 1
             if exact.any():
-                value = values[name][left[exact]].astype(str)
-                if methods and methods[name] in ("name", "first_name", "email", "company", "name_tokens",
-                                                 "person_name"):
-                    value = np.vectorize(str.casefold, otypes=[object])(value)
-                share = pd.Series(value).map(model.frequencies[name]).fillna(0).to_numpy(dtype=float)
-                # u of a shared rare value is its share; never more evidence than exact m / u floor.
-                u_value = np.maximum(share, 1e-7)
+                # u of a shared value is its share of the records (floored, as u is).
                 contribution = contribution.copy()
-                contribution[exact] = np.log2(model.m[name][1] / u_value)
+                contribution[exact] = np.log2(model.m[name][1] / np.maximum(model.shares[name][left[exact]], 1e-7))
         total += contribution
     return total
 
@@ -540,5 +534,4 @@ def score(frame: pd.DataFrame, spec: MatchSpec) -> tuple[Pairs, np.ndarray, Mode
     pairs = candidate_pairs(values, spec)
     pair_levels = levels(values, spec, pairs.left, pairs.right)
     model = fit(values, spec, pairs, pair_levels)
-    methods = {k: c.method for k, c in spec.compare.items()}
-    return pairs, probabilities(model, score_weights(model, pair_levels, values, pairs.left, methods)), model
+    return pairs, probabilities(model, score_weights(model, pair_levels, pairs.left)), model
