@@ -145,64 +145,98 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     frame = frame.reset_index(drop=True)
     n = len(frame)
     frame["_legacy"] = _legacy(frame)
-    keys = list(zip(frame["_source"].astype(str), frame["_legacy"], strict=True))
     values = match.prepared(frame, spec.fields)
     pairs = match.candidate_pairs(values, spec)
     pair_levels = match.levels(values, spec, pairs.left, pairs.right)
     model = match.fit(values, spec, pairs, pair_levels)
-    weights = match.score_weights(model, pair_levels, pairs.left)
-    probability = match.probabilities(model, weights)
+    probability = match.probabilities(model, match.score_weights(model, pair_levels, pairs.left))
+    forced, apart = _decided(decisions, frame)
+    # From here on only the pairs at or above the review band matter, and those people decided.
+    kept = np.flatnonzero(probability >= spec.review)
+    kept = kept[np.argsort(pairs.left[kept].astype(np.int64) * n + pairs.right[kept], kind="stable")]
+    scored = _Scored(pairs.left[kept].astype(np.int64), pairs.right[kept].astype(np.int64),
+                     {k: v[kept] for k, v in pair_levels.items()}, n)
+    candidates, skipped = len(pairs), pairs.skipped
+    del pairs, pair_levels, probability, kept
+    scored.add(np.array(forced + apart, dtype=np.int64).reshape(-1, 2), values, spec, model)
+    scored.weigh(model)
 
-    position = {k: i for i, k in enumerate(keys)}
-    forced, apart = _decided(decisions, position)
-    strength = probability.copy()
-    merge = probability >= spec.merge
-    code = pairs.left * n + pairs.right
-    at, known = _find(code, np.array([a * n + b for a, b in forced], dtype=np.int64))
-    merge[at[known]] = True
-    strength[at[known]] = 2.0  # a person's decision outranks any score
-    at, known = _find(code, np.array([a * n + b for a, b in apart], dtype=np.int64))
-    merge[at[known]] = False
-    extra = [pair for pair, paired in zip(forced, _find(code, np.array([a * n + b for a, b in forced],
-                                                                        dtype=np.int64))[1], strict=True)
-             if not paired]
-    edge_left = np.r_[pairs.left[merge], [a for a, _ in extra]].astype(np.int64)
-    edge_right = np.r_[pairs.right[merge], [b for _, b in extra]].astype(np.int64)
-    edge_strength = np.r_[strength[merge], [2.0] * len(extra)]
+    merge = scored.probability >= spec.merge
+    strength = scored.probability.copy()
+    at = scored.find(forced)
+    merge[at], strength[at] = True, 2.0  # a person's decision outranks any score
+    merge[scored.find(apart)] = False
 
     def distinct(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Record pairs that clearly differ: their comparisons together speak against a match
-        (a Bayes factor below 1; scored on the spot when no blocking key paired them). Two
+        (a Bayes factor below 1; scored on the spot when not among the pairs kept). Two
         records that merely share little are no reason to keep a cluster apart."""
-        at, hit = _find(code, a.astype(np.int64) * n + b.astype(np.int64))
+        at, hit = _find(scored.code, a.astype(np.int64) * n + b.astype(np.int64))
         found = np.full(len(a), np.nan)
-        found[hit] = weights[at[hit]]
+        found[hit] = scored.weights[at[hit]]
         missing = np.isnan(found)
         if missing.any():
             levels = match.levels(values, spec, a[missing], b[missing])
             found[missing] = match.score_weights(model, levels, a[missing])
         return found < 0
 
-    groups = cluster(n, edge_left, edge_right, edge_strength, apart=set(apart), distinct=distinct)
-    scored = _pairs_frame(entity, frame, spec, values, pairs, pair_levels, model, probability, keys,
-                          groups.refused, forced, apart)
-    clusters, merged, deduped = _survive(entity, frame, spec, groups.label, scored, keys,
-                                         loaded or set(), children or {}, invalid or set())
-    skipped = [(" + ".join(f"{p.field}:{p.transform}" for p in spec.blocking[k]), v, s) for k, v, s in pairs.skipped]
-    return (EntityDedupe(entity, n, len(pairs), scored, clusters, merged, skipped),
+    groups = cluster(n, scored.left[merge], scored.right[merge], strength[merge], apart=set(apart),
+                     distinct=distinct)
+    evidence = _pairs_frame(entity, frame, spec, values, scored, model, groups.refused, forced, apart)
+    clusters, merged, deduped = _survive(entity, frame, spec, groups.label, evidence, loaded or set(),
+                                         children or {}, invalid or set())
+    skipped = [(" + ".join(f"{p.field}:{p.transform}" for p in spec.blocking[k]), v, s) for k, v, s in skipped]
+    return (EntityDedupe(entity, n, candidates, evidence, clusters, merged, skipped),
             deduped.drop(columns=["_legacy"]))
 
 
+@dataclass
+class _Scored:
+    """The pairs that matter after scoring (at or above the review band, or decided by a person),
+    in order of their codes (left * n + right), with their levels, weights and probabilities."""
+
+    left: np.ndarray
+    right: np.ndarray
+    levels: dict[str, np.ndarray]
+    n: int
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    probability: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def code(self) -> np.ndarray:
+        return self.left * self.n + self.right
+
+    def find(self, wanted: list[tuple[int, int]]) -> np.ndarray:
+        """Where the wanted pairs (left < right) are; each must be here."""
+        at, hit = _find(self.code, np.array([a * self.n + b for a, b in wanted], dtype=np.int64))
+        return at[hit]
+
+    def add(self, wanted: np.ndarray, values: dict[str, np.ndarray], spec: MatchSpec, model: match.Model) -> None:
+        """Pairs (rows of left, right) compared on the spot where not here yet."""
+        codes = np.unique(wanted[:, 0] * self.n + wanted[:, 1]) if len(wanted) else np.zeros(0, np.int64)
+        new = codes[~_find(self.code, codes)[1]]
+        if not len(new):
+            return
+        left, right = new // self.n, new % self.n
+        levels = match.levels(values, spec, left, right)
+        order = np.argsort(np.r_[self.code, new], kind="stable")
+        self.left, self.right = np.r_[self.left, left][order], np.r_[self.right, right][order]
+        self.levels = {k: np.r_[v, levels[k]][order] for k, v in self.levels.items()}
+
+    def weigh(self, model: match.Model) -> None:
+        self.weights = match.score_weights(model, self.levels, self.left)
+        self.probability = match.probabilities(model, self.weights)
+
+
 def _find(code: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each wanted pair code is among the candidates' codes (sorted: candidate_pairs makes
-    them so), and whether it is there at all."""
+    """Where each wanted pair code is among sorted pair codes, and whether it is there at all."""
     if not len(code):
         return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
     at = np.minimum(np.searchsorted(code, wanted), len(code) - 1)
     return at, code[at] == wanted
 
 
-def _decided(decisions: pd.DataFrame | None, position: dict[tuple[str, str], int],
+def _decided(decisions: pd.DataFrame | None, frame: pd.DataFrame,
              ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """People's decisions as record position pairs (left < right): merge, keep apart. A
     decision about a record no longer in the data is ignored."""
@@ -210,60 +244,66 @@ def _decided(decisions: pd.DataFrame | None, position: dict[tuple[str, str], int
     apart: list[tuple[int, int]] = []
     if decisions is None or decisions.empty:
         return forced, apart
-    for row in decisions.itertuples(index=False):
-        a = position.get((str(row.source_a), str(row.id_a).strip()))
-        b = position.get((str(row.source_b), str(row.id_b).strip()))
-        if a is None or b is None or a == b:
+    keys = pd.MultiIndex.from_arrays([frame["_source"].astype(str), frame["_legacy"]])
+    first = ~keys.duplicated()  # a key twice: its first record
+    positions = pd.Series(np.flatnonzero(first), index=keys[first])
+
+    def at(source: pd.Series, legacy: pd.Series) -> np.ndarray:
+        found = positions.reindex(pd.MultiIndex.from_arrays([source.astype(str), legacy.astype(str).str.strip()]))
+        return found.to_numpy(dtype=float, na_value=np.nan)
+
+    a, b = at(decisions["source_a"], decisions["id_a"]), at(decisions["source_b"], decisions["id_b"])
+    for x, y, decision in zip(a, b, decisions["decision"], strict=True):
+        if np.isnan(x) or np.isnan(y) or x == y:
             continue
-        pair = (min(a, b), max(a, b))
-        if row.decision == "merge":
+        pair = (int(min(x, y)), int(max(x, y)))
+        if decision == "merge":
             forced.append(pair)
-        elif row.decision == "apart":
+        elif decision == "apart":
             apart.append(pair)
     return forced, apart
 
 
 def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict[str, np.ndarray],
-                 pairs: match.Pairs, pair_levels: dict[str, np.ndarray], model: match.Model,
-                 probability: np.ndarray, keys: list[tuple[str, str]], refused: list[tuple[int, int, str]],
+                 scored: _Scored, model: match.Model, refused: list[tuple[int, int, str]],
                  forced: list[tuple[int, int]], apart: list[tuple[int, int]]) -> pd.DataFrame:
     """The pairs at or above the review band (and those a decision or the chaining guard
     touched), with the band, the probability, each field's level and weight, and both values."""
-    n = len(frame)
-    code = pairs.left * n + pairs.right
+    probability = scored.probability
     band = np.where(probability >= spec.merge, "merge", np.where(probability >= spec.review, "review", "distinct"))
-    reason = np.full(len(code), "", dtype=object)
-    at, hit = _find(code, np.array([min(a, b) * n + max(a, b) for a, b, _ in refused], dtype=np.int64))
-    band[at[hit]] = "review"
-    reason[at[hit]] = np.array([why for _, _, why in refused], dtype=object)[hit]
-    decision = np.full(len(code), "", dtype=object)
-    decision[np.isin(code, [a * n + b for a, b in forced])] = "merge"
-    decision[np.isin(code, [a * n + b for a, b in apart])] = "apart"
+    reason = np.full(len(band), "", dtype=object)
+    at = scored.find([(min(a, b), max(a, b)) for a, b, _ in refused])
+    band[at] = "review"
+    reason[at] = np.array([why for _, _, why in refused], dtype=object)
+    decision = np.full(len(band), "", dtype=object)
+    decision[scored.find(forced)] = "merge"
+    decision[scored.find(apart)] = "apart"
     keep = (band != "distinct") | (decision != "")
-    left, right = pairs.left[keep], pairs.right[keep]
+    left, right = scored.left[keep], scored.right[keep]
+    source = frame["_source"].astype(str).to_numpy(dtype=object)
+    legacy = frame["_legacy"].to_numpy(dtype=object)
     # Each pair written with its records in key order, whatever order they came in.
-    swap = np.array([keys[a] > keys[b] for a, b in zip(left, right, strict=True)], dtype=bool)
+    swap = (source[left] > source[right]) | ((source[left] == source[right]) & (legacy[left] > legacy[right]))
     left, right = np.where(swap, right, left), np.where(swap, left, right)
     out = pd.DataFrame({
-        "entity": entity,
-        "source_a": [keys[i][0] for i in left], "id_a": [keys[i][1] for i in left],
-        "source_b": [keys[i][0] for i in right], "id_b": [keys[i][1] for i in right],
-        "probability": np.round(probability[keep], 6), "band": band[keep], "decision": decision[keep],
-        "why": reason[keep],
+        "entity": entity, "source_a": source[left], "id_a": legacy[left], "source_b": source[right],
+        "id_b": legacy[right], "probability": np.round(probability[keep], 6), "band": band[keep],
+        "decision": decision[keep], "why": reason[keep],
     })
     for name, comparison in spec.compare.items():
-        labels = np.array(match.LEVELS[comparison.method], dtype=object)
-        weight = model.weights(name)[pair_levels[name][keep]]
-        out[name] = [f"{label} ({w:+.1f})" for label, w in zip(labels[pair_levels[name][keep]], weight, strict=True)]
-        shown = pd.Series(values[name], dtype=object).str.replace("\x1f", " ").to_numpy(dtype=object)
-        out[f"{name}_a"] = shown[left]
-        out[f"{name}_b"] = shown[right]
+        evidence = np.array([f"{label} ({w:+.1f})" for label, w in zip(match.LEVELS[comparison.method],
+                                                                       model.weights(name), strict=True)],
+                            dtype=object)
+        out[name] = evidence[scored.levels[name][keep]]
+        for side, records in (("a", left), ("b", right)):
+            out[f"{name}_{side}"] = pd.Series(values[name][records], dtype=object).str.replace("\x1f", " ")
     return out.sort_values(["probability", "source_a", "id_a", "source_b", "id_b"],
-                           ascending=[False, True, True, True, True], kind="stable").reset_index(drop=True)
+                           ascending=[False, True, True, True, True],
+                           kind="stable").reset_index(drop=True)
 
 
 def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarray, scored: pd.DataFrame,
-             keys: list[tuple[str, str]], loaded: set[tuple[str, str]], children: dict[str, int],
+             loaded: set[tuple[str, str]], children: dict[str, int],
              invalid: set[tuple[str, str, str]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Clusters, merged records and the deduplicated frame, every cluster at once."""
     fields = [f for f in MODEL.entity(entity).field_names if f != "id" and f in frame]

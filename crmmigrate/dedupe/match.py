@@ -23,8 +23,10 @@ from functools import cache
 import jellyfish
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import process
-from rapidfuzz.distance import DamerauLevenshtein, Indel, JaroWinkler
+from rapidfuzz.distance import OSA, DamerauLevenshtein, Indel, JaroWinkler
 
 from crmmigrate.clean.normalisers import company_key
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
@@ -43,30 +45,43 @@ SEED = 20260101  # the same input gives the same pairs, parameters and scores
 def prepared(frame: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
     """Each field as an object array of trimmed text, None where blank (a virtual field, such
     as full_name, made from its fields)."""
+    trimmed: dict[str, pd.Series] = {}
+
+    def text(name: str) -> pd.Series:
+        if name not in trimmed:
+            column = frame[name].astype("str").str.strip()
+            trimmed[name] = column.where(column != "", None)
+        return trimmed[name]
+
     values = {}
     for name in names:
         if name in VIRTUAL_FIELDS and name not in frame:
-            parts = [frame[f].astype("str").str.strip().fillna("") for f in VIRTUAL_FIELDS[name]]
-            separator = "\x1f" if name == "person" else " "
-            column = parts[0].str.cat(parts[1:], sep=separator)
-            column = column.where(column.str.replace("\x1f", "").str.strip() != "", None).str.strip()
+            parts = [pa.array(text(f)) for f in VIRTUAL_FIELDS[name]]
+            separator = pa.scalar("\x1f" if name == "person" else " ", parts[0].type)
+            joined = pc.binary_join_element_wise(*parts, separator, null_handling="replace", null_replacement="")
+            if name != "person":  # the person's separator stays, even beside a blank first name
+                joined = pc.utf8_trim_whitespace(joined)
+            column = pd.Series(joined, dtype="str", index=frame.index)
+            column = column.where(column.str.replace("\x1f", "", regex=False) != "", None)
         else:
-            column = frame[name].astype("str").str.strip()
-        column = column.where(column.notna() & (column != ""), None)
+            column = text(name)
         values[name] = column.to_numpy(dtype=object, na_value=None)
     return values
 
 
-def _transform(values: np.ndarray, transform: str) -> np.ndarray:
-    """A blocking key part: the values transformed once per distinct value."""
-    if transform == "exact":
-        return values
-    function = _TRANSFORMS[transform]
+def _transform(values: np.ndarray, transform: str) -> tuple[np.ndarray, np.ndarray]:
+    """A blocking key part: a code per record (-1 where missing) and the distinct transformed
+    values they stand for; the transform applied once per distinct value."""
     codes, distinct = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.array([function(v) for v in distinct] + [None], dtype=object)
-    out = mapped[codes]  # -1 (missing) takes the trailing None
-    out[out == ""] = None
-    return out
+    text = pd.Series(np.asarray(distinct, dtype=object), dtype="str")
+    if transform in _VECTORISED:
+        text = _VECTORISED[transform](text)
+    elif transform != "exact":
+        function = _TRANSFORMS[transform]
+        text = pd.Series([function(v) for v in text], dtype="str")
+    mapped, keys = pd.factorize(text.where(text != "", None).to_numpy(dtype=object, na_value=None),
+                                use_na_sentinel=True)
+    return np.append(mapped, -1)[codes].astype(np.int32), np.asarray(keys, dtype=object)
 
 
 def _domain(value: str) -> str | None:
@@ -76,12 +91,14 @@ def _domain(value: str) -> str | None:
     return text.removeprefix("www.").split("/", 1)[0] or None
 
 
+_VECTORISED: dict[str, Callable[[pd.Series], pd.Series]] = {
+    "lower": lambda s: s.str.casefold(),
+    "digits": lambda s: s.str.replace(r"\D", "", regex=True),
+    "initial": lambda s: s.str[:1].str.casefold(),
+    "prefix3": lambda s: s.str[:3].str.casefold(),
+}
 _TRANSFORMS: dict[str, Callable[[str], str | None]] = {
-    "lower": lambda v: v.casefold(),
-    "digits": lambda v: "".join(c for c in v if c.isdigit()) or None,
     "metaphone": lambda v: jellyfish.metaphone(v) or v.casefold(),  # non-Latin script: itself
-    "initial": lambda v: v[:1].casefold(),
-    "prefix3": lambda v: v[:3].casefold(),
     "company_key": lambda v: company_key(v) or None,
     "company_prefix": lambda v: (company_key(v).split(" ") or [""])[0] or None,
     "domain": _domain,
@@ -89,20 +106,21 @@ _TRANSFORMS: dict[str, Callable[[str], str | None]] = {
 }
 
 
-def key_values(values: dict[str, np.ndarray], parts: list[KeyPart]) -> np.ndarray:
-    """A blocking key per record (parts joined), None when any part is missing."""
-    columns = [_transform(values[p.field], p.transform) for p in parts]
-    if len(columns) == 1:
-        return columns[0]
-    missing = np.zeros(len(columns[0]), dtype=bool)
-    for column in columns:
-        missing |= pd.isna(column)
-    joined = pd.Series(columns[0], dtype=object).fillna("").astype(str)
-    for column in columns[1:]:
-        joined = joined + "\x1f" + pd.Series(column, dtype=object).fillna("").astype(str)
-    out = joined.to_numpy(dtype=object)
-    out[missing] = None
-    return out
+def key_codes(values: dict[str, np.ndarray], parts: list[KeyPart]) -> tuple[np.ndarray, Callable[[int], str]]:
+    """A blocking key per record as a code (-1 when any part is missing), and what a code's
+    key is (its parts' values, for messages)."""
+    found = [_transform(values[p.field], p.transform) for p in parts]
+    keys = found[0][0]
+    for part, _ in found[1:]:
+        joined = np.where((keys >= 0) & (part >= 0), keys.astype(np.int64) * (int(part.max()) + 1) + part, -1)
+        compact, distinct = pd.factorize(joined, use_na_sentinel=False)
+        keys = np.where(distinct[compact] >= 0, compact, -1).astype(np.int32)
+
+    def label(code: int) -> str:
+        record = int(np.flatnonzero(keys == code)[0])
+        return " + ".join(str(vocab[part[record]]) for part, vocab in found)
+
+    return keys, label
 
 
 # -- candidate pairs -----------------------------------------------------------------------------
@@ -110,70 +128,93 @@ def key_values(values: dict[str, np.ndarray], parts: list[KeyPart]) -> np.ndarra
 
 @dataclass
 class Pairs:
-    """Candidate pairs as record positions (left < right) and which blocking keys found each
-    (bit k for key k)."""
+    """Candidate pairs as record positions (left < right), each once; per blocking key its code
+    per record (-1: blank, or in a block too big to pair), which tells
+    which keys found a pair (`via`)."""
 
     left: np.ndarray
     right: np.ndarray
-    via: np.ndarray
+    keys: list[np.ndarray] = field(default_factory=list)
     skipped: list[tuple[int, str, int]] = field(default_factory=list)  # key, value, records: blocks too big
 
     def __len__(self) -> int:
         return len(self.left)
 
+    def via(self, number: int) -> np.ndarray:
+        """The pairs blocking key `number` finds."""
+        codes = self.keys[number]
+        mine = codes[self.left]
+        return (mine >= 0) & (mine == codes[self.right])
 
-def pairs_within(keys: np.ndarray, max_block: int) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
-    """Every pair of records sharing a key value, except in blocks over `max_block` records."""
-    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
-    order = np.argsort(codes, kind="stable")
+
+def blocks(codes: np.ndarray, label: Callable[[int], str], max_block: int) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """Each record's block (its key's code; -1 where the key is blank or its block has over
+    `max_block` records, which pairs none) and the blocks skipped so (key, records)."""
+    codes = codes.copy()
+    sizes = np.bincount(codes[codes >= 0])
+    too_big = np.flatnonzero(sizes > max_block)
+    skipped = [(label(int(k)), int(sizes[k])) for k in too_big]
+    if len(too_big):
+        codes[np.isin(codes, too_big)] = -1
+    return codes, skipped
+
+
+def pairs_within(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of records in one block (`blocks`' codes), as positions left < right (int32)."""
+    order = np.argsort(codes, kind="stable").astype(np.int32)
     sorted_codes = codes[order]
     order, sorted_codes = order[sorted_codes >= 0], sorted_codes[sorted_codes >= 0]
     if not len(order):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), []
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    sizes = np.diff(np.r_[starts, len(sorted_codes)])
-    too_big = sizes > max_block
-    skipped = [(str(uniques[sorted_codes[s]]), int(g)) for s, g in zip(starts[too_big], sizes[too_big], strict=True)]
-    keep = (sizes >= 2) & ~too_big
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]).astype(np.int32)
+    sizes = np.diff(np.r_[starts, len(sorted_codes)]).astype(np.int32)
+    keep = sizes >= 2
     starts, sizes = starts[keep], sizes[keep]
     # Within a block, the record at offset o pairs with the (size - o - 1) records after it.
     positions = np.repeat(starts, sizes) + _ranges(sizes)
     after = np.repeat(starts + sizes, sizes) - positions - 1
-    left = np.repeat(positions, after)
-    right = left + 1 + _ranges(after)
-    a, b = order[left], order[right]
-    return np.minimum(a, b), np.maximum(a, b), skipped
+    first = np.repeat(positions, after)
+    second = _ranges(after)
+    second += first + 1
+    a, b = order[first], order[second]
+    del first, second
+    return np.minimum(a, b), np.maximum(a, b)
 
 
 def _ranges(sizes: np.ndarray) -> np.ndarray:
-    """0..size-1 for every size, concatenated."""
-    total = int(sizes.sum())
+    """0..size-1 for every size, concatenated (int32)."""
+    total = int(sizes.sum(dtype=np.int64))
     if not total:
-        return np.zeros(0, np.int64)
-    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
-    return np.arange(total, dtype=np.int64) - starts
+        return np.zeros(0, np.int32)
+    starts = np.repeat((np.cumsum(sizes, dtype=np.int64) - sizes).astype(np.int32), sizes)
+    return np.arange(total, dtype=np.int32) - starts
 
 
 def candidate_pairs(values: dict[str, np.ndarray], spec: MatchSpec) -> Pairs:
-    """The union of the pairs every blocking key finds."""
-    found_left, found_right, found_via, skipped = [], [], [], []
+    """The union of the pairs every blocking key finds, each pair once: keys that pair more
+    come first, and a key's pairs that a key before it found are left out (comparing their
+    codes, as Splink's blocking rules do, rather than sorting every pair)."""
+    keys, skipped = [], []
     for number, parts in enumerate(spec.blocking):
-        left, right, big = pairs_within(key_values(values, parts), spec.max_block)
-        found_left.append(left)
-        found_right.append(right)
-        found_via.append(np.full(len(left), 1 << number, dtype=np.int64))
+        codes, big = blocks(*key_codes(values, parts), spec.max_block)
+        keys.append(codes)
         skipped += [(number, value, size) for value, size in big]
-    n = len(next(iter(values.values())))
-    code = np.concatenate(found_left) * n + np.concatenate(found_right)
-    via = np.concatenate(found_via)
-    order = np.argsort(code, kind="stable")
-    code, via = code[order], via[order]
-    if not len(code):
-        empty = np.zeros(0, np.int64)
-        return Pairs(empty, empty.copy(), empty.copy(), skipped)
-    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-    unique = code[starts]
-    return Pairs(unique // n, unique % n, np.bitwise_or.reduceat(via, starts), skipped)
+    pairs = Pairs(np.zeros(0, np.int32), np.zeros(0, np.int32), keys, skipped)
+    sizes = [int((np.bincount(codes[codes >= 0]).astype(np.int64) ** 2).sum()) for codes in keys]
+    lefts, rights, done = [], [], []
+    for number in sorted(range(len(keys)), key=lambda k: (-sizes[k], k)):
+        left, right = pairs_within(keys[number])
+        for earlier in done:
+            codes = keys[earlier]
+            mine = codes[left]
+            new = (mine < 0) | (mine != codes[right])
+            left, right = left[new], right[new]
+        lefts.append(left)
+        rights.append(right)
+        done.append(number)
+    if lefts:
+        pairs.left, pairs.right = np.concatenate(lefts), np.concatenate(rights)
+    return pairs
 
 
 # -- comparisons ---------------------------------------------------------------------------------
@@ -196,141 +237,307 @@ LEVELS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _similarity(scorer, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if not len(a):
-        return np.zeros(0)
-    return process.cpdist(list(a), list(b), scorer=scorer, workers=-1)
+@dataclass
+class Coded:
+    """A field's values as a comparison sees them (normalised), coded: `codes` per record
+    (-1 where blank) into `vocab`, its distinct values, commonest first; `counts` records per
+    value; `parts` per distinct value, what a method looks at besides the whole value (an
+    email's local part, a phone's last digits...), as codes too; `names`, for person_name, the
+    first and last names' own coding, and `records` its first and last name per record (codes
+    into `names` plus one, 0 for a blank name; -1 where the record has no name at all)."""
+
+    codes: np.ndarray
+    vocab: np.ndarray
+    counts: np.ndarray
+    parts: dict[str, np.ndarray] = field(default_factory=dict)
+    names: Coded | None = None
+    records: dict[str, np.ndarray] = field(default_factory=dict)  # per record, as `parts` per value
+
+    def shares(self) -> np.ndarray:
+        """Per record, its value's share of the records that have one; 0 where it has none."""
+        share = np.append(self.counts / max(int(self.counts.sum()), 1), 0.0)
+        return share[self.codes]
 
 
-def _graded(a: np.ndarray, b: np.ndarray, scorer, cuts: list[float], *, higher_is_closer: bool = True) -> np.ndarray:
-    """Levels for pairs that differ: 0 for the first cut met, 1 for the next... len(cuts) else."""
-    score = _similarity(scorer, a, b)
-    level = np.full(len(score), len(cuts), dtype=np.int8)
-    for index in range(len(cuts) - 1, -1, -1):
-        met = score >= cuts[index] if higher_is_closer else score <= cuts[index]
-        level[met] = index
-    return level
+def _coded(values: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes (-1 for None), distinct values and their counts (or summed weights), commonest
+    first (ties in order of appearance): the commonest values get the smallest codes."""
+    codes, vocab = pd.factorize(values, use_na_sentinel=True)
+    present = codes >= 0
+    counts = np.bincount(codes[present], weights=None if weights is None else weights[present],
+                         minlength=len(vocab))
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    coded = np.where(present, np.append(rank, -1)[codes], -1).astype(np.int32)
+    return coded, np.asarray(vocab, dtype=object)[order], counts[order]
+
+
+def _part_codes(text: pd.Series) -> np.ndarray:
+    """Codes of a part of each distinct value (-1 where it has none), comparable with each other."""
+    codes, _ = pd.factorize(text.to_numpy(dtype=object, na_value=None), use_na_sentinel=True)
+    return codes.astype(np.int32)
 
 
 _FOLDED = ("email", "company", "first_name", "name", "name_tokens", "person_name")
 
 
-def normalised(values: np.ndarray, method: str) -> dict[str, np.ndarray]:
-    """What a comparison method compares, per record, computed once (not once per pair):
-    `value` (None where blank) and the parts some methods look at."""
-    text = pd.Series(values, dtype="str")
+def normalised(values: np.ndarray, method: str) -> Coded:
+    """What a comparison method compares, per record, coded: normalised once per distinct value
+    (not once per pair or per record)."""
+    raw_codes, raw = pd.factorize(values, use_na_sentinel=True)
+    text = pd.Series(np.asarray(raw, dtype=object), dtype="str")
     if method in _FOLDED:
         text = text.str.casefold()
     if method == "phone":
         text = text.str.replace(r"\D", "", regex=True)
-    if method in ("company", "name_tokens"):
-        codes, distinct = pd.factorize(text.to_numpy(dtype=object, na_value=None), use_na_sentinel=True)
-        function = (lambda v: company_key(v) or v) if method == "company" else (lambda v: " ".join(sorted(v.split())))
-        text = pd.Series(np.array([function(v) for v in distinct] + [None], dtype=object)[codes], dtype="str")
-    text = text.where(text.notna() & (text != ""), None).astype("str")
-    out = {"value": text.to_numpy(dtype=object, na_value=None)}
+    if method == "company":
+        text = pd.Series([company_key(v) or v for v in text], dtype="str")
+    if method == "name_tokens":
+        text = pd.Series([" ".join(sorted(v.split())) for v in text], dtype="str")
+    text = text.where(text.notna() & (text != ""), None)
+    normal = np.append(text.to_numpy(dtype=object, na_value=None), None)[raw_codes]
+    codes, vocab, counts = _coded(normal)
+    coded = Coded(codes, vocab, counts)
+    distinct = pd.Series(vocab, dtype="str")
     if method == "phone":
-        out["tail"] = text.str[-8:].where(text.str.len() >= 8, None).to_numpy(dtype=object, na_value=None)
+        coded.parts["tail"] = _part_codes(distinct.str[-8:].where(distinct.str.len() >= 8, None))
     if method == "email":
-        out["local"] = text.str.extract(r"^([^@]*)", expand=False).to_numpy(dtype=object, na_value=None)
-    if method in ("person_name", "first_name"):
-        if method == "person_name":
-            first = text.str.extract(r"^([^\x1f]*)", expand=False).fillna("")
-            last = text.str.extract(r"\x1f(.*)$", expand=False).fillna("")
-        else:
-            first, last = text.fillna(""), pd.Series("", index=text.index, dtype="str")
-        stripped = first.str.rstrip(".")
-        out["first"] = first.to_numpy(dtype=object, na_value="")
-        out["last"] = last.to_numpy(dtype=object, na_value="")
-        out["bare"] = stripped.to_numpy(dtype=object, na_value="")  # without a trailing dot
-        out["bare_length"] = stripped.str.len().fillna(0).to_numpy(dtype=np.int64)
-        out["initial"] = first.str[:1].to_numpy(dtype=object, na_value="")
+        local = distinct.str.replace(r"@.*$", "", regex=True)
+        coded.parts["local"] = _part_codes(local)
+        domain = distinct.str.replace(r"^[^@]*@", "", regex=True).where(distinct.str.contains("@", regex=False), "")
+        coded.parts["domain"] = _part_codes(domain)
+        coded.parts["length"] = local.str.len().fillna(0).to_numpy(dtype=np.int32)
+        coded.parts["head"] = _part_codes(local.str[:4])
+        coded.parts["tail"] = _part_codes(local.str[-4:])
+        coded.parts["bare"] = _part_codes(distinct.str.replace("@", "", regex=False))
+    if method == "first_name":
+        coded.parts.update(_initials(distinct))
+    if method == "person_name":
+        first = distinct.str.replace(r"\x1f.*$", "", regex=True)
+        last = distinct.str.replace(r"^[^\x1f]*\x1f?", "", regex=True)
+        both = pd.concat([first, last], ignore_index=True)
+        weight = np.tile(counts, 2).astype(float)
+        name_codes, name_vocab, name_counts = _coded(both.where(both != "", None).to_numpy(dtype=object,
+                                                                                           na_value=None), weight)
+        for part, found in (("first", name_codes[:len(vocab)]), ("last", name_codes[len(vocab):])):
+            coded.records[part] = np.append(found + 1, -1).astype(np.int32)[codes]
+        coded.names = Coded(np.zeros(0, np.int32), name_vocab, name_counts)
+        coded.names.parts.update(_initials(pd.Series(name_vocab, dtype="str")))
+    return coded
+
+
+def _initials(names: pd.Series) -> dict[str, np.ndarray]:
+    """A first name's length without a trailing dot, and its first letter (as a code)."""
+    bare = names.str.rstrip(".")
+    return {"bare_length": bare.str.len().fillna(0).to_numpy(dtype=np.int32),
+            "initial": _part_codes(names.str[:1].where(names.str.len() > 0, None))}
+
+
+DENSE = 4096  # values with a code below it are memoised in a table (DENSE² bytes), others hashed
+DENSE_PAIRS = 1 << 20  # from so many pairs on, the table is worth making
+
+
+def _memo(x: np.ndarray, y: np.ndarray, function: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """function(x, y) per pair of codes (a symmetric function of two distinct values, returning
+    int8), evaluated once per distinct pair: the common values of real data (names, cities)
+    pair with each other over and over."""
+    out = np.zeros(len(x), dtype=np.int8)
+    if not len(x):
+        return out
+    lo, hi = np.minimum(x, y), np.maximum(x, y)
+    small = hi < (DENSE if len(x) >= DENSE_PAIRS else 0)
+    every = bool(small.all())
+    if small.any():
+        key = lo * np.int32(DENSE) + hi  # int32: DENSE² fits (wrapping where not small, unused)
+        if not every:
+            key = key[small]
+        seen = np.zeros(DENSE * DENSE, dtype=bool)
+        seen[key] = True
+        distinct = np.flatnonzero(seen).astype(np.int32)
+        del seen
+        table = np.zeros(DENSE * DENSE, dtype=np.int8)
+        table[distinct] = function(distinct // DENSE, distinct % DENSE)
+        if every:
+            return table[key]
+        out[small] = table[key]
+    if not every:
+        key = lo[~small].astype(np.int64) << 32 | hi[~small]
+        distinct = np.sort(key)  # (numpy's hashing unique is slower on millions of keys)
+        distinct = distinct[np.r_[True, distinct[1:] != distinct[:-1]]]
+        found = function((distinct >> 32).astype(np.int32), (distinct & 0xFFFFFFFF).astype(np.int32))
+        out[~small] = found[np.searchsorted(distinct, key)]
     return out
 
 
-def compare(method: str, norm: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """The level of each pair (left[i], right[i]) of records, from their `normalised` values."""
-    value = norm["value"]
-    a, b = value[left], value[right]
-    level = np.zeros(len(a), dtype=np.int8)
-    present = ~(pd.isna(a) | pd.isna(b))
-    if not present.any():
-        return level
-    left, right = left[present], right[present]
-    x, y = a[present], b[present]
-    same = x == y
-    out = np.full(len(x), 1, dtype=np.int8)
-    rest = ~same
-    xr, yr = x[rest], y[rest]
-    lr, rr = left[rest], right[rest]
-    if method == "exact":
-        graded = np.zeros(len(xr), dtype=np.int8)
-    elif method == "email":
-        graded = _graded(xr, yr, DamerauLevenshtein.distance, [1], higher_is_closer=False)
-        local = norm["local"][lr] == norm["local"][rr]
-        graded[(graded == 1) & local] = 1
-        graded[(graded == 1) & ~local] = 2
-    elif method == "person_name":
-        graded = _person_names(norm, lr, rr)
-    elif method == "phone":
-        tail = norm["tail"][lr]
-        graded = np.where((tail == norm["tail"][rr]) & ~pd.isna(tail), 0, 1).astype(np.int8)
-    elif method in ("name", "jaro_winkler"):
-        cuts = [0.92, 0.88, 0.7] if method == "name" else [0.92, 0.8]
-        graded = _graded(xr, yr, JaroWinkler.normalized_similarity, cuts)
-    elif method == "first_name":
-        graded = _graded(xr, yr, JaroWinkler.normalized_similarity, [0.92, 0.88]) + 1
-        graded[_nicknames(xr, yr)] = 0
-        initial = (graded == 3) & _initial_only(norm, lr, rr)
-        graded[initial] = 3
-        graded[(graded == 3) & ~initial] = 4
-    elif method == "company":
-        graded = _graded(xr, yr, Indel.normalized_similarity, [0.92, 0.8])
-    elif method == "levenshtein":
-        graded = _graded(xr, yr, DamerauLevenshtein.distance, [1, 2], higher_is_closer=False)
-    elif method == "date":
-        graded = _graded(xr, yr, DamerauLevenshtein.distance, [1], higher_is_closer=False)
-    elif method == "name_tokens":
-        # `value` holds the names' words sorted: equal here means the same words in another order.
-        graded = _graded(xr, yr, Indel.normalized_similarity, [0.9]) + 1
-    else:
-        raise ValueError(f"unknown comparison method {method!r}")
-    out[rest] = graded + 2
-    level[present] = out
+def _scores(scorer, vocab: np.ndarray, x: np.ndarray, y: np.ndarray, **kwargs) -> np.ndarray:
+    if not len(x):
+        return np.zeros(0)
+    return process.cpdist(list(vocab[x]), list(vocab[y]), scorer=scorer, workers=-1, **kwargs)
+
+
+def _cut(score: np.ndarray, cuts: list[float], *, higher_is_closer: bool = True) -> np.ndarray:
+    """0 for the first cut met, 1 for the next... len(cuts) for none."""
+    level = np.full(len(score), len(cuts), dtype=np.int8)
+    for index in range(len(cuts) - 1, -1, -1):
+        level[score >= cuts[index] if higher_is_closer else score <= cuts[index]] = index
     return level
 
 
-def _person_names(norm: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Levels (from "first and last swapped" on) of person names that differ."""
-    fx, lx, fy, ly = norm["first"][left], norm["last"][left], norm["first"][right], norm["last"][right]
-    if not len(fx):
-        return np.zeros(0, dtype=np.int8)
-    last_close = _similarity(JaroWinkler.normalized_similarity, lx, ly) >= 0.92
-    first_close = _similarity(JaroWinkler.normalized_similarity, fx, fy) >= 0.92
-    both = (fx != "") & (fy != "")
-    nick = both & (lx == ly) & (fx != fy)
-    nick[nick] = _nicknames(fx[nick], fy[nick])
-    initial = both & _initial_only(norm, left, right)
-    level = np.full(len(fx), 6, dtype=np.int8)  # different
-    level[(lx == ly) & (lx != "")] = 5  # last name only
-    level[last_close & initial] = 4
-    level[last_close & (first_close | (fx == fy)) & ~((fx == fy) & (lx == ly))] = 3
-    level[nick] = 2
-    level[(fx == ly) & (lx == fy) & (fx != lx)] = 1
-    return (level - 1).astype(np.int8)
+def _graded(vocab: np.ndarray, scorer, cuts: list[float], *, higher_is_closer: bool = True, **kwargs):
+    """A memo function: the level of two distinct values by a rapidfuzz scorer and cuts."""
+    return lambda x, y: _cut(_scores(scorer, vocab, x, y, **kwargs), cuts, higher_is_closer=higher_is_closer)
 
 
-def _initial_only(norm: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def compare(method: str, coded: Coded, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The level of each pair (left[i], right[i]) of records, from their `normalised` values."""
+    if method == "person_name":
+        return _person_names(coded, left, right)
+    x, y = coded.codes[left], coded.codes[right]
+    level = np.zeros(len(x), dtype=np.int8)
+    present = (x >= 0) & (y >= 0)
+    level[present & (x == y)] = 1
+    differ = present & (x != y)
+    if differ.any():
+        level[differ] = _differing(method, coded, x[differ], y[differ]) + 2
+    return level
+
+
+def _differing(method: str, coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Levels (from the one after "exact") of pairs of distinct values x, y (codes)."""
+    vocab, parts = coded.vocab, coded.parts
+    if method == "exact":
+        return np.zeros(len(x), dtype=np.int8)
+    if method == "phone":
+        tail = parts["tail"]
+        return np.where((tail[x] >= 0) & (tail[x] == tail[y]), 0, 1).astype(np.int8)
+    if method == "email":
+        return _emails(coded, x, y)
+    if method in ("name", "jaro_winkler"):
+        cuts = [0.92, 0.88, 0.7] if method == "name" else [0.92, 0.8]
+        return _memo(x, y, _graded(vocab, JaroWinkler.normalized_similarity, cuts))
+    if method == "first_name":
+        return _memo(x, y, lambda a, b: _first_names(coded, a, b))
+    if method == "company":
+        return _memo(x, y, _graded(vocab, Indel.normalized_similarity, [0.92, 0.8]))
+    if method == "levenshtein":
+        return _memo(x, y, _graded(vocab, DamerauLevenshtein.distance, [1, 2], higher_is_closer=False))
+    if method == "date":
+        return _memo(x, y, _graded(vocab, DamerauLevenshtein.distance, [1], higher_is_closer=False))
+    if method == "name_tokens":
+        # The values hold the names' words sorted: equal here means the same words in another order.
+        return _memo(x, y, _graded(vocab, Indel.normalized_similarity, [0.9])) + 1
+    raise ValueError(f"unknown comparison method {method!r}")
+
+
+def _emails(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """One edit apart (0), the same local part at another domain (1), different (2).
+
+    Emails are mostly distinct, so instead of memoising, an edit distance is computed only
+    where one edit is possible: the same local part (the edit is in the domain); the same
+    domain with local parts at most a letter apart in length that, from 9 letters on, share
+    their first or their last 4 letters (one edit cannot touch both ends of so long a word);
+    or the same letters once "@" is taken out (the "@" dropped, doubled or swapped with a
+    neighbour). An "@" replaced by another letter is not found."""
+    local, domain, length = coded.parts["local"], coded.parts["domain"], coded.parts["length"]
+    head, tail, bare = coded.parts["head"], coded.parts["tail"], coded.parts["bare"]
+    same_local = local[x] == local[y]
+    lx, ly = length[x], length[y]
+    possible = same_local | (bare[x] == bare[y]) | (
+        (domain[x] == domain[y]) & (np.abs(lx - ly) <= 1)
+        & ((np.minimum(lx, ly) < 9) | (head[x] == head[y]) | (tail[x] == tail[y])))
+    level = np.where(same_local, 1, 2).astype(np.int8)
+    at = np.flatnonzero(possible)
+    close = _scores(OSA.distance, coded.vocab, x[at], y[at], score_cutoff=1) <= 1
+    level[at[close]] = 0
+    return level
+
+
+def _first_names(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """first_name's levels for distinct first names: nickname (0), jaro-winkler >= 0.92 (1),
+    >= 0.88 (2), initial (3), different (4)."""
+    level = _cut(_scores(JaroWinkler.normalized_similarity, coded.vocab, x, y), [0.92, 0.88]) + 1
+    level[_nicknames(coded, x, y)] = 0
+    initial = (level == 3) & _initial_only(coded.parts, x, y)
+    level[initial] = 3
+    level[(level == 3) & ~initial] = 4
+    return level
+
+
+# person_name: what a pair of first names (codes, 0 blank) and of last names say, as bits
+_CLOSE, _NICK, _INITIAL, _SAME, _BOTH = 1, 2, 4, 8, 16
+
+
+def _name_bits(names: Coded, first: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A memo function: for two names (codes into `names` plus one, 0 blank), whether they are
+    equal, both there, equal or at jaro-winkler >= 0.92; of first names also whether one is the
+    other's nickname or initial."""
+    vocab = names.vocab
+
+    def bits(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        out = np.where(x == y, _SAME | _CLOSE, 0).astype(np.int8)
+        both = (x > 0) & (y > 0)
+        out[both] |= _BOTH
+        differ = np.flatnonzero(both & (x != y))
+        a, b = x[differ] - 1, y[differ] - 1
+        close = _scores(JaroWinkler.normalized_similarity, vocab, a, b) >= 0.92
+        out[differ[close]] |= _CLOSE
+        if first:
+            out[differ[_nicknames(names, a, b)]] |= _NICK
+            out[differ[_initial_only(names.parts, a, b)]] |= _INITIAL
+        return out
+
+    return bits
+
+
+def _person_table() -> np.ndarray:
+    """person_name's level for every combination of first-name bits, last-name bits (shifted
+    by 5) and whether first and last are swapped (bit 10)."""
+    table = np.zeros(1 << 11, dtype=np.int8)
+    for index in range(len(table)):
+        f, la, swapped = index & 31, (index >> 5) & 31, bool(index >> 10)
+        if f & _SAME and la & _SAME:
+            level = "exact"
+        elif swapped:
+            level = "first and last swapped"
+        elif f & _NICK and la & _SAME:
+            level = "nickname"
+        elif la & _CLOSE and f & _CLOSE:
+            level = "typo"
+        elif la & _CLOSE and f & _INITIAL:
+            level = "initial"
+        elif la & _SAME and la & _BOTH:
+            level = "last name only"
+        else:
+            level = "different"
+        table[index] = LEVELS["person_name"].index(level)
+    return table
+
+
+_PERSON_LEVELS = _person_table()
+
+
+def _person_names(coded: Coded, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """person_name's levels, from each record's first and last name: what the two first names
+    and the two last names say is memoised per distinct pair of names."""
+    names = coded.names
+    assert names is not None
+    first, last = coded.records["first"], coded.records["last"]
+    fx, fy, lx, ly = first[left], first[right], last[left], last[right]
+    present = (fx >= 0) & (fy >= 0)
+    index = _memo(fx, fy, _name_bits(names, True)).astype(np.int16)
+    index |= _memo(lx, ly, _name_bits(names, False)).astype(np.int16) << 5
+    index |= (((fx == ly) & (lx == fy) & (fx != lx)).astype(np.int16) << 10)
+    level = _PERSON_LEVELS[index]
+    level[~present] = 0
+    return level
+
+
+def _initial_only(parts: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Pairs where one first name is just the other's initial ("J." and "John")."""
-    length_x, length_y = norm["bare_length"][left], norm["bare_length"][right]
-    one_x = (length_x == 1) & (length_y > 1) & (norm["initial"][right] == norm["bare"][left])
-    one_y = (length_y == 1) & (length_x > 1) & (norm["initial"][left] == norm["bare"][right])
-    return one_x | one_y
-
-
-def _company_keys(values: np.ndarray) -> np.ndarray:
-    codes, distinct = pd.factorize(values)
-    return np.array([company_key(v) or v for v in distinct], dtype=object)[codes]
+    length_x, length_y = parts["bare_length"][x], parts["bare_length"][y]
+    same = parts["initial"][x] == parts["initial"][y]
+    return same & (((length_x == 1) & (length_y > 1)) | ((length_y == 1) & (length_x > 1)))
 
 
 @cache
@@ -347,28 +554,34 @@ def _name_roots(name: str) -> frozenset[str]:
     return frozenset({name} | namer.canonicals_of(name) | namer.nicknames_of(name))
 
 
-def _nicknames(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pairs where one first name is the other's nickname (Bob/Robert, Liz/Elizabeth), looked
-    up once per distinct pair of names."""
-    if not len(x):
-        return np.zeros(0, dtype=bool)
-    pairs = pd.DataFrame({"x": x, "y": y})
-    distinct = pairs.drop_duplicates()
-    verdict = {(p, q): q in _name_roots(p) or p in _name_roots(q) for p, q in zip(distinct["x"], distinct["y"],
-                                                                              strict=True)}
-    return np.array([verdict[(p, q)] for p, q in zip(x, y, strict=True)], dtype=bool)
+def _nicknames(names: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pairs of names (codes into `names`) where one is the other's nickname (Bob/Robert,
+    Liz/Elizabeth): looked up among the pairs of names the data has that are related, found
+    once per distinct name."""
+    if "nicknames" not in names.parts:
+        position = {name: code for code, name in enumerate(names.vocab)}
+        related = [(code, position[root]) for code, name in enumerate(names.vocab)
+                   for root in _name_roots(name) if root in position and root != name]
+        names.parts["nicknames"] = np.unique(np.array([a * len(names.vocab) + b for a, b in related] +
+                                                      [b * len(names.vocab) + a for a, b in related], dtype=np.int64))
+    edges = names.parts["nicknames"]
+    if not len(edges) or not len(x):
+        return np.zeros(len(x), dtype=bool)
+    return np.isin(x.astype(np.int64) * len(names.vocab) + y, edges)
+
+
+def coded(values: dict[str, np.ndarray], name: str, method: str) -> Coded:
+    """A compared field's `normalised` values, made once and kept in `values` (under
+    "\0field:method")."""
+    key = f"\0{name}:{method}"
+    if key not in values:
+        values[key] = normalised(values[name], method)  # type: ignore[assignment]
+    return values[key]  # type: ignore[return-value]
 
 
 def levels(values: dict[str, np.ndarray], spec: MatchSpec, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
-    """Every comparison's level for the pairs (left[i], right[i]). What each method compares is
-    normalised per record once and kept in `values` (under "\0field:method")."""
-    out = {}
-    for name, c in spec.compare.items():
-        key = f"\0{name}:{c.method}"
-        if key not in values:
-            values[key] = normalised(values[name], c.method)  # type: ignore[assignment]
-        out[name] = compare(c.method, values[key], left, right)  # type: ignore[arg-type]
-    return out
+    """Every comparison's level for the pairs (left[i], right[i])."""
+    return {name: compare(c.method, coded(values, name, c.method), left, right) for name, c in spec.compare.items()}
 
 
 # -- the model -----------------------------------------------------------------------------------
@@ -433,11 +646,11 @@ def fit(values: dict[str, np.ndarray], spec: MatchSpec, pairs: Pairs,
     fitted: dict[str, list[tuple[np.ndarray, float]]] = {name: [] for name in spec.compare}
     for parts in spec.training or spec.blocking:
         if parts in spec.blocking:  # a blocking key's pairs and levels are at hand already
-            mine = (pairs.via & (1 << spec.blocking.index(parts))) != 0
+            mine = pairs.via(spec.blocking.index(parts))
             key_levels = {k: v[mine] for k, v in pair_levels.items()}
         else:
-            left, right, _ = pairs_within(key_values(values, parts), spec.max_block)
-            key_levels = levels(values, spec, left, right)
+            codes, _ = blocks(*key_codes(values, parts), spec.max_block)
+            key_levels = levels(values, spec, *pairs_within(codes))
         if len(next(iter(key_levels.values()))) < 10:
             continue
         own = {p.field for p in parts}
@@ -446,7 +659,9 @@ def fit(values: dict[str, np.ndarray], spec: MatchSpec, pairs: Pairs,
         trained = [name for name in spec.compare if name not in own]
         if not trained:
             continue
-        found, expected = _em({k: key_levels[k] for k in trained}, {k: m[k] for k in trained},
+        patterns, counts = level_patterns({k: key_levels[k] for k in trained})
+        del key_levels
+        found, expected = _em(patterns, counts, {k: m[k] for k in trained},
                               {k: u[k] for k in trained}, {k: defaults[k] for k in trained})
         for name in trained:
             fitted[name].append((found[name], expected))
@@ -456,54 +671,71 @@ def fit(values: dict[str, np.ndarray], spec: MatchSpec, pairs: Pairs,
             m[name] = _normalised(sum(r * e for r, e in results) / total, 1e-4)
     model = Model(m=m, u=u, prior=1.0)
     # The prior: how many of all pairs match, from the candidates' expected matches.
-    weights = score_weights(model, pair_levels)
-    odds = 2.0 ** np.clip(weights, -60, 60)
+    patterns, counts = level_patterns(pair_levels)
+    odds = 2.0 ** np.clip(score_weights(model, patterns), -60, 60)
     candidate_prior = 0.5
     for _ in range(EM_ITERATIONS):
         posterior = candidate_prior * odds / (candidate_prior * odds + 1 - candidate_prior)
-        candidate_prior = float(np.clip(posterior.mean(), 1e-9, 1 - 1e-9)) if len(posterior) else 1e-9
-    expected = candidate_prior * len(odds)
+        candidate_prior = float(np.clip((posterior * counts).sum() / counts.sum(), 1e-9, 1 - 1e-9)) \
+            if counts.sum() else 1e-9
+    expected = candidate_prior * counts.sum()
     model.prior = max(expected, 1.0) / max(n * (n - 1) / 2, 1.0)
-    model.shares = {name: _shares(values[f"\0{name}:{c.method}"]["value"]) for name, c in spec.compare.items()
+    model.shares = {name: coded(values, name, c.method).shares() for name, c in spec.compare.items()
                     if c.term_frequency}
     return model
 
 
-def _em(pair_levels: dict[str, np.ndarray], m: dict[str, np.ndarray], u: dict[str, np.ndarray],
-        defaults: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
-    """m and the expected matches among these pairs, u fixed; m's estimate is a posterior mean
-    with the defaults as a Dirichlet prior worth PRIOR_MATCHES matches."""
+def level_patterns(pair_levels: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The distinct combinations of levels among pairs (as levels per field) and how many pairs
+    have each: what EM and the prior need, in thousands of rows rather than millions."""
+    names = list(pair_levels)
+    if not names or not len(pair_levels[names[0]]):
+        return {name: np.zeros(0, np.int8) for name in names}, np.zeros(0)
+    radix = [int(pair_levels[name].max()) + 1 for name in names]
+    code = np.zeros(len(pair_levels[names[0]]), dtype=np.int64)
+    for name, base in zip(names, radix, strict=True):
+        code = code * base + pair_levels[name]
+    if math.prod(radix) <= 1 << 24:
+        counts = np.bincount(code, minlength=math.prod(radix))
+        found = np.flatnonzero(counts)
+        counts = counts[found]
+    else:
+        found, counts = np.unique(code, return_counts=True)
+    out = {}
+    for name, base in reversed(list(zip(names, radix, strict=True))):
+        out[name] = (found % base).astype(np.int8)
+        found = found // base
+    return {name: out[name] for name in names}, counts.astype(float)
+
+
+def _em(pair_levels: dict[str, np.ndarray], counts: np.ndarray, m: dict[str, np.ndarray],
+        u: dict[str, np.ndarray], defaults: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+    """m and the expected matches among these pairs (level patterns and how many pairs have
+    each), u fixed; m's estimate is a posterior mean with the defaults as a Dirichlet prior
+    worth PRIOR_MATCHES matches."""
     m = {k: v.copy() for k, v in m.items()}
     prior = 0.1
     posterior = np.zeros(0)
+    total = counts.sum()
     for _ in range(EM_ITERATIONS):
-        log_odds = np.full(len(next(iter(pair_levels.values()))), math.log2(prior / (1 - prior)))
+        log_odds = np.full(len(counts), math.log2(prior / (1 - prior)))
         for name, level in pair_levels.items():
             weights = np.log2(m[name] / u[name])
             weights[0] = 0.0
             log_odds += weights[level]
         posterior = 1.0 / (1.0 + 2.0 ** -np.clip(log_odds, -60, 60))
-        new_prior = float(np.clip(posterior.mean(), 1e-6, 1 - 1e-6))
+        new_prior = float(np.clip((posterior * counts).sum() / total, 1e-6, 1 - 1e-6))
         change = abs(new_prior - prior)
         prior = new_prior
         for name, level in pair_levels.items():
-            counts = np.bincount(level, weights=posterior, minlength=len(m[name]))
-            counts[1:] += PRIOR_MATCHES * defaults[name][1:]
+            found = np.bincount(level, weights=posterior * counts, minlength=len(m[name]))
+            found[1:] += PRIOR_MATCHES * defaults[name][1:]
             before = m[name]
-            m[name] = _normalised(counts, 1e-4)
+            m[name] = _normalised(found, 1e-4)
             change = max(change, float(np.abs(m[name] - before).max()))
         if change < 1e-5:
             break
-    return m, float(posterior.sum())
-
-
-def _shares(values: np.ndarray) -> np.ndarray:
-    """Per record, its value's share of the records that have one, as the comparison sees the
-    value (normalised); 0 where it has none."""
-    codes, _ = pd.factorize(values, use_na_sentinel=True)
-    counts = np.bincount(codes[codes >= 0])
-    total = max(int(counts.sum()), 1)
-    return np.where(codes >= 0, np.append(counts, 0)[codes] / total, 0.0)
+    return m, float((posterior * counts).sum())
 
 
 def score_weights(model: Model, pair_levels: dict[str, np.ndarray], left: np.ndarray | None = None) -> np.ndarray:
