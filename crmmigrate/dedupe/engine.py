@@ -15,7 +15,7 @@ import pandas as pd
 
 from crmmigrate.dedupe import match
 from crmmigrate.dedupe.cluster import cluster
-from crmmigrate.dedupe.rules import DedupeRules, MatchSpec
+from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, DedupeRules, MatchSpec
 from crmmigrate.dedupe.survive import child_counts, rank, repoint, survivors
 from crmmigrate.model import MODEL
 
@@ -146,18 +146,18 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     n = len(frame)
     frame["_legacy"] = _legacy(frame)
     values = match.prepared(frame, spec.fields)
-    pairs = match.candidate_pairs(values, spec)
-    pair_levels = match.levels(values, spec, pairs.left, pairs.right)
-    model = match.fit(values, spec, pairs, pair_levels)
-    probability = match.probabilities(model, match.score_weights(model, pair_levels, pairs.left))
+    pairs = match.candidates(values, spec)
+    found = match.patterns(values, spec, pairs.left, pairs.right)
+    model = match.fit(values, spec, pairs, found)
+    probability = match.probabilities_of(model, found, pairs.left)
     forced, apart = _decided(decisions, frame)
     # From here on only the pairs at or above the review band matter, and those people decided.
     kept = np.flatnonzero(probability >= spec.review)
     kept = kept[np.argsort(pairs.left[kept].astype(np.int64) * n + pairs.right[kept], kind="stable")]
     scored = _Scored(pairs.left[kept].astype(np.int64), pairs.right[kept].astype(np.int64),
-                     {k: v[kept] for k, v in pair_levels.items()}, n)
+                     found.levels(kept), n)
     candidates, skipped = len(pairs), pairs.skipped
-    del pairs, pair_levels, probability, kept
+    del pairs, found, probability, kept
     scored.add(np.array(forced + apart, dtype=np.int64).reshape(-1, 2), values, spec, model)
     scored.weigh(model)
 
@@ -211,7 +211,7 @@ class _Scored:
         at, hit = _find(self.code, np.array([a * self.n + b for a, b in wanted], dtype=np.int64))
         return at[hit]
 
-    def add(self, wanted: np.ndarray, values: dict[str, np.ndarray], spec: MatchSpec, model: match.Model) -> None:
+    def add(self, wanted: np.ndarray, values: dict[str, match.Column], spec: MatchSpec, model: match.Model) -> None:
         """Pairs (rows of left, right) compared on the spot where not here yet."""
         codes = np.unique(wanted[:, 0] * self.n + wanted[:, 1]) if len(wanted) else np.zeros(0, np.int64)
         new = codes[~_find(self.code, codes)[1]]
@@ -264,7 +264,7 @@ def _decided(decisions: pd.DataFrame | None, frame: pd.DataFrame,
     return forced, apart
 
 
-def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict[str, np.ndarray],
+def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict[str, match.Column],
                  scored: _Scored, model: match.Model, refused: list[tuple[int, int, str]],
                  forced: list[tuple[int, int]], apart: list[tuple[int, int]]) -> pd.DataFrame:
     """The pairs at or above the review band (and those a decision or the chaining guard
@@ -296,7 +296,10 @@ def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict
                             dtype=object)
         out[name] = evidence[scored.levels[name][keep]]
         for side, records in (("a", left), ("b", right)):
-            out[f"{name}_{side}"] = pd.Series(values[name][records], dtype=object).str.replace("\x1f", " ")
+            shown = values[name].text(records)
+            if name in VIRTUAL_FIELDS:  # "first\x1flast" shown as "first last"
+                shown = pd.Series(shown, dtype=object).str.replace("\x1f", " ").to_numpy(dtype=object)
+            out[f"{name}_{side}"] = shown
     return out.sort_values(["probability", "source_a", "id_a", "source_b", "id_b"],
                            ascending=[False, True, True, True, True],
                            kind="stable").reset_index(drop=True)
@@ -341,7 +344,10 @@ def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarra
         "survivor_id": frame.loc[master_rows, "_legacy"].to_numpy(),
         "cluster": cluster_id.loc[gone["_cluster"]].to_numpy(),
     }, columns=list(MERGED_COLUMNS))
-    deduped = frame.copy()
+    staying = np.ones(len(frame), dtype=bool)
+    staying[frame.index.get_indexer(gone.index)] = False
+    deduped = frame.iloc[np.flatnonzero(staying)]
+    rows = survivor_of.loc[values.index].to_numpy()
     for name in fields:
-        deduped.loc[survivor_of.loc[values.index].to_numpy(), name] = values[name].to_numpy()
-    return clusters, merged, deduped.drop(index=gone.index)
+        deduped.loc[rows, name] = values[name].to_numpy()
+    return clusters, merged, deduped

@@ -16,7 +16,9 @@ rapidfuzz's `cpdist` on every core, levels are small integer arrays.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -42,46 +44,94 @@ SEED = 20260101  # the same input gives the same pairs, parameters and scores
 # -- values --------------------------------------------------------------------------------------
 
 
-def prepared(frame: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
-    """Each field as an object array of trimmed text, None where blank (a virtual field, such
-    as full_name, made from its fields)."""
-    trimmed: dict[str, pd.Series] = {}
+@dataclass
+class Column:
+    """A field's trimmed text, coded: `codes` per record (-1 where blank) into `values`, its
+    distinct values (Arrow); whatever is done to a value (a blocking key's transform, a
+    comparison's normalisation) is done once per distinct value."""
 
-    def text(name: str) -> pd.Series:
+    codes: np.ndarray
+    values: pa.Array
+    normalised: dict[str, Coded] = field(default_factory=dict)  # per comparison method, made once
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def series(self) -> pd.Series:
+        """The distinct values as a text Series (sharing Arrow's memory)."""
+        return pd.Series(self.values, dtype="str")
+
+    def coded(self, method: str) -> Coded:
+        """The values as `method` compares them (`normalised`), made once."""
+        if method not in self.normalised:
+            self.normalised[method] = normalised(self, method)
+        return self.normalised[method]
+
+    def text(self, records: np.ndarray) -> np.ndarray:
+        """The records' values (None where blank)."""
+        codes = self.codes[records]
+        out = np.full(len(codes), None, dtype=object)
+        present = codes >= 0
+        out[present] = self.values.take(pa.array(codes[present])).to_numpy(zero_copy_only=False)
+        return out
+
+
+def _factorised(text: pd.Series | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Codes (int32, -1 for nulls) into the distinct values of some text, by Arrow's hashing."""
+    array = text if isinstance(text, pa.Array | pa.ChunkedArray) else pa.array(text)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    encoded = pc.dictionary_encode(array)
+    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32), encoded.dictionary
+
+
+def _encoded(text: pa.Array) -> Column:
+    """An Arrow string array (nulls where blank) as a Column."""
+    return Column(*_factorised(text))
+
+
+def prepared(frame: pd.DataFrame, names: list[str]) -> dict[str, Column]:
+    """Each field as a Column of trimmed text (a virtual field, such as full_name, made from
+    its fields)."""
+    trimmed: dict[str, pa.Array] = {}
+
+    def text(name: str) -> pa.Array:
         if name not in trimmed:
-            column = frame[name].astype("str").str.strip()
-            trimmed[name] = column.where(column != "", None)
+            column = pa.array(frame[name].astype("str"))
+            if isinstance(column, pa.ChunkedArray):
+                column = column.combine_chunks()
+            column = pc.utf8_trim_whitespace(column)
+            trimmed[name] = pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
         return trimmed[name]
 
-    values = {}
-    for name in names:
+    def column(name: str) -> Column:
         if name in VIRTUAL_FIELDS and name not in frame:
-            parts = [pa.array(text(f)) for f in VIRTUAL_FIELDS[name]]
-            separator = pa.scalar("\x1f" if name == "person" else " ", parts[0].type)
-            joined = pc.binary_join_element_wise(*parts, separator, null_handling="replace", null_replacement="")
+            parts = [text(f) for f in VIRTUAL_FIELDS[name]]
+            separator = "\x1f" if name == "person" else " "
+            joined = pc.binary_join_element_wise(*parts, pa.scalar(separator, parts[0].type),
+                                                 null_handling="replace", null_replacement="")
             if name != "person":  # the person's separator stays, even beside a blank first name
                 joined = pc.utf8_trim_whitespace(joined)
-            column = pd.Series(joined, dtype="str", index=frame.index)
-            column = column.where(column.str.replace("\x1f", "", regex=False) != "", None)
-        else:
-            column = text(name)
-        values[name] = column.to_numpy(dtype=object, na_value=None)
-    return values
+            blank = pc.equal(joined, "\x1f" if name == "person" else "")
+            return _encoded(pc.if_else(blank, pa.scalar(None, joined.type), joined))
+        return _encoded(text(name))
+
+    with ThreadPoolExecutor(THREADS) as pool:  # Arrow lets go of the GIL
+        return dict(zip(names, pool.map(column, names), strict=True))
 
 
-def _transform(values: np.ndarray, transform: str) -> tuple[np.ndarray, np.ndarray]:
+def _transform(column: Column, transform: str) -> tuple[np.ndarray, pa.Array]:
     """A blocking key part: a code per record (-1 where missing) and the distinct transformed
     values they stand for; the transform applied once per distinct value."""
-    codes, distinct = pd.factorize(values, use_na_sentinel=True)
-    text = pd.Series(np.asarray(distinct, dtype=object), dtype="str")
+    text = column.series
     if transform in _VECTORISED:
         text = _VECTORISED[transform](text)
     elif transform != "exact":
         function = _TRANSFORMS[transform]
         text = pd.Series([function(v) for v in text], dtype="str")
-    mapped, keys = pd.factorize(text.where(text != "", None).to_numpy(dtype=object, na_value=None),
-                                use_na_sentinel=True)
-    return np.append(mapped, -1)[codes].astype(np.int32), np.asarray(keys, dtype=object)
+    mapped, keys = _factorised(text.where(text != "", None))
+    return np.append(mapped, np.int32(-1))[column.codes], keys
 
 
 def _domain(value: str) -> str | None:
@@ -91,8 +141,30 @@ def _domain(value: str) -> str | None:
     return text.removeprefix("www.").split("/", 1)[0] or None
 
 
+def _sorted_tokens(text: pd.Series) -> pd.Series:
+    """Each value's words casefolded, in sorted order, joined by a space: one- and two-word
+    values (most names) in Arrow, longer ones one by one."""
+    words = pc.utf8_split_whitespace(pa.array(text.str.casefold()))
+    count = pc.list_value_length(words).fill_null(0).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(words)
+    offsets = words.offsets.to_numpy()[:-1]
+    out = np.full(len(text), None, dtype=object)
+    one = np.flatnonzero(count == 1)
+    out[one] = flat.take(pa.array(offsets[one])).to_numpy(zero_copy_only=False)
+    two = np.flatnonzero(count == 2)
+    if len(two):
+        a, b = flat.take(pa.array(offsets[two])), flat.take(pa.array(offsets[two] + 1))
+        first = pc.less_equal(a, b)  # UTF-8 order is code point order, as Python's sorted
+        joined = pc.binary_join_element_wise(pc.if_else(first, a, b), pc.if_else(first, b, a), pa.scalar(" ", a.type))
+        out[two] = joined.to_numpy(zero_copy_only=False)
+    more = np.flatnonzero(count > 2)
+    out[more] = [" ".join(sorted(v.casefold().split())) for v in text.to_numpy(dtype=object)[more]]
+    return pd.Series(out, dtype="str")
+
+
 _VECTORISED: dict[str, Callable[[pd.Series], pd.Series]] = {
     "lower": lambda s: s.str.casefold(),
+    "sorted_tokens": _sorted_tokens,
     "digits": lambda s: s.str.replace(r"\D", "", regex=True),
     "initial": lambda s: s.str[:1].str.casefold(),
     "prefix3": lambda s: s.str[:3].str.casefold(),
@@ -102,11 +174,10 @@ _TRANSFORMS: dict[str, Callable[[str], str | None]] = {
     "company_key": lambda v: company_key(v) or None,
     "company_prefix": lambda v: (company_key(v).split(" ") or [""])[0] or None,
     "domain": _domain,
-    "sorted_tokens": lambda v: " ".join(sorted(v.casefold().split())),
 }
 
 
-def key_codes(values: dict[str, np.ndarray], parts: list[KeyPart]) -> tuple[np.ndarray, Callable[[int], str]]:
+def key_codes(values: dict[str, Column], parts: list[KeyPart]) -> tuple[np.ndarray, Callable[[int], str]]:
     """A blocking key per record as a code (-1 when any part is missing), and what a code's
     key is (its parts' values, for messages)."""
     found = [_transform(values[p.field], p.transform) for p in parts]
@@ -118,7 +189,7 @@ def key_codes(values: dict[str, np.ndarray], parts: list[KeyPart]) -> tuple[np.n
 
     def label(code: int) -> str:
         record = int(np.flatnonzero(keys == code)[0])
-        return " + ".join(str(vocab[part[record]]) for part, vocab in found)
+        return " + ".join(str(vocab[int(part[record])].as_py()) for part, vocab in found)
 
     return keys, label
 
@@ -143,8 +214,14 @@ class Pairs:
     def via(self, number: int) -> np.ndarray:
         """The pairs blocking key `number` finds."""
         codes = self.keys[number]
-        mine = codes[self.left]
-        return (mine >= 0) & (mine == codes[self.right])
+        out = np.empty(len(self.left), dtype=bool)
+
+        def work(start: int, stop: int) -> None:
+            mine = codes[self.left[start:stop]]
+            out[start:stop] = (mine >= 0) & (mine == codes[self.right[start:stop]])
+
+        _chunked(len(out), work)
+        return out
 
 
 def blocks(codes: np.ndarray, label: Callable[[int], str], max_block: int) -> tuple[np.ndarray, list[tuple[str, int]]]:
@@ -190,7 +267,7 @@ def _ranges(sizes: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int32) - starts
 
 
-def candidate_pairs(values: dict[str, np.ndarray], spec: MatchSpec) -> Pairs:
+def candidate_pairs(values: dict[str, Column], spec: MatchSpec) -> Pairs:
     """The union of the pairs every blocking key finds, each pair once: keys that pair more
     come first, and a key's pairs that a key before it found are left out (comparing their
     codes, as Splink's blocking rules do, rather than sorting every pair)."""
@@ -252,6 +329,12 @@ class Coded:
     parts: dict[str, np.ndarray] = field(default_factory=dict)
     names: Coded | None = None
     records: dict[str, np.ndarray] = field(default_factory=dict)  # per record, as `parts` per value
+    tables: dict[str, np.ndarray] = field(default_factory=dict)  # `_memo`'s, per comparison made here
+
+    def table(self, name: str) -> np.ndarray:
+        """A memo table of levels (int8, -1: not yet known) for pairs of the commonest values."""
+        side = min(len(self.vocab), DENSE)
+        return self.tables.setdefault(name, np.full(side * side, -1, dtype=np.int8))
 
     def shares(self) -> np.ndarray:
         """Per record, its value's share of the records that have one; 0 where it has none."""
@@ -259,34 +342,33 @@ class Coded:
         return share[self.codes]
 
 
-def _coded(values: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Codes (-1 for None), distinct values and their counts (or summed weights), commonest
-    first (ties in order of appearance): the commonest values get the smallest codes."""
-    codes, vocab = pd.factorize(values, use_na_sentinel=True)
+def _coded(codes: np.ndarray, vocab: np.ndarray, weights: np.ndarray | None = None,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes (-1 blank) into `vocab` recoded commonest first (ties in vocab order), with the
+    distinct values so ordered and their counts (or summed weights): the commonest values get
+    the smallest codes."""
     present = codes >= 0
     counts = np.bincount(codes[present], weights=None if weights is None else weights[present],
                          minlength=len(vocab))
     order = np.argsort(-counts, kind="stable")
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
-    coded = np.where(present, np.append(rank, -1)[codes], -1).astype(np.int32)
-    return coded, np.asarray(vocab, dtype=object)[order], counts[order]
+    coded = np.append(rank, np.int32(-1))[codes]
+    return coded, vocab[order], counts[order]
 
 
 def _part_codes(text: pd.Series) -> np.ndarray:
     """Codes of a part of each distinct value (-1 where it has none), comparable with each other."""
-    codes, _ = pd.factorize(text.to_numpy(dtype=object, na_value=None), use_na_sentinel=True)
-    return codes.astype(np.int32)
+    return _factorised(text)[0]
 
 
 _FOLDED = ("email", "company", "first_name", "name", "name_tokens", "person_name")
 
 
-def normalised(values: np.ndarray, method: str) -> Coded:
+def normalised(column: Column, method: str) -> Coded:
     """What a comparison method compares, per record, coded: normalised once per distinct value
     (not once per pair or per record)."""
-    raw_codes, raw = pd.factorize(values, use_na_sentinel=True)
-    text = pd.Series(np.asarray(raw, dtype=object), dtype="str")
+    text = column.series
     if method in _FOLDED:
         text = text.str.casefold()
     if method == "phone":
@@ -296,21 +378,22 @@ def normalised(values: np.ndarray, method: str) -> Coded:
     if method == "name_tokens":
         text = pd.Series([" ".join(sorted(v.split())) for v in text], dtype="str")
     text = text.where(text.notna() & (text != ""), None)
-    normal = np.append(text.to_numpy(dtype=object, na_value=None), None)[raw_codes]
-    codes, vocab, counts = _coded(normal)
+    normal, vocab = _factorised(text)
+    codes, vocab, counts = _coded(np.append(normal, np.int32(-1))[column.codes],
+                                  vocab.to_numpy(zero_copy_only=False))
     coded = Coded(codes, vocab, counts)
     distinct = pd.Series(vocab, dtype="str")
     if method == "phone":
         coded.parts["tail"] = _part_codes(distinct.str[-8:].where(distinct.str.len() >= 8, None))
     if method == "email":
-        local = distinct.str.replace(r"@.*$", "", regex=True)
+        split = pc.extract_regex(pa.array(distinct), r"(?s)^(?P<local>[^@]*)(?:@(?P<domain>.*))?$")
+        local = pc.struct_field(split, "local")
         coded.parts["local"] = _part_codes(local)
-        domain = distinct.str.replace(r"^[^@]*@", "", regex=True).where(distinct.str.contains("@", regex=False), "")
-        coded.parts["domain"] = _part_codes(domain)
-        coded.parts["length"] = local.str.len().fillna(0).to_numpy(dtype=np.int32)
-        coded.parts["head"] = _part_codes(local.str[:4])
-        coded.parts["tail"] = _part_codes(local.str[-4:])
-        coded.parts["bare"] = _part_codes(distinct.str.replace("@", "", regex=False))
+        coded.parts["domain"] = _part_codes(pc.struct_field(split, "domain"))
+        coded.parts["length"] = pc.utf8_length(local).to_numpy(zero_copy_only=False).astype(np.int32)
+        coded.parts["head"] = _part_codes(pc.utf8_slice_codeunits(local, 0, 4))
+        coded.parts["tail"] = _part_codes(pc.utf8_slice_codeunits(local, -4))
+        coded.parts["bare"] = _part_codes(pc.replace_substring(pa.array(distinct), "@", ""))
     if method == "first_name":
         coded.parts.update(_initials(distinct))
     if method == "person_name":
@@ -318,8 +401,8 @@ def normalised(values: np.ndarray, method: str) -> Coded:
         last = distinct.str.replace(r"^[^\x1f]*\x1f?", "", regex=True)
         both = pd.concat([first, last], ignore_index=True)
         weight = np.tile(counts, 2).astype(float)
-        name_codes, name_vocab, name_counts = _coded(both.where(both != "", None).to_numpy(dtype=object,
-                                                                                           na_value=None), weight)
+        raw_names, raw_vocab = _factorised(both.where(both != "", None))
+        name_codes, name_vocab, name_counts = _coded(raw_names, raw_vocab.to_numpy(zero_copy_only=False), weight)
         for part, found in (("first", name_codes[:len(vocab)]), ("last", name_codes[len(vocab):])):
             coded.records[part] = np.append(found + 1, -1).astype(np.int32)[codes]
         coded.names = Coded(np.zeros(0, np.int32), name_vocab, name_counts)
@@ -334,40 +417,45 @@ def _initials(names: pd.Series) -> dict[str, np.ndarray]:
             "initial": _part_codes(names.str[:1].where(names.str.len() > 0, None))}
 
 
-DENSE = 4096  # values with a code below it are memoised in a table (DENSE² bytes), others hashed
-DENSE_PAIRS = 1 << 20  # from so many pairs on, the table is worth making
+DENSE = 4096  # pairs of the values with a code below it are memoised in a table (DENSE² bytes)
 
 
-def _memo(x: np.ndarray, y: np.ndarray, function: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+def _memo(x: np.ndarray, y: np.ndarray, function: Callable[[np.ndarray, np.ndarray], np.ndarray],
+          table: np.ndarray) -> np.ndarray:
     """function(x, y) per pair of codes (a symmetric function of two distinct values, returning
-    int8), evaluated once per distinct pair: the common values of real data (names, cities)
-    pair with each other over and over."""
-    out = np.zeros(len(x), dtype=np.int8)
+    int8 >= 0), evaluated once per distinct pair: the common values of real data (names,
+    cities) pair with each other over and over. Pairs of common values are kept in `table`
+    (Coded.table) across calls; the others are evaluated once per distinct pair in the call."""
     if not len(x):
-        return out
+        return np.zeros(0, dtype=np.int8)
+    side = math.isqrt(len(table))
     lo, hi = np.minimum(x, y), np.maximum(x, y)
-    small = hi < (DENSE if len(x) >= DENSE_PAIRS else 0)
+    small = hi < side
     every = bool(small.all())
-    if small.any():
-        key = lo * np.int32(DENSE) + hi  # int32: DENSE² fits (wrapping where not small, unused)
-        if not every:
-            key = key[small]
-        seen = np.zeros(DENSE * DENSE, dtype=bool)
-        seen[key] = True
-        distinct = np.flatnonzero(seen).astype(np.int32)
-        del seen
-        table = np.zeros(DENSE * DENSE, dtype=np.int8)
-        table[distinct] = function(distinct // DENSE, distinct % DENSE)
-        if every:
-            return table[key]
-        out[small] = table[key]
+    key = lo * np.int32(side) + hi  # int32: side² fits (wrapping where not small, unused)
     if not every:
-        key = lo[~small].astype(np.int64) << 32 | hi[~small]
-        distinct = np.sort(key)  # (numpy's hashing unique is slower on millions of keys)
-        distinct = distinct[np.r_[True, distinct[1:] != distinct[:-1]]]
-        found = function((distinct >> 32).astype(np.int32), (distinct & 0xFFFFFFFF).astype(np.int32))
-        out[~small] = found[np.searchsorted(distinct, key)]
+        key = key[small]
+    found = table[key]
+    unknown = found < 0
+    if unknown.any():
+        new = _distinct(key[unknown])
+        table[new] = function(new // side, new % side)  # racing threads write the same values
+        found[unknown] = table[key[unknown]]
+    if every:
+        return found
+    out = np.zeros(len(x), dtype=np.int8)
+    out[small] = found
+    key = lo[~small].astype(np.int64) << 32 | hi[~small]
+    distinct = _distinct(key)
+    values = function((distinct >> 32).astype(np.int32), (distinct & 0xFFFFFFFF).astype(np.int32))
+    out[~small] = values[np.searchsorted(distinct, key)]
     return out
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (numpy's hashing unique is slower on millions of them)."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
 def _scores(scorer, vocab: np.ndarray, x: np.ndarray, y: np.ndarray, **kwargs) -> np.ndarray:
@@ -391,6 +479,8 @@ def _graded(vocab: np.ndarray, scorer, cuts: list[float], *, higher_is_closer: b
 
 def compare(method: str, coded: Coded, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """The level of each pair (left[i], right[i]) of records, from their `normalised` values."""
+    if not len(coded.vocab):  # blank everywhere
+        return np.zeros(len(left), dtype=np.int8)
     if method == "person_name":
         return _person_names(coded, left, right)
     x, y = coded.codes[left], coded.codes[right]
@@ -415,18 +505,20 @@ def _differing(method: str, coded: Coded, x: np.ndarray, y: np.ndarray) -> np.nd
         return _emails(coded, x, y)
     if method in ("name", "jaro_winkler"):
         cuts = [0.92, 0.88, 0.7] if method == "name" else [0.92, 0.8]
-        return _memo(x, y, _graded(vocab, JaroWinkler.normalized_similarity, cuts))
+        return _memo(x, y, _graded(vocab, JaroWinkler.normalized_similarity, cuts), coded.table(method))
     if method == "first_name":
-        return _memo(x, y, lambda a, b: _first_names(coded, a, b))
+        return _memo(x, y, lambda a, b: _first_names(coded, a, b), coded.table(method))
     if method == "company":
-        return _memo(x, y, _graded(vocab, Indel.normalized_similarity, [0.92, 0.8]))
+        return _memo(x, y, _graded(vocab, Indel.normalized_similarity, [0.92, 0.8]), coded.table(method))
     if method == "levenshtein":
-        return _memo(x, y, _graded(vocab, DamerauLevenshtein.distance, [1, 2], higher_is_closer=False))
+        return _memo(x, y, _graded(vocab, DamerauLevenshtein.distance, [1, 2], higher_is_closer=False),
+                     coded.table(method))
     if method == "date":
-        return _memo(x, y, _graded(vocab, DamerauLevenshtein.distance, [1], higher_is_closer=False))
+        return _memo(x, y, _graded(vocab, DamerauLevenshtein.distance, [1], higher_is_closer=False),
+                     coded.table(method))
     if method == "name_tokens":
         # The values hold the names' words sorted: equal here means the same words in another order.
-        return _memo(x, y, _graded(vocab, Indel.normalized_similarity, [0.9])) + 1
+        return _memo(x, y, _graded(vocab, Indel.normalized_similarity, [0.9]), coded.table(method)) + 1
     raise ValueError(f"unknown comparison method {method!r}")
 
 
@@ -525,8 +617,10 @@ def _person_names(coded: Coded, left: np.ndarray, right: np.ndarray) -> np.ndarr
     first, last = coded.records["first"], coded.records["last"]
     fx, fy, lx, ly = first[left], first[right], last[left], last[right]
     present = (fx >= 0) & (fy >= 0)
-    index = _memo(fx, fy, _name_bits(names, True)).astype(np.int16)
-    index |= _memo(lx, ly, _name_bits(names, False)).astype(np.int16) << 5
+    if not present.all():  # no name at all (-1): looked up as blank names, and "missing" below
+        fx, fy, lx, ly = (np.maximum(v, 0) for v in (fx, fy, lx, ly))
+    index = _memo(fx, fy, _name_bits(names, True), names.table("first")).astype(np.int16)
+    index |= _memo(lx, ly, _name_bits(names, False), names.table("last")).astype(np.int16) << 5
     index |= (((fx == ly) & (lx == fy) & (fx != lx)).astype(np.int16) << 10)
     level = _PERSON_LEVELS[index]
     level[~present] = 0
@@ -570,18 +664,115 @@ def _nicknames(names: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.isin(x.astype(np.int64) * len(names.vocab) + y, edges)
 
 
-def coded(values: dict[str, np.ndarray], name: str, method: str) -> Coded:
-    """A compared field's `normalised` values, made once and kept in `values` (under
-    "\0field:method")."""
-    key = f"\0{name}:{method}"
-    if key not in values:
-        values[key] = normalised(values[name], method)  # type: ignore[assignment]
-    return values[key]  # type: ignore[return-value]
-
-
-def levels(values: dict[str, np.ndarray], spec: MatchSpec, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
+def levels(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
     """Every comparison's level for the pairs (left[i], right[i])."""
-    return {name: compare(c.method, coded(values, name, c.method), left, right) for name, c in spec.compare.items()}
+    return {name: compare(c.method, values[name].coded(c.method), left, right) for name, c in spec.compare.items()}
+
+
+@dataclass
+class Patterns:
+    """Each pair's levels as one code: a number in mixed radix, a digit per comparison (its
+    level), in the order of the comparisons. Millions of pairs hold a few thousand patterns."""
+
+    codes: np.ndarray
+    radix: dict[str, int]
+
+    @classmethod
+    def of(cls, pair_levels: dict[str, np.ndarray], radix: dict[str, int]) -> Patterns:
+        dtype = _pattern_type(radix)
+        code = np.zeros(len(next(iter(pair_levels.values()))), dtype=dtype)
+        for name, base in radix.items():
+            code *= base
+            code += pair_levels[name]
+        return cls(code, radix)
+
+    def levels(self, at: np.ndarray | slice | None = None) -> dict[str, np.ndarray]:
+        """The levels of the pairs `at` (all by default), per comparison."""
+        code = self.codes if at is None else self.codes[at]
+        out = {}
+        for name, base in reversed(self.radix.items()):
+            out[name] = (code % base).astype(np.int8)
+            code = code // base
+        return {name: out[name] for name in self.radix}
+
+    def counts(self, at: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The distinct patterns among the pairs `at` (all by default), as levels per
+        comparison, and how many pairs have each: what EM and the prior need."""
+        total = math.prod(self.radix.values())
+        if total <= 1 << 24:
+            parts: list[np.ndarray] = []
+
+            def work(start: int, stop: int) -> None:
+                code = self.codes[start:stop] if at is None else self.codes[start:stop][at[start:stop]]
+                parts.append(np.bincount(code, minlength=total))
+
+            _chunked(len(self.codes), work)
+            counts = np.sum(parts, axis=0) if parts else np.zeros(total, dtype=np.int64)
+            found = np.flatnonzero(counts)
+            counts = counts[found]
+        else:
+            found, counts = np.unique(self.codes if at is None else self.codes[at], return_counts=True)
+        return Patterns(found, self.radix).levels(), counts.astype(float)
+
+
+def _pattern_type(radix: dict[str, int]) -> type:
+    total = math.prod(radix.values())
+    if total >= 1 << 62:
+        raise ValueError(f"{len(radix)} comparisons have too many combinations of levels to score together")
+    return np.int16 if total < 1 << 15 else np.int32 if total < 1 << 31 else np.int64
+
+
+def _radix(spec: MatchSpec) -> dict[str, int]:
+    return {name: len(LEVELS[c.method]) for name, c in spec.compare.items()}
+
+
+CHUNK = 1 << 18  # pairs compared at a time: their arrays stay in the processor's cache
+THREADS = min(os.cpu_count() or 1, 8)  # numpy and rapidfuzz let go of the GIL while they work
+
+
+def _chunked(count: int, work: Callable[[int, int], None]) -> None:
+    """work(start, stop) over 0..count in chunks of CHUNK, on THREADS threads."""
+    starts = range(0, count, CHUNK)
+    if len(starts) <= 1 or THREADS == 1:
+        for start in starts:
+            work(start, min(start + CHUNK, count))
+        return
+    with ThreadPoolExecutor(THREADS) as pool:
+        for _ in pool.map(lambda start: work(start, min(start + CHUNK, count)), starts):
+            pass
+
+
+def normalise(values: dict[str, Column], spec: MatchSpec) -> None:
+    """Every compared field's values normalised for its comparison (`Column.coded`)."""
+    for name, c in spec.compare.items():
+        values[name].coded(c.method)
+
+
+def patterns(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right: np.ndarray) -> Patterns:
+    """The level patterns of the pairs (left[i], right[i]), compared a chunk at a time on every
+    core; what is memoised (Coded.table) is shared by the chunks."""
+    radix = _radix(spec)
+    out = np.empty(len(left), dtype=_pattern_type(radix))
+    normalise(values, spec)  # made once, before the threads share it
+
+    def work(start: int, stop: int) -> None:
+        out[start:stop] = Patterns.of(levels(values, spec, left[start:stop], right[start:stop]), radix).codes
+
+    _chunked(len(left), work)
+    return Patterns(out, radix)
+
+
+def probabilities_of(model: Model, found: Patterns, left: np.ndarray) -> np.ndarray:
+    """The match probability of every pair, by its level pattern and (for term frequencies)
+    its left record, a chunk at a time on every core."""
+    out = np.empty(len(found.codes))
+
+    def work(start: int, stop: int) -> None:
+        chunk = slice(start, stop)
+        out[chunk] = probabilities(model, score_weights(model, found.levels(chunk), left[chunk]))
+
+    _chunked(len(out), work)
+    return out
 
 
 # -- the model -----------------------------------------------------------------------------------
@@ -631,8 +822,7 @@ def random_pairs(n: int, count: int, rng: np.random.Generator) -> tuple[np.ndarr
     return np.minimum(left, right), np.maximum(left, right)
 
 
-def fit(values: dict[str, np.ndarray], spec: MatchSpec, pairs: Pairs,
-        pair_levels: dict[str, np.ndarray]) -> Model:
+def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Patterns) -> Model:
     """u from random pairs, m by EM per blocking key, the prior from the expected matches."""
     n = len(next(iter(values.values())))
     rng = np.random.default_rng(SEED)
@@ -646,12 +836,11 @@ def fit(values: dict[str, np.ndarray], spec: MatchSpec, pairs: Pairs,
     fitted: dict[str, list[tuple[np.ndarray, float]]] = {name: [] for name in spec.compare}
     for parts in spec.training or spec.blocking:
         if parts in spec.blocking:  # a blocking key's pairs and levels are at hand already
-            mine = pairs.via(spec.blocking.index(parts))
-            key_levels = {k: v[mine] for k, v in pair_levels.items()}
+            key_levels, counts = found.counts(pairs.via(spec.blocking.index(parts)))
         else:
             codes, _ = blocks(*key_codes(values, parts), spec.max_block)
-            key_levels = levels(values, spec, *pairs_within(codes))
-        if len(next(iter(key_levels.values()))) < 10:
+            key_levels, counts = patterns(values, spec, *pairs_within(codes)).counts()
+        if counts.sum() < 10:
             continue
         own = {p.field for p in parts}
         own |= {v for v, sources in VIRTUAL_FIELDS.items() if own & set(sources)}
@@ -659,20 +848,18 @@ def fit(values: dict[str, np.ndarray], spec: MatchSpec, pairs: Pairs,
         trained = [name for name in spec.compare if name not in own]
         if not trained:
             continue
-        patterns, counts = level_patterns({k: key_levels[k] for k in trained})
-        del key_levels
-        found, expected = _em(patterns, counts, {k: m[k] for k in trained},
-                              {k: u[k] for k in trained}, {k: defaults[k] for k in trained})
+        estimate, expected = _em({k: key_levels[k] for k in trained}, counts, {k: m[k] for k in trained},
+                                 {k: u[k] for k in trained}, {k: defaults[k] for k in trained})
         for name in trained:
-            fitted[name].append((found[name], expected))
+            fitted[name].append((estimate[name], expected))
     for name, results in fitted.items():
         if results and sum(e for _, e in results) > 0:
             total = sum(e for _, e in results)
             m[name] = _normalised(sum(r * e for r, e in results) / total, 1e-4)
     model = Model(m=m, u=u, prior=1.0)
     # The prior: how many of all pairs match, from the candidates' expected matches.
-    patterns, counts = level_patterns(pair_levels)
-    odds = 2.0 ** np.clip(score_weights(model, patterns), -60, 60)
+    distinct, counts = found.counts()
+    odds = 2.0 ** np.clip(score_weights(model, distinct), -60, 60)
     candidate_prior = 0.5
     for _ in range(EM_ITERATIONS):
         posterior = candidate_prior * odds / (candidate_prior * odds + 1 - candidate_prior)
@@ -680,32 +867,9 @@ def fit(values: dict[str, np.ndarray], spec: MatchSpec, pairs: Pairs,
             if counts.sum() else 1e-9
     expected = candidate_prior * counts.sum()
     model.prior = max(expected, 1.0) / max(n * (n - 1) / 2, 1.0)
-    model.shares = {name: coded(values, name, c.method).shares() for name, c in spec.compare.items()
+    model.shares = {name: values[name].coded(c.method).shares() for name, c in spec.compare.items()
                     if c.term_frequency}
     return model
-
-
-def level_patterns(pair_levels: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The distinct combinations of levels among pairs (as levels per field) and how many pairs
-    have each: what EM and the prior need, in thousands of rows rather than millions."""
-    names = list(pair_levels)
-    if not names or not len(pair_levels[names[0]]):
-        return {name: np.zeros(0, np.int8) for name in names}, np.zeros(0)
-    radix = [int(pair_levels[name].max()) + 1 for name in names]
-    code = np.zeros(len(pair_levels[names[0]]), dtype=np.int64)
-    for name, base in zip(names, radix, strict=True):
-        code = code * base + pair_levels[name]
-    if math.prod(radix) <= 1 << 24:
-        counts = np.bincount(code, minlength=math.prod(radix))
-        found = np.flatnonzero(counts)
-        counts = counts[found]
-    else:
-        found, counts = np.unique(code, return_counts=True)
-    out = {}
-    for name, base in reversed(list(zip(names, radix, strict=True))):
-        out[name] = (found % base).astype(np.int8)
-        found = found // base
-    return {name: out[name] for name in names}, counts.astype(float)
 
 
 def _em(pair_levels: dict[str, np.ndarray], counts: np.ndarray, m: dict[str, np.ndarray],
@@ -763,7 +927,16 @@ def score(frame: pd.DataFrame, spec: MatchSpec) -> tuple[Pairs, np.ndarray, Mode
     """The candidate pairs of a frame's records (positions), their match probabilities and the
     fitted model: matching without clusters or survivors (for benchmarks and the review)."""
     values = prepared(frame.reset_index(drop=True), spec.fields)
-    pairs = candidate_pairs(values, spec)
-    pair_levels = levels(values, spec, pairs.left, pairs.right)
-    model = fit(values, spec, pairs, pair_levels)
-    return pairs, probabilities(model, score_weights(model, pair_levels, pairs.left)), model
+    pairs = candidates(values, spec)
+    found = patterns(values, spec, pairs.left, pairs.right)
+    model = fit(values, spec, pairs, found)
+    return pairs, probabilities_of(model, found, pairs.left), model
+
+
+def candidates(values: dict[str, Column], spec: MatchSpec) -> Pairs:
+    """`candidate_pairs`, while another thread normalises the compared fields."""
+    with ThreadPoolExecutor(1) as background:
+        normalising = background.submit(normalise, values, spec)
+        pairs = candidate_pairs(values, spec)
+        normalising.result()
+    return pairs

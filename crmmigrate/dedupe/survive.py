@@ -68,35 +68,37 @@ def survivors(ranked: pd.DataFrame, rules: Survivorship, fields: list[str],
     """Each cluster's surviving values (one row per cluster, indexed by it): by the field's rule,
     else the master's, and where the chosen record has none, the next record's in master order.
     A value validation failed (`invalid`: file, row, field) is never taken from another record."""
-    masters = ranked[ranked["_rank"] == 0].set_index("_cluster")
-    out = masters[fields].copy()
-    where = ranked["_file"].astype(str) + "\x1f" + ranked["_row"].astype(str)
+    master = (ranked["_rank"] == 0).to_numpy()
+    out = ranked[master].set_index("_cluster")[fields].copy()
+    cluster = ranked["_cluster"].to_numpy()
     bad = {f"{f}\x1f{r}\x1f{n}" for f, r, n in (invalid or set())}
-    created = _created(ranked)
+    where = ranked["_file"].astype(str) + "\x1f" + ranked["_row"].astype(str) if bad else None
+    created = _created(ranked) if "most_recent" in rules.fields.values() else None
     for name in fields:
         text = _text(ranked, name)
-        usable = text.notna()
-        if bad:
-            usable &= (ranked["_rank"] == 0) | ~(where + "\x1f" + name).isin(bad)
-        candidates = ranked[usable.to_numpy()]
-        if candidates.empty:
+        usable = text.notna().to_numpy().copy()
+        if where is not None:
+            usable &= master | ~(where + "\x1f" + name).isin(bad).to_numpy()
+        at = np.flatnonzero(usable)  # in master order
+        if not len(at):
             continue
         rule = rules.fields.get(name, "master")
-        keys = candidates.index
         if rule == "most_recent":
-            order = np.argsort(_stamp(created.loc[keys], newest=True), kind="stable")
+            assert created is not None
+            key = _stamp(created.iloc[at], newest=True)
         elif rule == "longest":
-            order = np.argsort(-text.loc[keys].str.len().to_numpy(), kind="stable")
+            key = -text.iloc[at].str.len().to_numpy()
         elif rule == "most_frequent":
-            counts = text.loc[keys].groupby([candidates["_cluster"], text.loc[keys]]).transform("size")
-            order = np.argsort(-counts.to_numpy(), kind="stable")
+            chosen = text.iloc[at]
+            key = -chosen.groupby([cluster[at], chosen.to_numpy()]).transform("size").to_numpy()
         elif rule == "source_priority":
-            priority = candidates["_source"].astype(str).map(lambda s: _priority(s, rules.sources))
-            order = np.argsort(priority.to_numpy(), kind="stable")
+            key = ranked["_source"].iloc[at].astype(str).map(lambda s: _priority(s, rules.sources)).to_numpy()
         else:
-            order = np.arange(len(candidates))
-        chosen = candidates.iloc[order].groupby("_cluster", sort=False)[name].first()
-        out.loc[chosen.index, name] = chosen
+            key = np.zeros(len(at), dtype=np.int64)
+        order = at[np.argsort(key, kind="stable")]  # ties stay in master order
+        _, first = np.unique(cluster[order], return_index=True)
+        best = order[first]
+        out.loc[cluster[best], name] = ranked[name].to_numpy()[best]
     return out
 
 
