@@ -170,6 +170,7 @@ def _splink_contacts(table_path: str, result_path: str) -> None:
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
     connection = duckdb.connect()
+    connection.execute("SET enable_progress_bar = false")  # its bar would garble the table printed
     db_api = DuckDBAPI(connection=connection)
     table = db_api.register(connection.read_parquet(table_path))
     start = time.perf_counter()

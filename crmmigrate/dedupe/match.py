@@ -9,8 +9,17 @@ comparisons of that key's own fields (those pairs agree on them by construction)
 agreement on a field with term frequencies counts for what its value's rarity says: two "Smith"s
 are weaker evidence than two "Quintanilla"s.
 
-Everything is columnar: keys are factorised and paired with numpy, similarities come from
-rapidfuzz's `cpdist` on every core, levels are small integer arrays.
+Built for millions of records, where candidate pairs run to tens of millions:
+- each field is dictionary-encoded once (Arrow); blocking transforms and a comparison's
+  normalisation run once per distinct value, and records carry integer codes;
+- blocking keys pair records with numpy; a key's pairs that an earlier key found are dropped by
+  comparing the earlier key's codes (no sort of every pair);
+- a comparison is computed once per distinct pair of values (real data pairs the same common
+  names and cities over and over), kept in a table for the commonest values; emails, mostly
+  distinct, get an edit distance only where one edit is possible;
+- pairs are compared a chunk at a time on a thread per core (numpy, Arrow and rapidfuzz let go
+  of the GIL), and each pair's levels are stored as one small pattern code: EM and the prior
+  work on the few thousand distinct patterns with their counts.
 """
 
 from __future__ import annotations
@@ -144,7 +153,7 @@ def _domain(value: str) -> str | None:
 def _sorted_tokens(text: pd.Series) -> pd.Series:
     """Each value's words casefolded, in sorted order, joined by a space: one- and two-word
     values (most names) in Arrow, longer ones one by one."""
-    words = pc.utf8_split_whitespace(pa.array(text.str.casefold()))
+    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pa.array(text.str.casefold())))
     count = pc.list_value_length(words).fill_null(0).to_numpy(zero_copy_only=False)
     flat = pc.list_flatten(words)
     offsets = words.offsets.to_numpy()[:-1]
@@ -394,6 +403,8 @@ def normalised(column: Column, method: str) -> Coded:
         coded.parts["head"] = _part_codes(pc.utf8_slice_codeunits(local, 0, 4))
         coded.parts["tail"] = _part_codes(pc.utf8_slice_codeunits(local, -4))
         coded.parts["bare"] = _part_codes(pc.replace_substring(pa.array(distinct), "@", ""))
+        coded.parts["ats"] = pc.count_substring(pa.array(distinct), "@").to_numpy(zero_copy_only=False)
+        coded.parts["size"] = pc.utf8_length(pa.array(distinct)).to_numpy(zero_copy_only=False).astype(np.int32)
     if method == "first_name":
         coded.parts.update(_initials(distinct))
     if method == "person_name":
@@ -429,23 +440,25 @@ def _memo(x: np.ndarray, y: np.ndarray, function: Callable[[np.ndarray, np.ndarr
     if not len(x):
         return np.zeros(0, dtype=np.int8)
     side = math.isqrt(len(table))
-    lo, hi = np.minimum(x, y), np.maximum(x, y)
-    small = hi < side
+    small = (x < side) & (y < side)
     every = bool(small.all())
-    key = lo * np.int32(side) + hi  # int32: side² fits (wrapping where not small, unused)
+    key = x * np.int32(side) + y  # int32: side² fits (wrapping where not small, unused)
     if not every:
         key = key[small]
     found = table[key]
     unknown = found < 0
     if unknown.any():
         new = _distinct(key[unknown])
-        table[new] = function(new // side, new % side)  # racing threads write the same values
+        first, second = new // side, new % side
+        # Both ways round (the function is symmetric); racing threads write the same values.
+        table[new] = table[second * side + first] = function(first, second)
         found[unknown] = table[key[unknown]]
     if every:
         return found
     out = np.zeros(len(x), dtype=np.int8)
     out[small] = found
-    key = lo[~small].astype(np.int64) << 32 | hi[~small]
+    lo, hi = np.minimum(x[~small], y[~small]), np.maximum(x[~small], y[~small])
+    key = lo.astype(np.int64) << 32 | hi
     distinct = _distinct(key)
     values = function((distinct >> 32).astype(np.int32), (distinct & 0xFFFFFFFF).astype(np.int32))
     out[~small] = values[np.searchsorted(distinct, key)]
@@ -529,17 +542,21 @@ def _emails(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     where one edit is possible: the same local part (the edit is in the domain); the same
     domain with local parts at most a letter apart in length that, from 9 letters on, share
     their first or their last 4 letters (one edit cannot touch both ends of so long a word);
-    or the same letters once "@" is taken out (the "@" dropped, doubled or swapped with a
-    neighbour). An "@" replaced by another letter is not found."""
+    the same letters once "@" is taken out (the "@" dropped, doubled or swapped with a
+    neighbour); or, rarely, as many letters but a different number of "@"s (an "@" typed for
+    another letter, or the other way round)."""
     local, domain, length = coded.parts["local"], coded.parts["domain"], coded.parts["length"]
     head, tail, bare = coded.parts["head"], coded.parts["tail"], coded.parts["bare"]
+    ats, size = coded.parts["ats"], coded.parts["size"]
     same_local = local[x] == local[y]
-    lx, ly = length[x], length[y]
-    possible = same_local | (bare[x] == bare[y]) | (
-        (domain[x] == domain[y]) & (np.abs(lx - ly) <= 1)
-        & ((np.minimum(lx, ly) < 9) | (head[x] == head[y]) | (tail[x] == tail[y])))
     level = np.where(same_local, 1, 2).astype(np.int8)
-    at = np.flatnonzero(possible)
+    near = np.flatnonzero(np.abs(size[x] - size[y]) <= 1)  # one edit changes the length by one at most
+    a, b = x[near], y[near]
+    la, lb = length[a], length[b]
+    possible = same_local[near] | (bare[a] == bare[b]) | ((ats[a] != ats[b]) & (size[a] == size[b])) | (
+        (domain[a] == domain[b]) & (np.abs(la - lb) <= 1)
+        & ((np.minimum(la, lb) < 9) | (head[a] == head[b]) | (tail[a] == tail[b])))
+    at = near[possible]
     close = _scores(OSA.distance, coded.vocab, x[at], y[at], score_cutoff=1) <= 1
     level[at[close]] = 0
     return level

@@ -76,7 +76,8 @@ class MatchSpec(_Strict):
     """How one entity's records are matched, scored, banded and merged."""
 
     blocking: list[list[Part]] = Field(min_length=1)
-    compare: dict[str, Annotated[Comparison, BeforeValidator(_comparison)]] = Field(min_length=1)
+    # At most 20: a pair's levels are scored together as one number (every combination of them).
+    compare: dict[str, Annotated[Comparison, BeforeValidator(_comparison)]] = Field(min_length=1, max_length=20)
     # Keys whose pairs fit m (default: the blocking keys). Leave out a key that pairs mostly
     # different records (a switchboard phone pairs colleagues): EM would learn from them that
     # duplicates differ in name.

@@ -1,0 +1,258 @@
+"""Matching at scale computes comparisons once per distinct pair of values, in chunks on
+threads, with filters that skip impossible edit distances. These tests hold each shortcut to
+the plain definition, pair by pair: what the level of two values is, which pairs the blocking
+keys find, and that chunks, threads and memo tables change nothing."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+
+from crmmigrate.dedupe import match
+from crmmigrate.dedupe.rules import MatchSpec
+
+LEVELS = {method: list(labels) for method, labels in match.LEVELS.items()}
+
+
+def all_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    left, right = np.triu_indices(n, 1)
+    return left.astype(np.int32), right.astype(np.int32)
+
+
+def levels_of(frame: pd.DataFrame, field: str, method: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    values = match.prepared(frame, [field])
+    left, right = all_pairs(len(frame))
+    found = match.compare(method, values[field].coded(method), left, right)
+    return left, right, [LEVELS[method][level] for level in found]
+
+
+# -- email: an edit distance only where one edit is possible ------------------------------------
+
+
+def email_level(a: str | None, b: str | None) -> str:
+    """The email method's level by its definition, computed directly."""
+    if not a or not b:
+        return "missing"
+    a, b = a.casefold(), b.casefold()
+    if a == b:
+        return "exact"
+    if DamerauLevenshtein.distance(a, b) <= 1:
+        return "one edit"
+    if a.split("@", 1)[0] == b.split("@", 1)[0]:
+        return "same name, another domain"
+    return "different"
+
+
+def edited(text: str, data: st.DataObject) -> str:
+    """`text` with one edit anywhere: a letter dropped, added, replaced or swapped with the next."""
+    kind = data.draw(st.sampled_from(["drop", "insert", "replace", "swap"]))
+    at = data.draw(st.integers(0, len(text) - 1))
+    letter = data.draw(st.sampled_from("ab.@1"))
+    if kind == "drop":
+        return text[:at] + text[at + 1:]
+    if kind == "insert":
+        return text[:at] + letter + text[at:]
+    if kind == "replace":
+        return text[:at] + letter + text[at + 1:]
+    if kind == "swap" and at + 1 < len(text):
+        return text[:at] + text[at + 1] + text[at] + text[at + 2:]
+    return text
+
+
+local_parts = st.text("abcdeo.1", min_size=1, max_size=14)
+domains = st.sampled_from(["mail.com", "example.org", "x.io", "mail.co"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), locals_=st.lists(local_parts, min_size=1, max_size=5), domain=domains)
+def test_email_levels_are_their_definition_whatever_the_edit(data, locals_, domain):
+    emails = [f"{local}@{domain}" for local in locals_]
+    emails += [edited(e, data) for e in emails for _ in range(3)]
+    emails += [edited(edited(e, data), data) for e in emails[:3]]
+    emails.append(None)
+    frame = pd.DataFrame({"email": emails}, dtype=object)
+
+    left, right, found = levels_of(frame, "email", "email")
+
+    wrong = [(emails[a], emails[b], got, email_level(emails[a], emails[b]))
+             for a, b, got in zip(left, right, found, strict=True) if got != email_level(emails[a], emails[b])]
+    assert wrong == []
+
+
+def test_one_edit_beside_the_at_sign_is_found():
+    pairs = [("anna.berg@mail.com", "anna.bergmail.com"),  # "@" dropped
+             ("anna.berg@mail.com", "anna.ber@gmail.com"),  # "@" swapped with a neighbour
+             ("anna.berg@mail.com", "anna.berg@@mail.com"),  # "@" doubled
+             ("anna.berg@mail.com", "anna.berg2mail.com"),  # "@" mistyped
+             ("anna.berg@mail.com", "anna@berg@mail.com"),  # a letter typed as "@"
+             ("anna.berg@mail.com", "anna.berg@mail.co"),  # in the domain
+             ("anna.berg@mail.com", "nna.berg@mail.com")]  # at the very start of a long local part
+    frame = pd.DataFrame({"email": [e for pair in pairs for e in pair]}, dtype=object)
+    values = match.prepared(frame, ["email"])
+    left = np.arange(0, len(frame), 2, dtype=np.int32)
+    found = match.compare("email", values["email"].coded("email"), left, left + 1)
+    assert [LEVELS["email"][level] for level in found] == ["one edit"] * len(pairs)
+
+
+# -- person names: first and last facts memoised, combined by a table ---------------------------
+
+
+def person_level(a: tuple[str, str] | None, b: tuple[str, str] | None) -> str:
+    """person_name's level by its definition, computed directly from two (first, last) names."""
+    if a is None or b is None:
+        return "missing"
+    (fx, lx), (fy, ly) = [(f.casefold(), la.casefold()) for f, la in (a, b)]
+
+    def close(x: str, y: str) -> bool:
+        return x == y or (x != "" and y != "" and JaroWinkler.normalized_similarity(x, y) >= 0.92)
+
+    both = fx != "" and fy != ""
+    bare_x, bare_y = fx.rstrip("."), fy.rstrip(".")
+    initial = both and fx[:1] == fy[:1] and ((len(bare_x) == 1) != (len(bare_y) == 1)) and min(
+        len(bare_x), len(bare_y)) == 1
+    nickname = both and lx == ly and fx != fy and (fy in match._name_roots(fx) or fx in match._name_roots(fy))
+    if fx == fy and lx == ly:
+        return "exact"
+    if fx == ly and lx == fy and fx != lx:
+        return "first and last swapped"
+    if nickname:
+        return "nickname"
+    if close(lx, ly) and close(fx, fy):
+        return "typo"
+    if close(lx, ly) and initial:
+        return "initial"
+    if lx == ly and lx != "":
+        return "last name only"
+    return "different"
+
+
+FIRST_NAMES = ["Robert", "Bob", "bob", "Rob", "Roberta", "Elizabeth", "Liz", "J.", "J", "John", "Jon", "Jonas", "",
+               "Smith", "Anna", "Anne"]
+LAST_NAMES = ["Smith", "Smyth", "smith", "Robert", "John", "Jansen", "Janssen", "", "Anna"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.none(), st.tuples(st.sampled_from(FIRST_NAMES), st.sampled_from(LAST_NAMES))),
+                min_size=2, max_size=12))
+def test_person_name_levels_are_their_definition(names):
+    frame = pd.DataFrame({"first_name": [n[0] if n else None for n in names],
+                          "last_name": [n[1] if n else None for n in names]}, dtype=object)
+    people = [None if n is None or (n[0] == "" and n[1] == "") else n for n in names]
+
+    left, right, found = levels_of(frame, "person", "person_name")
+
+    wrong = [(people[a], people[b], got, person_level(people[a], people[b]))
+             for a, b, got in zip(left, right, found, strict=True) if got != person_level(people[a], people[b])]
+    assert wrong == []
+
+
+# -- memo tables, chunks and threads change nothing ---------------------------------------------
+
+SPEC = MatchSpec.model_validate({
+    "blocking": [[{"last_name": "metaphone"}], [{"email": "lower"}], [{"full_name": "sorted_tokens"}]],
+    "compare": {"person": "person_name", "email": "email", "phone": "phone", "mailing_city": "jaro_winkler",
+                "first_name": "first_name", "last_name": "name"},
+})
+
+
+def contacts(count: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    first = rng.choice(FIRST_NAMES, count)
+    last = rng.choice(LAST_NAMES + ["Berg", "Bergh", "Quist"], count)
+    return pd.DataFrame({
+        "first_name": first, "last_name": last,
+        "email": [f"{f}.{la}{i % 5}@mail{i % 3}.com".lower() if i % 7 else None
+                  for i, (f, la) in enumerate(zip(first, last, strict=True))],
+        "phone": [f"+49 30 {rng.integers(1000, 1020)}" if i % 4 else None for i in range(count)],
+        "mailing_city": rng.choice(["Berlin", "Berlín", "Bern", "Hamburg", None], count),
+    }, dtype=object)
+
+
+def test_chunks_threads_and_rare_values_give_the_same_levels(monkeypatch):
+    frame = contacts(300, seed=3)
+    left, right = all_pairs(len(frame))
+    plain = match.levels(match.prepared(frame, SPEC.fields), SPEC, left, right)
+
+    # Chunks of 7 pairs on 2 threads; only the 3 commonest values of a field memoised in a
+    # table, the rest compared once per distinct pair in each chunk.
+    monkeypatch.setattr(match, "CHUNK", 7)
+    monkeypatch.setattr(match, "THREADS", 2)
+    monkeypatch.setattr(match, "DENSE", 3)
+    values = match.prepared(frame, SPEC.fields)
+    chunked = match.patterns(values, SPEC, left, right).levels()
+    again = match.patterns(values, SPEC, left[::-1].copy(), right[::-1].copy()).levels()  # tables filled
+
+    for name in SPEC.compare:
+        assert np.array_equal(chunked[name], plain[name]), name
+        assert np.array_equal(again[name][::-1], plain[name]), name
+
+
+def test_level_patterns_count_the_pairs_of_each_combination():
+    frame = contacts(120, seed=5)
+    left, right = all_pairs(len(frame))
+    values = match.prepared(frame, SPEC.fields)
+    found = match.patterns(values, SPEC, left, right)
+
+    distinct, counts = found.counts()
+
+    rows = pd.DataFrame(match.levels(values, SPEC, left, right)).value_counts()
+    got = pd.Series(counts, index=pd.MultiIndex.from_frame(pd.DataFrame(distinct))).astype(int)
+    assert got.sort_index().to_dict() == rows.sort_index().to_dict()
+    assert counts.sum() == len(left)
+
+
+# -- blocking: every pair once, as the keys define them -----------------------------------------
+
+
+def test_candidate_pairs_are_the_union_of_the_keys_pairs_each_once():
+    frame = contacts(400, seed=11)
+    spec = SPEC.model_copy(update={"max_block": 40})
+    values = match.prepared(frame, spec.fields)
+
+    pairs = match.candidate_pairs(values, spec)
+
+    found = list(zip(pairs.left.tolist(), pairs.right.tolist(), strict=True))
+    assert len(found) == len(set(found)) and all(a < b for a, b in found)
+    expected = set()
+    for parts in spec.blocking:
+        codes, label = match.key_codes(values, parts)
+        sizes = pd.Series(codes[codes >= 0]).value_counts()
+        for code, members in pd.Series(np.arange(len(codes))[codes >= 0]).groupby(codes[codes >= 0]):
+            if sizes[code] <= spec.max_block:
+                expected |= set(combinations(members.tolist(), 2))
+    assert set(found) == expected
+    assert pairs.skipped  # the common surnames' blocks are over 40 records: skipped, and said so
+    assert all(size > 40 for _, _, size in pairs.skipped)
+
+
+@given(st.lists(st.text(" abAB\u00e9\u00c9\u00df\t", max_size=12), min_size=1, max_size=20))
+def test_sorted_tokens_in_arrow_are_python_s(texts):
+    found = match._sorted_tokens(pd.Series(texts, dtype="str"))
+    expected = [" ".join(sorted(t.casefold().split())) for t in texts]
+    assert [v if isinstance(v, str) else "" for v in found] == expected
+
+
+@pytest.mark.parametrize("transform", ["lower", "digits", "initial", "prefix3", "metaphone", "company_key"])
+def test_a_key_part_is_its_transform_of_each_value(transform):
+    raw = [" Acme GmbH ", "acme gmbh", "ACME", None, "", "+49 (30) 123", "Émile", "Quist"]
+    values = match.prepared(pd.DataFrame({"name": raw}, dtype=object), ["name"])
+
+    codes, vocab = match._transform(values["name"], transform)
+
+    function = match._VECTORISED.get(transform)
+    for value, code in zip(raw, codes, strict=True):
+        text = (value or "").strip()
+        if not text:
+            assert code == -1
+            continue
+        if function is not None:
+            expected = function(pd.Series([text], dtype="str")).iloc[0]
+        else:
+            expected = match._TRANSFORMS[transform](text)
+        assert (vocab[int(code)].as_py() if code >= 0 else None) == (expected or None)
