@@ -256,3 +256,24 @@ def test_a_key_part_is_its_transform_of_each_value(transform):
         else:
             expected = match._TRANSFORMS[transform](text)
         assert (vocab[int(code)].as_py() if code >= 0 else None) == (expected or None)
+
+
+def test_probabilities_by_pattern_are_the_summed_weights_with_term_frequencies(monkeypatch):
+    spec = SPEC.model_copy(update={"compare": {**SPEC.compare, **MatchSpec.model_validate({
+        "blocking": [["email"]], "compare": {"person": {"method": "person_name", "term_frequency": True},
+                                             "email": {"method": "email", "term_frequency": True}}}).compare}})
+    monkeypatch.setattr(match, "CHUNK", 50)
+    frame = contacts(300, seed=7)
+    values = match.prepared(frame, spec.fields)
+    pairs = match.candidate_pairs(values, spec)
+    found = match.patterns(values, spec, pairs.left, pairs.right)
+    model = match.fit(values, spec, pairs, found)
+    assert model.shares.keys() == {"person", "email"}
+
+    by_pattern = match.probabilities_of(model, found, pairs.left)
+
+    summed = match.probabilities(model, match.score_weights(model, match.levels(values, spec, pairs.left, pairs.right),
+                                                            pairs.left))
+    assert np.allclose(by_pattern, summed, rtol=0, atol=1e-12)
+    exact = match.levels(values, spec, pairs.left, pairs.right)["person"] == 1
+    assert exact.any() and len(np.unique(by_pattern[exact])) > 1  # rarer names weigh more

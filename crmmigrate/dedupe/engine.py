@@ -16,7 +16,7 @@ import pandas as pd
 from crmmigrate.dedupe import match
 from crmmigrate.dedupe.cluster import cluster
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, DedupeRules, MatchSpec
-from crmmigrate.dedupe.survive import child_counts, rank, repoint, survivors
+from crmmigrate.dedupe.survive import child_counts, rank, repoint, survivors, texts
 from crmmigrate.model import MODEL
 
 DECISION_COLUMNS = ("entity", "source_a", "id_a", "source_b", "id_b", "decision")
@@ -316,8 +316,9 @@ def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarra
         return (pd.DataFrame(columns=list(CLUSTER_COLUMNS)), pd.DataFrame(columns=list(MERGED_COLUMNS)),
                 frame.copy())
     records = frame.loc[in_cluster].assign(_cluster=label[in_cluster])
-    ranked = rank(records, spec.survivorship, fields=fields, loaded=loaded, children=children)
-    values = survivors(ranked, spec.survivorship, fields, invalid)
+    text = texts(records, fields)
+    ranked = rank(records, spec.survivorship, fields=fields, loaded=loaded, children=children, text=text)
+    values = survivors(ranked, spec.survivorship, fields, invalid, text)
     masters = ranked[ranked["_rank"] == 0]
     cluster_id = pd.Series((f"{entity}-" + masters["_source"].astype(str) + "-" + masters["_legacy"]).to_numpy(),
                            index=masters["_cluster"].to_numpy())
@@ -346,8 +347,9 @@ def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarra
     }, columns=list(MERGED_COLUMNS))
     staying = np.ones(len(frame), dtype=bool)
     staying[frame.index.get_indexer(gone.index)] = False
-    deduped = frame.iloc[np.flatnonzero(staying)]
-    rows = survivor_of.loc[values.index].to_numpy()
+    keep = np.flatnonzero(staying)
+    deduped = frame.iloc[keep]
+    rows = np.searchsorted(keep, frame.index.get_indexer(survivor_of.loc[values.index]))  # survivors stay
     for name in fields:
-        deduped.loc[rows, name] = values[name].to_numpy()
+        deduped.iloc[rows, deduped.columns.get_loc(name)] = values[name].to_numpy()
     return clusters, merged, deduped

@@ -41,6 +41,7 @@ from rapidfuzz.distance import OSA, DamerauLevenshtein, Indel, JaroWinkler
 
 from crmmigrate.clean.normalisers import company_key
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
+from crmmigrate.dedupe.text import trimmed
 
 RANDOM_PAIRS = 1_000_000  # random pairs measuring u
 EM_ITERATIONS = 25
@@ -103,16 +104,12 @@ def _encoded(text: pa.Array) -> Column:
 def prepared(frame: pd.DataFrame, names: list[str]) -> dict[str, Column]:
     """Each field as a Column of trimmed text (a virtual field, such as full_name, made from
     its fields)."""
-    trimmed: dict[str, pa.Array] = {}
+    found: dict[str, pa.Array] = {}
 
     def text(name: str) -> pa.Array:
-        if name not in trimmed:
-            column = pa.array(frame[name].astype("str"))
-            if isinstance(column, pa.ChunkedArray):
-                column = column.combine_chunks()
-            column = pc.utf8_trim_whitespace(column)
-            trimmed[name] = pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
-        return trimmed[name]
+        if name not in found:
+            found[name] = trimmed(frame[name])
+        return found[name]
 
     def column(name: str) -> Column:
         if name in VIRTUAL_FIELDS and name not in frame:
@@ -781,12 +778,25 @@ def patterns(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right
 
 def probabilities_of(model: Model, found: Patterns, left: np.ndarray) -> np.ndarray:
     """The match probability of every pair, by its level pattern and (for term frequencies)
-    its left record, a chunk at a time on every core."""
+    its left record, a chunk at a time on every core; with few patterns (the shipped rules
+    have 9,600), each pattern's weight is looked up rather than summed pair by pair."""
     out = np.empty(len(found.codes))
+    total = math.prod(found.radix.values())
+    table = None
+    if total <= 1 << 20:
+        every = Patterns(np.arange(total), found.radix).levels()
+        table = score_weights(model, every)
+        exact = {name: every[name] == 1 for name in model.shares}
 
     def work(start: int, stop: int) -> None:
         chunk = slice(start, stop)
-        out[chunk] = probabilities(model, score_weights(model, found.levels(chunk), left[chunk]))
+        if table is None:
+            weights = score_weights(model, found.levels(chunk), left[chunk])
+        else:
+            codes = found.codes[chunk]
+            weights = table[codes]
+            _rarity(model, weights, {name: agreeing[codes] for name, agreeing in exact.items()}, left[chunk])
+        out[chunk] = probabilities(model, weights)
 
     _chunked(len(out), work)
     return out
@@ -924,15 +934,21 @@ def score_weights(model: Model, pair_levels: dict[str, np.ndarray], left: np.nda
     agreements on fields with term frequencies weigh what their value's rarity says."""
     total = np.zeros(len(next(iter(pair_levels.values()))))
     for name, level in pair_levels.items():
-        contribution = model.weights(name)[level]
-        if left is not None and name in model.shares:
-            exact = level == 1
-            if exact.any():
-                # u of a shared value is its share of the records (floored, as u is).
-                contribution = contribution.copy()
-                contribution[exact] = np.log2(model.m[name][1] / np.maximum(model.shares[name][left[exact]], 1e-7))
-        total += contribution
+        total += model.weights(name)[level]
+    if left is not None:
+        _rarity(model, total, {name: pair_levels[name] == 1 for name in model.shares}, left)
     return total
+
+
+def _rarity(model: Model, weights: np.ndarray, exact: dict[str, np.ndarray], left: np.ndarray) -> None:
+    """Term frequencies: where a field with them agrees exactly (`exact`), its weight becomes
+    what the value's rarity says (u of a shared value is its share of the records, floored as
+    u is), in place."""
+    for name, agreeing in exact.items():
+        at = np.flatnonzero(agreeing)
+        if len(at):
+            rare = np.log2(model.m[name][1] / np.maximum(model.shares[name][left[at]], 1e-7))
+            weights[at] += rare - model.weights(name)[1]
 
 
 def probabilities(model: Model, weights: np.ndarray) -> np.ndarray:

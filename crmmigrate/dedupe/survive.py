@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from crmmigrate.dedupe.rules import Survivorship
+from crmmigrate.dedupe.text import trimmed
 from crmmigrate.model import ANY_ENTITY, MODEL
 
 
@@ -17,9 +18,8 @@ def _created(frame: pd.DataFrame) -> pd.Series:
 
 
 def _text(frame: pd.DataFrame, name: str) -> pd.Series:
-    """A field's values stripped, None where blank."""
-    text = frame[name].astype("str").str.strip()
-    return text.where(text.notna() & (text != ""), None)
+    """A field's values stripped, missing where blank."""
+    return pd.Series(trimmed(frame[name]), index=frame.index, dtype="str")
 
 
 def _stamp(created: pd.Series, *, newest: bool) -> np.ndarray:
@@ -31,11 +31,17 @@ def _stamp(created: pd.Series, *, newest: bool) -> np.ndarray:
     return values
 
 
+def texts(records: pd.DataFrame, fields: list[str]) -> dict[str, pd.Series]:
+    """Each field's values stripped, None where blank: what `rank` and `survivors` look at."""
+    return {name: _text(records, name) for name in fields}
+
+
 def rank(records: pd.DataFrame, rules: Survivorship, *, fields: list[str], loaded: set[tuple[str, str]],
-         children: dict[str, int]) -> pd.DataFrame:
+         children: dict[str, int], text: dict[str, pd.Series] | None = None) -> pd.DataFrame:
     """Clustered records (columns `_cluster`, `_source`, `_legacy`) sorted master first within
     each cluster, by the master rules in order and then by source and legacy id (so the same
-    input always gives the same master); `_rank` is 0 for each cluster's master."""
+    input always gives the same master); `_rank` is 0 for each cluster's master. `text`:
+    the records' `texts`, when at hand."""
     keys = records["_source"].astype(str) + "\x1f" + records["_legacy"]
     sort: dict[str, np.ndarray] = {"_cluster": records["_cluster"].to_numpy()}
     created = _created(records)
@@ -43,7 +49,8 @@ def rank(records: pd.DataFrame, rules: Survivorship, *, fields: list[str], loade
         if rule == "already_loaded":
             sort[rule] = (~keys.isin({f"{s}\x1f{i}" for s, i in loaded})).to_numpy(dtype=np.int8)
         elif rule == "most_complete":
-            filled = sum(_text(records, f).notna().astype(int) for f in fields) if fields else 0
+            text = text if text is not None else texts(records, fields)
+            filled = sum(text[f].notna().to_numpy(dtype=int) for f in fields) if fields else 0
             sort[rule] = -np.asarray(filled)
         elif rule in ("oldest", "newest"):
             sort[rule] = _stamp(created, newest=rule == "newest")
@@ -64,10 +71,12 @@ def _priority(source: str, sources: list[str]) -> int:
 
 
 def survivors(ranked: pd.DataFrame, rules: Survivorship, fields: list[str],
-              invalid: set[tuple[str, str, str]] | None = None) -> pd.DataFrame:
+              invalid: set[tuple[str, str, str]] | None = None, text: dict[str, pd.Series] | None = None,
+              ) -> pd.DataFrame:
     """Each cluster's surviving values (one row per cluster, indexed by it): by the field's rule,
     else the master's, and where the chosen record has none, the next record's in master order.
-    A value validation failed (`invalid`: file, row, field) is never taken from another record."""
+    A value validation failed (`invalid`: file, row, field) is never taken from another record.
+    `text`: the records' `texts` (in any order), when at hand."""
     master = (ranked["_rank"] == 0).to_numpy()
     out = ranked[master].set_index("_cluster")[fields].copy()
     cluster = ranked["_cluster"].to_numpy()
@@ -75,8 +84,8 @@ def survivors(ranked: pd.DataFrame, rules: Survivorship, fields: list[str],
     where = ranked["_file"].astype(str) + "\x1f" + ranked["_row"].astype(str) if bad else None
     created = _created(ranked) if "most_recent" in rules.fields.values() else None
     for name in fields:
-        text = _text(ranked, name)
-        usable = text.notna().to_numpy().copy()
+        values = text[name].reindex(ranked.index) if text is not None else _text(ranked, name)
+        usable = values.notna().to_numpy().copy()
         if where is not None:
             usable &= master | ~(where + "\x1f" + name).isin(bad).to_numpy()
         at = np.flatnonzero(usable)  # in master order
@@ -87,9 +96,9 @@ def survivors(ranked: pd.DataFrame, rules: Survivorship, fields: list[str],
             assert created is not None
             key = _stamp(created.iloc[at], newest=True)
         elif rule == "longest":
-            key = -text.iloc[at].str.len().to_numpy()
+            key = -values.iloc[at].str.len().to_numpy()
         elif rule == "most_frequent":
-            chosen = text.iloc[at]
+            chosen = values.iloc[at]
             key = -chosen.groupby([cluster[at], chosen.to_numpy()]).transform("size").to_numpy()
         elif rule == "source_priority":
             key = ranked["_source"].iloc[at].astype(str).map(lambda s: _priority(s, rules.sources)).to_numpy()
