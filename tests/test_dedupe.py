@@ -261,6 +261,22 @@ def test_every_pointer_to_a_merged_record_points_at_its_survivor():
     assert data["account"].set_index("id").loc["X1", "phone"] == "+16175550100"
 
 
+def test_account_parents_are_re_pointed_and_a_parent_that_was_its_own_duplicate_cleared():
+    data = crm()
+    data["account"] = pd.concat([data["account"], frame("account", [
+        {"id": "S9", "name": "Zeta Subsidiary Holdings", "parent_id": "X2", "billing_city": "Oslo"}])],
+        ignore_index=True)
+    data["account"].loc[data["account"]["id"] == "X1", "parent_id"] = "X2"  # its duplicate as parent
+
+    result = dedupe(data, RULES)
+
+    parents = result.datasets["account"].set_index("id")["parent_id"]
+    assert parents["S9"] == "X1"  # the subsidiary's parent is the survivor now
+    assert pd.isna(parents["X1"])  # not its own parent
+    assert result.repointed["account.parent_id"] == 2
+    assert result.repointed["account.parent_id (its own duplicate, cleared)"] == 1
+
+
 def test_the_same_input_gives_the_same_clusters_and_survivors_in_any_order():
     data = crm()
     first = dedupe(data, RULES)

@@ -145,6 +145,13 @@ def repoint(datasets: dict[str, pd.DataFrame], entity: str, survivors: dict[str,
             if hit.any():
                 frame.loc[hit, f.name] = values[hit].map(survivors)
                 counts[f"{name}.{f.name}"] = int(hit.sum())
+            if name == entity and f.target == entity:
+                # A record that pointed at its own duplicate (an account its duplicate's
+                # parent) would now point at itself: that pointer is cleared, and counted.
+                own = hit & (frame[f.name].astype("str") == frame["id"].astype("str").str.strip())
+                if own.any():
+                    frame.loc[own, f.name] = None
+                    counts[f"{name}.{f.name} (its own duplicate, cleared)"] = int(own.sum())
     return counts
 
 
