@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class Column:
     codes: np.ndarray
     values: pa.Array
     normalised: dict[str, Coded] = field(default_factory=dict)  # per comparison method, made once
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -73,10 +75,12 @@ class Column:
         return pd.Series(self.values, dtype="str")
 
     def coded(self, method: str) -> Coded:
-        """The values as `method` compares them (`normalised`), made once."""
-        if method not in self.normalised:
-            self.normalised[method] = normalised(self, method)
-        return self.normalised[method]
+        """The values as `method` compares them (`normalised`), made once (a thread that asks
+        while another makes them waits for them)."""
+        with self.lock:
+            if method not in self.normalised:
+                self.normalised[method] = normalised(self, method)
+            return self.normalised[method]
 
     def text(self, records: np.ndarray) -> np.ndarray:
         """The records' values (None where blank)."""
@@ -183,10 +187,31 @@ _TRANSFORMS: dict[str, Callable[[str], str | None]] = {
 }
 
 
-def key_codes(values: dict[str, Column], parts: list[KeyPart]) -> tuple[np.ndarray, Callable[[int], str]]:
+# A blocking transform that partitions values as a comparison's normalisation does: a key part
+# with it takes the comparison's codes rather than transforming the values again.
+_SHARED = {"lower": ("email", "first_name", "name"), "digits": ("phone",),
+           "exact": ("exact", "jaro_winkler", "levenshtein", "date")}
+
+
+def _shared(spec: MatchSpec | None, part: KeyPart) -> str | None:
+    """The comparison method whose normalised codes a key part can take, if any."""
+    compared = spec.compare.get(part.field) if spec is not None else None
+    return compared.method if compared is not None and compared.method in _SHARED.get(part.transform, ()) else None
+
+
+def key_codes(values: dict[str, Column], parts: list[KeyPart], spec: MatchSpec | None = None,
+              ) -> tuple[np.ndarray, Callable[[int], str]]:
     """A blocking key per record as a code (-1 when any part is missing), and what a code's
     key is (its parts' values, for messages)."""
-    found = [_transform(values[p.field], p.transform) for p in parts]
+    found: list[tuple[np.ndarray, Callable[[int], object]]] = []
+    for part in parts:
+        method = _shared(spec, part)
+        if method is not None:
+            coded = values[part.field].coded(method)
+            found.append((coded.codes, coded.vocab.__getitem__))
+        else:
+            codes, vocab = _transform(values[part.field], part.transform)
+            found.append((codes, lambda code, vocab=vocab: vocab[code].as_py()))
     keys = found[0][0]
     for part, _ in found[1:]:
         joined = np.where((keys >= 0) & (part >= 0), keys.astype(np.int64) * (int(part.max()) + 1) + part, -1)
@@ -195,7 +220,7 @@ def key_codes(values: dict[str, Column], parts: list[KeyPart]) -> tuple[np.ndarr
 
     def label(code: int) -> str:
         record = int(np.flatnonzero(keys == code)[0])
-        return " + ".join(str(vocab[int(part[record])].as_py()) for part, vocab in found)
+        return " + ".join(str(value(int(part[record]))) for part, value in found)
 
     return keys, label
 
@@ -277,24 +302,29 @@ def candidate_pairs(values: dict[str, Column], spec: MatchSpec) -> Pairs:
     """The union of the pairs every blocking key finds, each pair once: keys that pair more
     come first, and a key's pairs that a key before it found are left out (comparing their
     codes, as Splink's blocking rules do, rather than sorting every pair)."""
-    keys, skipped = [], []
-    for number, parts in enumerate(spec.blocking):
-        codes, big = blocks(*key_codes(values, parts), spec.max_block)
-        keys.append(codes)
-        skipped += [(number, value, size) for value, size in big]
+    keys: list[np.ndarray] = [np.zeros(0, np.int32)] * len(spec.blocking)
+    skipped: list[tuple[int, str, int]] = []
     pairs = Pairs(np.zeros(0, np.int32), np.zeros(0, np.int32), keys, skipped)
-    sizes = [int((np.bincount(codes[codes >= 0]).astype(np.int64) ** 2).sum()) for codes in keys]
     lefts, rights, done = [], [], []
-    for number in sorted(range(len(keys)), key=lambda k: (-sizes[k], k)):
-        left, right = pairs_within(keys[number])
-        for earlier in done:
-            codes = keys[earlier]
-            mine = codes[left]
-            new = (mine < 0) | (mine != codes[right])
-            left, right = left[new], right[new]
-        lefts.append(left)
-        rights.append(right)
-        done.append(number)
+    # Keys that take a comparison's codes go last: `candidates` has another thread making those
+    # while these pair.
+    shared = [any(_shared(spec, p) for p in parts) for parts in spec.blocking]
+    for group in ([k for k in range(len(keys)) if not shared[k]], [k for k in range(len(keys)) if shared[k]]):
+        for number in group:
+            keys[number], big = blocks(*key_codes(values, spec.blocking[number], spec), spec.max_block)
+            skipped += [(number, value, size) for value, size in big]
+        sizes = {k: int((np.bincount(keys[k][keys[k] >= 0]).astype(np.int64) ** 2).sum()) for k in group}
+        for number in sorted(group, key=lambda k: (-sizes[k], k)):
+            left, right = pairs_within(keys[number])
+            for earlier in done:
+                codes = keys[earlier]
+                mine = codes[left]
+                new = (mine < 0) | (mine != codes[right])
+                left, right = left[new], right[new]
+            lefts.append(left)
+            rights.append(right)
+            done.append(number)
+    skipped.sort(key=lambda s: s[0])
     if lefts:
         pairs.left, pairs.right = np.concatenate(lefts), np.concatenate(rights)
     return pairs
@@ -756,9 +786,13 @@ def _chunked(count: int, work: Callable[[int, int], None]) -> None:
             pass
 
 
-def normalise(values: dict[str, Column], spec: MatchSpec) -> None:
-    """Every compared field's values normalised for its comparison (`Column.coded`)."""
-    for name, c in spec.compare.items():
+def normalise(values: dict[str, Column], spec: MatchSpec, *, backwards: bool = False) -> None:
+    """Every compared field's values normalised for its comparison (`Column.coded`), first
+    those a blocking key takes its codes from (`backwards`: in the opposite order, for a second
+    thread to share the work)."""
+    keyed = {p.field for parts in spec.blocking for p in parts if _shared(spec, p)}
+    order = sorted(spec.compare.items(), key=lambda item: item[0] not in keyed)
+    for name, c in reversed(order) if backwards else order:
         values[name].coded(c.method)
 
 
@@ -854,8 +888,8 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
     n = len(next(iter(values.values())))
     rng = np.random.default_rng(SEED)
     left, right = random_pairs(n, RANDOM_PAIRS, rng)
-    sampled = levels(values, spec, left, right)
-    u = {name: _normalised(np.bincount(sampled[name], minlength=len(LEVELS[c.method])), 1e-7)
+    sampled, counts = patterns(values, spec, left, right).counts()
+    u = {name: _normalised(np.bincount(sampled[name], weights=counts, minlength=len(LEVELS[c.method])), 1e-7)
          for name, c in spec.compare.items()}
     defaults = {name: _normalised(_default_m(c.method), 1e-4) for name, c in spec.compare.items()}
     m = {name: value.copy() for name, value in defaults.items()}
@@ -865,7 +899,7 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
         if parts in spec.blocking:  # a blocking key's pairs and levels are at hand already
             key_levels, counts = found.counts(pairs.via(spec.blocking.index(parts)))
         else:
-            codes, _ = blocks(*key_codes(values, parts), spec.max_block)
+            codes, _ = blocks(*key_codes(values, parts, spec), spec.max_block)
             key_levels, counts = patterns(values, spec, *pairs_within(codes)).counts()
         if counts.sum() < 10:
             continue
@@ -967,9 +1001,11 @@ def score(frame: pd.DataFrame, spec: MatchSpec) -> tuple[Pairs, np.ndarray, Mode
 
 
 def candidates(values: dict[str, Column], spec: MatchSpec) -> Pairs:
-    """`candidate_pairs`, while another thread normalises the compared fields."""
+    """`candidate_pairs`, while another thread normalises the compared fields (and then this
+    one helps it, from the other end)."""
     with ThreadPoolExecutor(1) as background:
         normalising = background.submit(normalise, values, spec)
         pairs = candidate_pairs(values, spec)
+        normalise(values, spec, backwards=True)
         normalising.result()
     return pairs
