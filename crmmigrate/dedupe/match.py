@@ -231,8 +231,8 @@ def key_codes(values: dict[str, Column], parts: list[KeyPart], spec: MatchSpec |
 @dataclass
 class Pairs:
     """Candidate pairs as record positions (left < right), each once; per blocking key its code
-    per record (-1: blank, or in a block too big to pair), which tells
-    which keys found a pair (`via`)."""
+    per record (-1: blank, or in a block too big to pair), which tells which keys found a pair
+    (`via`)."""
 
     left: np.ndarray
     right: np.ndarray
