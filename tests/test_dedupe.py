@@ -157,6 +157,21 @@ def test_the_chaining_guard_keeps_apart_what_clearly_differs():
     assert found.refused == [(1, 2, "would chain: records 0 and 2 clearly differ")]
 
 
+def test_a_refused_join_names_the_records_by_source_and_id():
+    data = crm()
+    data["contact"].loc[data["contact"]["id"] == "K1", "phone"] = "+16175550123"
+    data["contact"] = pd.concat([data["contact"], frame("contact", [
+        {"id": "K3", "account_id": "X2", "first_name": "Bob", "last_name": "Whitfield",
+         "email": "bob@acme.example", "phone": "+16175550123"}])], ignore_index=True)
+    decisions = pd.DataFrame([["contact", "crm", "K2", "crm", "K3", "apart"]], columns=list(DECISION_COLUMNS))
+
+    result = dedupe(data, RULES, decisions=decisions)
+
+    contacts = result.entities[1]
+    assert set(contacts.pairs["why"]) - {""} == {"records crm:K2 and crm:K3 were kept apart by a decision"}
+    assert len(contacts.merged) == 1  # K1 and one of the others; the third waits for review
+
+
 def test_a_kept_apart_decision_stops_a_cluster_joining_through_a_third_record():
     found = cluster(3, np.array([0, 1]), np.array([1, 2]), np.array([0.99, 0.98]), apart={(0, 2)},
                     distinct=lambda a, b: np.zeros(len(a), dtype=bool))

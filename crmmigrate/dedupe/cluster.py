@@ -32,10 +32,12 @@ class Clusters:
 
 
 def cluster(n: int, left: np.ndarray, right: np.ndarray, strength: np.ndarray, *,
-            apart: set[tuple[int, int]], distinct: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Clusters:
+            apart: set[tuple[int, int]], distinct: Callable[[np.ndarray, np.ndarray], np.ndarray],
+            name: Callable[[int], str] = str) -> Clusters:
     """Join records n by the pairs (left, right), strongest first (ties by position, for the
     same result every time). `distinct(a, b)` says which record pairs (a < b) clearly differ;
-    `apart` holds the pairs people kept apart (left < right)."""
+    `apart` holds the pairs people kept apart (left < right); `name(i)` is how a refusal names
+    record i."""
     label = np.arange(n, dtype=np.int64)
     refused: list[tuple[int, int, str]] = []
     if not len(left):
@@ -68,13 +70,13 @@ def cluster(n: int, left: np.ndarray, right: np.ndarray, strength: np.ndarray, *
         return distinct(a, b)
 
     linked = ~pair
-    _join(label, left[linked], right[linked], np.asarray(strength)[linked], apart, clash, refused)
+    _join(label, left[linked], right[linked], np.asarray(strength)[linked], apart, clash, refused, name)
     return Clusters(label=label, refused=refused)
 
 
 def _join(label: np.ndarray, left: np.ndarray, right: np.ndarray, strength: np.ndarray,
           apart: set[tuple[int, int]], clash: Callable[[np.ndarray, np.ndarray], np.ndarray],
-          refused: list[tuple[int, int, str]]) -> None:
+          refused: list[tuple[int, int, str]], name: Callable[[int], str]) -> None:
     """Union-find over the pairs of larger linked groups, strongest first, with the guard;
     writes each record's cluster (its smallest member) into `label`."""
     parent: dict[int, int] = {}
@@ -100,15 +102,16 @@ def _join(label: np.ndarray, left: np.ndarray, right: np.ndarray, strength: np.n
         lo, hi = np.minimum(xs, ys), np.maximum(xs, ys)
         kept = [(int(x), int(y)) for x, y in zip(lo, hi, strict=True) if (int(x), int(y)) in apart]
         if kept:
-            refused.append((a, b, f"records {kept[0][0]} and {kept[0][1]} were kept apart by a decision"))
+            refused.append((a, b, f"records {name(kept[0][0])} and {name(kept[0][1])} were kept apart by a "
+                                  "decision"))
             continue
         others = (lo != min(a, b)) | (hi != max(a, b))
         if others.any():
             clear = clash(lo[others], hi[others])
             if clear.any():
                 first = int(np.flatnonzero(clear)[0])
-                refused.append((a, b, f"would chain: records {lo[others][first]} and {hi[others][first]} "
-                                      "clearly differ"))
+                refused.append((a, b, f"would chain: records {name(int(lo[others][first]))} and "
+                                      f"{name(int(hi[others][first]))} clearly differ"))
                 continue
         keep, gone = (ra, rb) if ra < rb else (rb, ra)
         parent[gone] = keep

@@ -180,8 +180,9 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
             found[missing] = match.score_weights(model, levels, a[missing])
         return found < 0
 
+    source, legacy = frame["_source"].astype(str).to_numpy(dtype=object), frame["_legacy"].to_numpy(dtype=object)
     groups = cluster(n, scored.left[merge], scored.right[merge], strength[merge], apart=set(apart),
-                     distinct=distinct)
+                     distinct=distinct, name=lambda i: f"{source[i]}:{legacy[i]}")
     evidence = _pairs_frame(entity, frame, spec, values, scored, model, groups.refused, forced, apart)
     clusters, merged, deduped = _survive(entity, frame, spec, groups.label, evidence, loaded or set(),
                                          children or {}, invalid or set())
