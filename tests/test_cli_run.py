@@ -302,7 +302,7 @@ def test_a_run_killed_during_a_bulk_load_is_finished_by_a_rerun_exactly(tmp_path
         while process.poll() is None and time.monotonic() < deadline:
             with admin.connect() as connection:
                 copying = bool(connection.execute(sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND query LIKE 'COPY contact %'"),
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND query LIKE 'COPY \"contact\" %'"),
                     {"db": name}).scalar_one())
             if copying:
                 os.kill(process.pid, signal.SIGKILL)

@@ -26,6 +26,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -192,8 +193,10 @@ class _EntityLoader:
 
     # -- preparing rows, column by column (a cutover moves millions of them) ------------------
 
+    @cached_property
     def _failures(self) -> pd.DataFrame:
-        """This entity's failing values: _file, _row, field, reason (the last reason per value)."""
+        """This entity's failing values: _file, _row, field, reason (the last reason per value),
+        read once per loader."""
         found = self.validation.failures
         mine = found.loc[found["entity"] == self.entity.name, ["_file", "_row", "field", "reason"]]
         mine = mine.astype(str)
@@ -323,7 +326,7 @@ class _EntityLoader:
     # -- writing ------------------------------------------------------------------------------
 
     def load(self, frame: pd.DataFrame, report: LoadReport) -> None:
-        failures = self._failures()
+        failures = self._failures
         pointers = self._pointer_maps()
         self.done = 0
         for source, part in frame.groupby("_source", sort=False):
@@ -653,14 +656,9 @@ class _EntityLoader:
         piece while the next one is prepared."""
         from psycopg.copy import QueuedLibpqWriter
 
-        columns = ", ".join(self._quoted(c) for c in ["id", *self.columns])
         with self.connection.connection.driver_connection.cursor() as cursor, cursor.copy(
-                f"COPY {self._quoted(self.table.name)} ({columns}) FROM STDIN (FORMAT csv)",
-                writer=QueuedLibpqWriter(cursor)) as copy:
-            def send(rows: pa.Table) -> None:
-                for chunk in _csv_pieces(rows):
-                    copy.write(chunk)
-            yield send
+                _copy_statement(self.table.name, ["id", *self.columns]), writer=QueuedLibpqWriter(cursor)) as copy:
+            yield lambda rows: _send_csv(copy, rows)
 
     def _bulk_ledger(self, source: str, loaded: pa.Table) -> None:
         """The loaded entries of a bulk load: COPYed into id_map when it holds nothing for the
@@ -783,7 +781,7 @@ class _EntityLoader:
         ids = dict(self.connection.execute(
             sa.select(self.id_map.c.legacy_id, self.id_map.c.target_id).where(
                 self.id_map.c.entity == self.entity.name, self.id_map.c.status == "loaded")).all())
-        failures = self._failures()
+        failures = self._failures
         where = frame["_file"].astype(str) + "\x1f" + frame["_row"].astype(str)
         for f in fields:
             bad = set(failures.loc[failures["field"] == f.name, "_file"] + "\x1f"
@@ -920,10 +918,21 @@ def write_ledger(connection: sa.Connection, id_map: sa.Table, entity: str, run_i
 
 def _copy_csv(raw: Any, table: str, rows: pa.Table) -> None:
     """PostgreSQL's COPY of Arrow columns, written as CSV by Arrow."""
-    columns = ", ".join(f'"{c}"' for c in rows.column_names)
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN (FORMAT csv)') as copy:
-        for chunk in _csv_pieces(rows):
-            copy.write(chunk)
+    with raw.cursor() as cursor, cursor.copy(_copy_statement(table, rows.column_names)) as copy:
+        _send_csv(copy, rows)
+
+
+def _copy_statement(table: str, columns: list[str]) -> str:
+    """COPY of a table's columns from CSV on standard input (PostgreSQL's quoting of names)."""
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+    return f"COPY {quoted(table)} ({', '.join(quoted(c) for c in columns)}) FROM STDIN (FORMAT csv)"
+
+
+def _send_csv(copy: Any, rows: pa.Table) -> None:
+    """Arrow columns into a running COPY, as CSV pieces."""
+    for chunk in _csv_pieces(rows):
+        copy.write(chunk)
 
 
 def _csv_pieces(rows: pa.Table) -> Iterator[bytes]:
