@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import unicodedata
 
+import pandas as pd
 import pycountry
 
 # Names pycountry does not know, by alpha-2 code. Keys are written as people write them; they
@@ -136,3 +137,15 @@ def to_alpha2(value: str) -> str | None:
 
 def is_alpha2(value: str) -> bool:
     return pycountry.countries.get(alpha_2=value.strip().upper()) is not None if len(value.strip()) == 2 else False
+
+
+def phone_regions(country: pd.Series | None, default: pd.Series | str, index: pd.Index) -> pd.Series:
+    """Per record, the region its phone numbers without a country code are read in: its
+    country's (`country`, a name or code as written), else `default` (the rules' region, or
+    its source's, per record). Countries are looked up once per distinct value."""
+    fallback = default if isinstance(default, pd.Series) else pd.Series(default, index=index, dtype=object)
+    if country is None:
+        return fallback.astype(object)
+    codes = {v: to_alpha2(v) for v in country.dropna().unique() if isinstance(v, str) and v.strip()}
+    known = country.map(codes).astype(object)
+    return known.where(known.notna(), fallback).astype(object)

@@ -269,10 +269,11 @@ def _keep_if_still_invalid(distinct: pd.DataFrame, after: pd.Series, used: pd.Se
     if gate.certain is not None:
         changed &= ~gate.certain(after.astype("str").where(changed, "")).fillna(False).to_numpy(dtype=bool)
     after, used, said = after.copy(), used.copy(), said.copy()
+    # Judged where validate judges it: the record's country, else its source's region.
+    judged_in = countries.phone_regions(distinct["country"], distinct["region"], distinct.index)
     for at in np.flatnonzero(changed):
-        value, region, country = distinct["value"].iat[at], distinct["region"].iat[at], distinct["country"].iat[at]
-        judged_in = countries.to_alpha2(country) if isinstance(country, str) and country.strip() else None
-        refusal = gate.judge(str(after.iat[at]).strip(), judged_in or region)
+        value = distinct["value"].iat[at]
+        refusal = gate.judge(str(after.iat[at]).strip(), judged_in.iat[at])
         if refusal is not None:
             said.iat[at] = (*said.iat[at], (used.iat[at], f"left as it was: cleaned it would be {after.iat[at]!r}, "
                                                           f"which is still invalid ({refusal})"))

@@ -124,12 +124,8 @@ class EntityValidator:
         """Numbers without a country code are read in the record's country, else the
         rules' region."""
         country_field = next((f.name for f in self.entity.fields if f.type is FieldType.COUNTRY), None)
-        regions = pd.Series(self.rules.phone_region, index=frame.index, dtype=object)
-        if country_field:
-            distinct = frame[country_field].dropna().unique()
-            codes = {v: countries.to_alpha2(v) for v in distinct if isinstance(v, str)}
-            known = frame[country_field].map(codes)
-            regions = known.where(known.notna(), self.rules.phone_region)
+        regions = countries.phone_regions(frame[country_field] if country_field else None, self.rules.phone_region,
+                                          frame.index)
         reasons = pd.Series(None, index=frame.index, dtype=object)
         for region, rows in frame.groupby(regions, sort=False).groups.items():
             reasons.loc[rows] = checks.judge_column(
