@@ -216,6 +216,28 @@ def test_the_change_log_accounts_for_every_changed_value(samples):
     assert changed == len(result.changes) > 0
 
 
+def test_many_values_are_cleaned_on_every_core_with_the_same_result(samples, monkeypatch):
+    datasets, result, rules = samples
+    from crmmigrate.clean import engine
+
+    # Every step's calls past the first 3 shared among processes, however quick.
+    monkeypatch.setattr(engine, "PARALLEL_VALUES", 4)
+    monkeypatch.setattr(engine, "SAMPLE_VALUES", 3)
+    monkeypatch.setattr(engine, "PARALLEL_SECONDS", 0.0)
+    monkeypatch.setattr(engine, "WORKERS", 2)
+    pools = []
+    pool = engine.ProcessPoolExecutor
+    monkeypatch.setattr(engine, "ProcessPoolExecutor", lambda *a, **k: pools.append(k) or pool(*a, **k))
+
+    shared = clean(datasets, rules=RULES, region=rules.phone_region)
+
+    assert pools  # the forked path ran
+    pd.testing.assert_frame_equal(shared.changes, result.changes)
+    pd.testing.assert_frame_equal(shared.notes, result.notes)
+    for entity, frame in result.datasets.items():
+        pd.testing.assert_frame_equal(shared.datasets[entity], frame)
+
+
 def test_the_gates_rates_fall_only_where_cleaning_really_fixes(samples):
     datasets, result, rules = samples
     before = validate(datasets, rules=rules, thresholds=load_thresholds())
