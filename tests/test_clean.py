@@ -218,16 +218,16 @@ def test_the_change_log_accounts_for_every_changed_value(samples):
 
 def test_many_values_are_cleaned_on_every_core_with_the_same_result(samples, monkeypatch):
     datasets, result, rules = samples
-    from crmmigrate.clean import engine
+    from crmmigrate import parallel
 
     # Every step's calls past the first 3 shared among processes, however quick.
-    monkeypatch.setattr(engine, "PARALLEL_VALUES", 4)
-    monkeypatch.setattr(engine, "SAMPLE_VALUES", 3)
-    monkeypatch.setattr(engine, "PARALLEL_SECONDS", 0.0)
-    monkeypatch.setattr(engine, "WORKERS", 2)
+    monkeypatch.setattr(parallel, "AT_LEAST", 4)
+    monkeypatch.setattr(parallel, "SAMPLE", 3)
+    monkeypatch.setattr(parallel, "SECONDS", 0.0)
+    monkeypatch.setattr(parallel, "cores", lambda limit=8: 2)
     pools = []
-    pool = engine.ProcessPoolExecutor
-    monkeypatch.setattr(engine, "ProcessPoolExecutor", lambda *a, **k: pools.append(k) or pool(*a, **k))
+    pool = parallel.ProcessPoolExecutor
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", lambda *a, **k: pools.append(k) or pool(*a, **k))
 
     shared = clean(datasets, rules=RULES, region=rules.phone_region)
 

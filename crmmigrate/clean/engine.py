@@ -9,20 +9,16 @@ log: provenance, entity, legacy id, field, before, after and the rules that chan
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import re
-import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from crmmigrate import countries
+from crmmigrate import countries, parallel
 from crmmigrate.clean.normalisers import NORMALISERS, DateDecision, decide_date_order
 from crmmigrate.clean.rules import CleaningRules, Step
 from crmmigrate.model import MODEL, Entity, FieldType
@@ -33,13 +29,6 @@ from crmmigrate.validate.rules import FieldRule
 CHANGE_COLUMNS = ("_source", "_file", "_row", "entity", "id", "field", "before", "after", "rule")
 PASSES = 3  # of the steps over a value, at most, until it no longer changes
 NOTE_COLUMNS = ("_source", "_file", "_row", "entity", "id", "field", "value", "rule", "note")
-# From so many values a step calls one by one (phonenumbers, email-validator are pure Python),
-# the calls are shared among forked processes, one per core, when the first SAMPLE_VALUES
-# calls say the rest would take over PARALLEL_SECONDS on one.
-PARALLEL_VALUES = 20_000
-SAMPLE_VALUES = 2_000
-PARALLEL_SECONDS = 3.0
-WORKERS = os.cpu_count() or 1
 
 
 @dataclass
@@ -261,7 +250,7 @@ def _one_pass(distinct: pd.DataFrame, steps: list[Step], values: pd.Series, used
             return normaliser.fn(current[at], **options)
 
         pending = [i for i, v in enumerate(new) if v is None]
-        for at, outcome in zip(pending, _each(call, pending), strict=True):
+        for at, outcome in zip(pending, parallel.each(call, pending), strict=True):
             new[at] = outcome.value
             if outcome.note:
                 said_list[at] = (*said_list[at], (step.name, outcome.note))
@@ -287,7 +276,7 @@ def _keep_if_still_invalid(distinct: pd.DataFrame, after: pd.Series, used: pd.Se
     judged_in = countries.phone_regions(distinct["country"], distinct["region"], distinct.index).tolist()
     cleaned = after.astype(object).tolist()
     pending = np.flatnonzero(changed).tolist()
-    refusals = _each(lambda at: gate.judge(str(cleaned[at]).strip(), judged_in[at]), pending)
+    refusals = parallel.each(lambda at: gate.judge(str(cleaned[at]).strip(), judged_in[at]), pending)
     for at, refusal in zip(pending, refusals, strict=True):
         value = distinct["value"].iat[at]
         if refusal is not None:
@@ -296,32 +285,3 @@ def _keep_if_still_invalid(distinct: pd.DataFrame, after: pd.Series, used: pd.Se
             after.iat[at], used.iat[at] = value, ""
     return after, used, said
 
-
-_WORK: Callable[[Any], Any] | None = None  # what `_each`'s forked processes call
-
-
-def _each(function: Callable[[Any], Any], items: list) -> list:
-    """function(item) for every item, in order. With PARALLEL_VALUES items or more, the first
-    SAMPLE_VALUES are timed; when the rest would take over PARALLEL_SECONDS, they are shared
-    among forked processes, one per core (which inherit `function` and what it reads)."""
-    if len(items) < PARALLEL_VALUES or WORKERS < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [function(item) for item in items]
-    started = time.perf_counter()
-    found = [function(item) for item in items[:SAMPLE_VALUES]]
-    rest = items[SAMPLE_VALUES:]
-    if (time.perf_counter() - started) / SAMPLE_VALUES * len(rest) < PARALLEL_SECONDS:
-        return found + [function(item) for item in rest]
-    global _WORK
-    _WORK = function
-    try:
-        size = -(-len(rest) // (WORKERS * 4))
-        with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
-            parts = pool.map(_forked, [rest[i:i + size] for i in range(0, len(rest), size)])
-            return found + [value for part in parts for value in part]
-    finally:
-        _WORK = None
-
-
-def _forked(items: list) -> list:
-    assert _WORK is not None
-    return [_WORK(item) for item in items]

@@ -25,7 +25,6 @@ Built for millions of records, where candidate pairs run to tens of millions:
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +39,7 @@ import pyarrow.compute as pc
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, DamerauLevenshtein, Indel, JaroWinkler
 
+from crmmigrate import parallel
 from crmmigrate.clean.normalisers import company_key
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
 from crmmigrate.dedupe.text import trimmed
@@ -771,7 +771,7 @@ def _radix(spec: MatchSpec) -> dict[str, int]:
 
 
 CHUNK = 1 << 18  # pairs compared at a time: their arrays stay in the processor's cache
-THREADS = min(os.cpu_count() or 1, 8)  # numpy and rapidfuzz let go of the GIL while they work
+THREADS = parallel.cores()  # numpy, Arrow and rapidfuzz let go of the GIL while they work
 
 
 def _chunked(count: int, work: Callable[[int, int], None]) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -37,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
+from crmmigrate import parallel
 from crmmigrate.errors import CrmMigrateError
 from crmmigrate.load.schema import ID_MAP, build_metadata, init_target, table_name
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldClass, FieldType
@@ -603,7 +603,7 @@ class _EntityLoader:
         forked process prepares them while this one writes (both would hold Python's GIL):
         it inherits the records, and sends back each piece as Arrow and pandas columns."""
         starts = range(0, len(frame), BULK_PIECE_ROWS)
-        if len(starts) < 2 or (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        if len(starts) < 2 or parallel.cores() < 2 or "fork" not in multiprocessing.get_all_start_methods():
             for start in starts:
                 yield self._prepare(frame.iloc[start : start + BULK_PIECE_ROWS], failures, pointers,
                                     repeats.iloc[start : start + BULK_PIECE_ROWS])

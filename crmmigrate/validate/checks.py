@@ -9,12 +9,8 @@ Python. Surrounding whitespace is not an error here; cleaning removes it.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
-import os
 import re
-import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from urllib.parse import urlsplit
 
 import email_validator
@@ -25,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pycountry
 
-from crmmigrate import countries
+from crmmigrate import countries, parallel
 from crmmigrate.model import Field, FieldType
 from crmmigrate.validate.rules import FieldRule
 
@@ -39,10 +35,6 @@ _PLAIN_EMAIL = re.compile(
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     rf"(?!(?:{_SPECIAL})$)[A-Za-z]{{2,63}}$"
 )
-
-
-# Below this many distinct values a process pool costs more than it saves.
-PARALLEL_FROM = 20_000
 
 
 def judge_column(
@@ -68,29 +60,11 @@ def judge_column(
     if candidates.empty:
         return reasons
     distinct = pd.unique(candidates)
-    verdicts = dict(zip(distinct, _judge_all(judge, list(distinct)), strict=True))
+    verdicts = dict(zip(distinct, parallel.each(judge, list(distinct)), strict=True))
     found = candidates.map(verdicts)
     found = found[found.notna()]
     reasons[found.index] = found
     return reasons
-
-
-def _judge_all(judge: Judge, values: list[str]) -> list[str | None]:
-    """`judge` over every value, on every core when there are many (the per-value libraries
-    are pure Python and hold the GIL)."""
-    workers = os.cpu_count() or 1
-    if len(values) < PARALLEL_FROM or workers < 2:
-        return [judge(v) for v in values]
-    size = -(-len(values) // workers)
-    parts = [values[i : i + size] for i in range(0, len(values), size)]
-    context = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        results = pool.map(_judge_part, [judge] * len(parts), parts)
-    return [verdict for part in results for verdict in part]
-
-
-def _judge_part(judge: Judge, values: list[str]) -> list[str | None]:
-    return [judge(v) for v in values]
 
 
 def email(value: str) -> str | None:

@@ -1,0 +1,61 @@
+"""Work shared among the machine's cores.
+
+The per-value libraries crmmigrate calls (phonenumbers, email-validator...) are pure Python and
+hold the GIL, so many calls are shared among forked processes; numpy, Arrow and rapidfuzz let
+go of it, so their work is shared among threads (`cores` says how many).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+AT_LEAST = 20_000  # calls from which sharing them is considered
+SAMPLE = 2_000  # calls timed first, on this core, to decide
+SECONDS = 3.0  # what the rest must be expected to take on one core to be shared
+
+
+def cores(limit: int = 8) -> int:
+    """The cores this process may run on (its affinity, in a container its share), at most
+    `limit`."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        count = os.cpu_count() or 1
+    return max(1, min(count, limit))
+
+
+_WORK: Callable[[Any], Any] | None = None  # what the forked processes of `each` call
+
+
+def each(function: Callable[[Any], Any], items: list) -> list:
+    """function(item) for every item, in order. With AT_LEAST items or more, the first SAMPLE
+    are timed; when the rest would take over SECONDS, they are shared among forked processes,
+    one per core, which inherit `function` and whatever it reads (nothing is pickled but the
+    items and the results)."""
+    workers = cores()
+    if len(items) < AT_LEAST or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [function(item) for item in items]
+    started = time.perf_counter()
+    found = [function(item) for item in items[:SAMPLE]]
+    rest = items[SAMPLE:]
+    if (time.perf_counter() - started) / SAMPLE * len(rest) < SECONDS:
+        return found + [function(item) for item in rest]
+    global _WORK
+    _WORK = function
+    try:
+        size = -(-len(rest) // (workers * 4))
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = pool.map(_forked, [rest[i:i + size] for i in range(0, len(rest), size)])
+            return found + [value for part in parts for value in part]
+    finally:
+        _WORK = None
+
+
+def _forked(items: list) -> list:
+    assert _WORK is not None
+    return [_WORK(item) for item in items]
