@@ -275,5 +275,7 @@ def test_probabilities_by_pattern_are_the_summed_weights_with_term_frequencies(m
     summed = match.probabilities(model, match.score_weights(model, match.levels(values, spec, pairs.left, pairs.right),
                                                             pairs.left))
     assert np.allclose(by_pattern, summed, rtol=0, atol=1e-12)
+    kept, probability = match.at_least(model, found, pairs.left, 0.5)
+    assert kept.tolist() == np.flatnonzero(summed >= 0.5).tolist() and np.allclose(probability, summed[kept])
     exact = match.levels(values, spec, pairs.left, pairs.right)["person"] == 1
     assert exact.any() and len(np.unique(by_pattern[exact])) > 1  # rarer names weigh more

@@ -149,15 +149,14 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     pairs = match.candidates(values, spec)
     found = match.patterns(values, spec, pairs.left, pairs.right)
     model = match.fit(values, spec, pairs, found)
-    probability = match.probabilities_of(model, found, pairs.left)
     forced, apart = _decided(decisions, frame)
     # From here on only the pairs at or above the review band matter, and those people decided.
-    kept = np.flatnonzero(probability >= spec.review)
+    kept, _ = match.at_least(model, found, pairs.left, spec.review)
     kept = kept[np.argsort(pairs.left[kept].astype(np.int64) * n + pairs.right[kept], kind="stable")]
     scored = _Scored(pairs.left[kept].astype(np.int64), pairs.right[kept].astype(np.int64),
                      found.levels(kept), n)
     candidates, skipped = len(pairs), pairs.skipped
-    del pairs, found, probability, kept
+    del pairs, found, kept
     scored.add(np.array(forced + apart, dtype=np.int64).reshape(-1, 2), values, spec, model)
     scored.weigh(model)
 

@@ -812,28 +812,53 @@ def patterns(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right
 
 def probabilities_of(model: Model, found: Patterns, left: np.ndarray) -> np.ndarray:
     """The match probability of every pair, by its level pattern and (for term frequencies)
-    its left record, a chunk at a time on every core; with few patterns (the shipped rules
-    have 9,600), each pattern's weight is looked up rather than summed pair by pair."""
+    its left record, a chunk at a time on every core."""
     out = np.empty(len(found.codes))
-    total = math.prod(found.radix.values())
-    table = None
-    if total <= 1 << 20:
-        every = Patterns(np.arange(total), found.radix).levels()
-        table = score_weights(model, every)
-        exact = {name: every[name] == 1 for name in model.shares}
+    chunk_probabilities = _probabilities_by_chunk(model, found, left)
 
     def work(start: int, stop: int) -> None:
-        chunk = slice(start, stop)
-        if table is None:
-            weights = score_weights(model, found.levels(chunk), left[chunk])
-        else:
-            codes = found.codes[chunk]
-            weights = table[codes]
-            _rarity(model, weights, {name: agreeing[codes] for name, agreeing in exact.items()}, left[chunk])
-        out[chunk] = probabilities(model, weights)
+        out[start:stop] = chunk_probabilities(start, stop)
 
     _chunked(len(out), work)
     return out
+
+
+def at_least(model: Model, found: Patterns, left: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (positions) whose match probability is `threshold` or more, with their
+    probabilities, in pair order: `probabilities_of` without holding every pair's."""
+    chunk_probabilities = _probabilities_by_chunk(model, found, left)
+    parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def work(start: int, stop: int) -> None:
+        probability = chunk_probabilities(start, stop)
+        hit = np.flatnonzero(probability >= threshold)
+        parts[start] = (hit + start, probability[hit])
+
+    _chunked(len(found.codes), work)
+    ordered = [parts[start] for start in sorted(parts)]
+    if not ordered:
+        return np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate([p for p, _ in ordered]), np.concatenate([q for _, q in ordered])
+
+
+def _probabilities_by_chunk(model: Model, found: Patterns, left: np.ndarray) -> Callable[[int, int], np.ndarray]:
+    """The probabilities of the pairs start..stop. With few patterns (the shipped rules have
+    9,600), each pattern's weight is looked up rather than summed pair by pair."""
+    total = math.prod(found.radix.values())
+    if total > 1 << 20:
+        return lambda start, stop: probabilities(model, score_weights(model, found.levels(slice(start, stop)),
+                                                                      left[start:stop]))
+    every = Patterns(np.arange(total), found.radix).levels()
+    table = score_weights(model, every)
+    exact = {name: every[name] == 1 for name in model.shares}
+
+    def chunk(start: int, stop: int) -> np.ndarray:
+        codes = found.codes[start:stop]
+        weights = table[codes]
+        _rarity(model, weights, {name: agreeing[codes] for name, agreeing in exact.items()}, left[start:stop])
+        return probabilities(model, weights)
+
+    return chunk
 
 
 # -- the model -----------------------------------------------------------------------------------
