@@ -527,8 +527,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
                      decisions=read_decisions(migration.decisions), loaded=ledger.loaded(deduped_entities),
                      invalid=_invalid_values(result))
     datasets = deduped.datasets
-    files.update({f"dedupe_{k}": v for k, v in write_outputs(deduped, run_dir / "dedupe").items()
-                  if k in ("clusters", "pairs", "review", "merged", "lead_matches", "summary")})
+    files.update({f"dedupe_{k}": v for k, v in write_outputs(deduped, run_dir / "dedupe", datasets=False).items()})
     report("dedupe", ", ".join(deduped_entities) or "nothing to dedupe", 1, 1)
     timings["dedupe"] = time.perf_counter() - clock
 

@@ -49,18 +49,19 @@ def read_decisions(path: Path | None) -> pd.DataFrame:
     return frame.drop_duplicates(["entity", "_pair"], keep="last").drop(columns="_pair").reset_index(drop=True)
 
 
-def write_outputs(result: DedupeResult, folder: Path) -> dict[str, str]:
-    """The deduplicated datasets (<entity>.csv), clusters.csv, pairs.csv (every pair at or above
-    the review band, with its evidence), review.csv (the review band, a decision column to fill
-    in), merged.csv, lead_matches.csv (leads a contact already is) and summary.json, in
-    `folder`; returns the files by name."""
+def write_outputs(result: DedupeResult, folder: Path, *, datasets: bool = True) -> dict[str, str]:
+    """The deduplicated datasets (<entity>.csv; not with `datasets` False: a run loads them
+    straight away), clusters.csv, pairs.csv (every pair at or above the review band, with its
+    evidence), review.csv (the review band, a decision column to fill in), merged.csv,
+    lead_matches.csv (leads a contact already is) and summary.json, in `folder`; returns the
+    files by name."""
     import json
 
     from crmmigrate.staging import write_frames
 
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
-    for entity, frame in result.datasets.items():
+    for entity, frame in result.datasets.items() if datasets else ():
         files[entity] = str(folder / f"{entity}.csv")
         write_frames(folder / f"{entity}.csv", [frame])
     tables = {

@@ -91,23 +91,22 @@ def _matches(array: pa.Array, lengths: np.ndarray, desc: phonenumbers.PhoneNumbe
     return pattern.to_numpy(zero_copy_only=False) & fits
 
 
-# Country codes that belong to one region only, by their number of digits.
-_SINGLE_REGION = {
-    size: {str(c) for c, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()
-           if len(regions) == 1 and len(str(c)) == size}
-    for size in (1, 2, 3)
-}
+# Country codes by their number of digits (no code is the start of another).
+_CODES = {size: {str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE if len(str(c)) == size}
+          for size in (1, 2, 3)}
 
 
 def phones_certainly_valid(values: pd.Series) -> pd.Series:
     """Vectorized: numbers written with +country code that phonenumbers itself calls valid.
 
-    For a country code of one region, `is_valid_number` is: the national number matches the
-    region's general description and one of its number types (by possible lengths, then
-    pattern). That is evaluated here with the library's own metadata, for many numbers at
-    once. Everything else (national formats, shared country codes like +1 and +7, national
-    numbers starting with the national prefix, which the library may strip) is left for
-    phonenumbers to judge one by one."""
+    `is_valid_number` finds the number's region (a country code's only region; for a code
+    several regions share, as +1 and +44 are, the first in phonenumbers' order whose leading
+    digits the number starts with, or, for a region without them, whose number types it
+    matches), then asks that the national number match the region's general description and
+    one of its number types (by possible lengths, then pattern). That is evaluated here with
+    the library's own metadata, for many numbers at once. Everything else (national formats,
+    national numbers starting with the national prefix, which the library may strip) is left
+    for phonenumbers to judge one by one."""
     digits = values.str.replace(_SEPARATORS, "", regex=True)
     international = digits.str.fullmatch(r"\+[1-9]\d{5,16}")
     valid = pd.Series(False, index=values.index)
@@ -115,24 +114,58 @@ def phones_certainly_valid(values: pd.Series) -> pd.Series:
         return valid
     digits = digits[international]
     code = pd.Series(None, index=digits.index, dtype=object)
-    for size in (1, 2, 3):
+    for size in (1, 2, 3):  # country codes are a prefix code: one of these is the number's
         prefix = digits.str.slice(1, 1 + size)
-        code = code.where(code.notna() | ~prefix.isin(_SINGLE_REGION[size]), prefix)
+        code = code.where(code.notna() | ~prefix.isin(_CODES[size]), prefix)
     for country_code, rows in digits.groupby(code, sort=False).groups.items():
-        region = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[int(country_code)][0]
-        metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(int(country_code), region)
-        if metadata is None:
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[int(country_code)]
+        main = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(int(country_code), regions[0])
+        if main is None:
             continue
         national = digits[rows].str.slice(1 + len(str(country_code)))
-        prefix = metadata.national_prefix_for_parsing or metadata.national_prefix
-        plain = (~national.str.match(f"(?:{prefix})")).to_numpy(dtype=bool) if prefix else True
-        array = pa.array(national.tolist(), type=pa.string())
-        lengths = national.str.len().to_numpy()
-        typed = np.zeros(len(national), dtype=bool)
-        for name in _TYPES:
-            typed |= _matches(array, lengths, getattr(metadata, name))
-        valid[rows] = plain & _matches(array, lengths, metadata.general_desc) & typed
+        prefix = main.national_prefix_for_parsing or main.national_prefix
+        plain = (~national.str.match(f"(?:{prefix})")).to_numpy(dtype=bool) if prefix else np.ones(len(rows), bool)
+        valid[rows] = plain & _valid_in_regions(national, regions, int(country_code))
     return valid
+
+
+def _valid_in_regions(national: pd.Series, regions: tuple[str, ...], country_code: int) -> np.ndarray:
+    """phonenumbers' region for each national number of a country code, and whether the
+    number is valid there (`region_code_for_number`, then `is_valid_number_for_region`)."""
+    valid = np.zeros(len(national), dtype=bool)
+    left = np.arange(len(national))  # numbers whose region is not found yet
+    for region in regions:
+        if not len(left):
+            break
+        if len(regions) == 1:
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+        else:
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region(region, None)
+        if metadata is None:
+            continue
+        part = national.iloc[left]
+        array = pa.array(part.tolist(), type=pa.string())
+        lengths = part.str.len().to_numpy()
+        if len(regions) > 1 and metadata.leading_digits is not None:
+            mine = pc.match_substring_regex(array, f"^(?:{metadata.leading_digits})").to_numpy(zero_copy_only=False)
+            if not mine.any():
+                continue
+            valid[left[mine]] = _typed(array.filter(pa.array(mine)), lengths[mine], metadata)
+        else:  # the number's region when it is valid there (the only region: whatever it is)
+            typed = _typed(array, lengths, metadata)
+            mine = typed if len(regions) > 1 else np.ones(len(left), dtype=bool)
+            valid[left[mine]] = typed[mine]
+        left = left[~mine]
+    return valid
+
+
+def _typed(array: pa.Array, lengths: np.ndarray, metadata: phonenumbers.PhoneMetadata) -> np.ndarray:
+    """phonenumbers' `_number_type_helper(...) != UNKNOWN`: the general description and one of
+    the number types match."""
+    typed = np.zeros(len(array), dtype=bool)
+    for name in _TYPES:
+        typed |= _matches(array, lengths, getattr(metadata, name))
+    return _matches(array, lengths, metadata.general_desc) & typed
 
 
 class phone:  # noqa: N801 - used like the other judges, a function of one value
