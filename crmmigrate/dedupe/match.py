@@ -369,8 +369,11 @@ class Coded:
 
     def table(self, name: str) -> np.ndarray:
         """A memo table of levels (int8, -1: not yet known) for pairs of the commonest values."""
-        side = min(len(self.vocab), DENSE)
-        return self.tables.setdefault(name, np.full(side * side, -1, dtype=np.int8))
+        found = self.tables.get(name)
+        if found is None:  # two threads may both make it: the first one kept serves both
+            side = min(len(self.vocab), DENSE)
+            found = self.tables.setdefault(name, np.full(side * side, -1, dtype=np.int8))
+        return found
 
     def shares(self) -> np.ndarray:
         """Per record, its value's share of the records that have one; 0 where it has none."""
