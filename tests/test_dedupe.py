@@ -292,6 +292,17 @@ def test_account_parents_are_re_pointed_and_a_parent_that_was_its_own_duplicate_
     assert result.repointed["account.parent_id (its own duplicate, cleared)"] == 1
 
 
+def test_dedupe_leaves_the_datasets_it_was_given_as_they_were():
+    data = crm()
+    before = {name: frame.copy() for name, frame in data.items()}
+
+    result = dedupe(data, RULES)
+
+    assert result.repointed and result.entities[0].merged.size  # it merged and re-pointed...
+    for name, frame in before.items():  # ...in its own copies
+        pd.testing.assert_frame_equal(data[name], frame)
+
+
 def test_the_same_input_gives_the_same_clusters_and_survivors_in_any_order():
     data = crm()
     first = dedupe(data, RULES)

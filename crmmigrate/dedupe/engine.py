@@ -73,7 +73,7 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
     (entity, source, legacy id) records already in the target: they stay survivors; `invalid`
     the (file, row, field) values validation failed, which no surviving record takes from
     another record."""
-    datasets = {name: frame.copy() for name, frame in datasets.items()}
+    datasets = {name: frame.copy(deep=False) for name, frame in datasets.items()}  # copy on write: theirs stay
     decisions = decisions if decisions is not None else pd.DataFrame(columns=list(DECISION_COLUMNS))
     loaded = loaded or set()
     found: list[EntityDedupe] = []
