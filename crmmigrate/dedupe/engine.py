@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from crmmigrate.dedupe import match
 from crmmigrate.dedupe.cluster import cluster
@@ -90,9 +92,11 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
         found.append(result)
         survivors = dict(zip(result.merged["legacy_id"], result.merged["survivor_id"], strict=True))
         legacy = _legacy(deduped)
-        shared = set(pd.DataFrame({"s": deduped["_source"].astype(str), "id": legacy})
-                     .drop_duplicates().groupby("id")["s"].size().loc[lambda c: c > 1].index)
-        shared |= set(result.merged["legacy_id"]) & set(legacy)  # still another record's id too
+        ids = pd.DataFrame({"s": deduped["_source"].astype(str), "id": legacy}).drop_duplicates()["id"]
+        shared = set(ids[ids.duplicated()])  # a legacy id two sources share
+        gone = pa.array(result.merged["legacy_id"].astype("str"))
+        # A merged record's id that is still another record's (Arrow: pandas' isin takes seconds).
+        shared |= set(gone.filter(pc.is_in(gone, value_set=pa.array(legacy.astype("str")))).to_pylist())
         repointed.update(repoint(datasets, name, survivors, shared))
     matches = pd.DataFrame(columns=list(LEAD_MATCH_COLUMNS))
     if rules.leads is not None and "lead" in datasets and "contact" in datasets:
