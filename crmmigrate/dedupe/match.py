@@ -42,7 +42,7 @@ from rapidfuzz.distance import OSA, DamerauLevenshtein, Indel, JaroWinkler
 from crmmigrate import parallel
 from crmmigrate.clean.normalisers import company_key
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
-from crmmigrate.dedupe.text import trimmed
+from crmmigrate.text import trimmed
 
 RANDOM_PAIRS = 1_000_000  # random pairs measuring u
 EM_ITERATIONS = 25

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from crmmigrate.dedupe.rules import Survivorship
-from crmmigrate.dedupe.text import trimmed
 from crmmigrate.model import ANY_ENTITY, MODEL
+from crmmigrate.text import among, trimmed
 
 
 def _created(frame: pd.DataFrame) -> pd.Series:
@@ -47,7 +47,7 @@ def rank(records: pd.DataFrame, rules: Survivorship, *, fields: list[str], loade
     created = _created(records)
     for rule in rules.master:
         if rule == "already_loaded":
-            sort[rule] = (~keys.isin({f"{s}\x1f{i}" for s, i in loaded})).to_numpy(dtype=np.int8)
+            sort[rule] = (~among(keys, [f"{s}\x1f{i}" for s, i in loaded])).to_numpy(dtype=np.int8)
         elif rule == "most_complete":
             text = text if text is not None else texts(records, fields)
             filled = sum(text[f].notna().to_numpy(dtype=int) for f in fields) if fields else 0
@@ -139,7 +139,7 @@ def repoint(datasets: dict[str, pd.DataFrame], entity: str, survivors: dict[str,
             if f.name not in frame or (f.target != entity and f.target != ANY_ENTITY):
                 continue
             values = frame[f.name].astype("str").str.strip()
-            hit = values.isin(list(survivors)) & ~values.isin(list(ambiguous))
+            hit = among(values, survivors) & ~among(values, ambiguous)
             if f.target == ANY_ENTITY:
                 hit &= frame[f.target_from].astype("str").str.strip().str.casefold() == entity
             if hit.any():

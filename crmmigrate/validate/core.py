@@ -17,6 +17,7 @@ from pandera.errors import SchemaErrors
 
 from crmmigrate import countries
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldType
+from crmmigrate.text import among
 from crmmigrate.validate import checks
 from crmmigrate.validate.result import (
     FAILURE_COLUMNS,
@@ -142,7 +143,7 @@ class EntityValidator:
                     if ids is None:
                         continue
                     values = frame.loc[rows, n]
-                    bad = ~_blank(values) & ~values.astype("str").str.strip().isin(ids)
+                    bad = ~_blank(values) & ~among(values.astype("str").str.strip(), ids)
                     reasons.loc[rows] = _reason_where(bad, f"points to no {target}")
                 return reasons
 
@@ -162,7 +163,7 @@ class EntityValidator:
             )
             return
         self._add(name, "pointer", lambda f, n=name, i=ids, t=field.target: _reason_where(
-            ~_blank(f[n]) & ~f[n].astype("str").str.strip().isin(i), f"points to no {t}"))
+            ~_blank(f[n]) & ~among(f[n].astype("str").str.strip(), i), f"points to no {t}"))
         if field.target == self.entity.name:
             self._add(name, "hierarchy", _hierarchy)
 
@@ -325,7 +326,7 @@ def _completeness(
         if children is None:
             continue
         linked = set(children[goal.via].dropna().astype(str).str.strip())
-        missing = ~frame["id"].astype("str").str.strip().isin(linked)
+        missing = ~among(frame["id"].astype("str").str.strip(), linked)
         check = Check(entity.name, goal.name, "completeness", int(missing.sum()), len(frame), goal.max_missing)
         check.reasons = {f"no {goal.child}": int(missing.sum())} if missing.any() else {}
         found.append(check)
