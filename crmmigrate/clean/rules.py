@@ -23,7 +23,7 @@ from crmmigrate.clean.normalisers import NORMALISERS
 from crmmigrate.config import At
 from crmmigrate.errors import did_you_mean
 from crmmigrate.model import MODEL, Field, FieldType
-from crmmigrate.validate.rules import RULES_DIR, _check_entity, _check_field
+from crmmigrate.validate.rules import RULES_DIR, entity_at, field_at
 
 
 class Step(BaseModel):
@@ -72,15 +72,9 @@ class CleaningRules(BaseModel):
     @model_validator(mode="after")
     def _known_names(self) -> CleaningRules:
         for entity, fields in self.entities.items():
-            try:
-                _check_entity(entity)
-            except ValueError as exc:
-                raise At(("entities", entity), str(exc)) from None
+            entity_at(entity, ("entities", entity))
             for name in fields:
-                try:
-                    _check_field(entity, name)
-                except ValueError as exc:
-                    raise At(("entities", entity, name), str(exc)) from None
+                field_at(entity, name, ("entities", entity, name))
                 if MODEL.entity(entity).field(name).is_pointer or name == "id":
                     raise At(("entities", entity, name), f"{entity}.{name} is a key or pointer: cleaning it "
                              "would break the links between records")

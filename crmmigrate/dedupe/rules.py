@@ -19,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from crmmigrate import config
 from crmmigrate.config import At
 from crmmigrate.model import MODEL
-from crmmigrate.validate.rules import RULES_DIR, _check_entity, _check_field
+from crmmigrate.validate.rules import RULES_DIR, entity_at, field_at
 
 TRANSFORMS = ("exact", "lower", "digits", "metaphone", "initial", "prefix3", "company_key", "company_prefix",
               "domain", "sorted_tokens")
@@ -109,10 +109,7 @@ class DedupeRules(_Strict):
     @model_validator(mode="after")
     def _known_names(self) -> DedupeRules:
         for entity, spec in self.entities.items():
-            try:
-                _check_entity(entity)
-            except ValueError as exc:
-                raise At(("entities", entity), str(exc)) from None
+            entity_at(entity, ("entities", entity))
             if not MODEL.entity(entity).dedupe:
                 raise At(("entities", entity), f"{entity} records are not deduplicated (only "
                          + ", ".join(e.name for e in MODEL.entities if e.dedupe) + " are)")
@@ -125,10 +122,7 @@ class DedupeRules(_Strict):
             for name in spec.compare:
                 _field_at(entity, name, ("entities", entity, "compare", name))
             for name in spec.survivorship.fields:
-                try:
-                    _check_field(entity, name)
-                except ValueError as exc:
-                    raise At(("entities", entity, "survivorship", "fields", name), str(exc)) from None
+                field_at(entity, name, ("entities", entity, "survivorship", "fields", name))
         if self.leads is not None:
             for number, key in enumerate(self.leads.blocking):
                 for index, part in enumerate(key):
@@ -148,10 +142,7 @@ def _lead_field(name: str, where: tuple) -> None:
 def _field_at(entity: str, name: str, where: tuple) -> None:
     if name in VIRTUAL_FIELDS and all(f in MODEL.entity(entity) for f in VIRTUAL_FIELDS[name]):
         return
-    try:
-        _check_field(entity, name)
-    except ValueError as exc:
-        raise At(where, str(exc)) from None
+    field_at(entity, name, where)
 
 
 def load_dedupe_rules(path: Path | None = None) -> DedupeRules:

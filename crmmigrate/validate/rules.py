@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crmmigrate import config
-from crmmigrate.config import BadConfig
+from crmmigrate.config import At, BadConfig
 from crmmigrate.errors import did_you_mean
 from crmmigrate.model import MODEL, ThresholdClass
 
@@ -126,6 +126,22 @@ def _check_field(entity: str, name: str) -> None:
         raise ValueError(
             f"{entity} has no field {name!r}" + (f" (did you mean {guess!r}?)" if guess else "")
         )
+
+
+def entity_at(name: str, where: tuple) -> None:
+    """An unknown entity as a rules file's error at `where` (its line found from the path)."""
+    try:
+        _check_entity(name)
+    except ValueError as exc:
+        raise At(where, str(exc)) from None
+
+
+def field_at(entity: str, name: str, where: tuple) -> None:
+    """An unknown field of `entity` as a rules file's error at `where`."""
+    try:
+        _check_field(entity, name)
+    except ValueError as exc:
+        raise At(where, str(exc)) from None
 
 
 def _default(name: str) -> Path:
