@@ -22,6 +22,7 @@ from crmmigrate.dedupe import (
     load_dedupe_rules,
     read_decisions,
 )
+from crmmigrate.dedupe import match
 from crmmigrate.dedupe.cluster import cluster
 from crmmigrate.dedupe.rules import DedupeRules, Survivorship
 from crmmigrate.dedupe.survive import master_order, surviving_values
@@ -121,17 +122,70 @@ def test_the_same_name_at_another_company_is_not_merged():
 def companies() -> list[dict]:
     names = ["Falke Elektronik", "Blauwal Reederei", "Kranich Logistik", "Hirsch Pharma", "Adler Bau", "Eule Software",
              "Fuchs Textil", "Biber Holzbau", "Dachs Bergbau", "Igel Medizintechnik", "Luchs Optik", "Marder Chemie"]
-    return [{"id": f"B{i}", "name": f"{n} GmbH", "website": f"{n.split()[0].lower()}.example",
-             "phone": f"+4940{4440000 + i * 91}", "billing_city": "Hamburg", "billing_country": "DE"}
+    # And as many more again as real data has: a name, a street, a phone each of its own, so that
+    # a value's rarity and the model's weights mean what they would on a real export.
+    animals = ["Wolf", "Bär", "Storch", "Otter", "Specht", "Möwe", "Reh", "Lachs", "Hase", "Falter", "Kauz", "Elch",
+               "Star", "Wal", "Gams", "Robbe"]
+    trades = ["Druck", "Glas", "Metall", "Papier", "Reisen", "Beratung", "Immobilien", "Energie", "Möbel", "Verlag",
+              "Werkzeug", "Kunststoff", "Mühle"]
+    names += [f"{a} {t}" for a in animals for t in trades]
+    streets = ["Mönckebergstraße", "Jungfernstieg", "Spitalerstraße", "Große Bleichen", "Neuer Wall", "Ballindamm",
+               "Steindamm", "Lange Reihe", "Osterstraße"]
+    return [{"id": f"B{i}", "name": f"{n} GmbH", "website": f"{n.replace(' ', '-').lower()}.example",
+             "email": f"info@{n.replace(' ', '-').lower()}.example",
+             "phone": f"+4940{4440000 + i * 91}", "billing_street": f"{streets[i % 9]} {3 + i}",
+             "billing_postal_code": f"{20095 + i % 40 * 5}", "billing_city": "Hamburg", "billing_country": "DE"}
             for i, n in enumerate(names)]
 
 
 def test_legal_suffix_variants_of_one_company_are_merged():
     rows = companies() + [
-        {"id": "X1", "name": "ACME Corporation", "website": "acme.example", "billing_city": "Boston"},
-        {"id": "X2", "name": "Acme Corp.", "website": "acme.example", "phone": "+16175550100"},
-        {"id": "X3", "name": "ACME, Inc.", "phone": "+16175550100", "billing_city": "Boston"}]
+        {"id": "X1", "name": "ACME Corporation", "billing_street": "200 Clarendon Street",
+         "billing_postal_code": "02116", "billing_city": "Boston", "email": "info@acme.example"},
+        {"id": "X2", "name": "Acme Corp.", "billing_street": "200 Clarendon St.", "billing_postal_code": "02116",
+         "phone": "+16175550100", "email": "info@acme.example"},
+        {"id": "X3", "name": "ACME, Inc.", "phone": "+16175550100", "billing_street": "200 Clarendon St",
+         "billing_postal_code": "02116", "billing_city": "Boston"}]
     assert merged_pairs(rows, "account") == {("X1", "X2"), ("X1", "X3"), ("X2", "X3")}
+
+
+def website_pair(first: str, second: str) -> tuple[str, float, float]:
+    """Two "Summit Dental"s in Denver with these websites: the website's level, its weight, and
+    the pair's match probability."""
+    spec = RULES.entities["account"]
+    data = frame("account", companies() + [
+        {"id": "X1", "name": "Summit Dental LLC", "website": first, "billing_city": "Denver"},
+        {"id": "X2", "name": "Summit Dental", "website": second, "billing_city": "Denver"}])
+    pairs, probability, model = match.score(data, spec)
+    at = np.flatnonzero((pairs.left == len(data) - 2) & (pairs.right == len(data) - 1))
+    values = match.prepared(data, spec.fields)
+    level = int(match.levels(values, spec, pairs.left[at], pairs.right[at])["website"][0])
+    return match.LEVELS["website"][level], float(model.weights("website")[level]), float(probability[at][0])
+
+
+def test_a_website_built_from_the_name_is_not_a_second_clue():
+    # Websites made from the name: agreeing on them is the name agreeing again, weighing nothing.
+    level, weight, built = website_pair("www.summitdental.example", "summitdental.example/contact")
+    assert (level, weight) == ("same domain, built from the name", 0.0)
+    assert built < RULES.entities["account"].review  # the name (and a city) alone: not even review
+    # The same website not made from the name is evidence of its own.
+    level, weight, other = website_pair("sdg-co.example", "www.sdg-co.example")
+    assert level == "same domain" and weight > 5 and other > built
+
+
+def test_a_name_only_match_goes_to_review_with_the_reason():
+    # The same rare name, postcode and city, nothing that identifies the company apart from its
+    # name: however high it scores (the bands lowered to show it), no merge.
+    rules = RULES.entities["account"].model_copy(update={"merge": 0.02, "review": 0.01})
+    same = {"billing_city": "Hamburg", "billing_postal_code": "22767", "billing_country": "DE"}
+    rows = companies() + [{"id": "X1", "name": "Quastenflosser Feinmechanik", **same},
+                          {"id": "X2", "name": "Quastenflosser Feinmechanik GmbH", **same}]
+    result, _ = find_duplicates(frame("account", rows), rules, entity="account")
+    assert result.merged.empty
+    pair = result.pairs.set_index(["id_a", "id_b"]).loc[("X1", "X2")]
+    assert pair["probability"] >= 0.02 and pair["band"] == "review" and pair["clue"] == ""
+    assert pair["why"].startswith("no clue apart from the name (phone, email, website, "
+                                  "billing_street + billing_postal_code, billing_street + billing_city agreeing")
 
 
 def test_similar_names_of_different_companies_are_not_merged():
@@ -238,8 +292,10 @@ def test_most_frequent_takes_the_value_most_records_have():
 def crm() -> dict[str, pd.DataFrame]:
     accounts = frame("account", companies() + [
         {"id": "X1", "name": "ACME Corporation", "website": "acme.example", "billing_city": "Boston",
+         "billing_street": "200 Clarendon Street", "billing_postal_code": "02116", "email": "info@acme.example",
          "created_at": "2012-01-01"},
         {"id": "X2", "name": "Acme Corp.", "website": "acme.example", "phone": "+16175550100",
+         "billing_street": "200 Clarendon St", "billing_postal_code": "02116", "email": "info@acme.example",
          "created_at": "2020-01-01"}])
     contacts = frame("contact", people(40) + [
         {"id": "K1", "account_id": "X2", "first_name": "Bob", "last_name": "Whitfield", "email": "bob@acme.example"},

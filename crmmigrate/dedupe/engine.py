@@ -25,6 +25,7 @@ DECISION_COLUMNS = ("entity", "source_a", "id_a", "source_b", "id_b", "decision"
 CLUSTER_COLUMNS = ("entity", "cluster", "_source", "legacy_id", "survivor", "score")
 MERGED_COLUMNS = ("entity", "_source", "_file", "_row", "legacy_id", "survivor_source", "survivor_id", "cluster")
 DECISIONS = ("merge", "apart", "skip")
+MODEL_COLUMNS = ("comparison", "method", "level", "m", "u", "weight")
 
 
 @dataclass
@@ -38,17 +39,25 @@ class EntityDedupe:
     clusters: pd.DataFrame  # CLUSTER_COLUMNS, clusters of two records or more
     merged: pd.DataFrame  # MERGED_COLUMNS
     skipped_blocks: list[tuple[str, str, int]] = field(default_factory=list)  # key, value, records
+    # The fitted model: per comparison and level its m, u and weight (MODEL_COLUMNS), and the
+    # prior (the chance that two records drawn at random match).
+    model: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(MODEL_COLUMNS)))
+    prior: float = 0.0
+    # How the candidate pairs' match weights spread (match.Histogram), the bands' weights beside.
+    histogram: dict = field(default_factory=dict)
+    # What the data could not decide, each with what to do about it (shown, and in summary.json).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def review(self) -> pd.DataFrame:
         return self.pairs[self.pairs["band"] == "review"]
 
-    def summary(self) -> dict[str, int]:
+    def summary(self) -> dict:
         bands = self.pairs["band"].value_counts()
         return {"records": self.records, "candidate_pairs": self.candidates,
                 "merge_pairs": int(bands.get("merge", 0)), "review_pairs": int(bands.get("review", 0)),
                 "clusters": int(self.clusters["cluster"].nunique()) if len(self.clusters) else 0,
-                "merged": len(self.merged), "kept": self.records - len(self.merged)}
+                "merged": len(self.merged), "kept": self.records - len(self.merged), "warnings": list(self.warnings)}
 
 
 LEAD_MATCH_COLUMNS = ("lead_source", "lead_id", "contact_source", "contact_id", "probability", "known")
@@ -155,7 +164,8 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     model = match.fit(values, spec, pairs, found)
     forced, apart = _decided(decisions, frame)
     # From here on only the pairs at or above the review band matter, and those people decided.
-    kept, _ = match.at_least(model, found, pairs.left, spec.review)
+    histogram = np.zeros(len(match.HISTOGRAM_EDGES) - 1, dtype=np.int64)
+    kept, _ = match.at_least(model, found, pairs.left, spec.review, histogram)
     kept = kept[np.argsort(pairs.left[kept].astype(np.int64) * n + pairs.right[kept], kind="stable")]
     scored = _Scored(pairs.left[kept].astype(np.int64), pairs.right[kept].astype(np.int64),
                      found.levels(kept), n)
@@ -164,7 +174,10 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     scored.add(np.array(forced + apart, dtype=np.int64).reshape(-1, 2), values, spec, model)
     scored.weigh(model)
 
-    merge = scored.probability >= spec.merge
+    # Precision first: a merge needs a clue apart from the name; without one, review at most.
+    pointers = tuple(f.name for f in MODEL.entity(entity).pointers) if entity in MODEL.names else ()
+    clue = match.clues(values, spec, scored.levels, scored.left, scored.right, pointers)
+    merge = (scored.probability >= spec.merge) & (clue >= 0)
     strength = scored.probability.copy()
     at = scored.find(forced)
     merge[at], strength[at] = True, 2.0  # a person's decision outranks any score
@@ -186,12 +199,59 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     source, legacy = frame["_source"].astype(str).to_numpy(dtype=object), frame["_legacy"].to_numpy(dtype=object)
     groups = cluster(n, scored.left[merge], scored.right[merge], strength[merge], apart=set(apart),
                      distinct=distinct, name=lambda i: f"{source[i]}:{legacy[i]}")
-    evidence = _pairs_frame(entity, frame, spec, values, scored, model, groups.refused, forced, apart)
+    evidence = _pairs_frame(entity, frame, spec, values, scored, model, groups.refused, forced, apart,
+                            clue, pointers)
     clusters, merged, deduped = _survive(entity, frame, spec, groups.label, evidence, loaded or set(),
                                          children or {}, invalid or set())
     skipped = [(" + ".join(f"{p.field}:{p.transform}" for p in spec.blocking[k]), v, s) for k, v, s in skipped]
-    return (EntityDedupe(entity, n, candidates, evidence, clusters, merged, skipped),
-            deduped.drop(columns=["_legacy"]))
+    found = EntityDedupe(entity, n, candidates, evidence, clusters, merged, skipped,
+                         model=pd.DataFrame(model.table(spec), columns=list(MODEL_COLUMNS)), prior=model.prior,
+                         histogram={"edges": match.HISTOGRAM_EDGES.tolist(), "counts": histogram.tolist(),
+                                    "merge": _weight(spec.merge), "review": _weight(spec.review)})
+    found.warnings = undecided(found, spec, model)
+    return found, deduped.drop(columns=["_legacy"])
+
+
+def _weight(probability: float) -> float:
+    return float(np.log2(probability / (1 - probability)))
+
+
+# Below this many candidate pairs, EM has too little to learn from.
+FEW_CANDIDATES = 50
+
+
+def undecided(found: EntityDedupe, spec: MatchSpec, model: match.Model) -> list[str]:
+    """What the data could not decide, each with what to do: no candidate pairs, too few to fit
+    the model, comparisons no training key fitted, no pair reaching review, or records whose
+    names agree in full still scoring below review."""
+    out = []
+    fix = ("add a field that identifies a record apart from its name (email, phone, street address, "
+           "website) to the rules' compare, lower the review band, or review the records by hand")
+    if found.candidates == 0:
+        return [f"{found.entity}: the blocking keys pair no records ({found.records:,} records): nothing can be "
+                "matched. Check that the keys' fields are mapped and filled, or add a key."]
+    if found.candidates < FEW_CANDIDATES:
+        out.append(f"{found.entity}: only {found.candidates:,} candidate pairs: too few to fit the model, whose "
+                   "weights are mostly its defaults; read pairs.csv before trusting a merge.")
+    for name in model.untrained:
+        out.append(f"{found.entity}: the comparison {name!r} was never fitted (no training key leaves it out "
+                   "with enough pairs): its m are the defaults. Add a training key that does not use it.")
+    top = model.table(spec)
+    if not len(found.pairs):
+        out.append(f"{found.entity}: no pair reaches the review band ({spec.review}) among "
+                   f"{found.candidates:,} candidate pairs: {fix}.")
+    names = [n for n, c in spec.compare.items() if c.method in NAME_METHODS]
+    if names and found.candidates:
+        best = sum(max(r["weight"] for r in top if r["comparison"] == n) for n in names)
+        probability = float(match.probabilities(model, np.array([best]))[0])
+        if probability < spec.review:
+            out.append(f"{found.entity}: two records whose names agree in full, with nothing else known, score "
+                       f"{probability:.2f}, below the review band ({spec.review}): names alone cannot raise a "
+                       f"pair; {fix}.")
+    return out
+
+
+NAME_METHODS = ("person_name", "company", "name", "name_tokens")
 
 
 @dataclass
@@ -206,9 +266,14 @@ class _Scored:
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
     probability: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
+    _code: np.ndarray | None = field(default=None, repr=False)
+
     @property
     def code(self) -> np.ndarray:
-        return self.left * self.n + self.right
+        """Each pair's code, left * n + right (made once: clustering asks for it over and over)."""
+        if self._code is None or len(self._code) != len(self.left):
+            self._code = self.left * self.n + self.right
+        return self._code
 
     def find(self, wanted: list[tuple[int, int]]) -> np.ndarray:
         """Where the wanted pairs (left < right) are; each must be here."""
@@ -225,6 +290,7 @@ class _Scored:
         levels = match.levels(values, spec, left, right)
         order = np.argsort(np.r_[self.code, new], kind="stable")
         self.left, self.right = np.r_[self.left, left][order], np.r_[self.right, right][order]
+        self._code = None
         self.levels = {k: np.r_[v, levels[k]][order] for k, v in self.levels.items()}
 
     def weigh(self, model: match.Model) -> None:
@@ -270,12 +336,21 @@ def _decided(decisions: pd.DataFrame | None, frame: pd.DataFrame,
 
 def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict[str, match.Column],
                  scored: _Scored, model: match.Model, refused: list[tuple[int, int, str]],
-                 forced: list[tuple[int, int]], apart: list[tuple[int, int]]) -> pd.DataFrame:
+                 forced: list[tuple[int, int]], apart: list[tuple[int, int]], clue: np.ndarray,
+                 pointers: tuple[str, ...]) -> pd.DataFrame:
     """The pairs at or above the review band (and those a decision or the chaining guard
-    touched), with the band, the probability, each field's level and weight, and both values."""
+    touched), with the band, the probability, the clue apart from the name it has (or why it
+    is only for review), each field's level and weight, and both values."""
     probability = scored.probability
     band = np.where(probability >= spec.merge, "merge", np.where(probability >= spec.review, "review", "distinct"))
     reason = np.full(len(band), "", dtype=object)
+    sets = spec.clue_sets(pointers)
+    named = np.array([" + ".join(c) for c in sets] + [""], dtype=object)
+    evidence_of = named[np.where(clue >= 0, clue, len(sets))]
+    unproven = (band == "merge") & (clue < 0)
+    band[unproven] = "review"
+    reason[unproven] = ("no clue apart from the name (" + (", ".join(named[:-1]) or "none compared")
+                        + f" agreeing, on a value at most {spec.clue_max_records} records share)")
     at = scored.find([(min(a, b), max(a, b)) for a, b, _ in refused])
     band[at] = "review"
     reason[at] = np.array([why for _, _, why in refused], dtype=object)
@@ -292,7 +367,7 @@ def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict
     out = pd.DataFrame({
         "entity": entity, "source_a": source[left], "id_a": legacy[left], "source_b": source[right],
         "id_b": legacy[right], "probability": np.round(probability[keep], 6), "band": band[keep],
-        "decision": decision[keep], "why": reason[keep],
+        "decision": decision[keep], "why": reason[keep], "clue": evidence_of[keep],
     })
     for name, comparison in spec.compare.items():
         evidence = np.array([f"{label} ({w:+.1f})" for label, w in zip(match.LEVELS[comparison.method],

@@ -36,12 +36,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, DamerauLevenshtein, Indel, JaroWinkler
 
 from crmmigrate import parallel
 from crmmigrate.clean.normalisers import company_key
-from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
+from crmmigrate.dedupe.rules import CUSTOM_PREFIX, DISTANCE_CUTS, VIRTUAL_FIELDS, KeyPart, MatchSpec
 from crmmigrate.text import trimmed
 
 RANDOM_PAIRS = 1_000_000  # random pairs measuring u
@@ -49,6 +49,10 @@ EM_ITERATIONS = 25
 # EM's m is pulled toward the defaults by this many pseudo-matches: a few hundred records cannot
 # outvote "true matches mostly agree on names", while thousands of matches decide for themselves.
 PRIOR_MATCHES = 200.0
+# u is measured on random pairs and pulled toward "random pairs differ" by this many pairs: a
+# field only a handful of records have cannot claim, from the few pairs it gives, that random
+# records never differ on it (a weight of 20 bits from 3 pairs); millions of pairs decide alone.
+U_PRIOR_PAIRS = 20.0
 SEED = 20260101  # the same input gives the same pairs, parameters and scores
 
 
@@ -64,6 +68,7 @@ class Column:
     codes: np.ndarray
     values: pa.Array
     normalised: dict[str, Coded] = field(default_factory=dict)  # per comparison method, made once
+    built: dict[str, np.ndarray] = field(default_factory=dict)  # `built_from`'s, per source field
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -125,10 +130,22 @@ def prepared(frame: pd.DataFrame, names: list[str]) -> dict[str, Column]:
                 joined = pc.utf8_trim_whitespace(joined)
             blank = pc.equal(joined, "\x1f" if name == "person" else "")
             return _encoded(pc.if_else(blank, pa.scalar(None, joined.type), joined))
+        if name.startswith(CUSTOM_PREFIX) and name not in frame:
+            return _encoded(_custom_field(frame, name[len(CUSTOM_PREFIX):]))
         return _encoded(text(name))
 
     with ThreadPoolExecutor(THREADS) as pool:  # Arrow lets go of the GIL
         return dict(zip(names, pool.map(column, names), strict=True))
+
+
+def _custom_field(frame: pd.DataFrame, key: str) -> pa.Array:
+    """A custom field the mapping kept (its `_custom` JSON), trimmed, null where absent."""
+    import json
+
+    kept = frame["_custom"] if "_custom" in frame else pd.Series(None, index=frame.index, dtype=object)
+    distinct, codes = np.unique(kept.fillna("").astype(str).to_numpy(dtype=object), return_inverse=True)
+    found = np.array([json.loads(text).get(key) if text else None for text in distinct], dtype=object)
+    return trimmed(pd.Series(found[codes], dtype="str"))
 
 
 def _transform(column: Column, transform: str) -> tuple[np.ndarray, pa.Array]:
@@ -181,10 +198,65 @@ _VECTORISED: dict[str, Callable[[pd.Series], pd.Series]] = {
 }
 _TRANSFORMS: dict[str, Callable[[str], str | None]] = {
     "metaphone": lambda v: jellyfish.metaphone(v) or v.casefold(),  # non-Latin script: itself
+    "nickname": lambda v: name_root(v),
+    "house_street": lambda v: house_street(v),
+    "postcode": lambda v: "".join(ch for ch in v.upper() if ch.isalnum()) or None,
     "company_key": lambda v: company_key(v) or None,
     "company_prefix": lambda v: (company_key(v).split(" ") or [""])[0] or None,
     "domain": _domain,
 }
+
+
+def name_root(name: str) -> str | None:
+    """The formal name a first name stands for, so that a nickname and its formal name block
+    together whatever their initials (Bill and William, Liz and Elizabeth, Peggy and Margaret):
+    the name itself when it is a formal name, else the first formal name it is short for."""
+    folded = name.strip().rstrip(".").casefold()
+    if not folded:
+        return None
+    namer = _nick_namer()
+    if namer.nicknames_of(folded):
+        return folded
+    formal = sorted(namer.canonicals_of(folded))
+    return formal[0] if formal else folded
+
+
+# Street words as postal services abbreviate them, so "5100 South Ellis Avenue" and
+# "5100 S. Ellis Ave" read alike.
+_STREET_WORDS = {
+    "street": "st", "str": "st", "avenue": "ave", "av": "ave", "road": "rd", "boulevard": "blvd", "drive": "dr",
+    "lane": "ln", "place": "pl", "court": "ct", "parkway": "pkwy", "highway": "hwy", "square": "sq",
+    "terrace": "ter", "circle": "cir", "north": "n", "south": "s", "east": "e", "west": "w", "northeast": "ne",
+    "northwest": "nw", "southeast": "se", "southwest": "sw", "suite": "ste", "apartment": "apt", "floor": "fl",
+    "building": "bldg", "strasse": "str", "straße": "str", "number": "", "no": "",
+}
+
+
+def street(value: str) -> str | None:
+    """A street address as the address comparison reads it: case and punctuation folded,
+    street words abbreviated, "#" and "No." dropped."""
+    words = []
+    for word in "".join(ch if ch.isalnum() else " " for ch in value.casefold()).split():
+        word = _STREET_WORDS.get(word, word)
+        if word:
+            words.append(word)
+    return " ".join(words) or None
+
+
+def house_street(value: str) -> str | None:
+    """A blocking key of a street address: its house number and its first street word that is
+    not a direction ("5100 S Ellis Ave" -> "5100 ellis"); the address itself when it has no
+    number."""
+    text = street(value)
+    if text is None:
+        return None
+    words = text.split()
+    number = next((w for w in words if w[0].isdigit()), None)
+    rest = [w for w in words if w != number and w not in ("n", "s", "e", "w", "ne", "nw", "se", "sw")
+            and not w[0].isdigit()]
+    if number is None:
+        return text
+    return f"{number} {rest[0]}" if rest else number
 
 
 # A blocking transform that partitions values as a comparison's normalisation does: a key part
@@ -255,15 +327,35 @@ class Pairs:
         return out
 
 
-def blocks(codes: np.ndarray, label: Callable[[int], str], max_block: int) -> tuple[np.ndarray, list[tuple[str, int]]]:
-    """Each record's block (its key's code; -1 where the key is blank or its block has over
-    `max_block` records, which pairs none) and the blocks skipped so (key, records)."""
+def blocks(codes: np.ndarray, label: Callable[[int], str], max_block: int,
+           refiners: list[Callable[[], np.ndarray]] = ()) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """Each record's block (its key's code) and the blocks skipped (key, records). A block of
+    over `max_block` records is refined with the codes each of `refiners` makes in turn (other
+    keys' fields), as Splink's blocking rules combine fields, until its parts are small enough;
+    what is still too big then pairs none (-1), as does a record whose key, or the field that
+    refines it, is blank. So blocks stay bounded however skewed the values."""
     codes = codes.copy()
     sizes = np.bincount(codes[codes >= 0])
     too_big = np.flatnonzero(sizes > max_block)
-    skipped = [(label(int(k)), int(sizes[k])) for k in too_big]
-    if len(too_big):
-        codes[np.isin(codes, too_big)] = -1
+    if not len(too_big):
+        return codes, []
+    original = codes.copy()
+    big = np.isin(codes, too_big)
+    base = int(codes.max()) + 1
+    for refine in refiners:
+        at = np.flatnonzero(big)
+        if not len(at):
+            break
+        other = refine()
+        joined = np.where(other[at] >= 0, codes[at].astype(np.int64) * (int(other.max()) + 1) + other[at], -1)
+        compact, _ = pd.factorize(joined)
+        codes[at] = np.where(joined >= 0, base + compact, -1)
+        base += int(compact.max()) + 1 if len(compact) else 0
+        sizes = np.bincount(codes[codes >= 0])
+        big = (codes >= 0) & (sizes[np.maximum(codes, 0)] > max_block)
+    left = np.unique(original[big])
+    skipped = [(label(int(k)), int((original == k).sum())) for k in left]
+    codes[big] = -1
     return codes, skipped
 
 
@@ -309,9 +401,23 @@ def candidate_pairs(values: dict[str, Column], spec: MatchSpec) -> Pairs:
     # Keys that take a comparison's codes go last: `candidates` has another thread making those
     # while these pair.
     shared = [any(_shared(spec, p) for p in parts) for parts in spec.blocking]
+    parts: dict[tuple[str, str], np.ndarray] = {}
+
+    def part_codes(part: KeyPart) -> np.ndarray:
+        if (part.field, part.transform) not in parts:
+            parts[part.field, part.transform] = key_codes(values, [part], spec)[0]
+        return parts[part.field, part.transform]
+
+    def refiners(number: int) -> list[Callable[[], np.ndarray]]:
+        """Another key's fields, each once, to refine key `number`'s blocks that are too big."""
+        own = set(spec.blocking[number])
+        others = dict.fromkeys(p for k, key in enumerate(spec.blocking) if k != number for p in key if p not in own)
+        return [lambda part=part: part_codes(part) for part in others]
+
     for group in ([k for k in range(len(keys)) if not shared[k]], [k for k in range(len(keys)) if shared[k]]):
         for number in group:
-            keys[number], big = blocks(*key_codes(values, spec.blocking[number], spec), spec.max_block)
+            keys[number], big = blocks(*key_codes(values, spec.blocking[number], spec), spec.max_block,
+                                       refiners(number))
             skipped += [(number, value, size) for value, size in big]
         sizes = {k: int((np.bincount(keys[k][keys[k] >= 0]).astype(np.int64) ** 2).sum()) for k in group}
         for number in sorted(group, key=lambda k: (-sizes[k], k)):
@@ -335,19 +441,37 @@ def candidate_pairs(values: dict[str, Column], spec: MatchSpec) -> Pairs:
 # Level labels per method; level 0 is always "missing" (a blank on either side: no evidence).
 LEVELS: dict[str, tuple[str, ...]] = {
     "exact": ("missing", "exact", "different"),
-    "email": ("missing", "exact", "one edit", "same name, another domain", "different"),
+    "email": ("missing", "exact", "one edit", "same name, another domain",
+              "same local part built from the name, another domain", "different"),
     "phone": ("missing", "exact", "same last 8 digits", "different"),
     "name": ("missing", "exact", "jaro-winkler >= 0.92", "jaro-winkler >= 0.88", "jaro-winkler >= 0.7", "different"),
     "first_name": ("missing", "exact", "nickname", "jaro-winkler >= 0.92", "jaro-winkler >= 0.88",
                    "initial", "different"),
-    "company": ("missing", "same match key", "key similarity >= 0.92", "key similarity >= 0.8", "different"),
+    "company": ("missing", "same match key", "key similarity >= 0.92", "same distinctive words",
+                "key similarity >= 0.8", "different"),
     "jaro_winkler": ("missing", "exact", "jaro-winkler >= 0.92", "jaro-winkler >= 0.8", "different"),
     "levenshtein": ("missing", "exact", "1 edit", "2 edits", "different"),
     "date": ("missing", "exact", "1 edit", "different"),
     "name_tokens": ("missing", "exact", "same words in another order", "token sort >= 0.9", "different"),
-    "person_name": ("missing", "exact", "first and last swapped", "nickname", "typo", "initial", "last name only",
-                    "different"),
+    "person_name": ("missing", "exact", "first and last swapped", "nickname", "typo", "initial",
+                    "first name missing", "last name only", "different"),
+    "website": ("missing", "same domain", "same domain, built from the name", "different"),
+    "address": ("missing", "exact", "same number, street alike", "street alike", "different"),
+    "token_overlap": ("missing", "same words", "overlap >= threshold 1", "overlap >= threshold 2", "different"),
+    "list_overlap": ("missing", "same items", "overlap >= threshold 1", "overlap >= threshold 2", "different"),
+    "numeric": ("missing", "exact", "within threshold 1", "within threshold 2", "different"),
+    "days": ("missing", "same day", "within threshold 1", "within threshold 2", "within threshold 3", "different"),
+    "geo": ("missing", "same place", "within threshold 1", "within threshold 2", "within threshold 3", "different"),
 }
+
+# Levels whose agreement is on a part often made from another field (`Comparison.built_from`):
+# (the level, the level it becomes where either record's value is so made). That one is
+# neutral: it counts for nothing (weight 0), since the other field's comparison counts it.
+DERIVABLE: dict[str, tuple[int, int]] = {"email": (3, 4), "website": (1, 2)}
+NEUTRAL: dict[str, tuple[int, ...]] = {method: (to,) for method, (_, to) in DERIVABLE.items()}
+# Levels that identify a record apart from its name, per method (besides level 1, "exact"):
+# what MatchSpec.clues look for.
+CLUE_LEVELS: dict[str, tuple[int, ...]] = {"email": (1, 2), "phone": (1,), "website": (1,), "address": (1, 2)}
 
 
 @dataclass
@@ -401,7 +525,10 @@ def _part_codes(text: pd.Series) -> np.ndarray:
     return _factorised(text)[0]
 
 
-_FOLDED = ("email", "company", "first_name", "name", "name_tokens", "person_name")
+_FOLDED = ("email", "company", "first_name", "name", "name_tokens", "person_name", "token_overlap", "list_overlap")
+# A word in at least this share of the distinct names (and 3 of them) is generic ("restaurant",
+# "center", "group"): two names sharing only it share nothing distinctive.
+GENERIC_SHARE = 0.01
 
 
 def normalised(column: Column, method: str) -> Coded:
@@ -416,6 +543,15 @@ def normalised(column: Column, method: str) -> Coded:
         text = pd.Series([company_key(v) or v for v in text], dtype="str")
     if method == "name_tokens":
         text = pd.Series([" ".join(sorted(v.split())) for v in text], dtype="str")
+    if method == "website":
+        text = pd.Series([_domain(v) for v in text], dtype="str")
+    if method == "address":
+        text = pd.Series([street(v) for v in text], dtype="str")
+    if method in ("token_overlap", "list_overlap"):
+        split = _words if method == "token_overlap" else _items
+        text = pd.Series([" \x1f".join(sorted(set(split(v)))) for v in text], dtype="str")
+    if method in _READERS:
+        text = pd.Series([_READERS[method](v) for v in text], dtype="str")
     text = text.where(text.notna() & (text != ""), None)
     normal, vocab = _factorised(text)
     codes, vocab, counts = _coded(np.append(normal, np.int32(-1))[column.codes],
@@ -437,6 +573,16 @@ def normalised(column: Column, method: str) -> Coded:
         coded.parts["size"] = pc.utf8_length(pa.array(distinct)).to_numpy(zero_copy_only=False).astype(np.int32)
     if method == "first_name":
         coded.parts.update(_initials(distinct))
+    if method == "company":
+        coded.parts["distinctive"] = _distinctive(distinct, counts)
+    if method == "address":
+        number = distinct.str.extract(r"(?:^| )(\d\w*)", expand=False)
+        coded.parts["number"] = _part_codes(number)
+        coded.parts["rest"] = distinct.str.replace(r"(?:^| )\d\w*", "", n=1, regex=True).str.strip().to_numpy(
+            dtype=object)
+    if method in ("numeric", "days", "geo"):
+        coded.parts["at"] = np.array([[float(x) for x in v.split(",")] for v in vocab], dtype=float).reshape(
+            len(vocab), -1) if len(vocab) else np.zeros((0, 2))
     if method == "person_name":
         first = distinct.str.replace(r"\x1f.*$", "", regex=True)
         last = distinct.str.replace(r"^[^\x1f]*\x1f?", "", regex=True)
@@ -452,6 +598,72 @@ def normalised(column: Column, method: str) -> Coded:
         coded.names = Coded(np.zeros(0, np.int32), name_vocab, name_counts)
         coded.names.parts.update(_initials(pd.Series(name_vocab, dtype="str")))
     return coded
+
+
+def _words(value: str) -> list[str]:
+    return "".join(ch if ch.isalnum() else " " for ch in value).split()
+
+
+def _items(value: str) -> list[str]:
+    """A list's items: split on ; | , or newlines, trimmed."""
+    import re
+
+    return [item.strip() for item in re.split(r"[;|,\n]", value) if item.strip()]
+
+
+def _number(value: str) -> str | None:
+    """A number as text ("1,234.50" and "1234.5" alike: "1234.5"); None when it is none."""
+    text = value.replace(" ", "").replace("\u00a0", "")
+    if text.count(",") and text.count(".") == 0 and text.count(",") == 1 and len(text.split(",")[1]) != 3:
+        text = text.replace(",", ".")  # a decimal comma
+    text = text.replace(",", "")
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return repr(number) if math.isfinite(number) else None
+
+
+def _day(value: str) -> str | None:
+    """A date (ISO, or as the clean stage writes it) as its day number; None when it is none."""
+    from datetime import date
+
+    try:
+        return str(date.fromisoformat(value.strip()[:10]).toordinal())
+    except ValueError:
+        return None
+
+
+def _place(value: str) -> str | None:
+    """"lat, lon" (or "lat lon", "lat;lon") as "lat,lon" in degrees; None when it is not one."""
+    import re
+
+    parts = [p for p in re.split(r"[,;\s]+", value.strip()) if p]
+    try:
+        lat, lon = (float(p) for p in parts)
+    except ValueError:
+        return None
+    return f"{lat!r},{lon!r}" if -90 <= lat <= 90 and -180 <= lon <= 180 else None
+
+
+_READERS: dict[str, Callable[[str], str | None]] = {"numeric": _number, "days": _day, "geo": _place}
+
+
+def _distinctive(names: pd.Series, counts: np.ndarray) -> np.ndarray:
+    """Each company match key's distinctive words (those not generic: in at least GENERIC_SHARE
+    of the distinct keys, and 3), sorted and joined; the whole key where every word is generic."""
+    words = [set(v.split()) for v in names]
+    found: dict[str, int] = {}
+    for group in words:
+        for word in group:
+            found[word] = found.get(word, 0) + 1
+    cut = max(3.0, GENERIC_SHARE * len(words))
+    generic = {word for word, count in found.items() if count >= cut}
+    out = []
+    for value, group in zip(names, words, strict=True):
+        kept = sorted(group - generic)
+        out.append(" ".join(kept) if kept else value)
+    return np.array(out, dtype=object)
 
 
 def _initials(names: pd.Series) -> dict[str, np.ndarray]:
@@ -523,8 +735,10 @@ def _graded(vocab: np.ndarray, scorer, cuts: list[float], *, higher_is_closer: b
     return lambda x, y: _cut(_scores(scorer, vocab, x, y, **kwargs), cuts, higher_is_closer=higher_is_closer)
 
 
-def compare(method: str, coded: Coded, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """The level of each pair (left[i], right[i]) of records, from their `normalised` values."""
+def compare(method: str, coded: Coded, left: np.ndarray, right: np.ndarray, cuts: list[float] | None = None,
+            ) -> np.ndarray:
+    """The level of each pair (left[i], right[i]) of records, from their `normalised` values
+    (`cuts`: a distance method's thresholds, by default DISTANCE_CUTS')."""
     if not len(coded.vocab):  # blank everywhere
         return np.zeros(len(left), dtype=np.int8)
     if method == "person_name":
@@ -535,12 +749,14 @@ def compare(method: str, coded: Coded, left: np.ndarray, right: np.ndarray) -> n
     level[present & (x == y)] = 1
     differ = present & (x != y)
     if differ.any():
-        level[differ] = _differing(method, coded, x[differ], y[differ]) + 2
+        level[differ] = _differing(method, coded, x[differ], y[differ],
+                                   DISTANCE_CUTS.get(method, []) if cuts is None else cuts) + 2
     return level
 
 
-def _differing(method: str, coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Levels (from the one after "exact") of pairs of distinct values x, y (codes)."""
+def _differing(method: str, coded: Coded, x: np.ndarray, y: np.ndarray, cuts: list[float]) -> np.ndarray:
+    """Levels (from the one after "exact") of pairs of distinct values x, y (codes); `cuts`
+    are a distance method's thresholds."""
     vocab, parts = coded.vocab, coded.parts
     if method == "exact":
         return np.zeros(len(x), dtype=np.int8)
@@ -555,7 +771,15 @@ def _differing(method: str, coded: Coded, x: np.ndarray, y: np.ndarray) -> np.nd
     if method == "first_name":
         return _memo(x, y, lambda a, b: _first_names(coded, a, b), coded.table(method))
     if method == "company":
-        return _memo(x, y, _graded(vocab, Indel.normalized_similarity, [0.92, 0.8]), coded.table(method))
+        return _memo(x, y, lambda a, b: _companies(coded, a, b), coded.table(method))
+    if method == "website":
+        return np.full(len(x), 1, dtype=np.int8)  # the built-from-the-name level is set by `levels`
+    if method == "address":
+        return _memo(x, y, lambda a, b: _addresses(coded, a, b), coded.table(method))
+    if method in ("token_overlap", "list_overlap"):
+        return _memo(x, y, lambda a, b: _overlaps(coded, a, b, cuts), coded.table(method))
+    if method in ("numeric", "days", "geo"):
+        return _distances(method, coded, x, y, cuts)
     if method == "levenshtein":
         return _memo(x, y, _graded(vocab, DamerauLevenshtein.distance, [1, 2], higher_is_closer=False),
                      coded.table(method))
@@ -568,8 +792,66 @@ def _differing(method: str, coded: Coded, x: np.ndarray, y: np.ndarray) -> np.nd
     raise ValueError(f"unknown comparison method {method!r}")
 
 
+def _companies(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """company's levels for distinct match keys: similarity >= 0.92 (0); the distinctive words
+    of one all among the other's (1: "Beasley" in "Beasley CPC", "Joe's" in "Joe's Cafe" where
+    cafes abound); similarity >= 0.8 (2); different (3)."""
+    similar = _cut(_scores(Indel.normalized_similarity, coded.vocab, x, y), [0.92, 0.8])
+    level = np.array([0, 2, 3], dtype=np.int8)[similar]
+    below = np.flatnonzero(level > 0)
+    if len(below):
+        distinctive = coded.parts["distinctive"]
+        contained = _scores(fuzz.token_set_ratio, distinctive, x[below], y[below]) >= 100
+        level[below[contained]] = 1
+    return level
+
+
+def _addresses(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """address's levels for distinct streets: the same house number with the rest alike
+    (token set similarity >= 0.85) (0); the whole alike (>= 0.9: a number mistyped) (1);
+    different (2)."""
+    number, rest = coded.parts["number"], coded.parts["rest"]
+    level = np.full(len(x), 2, dtype=np.int8)
+    same_number = (number[x] >= 0) & (number[x] == number[y])
+    at = np.flatnonzero(same_number)
+    if len(at):
+        alike = _scores(fuzz.token_set_ratio, rest, x[at], y[at]) >= 85
+        level[at[alike]] = 0
+    at = np.flatnonzero(level == 2)
+    if len(at):
+        level[at[_scores(Indel.normalized_similarity, coded.vocab, x[at], y[at]) >= 0.9]] = 1
+    return level
+
+
+def _overlaps(coded: Coded, x: np.ndarray, y: np.ndarray, cuts: list[float]) -> np.ndarray:
+    """token_overlap's and list_overlap's levels for distinct sets (joined by "\x1f"): the
+    share of the smaller set found in the other, cut."""
+    vocab = coded.vocab
+    shares = np.empty(len(x))
+    for index, (a, b) in enumerate(zip(x, y, strict=True)):
+        first, second = set(vocab[a].split(" \x1f")), set(vocab[b].split(" \x1f"))
+        shares[index] = len(first & second) / max(min(len(first), len(second)), 1)
+    return _cut(shares, cuts)
+
+
+def _distances(method: str, coded: Coded, x: np.ndarray, y: np.ndarray, cuts: list[float]) -> np.ndarray:
+    """numeric's (relative difference), days' (days apart) and geo's (km, haversine) levels
+    for distinct values, cut."""
+    at = coded.parts["at"]
+    a, b = at[x], at[y]
+    if method == "numeric":
+        distance = np.abs(a[:, 0] - b[:, 0]) / np.maximum(np.maximum(np.abs(a[:, 0]), np.abs(b[:, 0])), 1e-12)
+    elif method == "days":
+        distance = np.abs(a[:, 0] - b[:, 0])
+    else:
+        lat1, lon1, lat2, lon2 = (np.radians(v) for v in (a[:, 0], a[:, 1], b[:, 0], b[:, 1]))
+        h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+        distance = 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+    return _cut(distance, cuts, higher_is_closer=False)
+
+
 def _emails(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """One edit apart (0), the same local part at another domain (1), different (2).
+    """One edit apart (0), the same local part at another domain (1), different (3).
 
     Emails are mostly distinct, so instead of memoising, an edit distance is computed only
     where one edit is possible: the same local part (the edit is in the domain); the same
@@ -582,7 +864,7 @@ def _emails(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     head, tail, bare = coded.parts["head"], coded.parts["tail"], coded.parts["bare"]
     ats, size = coded.parts["ats"], coded.parts["size"]
     same_local = local[x] == local[y]
-    level = np.where(same_local, 1, 2).astype(np.int8)
+    level = np.where(same_local, 1, 3).astype(np.int8)  # 2, built from the name, is set by `levels`
     # Narrowed step by step, each test only on the pairs the earlier ones left.
     near = np.flatnonzero(np.abs(size[x] - size[y]) <= 1)  # one edit changes the length by one at most
     possible = [near[same_local[near]]]
@@ -655,6 +937,8 @@ def _person_table() -> np.ndarray:
             level = "typo"
         elif la & _CLOSE and f & _INITIAL:
             level = "initial"
+        elif la & _SAME and la & _BOTH and not f & _BOTH:
+            level = "first name missing"
         elif la & _SAME and la & _BOTH:
             level = "last name only"
         else:
@@ -723,8 +1007,61 @@ def _nicknames(names: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def levels(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
-    """Every comparison's level for the pairs (left[i], right[i])."""
-    return {name: compare(c.method, values[name].coded(c.method), left, right) for name, c in spec.compare.items()}
+    """Every comparison's level for the pairs (left[i], right[i]); where a comparison agrees on
+    a part made from another field (`built_from`), its neutral level instead."""
+    out = {}
+    for name, c in spec.compare.items():
+        level = compare(c.method, values[name].coded(c.method), left, right, c.cuts)
+        if c.built_from is not None and c.method in DERIVABLE:
+            at, neutral = DERIVABLE[c.method]
+            hit = np.flatnonzero(level == at)
+            if len(hit):
+                built = built_from(values, name, c.method, c.built_from)
+                level[hit[built[left[hit]] | built[right[hit]]]] = neutral
+        out[name] = level
+    return out
+
+
+def built_from(values: dict[str, Column], name: str, method: str, source: str) -> np.ndarray:
+    """Per record, whether its `name` value (an email, a website) is made from its `source`
+    field (the person's or the company's name): the email's local part, or the website's
+    domain name, holds one of the name's words of 3 letters or more, or is the name's letters.
+    Worked out once per distinct combination of the two values."""
+    column = values[name]
+    with column.lock:
+        key = f"built:{source}"
+        if key in column.built:
+            return column.built[key]
+        own, other = column.codes.astype(np.int64), values[source].codes.astype(np.int64)
+        combined = (own + 1) * (len(values[source].values) + 1) + (other + 1)
+        distinct, inverse = np.unique(combined, return_inverse=True)
+        mine = column.values.to_numpy(zero_copy_only=False)
+        theirs = values[source].values.to_numpy(zero_copy_only=False)
+        found = np.zeros(len(distinct), dtype=bool)
+        for index, code in enumerate(distinct):
+            a, b = int(code // (len(theirs) + 1)) - 1, int(code % (len(theirs) + 1)) - 1
+            if a >= 0 and b >= 0:
+                found[index] = _made_from(mine[a], theirs[b], method)
+        column.built[key] = found[inverse]
+        return column.built[key]
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalpha())
+
+
+def _made_from(value: str, name: str, method: str) -> bool:
+    """Whether an email's local part or a website's domain name is made from a name."""
+    if method == "email":
+        part = value.rsplit("@", 1)[0]
+    else:
+        part = (_domain(value) or "").split(".")[0]
+    part = _letters(part)
+    if not part:
+        return False
+    words = [_letters(w) for w in (company_key(name) if method == "website" else name.replace("\x1f", " ")).split()]
+    words = [w for w in words if len(w) >= 3]
+    return any(w in part for w in words) or (len(part) >= 3 and part in "".join(words))
 
 
 @dataclass
@@ -837,22 +1174,64 @@ def probabilities_of(model: Model, found: Patterns, left: np.ndarray) -> np.ndar
     return out
 
 
-def at_least(model: Model, found: Patterns, left: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+# The edges of the match weight histogram (log2 odds, prior included), in bits.
+HISTOGRAM_EDGES = np.arange(-40, 42, 2.0)
+
+
+def at_least(model: Model, found: Patterns, left: np.ndarray, threshold: float,
+             histogram: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The pairs (positions) whose match probability is `threshold` or more, with their
-    probabilities, in pair order: `probabilities_of` without holding every pair's."""
+    probabilities, in pair order: `probabilities_of` without holding every pair's. Every
+    pair's match weight is counted into `histogram` (HISTOGRAM_EDGES' bins, the ends open)
+    when one is given."""
     chunk_probabilities = _probabilities_by_chunk(model, found, left)
     parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    counted: list[np.ndarray] = []
 
     def work(start: int, stop: int) -> None:
         probability = chunk_probabilities(start, stop)
         hit = np.flatnonzero(probability >= threshold)
         parts[start] = (hit + start, probability[hit])
+        if histogram is not None:
+            counted.append(weight_histogram(probability))
 
     _chunked(len(found.codes), work)
+    if histogram is not None and counted:
+        histogram += np.sum(counted, axis=0)
     ordered = [parts[start] for start in sorted(parts)]
     if not ordered:
         return np.zeros(0, np.int64), np.zeros(0)
     return np.concatenate([p for p, _ in ordered]), np.concatenate([q for _, q in ordered])
+
+
+def weight_histogram(probability: np.ndarray) -> np.ndarray:
+    """How many of these match probabilities fall in each bin of HISTOGRAM_EDGES (as match
+    weights; the first and last bins take everything beyond them)."""
+    with np.errstate(divide="ignore"):
+        weight = np.log2(probability) - np.log2(1 - probability)
+    weight = np.clip(np.nan_to_num(weight, posinf=99, neginf=-99), HISTOGRAM_EDGES[0], HISTOGRAM_EDGES[-1])
+    return np.histogram(weight, bins=HISTOGRAM_EDGES)[0]
+
+
+def clues(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str, np.ndarray], left: np.ndarray,
+          right: np.ndarray, pointers: tuple[str, ...] = ()) -> np.ndarray:
+    """Per pair, the first of the spec's clues (`MatchSpec.clue_sets`) it has, as an index into
+    them; -1 where it has none. A clue field agrees at one of its method's identifying levels
+    (CLUE_LEVELS, or exact), on a value at most `clue_max_records` records share (a pointer,
+    the same account, whatever its size)."""
+    found = np.full(len(left), -1, dtype=np.int16)
+    for number, clue in reversed(list(enumerate(spec.clue_sets(pointers)))):
+        has = np.ones(len(left), dtype=bool)
+        for name in clue:
+            method = spec.compare[name].method
+            has &= np.isin(pair_levels[name], CLUE_LEVELS.get(method, (1,)))
+            if name not in pointers:
+                coded = values[name].coded(method)
+                counts = np.append(coded.counts, 0)
+                has &= (counts[coded.codes[left]] <= spec.clue_max_records) \
+                    & (counts[coded.codes[right]] <= spec.clue_max_records)
+        found[has] = number
+    return found
 
 
 def _probabilities_by_chunk(model: Model, found: Patterns, left: np.ndarray) -> Callable[[int, int], np.ndarray]:
@@ -864,12 +1243,12 @@ def _probabilities_by_chunk(model: Model, found: Patterns, left: np.ndarray) -> 
                                                                       left[start:stop]))
     every = Patterns(np.arange(total), found.radix).levels()
     table = score_weights(model, every)
-    exact = {name: every[name] == 1 for name in model.shares}
+    at_level = {(name, level): every[name] == level for name, per in model.tf.items() for level in per}
 
     def chunk(start: int, stop: int) -> np.ndarray:
         codes = found.codes[start:stop]
         weights = table[codes]
-        _rarity(model, weights, {name: agreeing[codes] for name, agreeing in exact.items()}, left[start:stop])
+        _rarity(model, weights, {key: hit[codes] for key, hit in at_level.items()}, left[start:stop])
         return probabilities(model, weights)
 
     return chunk
@@ -886,12 +1265,43 @@ class Model:
     m: dict[str, np.ndarray]
     u: dict[str, np.ndarray]
     prior: float
-    shares: dict[str, np.ndarray] = field(default_factory=dict)
+    # Term frequencies: per field, per level, each record's own u at that level (its value's
+    # share of the records, for "exact"; scaled by its last name's for person_name's levels
+    # that agree on the last name), which replaces the level's u where the pair is at it.
+    tf: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
+    neutral: dict[str, tuple[int, ...]] = field(default_factory=dict)  # levels that count for nothing
+    untrained: list[str] = field(default_factory=list)  # comparisons whose m no training key fitted
 
     def weights(self, name: str) -> np.ndarray:
-        weights = np.log2(self.m[name] / self.u[name])
-        weights[0] = 0.0
-        return weights
+        return _level_weights(self.m[name], self.u[name], self.neutral.get(name, ()))
+
+    def table(self, spec: MatchSpec) -> list[dict]:
+        """Per comparison and level: m, u and the weight (log2 m/u; 0 for missing and neutral)."""
+        rows = []
+        for name, c in spec.compare.items():
+            for level, (label, m, u, w) in enumerate(zip(LEVELS[c.method], self.m[name], self.u[name],
+                                                          self.weights(name), strict=True)):
+                if level:
+                    rows.append({"comparison": name, "method": c.method, "level": label, "m": float(m),
+                                 "u": float(u), "weight": float(w)})
+        return rows
+
+
+def _level_weights(m: np.ndarray, u: np.ndarray, neutral: tuple[int, ...] = ()) -> np.ndarray:
+    weights = np.log2(m / u)
+    weights[0] = 0.0
+    weights[list(neutral)] = 0.0
+    return weights
+
+
+def _neutral(spec: MatchSpec) -> dict[str, tuple[int, ...]]:
+    return {name: NEUTRAL[c.method] for name, c in spec.compare.items() if c.built_from and c.method in NEUTRAL}
+
+
+def _default_u(method: str) -> np.ndarray:
+    """u before measuring: two records drawn at random mostly differ (the last level)."""
+    count = len(LEVELS[method]) - 1
+    return np.array([0.0] + [0.1 / (count - 1)] * (count - 1) + [0.9])
 
 
 def _default_m(method: str) -> np.ndarray:
@@ -928,9 +1338,11 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
     rng = np.random.default_rng(SEED)
     left, right = random_pairs(n, RANDOM_PAIRS, rng)
     sampled, counts = patterns(values, spec, left, right).counts()
-    u = {name: _normalised(np.bincount(sampled[name], weights=counts, minlength=len(LEVELS[c.method])), 1e-7)
+    u = {name: _normalised(np.bincount(sampled[name], weights=counts, minlength=len(LEVELS[c.method]))
+                           + U_PRIOR_PAIRS * _default_u(c.method), 1e-7)
          for name, c in spec.compare.items()}
     defaults = {name: _normalised(_default_m(c.method), 1e-4) for name, c in spec.compare.items()}
+    neutral = _neutral(spec)
     m = {name: value.copy() for name, value in defaults.items()}
     # EM per blocking key, its own fields left out: they agree by construction.
     fitted: dict[str, list[tuple[np.ndarray, float]]] = {name: [] for name in spec.compare}
@@ -949,14 +1361,18 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
         if not trained:
             continue
         estimate, expected = _em({k: key_levels[k] for k in trained}, counts, {k: m[k] for k in trained},
-                                 {k: u[k] for k in trained}, {k: defaults[k] for k in trained})
+                                 {k: u[k] for k in trained}, {k: defaults[k] for k in trained},
+                                 {k: v for k, v in neutral.items() if k in trained})
         for name in trained:
             fitted[name].append((estimate[name], expected))
+    untrained = []
     for name, results in fitted.items():
         if results and sum(e for _, e in results) > 0:
             total = sum(e for _, e in results)
             m[name] = _normalised(sum(r * e for r, e in results) / total, 1e-4)
-    model = Model(m=m, u=u, prior=1.0)
+        else:
+            untrained.append(name)
+    model = Model(m=m, u=u, prior=1.0, neutral=neutral, untrained=untrained)
     # The prior: how many of all pairs match, from the candidates' expected matches.
     distinct, counts = found.counts()
     odds = 2.0 ** np.clip(score_weights(model, distinct), -60, 60)
@@ -967,13 +1383,40 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
             if counts.sum() else 1e-9
     expected = candidate_prior * counts.sum()
     model.prior = max(expected, 1.0) / max(n * (n - 1) / 2, 1.0)
-    model.shares = {name: values[name].coded(c.method).shares() for name, c in spec.compare.items()
-                    if c.term_frequency}
+    model.tf = {name: _term_frequencies(values[name].coded(c.method), c.method, u[name])
+                for name, c in spec.compare.items() if c.term_frequency}
     return model
 
 
+# person_name's levels that agree on the last name but not the whole name: their u scales with
+# how common the record's last name is (two Smiths who are "nicknames" of each other are weaker
+# evidence than two Quintanillas).
+_LAST_NAME_LEVELS = ("first and last swapped", "nickname", "initial", "first name missing", "last name only")
+
+
+def _term_frequencies(coded: Coded, method: str, u: np.ndarray) -> dict[int, np.ndarray]:
+    """Per level with term frequencies, each record's u there (float32): for "exact", the
+    share of the records its value has; for person_name's levels in _LAST_NAME_LEVELS, the
+    level's u times its last name's share over the chance that two random records share a
+    last name (so averaged over random pairs it is the level's u)."""
+    out = {1: coded.shares().astype(np.float32)}
+    if method == "person_name" and coded.names is not None:
+        last = coded.records["last"]  # codes into names + 1, 0 blank, -1 no name
+        present = last > 0
+        counts = np.bincount(last[present], minlength=len(coded.names.vocab) + 1).astype(float)
+        share = counts / max(counts.sum(), 1.0)
+        agree = float((share ** 2).sum())
+        if agree > 0:
+            scale = np.where(present, share[np.maximum(last, 0)] / agree, 1.0)
+            for label in _LAST_NAME_LEVELS:
+                level = LEVELS[method].index(label)
+                out[level] = np.minimum(u[level] * scale, 1.0).astype(np.float32)
+    return out
+
+
 def _em(pair_levels: dict[str, np.ndarray], counts: np.ndarray, m: dict[str, np.ndarray],
-        u: dict[str, np.ndarray], defaults: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+        u: dict[str, np.ndarray], defaults: dict[str, np.ndarray],
+        neutral: dict[str, tuple[int, ...]] | None = None) -> tuple[dict[str, np.ndarray], float]:
     """m and the expected matches among these pairs (level patterns and how many pairs have
     each), u fixed; m's estimate is a posterior mean with the defaults as a Dirichlet prior
     worth PRIOR_MATCHES matches."""
@@ -984,9 +1427,7 @@ def _em(pair_levels: dict[str, np.ndarray], counts: np.ndarray, m: dict[str, np.
     for _ in range(EM_ITERATIONS):
         log_odds = np.full(len(counts), math.log2(prior / (1 - prior)))
         for name, level in pair_levels.items():
-            weights = np.log2(m[name] / u[name])
-            weights[0] = 0.0
-            log_odds += weights[level]
+            log_odds += _level_weights(m[name], u[name], (neutral or {}).get(name, ()))[level]
         posterior = 1.0 / (1.0 + 2.0 ** -np.clip(log_odds, -60, 60))
         new_prior = float(np.clip((posterior * counts).sum() / total, 1e-6, 1 - 1e-6))
         change = abs(new_prior - prior)
@@ -1009,19 +1450,21 @@ def score_weights(model: Model, pair_levels: dict[str, np.ndarray], left: np.nda
     for name, level in pair_levels.items():
         total += model.weights(name)[level]
     if left is not None:
-        _rarity(model, total, {name: pair_levels[name] == 1 for name in model.shares}, left)
+        _rarity(model, total, {(name, level): pair_levels[name] == level
+                               for name, per in model.tf.items() for level in per}, left)
     return total
 
 
-def _rarity(model: Model, weights: np.ndarray, exact: dict[str, np.ndarray], left: np.ndarray) -> None:
-    """Term frequencies: where a field with them agrees exactly (`exact`), its weight becomes
-    what the value's rarity says (u of a shared value is its share of the records, floored as
-    u is), in place."""
-    for name, agreeing in exact.items():
-        at = np.flatnonzero(agreeing)
+def _rarity(model: Model, weights: np.ndarray, at_level: dict[tuple[str, int], np.ndarray],
+            left: np.ndarray) -> None:
+    """Term frequencies: where a field with them is at a level they cover (`at_level`, per
+    field and level), its weight becomes log2(m / the record's own u) (floored as u is),
+    in place."""
+    for (name, level), hit in at_level.items():
+        at = np.flatnonzero(hit)
         if len(at):
-            rare = np.log2(model.m[name][1] / np.maximum(model.shares[name][left[at]], 1e-7))
-            weights[at] += rare - model.weights(name)[1]
+            own = np.log2(model.m[name][level] / np.maximum(model.tf[name][level][left[at]], 1e-7))
+            weights[at] += own - model.weights(name)[level]
 
 
 def probabilities(model: Model, weights: np.ndarray) -> np.ndarray:

@@ -22,9 +22,15 @@ from crmmigrate.model import MODEL
 from crmmigrate.validate.rules import RULES_DIR, entity_at, field_at
 
 TRANSFORMS = ("exact", "lower", "digits", "metaphone", "initial", "prefix3", "company_key", "company_prefix",
-              "domain", "sorted_tokens")
+              "domain", "sorted_tokens", "nickname", "house_street", "postcode")
 METHODS = ("exact", "email", "phone", "name", "first_name", "company", "jaro_winkler", "levenshtein", "date",
-           "name_tokens", "person_name")
+           "name_tokens", "person_name", "website", "address", "token_overlap", "list_overlap", "numeric", "days",
+           "geo")
+# Methods whose agreement identifies a record on its own, apart from its name (an address, a
+# number, a mailbox): by default a merge needs one of these to agree (see MatchSpec.clues).
+IDENTIFYING = ("email", "phone", "website", "address")
+# A field the rules read from the custom fields a mapping kept (`custom.<column>`).
+CUSTOM_PREFIX = "custom."
 # Fields the rules may use beyond an entity's own: made from its fields before matching.
 VIRTUAL_FIELDS = {"full_name": ("first_name", "last_name"),  # "First Last"
                   "person": ("first_name", "last_name")}  # both, apart, for person_name
@@ -57,6 +63,41 @@ Part = Annotated[KeyPart, BeforeValidator(_part)]
 class Comparison(_Strict):
     method: Literal[METHODS]  # type: ignore[valid-type]
     term_frequency: bool = False  # a common value agreeing is weaker evidence than a rare one
+    # The field this one is often made from (an email's local part from the person's name, a
+    # website from the company's name): where a value is so made, agreeing on the part made
+    # from it is no evidence beyond what that field's own comparison counts.
+    built_from: str | None = None
+    # The cuts of a distance method's levels, closest first (numeric: relative difference;
+    # days: days apart; geo: kilometres; token_overlap, list_overlap: shared share).
+    thresholds: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _cuts(self) -> Comparison:
+        if self.thresholds is not None:
+            if self.method not in DISTANCE_CUTS:
+                raise At(("thresholds",), f"the {self.method} method takes no thresholds (only "
+                         + ", ".join(DISTANCE_CUTS) + " do)")
+            if len(self.thresholds) != len(DISTANCE_CUTS[self.method]):
+                raise At(("thresholds",), f"the {self.method} method takes {len(DISTANCE_CUTS[self.method])} "
+                         "thresholds")
+            ordered = sorted(self.thresholds, reverse=self.method in ("token_overlap", "list_overlap"))
+            if list(self.thresholds) != ordered or len(set(self.thresholds)) != len(self.thresholds):
+                raise At(("thresholds",), "thresholds go from the closest to the farthest, each once")
+        return self
+
+    @property
+    def cuts(self) -> list[float]:
+        return list(self.thresholds) if self.thresholds is not None else DISTANCE_CUTS.get(self.method, [])
+
+
+# The default cuts of the distance methods, closest first.
+DISTANCE_CUTS: dict[str, list[float]] = {
+    "numeric": [0.01, 0.1],          # relative difference
+    "days": [1, 31, 366],            # days apart
+    "geo": [0.1, 1.0, 10.0],         # kilometres apart
+    "token_overlap": [0.8, 0.5],     # share of the smaller set's words in the other
+    "list_overlap": [0.8, 0.3],      # share of the shorter list's items in the other
+}
 
 
 def _comparison(value: Any) -> Any:
@@ -84,7 +125,15 @@ class MatchSpec(_Strict):
     training: list[list[Part]] | None = None
     merge: float = Field(0.95, gt=0, lt=1, description="match probability from which a pair is merged")
     review: float = Field(0.5, gt=0, lt=1, description="match probability from which a pair goes to review")
-    max_block: int = Field(2000, ge=2, description="records sharing a key beyond which the key pairs none")
+    max_block: int = Field(2000, ge=2, description="records sharing a key beyond which the key is refined with "
+                           "another key's field, and pairs none if that cannot split it")
+    # Evidence apart from the name that a merge needs (precision first): each entry is a list of
+    # compared fields that must all agree (at an identifying level, on a value at most
+    # `clue_max_records` records share). Default: each compared field of an IDENTIFYING method
+    # on its own, and each compared pointer (the same account). A pair above the merge band
+    # with none of them goes to review, with the reason.
+    clues: list[list[str]] | None = None
+    clue_max_records: int = Field(5, ge=2, description="records that may share a value for it to identify one")
     survivorship: Survivorship = Survivorship()
 
     @model_validator(mode="after")
@@ -93,11 +142,33 @@ class MatchSpec(_Strict):
             raise At(("review",), f"review ({self.review}) must be below merge ({self.merge})")
         return self
 
+    @model_validator(mode="after")
+    def _clues_compared(self) -> MatchSpec:
+        for number, clue in enumerate(self.clues or []):
+            for index, name in enumerate(clue):
+                if name not in self.compare:
+                    raise At(("clues", number, index), f"{name!r} is not compared: a clue is one of the compared "
+                             f"fields ({', '.join(self.compare)})")
+        for name, comparison in self.compare.items():
+            if comparison.built_from is not None and comparison.built_from not in self.compare \
+                    and comparison.built_from not in VIRTUAL_FIELDS:
+                raise At(("compare", name, "built_from"), f"{comparison.built_from!r} is not a compared field")
+        return self
+
     @property
     def fields(self) -> list[str]:
         """Every field the rules read."""
         used = [p.field for key in self.blocking + (self.training or []) for p in key] + list(self.compare)
+        used += [c.built_from for c in self.compare.values() if c.built_from]
         return list(dict.fromkeys(used))
+
+    def clue_sets(self, pointers: tuple[str, ...] = ()) -> list[list[str]]:
+        """The clues a merge needs (`clues`, or the default: each compared field of an
+        identifying method, and each compared pointer among `pointers`)."""
+        if self.clues is not None:
+            return [list(c) for c in self.clues]
+        return [[name] for name, c in self.compare.items()
+                if c.method in IDENTIFYING or (name in pointers and c.method == "exact")]
 
 
 class DedupeRules(_Strict):
@@ -140,6 +211,8 @@ def _lead_field(name: str, where: tuple) -> None:
 
 
 def _field_at(entity: str, name: str, where: tuple) -> None:
+    if name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
+        return  # a custom field: whether the mapping keeps it is known only with the data
     if name in VIRTUAL_FIELDS and all(f in MODEL.entity(entity) for f in VIRTUAL_FIELDS[name]):
         return
     field_at(entity, name, where)
