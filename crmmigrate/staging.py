@@ -7,6 +7,7 @@ that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable
@@ -85,6 +86,21 @@ class ChunkWriter:
             self.close()
         else:
             self.abort()
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """`data` written to `path` under a temporary name, then renamed: a failed write never
+    leaves a file that looks finished. `OutputError` when the path cannot be written."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # the directory itself may be what failed
+            tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write here: {exc.strerror}.", file=str(path)) from None
 
 
 def write_frames(path: Path, frames: Iterable[pd.DataFrame]) -> int:

@@ -8,11 +8,8 @@ renames it when complete (a failed write never leaves a file that looks finished
 
 from __future__ import annotations
 
-import contextlib
-import html
 import json
 import math
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -21,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from crmmigrate.errors import OutputError
-from crmmigrate.staging import write_frames
+from crmmigrate.page import document, escape, is_missing, nice_step, value_html, write_page
+from crmmigrate.staging import write_bytes, write_frames
 from crmmigrate.validate.result import (
     FAILURE_COLUMNS,
     Check,
@@ -85,45 +82,19 @@ def worst_first(checks: list[Check]) -> list[Check]:
     return sorted(checks, key=lambda c: (-severity(c), -c.rate))
 
 
-def _is_missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def shown_value(value: Any) -> str:
-    """A legacy value as text a person can read: characters that would be invisible or break
-    the file (control characters, lone surrogates from undecodable bytes) become escapes."""
-    if _is_missing(value):
-        return "(missing)"
-    text = str(value)
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _sample_row(sample: dict[str, Any]) -> str:
     row = sample.get("row")
-    return "row ?" if _is_missing(row) or row == "" else f"row {row}"
+    return "row ?" if is_missing(row) or row == "" else f"row {row}"
 
 
 # --- files ---------------------------------------------------------------------------------
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):  # the directory itself may be what failed
-            tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write here: {exc.strerror}.", file=str(path)) from None
 
 
 def _json_default(value: Any) -> Any:
     # Counts computed with pandas arrive as numpy scalars, which json does not know.
     if hasattr(value, "item"):
         return value.item()
-    if _is_missing(value):
+    if is_missing(value):
         return None
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
@@ -134,7 +105,7 @@ def write_json(result: ValidationResult, path: Path) -> None:
     # A lone surrogate (an undecodable byte kept by surrogateescape) cannot be encoded as UTF-8;
     # backslashreplace turns it into the six characters \udcxx, which is the same string again
     # in JSON's own escape syntax, so the file stays valid and round-trips.
-    _write_bytes(path, (text + "\n").encode("utf-8", errors="backslashreplace"))
+    write_bytes(path, (text + "\n").encode("utf-8", errors="backslashreplace"))
 
 
 # --- JUnit XML -----------------------------------------------------------------------------
@@ -155,7 +126,7 @@ def _failure_text(check: Check) -> str:
         lines.append("sample failing values:")
         for sample in check.samples:
             value = sample.get("value")
-            shown = "(missing)" if _is_missing(value) else repr(str(value))
+            shown = "(missing)" if is_missing(value) else repr(str(value))
             reason = sample.get("reason")
             lines.append(f"  {_sample_row(sample)}: {shown}" + (f" ({reason})" if reason else ""))
     return "\n".join(lines) + "\n"
@@ -207,7 +178,7 @@ def write_junit(result: ValidationResult, path: Path) -> None:
     tree = junit_tree(result)
     root = tree.getroot()
     body = ET.tostring(root, encoding="unicode")
-    _write_bytes(path, ("<?xml version='1.0' encoding='utf-8'?>\n" + body + "\n").encode("utf-8"))
+    write_bytes(path, ("<?xml version='1.0' encoding='utf-8'?>\n" + body + "\n").encode("utf-8"))
 
 
 # --- failing values ------------------------------------------------------------------------
@@ -235,72 +206,8 @@ def write_failures(result: ValidationResult, path: Path) -> int:
 
 # --- HTML ----------------------------------------------------------------------------------
 
-_CSS = """
-:root { color-scheme: light; }
-* { box-sizing: border-box; }
-body { margin: 0 auto; max-width: 1120px; padding: 24px 20px 48px; color: #1b1b1b;
-  background: #fff; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto,
-  "Noto Sans", "DejaVu Sans", sans-serif; }
-h1 { font-size: 22px; margin: 0 0 12px; }
-h2 { font-size: 18px; margin: 0 0 4px; }
-.verdict { padding: 12px 16px; border-left: 8px solid; border-radius: 4px; font-weight: 600;
-  font-size: 16px; margin: 0 0 16px; }
-.verdict.fail { background: #fdecea; border-color: #b71c1c; color: #7f1010; }
-.verdict.pass { background: #e8f5e9; border-color: #1b5e20; color: #0f3d13; }
-table { border-collapse: collapse; width: 100%; margin: 8px 0 4px; }
-th, td { text-align: left; vertical-align: top; padding: 5px 8px;
-  border-bottom: 1px solid #d6d6d6; }
-th { background: #f3f3f3; font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.tag { display: inline-block; padding: 0 6px; border-radius: 3px; font-weight: 700;
-  font-size: 12px; }
-.tag.fail { background: #b71c1c; color: #fff; }
-.tag.pass { background: #1b5e20; color: #fff; }
-tr.fail td { background: #fff6f5; }
-section.entity { margin: 28px 0 0; padding-top: 12px; border-top: 2px solid #444;
-  break-inside: auto; }
-.meta { color: #444; margin: 0 0 8px; }
-.notes { background: #fff8e1; border-left: 8px solid #8d6e00; border-radius: 4px;
-  padding: 8px 16px; margin: 0 0 16px; }
-.notes ul { margin: 4px 0 0; padding-left: 20px; }
-.chart { display: block; width: 100%; max-width: 900px; height: auto; break-inside: avoid; }
-.chart text { font: 12px system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans",
-  "DejaVu Sans", sans-serif; fill: #1b1b1b; }
-.chart .tick { fill: #555; }
-.legend { color: #444; font-size: 12px; margin: 2px 0 8px; }
-.legend .swatch { display: inline-block; width: 12px; height: 10px; margin: 0 4px 0 10px;
-  vertical-align: baseline; }
-ul.list { margin: 0; padding: 0; list-style: none; }
-ul.list li { margin: 0 0 3px; }
-code.value { font: 12.5px "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace;
-  background: #f0f0f0; border: 1px solid #d9d9d9; border-radius: 3px; padding: 0 3px;
-  white-space: pre-wrap; word-break: break-all; }
-.where, .why { color: #555; }
-em.missing { color: #555; }
-@media print {
-  body { max-width: none; padding: 0; font-size: 11px; }
-  section.entity { break-before: auto; }
-  tr, .verdict { break-inside: avoid; }
-  .verdict.fail, .verdict.pass, .tag, tr.fail td { -webkit-print-color-adjust: exact;
-    print-color-adjust: exact; }
-}
-"""
-
 _RED = "#c62828"
 _GREEN = "#2e7d32"
-_E = html.escape
-
-
-def _nice_step(span: float) -> float:
-    """A round tick step (1, 2, 2.5 or 5 times a power of ten) giving four or five ticks."""
-    raw = span / 4
-    power = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 2.5, 5, 10):
-        if factor * power >= raw:
-            return factor * power
-    return 10 * power
-
-
 def _axis_max(checks: list[Check]) -> float:
     """The chart's right edge. One field missing 90% of its values would otherwise squash every
     1% threshold into the first pixel; the axis stops at four times the largest threshold and
@@ -309,7 +216,7 @@ def _axis_max(checks: list[Check]) -> float:
     top_rate = max(c.rate for c in checks)
     shown_rate = min(top_rate, top_threshold * 4) if top_threshold > 0 else top_rate
     wanted = max(top_threshold * 1.25, shown_rate, 0.001)
-    step = _nice_step(min(wanted, 1.0))
+    step = nice_step(min(wanted, 1.0))
     return min(math.ceil(wanted / step - 1e-9) * step, 1.0)
 
 
@@ -319,7 +226,7 @@ def _chart(entity: EntityResult, checks: list[Check]) -> str:
     width = label_w + plot_w + value_w
     height = top + row_h * len(checks) + 6
     axis = _axis_max(checks)
-    step = _nice_step(axis)
+    step = nice_step(axis)
 
     def x(rate: float) -> float:
         return label_w + plot_w * min(rate, axis) / axis
@@ -328,9 +235,9 @@ def _chart(entity: EntityResult, checks: list[Check]) -> str:
     parts = [
         (
             f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}" aria-label="{_E(title)}">'
+            f'width="{width}" height="{height}" aria-label="{escape(title)}">'
         ),
-        f"<title>{_E(title)}</title>",
+        f"<title>{escape(title)}</title>",
     ]
     for i in range(round(axis / step) + 1):
         tick = i * step  # multiplied, not summed: repeated += drifts off the round numbers
@@ -347,9 +254,9 @@ def _chart(entity: EntityResult, checks: list[Check]) -> str:
         rate, threshold = percent_pair(check.rate, check.threshold)
         off_scale = check.rate > axis
         field = check.field if len(check.field) <= 26 else check.field[:25] + "…"
-        parts.append(f"<g><title>{_E(check_summary(check))}</title>")
+        parts.append(f"<g><title>{escape(check_summary(check))}</title>")
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + bar_h - 3}" text-anchor="end">{_E(field)}</text>'
+            f'<text x="{label_w - 8}" y="{y + bar_h - 3}" text-anchor="end">{escape(field)}</text>'
         )
         parts.append(
             f'<rect x="{label_w}" y="{y:.1f}" width="{x(check.rate) - label_w:.1f}" '
@@ -382,29 +289,22 @@ def _tag(passed: bool) -> str:
     return '<span class="tag pass">PASS</span>' if passed else '<span class="tag fail">FAIL</span>'
 
 
-def _value_html(value: Any) -> str:
-    if _is_missing(value):
-        return '<em class="missing">(missing)</em>'
-    # <bdi> isolates right-to-left values so they cannot reorder the text around them.
-    return f'<code class="value"><bdi>{_E(shown_value(value))}</bdi></code>'
-
-
 def _checks_table(checks: list[Check]) -> str:
     rows = []
     for check in checks:
         rate, threshold = percent_pair(check.rate, check.threshold)
         reasons = "".join(
-            f"<li>{_E(str(reason))}: {count:,}</li>" for reason, count in check.reasons.items()
+            f"<li>{escape(str(reason))}: {count:,}</li>" for reason, count in check.reasons.items()
         )
         samples = "".join(
-            f'<li><span class="where">{_E(_sample_row(s))}</span> {_value_html(s.get("value"))}'
-            + (f' <span class="why">{_E(str(s["reason"]))}</span>' if s.get("reason") else "")
+            f'<li><span class="where">{escape(_sample_row(s))}</span> {value_html(s.get("value"))}'
+            + (f' <span class="why">{escape(str(s["reason"]))}</span>' if s.get("reason") else "")
             + "</li>"
             for s in check.samples
         )
         rows.append(
             f'<tr class="{"pass" if check.passed else "fail"}">'
-            f"<td><strong>{_E(check.field)}</strong></td><td>{_E(check.cls)}</td>"
+            f"<td><strong>{escape(check.field)}</strong></td><td>{escape(check.cls)}</td>"
             f'<td class="num">{check.errors:,}</td><td class="num">{check.rows:,}</td>'
             f'<td class="num">{rate}</td><td class="num">{threshold}</td>'
             f"<td>{_tag(check.passed)}</td>"
@@ -426,8 +326,8 @@ def _entity_section(entity: EntityResult) -> str:
         else f"all {len(entity.checks)} checks within their thresholds"
     )
     parts = [
-        f'<section class="entity" id="entity-{_E(entity.entity)}">',
-        f"<h2>{_E(entity.entity)} {_tag(entity.passed)}</h2>",
+        f'<section class="entity" id="entity-{escape(entity.entity)}">',
+        f"<h2>{escape(entity.entity)} {_tag(entity.passed)}</h2>",
         f'<p class="meta">{entity.rows:,} rows; {status}</p>',
     ]
     if not entity.checks:
@@ -449,7 +349,7 @@ def _entity_section(entity: EntityResult) -> str:
 def _overview(result: ValidationResult) -> str:
     rows = "".join(
         f'<tr class="{"pass" if e.passed else "fail"}">'
-        f'<td><a href="#entity-{_E(e.entity)}">{_E(e.entity)}</a></td>'
+        f'<td><a href="#entity-{escape(e.entity)}">{escape(e.entity)}</a></td>'
         f'<td class="num">{e.rows:,}</td><td class="num">{len(e.checks):,}</td>'
         f'<td class="num">{len(e.failed):,}</td><td>{_tag(e.passed)}</td></tr>'
         for e in result.entities
@@ -463,7 +363,7 @@ def _overview(result: ValidationResult) -> str:
 def _notes(result: ValidationResult) -> str:
     if not result.notes:
         return ""
-    items = "".join(f"<li>{_E(note)}</li>" for note in result.notes)
+    items = "".join(f"<li>{escape(note)}</li>" for note in result.notes)
     return f'<div class="notes"><strong>Not checked:</strong><ul>{items}</ul></div>'
 
 
@@ -471,22 +371,13 @@ def render_html(result: ValidationResult, *, title: str = "crmmigrate validation
     """The report page as one string: inline CSS and SVG, no script, nothing fetched."""
     verdict_class = "pass" if result.passed else "fail"
     body = [
-        f"<h1>{_E(title)}</h1>",
-        f'<p class="verdict {verdict_class}" id="verdict">{_E(verdict_line(result))}</p>',
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="verdict {verdict_class}" id="verdict">{escape(verdict_line(result))}</p>',
         _notes(result),
         _overview(result),
         *(_entity_section(e) for e in result.entities),
     ]
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        # Nothing on this page may load anything: it is opened from CI artifacts and mail.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-        "style-src 'unsafe-inline'; img-src data:\">"
-        f"<title>{_E(title)}</title><style>{_CSS}</style></head>\n"
-        f"<body>{''.join(body)}</body></html>\n"
-    )
+    return document(title, "".join(body))
 
 
 def write_html(
@@ -494,6 +385,4 @@ def write_html(
 ) -> None:
     """One self-contained HTML page: the verdict, per entity a chart of each field's error rate
     against its threshold (worst first) and a table of the checks with sample failing values."""
-    # Values are escaped for display already; this only guards reasons and titles against a
-    # lone surrogate, which UTF-8 cannot encode.
-    _write_bytes(path, render_html(result, title=title).encode("utf-8", errors="backslashreplace"))
+    write_page(path, render_html(result, title=title))
