@@ -141,6 +141,7 @@ TITLE_FORMS = ["{f} Manager", "Director of {f}", "VP of {f}", "VP, {f}", "Senior
                "{f} Director", "{f} Assistant"]
 TITLE_P = np.array([20, 10, 4, 2, 6, 12, 10, 3, 10, 8, 5, 6, 4], dtype=float)
 PHONE_FORMATS = np.array([35, 30, 10, 15, 10], dtype=float)  # (312) 555-0100, 312-555-0100, 312.555.0100, +1..., digits
+PHONE_P = PHONE_FORMATS / PHONE_FORMATS.sum()
 SOURCES = ("crm", "marketing", "events")
 
 
@@ -474,7 +475,7 @@ def _accounts(rng: np.random.Generator, companies: pd.DataFrame, sizes: np.ndarr
     the switchboard number of each company."""
     n = len(companies)
     switchboard = _new_numbers(rng, companies["area"].to_numpy(), taken)
-    forms = rng.choice(5, n, p=PHONE_FORMATS / PHONE_FORMATS.sum())
+    forms = rng.choice(5, n, p=PHONE_P)
     base = companies["name"].copy()
     has = companies["suffix"].notna()
     base[has] = [nm[: -len(s) - 1] for nm, s in zip(companies["name"][has], companies["suffix"][has], strict=True)]
@@ -520,7 +521,7 @@ def _accounts(rng: np.random.Generator, companies: pd.DataFrame, sizes: np.ndarr
         copy["website"] = np.where(rng.random(m) < 0.25, None,
                                    _website(rng, pd.Series(companies["domain"].iloc[company].values, dtype=object)))
         copy["phone"] = np.where(rng.random(m) < 0.25, None,
-                                 _phone_text(switchboard[company], rng.choice(5, m, p=PHONE_FORMATS / PHONE_FORMATS.sum())))
+                                 _phone_text(switchboard[company], rng.choice(5, m, p=PHONE_P)))
         copy["billing_street"] = np.where(rng.random(m) < 0.15, None, _abbreviate(
             rng, pd.Series(companies["street"].iloc[company].values, dtype=object)))
         postal = copy["billing_postal_code"].astype(object)
@@ -586,14 +587,14 @@ def make_crm(contacts: int, seed: int = 7) -> CRM:
     direct = _new_numbers(rng, area, taken)
     line = rng.choice(3, people, p=[0.45, 0.3, 0.25])  # direct, switchboard, none
     phone_number = np.where(line == 0, direct, np.where(line == 1, switchboard[works_at], -1))
-    phone_form = rng.choice(5, people, p=PHONE_FORMATS / PHONE_FORMATS.sum())
+    phone_form = rng.choice(5, people, p=PHONE_P)
     phone = _phone_text(phone_number, phone_form)
     extension = (line == 1) & (rng.random(people) < 0.15)
     phone[extension] = phone[extension] + " ext. " + pd.Series(rng.integers(100, 999, extension.sum())).astype(
         str).to_numpy()
     mobile_area = cities["area"].astype(int).to_numpy()[rng.choice(len(cities), people, p=cities["weight"].to_numpy())]
     mobile_number = np.where(rng.random(people) < 0.35, _new_numbers(rng, mobile_area, taken), -1)
-    mobile = _phone_text(mobile_number, rng.choice(5, people, p=PHONE_FORMATS / PHONE_FORMATS.sum()))
+    mobile = _phone_text(mobile_number, rng.choice(5, people, p=PHONE_P))
     function = rng.choice(len(FUNCTIONS), people, p=FUNCTION_P / FUNCTION_P.sum())
     title = _titles(rng, function)
     office = rng.random(people) < 0.65
@@ -608,8 +609,8 @@ def make_crm(contacts: int, seed: int = 7) -> CRM:
         "last_name": last, "email": email, "phone": phone, "mobile": mobile, "title": title,
         "department": np.array(FUNCTIONS, dtype=object)[function],
         "mailing_street": np.where(office, companies["street"].to_numpy(dtype=object)[works_at], None),
-        "mailing_city": np.where(office | (rng.random(people) < 0.3), companies["city"].to_numpy(dtype=object)[works_at],
-                                 None),
+        "mailing_city": np.where(office | (rng.random(people) < 0.3),
+                                 companies["city"].to_numpy(dtype=object)[works_at], None),
         "mailing_postal_code": np.where(office, companies["postal"].to_numpy(dtype=object)[works_at], None),
         "mailing_state": np.where(office, companies["state"].to_numpy(dtype=object)[works_at], None),
         "mailing_country": np.where(office, "US", None),
@@ -718,7 +719,7 @@ def _contact_copies(rng: np.random.Generator, frame: pd.DataFrame, copies: int, 
         was_board = copy["phone"].notna().to_numpy() & ~pd.Series(copy["phone"]).str.replace(
             r"\D", "", regex=True).str[-10:].eq(pd.Series(direct[who]).astype(str)).to_numpy()
         number = np.where(was_board & ~board, switchboard[who], number)
-        reformat = rng.choice(5, m, p=PHONE_FORMATS / PHONE_FORMATS.sum())
+        reformat = rng.choice(5, m, p=PHONE_P)
         phone = _phone_text(number, reformat)
         keep = (roll >= 0.42) & (roll < 0.7)  # written as before
         phone[keep] = copy["phone"].to_numpy()[keep]
@@ -729,7 +730,7 @@ def _contact_copies(rng: np.random.Generator, frame: pd.DataFrame, copies: int, 
         reformat = rng.random(m) < 0.4
         mobile_number = np.where(digits.notna(), pd.to_numeric(digits, errors="coerce").fillna(-1), -1).astype(np.int64)
         mobile[reformat] = _phone_text(mobile_number[reformat], rng.choice(5, reformat.sum(),
-                                                                          p=PHONE_FORMATS / PHONE_FORMATS.sum()))
+                                                                          p=PHONE_P))
         mobile[rng.random(m) < 0.3] = None
         copy["mobile"] = mobile
         # Title and department: often another by now.

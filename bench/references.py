@@ -203,6 +203,23 @@ def _splink_contacts(table_path: str, result_path: str) -> None:
     Path(result_path).write_bytes(pickle.dumps((pairs, seconds, peak_rss())))
 
 
+def in_child(module: str, function: str, *arguments: str, timeout: float | None = None):
+    """`module.function(*arguments, result_path)` run in a fresh Python process (`subprocess`,
+    not multiprocessing, so callers need no `if __name__ == "__main__"` guard; the child's peak
+    memory is its own: `peak_rss`), `module` imported from this folder; returns what the
+    function pickled to result_path, or None when it ran past `timeout` seconds (it is killed)."""
+    with tempfile.TemporaryDirectory() as folder:
+        result_path = str(Path(folder, "result.pickle"))
+        code = (f"import sys; sys.path.insert(0, sys.argv[1]); from {module} import {function}; "
+                f"{function}(*sys.argv[2:])")
+        here = str(Path(__file__).resolve().parent)
+        try:
+            subprocess.run([sys.executable, "-c", code, here, *arguments, result_path], check=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return pickle.loads(Path(result_path).read_bytes())
+
+
 def splink_contacts(frame: pd.DataFrame) -> tuple[set[Pair], float, int]:
     """Contacts deduplicated by Splink: pairs at match probability >= 0.9, seconds, peak bytes.
 
@@ -219,13 +236,151 @@ def splink_contacts(frame: pd.DataFrame) -> tuple[set[Pair], float, int]:
     Parquet file and starting the interpreter are not counted.
     """
     with tempfile.TemporaryDirectory() as folder:
-        table_path, result_path = str(Path(folder, "contacts.parquet")), str(Path(folder, "result.pickle"))
+        table_path = str(Path(folder, "contacts.parquet"))
         frame.to_parquet(table_path, index=False)
-        code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-                "from references import _splink_contacts; _splink_contacts(*sys.argv[2:])")
-        here = str(Path(__file__).resolve().parent)
-        subprocess.run([sys.executable, "-c", code, here, table_path, result_path], check=True)
-        return pickle.loads(Path(result_path).read_bytes())
+        return in_child("references", "_splink_contacts", table_path)
+
+
+# How a competent Splink user readies text in DuckDB before comparing it: lower case, no
+# punctuation; phones as digits (an extension dropped); company names without their legal form;
+# websites as domains.
+def _text_sql(column: str) -> str:
+    return f"nullif(trim(regexp_replace(lower({column}), '[^a-z0-9]+', ' ', 'g')), '')"
+
+
+def _digits_sql(column: str, last: int) -> str:
+    bare = f"regexp_replace({column}, '\\s*(ext|x)\\.?\\s*[0-9]+\\s*$', '', 'i')"
+    return f"nullif(right(regexp_replace({bare}, '[^0-9]', '', 'g'), {last}), '')"
+
+
+def _company_sql(column: str) -> str:
+    words = f"regexp_replace(' ' || {_text_sql(column)} || ' ', ' (the|and) ', ' ', 'g')"
+    legal = "inc|incorporated|llc|l l c|corp|corporation|co|company|ltd|limited|llp|l l p|plc|p l c|group|sons"
+    return f"nullif(trim(regexp_replace({words}, '( ({legal}))+ $', ' ')), '')"
+
+
+def _domain_sql(column: str) -> str:
+    return (f"nullif(regexp_replace(lower(trim({column})), '^([a-z]+://)?(www[.])?([^/]+).*$', '\\3'), '')")
+
+
+def _name_levels(column: str, *, tf: bool = True) -> list:
+    """Exact (rarer values worth more), within 2 edits, Jaro-Winkler 0.9 and 0.8, else."""
+    import splink.comparison_level_library as cll
+
+    exact = cll.ExactMatchLevel(column)
+    if tf:
+        exact = exact.configure(tf_adjustment_column=column)
+    return [cll.NullLevel(column), exact, cll.LevenshteinLevel(column, 2), cll.JaroWinklerLevel(column, 0.9),
+            cll.JaroWinklerLevel(column, 0.8), cll.ElseLevel()]
+
+
+def _zip_sql(column: str) -> str:
+    return f"nullif(left(regexp_replace({column}, '[^0-9]', '', 'g'), 5), '')"
+
+
+def _splink_clusters(table_sql: str, blocking: list, comparisons: list, prior: list, em: list, *, u_pairs: float,
+                     threshold: float, result_path: str) -> None:
+    """One Splink run in a child process, timed from the SQL that readies the records: the
+    records (`table_sql`, a DuckDB query with an `id` column) blocked, compared, the prior from
+    the deterministic rules `prior` at recall 0.7, u from `u_pairs` random pairs, m by EM on each
+    of the rules `em`; pairs predicted at `threshold` and clustered there (connected components).
+    Pickles (ids, cluster labels, seconds, peak bytes) for the records in clusters of two or more."""
+    import duckdb
+    from splink import DuckDBAPI, Linker, SettingsCreator
+
+    connection = duckdb.connect()
+    connection.execute("SET enable_progress_bar = false")  # its bar would garble the table printed
+    start = time.perf_counter()
+    table = DuckDBAPI(connection=connection).register(connection.sql(table_sql))
+    settings = SettingsCreator(unique_id_column_name="id", link_type="dedupe_only",
+                               blocking_rules_to_generate_predictions=blocking, comparisons=comparisons)
+    linker = Linker(table, settings, log_level=SPLINK_LOG_LEVEL)
+    linker.training.estimate_probability_two_random_records_match(prior, recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=u_pairs, seed=2)
+    for rule in em:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    predictions = linker.inference.predict(threshold_match_probability=threshold)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+        predictions, threshold_match_probability=threshold)
+    found = clusters.as_duckdbpyrelation().query(
+        "c", "select id, cluster_id from (select id, cluster_id, count(*) over (partition by cluster_id) as n "
+             "from c) where n > 1").fetchnumpy()
+    seconds = time.perf_counter() - start
+    result = (np.asarray(found["id"], dtype=object), np.asarray(found["cluster_id"], dtype=object), seconds,
+              peak_rss())
+    Path(result_path).write_bytes(pickle.dumps(result))
+
+
+def _splink_chicago(table_path: str, result_path: str) -> None:
+    """The child process of bench_dedupe's Chicago row: Splink on the sites' name, address
+    (Levenshtein and Jaro-Winkler levels, term frequencies), ZIP and phone (its last seven
+    digits: most have no area code); blocking on ZIP, phone, name, and the address's first token
+    (the house number) with the name's first letters; clusters at match probability >= 0.5."""
+    import splink.comparison_library as cl
+    from splink import block_on
+
+    _splink_clusters(
+        f"""select id, {_text_sql("name")} as name, {_text_sql("address")} as address, {_zip_sql("zip")} as zip,
+                   {_digits_sql("phone", 7)} as phone, split_part({_text_sql("address")}, ' ', 1) as address_number
+            from read_parquet('{table_path}')""",
+        [block_on("zip"), block_on("phone"), block_on("name"), block_on("address_number", "substr(name, 1, 3)")],
+        [cl.CustomComparison(_name_levels("name"), output_column_name="name"),
+         cl.CustomComparison(_name_levels("address"), output_column_name="address"),
+         cl.ExactMatch("zip").configure(term_frequency_adjustments=True),
+         cl.ExactMatch("phone").configure(term_frequency_adjustments=True)],
+        [block_on("name", "address"), block_on("name", "phone")], [block_on("zip"), block_on("name")],
+        u_pairs=1e6, threshold=0.5, result_path=result_path)
+
+
+def _splink_crm_accounts(accounts_path: str, result_path: str) -> None:
+    """The child process of bench_dedupe's realistic rows for accounts: Splink on the name
+    (legal form aside; term frequencies), website domain, phone, street, ZIP and city; blocking
+    on name, domain, phone, and ZIP with the name's first letters; clusters at >= 0.9."""
+    import splink.comparison_library as cl
+    from splink import block_on
+
+    _splink_clusters(
+        f"""select id, {_company_sql("name")} as name, {_domain_sql("website")} as domain,
+                   {_digits_sql("phone", 10)} as phone, {_text_sql("billing_street")} as street,
+                   {_zip_sql("billing_postal_code")} as zip, {_text_sql("billing_city")} as city
+            from read_parquet('{accounts_path}')""",
+        [block_on("name"), block_on("domain"), block_on("phone"), block_on("zip", "substr(name, 1, 3)")],
+        [cl.CustomComparison(_name_levels("name"), output_column_name="name"),
+         cl.ExactMatch("domain"), cl.ExactMatch("phone"),
+         cl.CustomComparison(_name_levels("street", tf=False), output_column_name="street"),
+         cl.ExactMatch("zip").configure(term_frequency_adjustments=True),
+         cl.ExactMatch("city").configure(term_frequency_adjustments=True)],
+        [block_on("domain"), block_on("name", "phone")], [block_on("zip"), block_on("name")],
+        u_pairs=1e6, threshold=0.9, result_path=result_path)
+
+
+def _splink_crm_contacts(contacts_path: str, accounts_path: str, result_path: str) -> None:
+    """The child process of bench_dedupe's realistic rows for contacts: Splink on first and last
+    name (term frequencies), email, phone (term frequencies: switchboards are shared), mobile,
+    the account's company name (legal form aside) and the city; blocking on email, phone, mobile,
+    the full name, and the last or first name with the company; clusters at >= 0.9."""
+    import splink.comparison_library as cl
+    from splink import block_on
+
+    by_email, by_name = block_on("email"), block_on("first_name", "last_name")
+    _splink_clusters(
+        f"""select c.id, {_text_sql("c.first_name")} as first_name, {_text_sql("c.last_name")} as last_name,
+                   nullif(lower(trim(c.email)), '') as email, {_digits_sql("c.phone", 10)} as phone,
+                   {_digits_sql("c.mobile", 10)} as mobile, {_company_sql("a.name")} as company,
+                   {_text_sql("c.mailing_city")} as city
+            from read_parquet('{contacts_path}') c
+            left join read_parquet('{accounts_path}') a on a.id = c.account_id""",
+        [by_email, block_on("phone"), block_on("mobile"), by_name, block_on("last_name", "company"),
+         block_on("first_name", "company")],
+        [cl.NameComparison("first_name").configure(term_frequency_adjustments=True),
+         cl.NameComparison("last_name").configure(term_frequency_adjustments=True),
+         cl.EmailComparison("email"),
+         cl.ExactMatch("phone").configure(term_frequency_adjustments=True),
+         cl.ExactMatch("mobile"),
+         cl.CustomComparison(_name_levels("company"), output_column_name="company"),
+         cl.ExactMatch("city").configure(term_frequency_adjustments=True)],
+        [by_email, block_on("mobile")], [by_email, by_name],
+        u_pairs=1e7, threshold=0.9, result_path=result_path)
 
 
 def make_contacts(rows: int, seed: int = 5) -> tuple[pd.DataFrame, set[Pair]]:
