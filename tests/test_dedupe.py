@@ -423,8 +423,13 @@ def test_the_planted_duplicates_are_found_and_the_hard_negatives_kept_apart(samp
                                           .itertuples(index=False), 2)}
     truth = {tuple(sorted(map(tuple, p))) for c in TRUTH["duplicates"][entity] for p in combinations(c["members"], 2)}
     hits = len(predicted & truth)
-    precision, recall = hits / len(predicted), hits / len(truth)
+    # Merged or sent to review: a nickname the nickname list does not know (Дима for Дмитрий)
+    # with no mailbox in common is a pair a person decides (precision first).
+    asked = {tuple(sorted(((where[r.source_a], r.id_a), (where[r.source_b], r.id_b))))
+             for r in found.review.itertuples(index=False)}
+    precision, recall = hits / len(predicted), len((predicted | asked) & truth) / len(truth)
     assert precision >= 0.97 and recall >= 0.97, (precision, recall, sorted(predicted - truth), sorted(truth - predicted))
+    assert hits / len(truth) >= 0.9
     negatives = [tuple(sorted(map(tuple, h["pair"]))) for h in TRUTH["hard_negatives"] if h["entity"] == entity]
     assert not set(negatives) & predicted
 
@@ -436,7 +441,9 @@ def test_leads_a_contact_already_is_are_flagged(samples):
                     strict=True))
     truth = {(m["lead"][1], m["contact"][1]) for m in TRUTH["lead_contact_matches"]}
     assert known <= truth  # no lead is flagged wrongly
-    assert len(known) >= 10  # of 12: two more (typos in the name) score below the band
+    # of 12: three score below the band (two typos in the name; one whose email, made from the
+    # name, was one edit away, which is the name again and counts for nothing)
+    assert len(known) >= 9
     assert result.as_dict()["leads_known"] == len(known)
 
 
@@ -475,3 +482,4 @@ def test_dedupe_command_writes_the_results_and_review_takes_decisions(tmp_path):
     # Decided pairs are not asked again.
     assert "0 pair(s) to review (1 decided already)" in runner.invoke(
         app, ["dedupe", "review", str(only_contacts), "--decisions", str(decisions)]).stdout
+

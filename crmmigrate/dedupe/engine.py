@@ -240,7 +240,7 @@ def undecided(found: EntityDedupe, spec: MatchSpec, model: match.Model) -> list[
     if not len(found.pairs):
         out.append(f"{found.entity}: no pair reaches the review band ({spec.review}) among "
                    f"{found.candidates:,} candidate pairs: {fix}.")
-    names = [n for n, c in spec.compare.items() if c.method in NAME_METHODS]
+    names = [n for n, c in spec.compare.items() if c.method in match.NAME_METHODS]
     if names and found.candidates:
         best = sum(max(r["weight"] for r in top if r["comparison"] == n) for n in names)
         probability = float(match.probabilities(model, np.array([best]))[0])
@@ -249,9 +249,6 @@ def undecided(found: EntityDedupe, spec: MatchSpec, model: match.Model) -> list[
                        f"{probability:.2f}, below the review band ({spec.review}): names alone cannot raise a "
                        f"pair; {fix}.")
     return out
-
-
-NAME_METHODS = ("person_name", "company", "name", "name_tokens")
 
 
 @dataclass
@@ -350,7 +347,8 @@ def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict
     unproven = (band == "merge") & (clue < 0)
     band[unproven] = "review"
     reason[unproven] = ("no clue apart from the name (" + (", ".join(named[:-1]) or "none compared")
-                        + f" agreeing, on a value at most {spec.clue_max_records} records share)")
+                        + f" agreeing, on a value records of at most {spec.clue_max_records} names share, "
+                        "with the names and where the records are not differing)")
     at = scored.find([(min(a, b), max(a, b)) for a, b, _ in refused])
     band[at] = "review"
     reason[at] = np.array([why for _, _, why in refused], dtype=object)

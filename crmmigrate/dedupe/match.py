@@ -41,7 +41,7 @@ from rapidfuzz.distance import OSA, DamerauLevenshtein, Indel, JaroWinkler
 
 from crmmigrate import parallel
 from crmmigrate.clean.normalisers import company_key
-from crmmigrate.dedupe.rules import CUSTOM_PREFIX, DISTANCE_CUTS, VIRTUAL_FIELDS, KeyPart, MatchSpec
+from crmmigrate.dedupe.rules import CUSTOM_PREFIX, DISTANCE_CUTS, IDENTIFYING, VIRTUAL_FIELDS, KeyPart, MatchSpec
 from crmmigrate.text import trimmed
 
 RANDOM_PAIRS = 1_000_000  # random pairs measuring u
@@ -442,7 +442,7 @@ def candidate_pairs(values: dict[str, Column], spec: MatchSpec) -> Pairs:
 LEVELS: dict[str, tuple[str, ...]] = {
     "exact": ("missing", "exact", "different"),
     "email": ("missing", "exact", "one edit", "same name, another domain",
-              "same local part built from the name, another domain", "different"),
+              "same local part built from the name, another domain", "one edit, built from the name", "different"),
     "phone": ("missing", "exact", "same last 8 digits", "different"),
     "name": ("missing", "exact", "jaro-winkler >= 0.92", "jaro-winkler >= 0.88", "jaro-winkler >= 0.7", "different"),
     "first_name": ("missing", "exact", "nickname", "jaro-winkler >= 0.92", "jaro-winkler >= 0.88",
@@ -467,8 +467,8 @@ LEVELS: dict[str, tuple[str, ...]] = {
 # Levels whose agreement is on a part often made from another field (`Comparison.built_from`):
 # (the level, the level it becomes where either record's value is so made). That one is
 # neutral: it counts for nothing (weight 0), since the other field's comparison counts it.
-DERIVABLE: dict[str, tuple[int, int]] = {"email": (3, 4), "website": (1, 2)}
-NEUTRAL: dict[str, tuple[int, ...]] = {method: (to,) for method, (_, to) in DERIVABLE.items()}
+DERIVABLE: dict[str, dict[int, int]] = {"email": {3: 4, 2: 5}, "website": {1: 2}}
+NEUTRAL: dict[str, tuple[int, ...]] = {method: tuple(levels.values()) for method, levels in DERIVABLE.items()}
 # Levels that identify a record apart from its name, per method (besides level 1, "exact"):
 # what MatchSpec.clues look for.
 CLUE_LEVELS: dict[str, tuple[int, ...]] = {"email": (1, 2), "phone": (1,), "website": (1,), "address": (1, 2)}
@@ -851,7 +851,7 @@ def _distances(method: str, coded: Coded, x: np.ndarray, y: np.ndarray, cuts: li
 
 
 def _emails(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """One edit apart (0), the same local part at another domain (1), different (3).
+    """One edit apart (0), the same local part at another domain (1), different (4).
 
     Emails are mostly distinct, so instead of memoising, an edit distance is computed only
     where one edit is possible: the same local part (the edit is in the domain); the same
@@ -864,7 +864,7 @@ def _emails(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     head, tail, bare = coded.parts["head"], coded.parts["tail"], coded.parts["bare"]
     ats, size = coded.parts["ats"], coded.parts["size"]
     same_local = local[x] == local[y]
-    level = np.where(same_local, 1, 3).astype(np.int8)  # 2, built from the name, is set by `levels`
+    level = np.where(same_local, 1, 4).astype(np.int8)  # 2 and 3, built from the name, are set by `levels`
     # Narrowed step by step, each test only on the pairs the earlier ones left.
     near = np.flatnonzero(np.abs(size[x] - size[y]) <= 1)  # one edit changes the length by one at most
     possible = [near[same_local[near]]]
@@ -1013,11 +1013,11 @@ def levels(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right: 
     for name, c in spec.compare.items():
         level = compare(c.method, values[name].coded(c.method), left, right, c.cuts)
         if c.built_from is not None and c.method in DERIVABLE:
-            at, neutral = DERIVABLE[c.method]
-            hit = np.flatnonzero(level == at)
-            if len(hit):
-                built = built_from(values, name, c.method, c.built_from)
-                level[hit[built[left[hit]] | built[right[hit]]]] = neutral
+            for at, neutral in DERIVABLE[c.method].items():
+                hit = np.flatnonzero(level == at)
+                if len(hit):
+                    built = built_from(values, name, c.method, c.built_from)
+                    level[hit[built[left[hit]] | built[right[hit]]]] = neutral
         out[name] = level
     return out
 
@@ -1216,22 +1216,63 @@ def weight_histogram(probability: np.ndarray) -> np.ndarray:
 def clues(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str, np.ndarray], left: np.ndarray,
           right: np.ndarray, pointers: tuple[str, ...] = ()) -> np.ndarray:
     """Per pair, the first of the spec's clues (`MatchSpec.clue_sets`) it has, as an index into
-    them; -1 where it has none. A clue field agrees at one of its method's identifying levels
-    (CLUE_LEVELS, or exact), on a value at most `clue_max_records` records share (a pointer,
-    the same account, whatever its size)."""
+    them; -1 where it has none. A clue's fields all agree at one of their method's identifying
+    levels (CLUE_LEVELS, or exact), one of them on a value held by records of at most
+    `clue_max_records` different names (`holders`: an agency's switchboard that 16 sites share
+    identifies none of them, while a site's own number, on its duplicate records under a few
+    spellings, does; a pointer, the same account, whatever its size); and the pair does not
+    differ on where the record is (an address, a pointer), nor on its name."""
     found = np.full(len(left), -1, dtype=np.int16)
+    names = [n for n, c in spec.compare.items() if c.method in NAME_METHODS]
+    named = values[names[0]].coded(spec.compare[names[0]].method) if names else None
+    # Where a record is (its address, its account) is one thing at a time: a pair that differs
+    # there has no clue, whatever else it shares (an agency's sites share its phone).
+    # Nor has a pair whose names clearly differ (two colleagues who share the office's number):
+    # whatever else agrees is at most for review.
+    conflict = np.zeros(len(left), dtype=bool)
+    for name, c in spec.compare.items():
+        if c.method == "person_name":  # both first names there, and unrelated: two people,
+            # unless they share one mailbox (Дима and Дмитрий: no nickname list knows them all)
+            mailbox = np.zeros(len(left), dtype=bool)
+            for other, o in spec.compare.items():
+                if o.method == "email":
+                    mailbox |= pair_levels[other] == 1
+            conflict |= (pair_levels[name] == LEVELS[c.method].index("different")) | (
+                (pair_levels[name] == LEVELS[c.method].index("last name only")) & ~mailbox)
+        elif c.method in ("address", *NAME_METHODS) or (name in pointers and c.method == "exact"):
+            conflict |= pair_levels[name] == len(LEVELS[c.method]) - 1
     for number, clue in reversed(list(enumerate(spec.clue_sets(pointers)))):
-        has = np.ones(len(left), dtype=bool)
+        has = ~conflict
+        fewest = np.zeros(len(left), dtype=bool) if any(n not in pointers for n in clue) else np.ones(len(left), bool)
         for name in clue:
             method = spec.compare[name].method
             has &= np.isin(pair_levels[name], CLUE_LEVELS.get(method, (1,)))
             if name not in pointers:
                 coded = values[name].coded(method)
-                counts = np.append(coded.counts, 0)
-                has &= (counts[coded.codes[left]] <= spec.clue_max_records) \
-                    & (counts[coded.codes[right]] <= spec.clue_max_records)
-        found[has] = number
+                held = np.append(holders(coded, named), 0)
+                fewest |= (held[coded.codes[left]] <= spec.clue_max_records) \
+                    & (held[coded.codes[right]] <= spec.clue_max_records)
+        found[has & fewest] = number
     return found
+
+
+# Methods that compare a record's name (a person's, a company's).
+NAME_METHODS = ("person_name", "company", "name", "name_tokens")
+
+
+def holders(coded: Coded, names: Coded | None) -> np.ndarray:
+    """Per distinct value, how many different names its records have (how many records, when
+    the rules compare no name; a record without a name counts as a name of its own)."""
+    present = coded.codes >= 0
+    if names is None:
+        return coded.counts.astype(np.int64)
+    name = names.codes[present].astype(np.int64)
+    name = np.where(name >= 0, name, -1 - np.flatnonzero(present))  # nameless: each its own
+    value = coded.codes[present].astype(np.int64)
+    shift = len(coded.codes) + 1  # nameless records' own names are -1 ... -n
+    width = len(names.vocab) + shift
+    distinct = _distinct(value * width + (name + shift))
+    return np.bincount(distinct // width, minlength=len(coded.vocab)).astype(np.int64)
 
 
 def _probabilities_by_chunk(model: Model, found: Patterns, left: np.ndarray) -> Callable[[int, int], np.ndarray]:
@@ -1270,6 +1311,7 @@ class Model:
     # that agree on the last name), which replaces the level's u where the pair is at it.
     tf: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
     neutral: dict[str, tuple[int, ...]] = field(default_factory=dict)  # levels that count for nothing
+    shared: dict[str, np.ndarray] = field(default_factory=dict)  # per record: its value is widely held
     untrained: list[str] = field(default_factory=list)  # comparisons whose m no training key fitted
 
     def weights(self, name: str) -> np.ndarray:
@@ -1385,6 +1427,17 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
     model.prior = max(expected, 1.0) / max(n * (n - 1) / 2, 1.0)
     model.tf = {name: _term_frequencies(values[name].coded(c.method), c.method, u[name])
                 for name, c in spec.compare.items() if c.term_frequency}
+    # A number or address that records of many different names hold (a switchboard, info@) is
+    # a fact about where they work, which the account already tells: agreeing on it counts for
+    # nothing, as it is no clue (see `clues`).
+    names = [k for k, c in spec.compare.items() if c.method in NAME_METHODS]
+    named = values[names[0]].coded(spec.compare[names[0]].method) if names else None
+    for name, c in spec.compare.items():
+        if c.term_frequency and c.method in IDENTIFYING:
+            coded = values[name].coded(c.method)
+            widely = np.append(holders(coded, named) > spec.clue_max_records, False)[coded.codes]
+            if widely.any():
+                model.shared[name] = widely
     return model
 
 
@@ -1464,6 +1517,8 @@ def _rarity(model: Model, weights: np.ndarray, at_level: dict[tuple[str, int], n
         at = np.flatnonzero(hit)
         if len(at):
             own = np.log2(model.m[name][level] / np.maximum(model.tf[name][level][left[at]], 1e-7))
+            if level == 1 and name in model.shared:
+                own[model.shared[name][left[at]]] = 0.0
             weights[at] += own - model.weights(name)[level]
 
 

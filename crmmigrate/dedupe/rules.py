@@ -129,11 +129,12 @@ class MatchSpec(_Strict):
                            "another key's field, and pairs none if that cannot split it")
     # Evidence apart from the name that a merge needs (precision first): each entry is a list of
     # compared fields that must all agree (at an identifying level, on a value at most
-    # `clue_max_records` records share). Default: each compared field of an IDENTIFYING method
+    # records of at most `clue_max_records` different names share). Default: each compared field of an IDENTIFYING method
     # on its own, and each compared pointer (the same account). A pair above the merge band
     # with none of them goes to review, with the reason.
     clues: list[list[str]] | None = None
-    clue_max_records: int = Field(5, ge=2, description="records that may share a value for it to identify one")
+    clue_max_records: int = Field(5, ge=2, description="different names whose records may share a value for it "
+                                  "to identify one of them")
     survivorship: Survivorship = Survivorship()
 
     @model_validator(mode="after")
