@@ -7,11 +7,8 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import struct
-import subprocess
 import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +34,7 @@ from crmmigrate.validate.result import (
     EntityResult,
     ValidationResult,
 )
+from tests.browser import Dom, chromium
 
 SCRIPT = "<script>alert(1)</script>"
 # Breaks out of an attribute if one is ever written unescaped, and would leave a mark if it ran.
@@ -346,50 +344,6 @@ def test_no_failures_still_writes_the_header(suffix: str, tmp_path: Path) -> Non
 
 # --- HTML ----------------------------------------------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-INSTALL = "apt-get update && apt-get install -y chromium"
-
-
-class _Dom(HTMLParser):
-    """The tags, attributes and text of a page, as a browser serialised it."""
-
-    def __init__(self, html_text: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-        self.feed(html_text)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_endtag(self, tag: str) -> None:
-        self.tags.append((f"/{tag}", {}))
-
-    def handle_data(self, data: str) -> None:
-        # The stylesheet is not text a reader sees.
-        if not (self.tags and self.tags[-1][0] == "style"):
-            self.text.append(data)
-
-    def joined(self) -> str:
-        return "".join(self.text)
-
-
-def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        # Not a skip: a skipped browser test looks like a passing one in CI, and .ci/run
-        # installs the browser.
-        pytest.fail(f"chromium is not installed; install it with: {INSTALL}", pytrace=False)
-    command = [
-        CHROMIUM if Path(CHROMIUM).exists() else "chromium",
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}", *args,
-    ]
-    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done
-
-
 def test_html_is_self_contained(result: ValidationResult) -> None:
     page = render_html(result)
     assert not re.search(r"https?://", page), "the page must not load or link anything remote"
@@ -406,11 +360,11 @@ def test_html_escapes_every_legacy_value(result: ValidationResult) -> None:
 
 
 @pytest.mark.chromium
-def test_html_in_headless_chromium(result: ValidationResult, tmp_path: Path) -> None:
+def test_html_in_headlesschromium(result: ValidationResult, tmp_path: Path) -> None:
     path = tmp_path / "report.html"
     write_html(result, path, title="Acme migration: validation")
-    dom_html = _chromium(tmp_path, "--dump-dom", path.as_uri()).stdout
-    dom = _Dom(dom_html)
+    dom_html = chromium(tmp_path, "--dump-dom", path.as_uri()).stdout
+    dom = Dom(dom_html)
     text = dom.joined()
 
     # The verdict comes first, in its own block.
@@ -437,7 +391,7 @@ def test_html_in_headless_chromium(result: ValidationResult, tmp_path: Path) -> 
     assert opportunity_rows.index("currency") < opportunity_rows.index("close_date")
 
     screenshot = tmp_path / "report.png"
-    _chromium(tmp_path, "--window-size=1200,2200", f"--screenshot={screenshot}", path.as_uri())
+    chromium(tmp_path, "--window-size=1200,2200", f"--screenshot={screenshot}", path.as_uri())
     png = screenshot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", png[16:24]) == (1200, 2200)
