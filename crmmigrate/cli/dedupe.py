@@ -61,7 +61,8 @@ def find(
     """Score candidate pairs, merge those above the merge band into clusters (guarded against
     chaining), build each cluster's surviving record, re-point every pointer to a merged record
     and write, in OUTPUT: each dataset deduplicated (<entity>.csv), clusters.csv, pairs.csv (with
-    per-field evidence), review.csv (the uncertain pairs), merged.csv and summary.json."""
+    per-field evidence), review.csv (the uncertain pairs), merged.csv, summary.json and report.html
+    (for people: the fitted model, the match weights, the biggest clusters, the warnings)."""
     from crmmigrate.validate import collect_datasets
 
     result = dedupe(collect_datasets(datasets), load_dedupe_rules(rules), decisions=read_decisions(decisions))

@@ -477,7 +477,8 @@ def init_summary(scaffold: Scaffold) -> None:
 
 def dedupe_summary(result: DedupeResult, files: dict[str, str], *, console: Console | None = None) -> None:
     """Per entity: records, candidate pairs, merged and review pairs, clusters, records merged;
-    the pointers re-pointed; where the files went."""
+    the pointers re-pointed; what the data could not decide (in yellow); where the files went,
+    the HTML report among them."""
     console = console or out
     table = Table(title="dedupe", title_justify="left", pad_edge=False)
     for name, justify in (("entity", "left"), ("records", "right"), ("candidate pairs", "right"),
@@ -499,9 +500,11 @@ def dedupe_summary(result: DedupeResult, files: dict[str, str], *, console: Cons
         for key, value, size in entity.skipped_blocks[:5]:
             console.print(f"[yellow]{entity.entity}: key {escape(key)} = {escape(value)!r} is shared by {size:,} "
                           "records: too many to pair, none paired by it[/yellow]")
+        for text in entity.warnings:
+            console.print(f"[yellow]{escape(text)}[/yellow]")
     if files:
         facts = _Facts()
-        for name in ("clusters", "pairs", "review", "merged", "lead_matches", "summary"):
+        for name in ("clusters", "pairs", "review", "merged", "lead_matches", "summary", "report"):
             if name in files:
                 facts.add_row(name, escape(files[name]))
         facts.print()

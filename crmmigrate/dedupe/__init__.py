@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -16,10 +17,11 @@ from crmmigrate.dedupe.engine import (
     dedupe,
     find_duplicates,
 )
+from crmmigrate.dedupe.report import dedupe_html, write_report
 from crmmigrate.dedupe.rules import DedupeRules, MatchSpec, load_dedupe_rules
 
 __all__ = ["CLUSTER_COLUMNS", "DECISIONS", "DECISION_COLUMNS", "MERGED_COLUMNS", "DedupeResult", "DedupeRules", "EntityDedupe",
-           "MatchSpec", "dedupe", "find_duplicates", "load_dedupe_rules", "read_decisions", "write_outputs"]
+           "MatchSpec", "dedupe", "dedupe_html", "find_duplicates", "load_dedupe_rules", "read_decisions", "write_outputs"]
 
 
 def read_decisions(path: Path | None) -> pd.DataFrame:
@@ -53,8 +55,9 @@ def write_outputs(result: DedupeResult, folder: Path, *, datasets: bool = True) 
     """The deduplicated datasets (<entity>.csv; not with `datasets` False: a run loads them
     straight away), clusters.csv, pairs.csv (every pair at or above the review band, with its
     evidence), review.csv (the review band, a decision column to fill in), merged.csv,
-    lead_matches.csv (leads a contact already is) and summary.json, in `folder`; returns the
-    files by name."""
+    lead_matches.csv (leads a contact already is), summary.json (the counts, the warnings and
+    each entity's fitted model, prior and match weight histogram) and report.html (all that for
+    people), in `folder`; returns the files by name."""
     import json
 
     from crmmigrate.staging import write_frames
@@ -76,6 +79,31 @@ def write_outputs(result: DedupeResult, folder: Path, *, datasets: bool = True) 
         frames = [f for f in frames if len(f.columns)] or [pd.DataFrame(columns=list(DECISION_COLUMNS))]
         pd.concat(frames, ignore_index=True).to_csv(path, index=False, encoding="utf-8")
         files[name] = str(path)
-    (folder / "summary.json").write_text(json.dumps(result.as_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+    (folder / "summary.json").write_text(json.dumps(summary(result), indent=2, ensure_ascii=False),
+                                         encoding="utf-8")
     files["summary"] = str(folder / "summary.json")
+    write_report(result, folder / "report.html")
+    files["report"] = str(folder / "report.html")
     return files
+
+
+def summary(result: DedupeResult) -> dict:
+    """What summary.json holds: the counts and warnings (`DedupeResult.as_dict`) and, per
+    entity, the fitted model's rows (MODEL_COLUMNS), its prior and the histogram of the match
+    weights of all candidate pairs. JSON has no infinity: a weight that is one is null."""
+    out = result.as_dict()
+    for found in result.entities:
+        out["entities"][found.entity].update(
+            model=[{k: _finite(v) for k, v in row.items()} for row in found.model.to_dict("records")],
+            prior=_finite(found.prior),
+            histogram={k: [_finite(x) for x in v] if isinstance(v, list) else _finite(v)
+                       for k, v in found.histogram.items()})
+    return out
+
+
+def _finite(value: object) -> object:
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
