@@ -505,12 +505,13 @@ def _reasons(e: EntityDedupe) -> str:
                                 for c, n in clues.items()) + "</tbody></table>")
     if review.empty:
         return heading + "<p>No pair is in the review band.</p>" + clue_table
-    why = review["why"].fillna("").astype(str)
     # A reason naming two records ("would chain: records a:1 and a:7 clearly differ") is counted
-    # with the others of its kind, the first pair named as an example.
-    kind = why.str.replace(_TWO_RECORDS, "records … and …", regex=True)
-    reasons = kind.value_counts()
-    example = why.groupby(kind, sort=False).first()
+    # with the others of its kind, the commonest named as an example. Reasons are few, pairs many:
+    # each distinct reason is read once.
+    counted = review["why"].fillna("").astype(str).value_counts()
+    kind = counted.index.str.replace(_TWO_RECORDS, "records … and …", regex=True)
+    reasons = counted.groupby(kind, sort=False).sum().sort_values(ascending=False, kind="stable")
+    example = pd.Series(counted.index, index=kind).groupby(level=0, sort=False).first()
     rows = []
     for reason, n in reasons.head(REASONS).items():
         named = re.search(_TWO_RECORDS, example[reason])
