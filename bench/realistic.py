@@ -283,15 +283,28 @@ def _companies(rng: np.random.Generator, count: int, cities: pd.DataFrame, last:
         "Associates", "Partners", "Services", "Co"], dtype=object), again.sum())
     base[again] = base[again] + " " + qualifier
     name[again] = np.where(has_suffix[again], base[again] + " " + suffix[again], base[again])
-    # Websites from the name: one domain per company, the second of a name takes its city.
+    # Websites from the name: one domain per company. A name's second company takes its city,
+    # later ones a word or their state as real ones do (summitdentalaustin.com,
+    # summitdentalgroup.net, summitdental-tx.com); a number only when all of those are taken.
     stem = np.where(kind == 2, l1 + l2, base)
-    slug = _slug(pd.Series(stem, dtype=object))
-    tld = rng.choice(np.array([".com", ".net", ".org", ".co", ".us"], dtype=object), count, p=[.8, .08, .04, .04, .04])
-    domain = slug + tld
-    nth = domain.groupby(domain).cumcount().to_numpy()
-    domain = np.where(nth > 0, slug + _slug(city["city"]) + tld, domain).astype(object)
-    nth = pd.Series(domain).groupby(domain).cumcount().to_numpy()
-    domain = np.where(nth > 0, slug + _slug(city["city"]) + nth.astype(str) + tld, domain).astype(object)
+    slug = _slug(pd.Series(stem, dtype=object)).to_numpy(dtype=object)
+    tlds = np.array([".com", ".net", ".org", ".co", ".us"], dtype=object)
+    tld_p = [.8, .08, .04, .04, .04]
+    domain = slug + rng.choice(tlds, count, p=tld_p)
+    taken = pd.Series(domain).duplicated().to_numpy()
+    domain[taken] = slug[taken] + _slug(city["city"][taken]).to_numpy(dtype=object) + ".com"
+    words = np.array(["group", "inc", "co", "usa", "hq", "pros", "team", "online", "corp", "llc", "services", "home",
+                      "now", "today", "local", "experts", "works", "hub", "central", "direct"], dtype=object)
+    states = ("-" + city["state"].str.lower()).to_numpy(dtype=object)
+    for attempt in range(8):
+        taken = pd.Series(domain).duplicated().to_numpy()
+        if not taken.any():
+            break
+        k = taken.sum()
+        middle = np.where(rng.random(k) < 0.3, states[taken], rng.choice(words, k))
+        if attempt >= 5:
+            middle = middle + pd.Series(rng.integers(2, 100, k)).astype(str).to_numpy()
+        domain[taken] = slug[taken] + middle + rng.choice(tlds, k, p=tld_p)
     street_type = rng.choice(len(STREET_TYPES), count, p=STREET_P / STREET_P.sum())
     word_p = 1 / (np.arange(len(STREET_WORDS)) + 3)
     word = np.where(rng.random(count) < 0.6, rng.choice(np.array(STREET_WORDS, dtype=object), count,
