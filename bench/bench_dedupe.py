@@ -299,6 +299,9 @@ def error_kinds(frame: pd.DataFrame, truth: pd.Series, predicted: np.ndarray, fi
         shares = signature.value_counts(normalize=True).head(top)
         lines.append(f"    {kind} (a sample of {len(a):,}):")
         lines += [f"      {share:6.1%}  {text}" for text, share in shares.items()]
+        agree = [f"{part[0][:part[0].index(':') if ':' in part[0] else -1]} "
+                 f"{np.mean([p.endswith(('=', ':same')) for p in part]):.0%}" for part in parts]
+        lines.append(f"      each field alone, share agreeing: {', '.join(agree)}")
     return lines
 
 
