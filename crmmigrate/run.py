@@ -50,8 +50,9 @@ from crmmigrate.errors import (
 )
 from crmmigrate.extract import ExtractReport, Source, open_source, rejects_frame
 from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load, masked
-from crmmigrate.load.engine import BATCH_ROWS, BULK_ROWS, write_ledger
+from crmmigrate.load.engine import BATCH_ROWS, BULK_ROWS, fetch, write_ledger
 from crmmigrate.load.gate import loadable
+from crmmigrate.load.merges import MergedInTarget, keep_merged
 from crmmigrate.load.schema import ID_MAP, build_metadata
 from crmmigrate.mapping.config import Mapping, load_mapping
 from crmmigrate.mapping.engine import Mapper, MapReport
@@ -392,6 +393,8 @@ class RunResult:
     timings: dict[str, float]
     files: dict[str, str] = field(default_factory=dict)
     kept: dict[str, int] = field(default_factory=dict)  # entity -> rows of an earlier run left loaded
+    # entity -> what keeping its merged records did: entries written, rows removed, merges undone
+    merges: dict[str, MergedInTarget] = field(default_factory=dict)
 
     @property
     def gate_failed(self) -> bool:
@@ -542,8 +545,11 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         progress=lambda entity, done, total: report("load", entity, done, total),
     )
     loaded.skipped = dict(held)
-    ledger.merged(deduped)
     timings["load"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    # The merged records' own values, as cleaned (dedupe leaves the datasets it is given as they were).
+    merges = ledger.merged(deduped, cleaned.datasets)
+    timings["merged"] = time.perf_counter() - clock
     files["load_rejects"] = str(run_dir / "load.rejects.csv")
     write_frames(run_dir / "load.rejects.csv", [loaded.rejects_frame()])
 
@@ -556,7 +562,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         run_id=run_id, run_dir=run_dir, target=migration.masked_target, dry_run=dry_run, only=only,
         sources=runs, cleaning=cleaned, validation=result, dedupe=deduped, held=held, forced=forced, load=loaded,
         ledger=lines,
-        timings=timings, files=files, kept={k: len(v) for k, v in kept.items() if v},
+        timings=timings, files=files, kept={k: len(v) for k, v in kept.items() if v}, merges=merges,
     )
     finished = datetime.now(UTC)
     log.update({
@@ -576,6 +582,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         },
         "load": [asdict(s) | {"loaded": s.loaded} for s in loaded.sources],
         "kept_from_earlier_runs": outcome.kept,
+        "merges": {entity: m.as_dict() for entity, m in merges.items()},
         "ledger": [line.as_dict() for line in lines],
         "ledger_ok": not outcome.mismatches,
         "files": files,
@@ -705,6 +712,9 @@ def _legacy_id(value: Any, row: Any) -> str:
     return f"row {row}"
 
 
+_OWN_ROW_STAYS = "; its own row stays"  # a merged record's row an earlier run loaded, while its survivor is not
+
+
 class _Ledger:
     """The id_map entries this run writes itself: rows extract rejected, rows a filter removed,
     and rows of entities the gate held back. The loader writes the ones it loads or rejects."""
@@ -755,27 +765,63 @@ class _Ledger:
                 t.c.entity.in_(entities), t.c.status == "loaded"))
             return {(str(e), str(s), str(i)) for e, s, i in rows}
 
-    def merged(self, deduped: DedupeResult) -> None:
+    def merged(self, deduped: DedupeResult, records: dict[str, pd.DataFrame]) -> dict[str, MergedInTarget]:
         """id_map entries of the merged records: `merged`, with their survivor's target id (none
-        when the survivor was not loaded: the reason says so)."""
+        when the survivor was not loaded: the reason says so), written where they are new or
+        changed; and in the same transaction their own values (`records`: as dedupe was given them)
+        kept in merged_record, the rows of those an earlier run loaded removed, and merges no
+        longer made marked undone (`keep_merged`)."""
         t = self.table
+        outcome: dict[str, MergedInTarget] = {}
+        if self.dry_run:
+            return outcome
         for found in deduped.entities:
-            if found.merged.empty or self.dry_run:
-                continue
             with self.engine.begin() as connection:
-                rows = connection.execute(sa.select(t.c.source, t.c.legacy_id, t.c.target_id).where(
-                    t.c.entity == found.entity, t.c.status == "loaded"))
-                targets = {(str(s), str(i)): target for s, i, target in rows}
-                entries = []
                 merged = found.merged
-                for source, legacy, to_source, to_id in zip(merged["_source"], merged["legacy_id"],
-                                                            merged["survivor_source"], merged["survivor_id"],
-                                                            strict=True):
-                    target = targets.get((to_source, to_id))
-                    reason = f"merged into {to_source} {to_id}"
-                    entries.append({"source": source, "legacy_id": legacy, "target_id": target, "status": "merged",
-                                    "reason": reason if target is not None else reason + ", which was not loaded"})
-                write_ledger(connection, t, found.entity, self.run_id, entries)
+                survivors: list[int | None] = []  # per merged record: its survivor's target id
+                own: list[int | None] = []  # and the record's own row, when it has one
+                if not merged.empty:
+                    rows = fetch(connection, sa.select(t.c.source, t.c.legacy_id, t.c.target_id, t.c.status,
+                                                       t.c.reason, t.c.run_id)
+                                 .where(t.c.entity == found.entity, t.c.status.in_(("loaded", "merged"))))
+                    targets: dict[tuple[str, str], int] = {}
+                    # Rows of the records themselves: loaded by an earlier run (a row this run loaded
+                    # is another record's, with the same legacy id), or kept for want of a survivor.
+                    earlier: dict[tuple[str, str], int] = {}
+                    before: dict[tuple[str, str], tuple] = {}  # merged entries as they are
+                    for source, legacy, target, status, reason, run in rows:
+                        key = (str(source), str(legacy))
+                        if status == "loaded":
+                            targets[key] = target
+                            if run != self.run_id:
+                                earlier[key] = target
+                        else:
+                            before[key] = (target, reason)
+                            if str(reason).endswith(_OWN_ROW_STAYS):
+                                earlier[key] = target
+                    entries = []
+                    for source, legacy, to_source, to_id in zip(merged["_source"], merged["legacy_id"],
+                                                                merged["survivor_source"], merged["survivor_id"],
+                                                                strict=True):
+                        target = targets.get((to_source, to_id))
+                        mine = earlier.get((source, legacy))  # its row, when an earlier run loaded it
+                        reason = f"merged into {to_source} {to_id}"
+                        if target is None:
+                            reason += ", which was not loaded"
+                            if mine is not None:  # it stays the record's row: pointers to it resolve
+                                target, reason = mine, reason + _OWN_ROW_STAYS
+                        if before.get((source, legacy)) != (target, reason):  # else merged as before
+                            entries.append({"source": source, "legacy_id": legacy, "target_id": target,
+                                            "status": "merged", "reason": reason})
+                        survivors.append(target)
+                        own.append(mine)
+                    write_ledger(connection, t, found.entity, self.run_id, entries)
+                outcome[found.entity] = keep_merged(
+                    connection, found.entity, self.run_id,
+                    merged.assign(survivor_target=pd.Series(survivors, index=merged.index, dtype=object),
+                                  own_target=pd.Series(own, index=merged.index, dtype=object)),
+                    records[found.entity])
+        return outcome
 
     def _loaded_before(self, entity: str, sources: list[str]) -> dict[tuple[str, str], str]:
         t = self.table

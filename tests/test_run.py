@@ -143,6 +143,12 @@ def test_samples_allow_failing_load_everything_once(project, backend, request):
         "activity": 0}
     assert counts(url, "SELECT COUNT(*) FROM id_map m JOIN id_map s ON s.entity = m.entity "
                        "AND s.target_id = m.target_id AND s.status = 'loaded' WHERE m.status = 'merged'") == [(62,)]
+    # Each merged record's own values are kept, beside its id_map entry, pointing at the same survivor.
+    merged = sum(line.merged for line in first.ledger)
+    assert counts(url, "SELECT COUNT(*) FROM merged_record r JOIN id_map m ON m.entity = r.entity "
+                       "AND m.source = r.source AND m.legacy_id = r.legacy_id AND m.status = 'merged' "
+                       "AND m.target_id = r.survivor_id WHERE r.undone_run_id IS NULL") == [(merged,)]
+    assert counts(url, "SELECT COUNT(*) FROM merged_record") == [(merged,)]
 
 
 def test_only_stages_a_migration_and_pointers_resolve_through_id_map(project):
@@ -179,7 +185,7 @@ def test_dry_run_leaves_the_target_empty(project):
     assert sum(line.inserted for line in result.ledger) == 2317 - 62  # 62 duplicates merged
     for line in result.ledger:
         assert line.balanced and line.id_map is None
-    for table in ("account", "contact", "lead", "activity", "id_map"):
+    for table in ("account", "contact", "lead", "activity", "id_map", "merged_record"):
         assert counts(url, f'SELECT COUNT(*) FROM "{table}"') == [(0,)]
 
 

@@ -455,6 +455,13 @@ def run_summary(result: RunResult) -> None:
               f"{escape(result.files['validation_html'])} (validation)")
     for entity, count in result.kept.items():
         note(f"{entity}: {count:,} row(s) an earlier run loaded stay loaded as they were.")
+    for entity, merges in result.merges.items():
+        if merges.removed:
+            note(f"{entity}: {merges.removed:,} row(s) an earlier run loaded are merged now and removed: their "
+                 "values are kept in merged_record, pointers to them point at their survivor.")
+        if merges.undone:
+            note(f"{entity}: {merges.undone:,} merge(s) undone: the record(s) are loaded on their own again, "
+                 "their merged_record entries marked undone.")
     for run in result.sources:
         for text in run.extract.notes:
             note(f"{run.extract.file}: {text}")

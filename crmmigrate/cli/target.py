@@ -20,7 +20,8 @@ UrlArg = Annotated[str, typer.Argument(metavar="URL", help="SQLAlchemy URL of th
 @app.command("init")
 @handles_errors
 def init(url: UrlArg, verbose: Verbose = False) -> None:
-    """Create every table of the target schema (one per entity, and id_map) that is missing."""
+    """Create every table of the target schema (one per entity, id_map and merged_record) that
+    is missing."""
     created = init_target(connect(url))
     report.out.print(f"{masked(url)}: created {len(created)} table(s)"
                      + (f": {', '.join(created)}" if created else "; the schema was there already"))

@@ -375,16 +375,7 @@ class _EntityLoader:
         return pa.table([pa.array([r[i] for r in rows], t) for i, t in enumerate(schema.types)], schema=schema)
 
     def _fetch(self, query: sa.Select) -> list[tuple]:
-        """A query's rows as the driver gives them: without SQLAlchemy's row objects, which
-        cost more than the query when there are millions of rows."""
-        compiled = query.compile(self.connection, compile_kwargs={"render_postcompile": True})
-        cursor = self.connection.connection.driver_connection.cursor()
-        try:
-            cursor.execute(str(compiled), tuple(compiled.params[k] for k in compiled.positiontup)
-                           if compiled.positional else compiled.params)
-            return cursor.fetchall()
-        finally:
-            cursor.close()
+        return fetch(self.connection, query)
 
     def _bulk(self, legacy: pa.Array, existing: pa.Table) -> bool:
         """Whether to load a source in bulk (`_load_bulk`): worth it once its new records number
@@ -866,11 +857,24 @@ LEDGER_KEY = ("entity", "source", "legacy_id")
 _LEDGER_CHANGES = ("target_id", "status", "reason", "run_id")
 
 
+def fetch(connection: sa.Connection, query: sa.Select) -> list[tuple]:
+    """A query's rows as the driver gives them: without SQLAlchemy's row objects, which cost
+    more than the query when there are millions of rows (and without its column types' result
+    processing: JSON comes as text, except from PostgreSQL's driver, which parses it)."""
+    compiled = query.compile(connection, compile_kwargs={"render_postcompile": True})
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(str(compiled), tuple(compiled.params[k] for k in compiled.positiontup)
+                       if compiled.positional else compiled.params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def write_ledger(connection: sa.Connection, id_map: sa.Table, entity: str, run_id: str,
                  entries: pd.DataFrame | list[dict]) -> None:
     """Record where records ended: upsert their id_map entries (source, legacy_id, target_id,
-    status, reason) by (entity, source, legacy id). PostgreSQL copies them into a staging table
-    and upserts from it in one statement; the others upsert in one executemany."""
+    status, reason) by (entity, source, legacy id)."""
     entries = pd.DataFrame(entries, columns=["source", "legacy_id", "target_id", "status", "reason"])
     if entries.empty:
         return
@@ -885,35 +889,53 @@ def write_ledger(connection: sa.Connection, id_map: sa.Table, entity: str, run_i
         "reason": pa.array(entries["reason"].astype(object).where(entries["reason"].notna(), None), pa.string()),
         "run_id": pa.array([run_id] * len(entries), pa.string()),
     })
+    upsert(connection, id_map, rows, LEDGER_KEY)
+
+
+def upsert(connection: sa.Connection, table: sa.Table, rows: pa.Table, key: tuple[str, ...]) -> None:
+    """Insert `rows` (Arrow columns named as the table's; JSON columns as JSON text) into
+    `table`, updating every other column of the rows whose `key` is there already. PostgreSQL
+    copies them into a staging table and upserts from it in one statement; SQLite and MariaDB
+    upsert in one executemany."""
+    if not rows.num_rows:
+        return
+    names = rows.column_names
+    changes = [c for c in names if c not in key]
     dialect = connection.dialect.name
-    columns = ", ".join(LEDGER_COLUMNS)
+    quote = connection.dialect.identifier_preparer.quote
+    target = quote(table.name)
+    columns = ", ".join(quote(c) for c in names)
     if dialect == "postgresql":
+        stage = quote(f"{table.name}_stage")
         raw = connection.connection.driver_connection
         with raw.cursor() as cursor:
-            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS id_map_stage (LIKE id_map INCLUDING DEFAULTS) "
+            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS) "
                            "ON COMMIT DELETE ROWS")
-            _copy_csv(raw, "id_map_stage", rows)
+            _copy_csv(raw, f"{table.name}_stage", rows)
             cursor.execute(
-                f"INSERT INTO id_map ({columns}) SELECT {columns} FROM id_map_stage ORDER BY legacy_id "
-                "ON CONFLICT (entity, source, legacy_id) DO UPDATE SET "
-                + ", ".join(f"{c} = EXCLUDED.{c}" for c in _LEDGER_CHANGES))
-            cursor.execute("DELETE FROM id_map_stage")
+                f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} "
+                f"ORDER BY {', '.join(quote(c) for c in key)} "
+                f"ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET "
+                + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in changes))
+            cursor.execute(f"DELETE FROM {stage}")
         return
-    parameters = list(zip(*(rows.column(c).to_pylist() for c in LEDGER_COLUMNS), strict=True))
+    parameters = list(zip(*(rows.column(c).to_pylist() for c in names), strict=True))
     if dialect == "sqlite":
-        upsert = (f"INSERT INTO id_map ({columns}) VALUES ({', '.join('?' * len(LEDGER_COLUMNS))}) "
-                  "ON CONFLICT (entity, source, legacy_id) DO UPDATE SET "
-                  + ", ".join(f"{c} = excluded.{c}" for c in _LEDGER_CHANGES))
+        statement = (f"INSERT INTO {target} ({columns}) VALUES ({', '.join('?' * len(names))}) "
+                     f"ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET "
+                     + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in changes))
     elif dialect in ("mysql", "mariadb"):
-        upsert = (f"INSERT INTO id_map ({columns}) VALUES ({', '.join(['%s'] * len(LEDGER_COLUMNS))}) "
-                  "ON DUPLICATE KEY UPDATE " + ", ".join(f"{c} = VALUES({c})" for c in _LEDGER_CHANGES))
+        statement = (f"INSERT INTO {target} ({columns}) VALUES ({', '.join(['%s'] * len(names))}) "
+                     "ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(c)} = VALUES({quote(c)})" for c in changes))
     else:
-        for source, legacy in {(r[1], r[2]) for r in parameters}:
-            connection.execute(id_map.delete().where(id_map.c.entity == entity, id_map.c.source == source,
-                                                     id_map.c.legacy_id == legacy))
-        connection.execute(id_map.insert(), [dict(zip(LEDGER_COLUMNS, r, strict=True)) for r in parameters])
+        for values in {tuple(r[names.index(c)] for c in key) for r in parameters}:
+            connection.execute(table.delete().where(*(table.c[c] == v for c, v in zip(key, values, strict=True))))
+        documents = {c for c in names if isinstance(table.c[c].type, sa.JSON)}  # JSON text, parsed
+        connection.execute(table.insert(), [
+            {c: json.loads(v) if c in documents and v is not None else v for c, v in zip(names, r, strict=True)}
+            for r in parameters])
         return
-    connection.exec_driver_sql(upsert, parameters)
+    connection.exec_driver_sql(statement, parameters)
 
 
 def _copy_csv(raw: Any, table: str, rows: pa.Table) -> None:

@@ -4,7 +4,10 @@ Per entity a table: a surrogate integer `id`, the record's `legacy_source` and `
 (unique together: the key every rerun upserts by; a lead has a `source` field of its own), every canonical field typed from the model, pointers
 as foreign keys to the target ids (indexed), `custom` (JSON of the source's custom fields) and
 `quarantine` (JSON of values that were invalid, kept with their reason). Plus `id_map`, the
-ledger: where every extracted record ended, and as which target id.
+ledger: where every extracted record ended, and as which target id; and `merged_record`: each
+merged record's own values, which its survivor's row does not hold (a merge destroys nothing,
+and an `apart` decision can bring the record back). Legacy ids compare byte for byte on every
+database (MariaDB's default collation would take "c1" and "C1" for one id).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sqlalchemy as sa
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, Field, FieldType
 
 ID_MAP = "id_map"
+MERGED = "merged_record"
 LEDGER_STATUSES = ("loaded", "merged", "rejected", "filtered")
 
 
@@ -40,21 +44,30 @@ def _column_type(field: Field) -> sa.types.TypeEngine:
     return types.get(field.type, sa.String(length))
 
 
+def _legacy_key() -> sa.types.TypeEngine:
+    """A legacy id column: compared byte for byte (MySQL and MariaDB fold case by default)."""
+    return sa.String(255).with_variant(sa.String(255, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
+def _record_key() -> list[sa.Column]:
+    """How id_map and merged_record name a record: its entity, source and legacy id."""
+    return [sa.Column("entity", sa.String(40), nullable=False), sa.Column("source", sa.String(120), nullable=False),
+            sa.Column("legacy_id", _legacy_key(), nullable=False)]
+
+
 def table_name(entity: str) -> str:
     return entity
 
 
 def build_metadata() -> sa.MetaData:
-    """Every entity table, in load order, and the id_map ledger."""
+    """Every entity table, in load order, the id_map ledger and the merged records."""
     metadata = sa.MetaData()
     for name in MODEL.load_order():
         _entity_table(metadata, MODEL.entity(name))
     sa.Table(
         ID_MAP,
         metadata,
-        sa.Column("entity", sa.String(40), nullable=False),
-        sa.Column("source", sa.String(120), nullable=False),
-        sa.Column("legacy_id", sa.String(255), nullable=False),
+        *_record_key(),
         sa.Column("target_id", sa.BigInteger(), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
@@ -68,6 +81,24 @@ def build_metadata() -> sa.MetaData:
         # by it, and every load would pay for keeping one.
         sqlite_with_rowid=False,  # SQLite keeps the rows in the key's tree: one tree to write
     )
+    sa.Table(
+        MERGED,
+        metadata,
+        *_record_key(),
+        # The survivor's row (its id_map target id); none when the survivor was not loaded.
+        sa.Column("survivor_id", sa.BigInteger(), nullable=True),
+        # The record's canonical values as the run read them, before survivorship (field: text).
+        sa.Column("original", sa.JSON(), nullable=False),
+        sa.Column("custom", sa.JSON(), nullable=True),
+        # The record's own row as the target held it, when an earlier run had loaded it and a
+        # later merge removed it (edits made in the new CRM since the load are in it).
+        sa.Column("removed_row", sa.JSON(), nullable=True),
+        sa.Column("run_id", sa.String(64), nullable=False),  # the run that merged it (or changed it)
+        # The run from which the record is no longer merged (an `apart` decision): it has its
+        # own row again, and id_map says where.
+        sa.Column("undone_run_id", sa.String(64), nullable=True),
+        sa.PrimaryKeyConstraint("entity", "source", "legacy_id", name="merged_record_pkey"),
+    )
     return metadata
 
 
@@ -75,7 +106,7 @@ def _entity_table(metadata: sa.MetaData, entity: Entity) -> sa.Table:
     columns: list[sa.Column] = [
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
         sa.Column("legacy_source", sa.String(120), nullable=False),
-        sa.Column("legacy_id", sa.String(255), nullable=False),
+        sa.Column("legacy_id", _legacy_key(), nullable=False),
     ]
     for field in entity.fields:
         if field.name == "id":
@@ -123,7 +154,7 @@ def check_target(engine: sa.Engine) -> list[str]:
         for column in table.columns:
             if column.name not in present:
                 problems.append(f"table {table.name!r} has no column {column.name!r}")
-        if table.name != ID_MAP:
+        if table.name not in (ID_MAP, MERGED):
             uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(table.name)]
             uniques += [tuple(i["column_names"]) for i in inspector.get_indexes(table.name) if i.get("unique")]
             if ("legacy_source", "legacy_id") not in uniques:
