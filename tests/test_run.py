@@ -118,9 +118,9 @@ def test_samples_allow_failing_load_everything_once(project, backend, request):
     first, second = run_samples_twice(with_target(project, url), url, allow_failing=True)
 
     assert first.held == {} and set(first.forced) == HELD - {"case"}
-    # Leads a contact already is are flagged in the run too (10 of the samples' 12).
-    assert first.dedupe.as_dict()["leads_known"] == 10
-    assert len(pd.read_csv(first.run_dir / "dedupe" / "lead_matches.csv")) == 10
+    # Leads a contact already is are flagged in the run too (9 of the samples' 12).
+    assert first.dedupe.as_dict()["leads_known"] == 9
+    assert len(pd.read_csv(first.run_dir / "dedupe" / "lead_matches.csv")) == 10  # and one perhaps
     for result in (first, second):
         assert_exact_ledger(result)
     loaded = {line.source: line.loaded for line in first.ledger}
@@ -136,13 +136,14 @@ def test_samples_allow_failing_load_everything_once(project, backend, request):
     statuses = dict(counts(url, "SELECT status, COUNT(*) FROM id_map GROUP BY status"))
     assert statuses == {"loaded": sum(loaded.values()), "merged": sum(line.merged for line in first.ledger),
                         "rejected": sum(line.rejected for line in first.ledger)}
-    # The planted duplicates are merged: 20 accounts, 42 contacts, each into a loaded survivor.
+    # The planted duplicates are merged: 20 accounts, 40 contacts, each into a loaded survivor (two
+    # contacts, Дима for Дмитрий with no mailbox in common, wait in review: precision first).
     assert {line.entity: 0 for line in first.ledger} | {
         e: sum(line.merged for line in first.ledger if line.entity == e) for e in ("account", "contact")} == {
-        "account": 20, "contact": 42, "lead": 0, "opportunity": 0, "opportunity_contact_role": 0, "case": 0,
+        "account": 20, "contact": 40, "lead": 0, "opportunity": 0, "opportunity_contact_role": 0, "case": 0,
         "activity": 0}
     assert counts(url, "SELECT COUNT(*) FROM id_map m JOIN id_map s ON s.entity = m.entity "
-                       "AND s.target_id = m.target_id AND s.status = 'loaded' WHERE m.status = 'merged'") == [(62,)]
+                       "AND s.target_id = m.target_id AND s.status = 'loaded' WHERE m.status = 'merged'") == [(60,)]
     # Each merged record's own values are kept, beside its id_map entry, pointing at the same survivor.
     merged = sum(line.merged for line in first.ledger)
     assert counts(url, "SELECT COUNT(*) FROM merged_record r JOIN id_map m ON m.entity = r.entity "
@@ -182,7 +183,7 @@ def test_dry_run_leaves_the_target_empty(project):
     url = f"sqlite:///{project / 'crm.db'}"
     result = run_migration(load_migration(with_target(project, url)), dry_run=True, allow_failing=True)
     assert result.dry_run
-    assert sum(line.inserted for line in result.ledger) == 2317 - 62  # 62 duplicates merged
+    assert sum(line.inserted for line in result.ledger) == 2317 - 60  # 60 duplicates merged
     for line in result.ledger:
         assert line.balanced and line.id_map is None
     for table in ("account", "contact", "lead", "activity", "id_map", "merged_record"):
