@@ -355,6 +355,8 @@ _REAL_NEIGHBOURS = (
     "yeah.net", "foxmail.com", "sohu.com", "email.cz", "post.cz", "atlas.cz", "centrum.sk",
     "post.sk", "sfr.fr", "pm.me", "proton.me",
 )
+# Domains of personal mailboxes, anyone's: two addresses there say nothing of an employer.
+PERSONAL_EMAIL_DOMAINS = frozenset(COMMON_EMAIL_DOMAINS + _REAL_NEIGHBOURS)
 # Below this length a domain one letter off a common one is as likely another real domain.
 _TYPO_MIN_LENGTH = 6
 # From this length a domain two letters off (with the same top-level domain) is a typo too.

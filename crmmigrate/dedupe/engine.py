@@ -185,16 +185,23 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
 
     def distinct(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Record pairs that clearly differ: their comparisons together speak against a match
-        (a Bayes factor below 1; scored on the spot when not among the pairs kept). Two
-        records that merely share little are no reason to keep a cluster apart."""
+        (a Bayes factor below 1), or they differ on what a record has one of (`match.conflicts`:
+        two first names, two addresses, two work mailboxes), scored on the spot when not among
+        the pairs kept. Two records that merely share little are no reason to keep a cluster
+        apart; two Johnsons at one company, joined through a third with no first name, are."""
         at, hit = _find(scored.code, a.astype(np.int64) * n + b.astype(np.int64))
         found = np.full(len(a), np.nan)
         found[hit] = scored.weights[at[hit]]
+        levels = {name: np.zeros(len(a), dtype=np.int8) for name in scored.levels}
+        for name, known in scored.levels.items():
+            levels[name][hit] = known[at[hit]]
         missing = np.isnan(found)
         if missing.any():
-            levels = match.levels(values, spec, a[missing], b[missing])
-            found[missing] = match.score_weights(model, levels, a[missing])
-        return found < 0
+            fresh = match.levels(values, spec, a[missing], b[missing])
+            found[missing] = match.score_weights(model, fresh, a[missing])
+            for name, level in fresh.items():
+                levels[name][missing] = level
+        return (found < 0) | match.conflicts(values, spec, levels, a, b, pointers, names=False)
 
     source, legacy = frame["_source"].astype(str).to_numpy(dtype=object), frame["_legacy"].to_numpy(dtype=object)
     groups = cluster(n, scored.left[merge], scored.right[merge], strength[merge], apart=set(apart),

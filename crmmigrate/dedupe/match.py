@@ -40,7 +40,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, DamerauLevenshtein, Indel, JaroWinkler
 
 from crmmigrate import parallel
-from crmmigrate.clean.normalisers import company_key
+from crmmigrate.clean.normalisers import PERSONAL_EMAIL_DOMAINS, company_key
 from crmmigrate.dedupe.rules import CUSTOM_PREFIX, DISTANCE_CUTS, IDENTIFYING, VIRTUAL_FIELDS, KeyPart, MatchSpec
 from crmmigrate.text import trimmed
 
@@ -209,16 +209,17 @@ _TRANSFORMS: dict[str, Callable[[str], str | None]] = {
 
 def name_root(name: str) -> str | None:
     """The formal name a first name stands for, so that a nickname and its formal name block
-    together whatever their initials (Bill and William, Liz and Elizabeth, Peggy and Margaret):
-    the name itself when it is a formal name, else the first formal name it is short for."""
+    together whatever their initials (Liz and Elizabeth, Peggy and Margaret, Jim and James):
+    of the name and the names it is related to (the nicknames list relates them both ways),
+    the one with the most nicknames: the formal name they gather round (Peggy and Margaret
+    give "margaret"). A nickname of two formal names goes to one of them (Bill to Robert, not
+    William): those pairs meet through the other keys only."""
     folded = name.strip().rstrip(".").casefold()
     if not folded:
         return None
     namer = _nick_namer()
-    if namer.nicknames_of(folded):
-        return folded
-    formal = sorted(namer.canonicals_of(folded))
-    return formal[0] if formal else folded
+    related = {folded} | namer.canonicals_of(folded) | namer.nicknames_of(folded)
+    return sorted(related, key=lambda n: (-len(namer.nicknames_of(n)), n))[0]
 
 
 # Street words as postal services abbreviate them, so "5100 South Ellis Avenue" and
@@ -565,6 +566,8 @@ def normalised(column: Column, method: str) -> Coded:
         local = pc.struct_field(split, "local")
         coded.parts["local"] = _part_codes(local)
         coded.parts["domain"] = _part_codes(pc.struct_field(split, "domain"))
+        coded.parts["personal"] = pc.is_in(pc.struct_field(split, "domain"), value_set=pa.array(
+            sorted(PERSONAL_EMAIL_DOMAINS))).fill_null(False).to_numpy(zero_copy_only=False)
         coded.parts["length"] = pc.utf8_length(local).to_numpy(zero_copy_only=False).astype(np.int32)
         coded.parts["head"] = _part_codes(pc.utf8_slice_codeunits(local, 0, 4))
         coded.parts["tail"] = _part_codes(pc.utf8_slice_codeunits(local, -4))
@@ -1213,22 +1216,15 @@ def weight_histogram(probability: np.ndarray) -> np.ndarray:
     return np.histogram(weight, bins=HISTOGRAM_EDGES)[0]
 
 
-def clues(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str, np.ndarray], left: np.ndarray,
-          right: np.ndarray, pointers: tuple[str, ...] = ()) -> np.ndarray:
-    """Per pair, the first of the spec's clues (`MatchSpec.clue_sets`) it has, as an index into
-    them; -1 where it has none. A clue's fields all agree at one of their method's identifying
-    levels (CLUE_LEVELS, or exact), one of them on a value held by records of at most
-    `clue_max_records` different names (`holders`: an agency's switchboard that 16 sites share
-    identifies none of them, while a site's own number, on its duplicate records under a few
-    spellings, does; a pointer, the same account, whatever its size); and the pair does not
-    differ on where the record is (an address, a pointer), nor on its name."""
-    found = np.full(len(left), -1, dtype=np.int16)
-    names = [n for n, c in spec.compare.items() if c.method in NAME_METHODS]
-    named = values[names[0]].coded(spec.compare[names[0]].method) if names else None
-    # Where a record is (its address, its account) is one thing at a time: a pair that differs
-    # there has no clue, whatever else it shares (an agency's sites share its phone).
-    # Nor has a pair whose names clearly differ (two colleagues who share the office's number):
-    # whatever else agrees is at most for review.
+def conflicts(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str, np.ndarray], left: np.ndarray,
+              right: np.ndarray, pointers: tuple[str, ...] = (), *, names: bool = True) -> np.ndarray:
+    """Per pair, whether it clearly differs on what one record has one of: where it is (its
+    address, its account: an agency's sites share its phone), its name (two colleagues who
+    share the office's number), or its work mailbox. Such a pair has no clue for a merge, and
+    clustering never joins through it. With `names` False, organisations' names (company,
+    name, name_tokens) are left out: one site is listed under its agency's name and its own,
+    and those can differ wholly while a cluster holds both (a person's two first names
+    cannot)."""
     conflict = np.zeros(len(left), dtype=bool)
     for name, c in spec.compare.items():
         if c.method == "person_name":  # both first names there, and unrelated: two people,
@@ -1240,19 +1236,85 @@ def clues(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str, np.
             conflict |= (pair_levels[name] == LEVELS[c.method].index("different")) | (
                 (pair_levels[name] == LEVELS[c.method].index("last name only")) & ~mailbox)
         elif c.method in ("address", *NAME_METHODS) or (name in pointers and c.method == "exact"):
+            if c.method in NAME_METHODS and not names:
+                continue
             conflict |= pair_levels[name] == len(LEVELS[c.method]) - 1
+    # A work mailbox is one per person: two different ones at one company's domain are two
+    # people (james.smith@ and james.smith2@), not at a personal provider (gmail.com).
+    for name, c in spec.compare.items():
+        if c.method == "email" and len(values[name].coded(c.method).vocab):
+            coded = values[name].coded(c.method)
+            x, y = coded.codes[left], coded.codes[right]
+            both = (x >= 0) & (y >= 0) & (x != y)
+            domain, personal = coded.parts["domain"], coded.parts["personal"]
+            xs, ys = np.maximum(x, 0), np.maximum(y, 0)
+            conflict |= both & (domain[xs] >= 0) & (domain[xs] == domain[ys]) & ~personal[xs]
+    return conflict
+
+
+def clues(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str, np.ndarray], left: np.ndarray,
+          right: np.ndarray, pointers: tuple[str, ...] = ()) -> np.ndarray:
+    """Per pair, the first of the spec's clues (`MatchSpec.clue_sets`) it has, as an index into
+    them; -1 where it has none. A clue's fields all agree at one of their method's identifying
+    levels (CLUE_LEVELS, or exact), one of them on a value held by records of at most
+    `clue_max_records` different names (`holders`: an agency's switchboard that 16 sites share
+    identifies none of them, while a site's own number, on its duplicate records under a few
+    spellings, does; a pointer, the same account, whatever its size); and the pair does not
+    differ on where the record is (an address, a pointer, a work mailbox), nor on its name."""
+    found = np.full(len(left), -1, dtype=np.int16)
+    names = [n for n, c in spec.compare.items() if c.method in NAME_METHODS]
+    named = values[names[0]].coded(spec.compare[names[0]].method) if names else None
+    conflict = conflicts(values, spec, pair_levels, left, right, pointers)
+    namesakes = _namesakes(values, spec, pointers)
     for number, clue in reversed(list(enumerate(spec.clue_sets(pointers)))):
         has = ~conflict
         fewest = np.zeros(len(left), dtype=bool) if any(n not in pointers for n in clue) else np.ones(len(left), bool)
         for name in clue:
             method = spec.compare[name].method
             has &= np.isin(pair_levels[name], CLUE_LEVELS.get(method, (1,)))
+            if name in namesakes:
+                has &= ~(namesakes[name][left] | namesakes[name][right])
             if name not in pointers:
                 coded = values[name].coded(method)
                 held = np.append(holders(coded, named), 0)
                 fewest |= (held[coded.codes[left]] <= spec.clue_max_records) \
                     & (held[coded.codes[right]] <= spec.clue_max_records)
         found[has & fewest] = number
+    return found
+
+
+def _namesakes(values: dict[str, Column], spec: MatchSpec, pointers: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Per compared pointer (the account), per record: whether its account holds people of its
+    name (last name, and first name up to nicknames) under two or more work mailboxes, that is
+    two such people at least (john.smith@ and john.smith2@). There the same account is no clue
+    that two records of that name are one person."""
+    people = [n for n, c in spec.compare.items() if c.method == "person_name"]
+    mails = [n for n, c in spec.compare.items() if c.method == "email"]
+    found: dict[str, np.ndarray] = {}
+    if not people or not mails or not len(values[mails[0]].coded("email").vocab):
+        return found
+    person = values[people[0]].coded("person_name")
+    if person.names is None:
+        return found
+    if "root" not in person.names.parts:
+        roots = pd.Series([name_root(v) or "" for v in person.names.vocab], dtype="str")
+        person.names.parts["root"] = np.append(-1, _factorised(roots)[0])  # codes are names + 1, 0 blank
+    first = person.names.parts["root"][np.maximum(person.records["first"], 0)]
+    last = person.records["last"]
+    mail = values[mails[0]].coded("email")
+    work = np.where(mail.codes >= 0, mail.codes, -1)
+    work[(work >= 0) & mail.parts["personal"][np.maximum(work, 0)]] = -1
+    for name, c in spec.compare.items():
+        if name not in pointers or c.method != "exact":
+            continue
+        account = values[name].coded("exact").codes
+        known = (account >= 0) & (last > 0) & (first >= 0) & (work >= 0)
+        if not known.any():
+            continue
+        group, _ = pd.factorize(pd.MultiIndex.from_arrays([account, last, first]))
+        distinct = _distinct(group[known].astype(np.int64) * (len(mail.vocab) + 1) + work[known])
+        mailboxes = np.bincount(distinct // (len(mail.vocab) + 1), minlength=int(group.max()) + 1)
+        found[name] = mailboxes[group] >= 2
     return found
 
 
