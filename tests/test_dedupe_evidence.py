@@ -5,6 +5,7 @@ initials, and the comparison kinds for custom fields read their values as docume
 
 from __future__ import annotations
 
+import hashlib
 from itertools import combinations
 
 import numpy as np
@@ -38,13 +39,15 @@ def namesakes(people: int, seed: int) -> tuple[pd.DataFrame, set[tuple[str, str]
     weights = 1 / np.arange(1, 26) ** 1.1
     last = rng.choice(LAST, people, p=weights / weights.sum())
     company = np.minimum(rng.zipf(1.6, people), people // 4)
+    # Each company's own domain, no two a typo apart (as real ones mostly are not).
+    domains = {c: hashlib.sha1(f"{seed}-{c}".encode()).hexdigest()[:10] for c in set(company.tolist())}
     rows, taken = [], {}
     for i in range(people):
         local = f"{first[i]}.{last[i]}".lower()
         taken[local, company[i]] = taken.get((local, company[i]), 0) + 1  # a second John Smith: john.smith2@
         number = taken[local, company[i]]
         rows.append({"id": f"P{i}", "first_name": first[i], "last_name": last[i], "account_id": f"A{company[i]}",
-                     "email": f"{local}{number if number > 1 else ''}@co{company[i]}.example",
+                     "email": f"{local}{number if number > 1 else ''}@{domains[company[i]]}.example",
                      "phone": f"+1312{5550000 + i:07d}", "mailing_city": "Chicago"})
     truth = set()
     for i in rng.choice(people, people // 10, replace=False):

@@ -42,7 +42,16 @@ def email_level(a: str | None, b: str | None) -> str:
     a, b = a.casefold(), b.casefold()
     if a == b:
         return "exact"
-    if DamerauLevenshtein.distance(a, b) <= 1:
+    local_a, local_b = a.split("@", 1)[0], b.split("@", 1)[0]
+
+    def letters(text: str) -> str:
+        return "".join(ch for ch in text if ch.isalpha())
+
+    def digits(text: str) -> str:
+        return "".join(ch for ch in text if ch in "0123456789")
+
+    numbered = letters(local_a) == letters(local_b) and digits(local_a) != digits(local_b)
+    if DamerauLevenshtein.distance(a, b) <= 1 and not numbered:  # john.smith2@ is another John Smith
         return "one edit"
     if a.split("@", 1)[0] == b.split("@", 1)[0]:
         return "same name, another domain"

@@ -566,6 +566,10 @@ def normalised(column: Column, method: str) -> Coded:
         local = pc.struct_field(split, "local")
         coded.parts["local"] = _part_codes(local)
         coded.parts["domain"] = _part_codes(pc.struct_field(split, "domain"))
+        letters = pc.replace_substring_regex(local, r"[^\p{L}]", "")
+        coded.parts["letters"] = letters.to_numpy(zero_copy_only=False)
+        coded.parts["letters_code"] = _part_codes(letters)
+        coded.parts["digits"] = _part_codes(pc.replace_substring_regex(local, r"[^0-9]", ""))
         coded.parts["personal"] = pc.is_in(pc.struct_field(split, "domain"), value_set=pa.array(
             sorted(PERSONAL_EMAIL_DOMAINS))).fill_null(False).to_numpy(zero_copy_only=False)
         coded.parts["length"] = pc.utf8_length(local).to_numpy(zero_copy_only=False).astype(np.int32)
@@ -883,7 +887,11 @@ def _emails(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
                                                    | (tail[a] == tail[b]))])
     at = np.concatenate(possible)
     close = _scores(OSA.distance, coded.vocab, x[at], y[at], score_cutoff=1) <= 1
-    level[at[close]] = 0
+    # The same letters with another number are two mailboxes (john.smith@ and john.smith2@, a
+    # second John Smith), not a typo: different.
+    numbered = (coded.parts["letters_code"][x[at]] == coded.parts["letters_code"][y[at]]) & (
+        coded.parts["digits"][x[at]] != coded.parts["digits"][y[at]])
+    level[at[close & ~numbered]] = 0
     return level
 
 
@@ -1018,6 +1026,10 @@ def levels(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right: 
         if c.built_from is not None and c.method in DERIVABLE:
             for at, neutral in DERIVABLE[c.method].items():
                 hit = np.flatnonzero(level == at)
+                if c.method == "email" and at == 2 and len(hit):  # one edit in the local part, not the domain
+                    coded = values[name].coded(c.method)
+                    local = coded.parts["local"]
+                    hit = hit[local[coded.codes[left[hit]]] != local[coded.codes[right[hit]]]]
                 if len(hit):
                     built = built_from(values, name, c.method, c.built_from)
                     level[hit[built[left[hit]] | built[right[hit]]]] = neutral
@@ -1248,8 +1260,25 @@ def conflicts(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str,
             both = (x >= 0) & (y >= 0) & (x != y)
             domain, personal = coded.parts["domain"], coded.parts["personal"]
             xs, ys = np.maximum(x, 0), np.maximum(y, 0)
-            conflict |= both & (domain[xs] >= 0) & (domain[xs] == domain[ys]) & ~personal[xs]
+            two = np.flatnonzero(both & (domain[xs] >= 0) & (domain[xs] == domain[ys]) & ~personal[xs])
+            conflict[two[_two_mailboxes(coded, xs[two], ys[two])]] = True
     return conflict
+
+
+def _two_mailboxes(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """For two different addresses at one domain (codes), whether they are two mailboxes rather
+    than one mistyped: the same letters with other digits (john.smith@ and john.smith2@: a
+    second John Smith), or letters more than one edit apart (jsmith@ and ksmith@); not one
+    letter dropped, doubled or swapped (jessica.rodiguez@), nor punctuation (john.smith@ and
+    johnsmith@)."""
+    letters, digits = coded.parts["letters_code"], coded.parts["digits"]
+    same_letters = letters[x] == letters[y]
+    out = same_letters & (digits[x] != digits[y])
+    other = np.flatnonzero(~same_letters)
+    if len(other):
+        apart = _scores(OSA.distance, coded.parts["letters"], x[other], y[other], score_cutoff=2) > 1
+        out[other[apart]] = True
+    return out
 
 
 def clues(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str, np.ndarray], left: np.ndarray,
@@ -1338,12 +1367,18 @@ def holders(coded: Coded, names: Coded | None) -> np.ndarray:
 
 
 def _probabilities_by_chunk(model: Model, found: Patterns, left: np.ndarray) -> Callable[[int, int], np.ndarray]:
-    """The probabilities of the pairs start..stop. With few patterns (the shipped rules have
-    9,600), each pattern's weight is looked up rather than summed pair by pair."""
+    """The probabilities of the pairs start..stop (`_weights_by_chunk`, the prior added)."""
+    weights = _weights_by_chunk(model, found, left)
+    return lambda start, stop: probabilities(model, weights(start, stop))
+
+
+def _weights_by_chunk(model: Model, found: Patterns, left: np.ndarray) -> Callable[[int, int], np.ndarray]:
+    """The match weights (term frequencies included, the prior not) of the pairs start..stop.
+    With few patterns (the shipped rules have thousands), each pattern's weight is looked up
+    rather than summed pair by pair."""
     total = math.prod(found.radix.values())
     if total > 1 << 20:
-        return lambda start, stop: probabilities(model, score_weights(model, found.levels(slice(start, stop)),
-                                                                      left[start:stop]))
+        return lambda start, stop: score_weights(model, found.levels(slice(start, stop)), left[start:stop])
     every = Patterns(np.arange(total), found.radix).levels()
     table = score_weights(model, every)
     at_level = {(name, level): every[name] == level for name, per in model.tf.items() for level in per}
@@ -1352,7 +1387,7 @@ def _probabilities_by_chunk(model: Model, found: Patterns, left: np.ndarray) -> 
         codes = found.codes[start:stop]
         weights = table[codes]
         _rarity(model, weights, {key: hit[codes] for key, hit in at_level.items()}, left[start:stop])
-        return probabilities(model, weights)
+        return weights
 
     return chunk
 
@@ -1477,16 +1512,6 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
         else:
             untrained.append(name)
     model = Model(m=m, u=u, prior=1.0, neutral=neutral, untrained=untrained)
-    # The prior: how many of all pairs match, from the candidates' expected matches.
-    distinct, counts = found.counts()
-    odds = 2.0 ** np.clip(score_weights(model, distinct), -60, 60)
-    candidate_prior = 0.5
-    for _ in range(EM_ITERATIONS):
-        posterior = candidate_prior * odds / (candidate_prior * odds + 1 - candidate_prior)
-        candidate_prior = float(np.clip((posterior * counts).sum() / counts.sum(), 1e-9, 1 - 1e-9)) \
-            if counts.sum() else 1e-9
-    expected = candidate_prior * counts.sum()
-    model.prior = max(expected, 1.0) / max(n * (n - 1) / 2, 1.0)
     model.tf = {name: _term_frequencies(values[name].coded(c.method), c.method, u[name])
                 for name, c in spec.compare.items() if c.term_frequency}
     # A number or address that records of many different names hold (a switchboard, info@) is
@@ -1497,10 +1522,53 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
     for name, c in spec.compare.items():
         if c.term_frequency and c.method in IDENTIFYING:
             coded = values[name].coded(c.method)
-            widely = np.append(holders(coded, named) > spec.clue_max_records, False)[coded.codes]
+            held = holders(coded, named)
+            widely = np.append(held > spec.clue_max_records, False)[coded.codes]
             if widely.any():
                 model.shared[name] = widely
+            if named is not None:
+                # The chance that another record holds an identifying value by coincidence is
+                # how many *others* hold it: the records of other names. A value's share counts
+                # the duplicates themselves, so a mailbox only its own person's two records hold
+                # would look as common as one two strangers share. Half a record where none
+                # other does.
+                filled = max(int((coded.codes >= 0).sum()), 1)
+                others = np.append(np.maximum(held - 1, 0.5) / filled, 1.0).astype(np.float32)[coded.codes]
+                model.tf[name][1] = np.minimum(model.tf[name][1], others)
+    model.prior = _prior(model, found, pairs.left, pairs.right, n)
     return model
+
+
+def _prior(model: Model, found: Patterns, left: np.ndarray, right: np.ndarray, n: int) -> float:
+    """The chance that two records drawn at random match: the matches expected among the
+    candidates over all pairs. A record is mostly the duplicate of one other at most, so the
+    matches expected are half the records' best chances of having one (each pair weighed with
+    its term frequencies), found by iterating with the prior they imply. Summing every pair's
+    chance instead lets the namesakes and colleagues that blocking pairs by the thousand pass
+    for matches, more so as the data grows, and the model grows credulous with it."""
+    pairs = n * (n - 1) / 2
+    if not len(found.codes):
+        return 1.0 / max(pairs, 1.0)
+    weights = np.empty(len(found.codes), dtype=np.float32)
+    chunk_weights = _weights_by_chunk(model, found, left)
+
+    def work(start: int, stop: int) -> None:
+        weights[start:stop] = chunk_weights(start, stop)
+
+    _chunked(len(weights), work)
+    best = np.full(n, -np.inf, dtype=np.float32)  # each record's strongest pair
+    np.maximum.at(best, left, weights)
+    np.maximum.at(best, right, weights)
+    del weights
+    best = best[np.isfinite(best)].astype(float)
+    prior = 1e-3
+    for _ in range(100):
+        log_odds = np.clip(best + math.log2(prior / (1 - prior)), -60, 60)
+        expected = float((1.0 / (1.0 + 2.0 ** -log_odds)).sum())
+        before, prior = prior, min(max(expected, 1.0) / max(pairs, 1.0), 0.5)
+        if abs(math.log(prior / before)) < 1e-4:
+            break
+    return prior
 
 
 # person_name's levels that agree on the last name but not the whole name: their u scales with
