@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from crmmigrate.dedupe import match
-from crmmigrate.dedupe.rules import MatchSpec
+from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
 
 LEVELS = {method: list(labels) for method, labels in match.LEVELS.items()}
 
@@ -234,8 +234,12 @@ def test_candidate_pairs_are_the_union_of_the_keys_pairs_each_once():
     for number, parts in enumerate(spec.blocking):
         codes, label = match.key_codes(values, parts)
         own = set(parts)
-        others = list(dict.fromkeys(p for k, key in enumerate(spec.blocking) if k != number for p in key
-                                    if p not in own))
+        keyed = {p.field for key in spec.blocking for p in key}
+        context = [KeyPart(field=name) for name, c in spec.compare.items()  # the account, the city first
+                   if name not in keyed and name not in VIRTUAL_FIELDS
+                   and c.method in ("exact", "jaro_winkler", "levenshtein", "date")]
+        others = list(dict.fromkeys([*context, *(p for k, key in enumerate(spec.blocking) if k != number
+                                                 for p in key if p not in own)]))
         refiners = [match.key_codes(values, [p])[0] for p in others]
 
         def groups(members: list[int], rest: list[np.ndarray]) -> list[list[int]]:

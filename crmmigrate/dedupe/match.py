@@ -410,9 +410,16 @@ def candidate_pairs(values: dict[str, Column], spec: MatchSpec) -> Pairs:
         return parts[part.field, part.transform]
 
     def refiners(number: int) -> list[Callable[[], np.ndarray]]:
-        """Another key's fields, each once, to refine key `number`'s blocks that are too big."""
+        """Fields to refine key `number`'s blocks that are too big, each once: first the compared
+        fields no key blocks on exactly (the account, the city: what a record shares with its
+        duplicate but not with the crowd of strangers in a "Smith, J" block), then the other
+        keys' fields."""
         own = set(spec.blocking[number])
-        others = dict.fromkeys(p for k, key in enumerate(spec.blocking) if k != number for p in key if p not in own)
+        keyed = {p.field for key in spec.blocking for p in key}
+        context = [KeyPart(field=name) for name, c in spec.compare.items()
+                   if name not in keyed and name not in VIRTUAL_FIELDS and c.method in _SHARED["exact"]]
+        others = dict.fromkeys([*context, *(p for k, key in enumerate(spec.blocking) if k != number for p in key
+                                             if p not in own)])
         return [lambda part=part: part_codes(part) for part in others]
 
     for group in ([k for k in range(len(keys)) if not shared[k]], [k for k in range(len(keys)) if shared[k]]):

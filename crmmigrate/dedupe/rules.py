@@ -125,8 +125,11 @@ class MatchSpec(_Strict):
     training: list[list[Part]] | None = None
     merge: float = Field(0.95, gt=0, lt=1, description="match probability from which a pair is merged")
     review: float = Field(0.5, gt=0, lt=1, description="match probability from which a pair goes to review")
-    max_block: int = Field(2000, ge=2, description="records sharing a key beyond which the key is refined with "
-                           "another key's field, and pairs none if that cannot split it")
+    # A block pairs every two of its records: 500 make 125k pairs, mostly strangers when the key
+    # is a common surname and an initial; a bigger block is refined by the account or city
+    # first (what a duplicate shares and the crowd does not), then by the other keys' fields.
+    max_block: int = Field(500, ge=2, description="records sharing a key beyond which the key is refined with "
+                           "another field, and pairs none if that cannot split it")
     # Evidence apart from the name that a merge needs (precision first): each entry is a list of
     # compared fields that must all agree (at an identifying level, on a value at most
     # records of at most `clue_max_records` different names share). Default: each compared field of an IDENTIFYING method
