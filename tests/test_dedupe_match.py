@@ -316,3 +316,16 @@ def test_probabilities_by_pattern_are_the_summed_weights_with_term_frequencies(m
     assert kept.tolist() == np.flatnonzero(summed >= 0.5).tolist() and np.allclose(probability, summed[kept])
     exact = match.levels(values, spec, pairs.left, pairs.right)["person"] == 1
     assert exact.any() and len(np.unique(by_pattern[exact])) > 1  # rarer names weigh more
+
+
+def test_a_block_too_big_whose_refining_fields_are_blank_pairs_none_and_says_so():
+    # Every record shares its surname's sound and initial, and has no account, city or email to
+    # refine that block by: it pairs none, and is reported, rather than failing.
+    frame = pd.DataFrame({"first_name": [f"First{i}" for i in range(60)],
+                          "last_name": [f"Name{i}" for i in range(60)], "account_id": None})
+    spec = MatchSpec.model_validate({"blocking": [[{"last_name": "metaphone"}, {"first_name": "initial"}]],
+                                     "compare": {"person": "person_name", "account_id": "exact"},
+                                     "max_block": 10})
+    pairs = match.candidate_pairs(match.prepared(frame, spec.fields), spec)
+    assert len(pairs) == 0
+    assert [size for _, _, size in pairs.skipped] == [60]

@@ -352,11 +352,13 @@ def blocks(codes: np.ndarray, label: Callable[[int], str], max_block: int,
         compact, _ = pd.factorize(joined)
         codes[at] = np.where(joined >= 0, base + compact, -1)
         base += int(compact.max()) + 1 if len(compact) else 0
-        sizes = np.bincount(codes[codes >= 0])
+        sizes = np.bincount(codes[codes >= 0], minlength=1)  # every record may have dropped out
         big = (codes >= 0) & (sizes[np.maximum(codes, 0)] > max_block)
-    left = np.unique(original[big])
-    skipped = [(label(int(k)), int((original == k).sum())) for k in left]
     codes[big] = -1
+    # The oversized blocks some of whose records pair none by this key: still too big, or
+    # without the field that would have refined them.
+    left = np.unique(original[np.isin(original, too_big) & (codes < 0)])
+    skipped = [(label(int(k)), int((original == k).sum())) for k in left]
     return codes, skipped
 
 
