@@ -1300,8 +1300,7 @@ def clues(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str, np.
     spellings, does; a pointer, the same account, whatever its size); and the pair does not
     differ on where the record is (an address, a pointer, a work mailbox), nor on its name."""
     found = np.full(len(left), -1, dtype=np.int16)
-    names = [n for n, c in spec.compare.items() if c.method in NAME_METHODS]
-    named = values[names[0]].coded(spec.compare[names[0]].method) if names else None
+    named = name_coded(values, spec)
     conflict = conflicts(values, spec, pair_levels, left, right, pointers)
     namesakes = _namesakes(values, spec, pointers)
     for number, clue in reversed(list(enumerate(spec.clue_sets(pointers)))):
@@ -1358,6 +1357,13 @@ def _namesakes(values: dict[str, Column], spec: MatchSpec, pointers: tuple[str, 
 
 # Methods that compare a record's name (a person's, a company's).
 NAME_METHODS = ("person_name", "company", "name", "name_tokens")
+
+
+def name_coded(values: dict[str, Column], spec: MatchSpec) -> Coded | None:
+    """The record's name as its comparison codes it (the first compared with a NAME_METHOD),
+    which `holders` counts different names by; None where the rules compare no name."""
+    names = [n for n, c in spec.compare.items() if c.method in NAME_METHODS]
+    return values[names[0]].coded(spec.compare[names[0]].method) if names else None
 
 
 def holders(coded: Coded, names: Coded | None) -> np.ndarray:
@@ -1526,8 +1532,7 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
     # A number or address that records of many different names hold (a switchboard, info@) is
     # a fact about where they work, which the account already tells: agreeing on it counts for
     # nothing, as it is no clue (see `clues`).
-    names = [k for k, c in spec.compare.items() if c.method in NAME_METHODS]
-    named = values[names[0]].coded(spec.compare[names[0]].method) if names else None
+    named = name_coded(values, spec)
     for name, c in spec.compare.items():
         if c.term_frequency and c.method in IDENTIFYING:
             coded = values[name].coded(c.method)
@@ -1550,9 +1555,10 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
 
 def _prior(model: Model, found: Patterns, left: np.ndarray, right: np.ndarray, n: int) -> float:
     """The chance that two records drawn at random match: the matches expected among the
-    candidates over all pairs. A record is mostly the duplicate of one other at most, so the
-    matches expected are half the records' best chances of having one (each pair weighed with
-    its term frequencies), found by iterating with the prior they imply. Summing every pair's
+    candidates over all pairs. The matches expected are taken as the records' best chances of
+    having a duplicate (each pair weighed with its term frequencies): right for clusters of
+    three, twice a cluster of two, fewer than the pairs of a bigger one; found by iterating
+    with the prior they imply. Summing every pair's
     chance instead lets the namesakes and colleagues that blocking pairs by the thousand pass
     for matches, more so as the data grows, and the model grows credulous with it."""
     pairs = n * (n - 1) / 2
