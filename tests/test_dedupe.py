@@ -22,7 +22,6 @@ from crmmigrate.dedupe import (
     load_dedupe_rules,
     read_decisions,
 )
-from crmmigrate.dedupe import match
 from crmmigrate.dedupe.cluster import cluster
 from crmmigrate.dedupe.rules import DedupeRules, Survivorship
 from crmmigrate.dedupe.survive import master_order, surviving_values
@@ -149,28 +148,54 @@ def test_legal_suffix_variants_of_one_company_are_merged():
     assert merged_pairs(rows, "account") == {("X1", "X2"), ("X1", "X3"), ("X2", "X3")}
 
 
-def website_pair(first: str, second: str) -> tuple[str, float, float]:
-    """Two "Summit Dental"s in Denver with these websites: the website's level, its weight, and
-    the pair's match probability."""
-    spec = RULES.entities["account"]
+def website_pair(first: str, second: str) -> tuple[str, float, float, str]:
+    """Two "Summit Dental"s in Denver with these websites (the bands lowered so that every pair
+    is listed): the level of their domain, its weight, the pair's match probability and its clue."""
+    spec = RULES.entities["account"].model_copy(update={"merge": 2e-9, "review": 1e-9})
     data = frame("account", companies() + [
         {"id": "X1", "name": "Summit Dental LLC", "website": first, "billing_city": "Denver"},
         {"id": "X2", "name": "Summit Dental", "website": second, "billing_city": "Denver"}])
-    pairs, probability, model = match.score(data, spec)
-    at = np.flatnonzero((pairs.left == len(data) - 2) & (pairs.right == len(data) - 1))
-    values = match.prepared(data, spec.fields)
-    level = int(match.levels(values, spec, pairs.left[at], pairs.right[at])["website"][0])
-    return match.LEVELS["website"][level], float(model.weights("website")[level]), float(probability[at][0])
+    result, _ = find_duplicates(data, spec, entity="account")
+    pair = result.pairs.set_index(["id_a", "id_b"]).loc[("X1", "X2")]
+    level, weight = pair["domain"].rsplit(" (", 1)
+    return level, float(weight.rstrip(")")), float(pair["probability"]), pair["clue"]
 
 
-def test_a_website_built_from_the_name_is_not_a_second_clue():
-    # Websites made from the name: agreeing on them is the name agreeing again, weighing nothing.
-    level, weight, built = website_pair("www.summitdental.example", "summitdental.example/contact")
-    assert (level, weight) == ("same domain, built from the name", 0.0)
+def test_a_website_built_from_the_name_weighs_nothing_but_says_which_company_it_is():
+    # Websites made from the name: agreeing on them is the name agreeing again, weighing nothing;
+    # but a domain is one organisation's, whoever spelt it: it tells which Summit Dental.
+    level, weight, built, clue = website_pair("www.summitdental.example", "summitdental.example/contact")
+    assert (level, weight, clue) == ("same domain, built from the name", 0.0, "domain")
     assert built < RULES.entities["account"].review  # the name (and a city) alone: not even review
     # The same website not made from the name is evidence of its own.
-    level, weight, other = website_pair("sdg-co.example", "www.sdg-co.example")
-    assert level == "same domain" and weight > 5 and other > built
+    level, weight, other, clue = website_pair("sdg-co.example", "www.sdg-co.example")
+    assert level == "same domain" and weight > 5 and other > built and clue == "domain"
+
+
+def test_an_account_without_a_website_is_known_by_its_contacts_mail():
+    # A copy of a company entered without website or phone: its people write from the domain
+    # the other copy's website names, and two of them share its switchboard.
+    rows = companies() + [
+        {"id": "X1", "name": "Pacific Bank Inc", "website": "https://www.pacificbank-ny.example",
+         "phone": "+12124076306", "billing_city": "New York", "billing_postal_code": "10080"},
+        {"id": "X2", "name": "Pacific Bank", "billing_city": "New York", "billing_postal_code": "10080"}]
+    staff = [{"id": "C1", "first_name": "Brandi", "last_name": "Nolan", "account_id": "X2",
+              "email": "brandi@pacificbank-ny.example", "phone": "+12124076306"},  # as clean writes them
+             {"id": "C2", "first_name": "Omar", "last_name": "Reyes", "account_id": "X2",
+              "email": "omar.reyes@gmail.com", "phone": "+12124076306"}]
+    datasets = {"account": frame("account", rows), "contact": frame("contact", staff)}
+    alone = dedupe({"account": datasets["account"]}, RULES).entities[0]
+    assert alone.merged.empty  # the name and the postcode alone: no clue
+    found = dedupe(datasets, RULES).entities[0]
+    assert set(found.merged["legacy_id"]) == {"X2"}
+    pair = found.pairs.set_index(["id_a", "id_b"]).loc[("X1", "X2")]
+    assert pair["domain_b"] == "pacificbank-ny.example" and pair["switchboard_b"] == "12124076306"
+    assert pair["clue"] == "switchboard"  # the first of the clues it has
+    # A person's own line, or mail at a personal provider, says nothing of the company.
+    staff[1].update(phone="+12125550199")
+    staff[0].update(email="brandi.nolan@outlook.com")
+    datasets["contact"] = frame("contact", staff)
+    assert dedupe(datasets, RULES).entities[0].merged.empty
 
 
 def test_a_name_only_match_goes_to_review_with_the_reason():
@@ -184,7 +209,7 @@ def test_a_name_only_match_goes_to_review_with_the_reason():
     assert result.merged.empty
     pair = result.pairs.set_index(["id_a", "id_b"]).loc[("X1", "X2")]
     assert pair["probability"] >= 0.02 and pair["band"] == "review" and pair["clue"] == ""
-    assert pair["why"].startswith("no clue apart from the name (phone, email, website, "
+    assert pair["why"].startswith("no clue apart from the name (switchboard, email, domain, "
                                   "billing_street + billing_postal_code, billing_street + billing_city agreeing")
 
 

@@ -186,3 +186,28 @@ def test_when_the_data_cannot_decide_it_says_so():
     assert "was never fitted" in said
     assert "names alone cannot raise a pair" in said or "no pair reaches the review band" in said
     assert result.summary()["warnings"] == result.warnings
+
+
+def test_a_persons_own_copies_do_not_make_their_name_common():
+    """How likely a stranger is to have a name comes from how common its first and its last
+    name are, not from how many copies of one person hold it: a rare name held by one man's four
+    records weighs as much as when he has two, and far more than a name of common parts."""
+    # Background: John and Smith common (never together), the rest spread.
+    background = [{"id": f"B{i}", "first_name": "John" if i % 2 else FIRST[i % 30],
+                   "last_name": "Smith" if i % 3 == 0 and i % 2 == 0 else LAST[i % 25],
+                   "account_id": f"A{i % 40}", "email": f"b{i}@x{i % 9}.example"} for i in range(300)]
+
+    def name_weight(copies: int, first: str, last: str) -> float:
+        rows = [{"id": f"K{i}", "first_name": first, "last_name": last, "account_id": "A99"} for i in range(copies)]
+        data = frame("contact", background + rows)
+        _, _, model = match.score(data, CONTACT, ("account_id",))
+        at = {r: i for i, r in enumerate(data["id"])}
+        levels = match.levels(match.prepared(data, CONTACT.fields), CONTACT, np.array([at["K0"]]),
+                              np.array([at["K1"]]))
+        assert levels["person"].tolist() == [match.LEVELS["person_name"].index("exact")]
+        only = {k: (v if k == "person" else np.zeros(1, np.int8)) for k, v in levels.items()}
+        return match.score_weights(model, only, np.array([at["K0"]]))[0]
+
+    rare = [name_weight(copies, "Ebenezer", "Quackenbush") for copies in (2, 4)]
+    assert rare[1] == pytest.approx(rare[0], abs=0.25)  # his own copies do not make his name common
+    assert rare[1] - name_weight(4, "John", "Smith") > 4  # a name many strangers' parts make is weak evidence

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from crmmigrate.dedupe import match
 from crmmigrate.dedupe.cluster import cluster
+from crmmigrate.dedupe.related import related_fields
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, DedupeRules, MatchSpec
 from crmmigrate.dedupe.survive import child_counts, rank, repoint, survivors, texts
 from crmmigrate.model import MODEL
@@ -94,7 +95,7 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
             continue
         mine = decisions[decisions["entity"] == name]
         result, deduped = find_duplicates(
-            datasets[name], rules.entities[name], entity=name, decisions=mine,
+            datasets[name], rules.entities[name], entity=name, decisions=mine, datasets=datasets,
             loaded={(s, i) for e, s, i in loaded if e == name}, children=child_counts(datasets, name),
             invalid=invalid)
         datasets[name] = deduped
@@ -152,16 +153,21 @@ def _legacy(frame: pd.DataFrame) -> pd.Series:
 
 def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisions: pd.DataFrame | None = None,
                     loaded: set[tuple[str, str]] | None = None, children: dict[str, int] | None = None,
-                    invalid: set[tuple[str, str, str]] | None = None) -> tuple[EntityDedupe, pd.DataFrame]:
+                    invalid: set[tuple[str, str, str]] | None = None,
+                    datasets: dict[str, pd.DataFrame] | None = None) -> tuple[EntityDedupe, pd.DataFrame]:
     """One entity's duplicates found and merged; returns what was found and the deduplicated
-    frame (survivors carry the values survivorship chose; merged records are gone)."""
+    frame (survivors carry the values survivorship chose; merged records are gone). `datasets`
+    holds the records pointing at these, which related fields (an account's domain from its
+    contacts' mail) are made with."""
     frame = frame.reset_index(drop=True)
     n = len(frame)
     frame["_legacy"] = _legacy(frame)
-    values = match.prepared(frame, spec.fields)
+    related = related_fields(frame, entity, datasets or {}, spec.fields)
+    values = match.prepared(frame.assign(**related) if related else frame, spec.fields)
     pairs = match.candidates(values, spec)
     found = match.patterns(values, spec, pairs.left, pairs.right)
-    model = match.fit(values, spec, pairs, found)
+    pointers = tuple(f.name for f in MODEL.entity(entity).pointers) if entity in MODEL.names else ()
+    model = match.fit(values, spec, pairs, found, pointers)
     forced, apart = _decided(decisions, frame)
     # From here on only the pairs at or above the review band matter, and those people decided.
     histogram = np.zeros(len(match.HISTOGRAM_EDGES) - 1, dtype=np.int64)
@@ -175,7 +181,6 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     scored.weigh(model)
 
     # Precision first: a merge needs a clue apart from the name; without one, review at most.
-    pointers = tuple(f.name for f in MODEL.entity(entity).pointers) if entity in MODEL.names else ()
     clue = match.clues(values, spec, scored.levels, scored.left, scored.right, pointers)
     merge = (scored.probability >= spec.merge) & (clue >= 0)
     strength = scored.probability.copy()

@@ -41,7 +41,8 @@ from rapidfuzz.distance import OSA, DamerauLevenshtein, Indel, JaroWinkler
 
 from crmmigrate import parallel
 from crmmigrate.clean.normalisers import PERSONAL_EMAIL_DOMAINS, company_key
-from crmmigrate.dedupe.rules import CUSTOM_PREFIX, DISTANCE_CUTS, IDENTIFYING, VIRTUAL_FIELDS, KeyPart, MatchSpec
+from crmmigrate.dedupe.rules import (CUSTOM_PREFIX, DISTANCE_CUTS, IDENTIFYING, RELATED_FIELDS, VIRTUAL_FIELDS, KeyPart,
+                                     MatchSpec)
 from crmmigrate.text import trimmed
 
 RANDOM_PAIRS = 1_000_000  # random pairs measuring u
@@ -132,10 +133,17 @@ def prepared(frame: pd.DataFrame, names: list[str]) -> dict[str, Column]:
             return _encoded(pc.if_else(blank, pa.scalar(None, joined.type), joined))
         if name.startswith(CUSTOM_PREFIX) and name not in frame:
             return _encoded(_custom_field(frame, name[len(CUSTOM_PREFIX):]))
+        if name in _RELATED and name not in frame:  # without the records pointing here: its own field
+            return _encoded(text(_RELATED[name]) if _RELATED[name] in frame else pa.nulls(len(frame), pa.string()))
         return _encoded(text(name))
 
     with ThreadPoolExecutor(THREADS) as pool:  # Arrow lets go of the GIL
         return dict(zip(names, pool.map(column, names), strict=True))
+
+
+# A related field (crmmigrate.dedupe.related: an account's domain, made with its contacts' mail)
+# and the record's own field it starts from.
+_RELATED = {name: sources[0] for fields in RELATED_FIELDS.values() for name, sources in fields.items()}
 
 
 def _custom_field(frame: pd.DataFrame, key: str) -> pa.Array:
@@ -467,6 +475,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
                     "first name missing", "last name only", "different"),
     "website": ("missing", "same domain", "same domain, built from the name", "different"),
     "address": ("missing", "exact", "same number, street alike", "street alike", "different"),
+    "postcode": ("missing", "exact", "one the other's start", "different"),
     "token_overlap": ("missing", "same words", "overlap >= threshold 1", "overlap >= threshold 2", "different"),
     "list_overlap": ("missing", "same items", "overlap >= threshold 1", "overlap >= threshold 2", "different"),
     "numeric": ("missing", "exact", "within threshold 1", "within threshold 2", "different"),
@@ -481,7 +490,11 @@ DERIVABLE: dict[str, dict[int, int]] = {"email": {3: 4, 2: 5}, "website": {1: 2}
 NEUTRAL: dict[str, tuple[int, ...]] = {method: tuple(levels.values()) for method, levels in DERIVABLE.items()}
 # Levels that identify a record apart from its name, per method (besides level 1, "exact"):
 # what MatchSpec.clues look for.
-CLUE_LEVELS: dict[str, tuple[int, ...]] = {"email": (1, 2), "phone": (1,), "website": (1,), "address": (1, 2)}
+# A website is a clue whether or not its domain is spelt from the name (summitdental.com is one
+# organisation's, whoever named it): what was made from the name weighs nothing, as the name's own
+# comparison counts it, but the domain still says which of the Summit Dentals it is.
+CLUE_LEVELS: dict[str, tuple[int, ...]] = {"email": (1, 2), "phone": (1,), "website": (1, 2), "address": (1, 2),
+                                           "postcode": (1, 2)}
 
 
 @dataclass
@@ -535,7 +548,8 @@ def _part_codes(text: pd.Series) -> np.ndarray:
     return _factorised(text)[0]
 
 
-_FOLDED = ("email", "company", "first_name", "name", "name_tokens", "person_name", "token_overlap", "list_overlap")
+_FOLDED = ("email", "company", "first_name", "name", "name_tokens", "person_name", "token_overlap", "list_overlap",
+           "jaro_winkler", "levenshtein")  # TULSA is Tulsa
 # A word in at least this share of the distinct names (and 3 of them) is generic ("restaurant",
 # "center", "group"): two names sharing only it share nothing distinctive.
 GENERIC_SHARE = 0.01
@@ -555,6 +569,8 @@ def normalised(column: Column, method: str) -> Coded:
         text = pd.Series([" ".join(sorted(v.split())) for v in text], dtype="str")
     if method == "website":
         text = pd.Series([_domain(v) for v in text], dtype="str")
+    if method == "postcode":
+        text = pd.Series([_TRANSFORMS["postcode"](v) if isinstance(v, str) else None for v in text], dtype="str")
     if method == "address":
         text = pd.Series([street(v) for v in text], dtype="str")
     if method in ("token_overlap", "list_overlap"):
@@ -790,6 +806,9 @@ def _differing(method: str, coded: Coded, x: np.ndarray, y: np.ndarray, cuts: li
         return _memo(x, y, lambda a, b: _companies(coded, a, b), coded.table(method))
     if method == "website":
         return np.full(len(x), 1, dtype=np.int8)  # the built-from-the-name level is set by `levels`
+    if method == "postcode":  # 74121 and 74121-2695, SW1A and SW1A 1AA: one the other's start
+        a, b = coded.vocab[x].astype(str), coded.vocab[y].astype(str)
+        return np.where(np.char.startswith(a, b) | np.char.startswith(b, a), 0, 1).astype(np.int8)
     if method == "address":
         return _memo(x, y, lambda a, b: _addresses(coded, a, b), coded.table(method))
     if method in ("token_overlap", "list_overlap"):
@@ -1486,8 +1505,11 @@ def random_pairs(n: int, count: int, rng: np.random.Generator) -> tuple[np.ndarr
     return np.minimum(left, right), np.maximum(left, right)
 
 
-def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Patterns) -> Model:
-    """u from random pairs, m by EM per blocking key, the prior from the expected matches."""
+def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Patterns,
+        pointers: tuple[str, ...] = ()) -> Model:
+    """u from random pairs, m by EM per blocking key, the prior from the expected matches.
+    `pointers`: the compared fields that point at a parent (the account), which tell one
+    person's copies from namesakes when counting who holds a name."""
     n = len(next(iter(values.values())))
     rng = np.random.default_rng(SEED)
     left, right = random_pairs(n, RANDOM_PAIRS, rng)
@@ -1509,8 +1531,8 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
         if counts.sum() < 10:
             continue
         own = {p.field for p in parts}
-        own |= {v for v, sources in VIRTUAL_FIELDS.items() if own & set(sources)}
-        own |= {f for p in parts for f in VIRTUAL_FIELDS.get(p.field, ())}
+        own |= {v for v, sources in _MADE_FROM.items() if own & set(sources)}
+        own |= {f for p in parts for f in _MADE_FROM.get(p.field, ())}
         trained = [name for name in spec.compare if name not in own]
         if not trained:
             continue
@@ -1527,7 +1549,8 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
         else:
             untrained.append(name)
     model = Model(m=m, u=u, prior=1.0, neutral=neutral, untrained=untrained)
-    model.tf = {name: _term_frequencies(values[name].coded(c.method), c.method, u[name])
+    where = next((values[p].coded("exact") for p in pointers if p in spec.compare), None)
+    model.tf = {name: _term_frequencies(values[name].coded(c.method), c.method, u[name], where)
                 for name, c in spec.compare.items() if c.term_frequency}
     # A number or address that records of many different names hold (a switchboard, info@) is
     # a fact about where they work, which the account already tells: agreeing on it counts for
@@ -1553,6 +1576,11 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
     return model
 
 
+# Fields made from others (a virtual or related field: the sources it is made from): a key on
+# either leaves both out of its training, as they agree there by construction.
+_MADE_FROM = {**VIRTUAL_FIELDS, **{name: sources for fields in RELATED_FIELDS.values() for name, sources in fields.items()}}
+
+
 def _prior(model: Model, found: Patterns, left: np.ndarray, right: np.ndarray, n: int) -> float:
     """The chance that two records drawn at random match: the matches expected among the
     candidates over all pairs. The matches expected are taken as the records' best chances of
@@ -1562,8 +1590,8 @@ def _prior(model: Model, found: Patterns, left: np.ndarray, right: np.ndarray, n
     chance instead lets the namesakes and colleagues that blocking pairs by the thousand pass
     for matches, more so as the data grows, and the model grows credulous with it."""
     pairs = n * (n - 1) / 2
-    if not len(found.codes):
-        return 1.0 / max(pairs, 1.0)
+    if not len(found.codes):  # no candidate pairs (two records: not one in two, which divides by zero later)
+        return min(1.0 / max(pairs, 1.0), 0.5)
     weights = np.empty(len(found.codes), dtype=np.float32)
     chunk_weights = _weights_by_chunk(model, found, left)
 
@@ -1592,13 +1620,15 @@ def _prior(model: Model, found: Patterns, left: np.ndarray, right: np.ndarray, n
 _LAST_NAME_LEVELS = ("first and last swapped", "nickname", "initial", "first name missing", "last name only")
 
 
-def _term_frequencies(coded: Coded, method: str, u: np.ndarray) -> dict[int, np.ndarray]:
+def _term_frequencies(coded: Coded, method: str, u: np.ndarray, where: Coded | None = None
+                      ) -> dict[int, np.ndarray]:
     """Per level with term frequencies, each record's u there (float32): for "exact", the
     share of the records its value has; for person_name's levels in _LAST_NAME_LEVELS, the
     level's u times its last name's share over the chance that two random records share a
     last name (so averaged over random pairs it is the level's u)."""
     out = {1: coded.shares().astype(np.float32)}
     if method == "person_name" and coded.names is not None:
+        out[1] = _namesake_chance(coded, out[1], where)
         last = coded.records["last"]  # codes into names + 1, 0 blank, -1 no name
         present = last > 0
         counts = np.bincount(last[present], minlength=len(coded.names.vocab) + 1).astype(float)
@@ -1610,6 +1640,32 @@ def _term_frequencies(coded: Coded, method: str, u: np.ndarray) -> dict[int, np.
                 level = LEVELS[method].index(label)
                 out[level] = np.minimum(u[level] * scale, 1.0).astype(np.float32)
     return out
+
+
+def _namesake_chance(coded: Coded, share: np.ndarray, where: Coded | None) -> np.ndarray:
+    """person_name "exact": per record with a first and a last name, the chance that another
+    person has its whole name. A whole name's share of the records counts the person's own
+    copies: "Jesus Keith", held only by one man's two records, would look as common as a name
+    two strangers share, and the more copies a person had the weaker they would match. The
+    chance is rather how common its first name is times how common its last name is, each
+    counted over the different whole names (a person's copies count once), as names are drawn
+    far more independently than one person's copies are; or, where the whole name is held at
+    more places than one (`where`: the account, a record without one a place of its own; each
+    record where the rules compare none), the share of those other places, whichever is more
+    (Maria Garcia is commoner than Maria and Garcia apart say). Others keep their name's share."""
+    first, last = coded.records["first"], coded.records["last"]  # codes into names + 1, 0 blank
+    named = (first > 0) & (last > 0)
+    total = int(named.sum())
+    if not total:
+        return share
+    _, one = np.unique(coded.codes[named], return_index=True)  # a record of each whole name
+    width = len(coded.names.vocab) + 1
+    first_share = np.bincount(first[named][one], minlength=width) / len(one)
+    last_share = np.bincount(last[named][one], minlength=width) / len(one)
+    chance = first_share[np.maximum(first, 0)] * last_share[np.maximum(last, 0)]
+    places = holders(coded, where) if where is not None else coded.counts.astype(np.int64) - 1
+    beyond = np.append(np.maximum(places - 1, 0) / total, 0.0)[coded.codes]
+    return np.where(named, np.maximum(chance, beyond), share).astype(np.float32)
 
 
 def _em(pair_levels: dict[str, np.ndarray], counts: np.ndarray, m: dict[str, np.ndarray],
@@ -1672,13 +1728,14 @@ def probabilities(model: Model, weights: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + 2.0 ** -np.clip(log_odds, -60, 60))
 
 
-def score(frame: pd.DataFrame, spec: MatchSpec) -> tuple[Pairs, np.ndarray, Model]:
+def score(frame: pd.DataFrame, spec: MatchSpec, pointers: tuple[str, ...] = ()
+          ) -> tuple[Pairs, np.ndarray, Model]:
     """The candidate pairs of a frame's records (positions), their match probabilities and the
     fitted model: matching without clusters or survivors (for benchmarks and the review)."""
     values = prepared(frame.reset_index(drop=True), spec.fields)
     pairs = candidates(values, spec)
     found = patterns(values, spec, pairs.left, pairs.right)
-    model = fit(values, spec, pairs, found)
+    model = fit(values, spec, pairs, found, pointers)
     return pairs, probabilities_of(model, found, pairs.left), model
 
 

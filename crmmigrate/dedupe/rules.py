@@ -25,7 +25,7 @@ TRANSFORMS = ("exact", "lower", "digits", "metaphone", "initial", "prefix3", "co
               "domain", "sorted_tokens", "nickname", "house_street", "postcode")
 METHODS = ("exact", "email", "phone", "name", "first_name", "company", "jaro_winkler", "levenshtein", "date",
            "name_tokens", "person_name", "website", "address", "token_overlap", "list_overlap", "numeric", "days",
-           "geo")
+           "geo", "postcode")
 # Methods whose agreement identifies a record on its own, apart from its name (an address, a
 # number, a mailbox): by default a merge needs one of these to agree (see MatchSpec.clues).
 IDENTIFYING = ("email", "phone", "website", "address")
@@ -34,6 +34,11 @@ CUSTOM_PREFIX = "custom."
 # Fields the rules may use beyond an entity's own: made from its fields before matching.
 VIRTUAL_FIELDS = {"full_name": ("first_name", "last_name"),  # "First Last"
                   "person": ("first_name", "last_name")}  # both, apart, for person_name
+# Fields of a record made with the records pointing at it (crmmigrate.dedupe.related), and the
+# record's own fields each starts from: an account's domain is its website's, else its contacts'
+# mail domain; its switchboard its phone, else the number its contacts share.
+RELATED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {"account": {"domain": ("website",),
+                                                                     "switchboard": ("phone",)}}
 MASTER_RULES = ("already_loaded", "most_complete", "oldest", "newest", "source_priority", "most_children")
 FIELD_RULES = ("master", "most_recent", "longest", "most_frequent", "source_priority")
 
@@ -218,6 +223,8 @@ def _field_at(entity: str, name: str, where: tuple) -> None:
     if name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
         return  # a custom field: whether the mapping keeps it is known only with the data
     if name in VIRTUAL_FIELDS and all(f in MODEL.entity(entity) for f in VIRTUAL_FIELDS[name]):
+        return
+    if name in RELATED_FIELDS.get(entity, {}):
         return
     field_at(entity, name, where)
 
