@@ -211,3 +211,22 @@ def test_a_persons_own_copies_do_not_make_their_name_common():
     rare = [name_weight(copies, "Ebenezer", "Quackenbush") for copies in (2, 4)]
     assert rare[1] == pytest.approx(rare[0], abs=0.25)  # his own copies do not make his name common
     assert rare[1] - name_weight(4, "John", "Smith") > 4  # a name many strangers' parts make is weak evidence
+
+
+def test_an_organisation_under_two_names_needs_two_kinds_of_identifier():
+    """Names of one organisation can differ wholly (a site under its agency's name and its own,
+    a mangled entry): two identifiers of different kinds agreeing (its street and its
+    switchboard) outweigh that; one alone (a shared street: a building's tenants) does not."""
+    from tests.test_dedupe import companies
+
+    rules = RULES.entities["account"].model_copy(update={"merge": 0.5, "review": 0.01})
+    site = {"billing_street": "Am Sandtorkai 41", "billing_postal_code": "20457", "billing_city": "Hamburg"}
+    rows = companies() + [{"id": "X1", "name": "Kinderhaus Sonnenschein", "phone": "+494030091177", **site},
+                          {"id": "X2", "name": "Diakonie Kitas Nord", "phone": "+494030091177", **site},
+                          {"id": "Y1", "name": "Quastenflosser Feinmechanik", **site, "billing_street": "Am Kaiserkai 9"},
+                          {"id": "Y2", "name": "Zander Yachtdesign", **site, "billing_street": "Am Kaiserkai 9"}]
+    result, _ = find_duplicates(frame("account", rows), rules, entity="account")
+    pairs = result.pairs.set_index(["id_a", "id_b"])
+    assert ("X1", "X2") in pairs.index and pairs.loc[("X1", "X2"), "clue"] != ""
+    assert ("Y1", "Y2") not in pairs.index or pairs.loc[("Y1", "Y2"), "clue"] == ""
+    assert not {"Y1", "Y2"} & set(result.merged["legacy_id"])

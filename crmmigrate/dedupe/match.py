@@ -1320,7 +1320,12 @@ def clues(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str, np.
     differ on where the record is (an address, a pointer, a work mailbox), nor on its name."""
     found = np.full(len(left), -1, dtype=np.int16)
     named = name_coded(values, spec)
-    conflict = conflicts(values, spec, pair_levels, left, right, pointers)
+    conflict = conflicts(values, spec, pair_levels, left, right, pointers, names=False)
+    # An organisation's names that differ wholly ("TATh L.L.C." and "Tate LLC", a site under its
+    # agency's name and its own) are outweighed by two identifiers of different kinds agreeing
+    # (its street and its switchboard); a person's first names that differ never are.
+    renamed = conflicts(values, spec, pair_levels, left, right, pointers) & ~conflict
+    kinds: dict[str, np.ndarray] = {}
     namesakes = _namesakes(values, spec, pointers)
     for number, clue in reversed(list(enumerate(spec.clue_sets(pointers)))):
         has = ~conflict
@@ -1336,6 +1341,9 @@ def clues(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str, np.
                 fewest |= (held[coded.codes[left]] <= spec.clue_max_records) \
                     & (held[coded.codes[right]] <= spec.clue_max_records)
         found[has & fewest] = number
+        if clue[0] not in pointers:  # an address's two clues are one kind
+            kinds[clue[0]] = kinds.get(clue[0], np.zeros(len(left), dtype=bool)) | (has & fewest)
+    found[renamed & (sum(k.astype(np.int8) for k in kinds.values()) < 2)] = -1
     return found
 
 
