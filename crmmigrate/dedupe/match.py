@@ -1324,7 +1324,9 @@ def clues(values: dict[str, Column], spec: MatchSpec, pair_levels: dict[str, np.
     # An organisation's names that differ wholly ("TATh L.L.C." and "Tate LLC", a site under its
     # agency's name and its own) are outweighed by two identifiers of different kinds agreeing
     # (its street and its switchboard); a person's first names that differ never are.
-    renamed = conflicts(values, spec, pair_levels, left, right, pointers) & ~conflict
+    renamed = np.zeros(len(left), dtype=bool)
+    if any(c.method in NAME_METHODS and c.method != "person_name" for c in spec.compare.values()):
+        renamed = conflicts(values, spec, pair_levels, left, right, pointers) & ~conflict
     kinds: dict[str, np.ndarray] = {}
     namesakes = _namesakes(values, spec, pointers)
     for number, clue in reversed(list(enumerate(spec.clue_sets(pointers)))):

@@ -43,8 +43,8 @@ def related_fields(frame: pd.DataFrame, entity: str, datasets: dict[str, pd.Data
         own = frame["phone"] if "phone" in frame else pd.Series(None, index=frame.index, dtype=object)
         own = pd.Series([v if isinstance(v, str) and v.strip() else None for v in own], index=frame.index, dtype="str")
         phones = _children(datasets, entity, "phone")
-        digits = pd.Series([re.sub(r"\D", "", v) if isinstance(v, str) else None for v in phones],
-                           index=phones.index, dtype=object)
+        digits = pd.Series(phones.to_numpy(dtype=object), index=phones.index, dtype="str").str.replace(
+            r"\D", "", regex=True)
         out["switchboard"] = own.where(own.notna(), ids.map(_commonest(digits, at_least=2)).astype("str"))
     return out
 
