@@ -230,3 +230,26 @@ def test_an_organisation_under_two_names_needs_two_kinds_of_identifier():
     assert ("X1", "X2") in pairs.index and pairs.loc[("X1", "X2"), "clue"] != ""
     assert ("Y1", "Y2") not in pairs.index or pairs.loc[("Y1", "Y2"), "clue"] == ""
     assert not {"Y1", "Y2"} & set(result.merged["legacy_id"])
+
+
+def test_a_domain_spelt_from_the_name_weighs_what_the_names_domains_say():
+    """The same domain spelt from the name: the name's comparison has counted the name, so what
+    it adds is which organisation of that name it is. Where twenty Martinez LLCs hold twenty
+    domains, martinezaustin.example says much; where a name's records hold one domain, nothing."""
+    from tests.test_dedupe import companies
+
+    towns = [f"Town{i}" for i in range(20)]
+    rows = companies() + [{"id": f"M{i}", "name": "Martinez LLC", "website": f"martinez{t.lower()}.example",
+                           "billing_city": t} for i, t in enumerate(towns)]
+    rows += [{"id": f"S{i}", "name": "Summit Dental", "website": "summitdental.example", "billing_city": "Denver"}
+             for i in range(3)]
+    spec = RULES.entities["account"]
+    data = frame("account", rows)
+    _, _, model = match.score(data, spec)
+    at = {r: i for i, r in enumerate(data["id"])}
+    level = match.LEVELS["website"].index("same domain, built from the name")
+    own = model.tf["domain"][level]
+    weight = np.log2(model.m["domain"][level] / own)
+    assert model.weights("domain")[level] == 0  # the level as such
+    assert weight[at["M0"]] == pytest.approx(np.log2(model.m["domain"][level] * 20), abs=0.01)
+    assert weight[at["S0"]] == pytest.approx(0, abs=1e-6)  # one domain between the name's records: nothing to tell apart

@@ -1582,8 +1582,29 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
                 filled = max(int((coded.codes >= 0).sum()), 1)
                 others = np.append(np.maximum(held - 1, 0.5) / filled, 1.0).astype(np.float32)[coded.codes]
                 model.tf[name][1] = np.minimum(model.tf[name][1], others)
+    for name, c in spec.compare.items():
+        if c.method == "website" and c.built_from in spec.compare:
+            model.tf.setdefault(name, {})[2] = _sites_of_the_name(values, spec, name, model.m[name][2])
     model.prior = _prior(model, found, pairs.left, pairs.right, n)
     return model
+
+
+def _sites_of_the_name(values: dict[str, Column], spec: MatchSpec, name: str, m: float) -> np.ndarray:
+    """The same domain spelt from the name ("same domain, built from the name"): per record, the
+    chance that two different organisations of its name share a domain, taken as one over how
+    many different domains the records of that name hold (capped at the level's m, so it never
+    weighs against). The name's comparison has counted the name; what is left is which of
+    the Martinez LLCs it is: where forty hold forty domains, martinezaustin.com says a good
+    deal; where the name's records hold one domain between them, nothing."""
+    c = spec.compare[name]
+    site = values[name].coded(c.method).codes.astype(np.int64)
+    owner = values[c.built_from].coded(spec.compare[c.built_from].method).codes.astype(np.int64)
+    both = (site >= 0) & (owner >= 0)
+    width = int(site.max()) + 2
+    distinct = _distinct(owner[both] * width + site[both])
+    domains = np.bincount(distinct // width, minlength=int(owner.max()) + 2).astype(float)
+    chance = 1.0 / np.maximum(np.append(domains, 1.0)[owner], 1.0)
+    return np.minimum(chance, m).astype(np.float32)
 
 
 # Fields made from others (a virtual or related field: the sources it is made from): a key on
