@@ -53,28 +53,159 @@ class Located:
         return None
 
 
+# The budget a config file is read within. Config files are small and shallow; a file over
+# these limits is a mistake or an attack (an alias bomb expands a 1 KB file to billions of
+# values), refused before it costs memory or time.
+MAX_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 100
+MAX_VALUES = 1_000_000
+
+
+class _Budget(yaml.MarkedYAMLError):
+    """A YAML document over the budget, at the mark where it went over."""
+
+
+class _BudgetLoader(yaml.SafeLoader):
+    """The safe loader with nesting bounded while composing (PyYAML composes recursively, so
+    5,000 nested brackets would end in RecursionError) and a value no Python type takes
+    (2023-02-30, an integer of 5,000 digits) reported at its line."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Budget(problem=f"nested more than {MAX_DEPTH} levels deep",
+                              problem_mark=self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                problem=f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]} ({exc})",
+                problem_mark=node.start_mark,
+            ) from None
+
+
 def read_yaml(path: Path) -> tuple[Any, Located]:
-    """A YAML file's data and the line of every value in it."""
+    """A YAML file's data and the line of every value in it, read within the budget (size,
+    depth, values after aliases are expanded), refusing a key given twice in one mapping."""
     path = Path(path)
+    text = _read_text(path)
+    loader = None
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadConfig("no such file.", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadConfig(f"cannot be read: {exc}.", file=str(path)) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _BudgetLoader(text)  # checks every character first
+        node = loader.get_single_node()
+        if node is not None:
+            _check_graph(node)
+        located = Located(node)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         if mark is not None and exc.context_mark is not None and mark.index >= len(text):
             mark = exc.context_mark  # unclosed at the end of the file: say where it opened
         raise BadConfig(
-            f"not valid YAML: {exc.problem}.",
+            f"{exc.problem}." if isinstance(exc, _Budget) else f"not valid YAML: {exc.problem}.",
             file=str(path),
             line=mark.line + 1 if mark else None,
         ) from None
-    return data, Located(node)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        raise BadConfig(
+            f"not valid YAML: {_kind(exc.character)} #x{exc.character:04x} at character {column} "
+            "of the line; YAML allows no control character but tab and newline.",
+            file=str(path), line=line, hint="Remove it, or write it as an escape in a double-quoted string (\"\\x01\").",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise BadConfig(f"not valid YAML: {exc}.", file=str(path)) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return data, located
+
+
+def _kind(code: int) -> str:
+    return "control character" if code < 0x20 or 0x7F <= code < 0xA0 else "character"
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, read only if it is a regular file within MAX_BYTES."""
+    try:
+        if not path.is_file():
+            if not path.exists():
+                raise BadConfig("no such file.", file=str(path))
+            raise BadConfig("not a file (a directory, device or pipe); give a YAML file.", file=str(path))
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise BadConfig(f"cannot be read: {exc.strerror}.", file=str(path)) from None
+    if len(raw) > MAX_BYTES:
+        raise BadConfig(f"over {MAX_BYTES // (1024 * 1024)} MiB: too large for a config file.", file=str(path))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadConfig(
+            f"not UTF-8 text: byte(s) {raw[exc.start:exc.end].hex(' ')} at byte offset {exc.start}.",
+            file=str(path), line=raw.count(b"\n", 0, exc.start) + 1,
+            hint="Save the file as UTF-8.",
+        ) from None
+
+
+def _check_graph(root: yaml.Node) -> None:
+    """Refuse what would make the document cost more than it shows, or say less than it
+    seems to: an alias inside the node it names (an endless document), more than
+    MAX_VALUES values once aliases are expanded, and a key given twice in one mapping (the
+    second would silently replace the first)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[id(node)] > MAX_VALUES:
+                raise _Budget(problem=f"more than {MAX_VALUES:,} values once its aliases are expanded "
+                              "(an alias bomb?)", problem_mark=node.start_mark)
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in open_nodes:
+            raise _Budget(problem="an alias refers to a node that contains it, which makes the "
+                          "document endless", problem_mark=node.start_mark)
+        open_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            _check_unique_keys(node)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_unique_keys(node: yaml.MappingNode) -> None:
+    seen: dict[tuple[str, str], yaml.Node] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        first = seen.setdefault((key.tag, key.value), key)
+        if first is not key:
+            raise _Budget(problem=f"key {key.value!r} is given twice in one mapping (first on line "
+                          f"{first.start_mark.line + 1}); the second would silently replace the first",
+                          problem_mark=key.start_mark)
 
 
 def parse(model: type[M], data: Any, located: Located, *, file: str, context: dict | None = None) -> M:

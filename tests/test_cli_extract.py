@@ -55,7 +55,7 @@ def test_extract_writes_parquet_rejects_and_a_summary(tmp_path, accounts_csv):
 
 
 def test_extract_to_csv_with_forced_choices_and_source_name(tmp_path, accounts_csv):
-    out = tmp_path / "accounts.csv"
+    out = tmp_path / "staged" / "accounts.csv"  # not the source itself, which is refused
 
     result = run(
         "extract", str(accounts_csv), "-o", str(out), "--encoding", "cp1251",

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from crmmigrate.config import BadConfig
+from crmmigrate.errors import BadUsage
 from crmmigrate.extract import Source, open_source
 from crmmigrate.mapping.config import load_mapping
 from crmmigrate.mapping.engine import map_frame
@@ -117,7 +118,7 @@ def test_a_bad_threshold_override_is_a_clear_error(item):
 
 
 def test_an_override_for_an_unknown_field_suggests_one():
-    with pytest.raises(ValueError, match="did you mean 'email'"):
+    with pytest.raises(BadUsage, match="did you mean 'email'"):  # a usage error (exit 2), not a crash
         THRESHOLDS.with_overrides({"contact.emial": 0.1})
 
 

@@ -9,7 +9,8 @@ import typer
 
 from crmmigrate.clean import clean_dataset
 from crmmigrate.cli import report
-from crmmigrate.cli.common import OutputOpt, Verbose, handles_errors
+from crmmigrate.cli.common import ForceOpt, OutputOpt, Verbose, handles_errors
+from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.staging import check_output
 
 
@@ -39,6 +40,7 @@ def command(
         Path | None,
         typer.Option("--notes", help="Values reported or left alone, with why [default: OUTPUT.notes.csv]."),
     ] = None,
+    force: ForceOpt = False,
     verbose: Verbose = False,
 ) -> None:
     """Clean DATASET with the rules (whitespace, mojibake, phones to E.164, emails, websites,
@@ -47,5 +49,7 @@ def command(
     check_output(output)
     changes = changes or output.with_name(f"{output.stem}.changes.csv")
     notes = notes or output.with_name(f"{output.stem}.notes.csv")
+    guard_outputs({"--output": output, "--changes": changes, "--notes": notes},
+                  inputs=[dataset, rules], force=force)
     result = clean_dataset(dataset, output, rules=rules, region=region, changes=changes, notes=notes)
     report.clean_summary(result, output=output, changes=changes, notes=notes)

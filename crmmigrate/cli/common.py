@@ -59,6 +59,10 @@ RecordsOpt = Annotated[
 OutputOpt = Annotated[
     Path, typer.Option("--output", "-o", help="Where to write: a .parquet or .csv file.")
 ]
+ForceOpt = Annotated[
+    bool,
+    typer.Option("--force", help="Overwrite output files that crmmigrate did not write (never an input)."),
+]
 TableOpt = Annotated[str | None, typer.Option("--table", help="SQL: the table to read.")]
 QueryOpt = Annotated[str | None, typer.Option("--query", help="SQL: a SELECT to read.")]
 

@@ -8,21 +8,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
 from crmmigrate.cli import report
 from crmmigrate.cli.common import Verbose, handles_errors
+from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.dedupe import (
     DECISION_COLUMNS,
     dedupe,
     load_dedupe_rules,
     read_decisions,
+    read_review_csv,
     write_outputs,
 )
 from crmmigrate.errors import MalformedInput
+from crmmigrate.model import MODEL
 
 
 class _FindByDefault(TyperGroup):
@@ -37,6 +39,10 @@ class _FindByDefault(TyperGroup):
 app = typer.Typer(cls=_FindByDefault, no_args_is_help=True,
                   help="Find and merge duplicate accounts and contacts: `crmmigrate dedupe DATASET... -o DIR`; "
                        "decide the uncertain pairs with `crmmigrate dedupe review`.")
+
+# What `dedupe find` writes into its folder (write_outputs): checked against its inputs first.
+_FOLDER_FILES = (*(f"{entity}.csv" for entity in MODEL.names), "clusters.csv", "pairs.csv", "review.csv",
+                 "merged.csv", "lead_matches.csv", "summary.json", "report.html")
 
 DecisionsOpt = Annotated[
     Path,
@@ -65,6 +71,8 @@ def find(
     (for people: the fitted model, the match weights, the biggest clusters, the warnings)."""
     from crmmigrate.validate import collect_datasets
 
+    guard_outputs({f"--output (its {name})": output / name for name in _FOLDER_FILES},
+                  inputs=[*datasets, rules, decisions], replaceable=())
     result = dedupe(collect_datasets(datasets), load_dedupe_rules(rules), decisions=read_decisions(decisions))
     files = write_outputs(result, output)
     report.dedupe_summary(result, files)
@@ -82,7 +90,7 @@ def review(
     every later dedupe applies it."""
     if not pairs.exists():
         raise MalformedInput("no such file.", file=str(pairs))
-    frame = pd.read_csv(pairs, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame = read_review_csv(pairs)
     missing = [c for c in ("entity", "source_a", "id_a", "source_b", "id_b", "probability") if c not in frame.columns]
     if missing:
         raise MalformedInput(f"no column(s) {', '.join(missing)}: not a review file of crmmigrate dedupe.",

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from crmmigrate.cli import report
-from crmmigrate.cli.common import Verbose, handles_errors
+from crmmigrate.cli.common import ForceOpt, Verbose, handles_errors
+from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.errors import EXIT_GATE_FAILED
 from crmmigrate.load import connect, load
 from crmmigrate.load.gate import loadable
@@ -34,11 +35,13 @@ def command(
     allow_failing: Annotated[
         bool, typer.Option("--allow-failing", help="Load entities whose gate fails too.")
     ] = False,
+    force: ForceOpt = False,
     verbose: Verbose = False,
 ) -> None:
     """Validate DATASETs, then load every entity whose gate passes (and whose parents are
     loaded) into the target: parents first, upserted by (source, legacy id), so a rerun changes
     nothing. Exits 1 when an entity was held back by its gate."""
+    guard_outputs({"--rejects": rejects}, inputs=[*datasets, target], force=force)
     data = collect_datasets(datasets)
     result = validate(data, rules=load_rules(), thresholds=load_thresholds())
     order, held = loadable(result, allow_failing=allow_failing)

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from crmmigrate.cli import report
-from crmmigrate.cli.common import OutputOpt, Verbose, handles_errors, takes_source
+from crmmigrate.cli.common import ForceOpt, OutputOpt, Verbose, handles_errors, takes_source
+from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.extract import Source, detect_format
 from crmmigrate.mapping.config import load_mapping
 from crmmigrate.mapping.engine import map_source
@@ -31,6 +32,7 @@ def command(
         Path | None,
         typer.Option("--rejects", help="Unreadable rows CSV [default: OUTPUT.rejects.csv]."),
     ] = None,
+    force: ForceOpt = False,
     verbose: Verbose = False,
 ) -> None:
     """Map SOURCE (a legacy export, or a staged .parquet from extract) to canonical records
@@ -48,5 +50,7 @@ def command(
     )
     filtered = filtered or output.with_name(f"{output.stem}.filtered.csv")
     rejects = rejects or output.with_name(f"{output.stem}.rejects.csv")
+    guard_outputs({"--output": output, "--filtered": filtered, "--rejects": rejects},
+                  inputs=[source.location, mapping], force=force)
     result, extracted = map_source(spec, source, output, filtered=filtered, rejects=rejects)
     report.map_summary(result, extracted, output=output, filtered=filtered, rejects=rejects)

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from crmmigrate.cli import report
-from crmmigrate.cli.common import Verbose, handles_errors
+from crmmigrate.cli.common import ForceOpt, Verbose, handles_errors
+from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.errors import EXIT_GATE_FAILED
 from crmmigrate.validate import (
     collect_datasets,
@@ -59,13 +60,17 @@ def command(
     html: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
     ] = None,
+    force: ForceOpt = False,
     verbose: Verbose = False,
 ) -> None:
     """Validate canonical datasets against the rules and error-rate thresholds: per entity and
     field the errors, rate, threshold and verdict. Exits 1 when any threshold is broken."""
+    to_stdout = json_path is not None and str(json_path) == "-"
+    # Reports (JSON, JUnit, HTML) are rewritten freely; the failures file is data.
+    guard_outputs({"--json": None if to_stdout else json_path, "--junit": junit, "--failures": failures,
+                   "--html": html}, inputs=[*datasets, rules, thresholds], force=force, replaceable=["--failures"])
     limits = load_thresholds(thresholds).with_overrides(parse_overrides(threshold or []))
     result = validate(collect_datasets(datasets), rules=load_rules(rules), thresholds=limits)
-    to_stdout = json_path is not None and str(json_path) == "-"
     report.validation_table(result, console=report.err if to_stdout else None)
     if to_stdout:
         typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))

@@ -21,7 +21,8 @@ from crmmigrate.dedupe.report import dedupe_html, write_report
 from crmmigrate.dedupe.rules import DedupeRules, MatchSpec, load_dedupe_rules
 
 __all__ = ["CLUSTER_COLUMNS", "DECISIONS", "DECISION_COLUMNS", "MERGED_COLUMNS", "DedupeResult", "DedupeRules", "EntityDedupe",
-           "MatchSpec", "dedupe", "dedupe_html", "find_duplicates", "load_dedupe_rules", "read_decisions", "write_outputs"]
+           "MatchSpec", "dedupe", "dedupe_html", "find_duplicates", "load_dedupe_rules", "read_decisions", "read_review_csv",
+           "write_outputs"]
 
 
 def read_decisions(path: Path | None) -> pd.DataFrame:
@@ -31,7 +32,7 @@ def read_decisions(path: Path | None) -> pd.DataFrame:
 
     if path is None or not Path(path).exists():
         return pd.DataFrame(columns=list(DECISION_COLUMNS))
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame = read_review_csv(Path(path))
     missing = [c for c in DECISION_COLUMNS if c not in frame.columns]
     if missing:
         raise MalformedInput(f"no column(s) {', '.join(missing)}: not a decisions or review file.", file=str(path),
@@ -49,6 +50,23 @@ def read_decisions(path: Path | None) -> pd.DataFrame:
     b = list(zip(frame["source_b"], frame["id_b"], strict=True))
     frame["_pair"] = [tuple(sorted(p)) for p in zip(a, b, strict=True)]
     return frame.drop_duplicates(["entity", "_pair"], keep="last").drop(columns="_pair").reset_index(drop=True)
+
+
+def read_review_csv(path: Path) -> pd.DataFrame:
+    """A decisions, review or pairs CSV as strings; `MalformedInput` when it is not a file or
+    not UTF-8 CSV (a directory, binary bytes), instead of a crash."""
+    from crmmigrate.errors import MalformedInput
+
+    hint = "Give the CSV written by `crmmigrate dedupe` or `crmmigrate dedupe review`."
+    if not path.is_file():
+        raise MalformedInput("not a file (a directory, device or pipe).", file=str(path), hint=hint)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MalformedInput(f"not UTF-8 text (byte offset {exc.start}): a binary file?", file=str(path),
+                             hint=hint) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
+        raise MalformedInput(f"cannot be read as CSV: {str(exc).strip()}.", file=str(path), hint=hint) from None
 
 
 def write_outputs(result: DedupeResult, folder: Path, *, datasets: bool = True) -> dict[str, str]:

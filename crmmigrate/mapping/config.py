@@ -22,6 +22,7 @@ is kept as a custom field and reported.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +36,7 @@ from pydantic import (
 )
 
 from crmmigrate import config
-from crmmigrate.config import BadConfig, Located
+from crmmigrate.config import At, BadConfig, Located
 from crmmigrate.errors import did_you_mean
 from crmmigrate.model import MODEL, Entity
 
@@ -44,11 +45,29 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def compiled(pattern: str, at: tuple[str, ...]) -> re.Pattern[str]:
+    """`pattern` compiled, or an error at the key `at` of the model validated (its line is
+    reported) saying what is wrong with the pattern and where."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        raise At(at, f"invalid regular expression {pattern!r}: {exc.msg}{where}") from None
+
+
 class RegexExtract(Strict):
     """Keep the part of the value a regular expression captures (group 1 by default)."""
 
     pattern: str
     group: int | str = 1
+
+    @model_validator(mode="after")
+    def _group_exists(self) -> RegexExtract:
+        pattern = compiled(self.pattern, ("pattern",))
+        known = self.group in pattern.groupindex if isinstance(self.group, str) else 0 <= self.group <= pattern.groups
+        if not known:
+            raise At(("group",), f"the pattern {self.pattern!r} has no group {self.group!r}")
+        return self
 
 
 class RegexReplace(Strict):
@@ -56,6 +75,18 @@ class RegexReplace(Strict):
 
     pattern: str
     with_: str = Field("", alias="with")
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> RegexReplace:
+        pattern = compiled(self.pattern, ("pattern",))
+        # An empty match with the same groups expands `with` as every real match would.
+        names = {index: name for name, index in pattern.groupindex.items()}
+        same_groups = "".join(f"(?P<{names[i]}>)" if i in names else "()" for i in range(1, pattern.groups + 1))
+        try:
+            re.compile(same_groups).fullmatch("").expand(self.with_)  # type: ignore[union-attr]
+        except (re.error, IndexError) as exc:
+            raise At(("with",), f"'with' {self.with_!r} does not fit the pattern {self.pattern!r}: {exc}") from None
+        return self
 
 
 class Split(Strict):
@@ -222,6 +253,8 @@ class Filter(Strict):
                 raise ValueError(f"op {self.op!r} takes a list of values")
         elif self.value is None or isinstance(self.value, list):
             raise ValueError(f"op {self.op!r} takes one value")
+        if self.op == "matches":
+            compiled(str(self.value), ("value",))
         return self
 
 

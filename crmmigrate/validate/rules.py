@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crmmigrate import config
 from crmmigrate.config import At, BadConfig
-from crmmigrate.errors import did_you_mean
+from crmmigrate.errors import BadUsage, did_you_mean
 from crmmigrate.model import MODEL, ThresholdClass
 
 RULES_DIR = Path(__file__).resolve().parent.parent.parent / "rules"
@@ -103,13 +103,16 @@ class Thresholds(Strict):
         entities = {k: v.model_dump() for k, v in self.entities.items()}
         for key, value in overrides.items():
             entity, _, name = key.partition(".")
-            _check_entity(entity)
+            is_class = name in [c.value for c in ThresholdClass]
+            try:
+                _check_entity(entity)
+                if not is_class:
+                    _check_field(entity, name)
+            except ValueError as exc:
+                raise BadUsage(f"--threshold {key}: {exc}.",
+                               hint="Write ENTITY.FIELD=RATE or ENTITY.CLASS=RATE, e.g. contact.email=8%.") from None
             slot = entities.setdefault(entity, {"classes": {}, "fields": {}})
-            if name in ThresholdClass.__members__.values() or name in [c.value for c in ThresholdClass]:
-                slot["classes"][name] = value
-            else:
-                _check_field(entity, name)
-                slot["fields"][name] = value
+            slot["classes" if is_class else "fields"][name] = value
         return Thresholds.model_validate({"defaults": self.defaults, "entities": entities})
 
 
