@@ -49,7 +49,7 @@ from crmmigrate.errors import (
     did_you_mean,
 )
 from crmmigrate.extract import ExtractReport, Source, open_source, rejects_frame
-from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load, masked
+from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load
 from crmmigrate.load.engine import BATCH_ROWS, BULK_ROWS, fetch, write_ledger
 from crmmigrate.load.gate import loadable
 from crmmigrate.load.merges import MergedInTarget, keep_merged
@@ -57,6 +57,7 @@ from crmmigrate.load.schema import ID_MAP, build_metadata
 from crmmigrate.mapping.config import Mapping, load_mapping
 from crmmigrate.mapping.engine import Mapper, MapReport
 from crmmigrate.model import MODEL, PROVENANCE
+from crmmigrate.passwords import mask_text, mask_url
 from crmmigrate.staging import ChunkWriter, write_frames
 from crmmigrate.validate import (
     ValidationResult,
@@ -142,7 +143,7 @@ class MigrationConfig(_Strict):
         try:
             sa.make_url(value)
         except sa.exc.ArgumentError:
-            raise ValueError(f"not a SQLAlchemy URL: {value!r} (e.g. sqlite:///migration.db)") from None
+            raise ValueError(f"not a SQLAlchemy URL: {mask_url(value)!r} (e.g. sqlite:///migration.db)") from None
         return value
 
 
@@ -160,7 +161,7 @@ class PlannedSource:
 
     @property
     def shown_location(self) -> str:
-        return masked(self.source.location) if self.source.is_url else self.source.location
+        return mask_url(self.source.location) if self.source.is_url else self.source.location
 
 
 @dataclass
@@ -180,7 +181,7 @@ class Migration:
 
     @property
     def masked_target(self) -> str:
-        return masked(self.target)
+        return mask_url(self.target)
 
     def as_dict(self) -> dict[str, Any]:
         """The config as run, with no password in it."""
@@ -469,7 +470,7 @@ def run_migration(
     except CrmMigrateError as exc:
         # The run log says how the run ended, whatever ended it (the message has no password:
         # every error about a URL shows it masked).
-        log.update({"status": "failed", "error": str(exc), "finished_at": datetime.now(UTC).isoformat()})
+        log.update({"status": "failed", "error": mask_text(str(exc), migration.target), "finished_at": datetime.now(UTC).isoformat()})
         log.write()
         raise
 
@@ -607,7 +608,7 @@ class _RunLog:
 
     def write(self) -> None:
         tmp = self.path.with_name(f".{self.path.name}.partial")
-        text = json.dumps(self.data, ensure_ascii=False, indent=2, default=str)
+        text = mask_text(json.dumps(self.data, ensure_ascii=False, indent=2, default=str))
         try:
             tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
             tmp.replace(self.path)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from crmmigrate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, CrmMigrateError
 from crmmigrate.extract import Source
+from crmmigrate.passwords import MaskingFilter
 
 _state = {"verbose": False}
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,6 +73,9 @@ def set_verbose(verbose: bool, *, reset: bool = False) -> None:
     _state["verbose"] = verbose if reset else (_state["verbose"] or verbose)
     if _state["verbose"]:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:
+            if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+                handler.addFilter(MaskingFilter())
 
 
 # The source argument and options every reading command takes, in --help order.

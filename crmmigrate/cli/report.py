@@ -18,6 +18,7 @@ from crmmigrate.extract import ExtractReport
 from crmmigrate.extract.base import describe_delimiter
 from crmmigrate.load.engine import LoadReport
 from crmmigrate.mapping.engine import MapReport
+from crmmigrate.passwords import mask_text
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -30,20 +31,21 @@ def fit_to_output() -> None:
         console.width = shutil.get_terminal_size().columns if console.is_terminal else 1000
 
 
+# Messages and tracebacks may quote a URL from anywhere (a driver, SQLAlchemy): masked here.
 def error(message: str) -> None:
-    err.print(f"crmmigrate: error: {escape(message)}", markup=True)
+    err.print(f"crmmigrate: error: {escape(mask_text(message))}", markup=True)
 
 
 def warning(message: str) -> None:
-    err.print(f"crmmigrate: warning: {escape(message)}")
+    err.print(f"crmmigrate: warning: {escape(mask_text(message))}")
 
 
 def note(message: str) -> None:
-    err.print(f"crmmigrate: note: {escape(message)}")
+    err.print(f"crmmigrate: note: {escape(mask_text(message))}")
 
 
 def traceback_text(text: str) -> None:
-    err.print(escape(text), markup=False)
+    err.print(escape(mask_text(text)), markup=False)
 
 
 def _how(forced: bool) -> str:

@@ -9,7 +9,8 @@ import typer
 from crmmigrate.cli import report
 from crmmigrate.cli.common import Verbose, handles_errors
 from crmmigrate.errors import EXIT_GATE_FAILED
-from crmmigrate.load import check_target, connect, init_target, masked
+from crmmigrate.load import check_target, connect, init_target
+from crmmigrate.passwords import mask_url
 
 app = typer.Typer(help="Create the target CRM schema, or check a database against it.",
                   no_args_is_help=True)
@@ -23,7 +24,7 @@ def init(url: UrlArg, verbose: Verbose = False) -> None:
     """Create every table of the target schema (one per entity, id_map and merged_record) that
     is missing."""
     created = init_target(connect(url))
-    report.out.print(f"{masked(url)}: created {len(created)} table(s)"
+    report.out.print(f"{mask_url(url)}: created {len(created)} table(s)"
                      + (f": {', '.join(created)}" if created else "; the schema was there already"))
 
 
@@ -33,8 +34,8 @@ def check(url: UrlArg, verbose: Verbose = False) -> None:
     """Say whether a database matches the target schema; exit 1 when it does not."""
     problems = check_target(connect(url))
     if not problems:
-        report.out.print(f"{masked(url)}: matches the target schema")
+        report.out.print(f"{mask_url(url)}: matches the target schema")
         return
     for problem in problems:
-        report.out.print(f"{masked(url)}: {problem}")
+        report.out.print(f"{mask_url(url)}: {problem}")
     raise typer.Exit(EXIT_GATE_FAILED)

@@ -36,6 +36,7 @@ from crmmigrate.extract.base import (
     unique_columns,
 )
 from crmmigrate.model import PROVENANCE
+from crmmigrate.passwords import mask_text, mask_url
 
 CONNECT_TIMEOUT_SECONDS = 10
 # Drivers that accept a `connect_timeout` argument; psycopg otherwise waits forever on a
@@ -48,10 +49,6 @@ _INSTALLED_DRIVER = {
     "mysql": "mysql+pymysql",
     "mariadb": "mariadb+pymysql",
 }
-# Query parameters that may carry a credential (?password=..., ?sslpassword=..., ?token=...).
-_SECRET_WORDS = "pass|pwd|secret|token"
-_SECRET_KEY = re.compile(_SECRET_WORDS, re.IGNORECASE)
-_SECRET_PARAMETER = re.compile(rf"([?&][^=&#]*(?:{_SECRET_WORDS})[^=&#]*=)[^&#]*", re.IGNORECASE)
 _URL_FORM = (
     "Write it as dialect+driver://user:password@host:port/database, e.g. "
     "postgresql+psycopg://crm@db.example.com:5432/legacy, mysql+pymysql://crm@db/legacy or "
@@ -66,10 +63,7 @@ class SqlExtraction(Extraction):
     def __init__(self, source: Source) -> None:
         require_one_of(source, "table", "query")
         url = _parse_url(source.location)
-        self._secrets = [
-            value for value in [url.password or "", *_secret_query_values(url)] if value
-        ]
-        self._url_shown = _masked(url)
+        self._url_shown = mask_url(source.location)
         what = source.table if source.table is not None else "query"
         super().__init__(
             source, name=source.name or what, file=f"{self._url_shown}#{what}", format="sql"
@@ -302,9 +296,7 @@ class SqlExtraction(Extraction):
         text = str(args[1] if len(args) == 2 and isinstance(args[0], int) else exc.orig)
         lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
         reason = lines[0].rstrip(".") if lines else type(exc.orig).__name__
-        for secret in self._secrets:
-            reason = reason.replace(secret, "***")
-        return reason
+        return mask_text(reason, self.source.location)
 
 
 def _parse_url(location: str) -> URL:
@@ -312,29 +304,8 @@ def _parse_url(location: str) -> URL:
         return make_url(location)
     except (ArgumentError, ValueError):
         raise BadSourceURL(
-            "this is not a SQLAlchemy URL.", file=_masked_text(location), hint=_URL_FORM
+            "this is not a SQLAlchemy URL.", file=mask_url(location), hint=_URL_FORM
         ) from None
-
-
-def _secret_query_values(url: URL) -> list[str]:
-    values: list[str] = []
-    for key, value in url.query.items():
-        if _SECRET_KEY.search(key):
-            values.extend([value] if isinstance(value, str) else value)
-    return values
-
-
-def _masked(url: URL) -> str:
-    return _mask_query(url.render_as_string(hide_password=True))
-
-
-def _masked_text(location: str) -> str:
-    """A URL SQLAlchemy could not parse, with anything that may be a password masked."""
-    return _mask_query(re.sub(r"(://[^:/@]*:).*@", r"\1***@", location))
-
-
-def _mask_query(url: str) -> str:
-    return _SECRET_PARAMETER.sub(r"\1***", url)
 
 
 def _positions() -> Callable[[Sequence[Any]], str]:

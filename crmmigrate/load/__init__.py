@@ -6,7 +6,6 @@ from crmmigrate.load.engine import (
     TargetUnreachable,
     connect,
     load,
-    masked,
 )
 from crmmigrate.load.schema import build_metadata, check_target, init_target
 
@@ -19,5 +18,4 @@ __all__ = [
     "connect",
     "init_target",
     "load",
-    "masked",
 ]

@@ -40,6 +40,7 @@ from crmmigrate import parallel
 from crmmigrate.errors import CrmMigrateError
 from crmmigrate.load.schema import ID_MAP, build_metadata, init_target, table_name
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldClass, FieldType
+from crmmigrate.passwords import mask_text, mask_url
 from crmmigrate.validate.result import ValidationResult
 
 BATCH_ROWS = 10_000
@@ -56,10 +57,6 @@ class TargetUnreachable(CrmMigrateError):
     """A target database that cannot be opened or written."""
 
 
-def masked(url: str | sa.URL) -> str:
-    return sa.make_url(url).render_as_string(hide_password=True)
-
-
 def connect(url: str) -> sa.Engine:
     """An engine for the target; a SQLite file is created, other databases must exist."""
     try:
@@ -72,10 +69,10 @@ def connect(url: str) -> sa.Engine:
     except sa.exc.ArgumentError as exc:
         raise TargetUnreachable(f"not a database URL: {exc}.", hint="e.g. sqlite:///crm.db") from None
     except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
-        raise TargetUnreachable(f"{masked(url)}: no driver for it ({exc}).") from None
+        raise TargetUnreachable(f"{mask_url(url)}: no driver for it ({exc}).") from None
     except sa.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise TargetUnreachable(f"{masked(url)}: cannot connect: {reason}.") from None
+        raise TargetUnreachable(f"{mask_url(url)}: cannot connect: {mask_text(reason, url)}.") from None
     return engine
 
 
@@ -144,7 +141,7 @@ def load(
     others batch by batch, `batch_rows` records per transaction."""
     init_target(engine)
     metadata = build_metadata()
-    report = LoadReport(run_id, masked(engine.url), dry_run)
+    report = LoadReport(run_id, mask_url(engine.url), dry_run)
     wanted = [e for e in MODEL.load_order() if e in datasets and (entities is None or e in entities)]
     with engine.connect() as connection:
         outer = connection.begin() if dry_run else None

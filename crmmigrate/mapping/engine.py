@@ -21,6 +21,7 @@ from crmmigrate.extract import ExtractReport, Source, open_source, rejects_frame
 from crmmigrate.mapping.config import Filter, Mapping, Step
 from crmmigrate.mapping.transforms import Invalid, PicklistMap, Transform, compile_step
 from crmmigrate.model import PROVENANCE, FieldType
+from crmmigrate.passwords import mask_url
 from crmmigrate.staging import ChunkWriter, write_frames
 
 CUSTOM_COLUMN = "_custom"
@@ -112,7 +113,7 @@ class Mapper:
         for column in (options.match, options.value):
             if column not in frame.columns:
                 raise self.mapping.error(
-                    f"the lookup source {location} has no column {column!r}.",
+                    f"the lookup source {mask_url(location)} has no column {column!r}.",
                     *path,
                     hint=f"Its columns: {', '.join(c for c in frame.columns if c not in PROVENANCE)}.",
                 )
