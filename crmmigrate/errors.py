@@ -111,3 +111,11 @@ class BadQuery(CrmMigrateError):
 
 class OutputError(CrmMigrateError):
     """An output file that cannot be written."""
+
+
+class NotAFile(CrmMigrateError):
+    """A source path that is a directory, FIFO, device or socket rather than a regular file."""
+
+
+class InputBeyondLimits(CrmMigrateError):
+    """A source wider or more deeply nested than crmmigrate reads safely."""

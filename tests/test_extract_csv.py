@@ -289,14 +289,19 @@ def test_empty_fields_are_missing_and_whitespace_is_kept(tmp_path):
     assert frame["City"].iloc[0] == "  "
 
 
-def test_blank_lines_are_skipped_and_counted(tmp_path):
+def test_blank_lines_are_skipped_and_counted_and_empty_records_rejected(tmp_path):
+    # A line of delimiters is a record with no values: it must reach the ledger, so it is
+    # rejected with its line; a blank line is no record at all.
     path = tmp_path / "x.csv"
     path.write_text("Id,Name\n1,Ann\n\n,\n2,Bob\n", encoding="utf-8")
 
     frame, extraction = read(path)
 
     assert frame["Id"].tolist() == ["1", "2"]
-    assert extraction.report.skipped_blank == 2
+    assert extraction.report.skipped_blank == 1
+    assert [(r.row, r.reason, r.raw) for r in extraction.rejects] == [
+        ("4", "empty record: no field holds a value", ",")
+    ]
 
 
 def test_repeated_and_blank_header_names_are_made_unique_and_noted(tmp_path):

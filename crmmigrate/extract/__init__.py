@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
-from crmmigrate.errors import EmptyInput, InputNotFound, UnsupportedFormat
+from crmmigrate.errors import EmptyInput, InputNotFound, NotAFile, UnsupportedFormat
 from crmmigrate.extract.base import (
     REJECT_COLUMNS,
     Extraction,
@@ -81,15 +82,44 @@ def detect_format(source: Source) -> Format:
 
 
 def _head(path: Path) -> bytes:
+    _refuse_non_regular(path)
     try:
         with path.open("rb") as f:
             return f.read(4096)
     except FileNotFoundError:
         raise InputNotFound("no such file.", file=str(path)) from None
-    except IsADirectoryError:
-        raise InputNotFound("this is a directory, not a file.", file=str(path)) from None
     except OSError as exc:
         raise InputNotFound(f"cannot be read: {exc.strerror}.", file=str(path)) from None
+
+
+def _refuse_non_regular(path: Path) -> None:
+    """Only regular files are sources: opening a FIFO waits for a writer, forever if there is
+    none, and a device never ends. stat() tells without opening."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # opening it says what is wrong
+    kind = _not_regular(mode)
+    if kind:
+        raise NotAFile(
+            f"this is {kind}, not a regular file.",
+            file=str(path),
+            hint="Point crmmigrate at the exported file itself (copy what a pipe or device "
+            "gives into a file first).",
+        )
+
+
+def _not_regular(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def open_source(source: Source) -> Extraction:

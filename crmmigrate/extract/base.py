@@ -11,6 +11,7 @@ import datetime as dt
 import decimal
 import json
 import math
+import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -261,6 +262,16 @@ def _duration(value: dt.timedelta) -> str:
     return f"{text}.{micro:06d}" if micro else text
 
 
+MESSAGE_CHARS = 200
+
+
+def shorten(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """A value fit for a message or note: a 10 MB header cell must not become a 10 MB line."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
 def unique_columns(
     names: Sequence[str | None],
     *,
@@ -288,7 +299,10 @@ def unique_columns(
         if name in seen:
             seen[name] += 1
             renamed = f"{name}_{seen[name]}"
-            notes.append(f"header {name!r} appears more than once; column {position} is {renamed!r}")
+            notes.append(
+                f"header {shorten(name)!r} appears more than once; column {position} is "
+                f"{shorten(renamed)!r}"
+            )
             name = renamed
         seen.setdefault(name, 1)
         result.append(name)
@@ -299,9 +313,15 @@ def find_header_row(rows: Sequence[Sequence[str | None]]) -> int:
     """Index of the header among the first rows of a sheet or file.
 
     Title rows ("Export from OldCRM, 2019-03-01"), blank rows and notes sit above real headers.
-    The header is the first row as wide as the table below it whose cells are mostly filled,
-    distinct and textual, and that is followed by a row of the same width. Width is the number
-    of fields a row has, not how many are filled: data rows often end in empty fields.
+    The header is the first row as wide as the table below it whose cells are mostly filled
+    and textual, and that is followed by a row of the same width. Width is the number of
+    fields a row has, not how many are filled: data rows often end in empty fields.
+
+    A header may repeat a name or leave some blank (`id,,name,,`); taking the record below it
+    for the header would lose that record. So a textual row of the table's width with blank
+    names is the header when the row below it, which would otherwise win, reads as data:
+    a blank name between two others, or values shaped like those of the next row (ids,
+    emails, dates) say so.
     """
     lengths = [len(r) for r in rows if _width(r)]
     if not lengths:
@@ -309,18 +329,59 @@ def find_header_row(rows: Sequence[Sequence[str | None]]) -> int:
     counts = Counter(lengths)
     table_width = max(counts, key=lambda w: (counts[w], w))
     needed = max(1, math.ceil(table_width * 0.6))
+    gapped: int | None = None  # the row just above, if it is a header with blank names
     for i, row in enumerate(rows):
-        if len(row) > table_width:
+        cells = _filled(row[:table_width])
+        if len(row) > table_width or not cells:
+            gapped = None
             continue
-        cells = [str(c).strip() for c in row[:table_width] if c is not None and str(c).strip()]
-        if len(cells) < needed:
-            continue
-        textual = sum(1 for t in cells if not _looks_numeric(t))
-        if len(set(cells)) == len(cells) and textual >= 0.8 * len(cells):
+        textual = sum(1 for t in cells if not _looks_numeric(t)) >= 0.8 * len(cells)
+        if textual and len(cells) >= needed:
             following = [r for r in rows[i + 1 : i + 4] if _width(r)]
             if not following or any(len(r) == table_width for r in following):
+                if gapped is not None and gapped == i - 1 and _reads_as_data(row, following):
+                    return gapped
+                return i
+        named = textual and len(cells) >= 2 and len(row) == table_width
+        gapped = i if named and len(set(cells)) == len(cells) and len(cells) < needed else None
+        if gapped is not None and _has_inner_gap(row):
+            following = [r for r in rows[i + 1 : i + 4] if _width(r)]
+            if following and len(following[0]) == table_width:
                 return i
     return 0
+
+
+def _filled(row: Sequence[str | None]) -> list[str]:
+    return [str(c).strip() for c in row if c is not None and str(c).strip()]
+
+
+def _has_inner_gap(row: Sequence[str | None]) -> bool:
+    marks = "".join("x" if c is not None and str(c).strip() else "." for c in row)
+    return bool(re.search(r"x\.+x", marks))
+
+
+_SHAPE = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    "a" * 52 + "9" * 10,
+)
+
+
+def _shape(text: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", text.strip().translate(_SHAPE))
+
+
+def _reads_as_data(row: Sequence[str | None], below: Sequence[Sequence[str | None]]) -> bool:
+    """Whether a row holds values shaped like those of the row below (A1 over A2, a@x.com
+    over b@y.org): an id or an email is not a header name."""
+    if not below:
+        return False
+    for value, under in zip(row, below[0]):
+        if not value or not under:
+            continue
+        shape = _shape(str(value))
+        if any(c in shape for c in "9@") and shape == _shape(str(under)):
+            return True
+    return False
 
 
 def _width(row: Sequence[str | None]) -> int:

@@ -13,8 +13,9 @@ import io
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import charset_normalizer
 import pandas as pd
@@ -22,6 +23,7 @@ import pandas as pd
 from crmmigrate.errors import (
     BinaryInput,
     EmptyInput,
+    InputBeyondLimits,
     MalformedInput,
     UndecodableInput,
 )
@@ -30,6 +32,7 @@ from crmmigrate.extract.base import (
     Extraction,
     Source,
     find_header_row,
+    shorten,
     unique_columns,
 )
 from crmmigrate.extract.encoding import bom_codec, forced_codec
@@ -40,6 +43,12 @@ DETECT_BYTES = 256 << 10
 SNIFF_RECORDS = 200
 # A quoted field longer than this is an unbalanced quote, not a real value: stop, do not slurp.
 FIELD_LIMIT = 10 << 20
+# A quoted field spanning more lines than this is an unbalanced quote too (a long note pasted
+# into a description runs to hundreds of lines, not thousands).
+RUNAWAY_LINES = 10_000
+# Excel's own limit; a wider header is a wrong delimiter or not a table, and would need
+# gigabytes to hold as columns.
+MAX_COLUMNS = 16_384
 
 # The encodings CRM, spreadsheet and call-centre exports are written in. Detection considers
 # only these: with short files, a DOS, Mac or EBCDIC code page can otherwise "fit" Cyrillic
@@ -211,36 +220,19 @@ class DelimitedExtraction(Extraction):
         report, file = self.report, self.report.file
         with self.path.open("rb") as raw:
             stream = io.TextIOWrapper(raw, encoding=self.encoding, errors="strict", newline="")
-            reader = csv.reader(stream, delimiter=self.delimiter, quotechar='"', strict=False)
             columns: list[str] | None = None
             width = padded_width = 0
             rows: list[list[str | None]] = []
             locators: list[str] = []
-            line = 0  # physical line where the current record starts
             index = -1
-            while True:
-                start = line + 1
-                try:
-                    record = next(reader)
-                except StopIteration:
-                    break
-                except UnicodeDecodeError:
-                    self._raise_undecodable()
-                except csv.Error as exc:
-                    raise MalformedInput(
-                        f"the CSV cannot be parsed: {exc}.",
-                        file=file,
-                        line=start,
-                        hint="A quoted field probably never closes; fix the quote in the file.",
-                    ) from None
-                line = reader.line_num
+            for start, record in self._parse(stream, recover=lambda: columns is not None):
                 index += 1
                 if columns is None:
                     if index < self.header_index:
                         if any(v.strip() for v in record):
                             report.skipped_above_header += 1
                         continue
-                    columns = self._header(record)
+                    columns = self._header(record, start)
                     width = len(columns)
                     # Exports that end every line with a delimiter have a header that does
                     # too; only then is an empty last field padding rather than a shift.
@@ -248,7 +240,13 @@ class DelimitedExtraction(Extraction):
                     if self.header_index >= 0:
                         continue
                 if not (record and record[0].strip()) and not "".join(record).strip():
-                    report.skipped_blank += 1
+                    if len(record) > 1 or (record and record[0].strip(" \t")):
+                        # Delimiters, or a quoted line break, and nothing else: a record with
+                        # no values, not a blank line.
+                        raw_record = _join(record, self.delimiter)
+                        self.reject(start, "empty record: no field holds a value", raw_record)
+                    else:
+                        report.skipped_blank += 1
                     continue
                 if len(record) != width:
                     if len(record) == padded_width and not any(v.strip() for v in record[width:]):
@@ -274,7 +272,108 @@ class DelimitedExtraction(Extraction):
             if rows or report.rows == 0:
                 yield self.frame(columns, rows, locators)
 
-    def _header(self, record: list[str]) -> list[str]:
+    def _parse(
+        self, stream: io.TextIOWrapper, *, recover: Callable[[], bool]
+    ) -> Iterator[tuple[int, list[str]]]:
+        """(first physical line, fields) per record; a line whose quoted field runs away is
+        rejected here.
+
+        A quote that never closes would swallow every later line into one field. A record
+        spanning several lines is therefore checked: its quoted fields must close, and close
+        right before a delimiter or the end of a line, within RUNAWAY_LINES lines. If not, the
+        line where the quote opened is rejected and reading starts again on the next one, so
+        one stray quote costs one line. Clean files pay for this only on multi-line records.
+        `recover()` says whether the header has been read: a runaway header refuses the file.
+        """
+        lines = iter(stream)
+        pending: list[str] = []  # lines to read again, the next one last
+        consumed: list[str] = []  # the physical lines of the record being parsed
+        line = 0  # physical lines before the record being parsed
+
+        def feed() -> Iterator[str]:
+            # Lines put back are read first; a new feed is made whenever lines are put back.
+            while pending:
+                consumed.append(pending.pop())
+                if len(consumed) > RUNAWAY_LINES:
+                    raise _RunawayQuote(f"does not close within {RUNAWAY_LINES:,} lines")
+                yield consumed[-1]
+            for text in lines:
+                consumed.append(text)
+                if len(consumed) > RUNAWAY_LINES:
+                    raise _RunawayQuote(f"does not close within {RUNAWAY_LINES:,} lines")
+                yield text
+
+        reader = self._reader(feed())
+        while True:
+            consumed.clear()
+            start = line + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError:
+                self._raise_undecodable()
+            except (csv.Error, _RunawayQuote) as exc:
+                if isinstance(exc, _RunawayQuote):
+                    how = str(exc)
+                elif len(consumed) > 1:
+                    how = f"runs on too long ({exc})"
+                else:
+                    line += len(consumed)
+                    raw = "".join(consumed).rstrip("\r\n")
+                    if not recover():
+                        self._refuse_header(start, f"the CSV cannot be parsed: {exc}")
+                    self.reject(start, f"the line cannot be parsed: {exc}", raw)
+                    reader = self._reader(feed())  # a reader does not go on after an error
+                    continue
+            else:
+                if len(consumed) > 1:
+                    how = self._runaway(consumed)
+                elif record and record[-1][-1:] in ("\n", "\r"):
+                    # The line's end went into a field: the file ended inside a quote.
+                    how = "is never closed"
+                else:
+                    how = None
+            if how is None:
+                line += len(consumed)
+                yield start, record
+                continue
+            if not recover():
+                self._refuse_header(start, f"a quoted field that opens on this line {how}")
+            line += 1
+            pending.extend(reversed(consumed[1:]))
+            reader = self._reader(feed())
+            raw = consumed[0].rstrip("\r\n")
+            reason = f"unbalanced quote: a quoted field that opens on this line {how}"
+            if len(consumed) > 1:
+                reason += f"; reading went on from line {start + 1}"
+            self.reject(start, reason, raw)
+
+    def _reader(self, lines: Iterator[str]) -> Iterator[list[str]]:
+        return csv.reader(lines, delimiter=self.delimiter, quotechar='"', strict=False)
+
+    def _runaway(self, consumed: list[str]) -> str | None:
+        """How a record read over several lines breaks the rules of quoting, or None."""
+        text = "".join(consumed)
+        try:
+            records = list(
+                csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter, strict=True)
+            )
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                return "is never closed"
+            return f"is closed badly ({exc})"
+        return None if len(records) == 1 else "is closed badly"
+
+    def _refuse_header(self, line: int, what: str) -> NoReturn:
+        raise MalformedInput(
+            f"{what}, so the header cannot be read.",
+            file=self.report.file,
+            line=line,
+            hint="Fix the quote in the header line of the file, or force --header-row.",
+        )
+
+    def _header(self, record: list[str], line: int) -> list[str]:
         if self.header_index < 0:
             text = self._decode_head(self._read_head())
             widths = [len(r) for r in _records(text, self.delimiter, SNIFF_RECORDS) if any(r)]
@@ -282,9 +381,20 @@ class DelimitedExtraction(Extraction):
             names: list[str | None] = [None] * count
         else:
             names = list(record)
-            used = self._used_width()
-            while len(names) > max(1, used) and not (names[-1] or "").strip():
-                names.pop()  # a trailing delimiter on the header line is not a column
+            if len(names) <= MAX_COLUMNS:
+                used = self._used_width()
+                while len(names) > max(1, used) and not (names[-1] or "").strip():
+                    names.pop()  # a trailing delimiter on the header line is not a column
+        if len(names) > MAX_COLUMNS:
+            raise InputBeyondLimits(
+                f"the {'header' if self.header_index >= 0 else 'first record'} has "
+                f"{len(names):,} fields; crmmigrate reads at most {MAX_COLUMNS:,} columns. "
+                f"It starts: {shorten(_join(record[:20], self.delimiter))}",
+                file=self.report.file,
+                line=line,
+                hint="Check the delimiter (force it with --delimiter) and the header row "
+                "(--header-row).",
+            )
         columns, notes = unique_columns(names, file=self.report.file)
         if self.header_index < 0:
             notes = []
@@ -337,13 +447,21 @@ class DelimitedExtraction(Extraction):
                     ) from None
                 lines += text.count(newline)
                 offset += len(block)
-            decoder.decode(b"", final=True)
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                pass  # the file is cut short: said below
         raise UndecodableInput(
-            f"the file ends in the middle of a character in {self.report.encoding}.",
+            f"the file ends after {offset:,} bytes in the middle of a character in "
+            f"{self.report.encoding}: it was cut short, and its last record with it.",
             file=self.report.file,
             line=lines,
             hint="The export was probably cut off; re-export it.",
         )
+
+
+class _RunawayQuote(Exception):
+    """A record has run over RUNAWAY_LINES lines: its quote is unbalanced."""
 
 
 def _choose_match(matches: list[charset_normalizer.CharsetMatch]) -> tuple[str, list[str]]:

@@ -19,21 +19,42 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import ijson
+import numpy as np
 import pandas as pd
 
 from crmmigrate.errors import (
     BadUsage,
     EmptyInput,
+    InputBeyondLimits,
     MalformedInput,
     UndecodableInput,
 )
-from crmmigrate.extract.base import Extraction, Source, cell_to_str, unique_columns
+from crmmigrate.extract.base import Extraction, Source, cell_to_str, shorten, unique_columns
 from crmmigrate.extract.encoding import bom_codec, forced_codec
 
 _FEED_CHARS = 64 << 10
 # Bytes that did not decode are kept as lone surrogates (errors="surrogateescape").
 _UNDECODED = re.compile("[\udc80-\udcff]")
 _KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+# CRM records nest a few levels; a file nested thousands deep is an attack or an accident, and
+# the parser's paths for it grow with the square of the depth (100,000 levels: 6 GB).
+MAX_DEPTH = 100
+# Everything up to an unclosed string: strings whole, anything else but a quote.
+_UP_TO_OPEN_STRING = re.compile(r'(?:[^"]++|"(?:[^"\\]++|\\.)*+")*+', re.DOTALL)
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_STRING_BODY = re.compile(r'(?:[^"\\]++|\\.)*+', re.DOTALL)
+# A string longer than this is a quote that never closes (base64 attachments stay below).
+HELD_CHARS = 64 << 20
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# +1 for [ and {, -1 for ] and }, by byte.
+_DEPTH_STEPS = np.zeros(256, dtype=np.int8)
+_DEPTH_STEPS[[ord("["), ord("{")]] = 1
+_DEPTH_STEPS[[ord("]"), ord("}")]] = -1
+# An escape; a surrogate escape is matched as a pair when it is one.
+_ESCAPE = re.compile(
+    r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)",
+    re.DOTALL,
+)
 
 
 class JsonExtraction(Extraction):
@@ -48,6 +69,7 @@ class JsonExtraction(Extraction):
             format="jsonl" if lines else "json",
         )
         self.lines = lines
+        self._lone_surrogates = 0  # in the last pass over the file
         if lines and source.records:
             raise BadUsage(
                 "--records names an array inside a JSON document; a JSON Lines file has one "
@@ -112,16 +134,30 @@ class JsonExtraction(Extraction):
         """
         found = ijson.sendable_list()
         parser = make_parser(found)
+        guard = _JsonGuard()
         line = 1  # where the next piece starts
         seen = ends_line = False
         with self._text() as text:
             read = text.readline if by_line else text.read
             while True:
                 try:
-                    piece = read(_FEED_CHARS)
-                    if not piece:
+                    read_piece = read(_FEED_CHARS)
+                    piece = guard.feed(read_piece, final=not read_piece)
+                    if not read_piece and not piece:
                         break
+                    if not piece:
+                        continue  # all of it is a string still open: held for the next piece
                     parser.send(piece.encode("utf-8"))
+                except _TooDeep as exc:
+                    raise self._too_deep(line + exc.args[0]) from None
+                except _StringTooLong:
+                    raise MalformedInput(
+                        f"a string that starts on this line runs on past {HELD_CHARS >> 20} MiB: "
+                        "its closing quote is missing.",
+                        file=self.report.file,
+                        line=line,
+                        hint="Fix the quote in the file, or re-export it.",
+                    ) from None
                 except (UnicodeError, ijson.JSONError) as exc:
                     if not by_line:
                         for _ in self._feed(make_parser, by_line=True):
@@ -132,6 +168,7 @@ class JsonExtraction(Extraction):
                 line += piece.count("\n")
                 yield from found
                 del found[:]
+        self._lone_surrogates = guard.lone_surrogates
         try:
             parser.close()
         except ijson.JSONError as exc:
@@ -142,6 +179,15 @@ class JsonExtraction(Extraction):
             raise self._input_error(exc, line - 1 if ends_line else line) from None
         yield from found
 
+    def _too_deep(self, line: int) -> InputBeyondLimits:
+        return InputBeyondLimits(
+            f"the JSON nests arrays and objects more than {MAX_DEPTH} levels deep; crmmigrate "
+            "reads records nested at most that deep.",
+            file=self.report.file,
+            line=line,
+            hint="Check the export: CRM records nest a few levels, not hundreds.",
+        )
+
     def _input_error(self, exc: Exception, line: int) -> UndecodableInput | MalformedInput:
         if isinstance(exc, UnicodeError):
             return self._undecodable(line)
@@ -150,7 +196,7 @@ class JsonExtraction(Extraction):
     def _malformed(self, exc: Exception, line: int) -> MalformedInput:
         # yajl's message is a reason, then a picture of the bytes around the error.
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "premature EOF"
-        reason = reason.removeprefix("parse error: ").removeprefix("lexical error: ")
+        reason = reason.removeprefix("parse error: ").removeprefix("lexical error: ").rstrip(".")
         hint = "Fix the JSON at that line; a missing comma, quote or bracket is the usual cause."
         if "premature EOF" in reason:
             reason = "the file ends in the middle of the JSON (premature EOF)"
@@ -263,6 +309,7 @@ class JsonExtraction(Extraction):
     def _line_records(self, *, count: bool) -> Iterator[tuple[str, Any]]:
         """(line number, record) for every line holding an object. With `count`, blank lines
         are counted and every other line is rejected with its reason."""
+        self._lone_surrogates = 0
         with self._text() as text:
             number = 0
             while True:
@@ -278,6 +325,14 @@ class JsonExtraction(Extraction):
                         self.report.skipped_blank += 1
                     continue
                 raw = line.rstrip("\r\n")
+                guard = _JsonGuard()
+                try:
+                    line = guard.feed(line, final=True)
+                except _TooDeep:
+                    if count:
+                        self.reject(number, f"nested more than {MAX_DEPTH} levels deep", raw)
+                    continue
+                self._lone_surrogates += guard.lone_surrogates
                 if _UNDECODED.search(line):
                     if count:
                         self.reject(
@@ -342,8 +397,77 @@ class JsonExtraction(Extraction):
             if len(rows) >= self.source.chunk_rows:
                 yield self.frame(columns, rows, locators)
                 rows, locators = [], []
+        if self._lone_surrogates:
+            self.report.notes.append(
+                f"{self._lone_surrogates} string(s) hold a lone surrogate escape such as "
+                "\\ud800, which is half of a character and no character on its own; kept as "
+                "the six characters written, not changed to '?'."
+            )
         if rows or self.report.rows == 0:
             yield self.frame(columns, rows, locators)
+
+
+class _TooDeep(Exception):
+    """JSON text nested more than MAX_DEPTH levels; args: the line, counted from the text's."""
+
+
+class _StringTooLong(Exception):
+    """A JSON string runs on for more than HELD_CHARS: its closing quote is missing."""
+
+
+class _JsonGuard:
+    """Watches JSON text on its way to the parser: nesting depth, and lone surrogates.
+
+    The parser is fed what `feed` returns. A string still open at the end of a piece is held
+    back for the next one, so that every piece checked holds whole strings. A lone surrogate
+    escape (\\ud800) is no character; the parser would turn it into '?'. It is passed on with
+    its backslash escaped, so that the value holds the six characters as written.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.held = ""  # from the opening quote of a string not closed yet
+        self.resume = 0  # where in `held` to look on for its closing quote
+        self.lone_surrogates = 0
+
+    def feed(self, text: str, *, final: bool = False) -> str:
+        if self.held:
+            text = self.held + text
+            if not final:
+                # Only the new part is searched for the end of the held string.
+                end = _STRING_BODY.match(text, self.resume).end()  # type: ignore[union-attr]
+                if end == len(text) or text[end] != '"':
+                    if len(text) > HELD_CHARS:
+                        raise _StringTooLong()
+                    self.held, self.resume = text, end
+                    return ""
+        outside = _STRING.sub("", text)
+        if '"' in outside and not final:  # a string opens and does not close in this piece
+            cut = _UP_TO_OPEN_STRING.match(text).end()  # type: ignore[union-attr]
+            text, self.held = text[:cut], text[cut:]
+            self.resume = _STRING_BODY.match(self.held, 1).end()  # type: ignore[union-attr]
+            outside = outside[: outside.index('"')]
+        else:
+            self.held = ""
+        encoded = outside.encode("utf-8", "surrogatepass")
+        steps = _DEPTH_STEPS[np.frombuffer(encoded, np.uint8)]
+        if steps.any():
+            depths = self.depth + np.cumsum(steps, dtype=np.int64)
+            deepest = int(depths.argmax())
+            if depths[deepest] > MAX_DEPTH:
+                first = int(np.argmax(depths > MAX_DEPTH))
+                raise _TooDeep(encoded[:first].count(b"\n"))
+            self.depth = max(0, int(depths[-1]))
+        if _SURROGATE_ESCAPE.search(text):
+            text = _ESCAPE.sub(self._escape_lone_surrogate, text)
+        return text
+
+    def _escape_lone_surrogate(self, match: re.Match[str]) -> str:
+        escape = match.group()
+        if len(escape) == 6 and escape[2] in "dD" and escape[3] in "89abcdefABCDEF":
+            self.lone_surrogates += 1
+            return "\\" + escape
+        return escape
 
 
 def _collect_keys(
@@ -384,8 +508,9 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _listed(names: list[str]) -> str:
-    return ", ".join(map(repr, names))
+def _listed(names: list[str], limit: int = 20) -> str:
+    listed = ", ".join(repr(shorten(name, 60)) for name in names[:limit])
+    return listed + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
 
 
 def _kind(value: Any) -> str:
