@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crmmigrate.errors import BadUsage, MalformedInput, OutputError
+from crmmigrate.spreadsheet import read_csv, write_csv
 
 SUFFIXES = (".parquet", ".csv")
 
@@ -58,9 +59,7 @@ class ChunkWriter:
                 assert self._parquet is not None
                 self._parquet.write_table(table)
             else:
-                frame.to_csv(
-                    self._tmp, mode="a", header=not self._csv_started, index=False, encoding="utf-8"
-                )
+                write_csv(frame, self._tmp, mode="a", header=not self._csv_started)
                 self._csv_started = True
         except OSError as exc:
             raise OutputError(f"cannot write: {exc.strerror}.", file=str(self.path)) from None
@@ -120,7 +119,7 @@ def read_staged(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path).astype("str")
-        return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""], encoding="utf-8")
+        return read_csv(path, na_values=[""], encoding="utf-8")
     except pd.errors.ParserError as exc:
         found = re.search(r"line (\d+)", str(exc))
         raise MalformedInput("not a staged CSV: its records do not all have the header's columns.",

@@ -3,7 +3,6 @@ the uncertain pairs in the terminal."""
 
 from __future__ import annotations
 
-import csv
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +24,7 @@ from crmmigrate.dedupe import (
 )
 from crmmigrate.errors import MalformedInput
 from crmmigrate.model import MODEL
+from crmmigrate.spreadsheet import append_row
 
 
 class _FindByDefault(TyperGroup):
@@ -125,9 +125,5 @@ def review(
 
 
 def _append(path: Path, decision: dict[str, str]) -> None:
-    new = not path.exists()
-    with path.open("a", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*DECISION_COLUMNS, "decided_at"])
-        if new:
-            writer.writeheader()
-        writer.writerow({**decision, "decided_at": datetime.now(UTC).isoformat(timespec="seconds")})
+    append_row(path, {**decision, "decided_at": datetime.now(UTC).isoformat(timespec="seconds")},
+               [*DECISION_COLUMNS, "decided_at"])

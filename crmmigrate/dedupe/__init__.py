@@ -19,6 +19,7 @@ from crmmigrate.dedupe.engine import (
 )
 from crmmigrate.dedupe.report import dedupe_html, write_report
 from crmmigrate.dedupe.rules import DedupeRules, MatchSpec, load_dedupe_rules
+from crmmigrate.spreadsheet import read_csv, write_csv
 
 __all__ = ["CLUSTER_COLUMNS", "DECISIONS", "DECISION_COLUMNS", "MERGED_COLUMNS", "DedupeResult", "DedupeRules", "EntityDedupe",
            "MatchSpec", "dedupe", "dedupe_html", "find_duplicates", "load_dedupe_rules", "read_decisions", "read_review_csv",
@@ -61,7 +62,7 @@ def read_review_csv(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise MalformedInput("not a file (a directory, device or pipe).", file=str(path), hint=hint)
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        return read_csv(path, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise MalformedInput(f"not UTF-8 text (byte offset {exc.start}): a binary file?", file=str(path),
                              hint=hint) from None
@@ -95,7 +96,7 @@ def write_outputs(result: DedupeResult, folder: Path, *, datasets: bool = True) 
     for name, frames in tables.items():
         path = folder / f"{name}.csv"
         frames = [f for f in frames if len(f.columns)] or [pd.DataFrame(columns=list(DECISION_COLUMNS))]
-        pd.concat(frames, ignore_index=True).to_csv(path, index=False, encoding="utf-8")
+        write_csv(pd.concat(frames, ignore_index=True), path)
         files[name] = str(path)
     (folder / "summary.json").write_text(json.dumps(summary(result), indent=2, ensure_ascii=False),
                                          encoding="utf-8")
