@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from crmmigrate.errors import BadUsage, MalformedInput
+from crmmigrate.errors import BadUsage, InputBeyondLimits, MalformedInput
 from crmmigrate.model import PROVENANCE
 
 _NULL = pa.scalar(None, pa.large_string())
@@ -263,6 +263,8 @@ def _duration(value: dt.timedelta) -> str:
 
 
 MESSAGE_CHARS = 200
+# A header cell longer than this is a value or a whole line, not the name of a column.
+MAX_NAME_CHARS = 1_000
 
 
 def shorten(text: str, limit: int = MESSAGE_CHARS) -> str:
@@ -277,6 +279,7 @@ def unique_columns(
     *,
     file: str,
     hint: str = "Rename that column in the file, or force --header-row 0.",
+    line: int | None = None,
 ) -> tuple[list[str], list[str]]:
     """Header names made usable: blanks named by position, repeats numbered. Returns notes.
 
@@ -289,6 +292,15 @@ def unique_columns(
         if not name:
             name = f"column_{position}"
             notes.append(f"column {position} has no header; named it {name!r}")
+        if len(name) > MAX_NAME_CHARS:
+            raise InputBeyondLimits(
+                f"column {position} of the header is {len(name):,} characters long, which is "
+                f"no column name (crmmigrate takes at most {MAX_NAME_CHARS:,}): "
+                f"{shorten(name, 60)!r}.",
+                file=file,
+                line=line,
+                hint=hint,
+            )
         if name in PROVENANCE:
             raise MalformedInput(
                 f"the header has a column named {name!r}, which crmmigrate reserves for "

@@ -3,6 +3,9 @@
 Detection only looks at the head of the file; the whole file is then decoded strictly, so a
 byte that does not fit the chosen encoding further down stops the read with its line and byte
 offset instead of turning into a replacement character nobody notices.
+
+Every record ends as a row or a reject with its line: a record of delimiters only is rejected
+as empty, and a quote that never closes costs the line it opens on, not the rest of the file.
 """
 
 from __future__ import annotations
@@ -225,7 +228,7 @@ class DelimitedExtraction(Extraction):
             rows: list[list[str | None]] = []
             locators: list[str] = []
             index = -1
-            for start, record in self._parse(stream, recover=lambda: columns is not None):
+            for start, record in self._parse(stream, header_read=lambda: columns is not None):
                 index += 1
                 if columns is None:
                     if index < self.header_index:
@@ -273,7 +276,7 @@ class DelimitedExtraction(Extraction):
                 yield self.frame(columns, rows, locators)
 
     def _parse(
-        self, stream: io.TextIOWrapper, *, recover: Callable[[], bool]
+        self, stream: io.TextIOWrapper, *, header_read: Callable[[], bool]
     ) -> Iterator[tuple[int, list[str]]]:
         """(first physical line, fields) per record; a line whose quoted field runs away is
         rejected here.
@@ -283,7 +286,7 @@ class DelimitedExtraction(Extraction):
         right before a delimiter or the end of a line, within RUNAWAY_LINES lines. If not, the
         line where the quote opened is rejected and reading starts again on the next one, so
         one stray quote costs one line. Clean files pay for this only on multi-line records.
-        `recover()` says whether the header has been read: a runaway header refuses the file.
+        `header_read()` says whether the header is behind: a runaway header refuses the file.
         """
         lines = iter(stream)
         pending: list[str] = []  # lines to read again, the next one last
@@ -321,7 +324,7 @@ class DelimitedExtraction(Extraction):
                 else:
                     line += len(consumed)
                     raw = "".join(consumed).rstrip("\r\n")
-                    if not recover():
+                    if not header_read():
                         self._refuse_header(start, f"the CSV cannot be parsed: {exc}")
                     self.reject(start, f"the line cannot be parsed: {exc}", raw)
                     reader = self._reader(feed())  # a reader does not go on after an error
@@ -338,7 +341,7 @@ class DelimitedExtraction(Extraction):
                 line += len(consumed)
                 yield start, record
                 continue
-            if not recover():
+            if not header_read():
                 self._refuse_header(start, f"a quoted field that opens on this line {how}")
             line += 1
             pending.extend(reversed(consumed[1:]))
@@ -395,7 +398,7 @@ class DelimitedExtraction(Extraction):
                 hint="Check the delimiter (force it with --delimiter) and the header row "
                 "(--header-row).",
             )
-        columns, notes = unique_columns(names, file=self.report.file)
+        columns, notes = unique_columns(names, file=self.report.file, line=line)
         if self.header_index < 0:
             notes = []
         self.report.notes.extend(notes)
