@@ -14,6 +14,7 @@ skips unchanged rows, and every ledger entry written here is an upsert.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -52,7 +53,9 @@ from crmmigrate.extract import ExtractReport, Source, open_source, rejects_frame
 from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load
 from crmmigrate.load.engine import BATCH_ROWS, BULK_ROWS, fetch, write_ledger
 from crmmigrate.load.gate import loadable
+from crmmigrate.load.lock import Waiting, target_lock
 from crmmigrate.load.merges import MergedInTarget, keep_merged
+from crmmigrate.load.repair import Repair, repair_id_map
 from crmmigrate.load.schema import ID_MAP, build_metadata
 from crmmigrate.mapping.config import Mapping, load_mapping
 from crmmigrate.mapping.engine import Mapper, MapReport
@@ -396,6 +399,7 @@ class RunResult:
     kept: dict[str, int] = field(default_factory=dict)  # entity -> rows of an earlier run left loaded
     # entity -> what keeping its merged records did: entries written, rows removed, merges undone
     merges: dict[str, MergedInTarget] = field(default_factory=dict)
+    repaired: Repair = field(default_factory=Repair)  # what id_map said that the tables did not, put right
 
     @property
     def gate_failed(self) -> bool:
@@ -442,9 +446,13 @@ def run_migration(
     allow_failing: bool = False,
     batch_rows: int | None = None,
     progress: Progress | None = None,
+    wait: float = 0,
+    waiting: Waiting | None = None,
 ) -> RunResult:
     """Extract, map, validate, gate and load every source of `migration` (of the `only`
-    entities, when given), writing every artifact into a new run directory."""
+    entities, when given), writing every artifact into a new run directory. The target's lock
+    is held from the connection on: when another run holds it, wait up to `wait` seconds
+    (telling `waiting`), then raise TargetBusy."""
     report = progress or (lambda *_: None)
     planned = migration.sources
     if only is not None:
@@ -465,8 +473,10 @@ def run_migration(
     })
     log.write()  # first, so a killed run leaves a record that it started and never finished
     try:
-        return _run(migration, planned, run_id, run_dir, started, log, only=only, dry_run=dry_run,
-                    allow_failing=allow_failing, batch_rows=batch_rows, report=report)
+        with contextlib.ExitStack() as held:  # the target's lock, taken once connected
+            return _run(migration, planned, run_id, run_dir, started, log, only=only, dry_run=dry_run,
+                        allow_failing=allow_failing, batch_rows=batch_rows, report=report,
+                        lock=lambda engine: held.enter_context(target_lock(engine, wait=wait, waiting=waiting)))
     except CrmMigrateError as exc:
         # The run log says how the run ended, whatever ended it (the message has no password:
         # every error about a URL shows it masked).
@@ -477,12 +487,20 @@ def run_migration(
 
 def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_dir: Path,
          started: datetime, log: _RunLog, *, only: list[str] | None, dry_run: bool,
-         allow_failing: bool, batch_rows: int | None, report: Progress) -> RunResult:
+         allow_failing: bool, batch_rows: int | None, report: Progress,
+         lock: Callable[[sa.Engine], None]) -> RunResult:
     timings: dict[str, float] = {}
     # Connect before the long part, so a wrong URL or a server that is down fails at once.
     clock = time.perf_counter()
     engine = connect(migration.target)
     timings["connect"] = time.perf_counter() - clock
+    # One run at a time: another one's half-written rows would look like refusals to this one.
+    clock = time.perf_counter()
+    lock(engine)
+    timings["lock"] = time.perf_counter() - clock
+    # What an earlier run (or a hand) left in id_map that the tables contradict, put right first.
+    init_target(engine)
+    repaired = repair_id_map(engine, dry_run=dry_run)
 
     runs: list[SourceRun] = []
     frames: dict[str, list[pd.DataFrame]] = {}
@@ -564,6 +582,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         sources=runs, cleaning=cleaned, validation=result, dedupe=deduped, held=held, forced=forced, load=loaded,
         ledger=lines,
         timings=timings, files=files, kept={k: len(v) for k, v in kept.items() if v}, merges=merges,
+        repaired=repaired,
     )
     finished = datetime.now(UTC)
     log.update({
@@ -583,6 +602,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         },
         "load": [asdict(s) | {"loaded": s.loaded} for s in loaded.sources],
         "kept_from_earlier_runs": outcome.kept,
+        "id_map_repaired": repaired.as_dict(),
         "merges": {entity: m.as_dict() for entity, m in merges.items()},
         "ledger": [line.as_dict() for line in lines],
         "ledger_ok": not outcome.mismatches,

@@ -378,6 +378,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from crmmigrate.load.repair import Repair
 from crmmigrate.run import RunResult
 from crmmigrate.scaffold import Scaffold
 
@@ -398,6 +399,18 @@ def run_progress() -> Iterator:
 
     with bars:
         yield update
+
+
+def waiting(target: str, seconds: float) -> None:
+    """Another run holds the target's lock, and this one waits for it."""
+    note(f"{target}: another crmmigrate run is writing to this target (it holds the target's lock); "
+         f"waiting up to {seconds:g} s for it to finish.")
+
+
+def repair_lines(repair: Repair, *, dry_run: bool = False) -> list[str]:
+    """What repairing id_map changed, one line per entity, source and kind of change."""
+    how = " (dry run: not committed)" if dry_run else ""
+    return [f"id_map repaired{how}: {line}" for line in repair.lines()]
 
 
 def run_summary(result: RunResult) -> None:
@@ -455,6 +468,11 @@ def run_summary(result: RunResult) -> None:
     out.print(f"rows not loaded, with the reason: {escape(result.files['load_rejects'])} (load), "
               f"{escape(str(result.run_dir / 'extracted'))}/*.rejects.csv (extract), "
               f"{escape(result.files['validation_html'])} (validation)")
+    if result.repaired:
+        note("id_map disagreed with the loaded tables before this run (an earlier run ended without "
+             "its ledger, two runs wrote at once, or a hand edit); it was rebuilt from the tables:")
+        for line in repair_lines(result.repaired, dry_run=result.dry_run):
+            note(line)
     for entity, count in result.kept.items():
         note(f"{entity}: {count:,} row(s) an earlier run loaded stay loaded as they were.")
     for entity, merges in result.merges.items():

@@ -34,18 +34,24 @@ def command(
         typer.Option("--batch-rows", min=1, help="Rows per load transaction [default: the config's "
                      "batch_rows, or 10000]."),
     ] = None,
+    wait: Annotated[
+        float,
+        typer.Option("--wait", min=0, metavar="SECONDS",
+                     help="When another run is writing to the target (it holds the target's lock), "
+                     "wait up to SECONDS for it to finish; 0 refuses at once (exit 2)."),
+    ] = 0,
     verbose: Verbose = False,
 ) -> None:
     """Run a migration: extract and map every source, validate every entity together, then load
     the entities whose gate passes (and whose parents are loaded) into the target. Every
     artifact goes into runs/<run_id>/ with run.json, and the ledger accounts for every extracted
     row. Rerun it to resume: what is loaded is not loaded twice. Exits 1 when an entity was held
-    back by its gate."""
+    back by its gate; 2, writing nothing, when another run holds the target."""
     migration = load_migration(config)
     entities = entity_names([only]) if only is not None else None
     with report.run_progress() as progress:
         result = run_migration(migration, only=entities, dry_run=dry_run, allow_failing=allow_failing,
-                               batch_rows=batch_rows, progress=progress)
+                               batch_rows=batch_rows, progress=progress, wait=wait, waiting=report.waiting)
     report.run_summary(result)
     result.check_ledger()
     if result.gate_failed:

@@ -1,4 +1,5 @@
-"""`crmmigrate target`: create the target CRM schema, or check a database against it."""
+"""`crmmigrate target`: create the target CRM schema, check a database against it, or rebuild
+its id_map from the loaded tables."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from crmmigrate.cli import report
 from crmmigrate.cli.common import Verbose, handles_errors
 from crmmigrate.errors import EXIT_GATE_FAILED
 from crmmigrate.load import check_target, connect, init_target
+from crmmigrate.load.repair import repair_id_map
 from crmmigrate.passwords import mask_url
 
-app = typer.Typer(help="Create the target CRM schema, or check a database against it.",
+app = typer.Typer(help="Create the target schema, check it, or repair its id_map.",
                   no_args_is_help=True)
 
 UrlArg = Annotated[str, typer.Argument(metavar="URL", help="SQLAlchemy URL of the target database.")]
@@ -39,3 +41,27 @@ def check(url: UrlArg, verbose: Verbose = False) -> None:
     for problem in problems:
         report.out.print(f"{mask_url(url)}: {problem}")
     raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@app.command("repair")
+@handles_errors
+def repair(
+    url: UrlArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would change; change nothing.")] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Rebuild id_map from the loaded tables where it disagrees with them: a row the table holds
+    gets a 'loaded' entry with its id; a 'loaded' entry with no row is removed. Holds the
+    target's lock (exit 2 while a run is writing). Every run does the same before it loads."""
+    engine = connect(url)
+    try:
+        repaired = repair_id_map(engine, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    if not repaired:
+        report.out.print(f"{mask_url(url)}: id_map agrees with the loaded tables; nothing to repair")
+        return
+    for line in report.repair_lines(repaired, dry_run=dry_run):
+        report.out.print(f"{mask_url(url)}: {line}")
+    report.out.print(f"{mask_url(url)}: {repaired.changed:,} id_map entr{'y' if repaired.changed == 1 else 'ies'} "
+                     + ("would change (dry run)" if dry_run else "changed"))

@@ -38,6 +38,7 @@ import sqlalchemy as sa
 
 from crmmigrate import parallel
 from crmmigrate.errors import CrmMigrateError
+from crmmigrate.load.lock import target_lock
 from crmmigrate.load.schema import ID_MAP, build_metadata, init_target, table_name
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldClass, FieldType
 from crmmigrate.passwords import mask_text, mask_url
@@ -138,12 +139,13 @@ def load(
     """Load `entities` (default: every dataset) in load order into the target. A source with
     `bulk_rows` new records or more (0: never), more than its table holds, is loaded in bulk
     on PostgreSQL and SQLite: one transaction, the table's indexes built after its rows; the
-    others batch by batch, `batch_rows` records per transaction."""
+    others batch by batch, `batch_rows` records per transaction. The target's lock is held
+    throughout (a run holds it already): another run loading at once is refused, TargetBusy."""
     init_target(engine)
     metadata = build_metadata()
     report = LoadReport(run_id, mask_url(engine.url), dry_run)
     wanted = [e for e in MODEL.load_order() if e in datasets and (entities is None or e in entities)]
-    with engine.connect() as connection:
+    with target_lock(engine), engine.connect() as connection:
         outer = connection.begin() if dry_run else None
         for name in wanted:
             loader = _EntityLoader(connection, metadata, MODEL.entity(name), validation, run_id,
