@@ -17,6 +17,7 @@ files and the target database always get the values as they are.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,13 +30,14 @@ _QUOTED = rf"'+{_TRIGGER}"  # a written value from which one quote is taken away
 
 
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with a quote in front of every text cell a spreadsheet would read as a formula
-    (or that begins with quotes before such a character); the frame itself is not changed."""
+    """`frame` with a quote in front of every text cell and column name a spreadsheet would
+    read as a formula (or that begins with quotes before such a character); the frame itself
+    is not changed."""
     return _each_text_column(frame, _NEEDS_QUOTE, lambda hit: QUOTE + hit)
 
 
 def restore(frame: pd.DataFrame) -> pd.DataFrame:
-    """What `neutralise` did undone: the raw values back."""
+    """What `neutralise` did undone: the raw values (and column names) back."""
     return _each_text_column(frame, _QUOTED, lambda hit: hit.str.slice(1))
 
 
@@ -59,6 +61,12 @@ def read_csv(path: Path | str, **options: Any) -> pd.DataFrame:
 
 
 def _each_text_column(frame: pd.DataFrame, pattern: str, change: Any) -> pd.DataFrame:
+    """`change` applied to the text cells, and column names, that match `pattern`."""
+    names = pd.Series(frame.columns, dtype=object)
+    named = names.map(lambda name: isinstance(name, str) and re.match(pattern, name) is not None)
+    if named.any():  # a legacy header is a row a person sees too
+        names[named] = change(names[named])
+        frame = frame.set_axis(pd.Index(names), axis=1)
     changed: pd.DataFrame | None = None
     for position in range(frame.shape[1]):
         column = frame.iloc[:, position]

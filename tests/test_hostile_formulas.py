@@ -272,3 +272,21 @@ def test_dedupe_review_appends_decisions_that_are_read_back_exactly(tmp_path: Pa
     # Answered already: a second review finds nothing left to ask.
     again = runner.invoke(app, ["dedupe", "review", str(review), "--decisions", str(decisions)], input="q\n")
     assert again.exit_code == 0 and again.stdout.startswith("0 pair(s) to review (1 decided already)")
+
+
+def test_a_legacy_header_that_is_a_formula_is_neutralised_and_read_back(tmp_path: Path) -> None:
+    source = tmp_path / "export.csv"
+    source.write_text(f"id,=Total,-Score\r\n1,{HYPERLINK.replace(',', ';')},-5\r\n", encoding="utf-8")
+    staged = tmp_path / "staged.csv"
+    result = runner.invoke(app, ["extract", str(source), "-o", str(staged)])
+    assert result.exit_code == 0, result.output
+    with staged.open(encoding="utf-8", newline="") as handle:
+        header, row = list(csv.reader(handle))
+    assert header[:3] == ["id", "'=Total", "'-Score"] and row[1:3] == ["'" + HYPERLINK.replace(",", ";"), "'-5"]
+    back = read_staged(staged)
+    assert back.columns.tolist()[:3] == ["id", "=Total", "-Score"]
+    assert back.iloc[0, :3].tolist() == ["1", HYPERLINK.replace(",", ";"), "-5"]
+
+    parquet = tmp_path / "staged.parquet"
+    assert runner.invoke(app, ["extract", str(source), "-o", str(parquet)]).exit_code == 0
+    assert pq.read_table(parquet).column_names[:3] == ["id", "=Total", "-Score"]

@@ -245,3 +245,18 @@ def test_target_check_and_a_bad_target_url_show_no_secret(tmp_path) -> None:
     assert result.exit_code == 2, result.output
     assert "not a SQLAlchemy URL: 'post gres://crm:***@db/crm'" in result.stderr
     assert "Pl4inS3cret" not in result.output
+
+
+def test_load_shows_target_and_source_query_secrets_nowhere(template, tmp_path) -> None:
+    source = f"sqlite:///{template}/samples/call_centre/callcentre.sqlite?password=SrcS3cret"
+    target = f"sqlite:///{tmp_path}/crm.db?password=TgtS3cret&token=TgtT0ken"
+    rejects = tmp_path / "load.rejects.csv"
+    result = runner.invoke(app, ["load", f"{template}/mappings/calls.yaml={source}", "-t", target,
+                                 "--rejects", str(rejects)])
+    assert result.exit_code == 0, result.output
+    title = "".join(result.stdout.split("┏")[0].split())  # the table's title, folded to its width
+    assert title == f"loadinto{mask_url(target)}", title
+    for path in (rejects, tmp_path / "crm.db"):
+        data = path.read_bytes()
+        assert b"S3cret" not in data and b"T0ken" not in data, path
+    assert "S3cret" not in result.output and "T0ken" not in result.output
