@@ -153,14 +153,30 @@ def test_all_empty_records_are_rejected_with_their_lines_not_skipped(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "line"), [("utf16_cut_odd.csv", 3), ("utf16_cut_surrogate.csv", 3)]
+    ("name", "raw"),
+    [("utf16_cut_odd.csv", "2,Bob\\x0a"), ("utf16_cut_surrogate.csv", "2,Bob \\x3d\\xd8")],
 )
-def test_a_utf16_file_cut_short_is_refused_naming_the_line(tmp_path, name, line):
-    source = HOSTILE / name
+def test_a_utf16_file_cut_short_keeps_its_whole_lines_and_rejects_the_cut_one(
+    tmp_path, name, raw
+):
+    result, rows, rejected = extract(HOSTILE / name, tmp_path)
+
+    assert result.exit_code == 0, result.output
+    assert rows["name"].tolist() == ["Ann"]
+    assert reject_list(rejected) == [
+        ("3", "cut short: the file ends in the middle of a character in utf-16, so this last "
+         "line is incomplete")
+    ]
+    assert rejected["raw"].tolist() == [raw]  # the damaged bytes shown, not dropped
+
+
+def test_a_utf16_file_cut_short_in_its_only_line_is_refused_naming_the_line(tmp_path):
+    source = tmp_path / "x.csv"
+    source.write_bytes("id,name \U0001f600".encode("utf-16")[:-2])
 
     result, _, _ = extract(source, tmp_path)
 
-    refused(result, f"{source}, line {line}:", "middle of a character", "cut short")
+    refused(result, f"{source}, line 1:", "middle of a character", "cut short")
 
 
 # -- 5. a 10 MiB line of commas -------------------------------------------------------------

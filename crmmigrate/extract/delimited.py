@@ -18,7 +18,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 import charset_normalizer
 import pandas as pd
@@ -49,6 +49,8 @@ FIELD_LIMIT = 10 << 20
 # A quoted field spanning more lines than this is an unbalanced quote too (a long note pasted
 # into a description runs to hundreds of lines, not thousands).
 RUNAWAY_LINES = 10_000
+# How far from its end a file cut short is searched for the end of its last whole line.
+TAIL_BYTES = 1 << 20
 # Excel's own limit; a wider header is a wrong delimiter or not a table, and would need
 # gigabytes to hold as columns.
 MAX_COLUMNS = 16_384
@@ -97,9 +99,11 @@ class DelimitedExtraction(Extraction):
         super().__init__(
             source, name=source.name or self.path.stem, file=str(self.path), format="csv"
         )
+        self._cut: tuple[int, str] | None = None
         head = self._read_head()
         self.encoding = self._choose_encoding(head)
-        text = self._decode_head(head)
+        self._cut = self._cut_short()
+        text = self._decode_head(self._read_head() if self._cut else head)
         if not text.strip():
             raise EmptyInput(
                 "the file holds no header and no rows (only whitespace).", file=self.report.file
@@ -111,7 +115,41 @@ class DelimitedExtraction(Extraction):
 
     def _read_head(self) -> bytes:
         with self.path.open("rb") as f:
-            return f.read(SAMPLE_BYTES)
+            head = f.read(SAMPLE_BYTES)
+        return head[: self._cut[0]] if self._cut else head
+
+    def _cut_short(self) -> tuple[int, str] | None:
+        """For a file in a UTF encoding that ends in the middle of a character: where its last
+        whole line ends, and what follows. Those lines are read, the rest is rejected."""
+        codec = codecs.lookup(self.encoding).name
+        if not codec.startswith(("utf-8", "utf-16", "utf-32")):
+            return None
+        unit = 4 if "32" in codec else 2 if "16" in codec else 1
+        size = self.path.stat().st_size
+        start = max(0, size - TAIL_BYTES)
+        start -= start % unit
+        with self.path.open("rb") as f:
+            first = f.read(4)
+            f.seek(start)
+            tail = f.read()
+        if codec in ("utf-16", "utf-32"):  # the byte-order mark says which end comes first
+            little = first.startswith(codecs.BOM_UTF16_LE if unit == 2 else codecs.BOM_UTF32_LE)
+            codec += "-le" if little else "-be"
+        codec = codec.removesuffix("-sig")
+        decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        decoder.decode(tail, final=False)
+        pending = decoder.getstate()[0]
+        if not pending:
+            return None
+        newline = "\n".encode(codec)
+        end = tail.rfind(newline, 0, len(tail) - len(pending))
+        while end > 0 and end % unit:
+            end = tail.rfind(newline, 0, end + len(newline) - 1)
+        if end < 0:
+            return None
+        end += len(newline)
+        # The damaged bytes are shown as \xNN escapes.
+        return start + end, tail[end:].decode(codec, "backslashreplace").rstrip("\r\n")
 
     def _choose_encoding(self, head: bytes) -> str:
         report = self.report
@@ -131,8 +169,9 @@ class DelimitedExtraction(Extraction):
             return utf16
         decoder = codecs.getincrementaldecoder("utf-8")()
         try:
-            # final=False: the sample may end in the middle of a multi-byte character.
-            decoder.decode(head, final=len(head) < SAMPLE_BYTES)
+            # final=False: the sample may end in the middle of a multi-byte character, and so
+            # may a UTF-8 file cut short (whose whole lines are then read, see _cut_short).
+            decoder.decode(head, final=False)
         except UnicodeDecodeError:
             pass
         else:
@@ -222,7 +261,8 @@ class DelimitedExtraction(Extraction):
     def _chunks(self) -> Iterator[pd.DataFrame]:
         report, file = self.report, self.report.file
         with self.path.open("rb") as raw:
-            stream = io.TextIOWrapper(raw, encoding=self.encoding, errors="strict", newline="")
+            whole = raw if self._cut is None else io.BufferedReader(_Prefix(raw, self._cut[0]))
+            stream = io.TextIOWrapper(whole, encoding=self.encoding, errors="strict", newline="")
             columns: list[str] | None = None
             width = padded_width = 0
             rows: list[list[str | None]] = []
@@ -267,10 +307,19 @@ class DelimitedExtraction(Extraction):
                     yield self.frame(columns, rows, locators)
                     rows, locators = [], []
             if columns is None:
+                if self._cut:
+                    self._raise_undecodable()
                 raise EmptyInput(
                     f"the file ends before its header row {self.header_index + 1}.",
                     file=file,
                     hint="Check --header-row.",
+                )
+            if self._cut:
+                self.reject(
+                    self._lines_read + 1,
+                    f"cut short: the file ends in the middle of a character in {report.encoding}, "
+                    "so this last line is incomplete",
+                    self._cut[1],
                 )
             if rows or report.rows == 0:
                 yield self.frame(columns, rows, locators)
@@ -313,6 +362,7 @@ class DelimitedExtraction(Extraction):
             try:
                 record = next(reader)
             except StopIteration:
+                self._lines_read = line
                 return
             except UnicodeDecodeError:
                 self._raise_undecodable()
@@ -461,6 +511,22 @@ class DelimitedExtraction(Extraction):
             line=lines,
             hint="The export was probably cut off; re-export it.",
         )
+
+
+class _Prefix(io.RawIOBase):
+    """The first `limit` bytes of a file: the whole lines of a file cut short."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        self.raw, self.left = raw, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(min(len(buffer), self.left))
+        buffer[: len(data)] = data
+        self.left -= len(data)
+        return len(data)
 
 
 class _RunawayQuote(Exception):
