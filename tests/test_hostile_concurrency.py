@@ -13,6 +13,7 @@ stops a run that holds it (SIGSTOP) to start another against it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -264,6 +265,74 @@ def test_load_and_target_repair_are_refused_while_a_run_holds_the_target(tmp_pat
         assert result.exit_code == 2, result.output
         assert f"crmmigrate: error: {url}: another crmmigrate run is writing to this target" in result.stderr
     assert _state(url)["rows"] == 0
+
+
+HOLD_AND_FORK = """
+import multiprocessing, sys, time
+import sqlalchemy as sa
+from crmmigrate.load.lock import target_lock
+
+with target_lock(sa.create_engine(sys.argv[1])):
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(300,))
+    child.start()  # as the bulk loader's preparers are forked, the lock held
+    print(child.pid, flush=True)
+    time.sleep(300)
+"""
+
+
+def test_a_killed_run_leaves_no_lock_behind_though_its_forked_children_live_on(url):
+    """A run killed with SIGKILL while its forked children live on (they do: a process pool's
+    workers outlive their parent) must not leave the target locked for every later run."""
+    process = subprocess.Popen([sys.executable, "-c", HOLD_AND_FORK, url], stdout=subprocess.PIPE, text=True)
+    child = int(process.stdout.readline())
+    try:
+        assert _holds_lock(url)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        _until(lambda: not _holds_lock(url), "the killed run's lock to go", seconds=30)
+        os.kill(child, 0)  # the child lives on (and would hold the lock, had it kept its copy)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+POOL_OF_PREPARERS = """
+import multiprocessing, os, time
+from concurrent.futures import ProcessPoolExecutor
+from crmmigrate.load.engine import die_with_parent
+
+with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"), initializer=die_with_parent,
+                         initargs=(os.getpid(),)) as pool:
+    print(*{f.result() for f in [pool.submit(os.getpid) for _ in range(20)]}, flush=True)
+    time.sleep(300)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}/stat").exists() else "X"
+    return state not in ("Z", "X")
+
+
+def test_a_killed_runs_forked_preparers_die_with_it():
+    """A bulk load's preparers (a process pool's workers, which outlive a parent killed with
+    SIGKILL) end with the run, so that nothing keeps its connections and locks alive."""
+    process = subprocess.Popen([sys.executable, "-c", POOL_OF_PREPARERS], stdout=subprocess.PIPE, text=True)
+    workers = {int(pid) for pid in process.stdout.readline().split()}
+    try:
+        assert workers and all(_alive(pid) for pid in workers)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        _until(lambda: not any(_alive(pid) for pid in workers), "the preparers to die", seconds=30)
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 # -- id_map repaired from the tables ---------------------------------------------------------------

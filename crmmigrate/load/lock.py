@@ -12,6 +12,10 @@ open file) of its own, so a killed run releases it with its session:
   pid of the run that has it. The file stays: removing it would let a third run lock a new
   file while a second still waits on the old one.
 
+A process forked while the lock is held (the bulk loader's preparers) closes its copies of the
+lock's file or socket at once: otherwise, should the run be killed, a child that lives on
+would keep the lock held, and every later run refused.
+
 A run that finds the lock taken is refused at once (`TargetBusy`, exit 2), or waits up to
 `wait` seconds for it. Through one engine the lock is re-entrant: `load` inside a run takes
 the run's lock (another engine on the same target is another run).
@@ -19,6 +23,7 @@ the run's lock (another engine on the same target is another run).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -37,6 +42,8 @@ POLL_SECONDS = 0.2  # how often a waiting run tries the lock again
 LOCK_SUFFIX = ".crmmigrate-lock"
 
 _held: dict[int, int] = {}  # the locks this process holds, by engine, and how often it took them
+_open: dict[int, _Lock] = {}  # and the locks themselves
+_forgotten: list[_Lock] = []  # in a forked child: its parent's locks, kept so no finaliser touches them
 
 # Told once, when the lock is taken and the run will wait: the target (masked), the seconds.
 Waiting = Callable[[str, float], None]
@@ -59,6 +66,9 @@ class _Lock:
     def holder(self) -> str:
         return ""
 
+    def forget(self) -> None:
+        """In a forked child: close the child's copy of what holds the lock (the parent's stays)."""
+
 
 class _ServerLock(_Lock):
     """A lock the server holds for a session: on a connection of its own, in autocommit, so
@@ -79,6 +89,13 @@ class _ServerLock(_Lock):
 
     def _unlock(self) -> None:
         raise NotImplementedError
+
+    def forget(self) -> None:
+        raw = self.connection.connection.dbapi_connection
+        sock = getattr(raw, "_sock", None)  # PyMySQL's socket; psycopg's libpq connection has a number
+        fd = sock.detach() if sock is not None else raw.pgconn.socket
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 class _PostgresLock(_ServerLock):
@@ -147,6 +164,10 @@ class _FileLock(_Lock):
         finally:
             os.close(self.fd)  # closing the file gives the lock back
 
+    def forget(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)  # the child's copy only: the lock is the parent's open file's
+
     def holder(self) -> str:
         try:
             return self.path.read_text(encoding="utf-8", errors="replace").strip()
@@ -162,6 +183,17 @@ class _NoLock(_Lock):
 
     def release(self) -> None:
         pass
+
+
+def _forget_in_child() -> None:
+    _forgotten.extend(_open.values())
+    for lock in _open.values():
+        lock.forget()
+    _open.clear()
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def lock_file(database: str) -> Path | None:
@@ -219,8 +251,10 @@ def target_lock(engine: sa.Engine, *, wait: float = 0, waiting: Waiting | None =
             told = True
         time.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0)))
     _held[mine] = 1
+    _open[mine] = lock
     try:
         yield
     finally:
         _held.pop(mine, None)
+        _open.pop(mine, None)
         lock.release()
