@@ -113,6 +113,22 @@ class OutputError(CrmMigrateError):
     """An output file that cannot be written."""
 
 
+class NotADatabase(CrmMigrateError):
+    """A target path that holds something other than a database (a CSV file, a text file)."""
+
+
+class TargetFull(CrmMigrateError):
+    """A target database whose disk (or size limit) is full."""
+
+
+class ForeignTables(CrmMigrateError):
+    """Tables in the target with the names of crmmigrate's tables that are not crmmigrate's."""
+
+
+class TooLong(CrmMigrateError):
+    """A name longer than its column in the target schema can hold."""
+
+
 class NotAFile(CrmMigrateError):
     """A source path that is a directory, FIFO, device or socket rather than a regular file."""
 

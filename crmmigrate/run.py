@@ -49,14 +49,21 @@ from crmmigrate.errors import (
     OutputError,
     did_you_mean,
 )
-from crmmigrate.extract import ExtractReport, Source, open_source, rejects_frame
+from crmmigrate.extract import ExtractReport, Reject, Source, open_source, rejects_frame
 from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load
 from crmmigrate.load.engine import BATCH_ROWS, BULK_ROWS, fetch, write_ledger
 from crmmigrate.load.gate import loadable
 from crmmigrate.load.lock import Waiting, target_lock
 from crmmigrate.load.merges import MergedInTarget, keep_merged
 from crmmigrate.load.repair import Repair, repair_id_map
-from crmmigrate.load.schema import ID_MAP, build_metadata
+from crmmigrate.load.schema import (
+    ID_MAP,
+    LEGACY_ID_LENGTH,
+    build_metadata,
+    source_name_problem,
+    too_long_id_reason,
+    too_long_ids,
+)
 from crmmigrate.mapping.config import Mapping, load_mapping
 from crmmigrate.mapping.engine import Mapper, MapReport
 from crmmigrate.model import MODEL, PROVENANCE
@@ -271,6 +278,10 @@ def _plan(entry: SourceEntry, index: int, base: Path, file: Path, located: Locat
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise BadConfig(f"sources[{index}]: {problems}.", file=str(file), line=line) from None
+    too_long = source_name_problem(str(options["name"]))
+    if too_long:
+        raise BadConfig(f"sources[{index}]: {too_long}.", file=str(file), line=line,
+                        hint="Give the source a shorter `name:`.")
     return PlannedSource(str(options["name"]), mapping.entity, source, mapping, mapping_path, line,
                          entry.phone_region)
 
@@ -684,7 +695,6 @@ def _extract_and_map(
             report("map", planned.name, mapper.report.rows_out, None)
             if last:
                 break
-    write_frames(paths["extract_rejects"], [rejects_frame(extraction.rejects)])
     map_report = mapper.finish()
     run = SourceRun(
         name=planned.name, entity=planned.entity, location=planned.shown_location,
@@ -693,7 +703,14 @@ def _extract_and_map(
     )
     mapped_frame = pd.concat(mapped_parts, ignore_index=True) if len(mapped_parts) > 1 else mapped_parts[0]
     removed_frame = pd.concat(removed_parts, ignore_index=True) if len(removed_parts) > 1 else removed_parts[0]
-    return run, mapped_frame, removed_frame, list(extraction.rejects)
+    # A legacy id longer than the target holds: the record is rejected here, as one extract could
+    # not read (its id_map entry keyed by its row), before validation and dedupe see it.
+    unfit = too_long_ids(mapped_frame["id"])
+    rejects = [*extraction.rejects, *(Reject(planned.name, str(f), str(r), too_long_id_reason(str(i)), str(i))
+                                      for i, f, r in mapped_frame.loc[unfit, ["id", "_file", "_row"]].itertuples(
+                                          index=False))]
+    write_frames(paths["extract_rejects"], [rejects_frame(rejects)])
+    return run, mapped_frame.loc[~unfit].reset_index(drop=True), removed_frame, rejects
 
 
 def _invalid_values(result: ValidationResult) -> set[tuple[str, str, str]]:
@@ -727,8 +744,9 @@ def _write_validation(result: ValidationResult, folder: Path) -> dict[str, str]:
 
 
 def _legacy_id(value: Any, row: Any) -> str:
-    """The key a row has in id_map: its legacy id, or its row when it has none."""
-    if isinstance(value, str) and value.strip():
+    """The key a row has in id_map: its legacy id, or its row when it has none (or one longer
+    than the target holds)."""
+    if isinstance(value, str) and value.strip() and len(value.strip()) <= LEGACY_ID_LENGTH:
         return value.strip()
     return f"row {row}"
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -39,6 +44,27 @@ def mariadb_url() -> str:
     return _answering(
         MARIADB_URL, "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
     )
+
+
+def empty_database(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty target database for a fixture: a SQLite file, or a new database on
+    the server (`backend` postgres or mariadb), dropped afterwards even while a connection the
+    code under test left open still holds it."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'crm.db'}"
+        return
+    base = request.getfixturevalue(f"{backend}_url")
+    name = f"crm_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        yield sa.make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        force = " WITH (FORCE)" if backend == "postgres" else ""
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE {name}{force}"))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -175,19 +175,21 @@ def test_dry_run_commits_nothing(target, bulk_rows):
                                     pytest.param("mariadb", marks=pytest.mark.mariadb)])
 def test_rows_the_database_refuses_are_rejected_with_its_reason_and_the_batch_saved(request, server, bulk_rows):
     with fresh_database(request.getfixturevalue(f"{server}_url")) as engine:
-        data = {"account": dataset("account", [
-            {"id": "A1", "name": "Acme"}, {"id": "A" * 300, "name": "Globex"},
-            {"id": "A3", "name": "Initech"}])}
+        deal = {"stage": "Prospecting", "close_date": "2024-01-01"}
+        data = {"opportunity": dataset("opportunity", [
+            {"id": "O1", "name": "Deal", "amount": "10", **deal},
+            {"id": "O2", "name": "Big", "amount": "1" + "0" * 20, **deal},
+            {"id": "O3", "name": "Deal 3", "amount": "5", **deal}])}
         # In bulk, the refused COPY undoes the whole source, which then goes batch by batch.
         report = run_load(engine, data, bulk_rows=bulk_rows)
 
-        # Validation has no length for ids; the database's column has one, and says so.
-        assert table(engine, "account")["legacy_id"].tolist() == ["A1", "A3"]
+        # Validation has no bound for amounts; the database's NUMERIC(20, 4) has one, and says so.
+        assert table(engine, "opportunity")["legacy_id"].tolist() == ["O1", "O3"]
         assert report.sources[0].rejected == 1
         reason = report.rejects[0]["reason"]
         assert reason.startswith("database refused: ")
-        assert "too long" in reason.lower()
-        assert [r[3] for r in ledger(engine)] == ["loaded", "loaded"]  # too long for id_map too
+        assert "overflow" in reason.lower() or "out of range" in reason.lower()
+        assert [r[3] for r in ledger(engine)] == ["loaded", "rejected", "loaded"]
 
 
 def test_a_hierarchy_cycle_is_loaded_without_parents_and_kept_in_quarantine(target):

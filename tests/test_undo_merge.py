@@ -7,7 +7,6 @@ it moved to the survivor. The ledger holds throughout, and a further rerun write
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner
 
 from crmmigrate.cli import app
+from tests.conftest import empty_database
 from tests.test_cli_run import LEDGER, table
 
 runner = CliRunner()
@@ -49,20 +49,7 @@ TABLES = {"account": "legacy_id", "contact": "legacy_id", "id_map": "entity, sou
                         pytest.param("mariadb", marks=pytest.mark.mariadb)])
 def target(request, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty target database: a SQLite file, or a new database on the server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'crm.db'}"
-        return
-    base = request.getfixturevalue(f"{request.param}_url")
-    name = f"crm_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    try:
-        yield sa.make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"DROP DATABASE {name}"))
-        admin.dispose()
+    yield from empty_database(request, request.param, tmp_path)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.engine import URL, Connection, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
+from crmmigrate.connections import create_engine
 from crmmigrate.errors import (
     BadQuery,
     BadSourceURL,
@@ -38,10 +40,14 @@ from crmmigrate.extract.base import (
 from crmmigrate.model import PROVENANCE
 from crmmigrate.passwords import mask_text, mask_url
 
-CONNECT_TIMEOUT_SECONDS = 10
-# Drivers that accept a `connect_timeout` argument; psycopg otherwise waits forever on a
-# server that drops packets.
-_TIMEOUT_BACKENDS = ("postgresql", "mysql", "mariadb")
+# Every session of a source is read only, whatever the query: the database itself refuses
+# to write (a SQLite file is also opened with mode=ro).
+_READ_ONLY_SESSION = {
+    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+    "sqlite": "PRAGMA query_only = ON",
+}
 # The dialect+driver crmmigrate installs, for URLs whose default driver is not installed
 # (mysql:// means mysqlclient).
 _INSTALLED_DRIVER = {
@@ -69,16 +75,15 @@ class SqlExtraction(Extraction):
             source, name=source.name or what, file=f"{self._url_shown}#{what}", format="sql"
         )
         self._url = url
+        if source.query is not None:
+            _check_query(source.query, url.get_backend_name(), file=self.report.file)
         self._engine = self._create_engine()
 
     def _create_engine(self) -> sa.Engine:
         url = self._url
-        connect_args: dict[str, Any] = {}
-        if url.get_backend_name() in _TIMEOUT_BACKENDS and "connect_timeout" not in url.query:
-            connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
         try:
             # One connection serves one read; a pool would only keep it open afterwards.
-            return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+            engine = create_engine(_read_only_url(url), poolclass=NullPool)
         except NoSuchModuleError:
             raise BadSourceURL(
                 f"SQLAlchemy has no database dialect {url.drivername!r}.",
@@ -100,6 +105,10 @@ class SqlExtraction(Extraction):
                 file=self._url_shown,
                 hint=hint,
             ) from None
+        session = _READ_ONLY_SESSION.get(url.get_backend_name())
+        if session is not None:
+            sa.event.listen(engine, "connect", lambda dbapi, _: _run_and_commit(dbapi, session))
+        return engine
 
     def _chunks(self) -> Iterator[pd.DataFrame]:
         try:
@@ -297,6 +306,78 @@ class SqlExtraction(Extraction):
         lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
         reason = lines[0].rstrip(".") if lines else type(exc.orig).__name__
         return mask_text(reason, self.source.location)
+
+
+def _read_only_url(url: URL) -> URL:
+    """A SQLite file path as a URI opened with mode=ro (a `file:` URI or :memory: as given)."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if database.startswith("file:"):
+        return url
+    return url.set(
+        database="file:" + urllib.parse.quote(database),
+        query={**url.query, "mode": "ro", "uri": "true"},
+    )
+
+
+def _run_and_commit(dbapi_connection: Any, statement: str) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
+    dbapi_connection.commit()  # a SET inside a transaction rolled back would be undone
+
+
+# What may hide a ';' or a keyword from the check of a query: comments, literals, quoted names,
+# each only where the database reads it so (PostgreSQL's '#' is an operator, not a comment).
+_HIDING = {
+    "comment": r"--[^\n]*|/\*.*?(?:\*/|\Z)",
+    "mysql": r"#[^\n]*|`(?:[^`]|``)*(?:`|\Z)",
+    "postgresql": r"\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*)?\$.*?(?:\$(?P=tag)\$|\Z)",
+    "sqlite": r"\[[^\]]*(?:\]|\Z)|`(?:[^`]|``)*(?:`|\Z)",
+}
+_HIDING["mariadb"] = _HIDING["mysql"]
+_STRING = {
+    # In MySQL and in PostgreSQL's E'...' strings a backslash escapes the next character;
+    # in standard SQL strings it is an ordinary one.
+    True: r"'(?:[^'\\]|\\.|'')*(?:'|\Z)|\"(?:[^\"\\]|\\.|\"\")*(?:\"|\Z)",
+    False: r"'(?:[^']|'')*(?:'|\Z)|\"(?:[^\"]|\"\")*(?:\"|\Z)",
+}
+_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9$]*")
+
+
+def _bare(sql: str, backend: str, backslash_escapes: bool) -> str:
+    """The query with comments, literals and quoted names blanked out, left to right."""
+    parts = [_HIDING["comment"], *([_HIDING[backend]] if backend in _HIDING else []),
+             _STRING[backslash_escapes]]
+    return re.sub("|".join(parts), " ", sql, flags=re.DOTALL)
+
+
+def _check_query(query: str, backend: str, *, file: str) -> None:
+    """Refuse anything but one SELECT (or WITH ... SELECT): a source is only ever read. The
+    session is read only as well; this check names the query before anything is sent.
+    Backslashes are read both ways (MySQL's escape, or a plain character), so a ';' that one
+    reading hides inside a literal is still found by the other."""
+    shown = " ".join(query.split())
+    shown = repr(shown if len(shown) <= 120 else shown[:117] + "...")
+    hint = "Give one SELECT (or WITH ... SELECT) that returns the records to read."
+    for backslash_escapes in (False, True):
+        bare = _STATEMENT_END.sub("", _bare(query, backend, backslash_escapes))
+        words = [w.lower() for w in _WORD.findall(bare)]
+        if ";" in bare:
+            raise BadQuery(
+                f"the query {shown} holds more than one statement: a source is only read, "
+                "with one query.", file=file, hint=hint)
+        if not words or words[0] not in ("select", "with") or not bare.lstrip(" (").lower().startswith(words[0]):
+            raise BadQuery(
+                f"the query {shown} is not a SELECT: a source is only read, never changed.",
+                file=file, hint=hint)
+        if "into" in words:
+            raise BadQuery(
+                f"the query {shown} has INTO: it would write a table or a file, and a source "
+                "is only read.", file=file, hint=hint)
 
 
 def _parse_url(location: str) -> URL:

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import signal
-import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -40,9 +37,18 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from crmmigrate import parallel
-from crmmigrate.errors import CrmMigrateError
+from crmmigrate.connections import create_engine, guard_target
+from crmmigrate.errors import CrmMigrateError, TooLong
 from crmmigrate.load.lock import target_lock
-from crmmigrate.load.schema import ID_MAP, build_metadata, init_target, table_name
+from crmmigrate.load.schema import (
+    ID_MAP,
+    build_metadata,
+    init_target,
+    source_name_problem,
+    table_name,
+    too_long_id_reason,
+    too_long_ids,
+)
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldClass, FieldType
 from crmmigrate.passwords import mask_text, mask_url
 from crmmigrate.validate.result import ValidationResult
@@ -65,7 +71,8 @@ def connect(url: str) -> sa.Engine:
     """An engine for the target; a SQLite file is created, other databases must exist."""
     try:
         # Custom fields and quarantined values are people's text: store it readable.
-        engine = sa.create_engine(url, json_serializer=lambda o: json.dumps(o, ensure_ascii=False))
+        engine = create_engine(url, json_serializer=lambda o: json.dumps(o, ensure_ascii=False))
+        guard_target(engine, mask_url(url))
         with engine.connect():
             pass
         if engine.dialect.name == "sqlite":
@@ -144,6 +151,10 @@ def load(
     on PostgreSQL and SQLite: one transaction, the table's indexes built after its rows; the
     others batch by batch, `batch_rows` records per transaction. The target's lock is held
     throughout (a run holds it already): another run loading at once is refused, TargetBusy."""
+    for frame in datasets.values():
+        for source in frame["_source"].astype(str).unique():
+            if problem := source_name_problem(source):
+                raise TooLong(f"{problem}.", hint="Give the source a shorter name (--name).")
     init_target(engine)
     metadata = build_metadata()
     report = LoadReport(run_id, mask_url(engine.url), dry_run)
@@ -252,6 +263,10 @@ class _EntityLoader:
             joined = (keys["field"] + ": " + keys["reason"]).groupby(keys["at"]).agg("; ".join)
             reasons[joined.index] = joined
         reasons = reasons.where(reasons.notna(), repeats.reset_index(drop=True))
+        unfit = too_long_ids(frame["id"])
+        if unfit.any():  # rejected, and keyed in id_map by its row: the id does not fit there
+            reasons[unfit] = [too_long_id_reason(str(i)) for i in frame.loc[unfit, "id"]]
+            origins.loc[unfit, "legacy_id"] = None
 
         quarantine: dict[int, list[dict]] = {}
         columns: dict[str, pa.Array] = {}
@@ -604,8 +619,7 @@ class _EntityLoader:
         global _FORKED
         _FORKED = (self, frame, failures, pointers, repeats)
         try:
-            with ProcessPoolExecutor(PREPARERS, mp_context=multiprocessing.get_context("fork"),
-                                     initializer=die_with_parent, initargs=(os.getpid(),)) as preparer:
+            with ProcessPoolExecutor(PREPARERS, mp_context=multiprocessing.get_context("fork")) as preparer:
                 ahead = deque(preparer.submit(_prepare_forked, start) for start in starts[:PIECES_AHEAD])
                 for start in starts[PIECES_AHEAD:]:
                     piece = ahead.popleft().result()
@@ -847,18 +861,6 @@ def _sqlite_stage(path: Path) -> Iterator[Callable[[pa.Table], None]]:
 # What a forked preparer inherits: the loader, the source's records, its failures, the pointer
 # maps, the repeats (set just before the fork, so nothing is pickled on the way there).
 _FORKED: tuple[_EntityLoader, pd.DataFrame, pd.DataFrame, dict, pd.Series] | None = None
-
-
-def die_with_parent(parent: int) -> None:
-    """A forked preparer ends with the run that forked it: a pool's workers outlive a parent
-    killed with SIGKILL, and would keep its database connections (a bulk load's open
-    transaction, the target's lock) alive for ever."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # killed before that
-        os._exit(1)
 
 
 def _prepare_forked(start: int) -> _Prepared:

@@ -12,13 +12,39 @@ database (MariaDB's default collation would take "c1" and "C1" for one id).
 
 from __future__ import annotations
 
+import pandas as pd
 import sqlalchemy as sa
 
+from crmmigrate.errors import ForeignTables
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, Field, FieldType
+from crmmigrate.passwords import mask_url
 
 ID_MAP = "id_map"
 MERGED = "merged_record"
 LEDGER_STATUSES = ("loaded", "merged", "rejected", "filtered")
+# What a record's key columns hold (every database enforces them but SQLite): longer values
+# are refused before the load, so the same data gives the same ledger everywhere.
+LEGACY_ID_LENGTH = 255
+SOURCE_NAME_LENGTH = 120
+
+
+def too_long_ids(ids: pd.Series) -> pd.Series:
+    """Per legacy id (text, padding ignored as the loader ignores it): longer than the target holds."""
+    return ids.astype("string").str.strip().str.len().fillna(0).astype(int) > LEGACY_ID_LENGTH
+
+
+def too_long_id_reason(legacy_id: str) -> str:
+    legacy_id = legacy_id.strip()
+    return (f"id: legacy id {legacy_id[:20]!r}... is {len(legacy_id)} characters long; the target "
+            f"keeps at most {LEGACY_ID_LENGTH}")
+
+
+def source_name_problem(name: str) -> str | None:
+    """Why a source name cannot be a target's legacy_source, or None."""
+    if len(name) <= SOURCE_NAME_LENGTH:
+        return None
+    return (f"the source name {name[:20]!r}... is {len(name)} characters long; the target "
+            f"keeps at most {SOURCE_NAME_LENGTH}")
 
 
 def _column_type(field: Field) -> sa.types.TypeEngine:
@@ -46,12 +72,13 @@ def _column_type(field: Field) -> sa.types.TypeEngine:
 
 def _legacy_key() -> sa.types.TypeEngine:
     """A legacy id column: compared byte for byte (MySQL and MariaDB fold case by default)."""
-    return sa.String(255).with_variant(sa.String(255, collation="utf8mb4_bin"), "mysql", "mariadb")
+    return sa.String(LEGACY_ID_LENGTH).with_variant(sa.String(LEGACY_ID_LENGTH, collation="utf8mb4_bin"),
+                                                    "mysql", "mariadb")
 
 
 def _record_key() -> list[sa.Column]:
     """How id_map and merged_record name a record: its entity, source and legacy id."""
-    return [sa.Column("entity", sa.String(40), nullable=False), sa.Column("source", sa.String(120), nullable=False),
+    return [sa.Column("entity", sa.String(40), nullable=False), sa.Column("source", sa.String(SOURCE_NAME_LENGTH), nullable=False),
             sa.Column("legacy_id", _legacy_key(), nullable=False)]
 
 
@@ -105,7 +132,7 @@ def build_metadata() -> sa.MetaData:
 def _entity_table(metadata: sa.MetaData, entity: Entity) -> sa.Table:
     columns: list[sa.Column] = [
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
-        sa.Column("legacy_source", sa.String(120), nullable=False),
+        sa.Column("legacy_source", sa.String(SOURCE_NAME_LENGTH), nullable=False),
         sa.Column("legacy_id", _legacy_key(), nullable=False),
     ]
     for field in entity.fields:
@@ -134,11 +161,31 @@ def _entity_table(metadata: sa.MetaData, entity: Entity) -> sa.Table:
 
 
 def init_target(engine: sa.Engine) -> list[str]:
-    """Create every missing table; returns the names created."""
+    """Create every missing table; returns the names created. Tables already there must be
+    crmmigrate's own: one of the same name that lacks the target schema's columns (an
+    unrelated `account` table, say) refuses the whole target before anything is created."""
     metadata = build_metadata()
-    existing = set(sa.inspect(engine).get_table_names())
+    inspector = sa.inspect(engine)
+    existing = set(inspector.get_table_names())
+    foreign = {t.name: missing for t in metadata.sorted_tables
+               if t.name in existing and (missing := _missing_columns(inspector, t))}
+    if foreign:
+        listed = "; ".join(f"{name!r} has no column {', '.join(columns[:4])}"
+                           + (f" (and {len(columns) - 4} more)" if len(columns) > 4 else "")
+                           for name, columns in foreign.items())
+        raise ForeignTables(
+            f"the database has tables named like the target schema's that are not crmmigrate's: "
+            f"{listed}. Nothing was created.",
+            file=mask_url(engine.url),
+            hint="Give an empty database (or one crmmigrate made) as the target, or rename those "
+            "tables; `crmmigrate target check` lists every difference.")
     metadata.create_all(engine)
     return [t.name for t in metadata.sorted_tables if t.name not in existing]
+
+
+def _missing_columns(inspector: sa.Inspector, table: sa.Table) -> list[str]:
+    present = {c["name"] for c in inspector.get_columns(table.name)}
+    return [c.name for c in table.columns if c.name not in present]
 
 
 def check_target(engine: sa.Engine) -> list[str]:
@@ -150,10 +197,8 @@ def check_target(engine: sa.Engine) -> list[str]:
         if table.name not in tables:
             problems.append(f"table {table.name!r} is missing")
             continue
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in present:
-                problems.append(f"table {table.name!r} has no column {column.name!r}")
+        for column in _missing_columns(inspector, table):
+            problems.append(f"table {table.name!r} has no column {column!r}")
         if table.name not in (ID_MAP, MERGED):
             uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(table.name)]
             uniques += [tuple(i["column_names"]) for i in inspector.get_indexes(table.name) if i.get("unique")]
