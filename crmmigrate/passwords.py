@@ -22,14 +22,15 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 # Query parameters that may carry a credential: password, sslpassword, passwd, pwd, passfile,
 # secret, client_secret, token, access_token, api_key, apikey, sslkey, auth, credentials.
 _SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|credential", re.IGNORECASE)
-# A URL in a longer text ends at white space or at a character no URL has unencoded.
-_URL_IN_TEXT = re.compile(_SCHEME.pattern + r"[^\s\"<>`]+")
+# A URL in a longer text starts where a word starts (so a long word is scanned once, not once
+# per letter) and ends at white space or at a character no URL has unencoded.
+_URL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9+.\-])" + _SCHEME.pattern + r"[^\s\"<>`]+")
 # What closes a URL quoted in prose: left outside, so the message keeps its punctuation.
-_TRAILING = re.compile(r"[\'.,;:)\]}]+$")
+_TRAILING = "'.,;:)]}"
 # libpq-style `password=...` outside a URL (a DSN in a driver's message).
 _KEYWORD_SECRET = re.compile(r"(?<![?&\w])((?:password|passwd|pwd)\s*=\s*)('[^']*'|[^\s&,;)]+)",
                              re.IGNORECASE)
-_QUERY_START = re.compile(r"[?#][^=@\s]*=")
+_QUERY_START = re.compile(r"[?#][^=@\s?#]*=")
 _SHORTEST_SECRET = 3  # shorter known secrets are not searched for in free text (too many hits)
 
 
@@ -133,8 +134,7 @@ def _password_span(rest: str) -> tuple[int, int] | None:
 
 def _mask_found(match: re.Match[str]) -> str:
     found = match.group(0)
-    trailing = _TRAILING.search(found)
-    end = trailing.start() if trailing else len(found)
+    end = len(found.rstrip(_TRAILING))
     return mask_url(found[:end]) + found[end:]
 
 

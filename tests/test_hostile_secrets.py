@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -79,6 +80,15 @@ def test_a_driver_message_that_repeats_the_password_is_masked_in_every_spelling(
     masked = mask_text(text, url)
     assert masked == ("FATAL: password '***' rejected (given as ***), token ***; "
                       "dsn: host=127.0.0.1 password=*** user=crm")
+
+
+@pytest.mark.parametrize("text", ["a" * 200_000, "?" * 200_000, "." * 200_000 + "x", "a:" * 100_000,
+                                  f"{PG}:p@ss@h/db" + "?" * 200_000 + "@x", "password=" * 50_000])
+def test_masking_a_huge_message_takes_linear_time(text: str) -> None:
+    started = time.perf_counter()
+    mask_text(text)
+    mask_url(text)
+    assert time.perf_counter() - started < 1
 
 
 def test_verbose_logging_masks_urls_in_every_record(caplog) -> None:
