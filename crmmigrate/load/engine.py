@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import signal
+import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -619,7 +622,8 @@ class _EntityLoader:
         global _FORKED
         _FORKED = (self, frame, failures, pointers, repeats)
         try:
-            with ProcessPoolExecutor(PREPARERS, mp_context=multiprocessing.get_context("fork")) as preparer:
+            with ProcessPoolExecutor(PREPARERS, mp_context=multiprocessing.get_context("fork"),
+                                     initializer=die_with_parent, initargs=(os.getpid(),)) as preparer:
                 ahead = deque(preparer.submit(_prepare_forked, start) for start in starts[:PIECES_AHEAD])
                 for start in starts[PIECES_AHEAD:]:
                     piece = ahead.popleft().result()
@@ -861,6 +865,18 @@ def _sqlite_stage(path: Path) -> Iterator[Callable[[pa.Table], None]]:
 # What a forked preparer inherits: the loader, the source's records, its failures, the pointer
 # maps, the repeats (set just before the fork, so nothing is pickled on the way there).
 _FORKED: tuple[_EntityLoader, pd.DataFrame, pd.DataFrame, dict, pd.Series] | None = None
+
+
+def die_with_parent(parent: int) -> None:
+    """A forked preparer ends with the run that forked it: a pool's workers outlive a parent
+    killed with SIGKILL, and would keep its database connections (a bulk load's open
+    transaction, the target's lock) alive for ever."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # killed before that
+        os._exit(1)
 
 
 def _prepare_forked(start: int) -> _Prepared:
