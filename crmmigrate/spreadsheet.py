@@ -22,23 +22,26 @@ from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 QUOTE = "'"
 _TRIGGER = r"[=+\-@\t\r]"
-_NEEDS_QUOTE = rf"'*{_TRIGGER}"  # a raw value that is written with one more quote in front
-_QUOTED = rf"'+{_TRIGGER}"  # a written value from which one quote is taken away
+# A raw value that is written with one more quote in front, and the quote taken off again.
+_NEUTRALISE = (re.compile(rf"^('*{_TRIGGER})"), r"'\1")
+_RESTORE = (re.compile(rf"^'('*{_TRIGGER})"), r"\1")
 
 
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with a quote in front of every text cell and column name a spreadsheet would
     read as a formula (or that begins with quotes before such a character); the frame itself
     is not changed."""
-    return _each_text_column(frame, _NEEDS_QUOTE, lambda hit: QUOTE + hit)
+    return _rewrite(frame, *_NEUTRALISE)
 
 
 def restore(frame: pd.DataFrame) -> pd.DataFrame:
     """What `neutralise` did undone: the raw values (and column names) back."""
-    return _each_text_column(frame, _QUOTED, lambda hit: hit.str.slice(1))
+    return _rewrite(frame, *_RESTORE)
 
 
 def write_csv(frame: pd.DataFrame, target: Path | str | IO[str], **options: Any) -> None:
@@ -60,30 +63,41 @@ def read_csv(path: Path | str, **options: Any) -> pd.DataFrame:
     return restore(pd.read_csv(path, **{"dtype": str, "keep_default_na": False, **options}))
 
 
-def _each_text_column(frame: pd.DataFrame, pattern: str, change: Any) -> pd.DataFrame:
-    """`change` applied to the text cells, and column names, that match `pattern`."""
-    names = pd.Series(frame.columns, dtype=object)
-    named = names.map(lambda name: isinstance(name, str) and re.match(pattern, name) is not None)
-    if named.any():  # a legacy header is a row a person sees too
-        names[named] = change(names[named])
-        frame = frame.set_axis(pd.Index(names), axis=1)
+def _rewrite(frame: pd.DataFrame, pattern: re.Pattern[str], replacement: str) -> pd.DataFrame:
+    """`frame` with `pattern` replaced in its text cells and column names (a legacy header is a
+    row a person sees too); the frame itself when nothing matched."""
+    names = [pattern.sub(replacement, name) if isinstance(name, str) else name for name in frame.columns]
+    if names != list(frame.columns):
+        frame = frame.set_axis(pd.Index(names, dtype=object), axis=1)
     changed: pd.DataFrame | None = None
     for position in range(frame.shape[1]):
         column = frame.iloc[:, position]
-        if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
-            continue
-        try:
-            hit = column.str.match(pattern, na=False).astype(bool)
-        except AttributeError:  # an object column holding no text at all
-            continue
-        if not hit.any():
-            continue
-        if changed is None:
-            changed = frame.copy()
-        updated = column.astype(object).copy()
-        updated[hit] = change(column[hit])
-        changed.isetitem(position, updated)
+        if (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+                or pd.api.types.is_datetime64_any_dtype(column)):
+            continue  # a number is never a formula
+        rewritten = _rewrite_values(column, pattern, replacement)
+        if rewritten is not None:
+            changed = frame.copy() if changed is None else changed
+            changed.isetitem(position, rewritten)
     return frame if changed is None else changed
+
+
+def _rewrite_values(values: pd.Series, pattern: re.Pattern[str], replacement: str) -> pd.Series | None:
+    """`values` with `pattern` replaced where they are text, or None when it matches none: in
+    Arrow (several times faster on the millions of cells of a changes file), or value by value
+    when they are not all text."""
+    try:
+        text = pa.array(values, from_pandas=True, type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        hits = [isinstance(v, str) and pattern.match(v) is not None for v in values]
+        if not any(hits):
+            return None
+        return pd.Series([pattern.sub(replacement, v) if hit else v for v, hit in zip(values, hits, strict=True)],
+                         index=values.index, dtype=object)
+    if not pc.any(pc.match_substring_regex(text, pattern.pattern)).as_py():
+        return None
+    rewritten = pc.replace_substring_regex(text, pattern.pattern, replacement, max_replacements=1)
+    return pd.Series(rewritten.to_pandas(), index=values.index)
 
 
 __all__ = ["QUOTE", "append_row", "neutralise", "read_csv", "restore", "write_csv"]
