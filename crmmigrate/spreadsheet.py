@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 QUOTE = "'"
 _TRIGGER = r"[=+\-@\t\r]"
 # A raw value that is written with one more quote in front, and the quote taken off again.
-_NEUTRALISE = (re.compile(rf"^('*{_TRIGGER})"), r"'\1")
+_NEUTRALISE = (re.compile(rf"^('*{_TRIGGER})"), QUOTE + r"\1")
 _RESTORE = (re.compile(rf"^'('*{_TRIGGER})"), r"\1")
 
 
