@@ -92,13 +92,20 @@ def secrets_of(url: str | URL) -> set[str]:
 
 
 class MaskingFilter(logging.Filter):
-    """A logging filter that masks passwords in every record it passes (`mask_text`)."""
+    """A logging filter that masks passwords in every record it passes (`mask_text`): its
+    message, and the traceback and stack it may carry."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:  # formatters use this text once it is set
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True
 
 

@@ -97,11 +97,16 @@ def test_verbose_logging_masks_urls_in_every_record(caplog) -> None:
     try:
         with caplog.at_level(logging.DEBUG):
             logging.getLogger("crmmigrate.anything").info("connecting to %s", url)
+            try:
+                raise ConnectionError(f"cannot reach {url}")
+            except ConnectionError:
+                logging.getLogger("crmmigrate.anything").exception("failed")
     finally:
         set_verbose(False, reset=True)
         for handler in logging.getLogger().handlers:
             handler.filters = [f for f in handler.filters if type(f).__name__ != "MaskingFilter"]
     assert f"connecting to {PG}:***@db/crm?password=***" in caplog.text
+    assert f"ConnectionError: cannot reach {PG}:***@db/crm?password=***" in caplog.text
     assert "S3cret" not in caplog.text
 
 
