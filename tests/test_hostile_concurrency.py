@@ -339,14 +339,22 @@ def test_a_killed_runs_forked_preparers_die_with_it():
 
 
 def _damage(url: str) -> None:
-    """What a crash, two runs at once or a hand could leave: entries that say `rejected` for
-    rows the table holds, entries missing, entries naming another row, an entry for no row."""
+    """What two runs at once, a crash or a hand could leave: entries `rejected` because the
+    other run had written the row, entries missing, entries naming another row, an entry for no
+    row. And one that is right: a record a later run rejected keeps the row an earlier one loaded."""
     engine = sa.create_engine(url)
     try:
         with engine.begin() as connection:
             connection.execute(sa.text(
-                "UPDATE id_map SET status = 'rejected', target_id = NULL, reason = 'database refused: duplicate key' "
-                "WHERE legacy_id IN ('C-0', 'C-1', 'C-2', 'C-3', 'C-4', 'C-5', 'C-6', 'C-7', 'C-8', 'C-9')"))
+                "UPDATE id_map SET status = 'rejected', target_id = NULL, reason = 'database refused: duplicate "
+                "key value violates unique constraint \"uq_contact_legacy\"' "
+                "WHERE legacy_id IN ('C-0', 'C-1', 'C-2', 'C-3', 'C-4', 'C-5', 'C-6', 'C-7', 'C-8')"))
+            connection.execute(sa.text(
+                "UPDATE id_map SET status = 'rejected', target_id = NULL, reason = 'database refused: (sqlite3."
+                "OperationalError) database is locked' WHERE legacy_id = 'C-9'"))
+            connection.execute(sa.text(
+                "UPDATE id_map SET status = 'rejected', target_id = NULL, reason = 'required field(s) last_name "
+                "empty' WHERE legacy_id = 'C-30'"))
             connection.execute(sa.text(
                 "DELETE FROM id_map WHERE legacy_id IN ('C-10', 'C-11', 'C-12', 'C-13', 'C-14')"))
             connection.execute(sa.text(
@@ -373,7 +381,7 @@ def test_target_repair_rebuilds_a_damaged_id_map_from_the_tables(url, tmp_path):
     assert first.exit_code == 0, first.output
     _damage(url)
     damaged = _state(url)
-    assert damaged["agreeing"] == ROWS - 18
+    assert damaged["agreeing"] == ROWS - 19
 
     dry = runner.invoke(app, ["target", "repair", url, "--dry-run"])
     assert dry.exit_code == 0, dry.output
@@ -386,10 +394,19 @@ def test_target_repair_rebuilds_a_damaged_id_map_from_the_tables(url, tmp_path):
     assert repaired.stdout.splitlines() == [f"{shown}: {line}" for line in REPAIRED] + [
         f"{shown}: 19 id_map entries changed"]
     assert SECRET not in repaired.output
-    assert _state(url) == AGREES
+    # The record a later run rejected stays rejected: the next run says so again.
+    assert _state(url) == {"rows": ROWS, "statuses": {"loaded": ROWS - 1, "rejected": 1}, "agreeing": ROWS - 1}
 
     again = runner.invoke(app, ["target", "repair", url])
     assert again.stdout.strip() == f"{shown}: id_map agrees with the loaded tables; nothing to repair"
+    # The next run loads that record again (its values are valid, and its row as it was): the
+    # row is written again with its entry, then nothing.
+    rerun = runner.invoke(app, ["run", str(config)], env={"COLUMNS": "200"})
+    assert rerun.exit_code == 0, rerun.output
+    assert "id_map repaired" not in rerun.output
+    line = _ledger(_newest_run(tmp_path / "runs"))
+    assert (line["inserted"], line["updated"], line["unchanged"], line["ok"]) == (0, 1, ROWS - 1, True)
+    assert _state(url) == AGREES
     _rerun_writes_nothing(config, url)
 
 
@@ -401,8 +418,8 @@ def test_the_next_run_repairs_id_map_instead_of_failing_forever(tmp_path):
     config = _write_migration(tmp_path, url)
     assert runner.invoke(app, ["run", str(config)]).exit_code == 0
     with sqlite3.connect(tmp_path / "crm.db") as connection:
-        connection.execute("UPDATE id_map SET status = 'rejected', target_id = NULL, "
-                           "reason = 'database refused: UNIQUE constraint failed'")
+        connection.execute("UPDATE id_map SET status = 'rejected', target_id = NULL, reason = 'database refused: "
+                           "UNIQUE constraint failed: contact.legacy_source, contact.legacy_id'")
     result = runner.invoke(app, ["run", str(config)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "crmmigrate: note: id_map disagreed with the loaded tables before this run" in result.stderr

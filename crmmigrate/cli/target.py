@@ -50,9 +50,10 @@ def repair(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would change; change nothing.")] = False,
     verbose: Verbose = False,
 ) -> None:
-    """Rebuild id_map from the loaded tables where it disagrees with them: a row the table holds
-    gets a 'loaded' entry with its id; a 'loaded' entry with no row is removed. Holds the
-    target's lock (exit 2 while a run is writing). Every run does the same before it loads."""
+    """Rebuild id_map from the loaded tables where it disagrees with them: a row whose entry is
+    missing, names another row, or says another run's write made the database refuse it gets a
+    'loaded' entry with its id; a 'loaded' entry with no row is removed. Holds the target's lock
+    (exit 2 while a run is writing). Every run does the same before it loads."""
     engine = connect(url)
     try:
         repaired = repair_id_map(engine, dry_run=dry_run)

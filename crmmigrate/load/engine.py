@@ -388,10 +388,15 @@ class _EntityLoader:
             self.progress(self.entity.name, self.done, total)
 
     def _existing(self, source: str) -> pa.Table:
-        """The source's rows already in the table: legacy_id, id, row_hash."""
+        """The source's rows already in the table: legacy_id, id, row_hash. A row whose id_map
+        entry does not say it is loaded as that row (a later run rejected the record, a hand
+        edit) has an empty hash: it counts as changed, so writing it writes its entry too."""
         schema = pa.schema([("legacy_id", pa.string()), ("id", pa.int64()), ("row_hash", pa.string())])
-        rows = self._fetch(sa.select(*(self.table.c[n] for n in schema.names))
-                           .where(self.table.c.legacy_source == source))
+        t, m = self.table.c, self.id_map.c
+        entry = sa.and_(m.entity == self.entity.name, m.source == t.legacy_source, m.legacy_id == t.legacy_id)
+        ledgered = sa.case((sa.and_(m.status == "loaded", m.target_id == t.id), t.row_hash), else_=sa.literal(""))
+        rows = self._fetch(sa.select(t.legacy_id, t.id, ledgered).select_from(self.table.outerjoin(self.id_map, entry))
+                           .where(t.legacy_source == source))
         return pa.table([pa.array([r[i] for r in rows], t) for i, t in enumerate(schema.types)], schema=schema)
 
     def _fetch(self, query: sa.Select) -> list[tuple]:

@@ -6,9 +6,12 @@ crash the ledger did not survive, two runs on one target before there was a lock
 edit), no later run could put it right: its rows are unchanged, so it writes nothing, and
 finds id_map still wrong. `repair_id_map` puts it right from the tables:
 
-- a row whose entry is missing, not `loaded`, or names another row: the entry becomes
-  `loaded` with the row's id (and the run that wrote the row). A `merged` entry naming the
-  record's own row (its survivor was not loaded) is right as it is;
+- a row whose entry is missing, names another row (or none), or says the database refused the
+  record because another run was writing (its legacy key taken already, the database locked,
+  a deadlock): the entry becomes `loaded` with the row's id (and the run that wrote the row).
+  A `merged` entry naming the record's own row (its survivor was not loaded) is right as it
+  is, and so is a `rejected` or `filtered` entry for any other reason: a later run refused
+  or filtered the record's new version, and the row an earlier run loaded stays;
 - a `loaded` entry with no row (removed by hand, say): the entry is removed, so that pointers
   no longer resolve to a row that is not there; the next run loads the record again.
 
@@ -107,14 +110,27 @@ def _repair(engine: sa.Engine, dry_run: bool) -> Repair:
     return repair
 
 
+def _another_run(table: str) -> tuple[str, ...]:
+    """What a database says, in lower case, when it refuses a row because another run was
+    writing: the table's legacy key taken (PostgreSQL and MariaDB name the index, SQLite the
+    columns), the database locked, a deadlock."""
+    return (f"uq_{table}_legacy", f"{table}.legacy_source, {table}.legacy_id", "database is locked",
+            "deadlock", "lock wait timeout")
+
+
 def _relink(connection: sa.Connection, id_map: sa.Table, table: sa.Table, entity: str, repair: Repair) -> None:
-    """Rows whose entry is missing, not loaded, or names another row: entries `loaded` with the row's id."""
+    """Rows whose entry is missing, names another row, or was refused for another run's sake:
+    entries `loaded` with the row's id."""
     m, t = id_map.c, table.c
     joined = table.outerjoin(id_map, sa.and_(m.entity == entity, m.source == t.legacy_source,
                                              m.legacy_id == t.legacy_id))
-    agrees = sa.and_(m.status.in_(("loaded", "merged")), m.target_id == t.id)
+    wrong_row = sa.and_(m.status.in_(("loaded", "merged")), sa.func.coalesce(m.target_id, -1) != t.id)
+    reason = sa.func.lower(sa.func.coalesce(m.reason, ""))
+    another_run = sa.and_(m.status == "rejected", reason.like("database refused:%"),
+                          sa.or_(*(reason.like(f"%{sign}%") for sign in _another_run(table.name))))
     rows = connection.execute(sa.select(t.legacy_source, t.legacy_id, t.id, t.run_id, m.status)
-                              .select_from(joined).where(sa.or_(m.legacy_id.is_(None), ~agrees))).all()
+                              .select_from(joined).where(sa.or_(m.legacy_id.is_(None), wrong_row,
+                                                                another_run))).all()
     if not rows:
         return
     for source, _, _, _, was in rows:
