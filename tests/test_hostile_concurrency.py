@@ -263,7 +263,9 @@ def test_load_and_target_repair_are_refused_while_a_run_holds_the_target(tmp_pat
         holder.dispose()
     for result in (loaded, repaired):
         assert result.exit_code == 2, result.output
-        assert f"crmmigrate: error: {url}: another crmmigrate run is writing to this target" in result.stderr
+        # Each refusal names the holder: a refused run leaves the lock file as the holder wrote it.
+        assert (f"crmmigrate: error: {url}: another crmmigrate run is writing to this target; nothing was "
+                f"written (its lock is held by pid {os.getpid()} since ") in result.stderr
     assert _state(url)["rows"] == 0
 
 

@@ -63,6 +63,9 @@ class _Lock:
     def release(self) -> None:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Give up trying: close what was opened to take the lock, which is another's."""
+
     def holder(self) -> str:
         return ""
 
@@ -86,6 +89,9 @@ class _ServerLock(_Lock):
             self._unlock()
         finally:
             self.connection.close()
+
+    def close(self) -> None:
+        self.connection.close()
 
     def _unlock(self) -> None:
         raise NotImplementedError
@@ -164,6 +170,9 @@ class _FileLock(_Lock):
         finally:
             os.close(self.fd)  # closing the file gives the lock back
 
+    def close(self) -> None:
+        os.close(self.fd)  # the holder's name in it stays
+
     def forget(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self.fd)  # the child's copy only: the lock is the parent's open file's
@@ -237,7 +246,7 @@ def target_lock(engine: sa.Engine, *, wait: float = 0, waiting: Waiting | None =
     while not lock.take():
         if time.monotonic() >= deadline:
             holder = lock.holder()
-            lock.release()
+            lock.close()
             held_by = f" (its lock is held by {holder})" if holder else ""
             if wait:
                 raise TargetBusy(f"{target}: another crmmigrate run was still writing to this target after "
