@@ -527,9 +527,13 @@ def test_postgres_connection_is_closed_after_reading_failing_or_stopping(pg: Scr
     next(stopped)
     stopped.close()
 
-    open_connections = pg.execute(
-        f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'"
-    )
+    # The client has closed its connections; the server ends their backends a moment later, and
+    # under load that moment can be long: wait for it, within a bound.
+    deadline = time.monotonic() + 30
+    while (open_connections := pg.execute(
+            f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'")) != [(0,)] \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert open_connections == [(0,)]
 
 
