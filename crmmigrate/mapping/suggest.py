@@ -46,6 +46,7 @@ from crmmigrate.profile import (
     Profiler,
     shape_of,
 )
+from crmmigrate.validate.rules import ValidationRules, load_rules
 
 # --- The alias table ---------------------------------------------------------------------
 # Header names seen in CRM exports, keyed by canonical field name and shared by every entity
@@ -318,6 +319,9 @@ ID_WORDS = (
     "номер", "код", "ид", "编号", "号", "代码",
 )
 
+# Words exports put before a pointer's entity: HubSpot's "Associated Company ID".
+POINTER_QUALIFIERS = ("associated", "related", "linked")
+
 # Words that put an address field in its block: "Mailing City", "Billing Zip".
 ADDRESS_PREFIXES: dict[str, tuple[str, ...]] = {
     "billing": (
@@ -336,6 +340,12 @@ FULL_NAME_ALIASES = (
     "full name", "name", "contact name", "person", "display name", "vollständiger name",
     "nom complet", "nombre completo", "фио", "полное имя", "姓名",
 )
+
+# What exports call a record's own name: a deal's "Title", a ticket's "Name", an account's
+# "Title". Each is a weak alias of an entity's name or subject field, unless the entity has a
+# field of that name (a contact's title is a job title).
+RECORD_NAME_WORDS = ("name", "title", "subject", "topic", "summary", "headline", "label")
+RECORD_NAME_FIELDS = ("name", "subject")
 
 # "Owner Name", "Amount.Value": a field named with a word for its text or value after it.
 ATTRIBUTE_SUFFIXES = ("name", "value", "text", "label", "display name")
@@ -429,6 +439,10 @@ class Guess:
     reasons: list[str]
     transforms: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Picklist values the rules do not allow and no choice matched, with their row counts:
+    # the draft maps each to itself, for the engineer to replace with an allowed value.
+    unplaced: dict[str, int] = field(default_factory=dict)
+    allowed: tuple[str, ...] = ()
 
     def spec(self) -> dict[str, Any]:
         """The field's entry in the mapping: {from, transforms}."""
@@ -444,6 +458,7 @@ class Guess:
             "reasons": list(self.reasons),
             "transforms": self.transforms,
             "notes": list(self.notes),
+            "unplaced": dict(self.unplaced),
         }
 
 
@@ -511,27 +526,31 @@ def check_entity(name: str) -> Entity:
     )
 
 
-def suggest_mapping(source: Source, entity: str) -> Draft:
-    """Read a source chunk by chunk and draft a mapping of its columns to `entity`."""
+def suggest_mapping(source: Source, entity: str, rules: ValidationRules | None = None) -> Draft:
+    """Read a source chunk by chunk and draft a mapping of its columns to `entity`; picklist
+    values are checked against `rules` (default: the validation rules validate reads)."""
     check_entity(entity)
     profiler = Profiler(top=0)
     extraction = open_source(source)
     for chunk in extraction.chunks():
         profiler.add(chunk)
     report = extraction.report
-    draft = _draft(profiler, report.columns, entity, location=report.file)
+    draft = _draft(profiler, report.columns, entity, location=report.file, rules=rules)
     draft.source_options = _source_options(source, report, draft.notes)
     draft.read_as = report.describe()
     return draft
 
 
-def suggest_frame(frame: pd.DataFrame, entity: str, *, location: str | None = None) -> Draft:
+def suggest_frame(
+    frame: pd.DataFrame, entity: str, *, location: str | None = None,
+    rules: ValidationRules | None = None,
+) -> Draft:
     """Draft a mapping for a frame of strings (as extract gives it; provenance is skipped)."""
     check_entity(entity)
     profiler = Profiler(top=0)
     profiler.add(frame)
     columns = [str(c) for c in frame.columns if c not in PROVENANCE]
-    return _draft(profiler, columns, entity, location=location)
+    return _draft(profiler, columns, entity, location=location, rules=rules)
 
 
 # --- The index of header keys ------------------------------------------------------------
@@ -564,7 +583,18 @@ def _aliases(entity: Entity, f: Field) -> tuple[list[str], list[str]]:
         # "Account ID" in a contact source; "Account" alone might hold names, so it is weak.
         words = ENTITY_WORDS[f.target]
         strong += [f"{w} {i}" for w in words for i in ID_WORDS]
+        strong += [f"{q} {w} {i}" for q in POINTER_QUALIFIERS for w in words for i in ("id", "ids")]
         weak += list(words)
+    if f.is_pointer and f.target == entity.name:
+        # A pointer into its own entity is named by its role and the entity: "Parent AcctID",
+        # "ParentAccountId", "Parent Company No" for parent_id.
+        role = f.name.removesuffix("_id").replace("_", " ")
+        words = ENTITY_WORDS[entity.name]
+        strong += [f"{role} {i}" for i in ID_WORDS]
+        strong += [f"{role} {w} {i}" for w in words for i in ID_WORDS]
+        weak += [f"{role} {w}" for w in words]
+    if f.name in RECORD_NAME_FIELDS and f.type is FieldType.STRING:
+        weak += [w for w in RECORD_NAME_WORDS if w != f.name and w not in entity]
     if f.name == "id":
         strong += [f"{w} {i}" for w in ENTITY_WORDS[entity.name] for i in ID_WORDS]
     return strong, weak
@@ -881,8 +911,12 @@ def _sniffed(entity: Entity, column: str, values: _Values) -> list[tuple[str, fl
     return found
 
 
-def _draft(profiler: Profiler, columns: list[str], entity_name: str, *, location: str | None) -> Draft:
+def _draft(
+    profiler: Profiler, columns: list[str], entity_name: str, *, location: str | None,
+    rules: ValidationRules | None,
+) -> Draft:
     entity = MODEL.entity(entity_name)
+    rules = rules if rules is not None else load_rules()
     profile = profiler.profile(columns=columns)
     columns = [c.name for c in profile.columns]
     values = {
@@ -921,7 +955,10 @@ def _draft(profiler: Profiler, columns: list[str], entity_name: str, *, location
         candidate = chosen.get(f.name)
         if candidate is None:
             continue
-        transforms, field_notes = _transforms(f, values[candidate.column], candidate.split)
+        allowed = _allowed(entity, f, rules)
+        transforms, field_notes, unplaced = _transforms(
+            f, values[candidate.column], candidate.split, allowed
+        )
         guesses.append(
             Guess(
                 f.name,
@@ -930,6 +967,8 @@ def _draft(profiler: Profiler, columns: list[str], entity_name: str, *, location
                 candidate.reasons,
                 transforms,
                 field_notes,
+                unplaced,
+                allowed,
             )
         )
     used = {g.column for g in guesses}
@@ -1039,8 +1078,32 @@ def _describe_values(values: _Values) -> str:
 
 
 # --- Transforms --------------------------------------------------------------------------
-def _transforms(f: Field, values: _Values, split: str | None) -> tuple[list[Any], list[str]]:
-    """The transforms that fit the field's type and the column's values, and notes on them."""
+def _allowed(entity: Entity, f: Field, rules: ValidationRules) -> tuple[str, ...]:
+    """The values validate accepts for a picklist field: the rules' choices, else the model's
+    (an entity name is one of the model's entities)."""
+    if f.type is FieldType.ENTITY_NAME:
+        return MODEL.names
+    rule = rules.entities.get(entity.name)
+    choices = rule.fields[f.name].choices if rule and f.name in rule.fields else None
+    return tuple(choices or f.choices)
+
+
+def _transforms(
+    f: Field, values: _Values, split: str | None, allowed: tuple[str, ...]
+) -> tuple[list[Any], list[str], dict[str, int]]:
+    """The transforms that fit the field's type and the column's values, notes on them, and
+    the picklist values left for the engineer to map (with their row counts)."""
+    if allowed:
+        notes: list[str] = []
+        choice_map, unplaced = _choice_map(f, values, allowed, notes)
+        steps: list[Any] = ["strip"]
+        if choice_map:
+            steps.append({"map": {"values": choice_map}})
+        return steps, notes, unplaced
+    return (*_typed_transforms(f, values, split), {})
+
+
+def _typed_transforms(f: Field, values: _Values, split: str | None) -> tuple[list[Any], list[str]]:
     notes: list[str] = []
     if split is not None:
         return ["strip", {"split_name": split}], [
@@ -1058,12 +1121,7 @@ def _transforms(f: Field, values: _Values, split: str | None) -> tuple[list[Any]
         return ["strip", "integer"], notes
     if f.type is FieldType.BOOLEAN:
         return ["strip", "boolean"], notes
-    steps: list[Any] = ["strip"]
-    if f.choices or f.type is FieldType.ENTITY_NAME:
-        choice_map = _choice_map(f, values, notes)
-        if choice_map:
-            steps.append({"map": {"values": choice_map}})
-    return steps, notes
+    return ["strip"], notes
 
 
 def _number_step(values: _Values, notes: list[str]) -> Any:
@@ -1155,35 +1213,52 @@ def _date_formats(values: _Values) -> tuple[list[str], list[str]]:
     return [fmt for fmt, _ in sorted(formats.items(), key=lambda kv: (-kv[1], kv[0]))], notes
 
 
-def _choice_map(f: Field, values: _Values, notes: list[str]) -> dict[str, str]:
-    """A picklist map from the values found to the field's choices, where the values say it
-    (`E-mail` -> email, `Звонок` -> call); values it cannot place are left for the engineer."""
+def _choice_map(
+    f: Field, values: _Values, allowed: tuple[str, ...], notes: list[str]
+) -> tuple[dict[str, str], dict[str, int]]:
+    """A picklist map from the values found to the allowed choices, where the values say it
+    (`E-mail` -> email, `high` -> High, `Звонок` -> call), and the values it cannot place with
+    their row counts: those are mapped to themselves, a skeleton for the engineer to fill in."""
     if f.type is FieldType.ENTITY_NAME:
         choices = {name: ENTITY_WORDS.get(name, ()) for name in MODEL.names}
     else:
-        choices = {choice: CHOICE_SYNONYMS.get(choice, ()) for choice in f.choices}
+        choices = {choice: CHOICE_SYNONYMS.get(choice, ()) for choice in allowed}
     keys: dict[str, str] = {}
     for choice, words in choices.items():
         for word in (choice, *words):
             keys.setdefault(compact(word), choice)
-    distinct = [v for v in values.counts if v.strip()]
-    if not distinct or len(distinct) > CHOICE_MAP_MAX_VALUES:
-        return {}
-    mapped: dict[str, str] = {}
-    unplaced = []
-    for value in sorted(distinct):
-        choice = keys.get(compact(value))
-        if choice is None:
-            unplaced.append(value)
-        elif value != choice and value.isprintable():
-            mapped[value] = choice
-    if unplaced:
-        shown = ", ".join(repr(v) for v in unplaced[:5])
+    # The map compares values stripped and case-folded: one entry covers every spelling.
+    spellings: dict[str, Counter[str]] = {}
+    for value, count in values.counts.items():
+        text = value.strip()
+        if text and text not in choices:
+            spellings.setdefault(text.casefold(), Counter())[text] += count
+    if len(spellings) > CHOICE_MAP_MAX_VALUES:
         notes.append(
-            f"{len(unplaced)} value(s) match no choice ({', '.join(choices)}): {shown}; add "
-            "them to the map"
+            f"{len(spellings):,} distinct values are not allowed ({', '.join(choices)}); too many "
+            "to list: is this column a picklist?"
         )
-    return mapped
+        return {}, {}
+    mapped: dict[str, str] = {}
+    unplaced: dict[str, int] = {}
+    for _, found in sorted(spellings.items()):
+        value = found.most_common(1)[0][0]
+        if not value.isprintable():
+            continue
+        choice = keys.get(compact(value))
+        if choice is not None:
+            mapped[value] = choice
+        else:
+            unplaced[value] = found.total()
+    for value in sorted(unplaced, key=lambda v: (-unplaced[v], v)):
+        mapped[value] = value
+    if unplaced:
+        rows = sum(unplaced.values())
+        notes.append(
+            f"{len(unplaced)} value(s) in {rows:,} row(s) are not allowed ({', '.join(choices)}); "
+            "each is mapped to itself below: replace it with an allowed value"
+        )
+    return mapped, unplaced
 
 
 # --- How the source was read -------------------------------------------------------------
@@ -1237,6 +1312,25 @@ def _comment(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def _skeleton(g: Guess) -> list[str]:
+    """A guess's transforms in block style, so each value to fill in has its own line and
+    row count."""
+    lines = ["    transforms:"]
+    for step in g.transforms:
+        if not (isinstance(step, dict) and "map" in step):
+            lines.append(f"      - {_flow(step)}")
+            continue
+        lines.append("      - map:")
+        lines.append("          values:")
+        lines.append(f"            # allowed: {_comment(', '.join(g.allowed))}")
+        for value, target in step["map"]["values"].items():
+            line = f"            {_scalar(value)}: {_scalar(target)}"
+            if value in g.unplaced:
+                line += f"  # FILL IN: {g.unplaced[value]:,} row(s), not an allowed value"
+            lines.append(line)
+    return lines
+
+
 def _render(draft: Draft) -> str:
     lines = [
         f"# Draft mapping: {_comment(draft.location or 'a source')} -> {draft.entity}",
@@ -1244,7 +1338,7 @@ def _render(draft: Draft) -> str:
         "# a confidence says how well the header and the values fit, not that the guess is right.",
     ]
     if draft.read_as:
-        lines.append(f"# Read as {_comment(draft.read_as)}.")
+        lines.append(f"# {_comment(draft.read_as[:1].upper() + draft.read_as[1:])}.")
     for note in draft.notes:
         lines.append(f"# NOTE: {_comment(note)}")
     lines.append(f"entity: {_scalar(draft.entity)}")
@@ -1259,7 +1353,9 @@ def _render(draft: Draft) -> str:
             lines.append(f"  # NOTE: {_comment(note)}")
         lines.append(f"  {_scalar(g.field)}:")
         lines.append(f"    from: {_scalar(g.column)}")
-        if g.transforms:
+        if g.unplaced:
+            lines.extend(_skeleton(g))
+        elif g.transforms:
             lines.append(f"    transforms: {_flow(g.transforms)}")
     if draft.missing:
         entity = MODEL.entity(draft.entity)
