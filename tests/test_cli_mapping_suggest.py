@@ -173,3 +173,66 @@ def test_mapping_group_and_suggest_have_help():
     assert "Draft a mapping file for SOURCE" in command.stdout
     for option in ("--entity", "--output", "--force", "--verbose", "--encoding", "--sheet"):
         assert option in command.stdout
+
+
+@pytest.fixture
+def cases_csv(tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text(
+        "CaseNo,Title,Status,Priority\n"
+        "C1,printer jam,New,Urgent\nC2,no login,New,Urgent\nC3,slow VPN,Closed,P3\n"
+        "C4,broken screen,New,high\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_suggest_lists_picklist_values_the_rules_do_not_allow(cases_csv):
+    result = run("mapping", "suggest", str(cases_csv), "--entity", "case")
+
+    assert result.exit_code == 0, result.output
+    draft = result.stdout[: result.stdout.index("┏")] if "┏" in result.stdout else result.stdout
+    assert (
+        "  priority:\n"
+        "    from: Priority\n"
+        "    transforms:\n"
+        "      - strip\n"
+        "      - map:\n"
+        "          values:\n"
+        "            # allowed: Low, Medium, High, Critical\n"
+        "            high: High\n"
+        "            Urgent: Urgent  # FILL IN: 2 row(s), not an allowed value\n"
+        "            P3: P3  # FILL IN: 1 row(s), not an allowed value\n"
+    ) in draft
+    assert "  subject:\n    from: Title\n" in draft
+
+
+def test_suggest_takes_the_picklist_choices_from_rules(cases_csv, tmp_path):
+    rules = tmp_path / "validation.yaml"
+    rules.write_text(
+        "entities:\n  case:\n    fields:\n      priority: {choices: [Urgent, P3, High]}\n",
+        encoding="utf-8",
+    )
+
+    result = run("mapping", "suggest", str(cases_csv), "--entity", "case", "--rules", str(rules))
+
+    assert result.exit_code == 0, result.output
+    assert "    transforms: [strip, {map: {values: {high: High}}}]\n" in result.stdout
+    assert "FILL IN" not in result.stdout
+
+
+def test_suggest_with_a_bad_rules_file_is_a_config_error(cases_csv, tmp_path):
+    rules = tmp_path / "validation.yaml"
+    rules.write_text("entities:\n  kase: {}\n", encoding="utf-8")
+
+    result = run("mapping", "suggest", str(cases_csv), "--entity", "case", "--rules", str(rules))
+
+    assert result.exit_code == 2
+    assert "unknown entity 'kase' (did you mean 'case'?)" in result.output
+
+
+def test_a_missing_picklist_field_lists_the_values_the_rules_allow(cases_csv):
+    result = run("mapping", "suggest", str(cases_csv), "--entity", "case")
+
+    assert result.exit_code == 0, result.output
+    assert "  #   origin (picklist, one of Phone, Email, Web, Chat, Social, In Person)\n" in result.stdout

@@ -13,6 +13,7 @@ from crmmigrate.cli.common import Verbose, handles_errors, takes_source
 from crmmigrate.errors import BadUsage, OutputError
 from crmmigrate.extract import Source
 from crmmigrate.mapping.suggest import check_entity, suggest_mapping
+from crmmigrate.validate.rules import load_rules
 
 app = typer.Typer(
     help="Write and check mapping files.",
@@ -40,16 +41,22 @@ def suggest(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")
     ] = False,
+    rules: Annotated[
+        Path | None,
+        typer.Option("--rules", help="Validation rules whose picklist choices the draft maps "
+                     "to [default: rules/validation.yaml]."),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Draft a mapping file for SOURCE and one entity: each field's column guessed from
     header aliases in several languages and from the values (e-mails, phones, date formats,
-    decimal marks), with its confidence; every other column kept as custom. Edit it, then
-    run it with `crmmigrate map`."""
+    decimal marks), with its confidence; every other column kept as custom. A picklist's
+    values the rules do not allow are listed in its map with their row counts, to fill in.
+    Edit it, then run it with `crmmigrate map`."""
     check_entity(entity)
     if output is not None:
         _check_output(output, force=force)
-    draft = suggest_mapping(source, entity)
+    draft = suggest_mapping(source, entity, load_rules(rules))
     text = draft.to_yaml()
     if output is None:
         # stdout is the YAML alone, so it can be redirected; the summary goes to stderr.

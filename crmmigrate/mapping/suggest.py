@@ -472,6 +472,8 @@ class Draft:
     custom: list[str]
     custom_notes: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    # The allowed values of each missing picklist field, for a constant the rules accept.
+    missing_choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source_options: dict[str, Any] = field(default_factory=dict)
     read_as: str | None = None
     rows: int = 0
@@ -508,6 +510,7 @@ class Draft:
             "custom": list(self.custom),
             "custom_notes": dict(self.custom_notes),
             "missing": list(self.missing),
+            "missing_choices": {k: list(v) for k, v in self.missing_choices.items()},
             "source_options": dict(self.source_options),
             "notes": list(self.notes),
         }
@@ -979,6 +982,7 @@ def _draft(
         described = _describe_values(values[column])
         custom_notes[column] = "; ".join(t for t in (why, described) if t)
     missing = [f.name for f in entity.fields if f.name not in chosen]
+    choices = {name: _allowed(entity, entity.field(name), rules) for name in missing}
     return Draft(
         entity=entity.name,
         location=location,
@@ -986,6 +990,7 @@ def _draft(
         custom=custom,
         custom_notes=custom_notes,
         missing=missing,
+        missing_choices={name: allowed for name, allowed in choices.items() if allowed},
         rows=profile.rows,
         notes=notes,
     )
@@ -1365,8 +1370,8 @@ def _render(draft: Draft) -> str:
             tags = [f.type.value]
             if f.required:
                 tags.append("required")
-            if f.choices:
-                tags.append("one of " + ", ".join(f.choices))
+            if name in draft.missing_choices:
+                tags.append("one of " + ", ".join(draft.missing_choices[name]))
             lines.append(f"  #   {name} ({', '.join(tags)})")
     if draft.custom:
         lines.append("# Columns no field took, kept as custom fields so nothing is lost. Move one")
