@@ -341,3 +341,57 @@ def test_a_run_killed_during_a_bulk_load_is_finished_by_a_rerun_exactly(tmp_path
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# -- the ledger at 80 columns --------------------------------------------------------------------
+
+
+def _big_ledger() -> list:
+    from crmmigrate.run import LedgerLine
+
+    return [
+        LedgerLine("opportunity_contact_role", "opportunity_contact_roles", 1_834_567, 1_700_000, 34_567,
+                   90_000, 10_000, 1_600_000, 99_999, 1, id_map={}, id_map_differ=0),
+        LedgerLine("account", "accounts", 1_812_345, 1_812_345, 0, 0, 0, 1_812_345, 0, 0, id_map={},
+                   id_map_differ=0),
+        LedgerLine("account", "accounts_b", 12, 12, 0, 0, 0, 0, 12, 0, id_map=None),
+    ]
+
+
+def _render_ledger(width: int) -> str:
+    import io
+
+    from rich.console import Console
+
+    from crmmigrate.cli import report
+
+    console = Console(width=width, file=io.StringIO(), highlight=False, soft_wrap=False)
+    report.ledger_table(_big_ledger(), console=console)
+    return console.file.getvalue()
+
+
+def test_the_ledger_is_whole_at_80_columns():
+    output = _render_ledger(80)
+
+    assert max(len(line) for line in output.splitlines()) <= 80
+    assert "…" not in output
+    cells = {cell.strip() for line in output.splitlines() for cell in line.split("│")}
+    lines = _big_ledger()
+    figures = {f"{getattr(line, name):,}" for line in lines for name in (
+        "extracted", "loaded", "merged", "rejected", "filtered", "inserted", "updated", "unchanged")}
+    totals = {f"{sum(getattr(line, name) for line in lines):,}" for name in (
+        "extracted", "loaded", "merged", "rejected", "filtered", "inserted", "updated", "unchanged")}
+    assert figures | totals <= cells, sorted((figures | totals) - cells)
+    assert {"opportunity_contact_roles", "accounts", "accounts_b"} <= cells
+    # Stacked: what happened to the rows, then how the loaded ones were written.
+    assert LEDGER in output
+    assert "loaded = inserted + updated + unchanged" in output
+
+
+def test_the_ledger_is_one_table_on_a_wide_console():
+    output = _render_ledger(200)
+    rows = table(output, LEDGER)
+    assert rows[0] == ["opportunity_contact_role", "opportunity_contact_roles", "1,834,567", "1,700,000",
+                       "34,567", "90,000", "10,000", "1,600,000", "99,999", "1", "agrees"]
+    assert "loaded = inserted" not in output
+

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from crmmigrate.clean import CleanResult, FieldReport
@@ -379,7 +380,7 @@ from rich.progress import (
 )
 
 from crmmigrate.load.repair import Repair
-from crmmigrate.run import RunResult
+from crmmigrate.run import LedgerLine, RunResult
 from crmmigrate.scaffold import Scaffold
 
 
@@ -413,6 +414,68 @@ def repair_lines(repair: Repair, *, dry_run: bool = False) -> list[str]:
     return [f"id_map repaired{how}: {line}" for line in repair.lines()]
 
 
+LEDGER_TITLE = "ledger: extracted = loaded + merged + rejected + filtered"
+_ACCOUNTED = ("extracted", "loaded", "merged", "rejected", "filtered")
+_WRITTEN = ("inserted", "updated", "unchanged")
+
+
+def _id_map_cell(line: LedgerLine) -> str:
+    if line.id_map is None:
+        return "not checked (dry run)"
+    if line.id_map_differ:
+        return f"[bold red]{line.id_map_differ:,} differ[/]"
+    return "[green]agrees[/]"
+
+
+def _figures(line: LedgerLine, names: tuple[str, ...]) -> list[str]:
+    cells = [f"{getattr(line, n):,}" for n in names]
+    if names[0] == "extracted" and not line.balanced:
+        cells[0] = f"[bold red]{line.extracted:,} ≠[/]"
+    return cells
+
+
+def _ledger_part(title: str, lines: list[LedgerLine], names: tuple[str, ...], *, id_map: bool,
+                 stacked: bool) -> Table:
+    """One ledger table: a row per entity and source with the `names` figures, then the totals.
+    Stacked, the source sits indented under its entity in one column, and no cell is padded
+    at the table's edges, so that figures keep their whole width on a narrow console."""
+    table = Table(title=title, title_justify="left", pad_edge=False)
+    labels = ["source"] if stacked else ["entity", "source"]
+    for label in labels:
+        table.add_column(label, overflow="fold")
+    for name in names:
+        table.add_column(name, justify="right", no_wrap=True)
+    if id_map:
+        table.add_column("id_map")
+    check = (lambda line: [_id_map_cell(line)]) if id_map else (lambda line: [])
+    entity = None
+    for line in lines:
+        if stacked and line.entity != entity:
+            table.add_row(f"[bold]{escape(line.entity)}[/]")
+        entity = line.entity
+        label = [f"  {escape(line.source)}"] if stacked else [escape(line.entity), escape(line.source)]
+        table.add_row(*label, *_figures(line, names), *check(line))
+    table.add_section()
+    totals = [f"{sum(getattr(line, n) for line in lines):,}" for n in names]
+    table.add_row("all", *[""] * (len(labels) - 1), *totals, *([""] if id_map else []))
+    return table
+
+
+def ledger_table(lines: list[LedgerLine], *, console: Console | None = None) -> None:
+    """Where every extracted row of every source ended. In one table when the console is wide
+    enough for it; on a narrow one (80 columns), in two stacked tables, what happened to the
+    rows and then how the loaded ones were written, so that no figure is ever cut."""
+    console = console or out
+    wide = _ledger_part(LEDGER_TITLE, lines, _ACCOUNTED + _WRITTEN, id_map=True, stacked=False)
+    # Measured as if there were no edge: the console's own width would clamp the measure.
+    if Measurement.get(console, console.options.update_width(10_000), wide).maximum <= console.width:
+        console.print(wide)
+        return
+    console.print(_ledger_part(LEDGER_TITLE, lines, _ACCOUNTED, id_map=True, stacked=True))
+    console.print(_ledger_part("loaded = inserted + updated + unchanged", lines, ("loaded", *_WRITTEN),
+                               id_map=False, stacked=True))
+
+
 def run_summary(result: RunResult) -> None:
     """The run's gate verdicts, then the ledger: where every extracted row of every source ended."""
     facts = _Facts()
@@ -443,27 +506,7 @@ def run_summary(result: RunResult) -> None:
         gate.add_row(escape(entity.entity), f"{entity.rows:,}", verdict, loaded)
     out.print(gate)
 
-    ledger = Table(title="ledger: extracted = loaded + merged + rejected + filtered", title_justify="left",
-                   pad_edge=False)
-    names = ("entity", "source", "extracted", "loaded", "merged", "rejected", "filtered", "inserted",
-             "updated", "unchanged", "id_map")
-    for name in names:
-        ledger.add_column(name, justify="left" if name in ("entity", "source", "id_map") else "right")
-    for line in result.ledger:
-        if line.id_map is None:
-            check = "not checked (dry run)"
-        elif line.id_map_differ:
-            check = f"[bold red]{line.id_map_differ:,} differ[/]"
-        else:
-            check = "[green]agrees[/]"
-        extracted = f"{line.extracted:,}" if line.balanced else f"[bold red]{line.extracted:,} ≠[/]"
-        ledger.add_row(escape(line.entity), escape(line.source), extracted, f"{line.loaded:,}",
-                       f"{line.merged:,}", f"{line.rejected:,}", f"{line.filtered:,}", f"{line.inserted:,}",
-                       f"{line.updated:,}", f"{line.unchanged:,}", check)
-    total = {n: sum(getattr(line, n) for line in result.ledger) for n in names[2:10]}
-    ledger.add_section()
-    ledger.add_row("all", "", *(f"{total[n]:,}" for n in names[2:10]), "")
-    out.print(ledger)
+    ledger_table(result.ledger)
 
     out.print(f"rows not loaded, with the reason: {escape(result.files['load_rejects'])} (load), "
               f"{escape(str(result.run_dir / 'extracted'))}/*.rejects.csv (extract), "
