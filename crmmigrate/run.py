@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import secrets
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -83,6 +85,8 @@ STATUSES = ("loaded", "merged", "rejected", "filtered")
 
 # stage, item (a source or an entity), done, total (None while unknown)
 Progress = Callable[[str, str, int, int | None], None]
+# Told for each earlier run found killed and marked interrupted: its run id, when it started.
+Interrupted = Callable[[str, str], None]
 
 
 class LedgerMismatch(CrmMigrateError):
@@ -459,11 +463,13 @@ def run_migration(
     progress: Progress | None = None,
     wait: float = 0,
     waiting: Waiting | None = None,
+    interrupted: Interrupted | None = None,
 ) -> RunResult:
     """Extract, map, validate, gate and load every source of `migration` (of the `only`
     entities, when given), writing every artifact into a new run directory. The target's lock
     is held from the connection on: when another run holds it, wait up to `wait` seconds
-    (telling `waiting`), then raise TargetBusy."""
+    (telling `waiting`), then raise TargetBusy. Earlier runs that were killed are marked
+    interrupted in their run.json once the lock is held (telling `interrupted`)."""
     report = progress or (lambda *_: None)
     planned = migration.sources
     if only is not None:
@@ -480,14 +486,15 @@ def run_migration(
     log = _RunLog(run_dir / "run.json", {
         "run_id": run_id, "status": "running", "started_at": started.isoformat(),
         "config": migration.as_dict(), "target": migration.masked_target, "dry_run": dry_run,
-        "only": only, "allow_failing": allow_failing,
+        "only": only, "allow_failing": allow_failing, "pid": os.getpid(), "host": socket.gethostname(),
     })
     log.write()  # first, so a killed run leaves a record that it started and never finished
     try:
         with contextlib.ExitStack() as held:  # the target's lock, taken once connected
             return _run(migration, planned, run_id, run_dir, started, log, only=only, dry_run=dry_run,
                         allow_failing=allow_failing, batch_rows=batch_rows, report=report,
-                        lock=lambda engine: held.enter_context(target_lock(engine, wait=wait, waiting=waiting)))
+                        lock=lambda engine: held.enter_context(target_lock(engine, wait=wait, waiting=waiting)),
+                        interrupted=interrupted or (lambda *_: None))
     except CrmMigrateError as exc:
         # The run log says how the run ended, whatever ended it (the message has no password:
         # every error about a URL shows it masked).
@@ -499,7 +506,7 @@ def run_migration(
 def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_dir: Path,
          started: datetime, log: _RunLog, *, only: list[str] | None, dry_run: bool,
          allow_failing: bool, batch_rows: int | None, report: Progress,
-         lock: Callable[[sa.Engine], None]) -> RunResult:
+         lock: Callable[[sa.Engine], None], interrupted: Interrupted) -> RunResult:
     timings: dict[str, float] = {}
     # Connect before the long part, so a wrong URL or a server that is down fails at once.
     clock = time.perf_counter()
@@ -509,6 +516,12 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     clock = time.perf_counter()
     lock(engine)
     timings["lock"] = time.perf_counter() - clock
+    # Holding the lock, this run knows no other is writing to the target: one that says it is was killed.
+    found = mark_interrupted(migration.run_dir, run_id, migration.masked_target)
+    for killed, killed_at in found:
+        interrupted(killed, killed_at)
+    if found:
+        log.update({"interrupted_runs_found": [killed for killed, _ in found]})
     # What an earlier run (or a hand) left in id_map that the tables contradict, put right first.
     init_target(engine)
     repaired = repair_id_map(engine, dry_run=dry_run)
@@ -621,6 +634,48 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     })
     log.write()
     return outcome
+
+
+def _gone(pid: int) -> bool:
+    """No process has this id (on this host) any more."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, and is another user's
+        return False
+    return False
+
+
+def mark_interrupted(run_dir: Path, run_id: str, target: str) -> list[tuple[str, str]]:
+    """Mark the runs in `run_dir` that say they are running but were killed: status
+    `interrupted`, with when and by which run that was found. A run was killed when its process
+    is gone from this host, or, for a run on another host (or from before runs recorded their
+    process), when it wrote to `target` (masked), whose lock the caller holds. A run whose
+    process lives (waiting for a lock, say) is left alone. Returns the marked runs' ids and starts."""
+    marked = []
+    here = socket.gethostname()
+    for path in sorted(run_dir.glob("*/run.json")):
+        if path.parent.name == run_id:
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
+        except (OSError, ValueError):
+            continue  # not a run.json crmmigrate can read: not for it to change
+        if not isinstance(data, dict) or data.get("status") != "running":
+            continue
+        pid = data.get("pid")
+        if isinstance(pid, int) and data.get("host") == here:
+            if not _gone(pid):
+                continue
+        elif data.get("target") != target:
+            continue
+        log = _RunLog(path, data)
+        log.update({"status": "interrupted", "interrupted_found_at": datetime.now(UTC).isoformat(),
+                    "interrupted_found_by": run_id})
+        log.write()
+        marked.append((path.parent.name, str(data.get("started_at", "at an unknown time"))))
+    return marked
 
 
 class _RunLog:

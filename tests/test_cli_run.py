@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -226,6 +228,8 @@ def test_a_run_killed_during_its_load_is_finished_by_a_rerun_exactly(tmp_path):
 
     rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert json.loads((killed / "run.json").read_text(encoding="utf-8"))["status"] == "interrupted"
+    assert f"crmmigrate: note: run {killed.name} (started " in rerun.stderr
 
     loadable = CONTACTS - len(NO_LAST_NAME) - len(TEST_RECORDS)
     with sqlite3.connect(database) as connection:
@@ -395,3 +399,75 @@ def test_the_ledger_is_one_table_on_a_wide_console():
                        "34,567", "90,000", "10,000", "1,600,000", "99,999", "1", "agrees"]
     assert "loaded = inserted" not in output
 
+
+# -- a killed run ----------------------------------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _running_log(project: Path, run_id: str, **fields) -> Path:
+    """A run.json as a run writes it first, with `fields` (pid, host, target) as given."""
+    path = project / "runs" / run_id / "run.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"run_id": run_id, "status": "running", "started_at": "2026-01-02T03:04:05+00:00",
+                                **fields}), encoding="utf-8")
+    return path
+
+
+def _new_run_id(project: Path, *old: str) -> str:
+    (new,) = [d.name for d in (project / "runs").iterdir() if d.name not in old]
+    return new
+
+
+def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next(project):
+    killed = _running_log(project, "20260102T030405Z-dead00", pid=_dead_pid(), host=socket.gethostname(),
+                          target="sqlite:///elsewhere.db")
+    alive = _running_log(project, "20260102T030405Z-alive0", pid=os.getpid(), host=socket.gethostname(),
+                         target="sqlite:///elsewhere.db")
+
+    result = runner.invoke(app, ["run", str(project / "migration.yaml"), "--only", "accounts", "--allow-failing"])
+
+    assert result.exit_code == 0, result.output
+    log = json.loads(killed.read_text(encoding="utf-8"))
+    new = _new_run_id(project, "20260102T030405Z-dead00", "20260102T030405Z-alive0")
+    assert log["status"] == "interrupted"
+    assert log["interrupted_found_by"] == new
+    assert datetime.fromisoformat(log["interrupted_found_at"]) > datetime.fromisoformat(log["started_at"])
+    said = [line for line in result.stderr.splitlines() if "interrupted" in line]
+    assert said == ["crmmigrate: note: run 20260102T030405Z-dead00 (started 2026-01-02T03:04:05+00:00) was "
+                    'interrupted: it was stopped before it finished; its run.json now says "status": '
+                    '"interrupted".']
+    # A run whose process still lives (waiting for a lock, or writing elsewhere) is left alone.
+    assert json.loads(alive.read_text(encoding="utf-8"))["status"] == "running"
+    assert json.loads((project / "runs" / new / "run.json").read_text(encoding="utf-8"))[
+        "interrupted_runs_found"] == ["20260102T030405Z-dead00"]
+
+
+def test_a_run_holding_the_target_lock_is_not_marked_interrupted(project):
+    from crmmigrate.load.lock import target_lock
+    from crmmigrate.run import load_migration
+
+    config = project / "migration.yaml"
+    migration = load_migration(config)
+    # From another host: its process cannot be looked up, only its lock on the target.
+    other = _running_log(project, "20260102T030405Z-other0", pid=1, host="another-host",
+                         target=migration.masked_target)
+    engine = sa.create_engine(migration.target)
+    try:
+        with target_lock(engine):
+            refused = runner.invoke(app, ["run", str(config), "--only", "accounts", "--allow-failing"])
+        assert refused.exit_code == 2, refused.output
+        assert json.loads(other.read_text(encoding="utf-8"))["status"] == "running"
+        assert "interrupted" not in refused.stderr
+    finally:
+        engine.dispose()
+
+    # Once the lock is free, that run is not writing to the target any more: it was killed.
+    result = runner.invoke(app, ["run", str(config), "--only", "accounts", "--allow-failing"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(other.read_text(encoding="utf-8"))["status"] == "interrupted"
+    assert "run 20260102T030405Z-other0 (started" in result.stderr

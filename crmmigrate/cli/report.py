@@ -408,6 +408,12 @@ def waiting(target: str, seconds: float) -> None:
          f"waiting up to {seconds:g} s for it to finish.")
 
 
+def interrupted(run_id: str, started_at: str) -> None:
+    """An earlier run was killed: its run.json said running; now it says interrupted."""
+    note(f"run {run_id} (started {started_at}) was interrupted: it was stopped before it finished; "
+         'its run.json now says "status": "interrupted".')
+
+
 def repair_lines(repair: Repair, *, dry_run: bool = False) -> list[str]:
     """What repairing id_map changed, one line per entity, source and kind of change."""
     how = " (dry run: not committed)" if dry_run else ""

@@ -51,7 +51,8 @@ def command(
     entities = entity_names([only]) if only is not None else None
     with report.run_progress() as progress:
         result = run_migration(migration, only=entities, dry_run=dry_run, allow_failing=allow_failing,
-                               batch_rows=batch_rows, progress=progress, wait=wait, waiting=report.waiting)
+                               batch_rows=batch_rows, progress=progress, wait=wait, waiting=report.waiting,
+                               interrupted=report.interrupted)
     report.run_summary(result)
     result.check_ledger()
     if result.gate_failed:
