@@ -68,7 +68,7 @@ from crmmigrate.load.schema import (
 )
 from crmmigrate.mapping.config import Mapping, load_mapping
 from crmmigrate.mapping.engine import Mapper, MapReport
-from crmmigrate.model import MODEL, PROVENANCE
+from crmmigrate.model import ANY_ENTITY, MODEL, PROVENANCE
 from crmmigrate.passwords import mask_text, mask_url
 from crmmigrate.staging import ChunkWriter, write_frames
 from crmmigrate.validate import (
@@ -552,7 +552,11 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
 
     clock = time.perf_counter()
     report("validate", "all entities", 0, 1)
-    result = validate(datasets, rules=validation_rules, thresholds=load_thresholds(migration.thresholds))
+    # A staged cutover: pointers into an entity outside this run can only lead to what is loaded.
+    outside = _outside(datasets)
+    in_target = _Ledger(engine, run_id, dry_run).pointable(outside) if outside else None
+    result = validate(datasets, rules=validation_rules, thresholds=load_thresholds(migration.thresholds),
+                      loaded=in_target)
     report("validate", "all entities", 1, 1)
     timings["validate"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -809,6 +813,13 @@ def _legacy_id(value: Any, row: Any) -> str:
 _OWN_ROW_STAYS = "; its own row stays"  # a merged record's row an earlier run loaded, while its survivor is not
 
 
+def _outside(datasets: dict[str, pd.DataFrame]) -> list[str]:
+    """The entities this run's records point into that are not in the run."""
+    targets = {t for e in datasets for f in MODEL.entity(e).pointers
+               for t in (MODEL.names if f.target == ANY_ENTITY else (f.target,))}
+    return sorted(t for t in targets if t not in datasets)
+
+
 class _Ledger:
     """The id_map entries this run writes itself: rows extract rejected, rows a filter removed,
     and rows of entities the gate held back. The loader writes the ones it loads or rejects."""
@@ -858,6 +869,18 @@ class _Ledger:
             rows = connection.execute(sa.select(t.c.entity, t.c.source, t.c.legacy_id).where(
                 t.c.entity.in_(entities), t.c.status == "loaded"))
             return {(str(e), str(s), str(i)) for e, s, i in rows}
+
+    def pointable(self, entities: list[str]) -> dict[str, set[str]]:
+        """Per entity, the legacy ids a pointer may lead to in the target: those the loader
+        resolves (loaded, or merged into a loaded survivor)."""
+        t = self.table
+        found: dict[str, set[str]] = {e: set() for e in entities}
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(t.c.entity, t.c.legacy_id).where(
+                t.c.entity.in_(entities), t.c.target_id.is_not(None), t.c.status.in_(("loaded", "merged"))))
+            for entity, legacy in rows:
+                found[str(entity)].add(str(legacy).strip())
+        return found
 
     def merged(self, deduped: DedupeResult, records: dict[str, pd.DataFrame]) -> dict[str, MergedInTarget]:
         """id_map entries of the merged records: `merged`, with their survivor's target id (none

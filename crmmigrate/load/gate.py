@@ -4,7 +4,8 @@ entities that are loaded too (a child of a held-back table could not resolve its
 from __future__ import annotations
 
 from crmmigrate.model import ANY_ENTITY, MODEL
-from crmmigrate.validate.result import ValidationResult
+from crmmigrate.validate.core import load_first
+from crmmigrate.validate.result import EntityResult, ValidationResult
 
 
 def loadable(result: ValidationResult, *, allow_failing: bool = False) -> tuple[list[str], dict[str, str]]:
@@ -18,6 +19,9 @@ def loadable(result: ValidationResult, *, allow_failing: bool = False) -> tuple[
                 continue
             if not entity.passed:
                 held[name] = "gate failed: " + ", ".join(c.name for c in entity.failed)
+                first = _load_first(entity, validated)
+                if first:
+                    held[name] += f"; its pointers lead to records not in the target: load {', '.join(first)} first"
                 continue
             parents = {f.target for f in MODEL.entity(name).pointers if f.target not in (ANY_ENTITY, name)}
             blocked = sorted(p for p in parents if p in held)
@@ -25,3 +29,10 @@ def loadable(result: ValidationResult, *, allow_failing: bool = False) -> tuple[
                 held[name] = f"points into {', '.join(blocked)}, which is held back"
     order = [n for n in MODEL.load_order() if n in validated and n not in held]
     return order, held
+
+
+def _load_first(entity: EntityResult, validated: dict[str, EntityResult]) -> list[str]:
+    """The entities outside the run that a failed pointer check of `entity` found records
+    missing from: a staged cutover in the wrong order, put right by loading them first."""
+    reasons = {r for c in entity.failed if c.cls == "pointer" for r in c.reasons}
+    return [n for n in MODEL.load_order() if n not in validated and load_first(n) in reasons]

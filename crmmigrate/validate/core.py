@@ -61,11 +61,26 @@ def _blank(values: pd.Series) -> pd.Series:
     return values.isna() | (values.astype("str").str.strip() == "")
 
 
-def _present_ids(frames: dict[str, pd.DataFrame], entity: str) -> set[str] | None:
+def _present_ids(frames: dict[str, pd.DataFrame], entity: str,
+                 loaded: dict[str, set[str]] | None = None) -> set[str] | None:
+    """The legacy ids a pointer into `entity` may name: its records in this run, else those
+    already loaded in the target (when the caller knows them); None when neither is known."""
     frame = frames.get(entity)
     if frame is None:
-        return None
+        return loaded.get(entity) if loaded is not None else None
     return set(frame["id"].dropna().astype(str).str.strip())
+
+
+def load_first(target: str) -> str:
+    """The reason of a pointer into `target`, an entity outside the run, to a record that is
+    not loaded in the target either: `target` must be loaded first."""
+    return f"points to no {target} in this run or loaded in the target (load {target} first)"
+
+
+def _nowhere(frames: dict[str, pd.DataFrame], target: str) -> str:
+    """Why a pointer into `target` fails: a record missing from this run's data, or (for an
+    entity outside the run) from the target too."""
+    return f"points to no {target}" if target in frames else load_first(target)
 
 
 class EntityValidator:
@@ -77,9 +92,11 @@ class EntityValidator:
         frames: dict[str, pd.DataFrame],
         rules: ValidationRules,
         notes: list[str],
+        loaded: dict[str, set[str]] | None = None,
     ) -> None:
         self.entity = entity
         self.frames = frames
+        self.loaded = loaded
         self.rules = rules
         self.notes = notes
         self.field_rules = rules.entities.get(entity.name)
@@ -139,15 +156,15 @@ class EntityValidator:
             def related(frame: pd.DataFrame, n=name, by=field.target_from) -> pd.Series:
                 reasons = pd.Series(None, index=frame.index, dtype=object)
                 for target, rows in frame.groupby(frame[by], sort=False).groups.items():
-                    ids = _present_ids(self.frames, str(target))
+                    ids = _present_ids(self.frames, str(target), self.loaded)
                     if ids is None:
                         continue
                     values = frame.loc[rows, n]
                     bad = ~_blank(values) & ~among(values.astype("str").str.strip(), ids)
-                    reasons.loc[rows] = _reason_where(bad, f"points to no {target}")
+                    reasons.loc[rows] = _reason_where(bad, _nowhere(self.frames, str(target)))
                 return reasons
 
-            missing = [e for e in MODEL.names if e not in self.frames]
+            missing = [e for e in MODEL.names if _present_ids(self.frames, e, self.loaded) is None]
             if missing:
                 self.notes.append(
                     f"{self.entity.name}.{name}: pointers to {', '.join(missing)} not checked "
@@ -155,15 +172,15 @@ class EntityValidator:
                 )
             self._add(name, "pointer", related)
             return
-        ids = _present_ids(self.frames, field.target)
+        ids = _present_ids(self.frames, field.target, self.loaded)
         if ids is None:
             self.notes.append(
                 f"{self.entity.name}.{name}: not checked against {field.target} records "
                 f"(no {field.target} dataset in this run)."
             )
             return
-        self._add(name, "pointer", lambda f, n=name, i=ids, t=field.target: _reason_where(
-            ~_blank(f[n]) & ~among(f[n].astype("str").str.strip(), i), f"points to no {t}"))
+        self._add(name, "pointer", lambda f, n=name, i=ids, r=_nowhere(self.frames, field.target): _reason_where(
+            ~_blank(f[n]) & ~among(f[n].astype("str").str.strip(), i), r))
         if field.target == self.entity.name:
             self._add(name, "hierarchy", _hierarchy)
 
@@ -234,8 +251,11 @@ def validate(
     *,
     rules: ValidationRules,
     thresholds: Thresholds,
+    loaded: dict[str, set[str]] | None = None,
 ) -> ValidationResult:
-    """Validate canonical datasets by entity name; pointers are checked across them."""
+    """Validate canonical datasets by entity name; pointers are checked across them, and into
+    an entity not among them against `loaded` (per entity, the legacy ids already loaded in the
+    target) when given: a staged cutover's pointer to a record in neither is an error."""
     notes: list[str] = []
     entity_results = []
     failure_frames = []
@@ -244,7 +264,7 @@ def validate(
             continue
         entity = MODEL.entity(name)
         frame = datasets[name].reset_index(drop=True)
-        validator = EntityValidator(entity, datasets, rules, notes)
+        validator = EntityValidator(entity, datasets, rules, notes, loaded)
         schema, reasons = validator.schema(frame)
         try:
             schema.validate(frame, lazy=True)
