@@ -184,12 +184,28 @@ def test_phone(value: str, context: dict[str, str], expected: str) -> None:
         ("n/a", {}, "not a phone number: it has letters or signs besides the number"),
         ("+7 383 873-77-84, +7 383 873-77-85", {}, "not a phone number: it has letters or signs besides the number"),
         ("1-800-FLOWERS", {"country": "US"}, "not a phone number: it has letters or signs besides the number"),
+        ("555-CALL-NOW", {"country": "DE"}, "not a phone number: it has letters or signs besides the number"),
+        ("555-CALL-NOW", {"country": "CN"}, "not a phone number: it has letters or signs besides the number"),
         ("+49 30 +1234", {}, "not a phone number: '+' only starts one"),
         ("---", {"country": "DE"}, "not a phone number: no digits"),
     ],
 )
 def test_phone_left_as_is_with_reason(value: str, context: dict[str, str], note: str) -> None:
     assert phone(value, **context) == Outcome(value, note)
+
+
+@pytest.mark.parametrize(("value", "country"), [
+    ("555-CALL-NOW", "DE"), ("+1-800-FLOWERS", "US"), ("+49 30 901820 ext. 42", "DE"),
+    ("8 (383) 873-77-84 доб. 12", "RU"), ("Tel. +49 30 901820", "DE"), ("+49 30 901820 #", "DE"),
+])
+def test_phone_clean_and_validation_agree_on_what_is_not_digits(value: str, country: str) -> None:
+    """What clean leaves alone for letters or signs, validation refuses for the same reason;
+    what validation accepts, clean reads."""
+    cleaned = phone(value, country=country)
+    judged = checks.phone(country)(value)
+    letters = "it has letters or signs besides the number"
+    assert (cleaned.note == f"not a phone number: {letters}") == (judged == f"invalid phone: {letters}")
+    assert (judged is None) == (cleaned.note is None)
 
 
 def test_phone_output_is_what_validation_accepts_and_phonenumbers_reads_back() -> None:

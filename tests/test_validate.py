@@ -180,6 +180,21 @@ def test_phone_numbers_are_read_in_the_records_country():
     assert failing["id"].tolist() == ["C1"]  # a Berlin number is no US number
 
 
+def test_a_phone_written_with_letters_is_invalid_whatever_its_country():
+    """phonenumbers reads keypad letters as digits ("555-CALL-NOW" is a valid German and Chinese
+    number to it); a CRM's phone field must hold the number dialled."""
+    people = contacts(6)
+    people["phone"] = ["555-CALL-NOW", "555-CALL-NOW", "+1-800-FLOWERS", "+49 30 901820 ext. 42",
+                       "8 (383) 873-77-84 доб. 12", "тел. +7 383 873-77-84"]
+    people["mailing_country"] = ["DE", "CN", "US", "DE", "RU", "RU"]
+
+    result = run(contact=people)
+
+    failing = result.failures[result.failures.field == "phone"]
+    assert failing["id"].tolist() == ["C0", "C1", "C2"]  # extensions and labels are no letters
+    assert set(failing["reason"]) == {"invalid phone: it has letters or signs besides the number"}
+
+
 def test_opportunity_checks_amounts_dates_currency_and_order():
     opps = dataset("opportunity", [
         {"id": "O1", "name": "A", "stage": "Closed Won", "amount": "100.50", "currency": "EUR",

@@ -199,14 +199,6 @@ def text(value: str) -> Outcome:
 
 # --- phone ----------------------------------------------------------------------------------
 
-# An extension at the end: "x42", "ext. 42", ";ext=42" (what this normaliser writes), "доб. 42",
-# "Durchwahl 42", "poste 42", "转42".
-_EXTENSION = re.compile(
-    r"\s*[,;]?\s*(?:ext(?:ension)?|x|#|доб(?:авочный)?|durchwahl|dw|poste|内线|分机|转)"
-    r"\s*[.:=]?\s*([0-9]{1,10})\s*$",
-    re.IGNORECASE,
-)
-_PHONE_PUNCTUATION = "+()-./\u2010\u2011\u2012\u2013\u2014\u2212"
 _PHONE_FORMATTING = re.compile(r"[\s()\-./\u2010\u2011\u2012\u2013\u2014\u2212]")
 # Phone numbers saved by a spreadsheet as numbers: "14157844971.0", "1.4157844971E+10".
 _EXCEL_FLOAT = re.compile(r"([0-9]+)\.0+", re.ASCII)
@@ -267,14 +259,6 @@ def _spreadsheet_digits(text: str) -> str:
     return text
 
 
-# A label written before the number: "tel. +7 ...", "Phone: ...", "тел. ...", "电话：...".
-_PHONE_LABEL = re.compile(
-    r"^\s*(?:tel(?:ephone)?|phone|ph|mob(?:ile)?|cell|telefon|тел(?:ефон)?|т|моб(?:ильный)?|电话|手机)"
-    r"\s*(?:[.:：]\s*|\s+|(?=\+))",
-    re.IGNORECASE,
-)
-
-
 @_keeps_blanks
 def phone(value: str, *, region: str | None = None, country: str | None = None) -> Outcome:
     """A phone number in E.164 ("+73838737784"), an extension as ";ext=42" after it.
@@ -286,17 +270,13 @@ def phone(value: str, *, region: str | None = None, country: str | None = None) 
     possible but not valid, is left as it was with the reason: the rule is never to turn one
     invalid value into another.
     """
-    stripped = value.strip()
-    main, extension = stripped, None
-    if found := _EXTENSION.search(stripped):
-        main, extension = stripped[: found.start()], found.group(1)
-    main = _PHONE_LABEL.sub("", main, count=1)
+    main, extension = checks.phone_parts(value)
     try:
-        main = _spreadsheet_digits(main.strip())
+        main = _spreadsheet_digits(main)
     except _DigitsLost:
         return Outcome(value, "left as is: a spreadsheet wrote it in scientific notation and lost its last digits")
-    if not all(ch.isdecimal() or ch.isspace() or ch in _PHONE_PUNCTUATION for ch in main):
-        return Outcome(value, "not a phone number: it has letters or signs besides the number")
+    if problem := checks.not_digits(main):
+        return Outcome(value, f"not a phone number: {problem}")
     compact = _PHONE_FORMATTING.sub("", main)
     if "+" in compact[1:]:
         return Outcome(value, "not a phone number: '+' only starts one")

@@ -168,6 +168,40 @@ def _typed(array: pa.Array, lengths: np.ndarray, metadata: phonenumbers.PhoneMet
     return _matches(array, lengths, metadata.general_desc) & typed
 
 
+# What a phone field may hold besides its number: a label before it ("tel.", "Phone:", "тел.",
+# "电话：") and an extension after it ("x42", "ext. 42", ";ext=42" as clean writes it, "доб. 42",
+# "Durchwahl 42", "poste 42", "转42"). Clean drops the label and writes the extension as ";ext=".
+PHONE_EXTENSION = re.compile(
+    r"\s*[,;]?\s*(?:ext(?:ension)?|x|#|доб(?:авочный)?|durchwahl|dw|poste|内线|分机|转)"
+    r"\s*[.:=]?\s*([0-9]{1,10})\s*$",
+    re.IGNORECASE,
+)
+PHONE_LABEL = re.compile(
+    r"^\s*(?:tel(?:ephone)?|phone|ph|mob(?:ile)?|cell|telefon|тел(?:ефон)?|т|моб(?:ильный)?|电话|手机)"
+    r"\s*(?:[.:：]\s*|\s+|(?=\+))",
+    re.IGNORECASE,
+)
+PHONE_PUNCTUATION = "+()-./\u2010\u2011\u2012\u2013\u2014\u2212"
+NOT_DIGITS = "it has letters or signs besides the number"
+
+
+def phone_parts(value: str) -> tuple[str, str | None]:
+    """A phone value's number, without its label, and its extension (None without one)."""
+    main, extension = value.strip(), None
+    if found := PHONE_EXTENSION.search(main):
+        main, extension = main[: found.start()], found.group(1)
+    return PHONE_LABEL.sub("", main, count=1).strip(), extension
+
+
+def not_digits(number: str) -> str | None:
+    """Why a phone number (`phone_parts`' first part) is not one a phone can dial: letters or
+    other signs among its digits. phonenumbers reads "555-CALL-NOW" and "+1-800-FLOWERS" as
+    the digits of their keypad letters, but a CRM's phone field must hold the number dialled."""
+    if all(ch.isdecimal() or ch.isspace() or ch in PHONE_PUNCTUATION for ch in number):
+        return None
+    return NOT_DIGITS
+
+
 class phone:  # noqa: N801 - used like the other judges, a function of one value
     """Phone numbers with phonenumbers; a class so a process pool can take it."""
 
@@ -175,6 +209,8 @@ class phone:  # noqa: N801 - used like the other judges, a function of one value
         self.region = region
 
     def __call__(self, value: str) -> str | None:
+        if problem := not_digits(phone_parts(value)[0]):
+            return f"invalid phone: {problem}"
         # "00" is the international prefix most of the world dials; exports are full of it,
         # and phonenumbers reads it so only for regions whose prefix it is.
         if value.startswith("00") and len(value) > 4:
