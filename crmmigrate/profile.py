@@ -114,7 +114,9 @@ _GROUPS = {f"s{i}": label for i, (label, _) in enumerate(_SHAPES)}
 _SHAPE_RE = re.compile("|".join(f"(?P<s{i}>{rx})" for i, (_, rx) in enumerate(_SHAPES)))
 _PHONE_DIGITS = (7, 15)
 
-DateOrder = Literal["year-first", "day-first", "month-first", "ambiguous", "contradictory"]
+# "invalid": no value of the pattern is a date in either order (32/13/2020), so none says
+# anything about the order; such values are counted as invalid, never as ambiguous.
+DateOrder = Literal["year-first", "day-first", "month-first", "ambiguous", "contradictory", "invalid"]
 
 
 def shape_of(value: str) -> str:
@@ -245,7 +247,7 @@ class DatePattern:
             return "day-first"
         if self.month_first:
             return "month-first"
-        return "ambiguous"
+        return "ambiguous" if self.either else "invalid"
 
     @property
     def format(self) -> str:
@@ -516,7 +518,7 @@ def _date_warnings(column: ColumnProfile) -> list[ProfileWarning]:
             warnings.append(
                 ProfileWarning(
                     "ambiguous-dates",
-                    f"{d.rows:,} date(s) look like {d.pattern} but no value says whether the "
+                    f"{d.either:,} date(s) look like {d.pattern} but no value says whether the "
                     "day or the month comes first (both parts are 12 or less in every one); "
                     "give the date format explicitly in the mapping.",
                 )

@@ -108,3 +108,15 @@ def test_profile_has_help():
     assert result.exit_code == 0
     assert "--top" in result.stdout
     assert "--json" in result.stdout
+
+
+def test_profile_calls_a_date_in_neither_order_invalid_not_ambiguous(tmp_path):
+    path = tmp_path / "deals.csv"
+    path.write_text("Deal;Closed\nD1;32/13/2020\nD2;31/02/2021\n", encoding="cp1252")
+
+    result = run("profile", str(path))
+
+    assert result.exit_code == 0, result.output
+    assert "ambiguous" not in result.stdout
+    assert ("Closed: 2 value(s) look like nn/nn/yyyy but are no date in any reading "
+            "(e.g. '31/02/2021').") in result.stdout

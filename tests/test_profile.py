@@ -82,6 +82,24 @@ def test_ambiguous_date_column_is_warned():
     assert "nn/nn/yyyy" in column.warnings[0].message
 
 
+def test_a_value_that_is_a_date_in_neither_order_is_invalid_not_ambiguous():
+    column = one(["32/13/2020"])
+
+    [dates] = column.dates
+    assert (dates.order, dates.invalid, dates.either) == ("invalid", 1, 0)
+    assert codes(column) == ["invalid-dates"]
+    assert "'32/13/2020'" in column.warnings[0].message
+
+
+def test_only_values_valid_both_ways_are_counted_ambiguous():
+    column = one(["32/13/2020", "01/02/2021", "03/04/2021"])
+
+    [dates] = column.dates
+    assert (dates.order, dates.either, dates.invalid) == ("ambiguous", 2, 1)
+    assert codes(column) == ["ambiguous-dates", "invalid-dates"]
+    assert column.warnings[0].message.startswith("2 date(s) look like nn/nn/yyyy")
+
+
 def test_day_first_decided_by_a_day_above_twelve():
     column = one(["01.02.2021", "25.03.2021", "03.04.2021", "05.06.2021"])
 

@@ -1192,6 +1192,8 @@ def _date_formats(values: _Values) -> tuple[list[str], list[str]]:
         parts = _DATE_HEAD.match(text)
         if pattern is None or parts is None:
             continue
+        if pattern.order == "invalid":  # no value of it is a date: no format reads them
+            continue
         if pattern.order in ("ambiguous", "contradictory"):
             undecided[f"{pattern.pattern} ({pattern.order})"] = pattern.rows
             continue
