@@ -70,6 +70,7 @@ from crmmigrate.mapping.config import Mapping, load_mapping
 from crmmigrate.mapping.engine import Mapper, MapReport
 from crmmigrate.model import ANY_ENTITY, MODEL, PROVENANCE
 from crmmigrate.passwords import mask_text, mask_url
+from crmmigrate.progress import Progress
 from crmmigrate.staging import ChunkWriter, write_frames
 from crmmigrate.validate import (
     ValidationResult,
@@ -83,8 +84,6 @@ from crmmigrate.validate.rules import RULES_DIR
 DEFAULT_TARGET = "sqlite:///migration.db"
 STATUSES = ("loaded", "merged", "rejected", "filtered")
 
-# stage, item (a source or an entity), done, total (None while unknown)
-Progress = Callable[[str, str, int, int | None], None]
 # Told for each earlier run found killed and marked interrupted: its run id, when it started.
 Interrupted = Callable[[str, str], None]
 
@@ -541,23 +540,24 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     datasets = {entity: pd.concat(parts, ignore_index=True) for entity, parts in frames.items()}
 
     clock = time.perf_counter()
-    report("clean", "all entities", 0, 1)
+    rows = sum(len(frame) for frame in datasets.values())
+    report("clean", "all entities", 0, rows)
     validation_rules = load_rules(migration.rules)
     cleaned = clean(datasets, rules=load_cleaning(migration.cleaning), region=validation_rules.phone_region,
-                    regions={p.name: p.phone_region for p in planned if p.phone_region})
+                    regions={p.name: p.phone_region for p in planned if p.phone_region}, progress=report)
     datasets = cleaned.datasets
     clean_files = _write_cleaning(cleaned, run_dir / "clean")
-    report("clean", "all entities", 1, 1)
+    report("clean", "all entities", rows, rows)
     timings["clean"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    report("validate", "all entities", 0, 1)
+    report("validate", "all entities", 0, rows)
     # A staged cutover: pointers into an entity outside this run can only lead to what is loaded.
     outside = _outside(datasets)
     in_target = _Ledger(engine, run_id, dry_run).pointable(outside) if outside else None
     result = validate(datasets, rules=validation_rules, thresholds=load_thresholds(migration.thresholds),
-                      loaded=in_target)
-    report("validate", "all entities", 1, 1)
+                      loaded=in_target, progress=report)
+    report("validate", "all entities", rows, rows)
     timings["validate"] = time.perf_counter() - clock
     clock = time.perf_counter()
     files = {**clean_files, **_write_validation(result, run_dir / "validation")}
@@ -570,15 +570,17 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     ledger = _Ledger(engine, run_id, dry_run)
     rules = load_dedupe_rules(migration.dedupe)
     deduped_entities = [e for e in order if e in rules.entities]
-    report("dedupe", ", ".join(deduped_entities) or "nothing to dedupe", 0, 1)
+    deduping = ", ".join(deduped_entities) or "nothing to dedupe"
+    records = sum(len(datasets[e]) for e in deduped_entities if e in datasets)
+    report("dedupe", deduping, 0, records)
     # Only what the gate lets through; leads are checked against contacts when both go in.
     leads = rules.leads if {"lead", "contact"} <= set(order) else None
     deduped = dedupe(datasets, DedupeRules(entities={e: rules.entities[e] for e in deduped_entities}, leads=leads),
                      decisions=read_decisions(migration.decisions), loaded=ledger.loaded(deduped_entities),
-                     invalid=_invalid_values(result))
+                     invalid=_invalid_values(result), progress=report)
     datasets = deduped.datasets
     files.update({f"dedupe_{k}": v for k, v in write_outputs(deduped, run_dir / "dedupe", datasets=False).items()})
-    report("dedupe", ", ".join(deduped_entities) or "nothing to dedupe", 1, 1)
+    report("dedupe", deduping, records, records)
     timings["dedupe"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -591,6 +593,8 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         batch_rows=batch_rows or migration.config.batch_rows, bulk_rows=migration.config.bulk_rows,
         progress=lambda entity, done, total: report("load", entity, done, total),
     )
+    for entity in order:  # the loader counts the rows it writes, not those it refuses
+        report("load", entity, len(datasets.get(entity, ())), len(datasets.get(entity, ())))
     loaded.skipped = dict(held)
     timings["load"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -754,6 +758,9 @@ def _extract_and_map(
             report("map", planned.name, mapper.report.rows_out, None)
             if last:
                 break
+    # The counts are known now: both items have finished (their clocks stop).
+    report("extract", planned.name, extraction.report.rows, extraction.report.rows)
+    report("map", planned.name, mapper.report.rows_out, mapper.report.rows_out)
     map_report = mapper.finish()
     run = SourceRun(
         name=planned.name, entity=planned.entity, location=planned.shown_location,

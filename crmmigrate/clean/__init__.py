@@ -13,15 +13,16 @@ from crmmigrate.clean.engine import (
     clean,
 )
 from crmmigrate.clean.rules import CleaningRules, load_cleaning
+from crmmigrate.progress import Progress
 
 __all__ = ["CHANGE_COLUMNS", "NOTE_COLUMNS", "CleanResult", "CleaningRules", "FieldReport", "clean",
            "clean_dataset", "load_cleaning"]
 
 
 def clean_dataset(item: str, output: Path, *, rules: Path | None, region: str | None, changes: Path,
-                  notes: Path) -> CleanResult:
+                  notes: Path, progress: Progress | None = None) -> CleanResult:
     """Clean one dataset from the command line (a staged file, or MAPPING=SOURCE) into `output`,
-    with its change log and notes."""
+    with its change log and notes; `progress` is told how cleaning goes (`clean`)."""
     from crmmigrate.errors import BadUsage
     from crmmigrate.staging import write_frames
     from crmmigrate.validate import collect_datasets, load_rules
@@ -29,7 +30,8 @@ def clean_dataset(item: str, output: Path, *, rules: Path | None, region: str | 
     datasets = collect_datasets([item])
     if len(datasets) != 1:
         raise BadUsage(f"{item}: expected one canonical dataset.")
-    result = clean(datasets, rules=load_cleaning(rules), region=region or load_rules().phone_region)
+    result = clean(datasets, rules=load_cleaning(rules), region=region or load_rules().phone_region,
+                   progress=progress)
     write_frames(output, result.datasets.values())
     write_frames(changes, [result.changes])
     write_frames(notes, [result.notes])

@@ -23,6 +23,7 @@ from crmmigrate.clean.normalisers import NORMALISERS, DateDecision, decide_date_
 from crmmigrate.clean.rules import CleaningRules, Step
 from crmmigrate.model import MODEL, Entity, FieldType
 from crmmigrate.model import Field as ModelField
+from crmmigrate.progress import Progress, Tally
 from crmmigrate.validate import checks
 from crmmigrate.validate.rules import FieldRule
 
@@ -73,9 +74,10 @@ class CleanResult:
 
 
 def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: str,
-          regions: dict[str, str] | None = None) -> CleanResult:
+          regions: dict[str, str] | None = None, progress: Progress | None = None) -> CleanResult:
     """Clean every dataset (entity -> canonical frame). `region` reads phone numbers written
-    without a country code when the record has no country; `regions` sets it per source."""
+    without a country code when the record has no country; `regions` sets it per source.
+    `progress` is told, per entity, the rows cleaned, counted a field at a time."""
     cleaned: dict[str, pd.DataFrame] = {}
     changes: list[pd.DataFrame] = []
     notes: list[pd.DataFrame] = []
@@ -84,14 +86,15 @@ def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: st
         entity = MODEL.entity(name)
         out = frame.copy()
         sources = _source_regions(frame, region, regions or {})
-        for model_field in entity.fields:
-            steps = rules.steps(name, model_field)
-            if not steps or model_field.name not in frame:
-                continue
+        todo = [(f, steps) for f in entity.fields if f.name in frame and (steps := rules.steps(name, f))]
+        tally = Tally(progress, "clean", name, len(frame))
+        for number, (model_field, steps) in enumerate(todo, start=1):
             report, changed, noted = _clean_field(out, entity, model_field, steps, sources)
             reports.append(report)
             changes.append(changed)
             notes.append(noted)
+            tally.part(number, len(todo))
+        tally.finish()
         cleaned[name] = out
     return CleanResult(
         cleaned,

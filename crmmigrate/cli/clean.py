@@ -51,5 +51,7 @@ def command(
     notes = notes or output.with_name(f"{output.stem}.notes.csv")
     guard_outputs({"--output": output, "--changes": changes, "--notes": notes},
                   inputs=[dataset, rules], force=force)
-    result = clean_dataset(dataset, output, rules=rules, region=region, changes=changes, notes=notes)
+    with report.progress() as progress:
+        result = clean_dataset(dataset, output, rules=rules, region=region, changes=changes, notes=notes,
+                               progress=progress)
     report.clean_summary(result, output=output, changes=changes, notes=notes)

@@ -73,7 +73,9 @@ def find(
 
     guard_outputs({f"--output (its {name})": output / name for name in _FOLDER_FILES},
                   inputs=[*datasets, rules, decisions], replaceable=())
-    result = dedupe(collect_datasets(datasets), load_dedupe_rules(rules), decisions=read_decisions(decisions))
+    found, spec, decided = collect_datasets(datasets), load_dedupe_rules(rules), read_decisions(decisions)
+    with report.progress() as progress:
+        result = dedupe(found, spec, decisions=decided, progress=progress)
     files = write_outputs(result, output)
     report.dedupe_summary(result, files)
 

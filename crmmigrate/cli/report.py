@@ -369,37 +369,163 @@ def clean_table(fields: list[FieldReport], *, console: Console | None = None) ->
 # --- run and init -------------------------------------------------------------------------
 # Imported here rather than at the top so this section can be appended on its own.
 import contextlib
-from collections.abc import Iterator
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TextIO
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+
+from crmmigrate.progress import Progress
 
 from crmmigrate.load.repair import Repair
 from crmmigrate.run import LedgerLine, RunResult
 from crmmigrate.scaffold import Scaffold
 
 
+# Seconds between two lines about a long stage when stderr is not a terminal (a log, CI, nohup);
+# CRMMIGRATE_PROGRESS_EVERY sets another (tests use a fraction of a second).
+PROGRESS_EVERY = 10.0
+
+
+def progress_every() -> float:
+    """PROGRESS_EVERY, or CRMMIGRATE_PROGRESS_EVERY when it is set to a number of seconds."""
+    given = os.environ.get("CRMMIGRATE_PROGRESS_EVERY", "").strip()
+    try:
+        seconds = float(given) if given else PROGRESS_EVERY
+    except ValueError:
+        return PROGRESS_EVERY
+    return seconds if math.isfinite(seconds) and seconds > 0 else PROGRESS_EVERY
+
+
 @contextlib.contextmanager
-def run_progress() -> Iterator:
-    """A progress bar per stage and source or entity, on stderr; nothing when stderr is not a
-    terminal, so logs and pipes get only the summary."""
-    bars = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
-    tasks: dict[tuple[str, str], object] = {}
+def progress(*, every: float | None = None) -> Iterator[Progress]:
+    """A `crmmigrate.progress.Progress` on stderr for as long as a command works: on a
+    terminal, a bar per stage and item, each one's clock stopped when it finishes; otherwise
+    plain lines (`ProgressLines`), so a log shows the run as it goes."""
+    if err.is_terminal:
+        bars = ProgressBars()
+        with bars.bars:
+            try:
+                yield bars
+            finally:
+                bars.close()
+    else:
+        with ProgressLines(err.file, every=every or progress_every()) as lines:
+            yield lines
 
-    def update(stage: str, item: str, done: int, total: int | None) -> None:
-        key = (stage, item)
-        if key not in tasks:
-            tasks[key] = bars.add_task(f"{stage} {item}", total=total)
-        bars.update(tasks[key], completed=done, total=total)
 
-    with bars:
-        yield update
+class ProgressBars:
+    """A rich bar per stage and item, transient: they go when the command prints its summary.
+    The bars that are going always show; finished ones make room for them, oldest first, when
+    the terminal has too few lines for all."""
+
+    def __init__(self, *, console: Console | None = None, get_time: Callable[[], float] | None = None) -> None:
+        self.bars = RichProgress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console or err, transient=True, get_time=get_time)
+        self.tasks: dict[tuple[str, str], TaskID] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, stage: str, item: str, done: int, total: int | None) -> None:
+        with self._lock:  # dedupe's chunks are told from several threads
+            task = self.tasks.get((stage, item))
+            if task is None:
+                task = self.tasks[(stage, item)] = self.bars.add_task(f"{stage} {item}", total=total)
+            self.bars.update(task, completed=done, total=total)
+            if total is not None and done >= total:
+                self.bars.stop_task(task)  # its clock stops: a finished stage's time stays as it was
+            shown = [t for t in self.bars.tasks if t.visible]
+            room = max(self.bars.console.height - 2, 3)
+            for old in [t for t in shown if t.finished][:max(len(shown) - room, 0)]:
+                self.bars.update(old.id, visible=False)
+
+    def close(self) -> None:
+        """Every clock stopped (a stage an error ended does not count on)."""
+        with self._lock:
+            for task in self.tasks.values():
+                self.bars.stop_task(task)
+
+
+@dataclass
+class _Item:
+    started: float
+    done: int = 0
+    total: int | None = None
+    finished: bool = False
+
+
+class ProgressLines:
+    """Progress as plain lines for a log: a line when a stage's item starts, one when it
+    finishes (how many, in how long), and every `every` seconds one about the item that
+    started last and is still going (how many so far, how fast). No colour, no carriage
+    return; each line written whole and flushed, so `nohup` and `> log 2>&1` show it at once."""
+
+    def __init__(self, stream: TextIO, *, every: float = PROGRESS_EVERY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream, self.every, self.clock = stream, every, clock
+        self.items: dict[tuple[str, str], _Item] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._beating, name="crmmigrate-progress", daemon=True)
+
+    def __enter__(self) -> ProgressLines:
+        self._beat.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._beat.join()
+
+    def __call__(self, stage: str, item: str, done: int, total: int | None) -> None:
+        with self._lock:
+            key = (stage, item)
+            found = self.items.get(key)
+            ends = total is not None and done >= total
+            if found is not None and found.finished and ends:
+                return  # told again that it has finished
+            if found is None or found.finished:  # a finished item going again (a stage run twice) starts again
+                found = self.items[key] = _Item(self.clock())
+                self._write(f"{stage} {item}: started" + (f", {total:,} to do" if total else ""))
+            found.done = done
+            if total is not None:
+                found.total = total
+            if ends or (found.total is not None and done >= found.total):
+                found.finished = True
+                self._write(f"{stage} {item}: done, {done:,} in {_seconds(self.clock() - found.started)}")
+
+    def beat(self) -> None:
+        """The line about the item that started last and is still going, if any."""
+        with self._lock:
+            going = [(key, i) for key, i in self.items.items() if not i.finished]
+            if not going:
+                return
+            (stage, item), found = max(going, key=lambda pair: pair[1].started)
+            elapsed = self.clock() - found.started
+            if not found.done:  # nothing counted yet (a stage whose items say more, or one long step)
+                so_far = f"{found.total:,} to do" if found.total else "nothing counted yet"
+            elif found.total:
+                so_far = f"{found.done:,} of {found.total:,} ({found.done * 100 // found.total}%)"
+            else:
+                so_far = f"{found.done:,} so far"
+            rate = f", {found.done / elapsed:,.0f} a second" if elapsed > 0 and found.done else ""
+            self._write(f"{stage} {item}: {so_far}{rate}, running for {_seconds(elapsed)}")
+
+    def _beating(self) -> None:
+        while not self._stop.wait(self.every):
+            self.beat()
+
+    def _write(self, line: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.stream.write(f"crmmigrate: {stamp} {mask_text(line)}\n")
+        self.stream.flush()
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 600 else f"{seconds / 60:.1f} min"
 
 
 def waiting(target: str, seconds: float) -> None:

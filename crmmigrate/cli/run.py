@@ -49,7 +49,7 @@ def command(
     back by its gate; 2, writing nothing, when another run holds the target."""
     migration = load_migration(config)
     entities = entity_names([only]) if only is not None else None
-    with report.run_progress() as progress:
+    with report.progress() as progress:
         result = run_migration(migration, only=entities, dry_run=dry_run, allow_failing=allow_failing,
                                batch_rows=batch_rows, progress=progress, wait=wait, waiting=report.waiting,
                                interrupted=report.interrupted)

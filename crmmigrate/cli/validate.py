@@ -70,7 +70,9 @@ def command(
     guard_outputs({"--json": None if to_stdout else json_path, "--junit": junit, "--failures": failures,
                    "--html": html}, inputs=[*datasets, rules, thresholds], force=force, replaceable=["--failures"])
     limits = load_thresholds(thresholds).with_overrides(parse_overrides(threshold or []))
-    result = validate(collect_datasets(datasets), rules=load_rules(rules), thresholds=limits)
+    found = collect_datasets(datasets)
+    with report.progress() as progress:
+        result = validate(found, rules=load_rules(rules), thresholds=limits, progress=progress)
     report.validation_table(result, console=report.err if to_stdout else None)
     if to_stdout:
         typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))

@@ -21,6 +21,7 @@ from scipy.sparse.csgraph import connected_components
 
 MAX_JOIN = 10_000  # record pairs checked when two groups would join; above it, review
 SCORED_AHEAD = 200  # linked groups up to this many records have all their pairs scored at once
+TELL_EVERY = 4_096  # pairs joined between two reports of progress
 
 
 @dataclass
@@ -33,11 +34,12 @@ class Clusters:
 
 def cluster(n: int, left: np.ndarray, right: np.ndarray, strength: np.ndarray, *,
             apart: set[tuple[int, int]], distinct: Callable[[np.ndarray, np.ndarray], np.ndarray],
-            name: Callable[[int], str] = str) -> Clusters:
+            name: Callable[[int], str] = str, done: Callable[[int], None] | None = None) -> Clusters:
     """Join records n by the pairs (left, right), strongest first (ties by position, for the
     same result every time). `distinct(a, b)` says which record pairs (a < b) clearly differ;
     `apart` holds the pairs people kept apart (left < right); `name(i)` is how a refusal names
-    record i."""
+    record i; `done(pairs)` is told as the pairs are joined (progress.Tally.add)."""
+    done = done or (lambda _: None)
     label = np.arange(n, dtype=np.int64)
     refused: list[tuple[int, int, str]] = []
     if not len(left):
@@ -50,6 +52,7 @@ def cluster(n: int, left: np.ndarray, right: np.ndarray, strength: np.ndarray, *
     # Two records linked by one pair: joined, nothing else can speak against it.
     pair = edge_size == 2
     label[right[pair]] = left[pair]
+    done(int(pair.sum()))
     # Larger linked groups: every two of their records scored at once (up to SCORED_AHEAD).
     members = np.flatnonzero(sizes[component] > 2)
     ahead: dict[tuple[int, int], bool] = {}
@@ -70,13 +73,13 @@ def cluster(n: int, left: np.ndarray, right: np.ndarray, strength: np.ndarray, *
         return distinct(a, b)
 
     linked = ~pair
-    _join(label, left[linked], right[linked], np.asarray(strength)[linked], apart, clash, refused, name)
+    _join(label, left[linked], right[linked], np.asarray(strength)[linked], apart, clash, refused, name, done)
     return Clusters(label=label, refused=refused)
 
 
 def _join(label: np.ndarray, left: np.ndarray, right: np.ndarray, strength: np.ndarray,
           apart: set[tuple[int, int]], clash: Callable[[np.ndarray, np.ndarray], np.ndarray],
-          refused: list[tuple[int, int, str]], name: Callable[[int], str]) -> None:
+          refused: list[tuple[int, int, str]], name: Callable[[int], str], done: Callable[[int], None]) -> None:
     """Union-find over the pairs of larger linked groups, strongest first, with the guard;
     writes each record's cluster (its smallest member) into `label`."""
     parent: dict[int, int] = {}
@@ -88,7 +91,9 @@ def _join(label: np.ndarray, left: np.ndarray, right: np.ndarray, strength: np.n
             i = parent[i]
         return i
 
-    for index in np.lexsort((right, left, -strength)):
+    for tried, index in enumerate(np.lexsort((right, left, -strength)), start=1):
+        if tried % TELL_EVERY == 0:
+            done(TELL_EVERY)
         a, b = int(left[index]), int(right[index])
         ra, rb = root(a), root(b)
         if ra == rb:
@@ -116,5 +121,6 @@ def _join(label: np.ndarray, left: np.ndarray, right: np.ndarray, strength: np.n
         keep, gone = (ra, rb) if ra < rb else (rb, ra)
         parent[gone] = keep
         members[keep] = sorted(members.pop(keep, [keep]) + members.pop(gone, [gone]))
+    done(len(left) % TELL_EVERY)
     for record in list(parent):
         label[record] = root(record)

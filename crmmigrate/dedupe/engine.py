@@ -21,6 +21,7 @@ from crmmigrate.dedupe.related import related_fields
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, DedupeRules, MatchSpec
 from crmmigrate.dedupe.survive import child_counts, rank, repoint, survivors, texts
 from crmmigrate.model import MODEL
+from crmmigrate.progress import Progress, Tally
 
 DECISION_COLUMNS = ("entity", "source_a", "id_a", "source_b", "id_b", "decision")
 CLUSTER_COLUMNS = ("entity", "cluster", "_source", "legacy_id", "survivor", "score")
@@ -79,12 +80,12 @@ class DedupeResult:
 
 def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: pd.DataFrame | None = None,
            loaded: set[tuple[str, str, str]] | None = None,
-           invalid: set[tuple[str, str, str]] | None = None) -> DedupeResult:
+           invalid: set[tuple[str, str, str]] | None = None, progress: Progress | None = None) -> DedupeResult:
     """Deduplicate every entity `rules` names that has a dataset. `decisions` (DECISION_COLUMNS)
     are people's review decisions, applied before anything is merged; `loaded` holds the
     (entity, source, legacy id) records already in the target: they stay survivors; `invalid`
     the (file, row, field) values validation failed, which no surviving record takes from
-    another record."""
+    another record. `progress` is told each entity's phases (`find_duplicates`)."""
     datasets = {name: frame.copy(deep=False) for name, frame in datasets.items()}  # copy on write: theirs stay
     decisions = decisions if decisions is not None else pd.DataFrame(columns=list(DECISION_COLUMNS))
     loaded = loaded or set()
@@ -97,7 +98,7 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
         result, deduped = find_duplicates(
             datasets[name], rules.entities[name], entity=name, decisions=mine, datasets=datasets,
             loaded={(s, i) for e, s, i in loaded if e == name}, children=child_counts(datasets, name),
-            invalid=invalid)
+            invalid=invalid, progress=progress)
         datasets[name] = deduped
         found.append(result)
         survivors = dict(zip(result.merged["legacy_id"], result.merged["survivor_id"], strict=True))
@@ -110,7 +111,9 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
         repointed.update(repoint(datasets, name, survivors, shared))
     matches = pd.DataFrame(columns=list(LEAD_MATCH_COLUMNS))
     if rules.leads is not None and "lead" in datasets and "contact" in datasets:
+        tally = Tally(progress, "dedupe", "lead: matched to contacts", len(datasets["lead"]) + len(datasets["contact"]))
         matches = lead_matches(datasets, rules.leads)
+        tally.finish()
     return DedupeResult(datasets, found, repointed, matches)
 
 
@@ -154,24 +157,38 @@ def _legacy(frame: pd.DataFrame) -> pd.Series:
 def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisions: pd.DataFrame | None = None,
                     loaded: set[tuple[str, str]] | None = None, children: dict[str, int] | None = None,
                     invalid: set[tuple[str, str, str]] | None = None,
-                    datasets: dict[str, pd.DataFrame] | None = None) -> tuple[EntityDedupe, pd.DataFrame]:
+                    datasets: dict[str, pd.DataFrame] | None = None,
+                    progress: Progress | None = None) -> tuple[EntityDedupe, pd.DataFrame]:
     """One entity's duplicates found and merged; returns what was found and the deduplicated
     frame (survivors carry the values survivorship chose; merged records are gone). `datasets`
     holds the records pointing at these, which related fields (an account's domain from its
-    contacts' mail) are made with."""
+    contacts' mail) are made with. `progress` is told each phase as its own item of the dedupe
+    stage ("contact: comparing pairs"): blocking (records), comparing pairs (pairs), fitting
+    (steps), scoring pairs (pairs), clustering (pairs to merge) and survivors (records)."""
+    def phase(name: str, total: int) -> Tally:
+        return Tally(progress, "dedupe", f"{entity}: {name}", total)
+
     frame = frame.reset_index(drop=True)
     n = len(frame)
+    blocking = phase("blocking", n)
     frame["_legacy"] = _legacy(frame)
     related = related_fields(frame, entity, datasets or {}, spec.fields)
     values = match.prepared(frame.assign(**related) if related else frame, spec.fields)
     pairs = match.candidates(values, spec)
-    found = match.patterns(values, spec, pairs.left, pairs.right)
+    blocking.finish()
+    comparing = phase("comparing pairs", len(pairs))
+    found = match.patterns(values, spec, pairs.left, pairs.right, done=comparing.add)
+    comparing.finish()
     pointers = tuple(f.name for f in MODEL.entity(entity).pointers) if entity in MODEL.names else ()
-    model = match.fit(values, spec, pairs, found, pointers)
+    fitting = phase("fitting", match.fit_steps(spec))
+    model = match.fit(values, spec, pairs, found, pointers, done=fitting.add)
+    fitting.finish()
     forced, apart = _decided(decisions, frame)
     # From here on only the pairs at or above the review band matter, and those people decided.
     histogram = np.zeros(len(match.HISTOGRAM_EDGES) - 1, dtype=np.int64)
-    kept, _ = match.at_least(model, found, pairs.left, spec.review, histogram)
+    scoring = phase("scoring pairs", len(pairs))
+    kept, _ = match.at_least(model, found, pairs.left, spec.review, histogram, done=scoring.add)
+    scoring.finish()
     kept = kept[np.argsort(pairs.left[kept].astype(np.int64) * n + pairs.right[kept], kind="stable")]
     scored = _Scored(pairs.left[kept].astype(np.int64), pairs.right[kept].astype(np.int64),
                      found.levels(kept), n)
@@ -209,12 +226,16 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
         return (found < 0) | match.conflicts(values, spec, levels, a, b, pointers, names=False)
 
     source, legacy = frame["_source"].astype(str).to_numpy(dtype=object), frame["_legacy"].to_numpy(dtype=object)
+    clustering = phase("clustering", int(merge.sum()))
     groups = cluster(n, scored.left[merge], scored.right[merge], strength[merge], apart=set(apart),
-                     distinct=distinct, name=lambda i: f"{source[i]}:{legacy[i]}")
+                     distinct=distinct, name=lambda i: f"{source[i]}:{legacy[i]}", done=clustering.add)
+    clustering.finish()
+    surviving = phase("survivors", n)
     evidence = _pairs_frame(entity, frame, spec, values, scored, model, groups.refused, forced, apart,
                             clue, pointers)
     clusters, merged, deduped = _survive(entity, frame, spec, groups.label, evidence, loaded or set(),
                                          children or {}, invalid or set())
+    surviving.finish()
     skipped = [(" + ".join(f"{p.field}:{p.transform}" for p in spec.blocking[k]), v, s) for k, v, s in skipped]
     found = EntityDedupe(entity, n, candidates, evidence, clusters, merged, skipped,
                          model=pd.DataFrame(model.table(spec), columns=list(MODEL_COLUMNS)), prior=model.prior,

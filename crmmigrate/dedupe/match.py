@@ -1168,15 +1168,22 @@ CHUNK = 1 << 18  # pairs compared at a time: their arrays stay in the processor'
 THREADS = parallel.cores()  # numpy, Arrow and rapidfuzz let go of the GIL while they work
 
 
-def _chunked(count: int, work: Callable[[int, int], None]) -> None:
-    """work(start, stop) over 0..count in chunks of CHUNK, on THREADS threads."""
+def _chunked(count: int, work: Callable[[int, int], None], done: Callable[[int], None] | None = None) -> None:
+    """work(start, stop) over 0..count in chunks of CHUNK, on THREADS threads; `done(size)`
+    is told after each chunk (progress.Tally.add)."""
+    def chunk(start: int) -> None:
+        stop = min(start + CHUNK, count)
+        work(start, stop)
+        if done is not None:
+            done(stop - start)
+
     starts = range(0, count, CHUNK)
     if len(starts) <= 1 or THREADS == 1:
         for start in starts:
-            work(start, min(start + CHUNK, count))
+            chunk(start)
         return
     with ThreadPoolExecutor(THREADS) as pool:
-        for _ in pool.map(lambda start: work(start, min(start + CHUNK, count)), starts):
+        for _ in pool.map(chunk, starts):
             pass
 
 
@@ -1190,9 +1197,11 @@ def normalise(values: dict[str, Column], spec: MatchSpec, *, backwards: bool = F
         values[name].coded(c.method)
 
 
-def patterns(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right: np.ndarray) -> Patterns:
+def patterns(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right: np.ndarray,
+             done: Callable[[int], None] | None = None) -> Patterns:
     """The level patterns of the pairs (left[i], right[i]), compared a chunk at a time on every
-    core; what is memoised (Coded.table) is shared by the chunks."""
+    core; what is memoised (Coded.table) is shared by the chunks. `done(pairs)` is told after
+    each chunk."""
     radix = _radix(spec)
     out = np.empty(len(left), dtype=_pattern_type(radix))
     normalise(values, spec)  # made once, before the threads share it
@@ -1200,7 +1209,7 @@ def patterns(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right
     def work(start: int, stop: int) -> None:
         out[start:stop] = Patterns.of(levels(values, spec, left[start:stop], right[start:stop]), radix).codes
 
-    _chunked(len(left), work)
+    _chunked(len(left), work, done)
     return Patterns(out, radix)
 
 
@@ -1222,11 +1231,12 @@ HISTOGRAM_EDGES = np.arange(-40, 42, 2.0)
 
 
 def at_least(model: Model, found: Patterns, left: np.ndarray, threshold: float,
-             histogram: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+             histogram: np.ndarray | None = None, done: Callable[[int], None] | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """The pairs (positions) whose match probability is `threshold` or more, with their
     probabilities, in pair order: `probabilities_of` without holding every pair's. Every
     pair's match weight is counted into `histogram` (HISTOGRAM_EDGES' bins, the ends open)
-    when one is given."""
+    when one is given. `done(pairs)` is told after each chunk."""
     chunk_probabilities = _probabilities_by_chunk(model, found, left)
     parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     counted: list[np.ndarray] = []
@@ -1238,7 +1248,7 @@ def at_least(model: Model, found: Patterns, left: np.ndarray, threshold: float,
         if histogram is not None:
             counted.append(weight_histogram(probability))
 
-    _chunked(len(found.codes), work)
+    _chunked(len(found.codes), work, done)
     if histogram is not None and counted:
         histogram += np.sum(counted, axis=0)
     ordered = [parts[start] for start in sorted(parts)]
@@ -1515,15 +1525,23 @@ def random_pairs(n: int, count: int, rng: np.random.Generator) -> tuple[np.ndarr
     return np.minimum(left, right), np.maximum(left, right)
 
 
+def fit_steps(spec: MatchSpec) -> int:
+    """The steps `fit` tells `done` of: u, EM per training key, term frequencies, the prior."""
+    return len(spec.training or spec.blocking) + 3
+
+
 def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Patterns,
-        pointers: tuple[str, ...] = ()) -> Model:
+        pointers: tuple[str, ...] = (), done: Callable[[int], None] | None = None) -> Model:
     """u from random pairs, m by EM per blocking key, the prior from the expected matches.
     `pointers`: the compared fields that point at a parent (the account), which tell one
-    person's copies from namesakes when counting who holds a name."""
+    person's copies from namesakes when counting who holds a name. `done(1)` is told after
+    each of its `fit_steps`."""
+    step = done or (lambda _: None)
     n = len(next(iter(values.values())))
     rng = np.random.default_rng(SEED)
     left, right = random_pairs(n, RANDOM_PAIRS, rng)
     sampled, counts = patterns(values, spec, left, right).counts()
+    step(1)
     u = {name: _normalised(np.bincount(sampled[name], weights=counts, minlength=len(LEVELS[c.method]))
                            + U_PRIOR_PAIRS * _default_u(c.method), 1e-7)
          for name, c in spec.compare.items()}
@@ -1538,6 +1556,7 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
         else:
             codes, _ = blocks(*key_codes(values, parts, spec), spec.max_block)
             key_levels, counts = patterns(values, spec, *pairs_within(codes)).counts()
+        step(1)
         if counts.sum() < 10:
             continue
         own = {p.field for p in parts}
@@ -1585,7 +1604,9 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
     for name, c in spec.compare.items():
         if c.method == "website" and c.built_from in spec.compare:
             model.tf.setdefault(name, {})[2] = _sites_of_the_name(values, spec, name, model.m[name][2])
+    step(1)
     model.prior = _prior(model, found, pairs.left, pairs.right, n)
+    step(1)
     return model
 
 

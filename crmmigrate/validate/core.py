@@ -17,6 +17,7 @@ from pandera.errors import SchemaErrors
 
 from crmmigrate import countries
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldType
+from crmmigrate.progress import Progress, Tally
 from crmmigrate.text import among
 from crmmigrate.validate import checks
 from crmmigrate.validate.result import (
@@ -42,16 +43,20 @@ class _Rule:
 
 class _Reasons:
     """Runs each rule once and remembers its reasons, so pandera's boolean checks and the
-    failure report agree without computing anything twice."""
+    failure report agree without computing anything twice; `tally` is told the rows checked,
+    counted a rule at a time (of `rules`)."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
+    def __init__(self, frame: pd.DataFrame, tally: Tally | None = None, rules: int = 0) -> None:
         self.frame = frame
         self.found: dict[str, pd.Series] = {}
+        self.tally, self.rules = tally, rules
 
     def check(self, rule: _Rule) -> pa.Check:
         def passes(_: pd.Series) -> pd.Series:
             reasons = rule.run(self.frame)
             self.found[f"{rule.field}:{rule.name}"] = reasons
+            if self.tally is not None:
+                self.tally.part(len(self.found), self.rules)
             return reasons.isna()
 
         return pa.Check(passes, name=f"{rule.field}:{rule.name}", error=rule.name)
@@ -190,8 +195,8 @@ class EntityValidator:
             later, earlier = pairs[self.entity.name]
             self._add(later, "order", lambda f, a=later, b=earlier: _before(f, a, b))
 
-    def schema(self, frame: pd.DataFrame) -> tuple[pa.DataFrameSchema, _Reasons]:
-        reasons = _Reasons(frame)
+    def schema(self, frame: pd.DataFrame, tally: Tally | None = None) -> tuple[pa.DataFrameSchema, _Reasons]:
+        reasons = _Reasons(frame, tally, len(self.list))
         columns = {}
         for field in self.entity.fields:
             mine = [r for r in self.list if r.field == field.name]
@@ -252,10 +257,12 @@ def validate(
     rules: ValidationRules,
     thresholds: Thresholds,
     loaded: dict[str, set[str]] | None = None,
+    progress: Progress | None = None,
 ) -> ValidationResult:
     """Validate canonical datasets by entity name; pointers are checked across them, and into
     an entity not among them against `loaded` (per entity, the legacy ids already loaded in the
-    target) when given: a staged cutover's pointer to a record in neither is an error."""
+    target) when given: a staged cutover's pointer to a record in neither is an error.
+    `progress` is told, per entity, the rows checked, counted a rule at a time."""
     notes: list[str] = []
     entity_results = []
     failure_frames = []
@@ -265,11 +272,13 @@ def validate(
         entity = MODEL.entity(name)
         frame = datasets[name].reset_index(drop=True)
         validator = EntityValidator(entity, datasets, rules, notes, loaded)
-        schema, reasons = validator.schema(frame)
+        tally = Tally(progress, "validate", name, len(frame))
+        schema, reasons = validator.schema(frame, tally)
         try:
             schema.validate(frame, lazy=True)
         except SchemaErrors:
             pass  # every failure is in `reasons`, with its reason text
+        tally.finish()
         result, failures = _gate(entity, frame, reasons.found, thresholds)
         result.checks += _completeness(entity, frame, datasets, rules)
         entity_results.append(result)
