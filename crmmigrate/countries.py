@@ -139,7 +139,17 @@ def is_alpha2(value: str) -> bool:
     return pycountry.countries.get(alpha_2=value.strip().upper()) is not None if len(value.strip()) == 2 else False
 
 
-def phone_regions(country: pd.Series | None, default: pd.Series | str, index: pd.Index) -> pd.Series:
+def source_regions(frame: pd.DataFrame, default: str | None, regions: dict[str, str] | None) -> pd.Series:
+    """Per record, the region of its source (`regions`, by the `_source` a mapped record
+    carries), else `default`: where its phone numbers without a country code are read when
+    the record has no country. None where neither is known."""
+    if not regions or "_source" not in frame:
+        return pd.Series(default, index=frame.index, dtype=object)
+    return frame["_source"].astype(str).map(regions).astype(object).where(
+        lambda found: found.notna(), default)
+
+
+def phone_regions(country: pd.Series | None, default: pd.Series | str | None, index: pd.Index) -> pd.Series:
     """Per record, the region its phone numbers without a country code are read in: its
     country's (`country`, a name or code as written), else `default` (the rules' region, or
     its source's, per record). Countries are looked up once per distinct value."""

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import phonenumbers
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -79,7 +78,7 @@ from crmmigrate.validate import (
     outputs,
     validate,
 )
-from crmmigrate.validate.rules import RULES_DIR
+from crmmigrate.validate.rules import RULES_DIR, known_region
 
 DEFAULT_TARGET = "sqlite:///migration.db"
 STATUSES = ("loaded", "merged", "rejected", "filtered")
@@ -122,9 +121,7 @@ class SourceEntry(_Strict):
     @field_validator("phone_region")
     @classmethod
     def _region(cls, value: str | None) -> str | None:
-        if value is not None and value.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"not a region phonenumbers knows: {value!r} (an ISO 3166 code such as DE)")
-        return value.upper() if value else value
+        return known_region(value)
 
     def options(self) -> dict[str, Any]:
         """The extract options this entry sets."""
@@ -195,6 +192,11 @@ class Migration:
     @property
     def masked_target(self) -> str:
         return mask_url(self.target)
+
+    @property
+    def phone_regions(self) -> dict[str, str]:
+        """Per source name, the phone_region its entry sets."""
+        return {s.name: s.phone_region for s in self.sources if s.phone_region}
 
     def as_dict(self) -> dict[str, Any]:
         """The config as run, with no password in it."""
@@ -1022,3 +1024,11 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
             line.id_map_differ = sum(found.get(legacy) != status for legacy, status in expected.items())
         lines.append(line)
     return lines
+
+
+def extract_and_map(planned: PlannedSource, folder: Path, progress: Progress | None = None
+                    ) -> tuple[SourceRun, pd.DataFrame, pd.DataFrame, list[Reject]]:
+    """One source of a migration extracted and mapped exactly as a run does it, staged in
+    `folder` (extracted/, mapped/): what it did, its mapped records, the records its filters
+    removed, and the rows that could not be read."""
+    return _extract_and_map(planned, folder, progress or (lambda *_: None))

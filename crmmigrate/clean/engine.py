@@ -73,11 +73,12 @@ class CleanResult:
                 "fields": [f.as_dict() for f in self.fields]}
 
 
-def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: str,
+def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: str | None,
           regions: dict[str, str] | None = None, progress: Progress | None = None) -> CleanResult:
     """Clean every dataset (entity -> canonical frame). `region` reads phone numbers written
-    without a country code when the record has no country; `regions` sets it per source.
-    `progress` is told, per entity, the rows cleaned, counted a field at a time."""
+    without a country code when the record has no country; `regions` sets it per source (by
+    `_source`); with neither, such a number is left as it was, with the reason. `progress` is
+    told, per entity, the rows cleaned, counted a field at a time."""
     cleaned: dict[str, pd.DataFrame] = {}
     changes: list[pd.DataFrame] = []
     notes: list[pd.DataFrame] = []
@@ -85,7 +86,7 @@ def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: st
     for name, frame in datasets.items():
         entity = MODEL.entity(name)
         out = frame.copy()
-        sources = _source_regions(frame, region, regions or {})
+        sources = countries.source_regions(frame, region, regions)
         todo = [(f, steps) for f in entity.fields if f.name in frame and (steps := rules.steps(name, f))]
         tally = Tally(progress, "clean", name, len(frame))
         for number, (model_field, steps) in enumerate(todo, start=1):
@@ -109,13 +110,6 @@ def _concat(parts: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame
     if not parts:
         return pd.DataFrame(columns=list(columns), dtype="str")
     return pd.concat(parts, ignore_index=True)[list(columns)]
-
-
-def _source_regions(frame: pd.DataFrame, region: str, regions: dict[str, str]) -> pd.Series:
-    """Per row, the region of its source (or the default)."""
-    if "_source" not in frame:
-        return pd.Series(region, index=frame.index, dtype=object)
-    return frame["_source"].astype(str).map(regions).astype(object).fillna(region)
 
 
 def _country_column(entity: Entity) -> str | None:

@@ -226,7 +226,7 @@ class PhoneOptions(BaseModel):
 
 
 def _region(name: str | None) -> str | None:
-    code = countries.to_alpha2(name) if name else None
+    code = countries.to_alpha2(name) if isinstance(name, str) and name else None  # no region: None or NaN
     return code if code in phonenumbers.SUPPORTED_REGIONS else None
 
 

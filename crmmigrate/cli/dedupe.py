@@ -12,7 +12,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from crmmigrate.cli import report
-from crmmigrate.cli.common import Verbose, handles_errors
+from crmmigrate.cli.common import ConfigOpt, Verbose, config_datasets, configured, handles_errors
 from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.dedupe import (
     DECISION_COLUMNS,
@@ -44,6 +44,7 @@ app = typer.Typer(cls=_FindByDefault, no_args_is_help=True,
 _FOLDER_FILES = (*(f"{entity}.csv" for entity in MODEL.names), "clusters.csv", "pairs.csv", "review.csv",
                  "merged.csv", "lead_matches.csv", "summary.json", "report.html")
 
+DEFAULT_DECISIONS = "dedupe-decisions.csv"
 DecisionsOpt = Annotated[
     Path,
     typer.Option("--decisions", help="Review decisions (CSV): applied on every run, appended to by review."),
@@ -53,15 +54,21 @@ DecisionsOpt = Annotated[
 @app.command("find")
 @handles_errors
 def find(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")],
     datasets: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(metavar="DATASET...", help="Canonical datasets written by `crmmigrate map` or `clean`, or "
                        "MAPPING=SOURCE. Give the children too (contacts, opportunities, cases...): their pointers "
-                       "to merged records are re-pointed to the survivors."),
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results.")],
+                       "to merged records are re-pointed to the survivors. With --config and none: every source "
+                       "of it, extracted, mapped and cleaned as `run` does.", show_default=False),
+    ] = None,
     rules: Annotated[Path | None, typer.Option("--rules", help="Match rules [default: rules/dedupe.yaml].")] = None,
-    decisions: DecisionsOpt = Path("dedupe-decisions.csv"),
+    decisions: Annotated[
+        Path | None,
+        typer.Option("--decisions", help="Review decisions (CSV): applied on every run, appended to by review "
+                     "[default: dedupe-decisions.csv, or the config's decisions]."),
+    ] = None,
+    config: ConfigOpt = None,
     verbose: Verbose = False,
 ) -> None:
     """Score candidate pairs, merge those above the merge band into clusters (guarded against
@@ -69,13 +76,17 @@ def find(
     and write, in OUTPUT: each dataset deduplicated (<entity>.csv), clusters.csv, pairs.csv (with
     per-field evidence), review.csv (the uncertain pairs), merged.csv, summary.json and report.html
     (for people: the fitted model, the match weights, the biggest clusters, the warnings)."""
-    from crmmigrate.validate import collect_datasets
-
+    migration = configured(config, datasets)
+    if migration is not None:  # options given on the command line win over the config's files
+        rules, decisions = rules or migration.dedupe, decisions or migration.decisions
+    decisions = decisions or Path(DEFAULT_DECISIONS)
     guard_outputs({f"--output (its {name})": output / name for name in _FOLDER_FILES},
-                  inputs=[*datasets, rules, decisions], replaceable=())
-    found, spec, decided = collect_datasets(datasets), load_dedupe_rules(rules), read_decisions(decisions)
-    with report.progress() as progress:
+                  inputs=[*(datasets or []), rules, decisions], replaceable=())
+    spec, decided = load_dedupe_rules(rules), read_decisions(decisions)
+    with config_datasets(migration, datasets) as (found, said), report.progress() as progress:
         result = dedupe(found, spec, decisions=decided, progress=progress)
+    for text in said:
+        report.note(text)
     files = write_outputs(result, output)
     report.dedupe_summary(result, files)
 

@@ -8,26 +8,29 @@ from typing import Annotated
 import typer
 
 from crmmigrate.cli import report
-from crmmigrate.cli.common import ForceOpt, Verbose, handles_errors
+from crmmigrate.cli.common import ConfigOpt, ForceOpt, Verbose, config_datasets, configured, handles_errors
 from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.errors import EXIT_GATE_FAILED
 from crmmigrate.load import connect, load
 from crmmigrate.load.gate import loadable
-from crmmigrate.run import new_run_id
+from crmmigrate.run import DEFAULT_TARGET, new_run_id
 from crmmigrate.staging import write_frames
-from crmmigrate.validate import collect_datasets, load_rules, load_thresholds, validate
+from crmmigrate.validate import load_rules, load_thresholds, validate
 
 
 @handles_errors
 def command(
     datasets: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(metavar="DATASET...",
-                       help="Canonical datasets from `crmmigrate map`, or MAPPING=SOURCE."),
-    ],
+                       help="Canonical datasets from `crmmigrate map`, or MAPPING=SOURCE. With --config and "
+                       "none: every source of it, extracted, mapped and cleaned as `run` does.",
+                       show_default=False),
+    ] = None,
     target: Annotated[
-        str, typer.Option("--target", "-t", help="SQLAlchemy URL of the target database.")
-    ] = "sqlite:///migration.db",
+        str | None, typer.Option("--target", "-t", help="SQLAlchemy URL of the target database [default: the "
+                                 "config's target, or sqlite:///migration.db].")
+    ] = None,
     rejects: Annotated[
         Path, typer.Option("--rejects", help="Rows not loaded, with the reason (CSV).")
     ] = Path("load.rejects.csv"),
@@ -35,15 +38,22 @@ def command(
     allow_failing: Annotated[
         bool, typer.Option("--allow-failing", help="Load entities whose gate fails too.")
     ] = False,
+    config: ConfigOpt = None,
     force: ForceOpt = False,
     verbose: Verbose = False,
 ) -> None:
     """Validate DATASETs, then load every entity whose gate passes (and whose parents are
     loaded) into the target: parents first, upserted by (source, legacy id), so a rerun changes
     nothing. Exits 1 when an entity was held back by its gate."""
-    guard_outputs({"--rejects": rejects}, inputs=[*datasets, target], force=force)
-    data = collect_datasets(datasets)
-    result = validate(data, rules=load_rules(), thresholds=load_thresholds())
+    migration = configured(config, datasets)
+    target = target or (migration.target if migration else DEFAULT_TARGET)
+    guard_outputs({"--rejects": rejects}, inputs=[*(datasets or []), target], force=force)
+    with config_datasets(migration, datasets) as (data, said):
+        result = validate(data, rules=load_rules(migration.rules if migration else None),
+                          thresholds=load_thresholds(migration.thresholds if migration else None),
+                          regions=migration.phone_regions if migration else None)
+    for text in said:
+        report.note(text)
     order, held = loadable(result, allow_failing=allow_failing)
     run_id = new_run_id()
     outcome = load(connect(target), data, validation=result, run_id=run_id, entities=order,

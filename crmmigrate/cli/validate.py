@@ -9,11 +9,10 @@ from typing import Annotated
 import typer
 
 from crmmigrate.cli import report
-from crmmigrate.cli.common import ForceOpt, Verbose, handles_errors
+from crmmigrate.cli.common import ConfigOpt, ForceOpt, Verbose, config_datasets, configured, handles_errors
 from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.errors import EXIT_GATE_FAILED
 from crmmigrate.validate import (
-    collect_datasets,
     load_rules,
     load_thresholds,
     outputs,
@@ -25,13 +24,15 @@ from crmmigrate.validate import (
 @handles_errors
 def command(
     datasets: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             metavar="DATASET...",
             help="Canonical datasets written by `crmmigrate map`, or MAPPING=SOURCE to map a "
-            "source on the fly. Several datasets of one entity are validated together.",
+            "source on the fly. Several datasets of one entity are validated together. With "
+            "--config and none: every source of it, extracted, mapped and cleaned as `run` does.",
+            show_default=False,
         ),
-    ],
+    ] = None,
     rules: Annotated[
         Path | None, typer.Option("--rules", help="Validation rules [default: rules/validation.yaml].")
     ] = None,
@@ -60,20 +61,27 @@ def command(
     html: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
     ] = None,
+    config: ConfigOpt = None,
     force: ForceOpt = False,
     verbose: Verbose = False,
 ) -> None:
     """Validate canonical datasets against the rules and error-rate thresholds: per entity and
     field the errors, rate, threshold and verdict. Exits 1 when any threshold is broken."""
     to_stdout = json_path is not None and str(json_path) == "-"
+    migration = configured(config, datasets)
+    if migration is not None:  # options given on the command line win over the config's files
+        rules, thresholds = rules or migration.rules, thresholds or migration.thresholds
     # Reports (JSON, JUnit, HTML) are rewritten freely; the failures file is data.
     guard_outputs({"--json": None if to_stdout else json_path, "--junit": junit, "--failures": failures,
-                   "--html": html}, inputs=[*datasets, rules, thresholds], force=force, replaceable=["--failures"])
+                   "--html": html}, inputs=[*(datasets or []), rules, thresholds], force=force,
+                  replaceable=["--failures"])
     limits = load_thresholds(thresholds).with_overrides(parse_overrides(threshold or []))
-    found = collect_datasets(datasets)
-    with report.progress() as progress:
-        result = validate(found, rules=load_rules(rules), thresholds=limits, progress=progress)
+    with config_datasets(migration, datasets) as (found, notes), report.progress() as progress:
+        result = validate(found, rules=load_rules(rules), thresholds=limits,
+                          regions=migration.phone_regions if migration else None, progress=progress)
     report.validation_table(result, console=report.err if to_stdout else None)
+    for text in notes:
+        report.note(text)
     if to_stdout:
         typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     elif json_path is not None:

@@ -168,6 +168,10 @@ def _typed(array: pa.Array, lengths: np.ndarray, metadata: phonenumbers.PhoneMet
     return _matches(array, lengths, metadata.general_desc) & typed
 
 
+NO_REGION = ("invalid phone: no country code, and neither the record's country nor a phone_region "
+             "says where it is (set phone_region for its source in migration.yaml)")
+
+
 # What a phone field may hold besides its number: a label before it ("tel.", "Phone:", "тел.",
 # "电话：") and an extension after it ("x42", "ext. 42", ";ext=42" as clean writes it, "доб. 42",
 # "Durchwahl 42", "poste 42", "转42"). Clean drops the label and writes the extension as ";ext=".
@@ -205,8 +209,8 @@ def not_digits(number: str) -> str | None:
 class phone:  # noqa: N801 - used like the other judges, a function of one value
     """Phone numbers with phonenumbers; a class so a process pool can take it."""
 
-    def __init__(self, region: str) -> None:
-        self.region = region
+    def __init__(self, region: str | None) -> None:
+        self.region = region if isinstance(region, str) and region else None  # a frame's missing one is NaN
 
     def __call__(self, value: str) -> str | None:
         if problem := not_digits(phone_parts(value)[0]):
@@ -215,6 +219,10 @@ class phone:  # noqa: N801 - used like the other judges, a function of one value
         # and phonenumbers reads it so only for regions whose prefix it is.
         if value.startswith("00") and len(value) > 4:
             value = "+" + value[2:]
+        if self.region is None and not phone_parts(value)[0].startswith("+"):
+            # Nothing says which country's plan a national number is written in: guessing one
+            # would make it valid or invalid by accident.
+            return NO_REGION
         try:
             number = phonenumbers.parse(value, self.region)
         except phonenumbers.NumberParseException as exc:

@@ -98,10 +98,12 @@ class EntityValidator:
         rules: ValidationRules,
         notes: list[str],
         loaded: dict[str, set[str]] | None = None,
+        regions: dict[str, str] | None = None,
     ) -> None:
         self.entity = entity
         self.frames = frames
         self.loaded = loaded
+        self.regions = regions
         self.rules = rules
         self.notes = notes
         self.field_rules = rules.entities.get(entity.name)
@@ -144,15 +146,17 @@ class EntityValidator:
             self._pointer(field)
 
     def _phones(self, frame: pd.DataFrame, name: str) -> pd.Series:
-        """Numbers without a country code are read in the record's country, else the
-        rules' region."""
+        """Numbers without a country code are read in the record's country, else its
+        source's region (`regions`), else the rules' region: as clean reads them."""
         country_field = next((f.name for f in self.entity.fields if f.type is FieldType.COUNTRY), None)
-        regions = countries.phone_regions(frame[country_field] if country_field else None, self.rules.phone_region,
+        regions = countries.phone_regions(frame[country_field] if country_field else None,
+                                          countries.source_regions(frame, self.rules.phone_region, self.regions),
                                           frame.index)
         reasons = pd.Series(None, index=frame.index, dtype=object)
-        for region, rows in frame.groupby(regions, sort=False).groups.items():
+        for region, rows in frame.groupby(regions, sort=False, dropna=False).groups.items():
             reasons.loc[rows] = checks.judge_column(
-                frame.loc[rows, name], checks.phone(str(region)), fast_valid=checks.phones_certainly_valid)
+                frame.loc[rows, name], checks.phone(region),
+                fast_valid=checks.phones_certainly_valid)
         return reasons
 
     def _pointer(self, field) -> None:
@@ -257,12 +261,15 @@ def validate(
     rules: ValidationRules,
     thresholds: Thresholds,
     loaded: dict[str, set[str]] | None = None,
+    regions: dict[str, str] | None = None,
     progress: Progress | None = None,
 ) -> ValidationResult:
     """Validate canonical datasets by entity name; pointers are checked across them, and into
     an entity not among them against `loaded` (per entity, the legacy ids already loaded in the
-    target) when given: a staged cutover's pointer to a record in neither is an error.
-    `progress` is told, per entity, the rows checked, counted a rule at a time."""
+    target) when given: a staged cutover's pointer to a record in neither is an error. A phone
+    number without a country code is read in its record's country, else in its source's region
+    (`regions`, by source name: a migration's `phone_region`s), else the rules'. `progress` is
+    told, per entity, the rows checked, counted a rule at a time."""
     notes: list[str] = []
     entity_results = []
     failure_frames = []
@@ -271,7 +278,7 @@ def validate(
             continue
         entity = MODEL.entity(name)
         frame = datasets[name].reset_index(drop=True)
-        validator = EntityValidator(entity, datasets, rules, notes, loaded)
+        validator = EntityValidator(entity, datasets, rules, notes, loaded, regions)
         tally = Tally(progress, "validate", name, len(frame))
         schema, reasons = validator.schema(frame, tally)
         try:

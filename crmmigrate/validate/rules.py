@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crmmigrate import config
 from crmmigrate.config import At, BadConfig
@@ -47,8 +48,15 @@ class EntityRules(Strict):
 
 
 class ValidationRules(Strict):
-    phone_region: str = "US"
+    # No default: a region is a fact about a source (migration.yaml's per-source phone_region),
+    # and one assumed for every source makes national numbers valid or invalid by accident.
+    phone_region: str | None = None
     entities: dict[str, EntityRules] = {}
+
+    @field_validator("phone_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return known_region(value)
 
     @model_validator(mode="after")
     def _known_names(self) -> ValidationRules:
@@ -114,6 +122,15 @@ class Thresholds(Strict):
             slot = entities.setdefault(entity, {"classes": {}, "fields": {}})
             slot["classes" if is_class else "fields"][name] = value
         return Thresholds.model_validate({"defaults": self.defaults, "entities": entities})
+
+
+def known_region(value: str | None) -> str | None:
+    """A phone region as phonenumbers knows it (an ISO 3166 code, upper-cased), or None."""
+    if value is None:
+        return None
+    if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"not a region phonenumbers knows: {value!r} (an ISO 3166 code such as DE)")
+    return value.upper()
 
 
 def _check_entity(name: str) -> None:
