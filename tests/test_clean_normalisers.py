@@ -581,9 +581,9 @@ def test_date(value: str, order: str | None, expected: str) -> None:
     [
         ("03/04/2021", None,
          "left as is: day and month could be either way round, and the column's order is not decided"),
-        ("13/01/2021", "mdy", "left as is: not a recognisable date (read as mdy)"),
-        ("31.02.2021", "dmy", "left as is: not a recognisable date (read as dmy)"),
-        ("2021-02-30", None, "left as is: not a recognisable date"),
+        ("13/01/2021", "mdy", "left as is: not a date: month 13 does not exist (read as MM/DD/YYYY)"),
+        ("31.02.2021", "dmy", "left as is: not a date: day 31 does not exist in February 2021 (read as DD.MM.YYYY)"),
+        ("2021-02-30", None, "left as is: not a date: day 30 does not exist in February 2021 (read as YYYY-MM-DD)"),
         ("soon", "dmy", "left as is: not a recognisable date (read as dmy)"),
     ],
 )

@@ -51,8 +51,8 @@ def test_map_writes_canonical_records_filtered_records_and_a_summary(project):
     assert f"filtered  1 -> {project / 'out' / 'accounts.filtered.csv'}" in lines
     assert "          since 2015: 1" in lines
     assert "invalid   1 value(s) kept as they were, listed in _issues" in lines
-    assert ("          created_at: 1 date: is not a date in the format(s) %d.%m.%Y "
-            "(e.g. row 3: '31.02.2019')") in lines
+    assert ("          created_at: 1 date: is not a date: day 31 does not exist in February 2019 "
+            "(read as DD.MM.YYYY) (e.g. row 3: '31.02.2019')") in lines
     assert "unmapped  industry: 'Retail' (1)" in lines
     assert "does not mention column(s) 'Fax'" in result.stderr
     frame = pd.read_parquet(out)
@@ -134,3 +134,30 @@ def test_the_mappings_raw_source_options_do_not_apply_to_a_staged_file(project):
 
     assert result.exit_code == 0, result.output
     assert pd.read_parquet(project / "mapped.parquet")["_source"].unique().tolist() == ["oldcrm"]
+
+
+DEALS = """\
+entity: opportunity
+source: {delimiter: ";"}
+fields:
+  id: DealNo
+  name: Title
+  stage: {value: Prospecting}
+  close_date: {from: Close, transforms: [{date: {formats: ["%d.%m.%Y"]}}]}
+"""
+
+
+def test_map_gives_each_kind_of_invalid_value_its_own_example(tmp_path):
+    (tmp_path / "deals.csv").write_bytes("DealNo;Title;Close\nD1;A;31.02.2021\nD2;B;32/13/2020\n"
+                                         "D3;C;01.04.2021\n".encode("cp1252"))
+    (tmp_path / "deals.yaml").write_text(DEALS, encoding="utf-8")
+
+    result = runner.invoke(app, ["map", str(tmp_path / "deals.csv"), "-m", str(tmp_path / "deals.yaml"),
+                                 "-o", str(tmp_path / "deals.parquet")])
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert ("          close_date: 1 date: is not a date: day 31 does not exist in February 2021 "
+            "(read as DD.MM.YYYY) (e.g. row 2: '31.02.2021')") in lines
+    assert ("          close_date: 1 date: is not a date in the format(s) %d.%m.%Y "
+            "(e.g. row 3: '32/13/2020')") in lines

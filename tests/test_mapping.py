@@ -110,14 +110,30 @@ def test_date(options, value, expected):
     [
         ({}, "04/03/2021", "ambiguous"),
         ({"formats": ["%d.%m.%Y"]}, "2021-03-25", "not a date in the format"),
-        ({}, "31.02.2021", "not a recognisable date"),
+        ({}, "31.02.2021", r"^is not a date: day 31 does not exist in February 2021 \(read as DD\.MM\.YYYY\); "
+                           r"month 31 does not exist \(read as MM\.DD\.YYYY\)$"),
         ({}, "soon", "not a recognisable date"),
-        ({"dayfirst": True}, "12/25/2021", "not a recognisable date"),
+        ({"dayfirst": True}, "12/25/2021", r"^is not a date: month 25 does not exist \(read as DD/MM/YYYY\)$"),
+        ({"formats": ["%d.%m.%Y"]}, "31.02.2021",
+         r"^is not a date: day 31 does not exist in February 2021 \(read as DD\.MM\.YYYY\)$"),
+        ({"formats": ["%d.%m.%Y"]}, "32/13/2020", r"^is not a date in the format\(s\) %d\.%m\.%Y$"),
+        ({"formats": ["%d.%m.%y", "%m/%d/%Y"]}, "29.02.21",
+         r"^is not a date: day 29 does not exist in February 2021 \(read as DD\.MM\.YY\)$"),
+        ({"formats": ["%d %B %Y"]}, "31 April 2021", r"day 31 does not exist in April 2021 \(read as DD Month YYYY\)"),
+        ({"formats": ["%d.%m.%Y"]}, "00.01.2021", r"day 0 does not exist in January 2021"),
     ],
 )
 def test_date_that_cannot_be_parsed_is_invalid_with_a_reason(options, value, reason):
     with pytest.raises(Invalid, match=reason):
         date(DateParse(**options))(value)
+
+
+def test_a_datetime_format_with_its_own_time_says_which_part_does_not_exist():
+    """A format with a time is tried as it is: appending another time to it is no format."""
+    with pytest.raises(Invalid, match=r"^is not a date: hour 25 does not exist \(read as DD\.MM\.YYYY hh:mm\)$"):
+        datetime(DateParse(formats=["%d.%m.%Y %H:%M"]))("25.03.2021 25:00")
+    with pytest.raises(Invalid, match=r"^is not a date in the format\(s\) %d\.%m\.%Y %H:%M$"):
+        datetime(DateParse(formats=["%d.%m.%Y %H:%M"]))("soon")
 
 
 def test_datetime_keeps_the_time():
@@ -271,11 +287,11 @@ def test_a_value_that_cannot_be_parsed_is_kept_and_listed_never_dropped(tmp_path
     assert out["amount"].tolist() == ["1234.50", "lots"]
     assert json.loads(out["_issues"][0]) == [
         {"field": "close_date", "value": "31.02.2021",
-         "reason": "date: '31.02.2021' is not a date in the format(s) %d.%m.%Y"}]
+         "reason": "date: '31.02.2021' is not a date: day 31 does not exist in February 2021 (read as DD.MM.YYYY)"}]
     assert json.loads(out["_issues"][1]) == [
         {"field": "amount", "value": "lots", "reason": "number: 'lots' is not a number"}]
     assert result.report.invalid == {
-        "close_date": {"date: is not a date in the format(s) %d.%m.%Y": 1},
+        "close_date": {"date: is not a date: day 31 does not exist in February 2021 (read as DD.MM.YYYY)": 1},
         "amount": {"number: is not a number": 1},
     }
 

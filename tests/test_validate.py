@@ -195,6 +195,30 @@ def test_a_phone_written_with_letters_is_invalid_whatever_its_country():
     assert set(failing["reason"]) == {"invalid phone: it has letters or signs besides the number"}
 
 
+def test_a_value_the_mappings_transform_refused_is_invalid_for_the_transforms_reason(tmp_path):
+    """31.02.2021 in a field the mapping reads with a date transform does not exist; telling
+    the engineer to add a date transform would send them to the wrong place."""
+    source = pd.DataFrame({"Id": ["O1", "O2", "O3"], "Close": ["31.02.2021", "32/13/2020", "01.04.2021"],
+                           "_source": "deals", "_file": "deals.csv", "_row": ["2", "3", "4"]})
+    head = "entity: opportunity\nfields:\n  id: Id\n  name: {value: Deal}\n  stage: {value: Prospecting}\n"
+    (tmp_path / "with.yaml").write_text(
+        head + '  close_date: {from: Close, transforms: [{date: {formats: ["%d.%m.%Y"]}}]}\n', encoding="utf-8")
+    (tmp_path / "without.yaml").write_text(head + "  close_date: Close\n", encoding="utf-8")
+    with_transform, without = load_mapping(tmp_path / "with.yaml"), load_mapping(tmp_path / "without.yaml")
+
+    mapped = run(opportunity=map_frame(with_transform, source).frame)
+    plain = run(opportunity=map_frame(without, source).frame)
+
+    failing = mapped.failures[mapped.failures.field == "close_date"]
+    assert failing[["id", "reason"]].values.tolist() == [
+        ["O1", "not a date: day 31 does not exist in February 2021 (read as DD.MM.YYYY)"],
+        ["O2", "not a date in the format(s) %d.%m.%Y"],
+    ]
+    failing = plain.failures[plain.failures.field == "close_date"]
+    assert set(failing["reason"]) == {"not a date (YYYY-MM-DD); map it with a date transform"}
+    assert len(failing) == 3
+
+
 def test_opportunity_checks_amounts_dates_currency_and_order():
     opps = dataset("opportunity", [
         {"id": "O1", "name": "A", "stage": "Closed Won", "amount": "100.50", "currency": "EUR",

@@ -43,7 +43,7 @@ from rapidfuzz.distance import OSA
 
 from crmmigrate import countries
 from crmmigrate.mapping.config import DateParse
-from crmmigrate.mapping.transforms import Invalid, parse_datetime
+from crmmigrate.mapping.transforms import Invalid, not_a_date, parse_datetime
 from crmmigrate.profile import YEAR_FIRST, Profiler
 from crmmigrate.validate import checks
 
@@ -941,12 +941,16 @@ def _read_numeric(found: re.Match[str], dayfirst: bool | None) -> tuple[dt.datet
     sep, year, time, seconds = found.group(2), found.group(4), found.group(5), found.group(6)
     tail = "%Y" if len(year) == 4 else "%y"
     tail += f"{time}%H:%M" + (":%S" if seconds else "") if time else ""
-    day_first = _strptime(found.group(), f"%d{sep}%m{sep}{tail}") if dayfirst is not False else None
-    month_first = _strptime(found.group(), f"%m{sep}%d{sep}{tail}") if dayfirst is not True else None
+    day_format, month_format = f"%d{sep}%m{sep}{tail}", f"%m{sep}%d{sep}{tail}"
+    day_first = _strptime(found.group(), day_format) if dayfirst is not False else None
+    month_first = _strptime(found.group(), month_format) if dayfirst is not True else None
     if dayfirst is None and day_first and month_first and day_first != month_first:
         return None, "is ambiguous: day and month could be either way round"
     moment = day_first or month_first
-    return moment, "" if moment else "is not a recognisable date"
+    if moment:
+        return moment, ""
+    tried = [f for f, read in ((day_format, dayfirst is not False), (month_format, dayfirst is not True)) if read]
+    return None, not_a_date(found.group(), tried, "is not a recognisable date")
 
 
 def _read_date(text: str, dayfirst: bool | None) -> tuple[dt.datetime | None, str]:
@@ -974,7 +978,7 @@ def date(value: str, *, order: DateOrder | None = None) -> Outcome:
         if order is None and _read_date(stripped, True)[0] is not None:
             return Outcome(value, "left as is: day and month could be either way round, and the "
                                   "column's order is not decided")
-        read = f" (read as {order})" if order else ""
+        read = f" (read as {order})" if order and "(read as " not in reason else ""
         return Outcome(value, f"left as is: {reason.removeprefix('is ')}{read}")
     has_time = ":" in stripped or moment.time() != dt.time() or moment.tzinfo is not None
     if not has_time:

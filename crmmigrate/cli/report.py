@@ -18,7 +18,7 @@ from crmmigrate.dedupe import DedupeResult
 from crmmigrate.extract import ExtractReport
 from crmmigrate.extract.base import describe_delimiter
 from crmmigrate.load.engine import LoadReport
-from crmmigrate.mapping.engine import MapReport
+from crmmigrate.mapping.engine import MapReport, issue_kind
 from crmmigrate.passwords import mask_text
 
 out = Console(highlight=False, soft_wrap=False)
@@ -93,7 +93,7 @@ def map_summary(
                   style="yellow" if invalid else "")
     for name, reasons in result.invalid.items():
         for reason, count in reasons.items():
-            sample = result.invalid_samples.get(name, [{}])[0]
+            sample = next((s for s in result.invalid_samples.get(name, []) if issue_kind(s["reason"]) == reason), None)
             example = f" (e.g. row {sample['row']}: {sample['value']!r})" if sample else ""
             facts.add_row("", escape(f"{name}: {count:,} {reason}{example}"))
     for name, values in result.unmapped.items():

@@ -257,8 +257,10 @@ class Mapper:
             samples = self.report.invalid_samples.setdefault(name, [])
             for row in why[bad].index:
                 reason = why[row]
-                counter[reason.split(":", 1)[0] + ": " + _reason_kind(reason)] += 1
-                if len(samples) < SAMPLES_PER_FIELD:
+                kind = issue_kind(reason)
+                counter[kind] += 1
+                # A few per field, and one of each kind, so every kind has its example.
+                if len(samples) < SAMPLES_PER_FIELD or counter[kind] == 1:
                     samples.append(
                         {"row": str(frame.at[row, "_row"]), "value": str(originals[name][row]),
                          "reason": reason}
@@ -271,9 +273,31 @@ class Mapper:
         return self.report
 
 
+def issue_kind(reason: str) -> str:
+    """An `_issues` reason without its value ("date: is not a date in the format(s) %d.%m.%Y"):
+    how the report counts them, and finds a kind's example."""
+    return reason.split(":", 1)[0] + ": " + _reason_kind(reason)
+
+
 def _reason_kind(reason: str) -> str:
     """A reason without the value in it, so reasons of one kind are counted together."""
     return re.sub(r"^[a-z_]+: '.*?' ", "", reason, flags=re.S)
+
+
+def issue_reasons(frame: pd.DataFrame, name: str, rows: pd.Series) -> pd.Series:
+    """For the `rows` (a mask) of a mapped frame, why a transform of the mapping could not
+    parse field `name` ("is not a date: day 31 does not exist in February 2021 (read as
+    DD.MM.YYYY)"), from `_issues`: the value was kept as it was for that reason. None where
+    no transform refused it (a frame without `_issues` has none)."""
+    found = pd.Series(None, index=frame.index, dtype=object)
+    if ISSUES_COLUMN not in frame:
+        return found
+    listed = rows & frame[ISSUES_COLUMN].notna()
+    for row, text in frame.loc[listed, ISSUES_COLUMN].items():
+        for issue in json.loads(text):
+            if issue.get("field") == name:
+                found[row] = _reason_kind(str(issue.get("reason", "")))
+    return found
 
 
 def _custom(chunk: pd.DataFrame, kept: list[str]) -> pd.Series:

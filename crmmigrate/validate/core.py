@@ -16,6 +16,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from crmmigrate import countries
+from crmmigrate.mapping.engine import issue_reasons
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldType
 from crmmigrate.progress import Progress, Tally
 from crmmigrate.text import among
@@ -128,7 +129,8 @@ class EntityValidator:
         judged = checks.judge_for(field, rule, entities=MODEL.names)
         if judged:
             judge, fast = judged
-            self._add(name, field.type.value, lambda f, n=name, j=judge, q=fast: checks.judge_column(f[n], j, fast_valid=q))
+            self._add(name, field.type.value, lambda f, n=name, j=judge, q=fast: _as_mapped(
+                f, n, checks.judge_column(f[n], j, fast_valid=q)))
         if field.type is FieldType.PHONE:
             self._add(name, "phone", lambda f, n=name: self._phones(f, n))
         domain = rule.choices or (list(field.choices) if field.choices else None)
@@ -207,6 +209,16 @@ class EntityValidator:
             columns[field.name] = pa.Column(
                 nullable=True, required=True, checks=[reasons.check(r) for r in mine])
         return pa.DataFrameSchema(columns, strict=False, name=self.entity.name), reasons
+
+
+def _as_mapped(frame: pd.DataFrame, name: str, reasons: pd.Series) -> pd.Series:
+    """A value the mapping's transform refused (31.02.2021 to a date transform) is invalid
+    for the reason the transform gave, which says what it tried, not for want of a
+    transform."""
+    mapped = issue_reasons(frame, name, reasons.notna())
+    if mapped.isna().all():
+        return reasons
+    return reasons.where(mapped.isna(), mapped.str.removeprefix("is "))
 
 
 def _reason_where(mask: pd.Series, reason: str) -> pd.Series:
