@@ -43,6 +43,7 @@ from crmmigrate.dedupe import (
     read_decisions,
     write_outputs,
 )
+from crmmigrate.defaults import rules_file
 from crmmigrate.errors import (
     EXIT_INTERNAL,
     BadUsage,
@@ -78,7 +79,7 @@ from crmmigrate.validate import (
     outputs,
     validate,
 )
-from crmmigrate.validate.rules import RULES_DIR, known_region
+from crmmigrate.validate.rules import known_region
 
 DEFAULT_TARGET = "sqlite:///migration.db"
 STATUSES = ("loaded", "merged", "rejected", "filtered")
@@ -303,9 +304,7 @@ def _resolve_url(url: str, base: Path) -> str:
 
 def _config_path(given: str | None, base: Path, default: str, file: Path, located: Located, key: str) -> Path:
     if given is None:
-        # A migration project's own rules/ first, then the ones crmmigrate ships.
-        local = base / "rules" / default
-        return local if local.is_file() else RULES_DIR / default
+        return rules_file(default, base)
     found = base / given
     if not found.is_file():
         raise BadConfig(f"{key}: no such file {str(found)!r}.", file=str(file), line=located.line((key,)))

@@ -2,11 +2,13 @@
 
     DIR/migration.yaml    the sources, their mappings, the rules and the target
     DIR/samples/          the nine legacy sample exports
-    DIR/mappings/         a mapping per source (copies of mappings/samples/)
-    DIR/rules/            validation rules and thresholds (copies of rules/)
+    DIR/mappings/         a mapping per source
+    DIR/rules/            the default rules: validation, thresholds, cleaning, dedupe
 
-Everything is copied, so the project can be moved, edited and put under version control on
-its own; `crmmigrate run DIR/migration.yaml` migrates it into DIR/migration.db.
+All of it is copied from the files crmmigrate ships (crmmigrate/defaults/), so init works from a
+wheel as well as from a checkout, and the project can be moved, edited and put under version
+control on its own (its rules/ wins over the defaults); `crmmigrate run DIR/migration.yaml`
+migrates it into DIR/migration.db.
 """
 
 from __future__ import annotations
@@ -16,13 +18,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crmmigrate.defaults import RULES_DIR, SAMPLE_MAPPINGS_DIR, SAMPLES_DIR
 from crmmigrate.errors import CrmMigrateError, OutputError
 from crmmigrate.mapping.config import load_mapping
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES_DIR = REPO / "samples"
-MAPPINGS_DIR = REPO / "mappings" / "samples"
-RULES_DIR = REPO / "rules"
 
 # Each sample source and its mapping, parents before children (the order a reader expects).
 SAMPLE_SOURCES = (
@@ -76,18 +74,18 @@ def init_project(directory: Path, *, force: bool = False) -> Scaffold:
             "the directory is not empty.", file=str(directory),
             hint="Choose a new directory, or pass --force to overwrite the project's files in it.",
         )
-    for needed in (SAMPLES_DIR, MAPPINGS_DIR, RULES_DIR):
+    for needed in (SAMPLES_DIR, SAMPLE_MAPPINGS_DIR, RULES_DIR):
         if not needed.is_dir():
             raise OutputError(
-                f"the samples are not installed with crmmigrate (no {needed}).",
-                hint="Run init from a source checkout (pip install -e .).",
+                f"crmmigrate is installed without the files it ships (no {needed}).",
+                hint="Reinstall crmmigrate.",
             )
     scaffold = Scaffold(directory, directory / "migration.yaml")
     try:
         lines = [CONFIG_HEADER.format(config=scaffold.config)]
         for location, mapping in SAMPLE_SOURCES:
             scaffold.files.append(_copy(SAMPLES_DIR / location, directory / "samples" / location))
-            scaffold.files.append(_copy_mapping(MAPPINGS_DIR / f"{mapping}.yaml", directory))
+            scaffold.files.append(_copy_mapping(SAMPLE_MAPPINGS_DIR / f"{mapping}.yaml", directory))
             shown = f"sqlite:///samples/{location}" if location.endswith(".sqlite") else f"samples/{location}"
             lines.append(f"  - location: {shown}\n    mapping: mappings/{mapping}.yaml\n")
         for rules in sorted(RULES_DIR.glob("*.yaml")):

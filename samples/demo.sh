@@ -27,7 +27,8 @@ for name in accounts contacts_crm contacts_reps leads opportunities opportunity_
 done
 
 # The quality gate. The samples carry planted errors over four thresholds, so it fails on
-# purpose (exit 1); bad usage or input (exit 2) still stops the demo.
+# purpose (exit 1); bad usage or input (exit 2) still stops the demo. There is no rules/ here,
+# so validate, clean and dedupe use the default rules crmmigrate ships (crmmigrate/defaults/).
 status=0
 $crm validate demo/mapped/*.parquet --html demo/validation.html --junit demo/validation.xml \
     --failures demo/validation-failures.csv || status=$?

@@ -25,12 +25,13 @@ from crmmigrate.dedupe import (
 from crmmigrate.dedupe.cluster import cluster
 from crmmigrate.dedupe.rules import DedupeRules, Survivorship
 from crmmigrate.dedupe.survive import master_order, surviving_values
+from crmmigrate.defaults import RULES_DIR
 from crmmigrate.errors import MalformedInput
 from crmmigrate.model import MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
 TRUTH = json.loads((ROOT / "samples" / "truth.json").read_text(encoding="utf-8"))
-RULES = load_dedupe_rules(ROOT / "rules" / "dedupe.yaml")
+RULES = load_dedupe_rules(RULES_DIR / "dedupe.yaml")
 
 FIRST = ["Anna", "Bernd", "Carla", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas", "Katrin", "Lars",
          "Maya", "Nils", "Olga", "Pavel", "Quentin", "Rosa", "Sven", "Tanja"]

@@ -21,9 +21,10 @@ from pydantic import (
 from crmmigrate import config
 from crmmigrate.clean.normalisers import NORMALISERS
 from crmmigrate.config import At
+from crmmigrate.defaults import rules_file
 from crmmigrate.errors import did_you_mean
 from crmmigrate.model import MODEL, Field, FieldType
-from crmmigrate.validate.rules import RULES_DIR, entity_at, field_at
+from crmmigrate.validate.rules import entity_at, field_at
 
 
 class Step(BaseModel):
@@ -93,8 +94,5 @@ class CleaningRules(BaseModel):
 def load_cleaning(path: Path | None = None) -> CleaningRules:
     """The rules at `path`; else a migration project's own rules/cleaning.yaml when run from it,
     else the ones crmmigrate ships."""
-    if path is None:
-        local = Path("rules") / "cleaning.yaml"
-        path = local if local.is_file() else RULES_DIR / "cleaning.yaml"
-    return config.load(CleaningRules, Path(path))
+    return config.load(CleaningRules, Path(path) if path else rules_file("cleaning.yaml"))
 

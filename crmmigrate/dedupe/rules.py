@@ -18,8 +18,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from crmmigrate import config
 from crmmigrate.config import At
+from crmmigrate.defaults import rules_file
 from crmmigrate.model import MODEL
-from crmmigrate.validate.rules import RULES_DIR, entity_at, field_at
+from crmmigrate.validate.rules import entity_at, field_at
 
 TRANSFORMS = ("exact", "lower", "digits", "metaphone", "initial", "prefix3", "company_key", "company_prefix",
               "domain", "sorted_tokens", "nickname", "house_street", "postcode")
@@ -232,7 +233,4 @@ def _field_at(entity: str, name: str, where: tuple) -> None:
 def load_dedupe_rules(path: Path | None = None) -> DedupeRules:
     """The rules at `path`; else a migration project's own rules/dedupe.yaml when run from it,
     else the ones crmmigrate ships."""
-    if path is None:
-        local = Path("rules") / "dedupe.yaml"
-        path = local if local.is_file() else RULES_DIR / "dedupe.yaml"
-    return config.load(DedupeRules, Path(path))
+    return config.load(DedupeRules, Path(path) if path else rules_file("dedupe.yaml"))

@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from crmmigrate import config
 from crmmigrate.config import At, BadConfig
+from crmmigrate.defaults import rules_file
 from crmmigrate.errors import BadUsage, did_you_mean
 from crmmigrate.model import MODEL, ThresholdClass
 
-RULES_DIR = Path(__file__).resolve().parent.parent.parent / "rules"
 ClassName = Literal["key", "pointer", "general", "lead"]
 
 
@@ -164,18 +164,12 @@ def field_at(entity: str, name: str, where: tuple) -> None:
         raise At(where, str(exc)) from None
 
 
-def _default(name: str) -> Path:
-    """A migration project's own rules/ when run from it, else the ones crmmigrate ships."""
-    local = Path("rules") / name
-    return local if local.is_file() else RULES_DIR / name
-
-
 def load_rules(path: Path | None = None) -> ValidationRules:
-    return config.load(ValidationRules, Path(path) if path else _default("validation.yaml"))
+    return config.load(ValidationRules, Path(path) if path else rules_file("validation.yaml"))
 
 
 def load_thresholds(path: Path | None = None) -> Thresholds:
-    return config.load(Thresholds, Path(path) if path else _default("thresholds.yaml"))
+    return config.load(Thresholds, Path(path) if path else rules_file("thresholds.yaml"))
 
 
 def parse_overrides(items: list[str]) -> dict[str, float]:
