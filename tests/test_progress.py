@@ -286,3 +286,18 @@ def test_finished_bars_make_room_for_the_ones_going_on_a_short_terminal():
         shown = [t.description for t in bars.bars.tasks if t.visible]
     assert shown == ["dedupe account, contact", "dedupe account: clustering", "dedupe account: survivors",
                      "dedupe contact: blocking"]
+
+
+class Gone(io.StringIO):
+    """A stream whose reader has gone: `crmmigrate run ... 2>&1 | head`."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_log_whose_reader_has_gone_does_not_stop_the_work():
+    with ProgressLines(Gone(), every=0.01) as lines:
+        lines("clean", "contact", 0, 10)
+        time.sleep(0.05)  # the interval's lines fail too, and the thread goes on
+        lines("clean", "contact", 10, 10)
+        assert lines._beat.is_alive()

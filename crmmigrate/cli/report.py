@@ -468,6 +468,7 @@ class ProgressLines:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.stream, self.every, self.clock = stream, every, clock
         self.items: dict[tuple[str, str], _Item] = {}
+        self._gone = False  # the stream cannot be written to any more
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._beat = threading.Thread(target=self._beating, name="crmmigrate-progress", daemon=True)
@@ -519,9 +520,14 @@ class ProgressLines:
             self.beat()
 
     def _write(self, line: str) -> None:
+        if self._gone:
+            return
         stamp = time.strftime("%H:%M:%S")
-        self.stream.write(f"crmmigrate: {stamp} {mask_text(line)}\n")
-        self.stream.flush()
+        try:
+            self.stream.write(f"crmmigrate: {stamp} {mask_text(line)}\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # the reader went (`| head`), or closed it: the work goes on unseen
+            self._gone = True
 
 
 def _seconds(seconds: float) -> str:
