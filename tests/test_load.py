@@ -136,6 +136,47 @@ def test_load_resolves_pointers_keeps_invalid_values_and_records_the_ledger(targ
     assert report.rejects[0]["reason"] == "last_name: missing required value"
 
 
+def test_a_required_value_present_but_invalid_is_rejected_as_invalid_not_empty(target, bulk_rows):
+    opps = dataset("opportunity", [
+        {"id": "O1", "name": "Bad date", "stage": "Prospecting", "close_date": "31.02.2021"},
+        {"id": "O2", "name": "No date", "stage": "Prospecting", "close_date": None},
+        {"id": "O3", "name": "Both", "stage": "won-ish", "close_date": "  "},
+        {"id": "O4", "name": "Fine", "stage": "Prospecting", "close_date": "2021-03-01"},
+    ])
+
+    report = run_load(target, {"opportunity": opps}, bulk_rows=bulk_rows)
+
+    assert [(r["legacy_id"], r["reason"]) for r in report.rejects] == [
+        ("O1", "required field close_date invalid, '31.02.2021': "
+               "not a date (YYYY-MM-DD); map it with a date transform"),
+        ("O2", "required field(s) close_date empty"),
+        ("O3", "required field stage invalid, 'won-ish': not in the picklist; required field(s) close_date empty"),
+    ]
+    assert table(target, "opportunity")["legacy_id"].tolist() == ["O4"]
+
+
+def test_load_rejects_name_the_date_that_does_not_exist_and_the_format_read(tmp_path, monkeypatch):
+    """The user's path: a legacy file and its mapping straight to `load`; the reject file says
+    why a present close date could not be loaded."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deals.csv").write_bytes(
+        "DealNo;Title;Close\nD1;A;31.02.2021\nD2;B;\nD3;C;01.04.2021\n".encode("cp1252"))
+    (tmp_path / "deals.yaml").write_text(
+        'entity: opportunity\nsource: {delimiter: ";"}\nfields:\n  id: DealNo\n  name: Title\n'
+        '  stage: {value: Prospecting}\n'
+        '  close_date: {from: Close, transforms: [{date: {formats: ["%d.%m.%Y"]}}]}\n', encoding="utf-8")
+
+    result = CliRunner().invoke(app, ["load", "deals.yaml=deals.csv", "-t", "sqlite:///crm.db", "--allow-failing"])
+
+    assert result.exit_code == 0, result.output
+    rejects = pd.read_csv(tmp_path / "load.rejects.csv", dtype=str)
+    assert rejects[["legacy_id", "reason"]].values.tolist() == [
+        ["D1", "required field close_date invalid, '31.02.2021': "
+               "not a date: day 31 does not exist in February 2021 (read as DD.MM.YYYY)"],
+        ["D2", "required field(s) close_date empty"],
+    ]
+
+
 def test_a_rerun_changes_nothing_and_a_changed_row_updates_one_target_row(target, bulk_rows):
     data = sample_data()
     run_load(target, data, bulk_rows=bulk_rows)

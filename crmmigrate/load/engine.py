@@ -273,6 +273,7 @@ class _EntityLoader:
 
         quarantine: dict[int, list[dict]] = {}
         columns: dict[str, pa.Array] = {}
+        unloadable: dict[int, list[str]] = {}  # per row, the required fields it has no value for
         for f in self.entity.fields:
             if f.name == "id":
                 continue
@@ -291,8 +292,11 @@ class _EntityLoader:
             else:
                 columns[f.name] = _typed(f.type, values)
             if f.required and not f.is_pointer and columns[f.name].null_count:
-                empty = columns[f.name].is_null().to_numpy(zero_copy_only=False)
-                reasons[empty & reasons.isna().to_numpy()] = f"required field(s) {f.name} empty"
+                for i in np.flatnonzero(columns[f.name].is_null().to_numpy(zero_copy_only=False)).tolist():
+                    unloadable.setdefault(i, []).append(f.name)
+        for i, names in unloadable.items():
+            if pd.isna(reasons.iat[i]):
+                reasons.iat[i] = _required_reason(names, quarantine.get(i, []))
 
         custom = _arrow_text(frame["_custom"])
         quarantine_text = [None] * count
@@ -1025,6 +1029,18 @@ def _rejected_entries(rejected: pd.DataFrame) -> pd.DataFrame:
 
 def _first_line(exc: Exception) -> str:
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def _required_reason(names: list[str], quarantined: list[dict]) -> str:
+    """Why a row lacking required fields `names` is rejected: a value that was there but
+    invalid is named with its reason (it was not empty); the others are empty."""
+    invalid = {q["field"]: q for q in reversed(quarantined) if q["value"] is not None and str(q["value"]).strip()}
+    empty = [n for n in names if n not in invalid]
+    said = [f"required field {n} invalid, {invalid[n]['value']!r}: {invalid[n]['reason']}"
+            for n in names if n in invalid]
+    if empty:
+        said.append(f"required field(s) {', '.join(empty)} empty")
+    return "; ".join(said)
 
 
 def _text(value: Any) -> str | None:
