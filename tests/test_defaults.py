@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from crmmigrate import defaults
+from crmmigrate import defaults, scaffold
 from crmmigrate.clean import load_cleaning
 from crmmigrate.cli import app
 from crmmigrate.config import BadConfig
@@ -122,3 +122,12 @@ def test_run_without_any_rules_says_what_it_looked_for(tmp_path, monkeypatch, no
     message = str(caught.value)
     assert f"the project's own {tmp_path / 'project' / 'rules' / 'validation.yaml'}" in message
     assert str(no_shipped_rules / "validation.yaml") in message
+
+
+def test_init_without_the_shipped_samples_says_so_and_exits_2(tmp_path, monkeypatch):
+    missing = tmp_path / "installed" / "samples"
+    monkeypatch.setattr(scaffold, "SAMPLES_DIR", missing)
+    result = runner.invoke(app, ["init", str(tmp_path / "project")])
+    assert result.exit_code == 2, result.output
+    assert f"crmmigrate is installed without the files it ships (no {missing})" in result.output.replace("\n", "")
+    assert not (tmp_path / "project").exists()
