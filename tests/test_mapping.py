@@ -19,7 +19,7 @@ from crmmigrate.mapping.config import (
     Step,
     load_mapping,
 )
-from crmmigrate.mapping.engine import map_frame
+from crmmigrate.mapping.engine import Mapper, map_frame
 from crmmigrate.mapping.transforms import (
     Invalid,
     boolean,
@@ -315,6 +315,49 @@ def test_unmapped_picklist_values_are_reported_with_row_counts(tmp_path):
     assert result.frame["status"].tolist()[:6] == ["Open", "Open", "Open", "Open", "Open", "Converted"]
     assert pd.isna(result.frame["status"][6])
     assert result.report.unmapped == {"status": {"Kalt": 2, "Warm": 1}}
+
+
+STAGES = """
+    entity: opportunity
+    fields:
+      id: Id
+      name: Name
+      stage: {from: Stage, transforms: [{map: {values: {Won: Closed Won}}}]}
+      owner: {from: Owner, transforms: [{map: {values: {AB: Anna Berg}}}]}
+"""
+
+
+def test_only_values_the_mapping_leaves_not_allowed_are_reported_unmapped(tmp_path):
+    """A value no map entry covers needs one only if validation would refuse what the mapping
+    makes of it: `Qualification` is allowed as it is, `closed won` once `title` has run."""
+    mapping = load_mapping(mapping_file(tmp_path, STAGES))
+    titled = load_mapping(mapping_file(tmp_path, """
+        entity: opportunity
+        fields:
+          id: Id
+          name: Name
+          stage: {from: Stage, transforms: [title, {map: {values: {Won: Closed Won}}}]}
+    """, name="titled.yaml"))
+    stages = ["Won", "Qualification", " Qualification ", "closed won", "Won-ish", "prospecting"]
+    data = frame([{"Id": str(i), "Name": "X", "Stage": s, "Owner": "CD"} for i, s in enumerate(stages)])
+
+    plain = map_frame(mapping, data).report.unmapped
+    title = map_frame(titled, data).report.unmapped
+
+    assert plain == {"stage": {"closed won": 1, "Won-ish": 1, "prospecting": 1},
+                     "owner": {"CD": 6}}  # a field without a list of choices: every value listed
+    assert title == {"stage": {"Won-Ish": 1}}
+
+
+def test_the_values_allowed_can_be_given_to_the_mapper(tmp_path):
+    mapping = load_mapping(mapping_file(tmp_path, STAGES))
+    data = frame([{"Id": "1", "Name": "X", "Stage": "Gewonnen", "Owner": "AB"},
+                  {"Id": "2", "Name": "Y", "Stage": "Offen", "Owner": "AB"}])
+    mapper = Mapper(mapping, list(data.columns), allowed=lambda name: {"Gewonnen"} if name == "stage" else ())
+
+    mapper.map(data)
+
+    assert mapper.finish().unmapped == {"stage": {"Offen": 1}}
 
 
 def test_filters_remove_rows_into_the_ledger_with_their_names(tmp_path):

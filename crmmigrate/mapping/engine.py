@@ -11,6 +11,7 @@ import itertools
 import json
 import re
 from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,13 @@ class _Field:
 class Mapper:
     """Maps the chunks of one source; the report grows with every chunk."""
 
-    def __init__(self, mapping: Mapping, columns: list[str], *, base: Path | None = None) -> None:
+    def __init__(self, mapping: Mapping, columns: list[str], *, base: Path | None = None,
+                 allowed: Callable[[str], Collection[str]] | None = None) -> None:
+        """`allowed`: per field, the values validation accepts (default: its rules' choices);
+        a value no map entry covers is reported only when its mapped value is not one."""
         mapping.check_columns(columns)
         self.mapping = mapping
+        self.allowed = allowed
         self.entity = mapping.model_entity
         mentioned = mapping.mentioned_columns
         source_columns = [c for c in columns if c not in PROVENANCE]
@@ -89,7 +94,7 @@ class Mapper:
         lookups = self._lookups(base or (Path(mapping.file).parent if mapping.file else Path(".")))
         self.fields = [_Field(name, spec, lookups) for name, spec in mapping.fields.items()]
         self._invalid: dict[str, Counter[str]] = {}
-        self._unmapped: dict[str, Counter[str]] = {}
+        self._unmapped: dict[str, Counter[tuple[str, str | None]]] = {}  # (value, value mapped)
         self._filtered: Counter[str] = Counter()
 
     # -- lookups --------------------------------------------------------------------------
@@ -178,10 +183,11 @@ class Mapper:
         # Counted on the records that go on, as validation will see them.
         self._count_invalid({k: v[keep] for k, v in reasons.items()}, originals, frame)
         for name, values in uncovered.items():
-            counts = values[keep].dropna().value_counts()
-            if len(counts):
-                bucket = self._unmapped.setdefault(name, Counter())
-                bucket.update({str(k): int(v) for k, v in counts.items()})
+            hit = keep & values.notna()
+            if hit.any():
+                mapped_to = out[name][hit].map(lambda v: v.strip() if isinstance(v, str) else None)
+                self._unmapped.setdefault(name, Counter()).update(
+                    zip(values[hit].astype(str), mapped_to, strict=True))
         return result, filtered.reset_index(drop=True)
 
     def _field(
@@ -269,8 +275,35 @@ class Mapper:
     def finish(self) -> MapReport:
         self.report.filtered = {r.name: self._filtered.get(r.name, 0) for r in self.mapping.where}
         self.report.invalid = {k: dict(v.most_common()) for k, v in self._invalid.items()}
-        self.report.unmapped = {k: dict(v.most_common()) for k, v in self._unmapped.items()}
+        self.report.unmapped = self._not_allowed()
         return self.report
+
+    def _not_allowed(self) -> dict[str, dict[str, int]]:
+        """The values no map entry covered whose mapped value validation would refuse: a value
+        already allowed (`Closed Won`, or `closed won` that a `title` step makes one) needs
+        no entry."""
+        if not self._unmapped:
+            return {}
+        allowed = self.allowed or _rules_allowed(self.entity.name)
+        found: dict[str, dict[str, int]] = {}
+        for name, pairs in self._unmapped.items():
+            choices = set(allowed(name))
+            counts: Counter[str] = Counter()
+            for (value, mapped), count in pairs.items():
+                if not choices or mapped not in choices:
+                    counts[value] += count
+            if counts:
+                found[name] = dict(counts.most_common())
+        return found
+
+
+def _rules_allowed(entity: str) -> Callable[[str], Collection[str]]:
+    """Per field of `entity`, the values the validation rules (the project's own, else the
+    defaults) accept."""
+    from crmmigrate.validate.rules import load_rules  # validation reads mapped data: not at import
+
+    rules = load_rules()
+    return lambda name: rules.allowed(entity, name)
 
 
 def issue_kind(reason: str) -> str:

@@ -1086,11 +1086,7 @@ def _describe_values(values: _Values) -> str:
 def _allowed(entity: Entity, f: Field, rules: ValidationRules) -> tuple[str, ...]:
     """The values validate accepts for a picklist field: the rules' choices, else the model's
     (an entity name is one of the model's entities)."""
-    if f.type is FieldType.ENTITY_NAME:
-        return MODEL.names
-    rule = rules.entities.get(entity.name)
-    choices = rule.fields[f.name].choices if rule and f.name in rule.fields else None
-    return tuple(choices or f.choices)
+    return rules.allowed(entity.name, f.name)
 
 
 def _transforms(

@@ -133,7 +133,7 @@ class EntityValidator:
                 f, n, checks.judge_column(f[n], j, fast_valid=q)))
         if field.type is FieldType.PHONE:
             self._add(name, "phone", lambda f, n=name: self._phones(f, n))
-        domain = rule.choices or (list(field.choices) if field.choices else None)
+        domain = self.rules.choices(self.entity.name, name)
         if domain:
             allowed = set(domain)
             self._add(name, "picklist", lambda f, n=name, a=allowed: _reason_where(

@@ -17,7 +17,7 @@ from crmmigrate import config
 from crmmigrate.config import At, BadConfig
 from crmmigrate.defaults import rules_file
 from crmmigrate.errors import BadUsage, did_you_mean
-from crmmigrate.model import MODEL, ThresholdClass
+from crmmigrate.model import MODEL, FieldType, ThresholdClass
 
 ClassName = Literal["key", "pointer", "general", "lead"]
 
@@ -57,6 +57,20 @@ class ValidationRules(Strict):
     @classmethod
     def _region(cls, value: str | None) -> str | None:
         return known_region(value)
+
+    def choices(self, entity: str, field: str) -> tuple[str, ...]:
+        """The values a picklist field may hold: these rules' choices, else the model's; none
+        for a field without a list."""
+        rules = self.entities.get(entity)
+        given = rules.fields[field].choices if rules and field in rules.fields else None
+        return tuple(given or MODEL.entity(entity).field(field).choices)
+
+    def allowed(self, entity: str, field: str) -> tuple[str, ...]:
+        """The values validate accepts in a field with a fixed list: a picklist's `choices`, or
+        for an entity-name field the model's entities."""
+        if MODEL.entity(entity).field(field).type is FieldType.ENTITY_NAME:
+            return MODEL.names
+        return self.choices(entity, field)
 
     @model_validator(mode="after")
     def _known_names(self) -> ValidationRules:
