@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from crmmigrate.cli import app
 from crmmigrate.run import load_migration, run_migration
 from crmmigrate.validate import load_thresholds, validate
+from crmmigrate.validate.checks import NO_REGION
 from crmmigrate.validate.rules import ValidationRules
 
 runner = CliRunner()
@@ -60,6 +61,19 @@ def test_validate_with_config_and_run_report_the_same_phone_rate(german_project:
         phone = _phone(json.loads(result.stdout))
         assert (phone["errors"], phone["rows"]) == (in_run.errors, in_run.rows) == (1, 6)
         assert phone["rate"] == pytest.approx(in_run.rate)
+
+
+def test_validate_without_config_has_no_region_for_national_numbers(german_project: Path, tmp_path: Path):
+    """Without the config nothing says the numbers are German: the shipped rules assume no
+    country, so each national number is an error that says how to give its region."""
+    runner.invoke(app, ["map", "--config", str(german_project), "-o", str(tmp_path / "staged")])
+    result = runner.invoke(app, ["validate", str(tmp_path / "staged" / "mapped" / "kontakte.parquet"),
+                                 "--failures", str(tmp_path / "failures.csv")])
+    assert result.exit_code == 1
+    failures = pd.read_csv(tmp_path / "failures.csv", dtype=str)
+    phones = failures[failures["field"] == "phone"]
+    assert sorted(phones["value"].str.lstrip("'")) == sorted(p for p in GERMAN_PHONES if not p.startswith("+"))
+    assert set(phones["reason"]) == {NO_REGION}
 
 
 def test_validate_reads_each_source_in_its_own_region():
