@@ -20,9 +20,12 @@ import pandas as pd
 
 from crmmigrate.clean import CleanResult, clean, load_cleaning
 from crmmigrate.errors import BadUsage, did_you_mean
-from crmmigrate.run import Migration, PlannedSource, Progress, SourceRun, extract_and_map  # noqa: F401 - for the CLI
+from crmmigrate.run import Migration, PlannedSource, Progress, SourceRun, extract_and_map
 from crmmigrate.run import _file_name as file_name  # a source's name as a file name, as a run stages it
 from crmmigrate.validate import load_rules
+
+# file_name and extract_and_map are run's, offered here to the commands run one by one.
+__all__ = ["cleaned", "datasets", "extract_and_map", "file_name", "mapped", "pick", "stranger_note"]
 
 
 def pick(migration: Migration, name: str | None) -> list[PlannedSource]:
