@@ -63,10 +63,8 @@ class Scaffold:
     files: list[Path] = field(default_factory=list)
 
 
-def init_project(directory: Path, *, force: bool = False) -> Scaffold:
-    """Write a migration project over the samples into `directory`; refuse a non-empty one
-    unless `force` (then only the project's own files are overwritten)."""
-    directory = Path(directory)
+def check_directory(directory: Path, *, force: bool) -> None:
+    """Where a project may be made: a new or empty directory, or with `force` any directory."""
     if directory.exists() and not directory.is_dir():
         raise ProjectExists("this is a file, not a directory.", file=str(directory))
     if directory.is_dir() and any(directory.iterdir()) and not force:
@@ -74,6 +72,13 @@ def init_project(directory: Path, *, force: bool = False) -> Scaffold:
             "the directory is not empty.", file=str(directory),
             hint="Choose a new directory, or pass --force to overwrite the project's files in it.",
         )
+
+
+def init_project(directory: Path, *, force: bool = False) -> Scaffold:
+    """Write a migration project over the samples into `directory`; refuse a non-empty one
+    unless `force` (then only the project's own files are overwritten)."""
+    directory = Path(directory)
+    check_directory(directory, force=force)
     for needed in (SAMPLES_DIR, SAMPLE_MAPPINGS_DIR, RULES_DIR):
         if not needed.is_dir():
             raise OutputError(

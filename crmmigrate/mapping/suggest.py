@@ -537,7 +537,14 @@ def suggest_mapping(source: Source, entity: str, rules: ValidationRules | None =
     extraction = open_source(source)
     for chunk in extraction.chunks():
         profiler.add(chunk)
-    report = extraction.report
+    return suggest_profiled(profiler, extraction.report, source, entity, rules)
+
+
+def suggest_profiled(profiler: Profiler, report: ExtractReport, source: Source, entity: str,
+                     rules: ValidationRules | None = None) -> Draft:
+    """Draft a mapping of a source already read into `profiler` (as `report` says it was read),
+    so that one reading serves the drafts for several entities."""
+    check_entity(entity)
     draft = _draft(profiler, report.columns, entity, location=report.file, rules=rules)
     draft.source_options = _source_options(source, report, draft.notes)
     draft.read_as = report.describe()
