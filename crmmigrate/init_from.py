@@ -397,13 +397,17 @@ def guess_region(phones: Counter[str], country: tuple[str, Counter[str]] | None)
     if runner_up:
         read += f"; next: {runner_up}, {valid[runner_up]:,} valid"
     if valid[best] < REGION_SHARE * total:
-        return RegionGuess(None, "; ".join([f"not guessed: only {read}", *evidence]))
+        fits = f"{best}, {valid[best]:,}" if valid[best] else "none"
+        return RegionGuess(None, "; ".join([f"not guessed: no region reads most of the {total:,} numbers without "
+                                            f"a country code (most: {fits})", *evidence]))
     return RegionGuess(best, "; ".join([read, *evidence]))
 
 
 def _judge(value: str, region: str) -> tuple[bool, bool]:
-    """Whether `value` is a valid number of `region`, and whether it is written as the region
-    writes its numbers (its national format, spacing and signs aside)."""
+    """Whether `value` reads as a national number of `region`: a valid number of the region
+    with the digits the region writes it with (a German number begins with its 0: '3865286' is
+    no German number as written, though +49 3865286 is one); and whether it is also laid out as
+    the region lays its numbers out."""
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
@@ -411,7 +415,13 @@ def _judge(value: str, region: str) -> tuple[bool, bool]:
     if not phonenumbers.is_valid_number_for_region(number, region):  # +1 212 is the US's, not Canada's
         return False, False
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    if _digits_of(national) != _digits_of(value):
+        return False, False
     return True, _layout(national) == _layout(value)
+
+
+def _digits_of(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
 
 
 def _layout(text: str) -> str:

@@ -109,10 +109,18 @@ def test_a_country_column_decides_between_plans_that_read_the_numbers_alike():
     assert "country column 'Land' says AT for 5 of 6 records" in guess.why
 
 
+def test_local_numbers_without_their_area_code_are_read_in_no_region():
+    """Chicago's listings write 3865286: +49 3865286 is a valid German number, but no German
+    writes a number without its leading 0, and no US number has 7 digits."""
+    guess = guess_region(Counter({"3865286": 5, "2859902": 3, "5346361": 2, "9287085": 1}), None)
+    assert guess.region is None
+    assert guess.why.startswith("not guessed: no region reads most of the 11 numbers without a country code")
+
+
 def test_no_region_when_most_numbers_fit_none():
     guess = guess_region(Counter({"12": 1, "0 0 0 0 0": 1, "99999": 3}), None)
     assert guess.region is None
-    assert guess.why.startswith("not guessed: only 0 of")
+    assert guess.why == "not guessed: no region reads most of the 4 numbers without a country code (most: none)"
 
 
 def test_the_region_is_written_per_source_with_why(tmp_path: Path):
