@@ -128,7 +128,10 @@ def init_from(directory: Path, exports: list[str], *, entities: dict[str, str] |
     rules = load_rules()
     names: set[str] = set()
     for source, keys in found:
-        name = _unique(source.name or "source", names)
+        name = source.name or "source"
+        if name in names and not source.is_url:  # two contacts.csv: sales_reps_contacts, not contacts_2
+            name = f"{Path(source.location).resolve().parent.name}_{name}"
+        name = _unique(name, names)
         entity = next((forced.pop(k) for k in keys if k in forced), None)
         project.sources.append(_draft_source(source.model_copy(update={"name": name}), directory, rules, entity))
     if forced:
@@ -201,9 +204,16 @@ def _unique(name: str, taken: set[str]) -> str:
 def _draft_source(source: Source, directory: Path, rules: Any, forced: str | None) -> DraftedSource:
     """Read the export once, profile it, draft it against every entity and pick one."""
     profiler = Profiler()
-    extraction = open_source(source)
-    for chunk in extraction.chunks():
-        profiler.add(chunk)
+    try:
+        extraction = open_source(source)
+        for chunk in extraction.chunks():
+            profiler.add(chunk)
+    except CrmMigrateError as exc:
+        said = f" (crmmigrate extract says: {exc.hint})" if exc.hint else ""
+        raise CrmMigrateError(
+            exc.message, file=exc.file or _shown(source), line=exc.line, column=exc.column,
+            hint=f"init stops rather than leave an export out: fix it, or give --from the other exports one by "
+                 f"one{said}.") from None
     report = extraction.report
     profile = profiler.profile(columns=report.columns, extract=report)
     drafts = {e: suggest_profiled(profiler, report, source, e, rules) for e in MODEL.names}

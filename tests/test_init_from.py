@@ -183,6 +183,7 @@ def test_an_unreadable_export_stops_with_its_name(tmp_path: Path, name: str, con
 
     assert result.exit_code == 2, result.output
     assert result.output.startswith("crmmigrate: error: ") and expected in result.output
+    assert "init stops rather than leave an export out: fix it, or give --from the other exports" in result.output
     assert "Traceback" not in result.output
 
 
@@ -197,3 +198,13 @@ def test_bad_from_and_entity_options_exit_2(tmp_path: Path):
     stray = runner.invoke(app, ["init", str(tmp_path / "r"), "--from", str(export), "--entity", "other.csv=lead"])
     assert stray.exit_code == 2
     assert "--entity other.csv=lead: no such export" in stray.output
+
+
+def test_two_exports_of_one_name_are_told_apart_by_their_folder(tmp_path: Path):
+    write(tmp_path / "crm" / "contacts.csv", "Id,First,Last\n1,Anna,Schmidt\n")
+    write(tmp_path / "sales_reps" / "contacts.csv", "No.,First Name,Last Name\n1,Paul,Bauer\n")
+
+    project = init_from(tmp_path / "p", [str(tmp_path / "crm"), str(tmp_path / "sales_reps")])
+
+    assert sorted(s.name for s in project.sources) == ["contacts", "sales_reps_contacts"]
+    assert [s.name for s in load_migration(project.config).sources] == ["contacts", "sales_reps_contacts"]
