@@ -47,6 +47,10 @@ def mapped(entity: str, headers: list[str]) -> dict[str, str]:
         # A legacy export
         ("account", ["AcctNo", "Company", "Parent AcctID"],
          {"id": "AcctNo", "name": "Company", "parent_id": "Parent AcctID"}),
+        # A public register of sites (the Chicago early-childhood set): the account is a site
+        ("account", ["Id", "Site name", "Address", "Zip", "Phone"],
+         {"id": "Id", "name": "Site name", "billing_street": "Address"}),
+        ("account", ["Business Name", "Legal Name", "Street"], {"name": "Business Name"}),
         ("opportunity", ["DealNo", "AcctID", "Title", "Stage"],
          {"id": "DealNo", "account_id": "AcctID", "name": "Title", "stage": "Stage"}),
         ("case", ["TicketNo", "Title", "Prio", "Status"],

@@ -263,7 +263,8 @@ ENTITY_ALIASES: dict[str, tuple[str, ...]] = {
     "account.name": (
         "account", "company", "company name", "organisation", "organization",
         "organisation name", "organization name", "customer", "customer name", "client",
-        "client name", "firma", "firmenname", "unternehmen", "kunde", "société", "entreprise",
+        "client name", "business", "business name", "legal name", "trading name", "site name",
+        "store name", "location name", "firma", "firmenname", "unternehmen", "kunde", "société", "entreprise",
         "raison sociale", "nom de l'entreprise", "empresa", "razón social", "cliente",
         "компания", "название компании", "организация", "контрагент", "клиент",
         "公司", "公司名称", "客户名称", "企业名称", "单位名称",
