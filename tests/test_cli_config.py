@@ -144,3 +144,13 @@ def test_load_with_config_loads_into_its_target(german_project: Path):
 
     with sqlite3.connect(german_project.parent / "crm.db") as db:
         assert db.execute("SELECT count(*) FROM contact").fetchone() == (6,)
+
+
+def test_dedupe_with_config_dedupes_every_source(german_project: Path, tmp_path: Path):
+    """The config's sources, mapped and cleaned as a run does."""
+    result = runner.invoke(app, ["dedupe", "--config", str(german_project), "-o", str(tmp_path / "dd")])
+    assert result.exit_code == 0, result.output
+    deduped = pd.read_csv(tmp_path / "dd" / "contact.csv", dtype=str)
+    assert len(deduped) == 6
+    assert deduped["phone"].str.lstrip("'").iloc[0] == "+493012345678"  # cleaned in its source's region
+    assert list(json.loads((tmp_path / "dd" / "summary.json").read_text(encoding="utf-8"))["entities"]) == ["contact"]
