@@ -720,6 +720,7 @@ def dedupe_summary(result: DedupeResult, files: dict[str, str], *, console: Cons
 
 # --- crmmigrate init --from ----------------------------------------------------------------
 # Imported here rather than at the top so this section can be appended on its own.
+from crmmigrate.defaults import RULES_DIR  # noqa: E402
 from crmmigrate.init_from import Project  # noqa: E402
 
 
@@ -742,6 +743,8 @@ def init_from_summary(project: Project) -> None:
     for s in project.undecided:
         warning(f"{s.shown}: the entity could not be told ({s.entity_why}); write it in {s.mapping} "
                 f"(entity: FILL IN), or run init again with --entity {Path(s.location).name}=ENTITY.")
+    out.print(f"rules: crmmigrate's defaults ({escape(str(RULES_DIR))}); copy one into "
+              f"{escape(str(project.directory / 'rules'))}/ to change it for this project")
     out.print("next:")
     out.print(f"  1. check and edit each mapping in {escape(str(project.directory / 'mappings'))}/ "
               "(every field marked with its confidence; picklist values to FILL IN)")
