@@ -125,6 +125,11 @@ def init_from(directory: Path, exports: list[str], *, entities: dict[str, str] |
     if not found:
         raise BadUsage(f"no export to read in {', '.join(exports)}.",
                        hint=f"Give files ({', '.join(FILE_SUFFIXES)}), folders holding them, or a database URL.")
+    # Before the long part: an --entity that names no export is a typo.
+    stray = [k for k in forced if all(k not in keys for _, keys in found)]
+    if stray:
+        raise BadUsage(f"--entity {', '.join(f'{k}={forced[k]}' for k in stray)}: no such export among "
+                       f"{', '.join(_shown(source) for source, _ in found)}.")
     rules = load_rules()
     names: set[str] = set()
     for source, keys in found:
@@ -134,9 +139,6 @@ def init_from(directory: Path, exports: list[str], *, entities: dict[str, str] |
         name = _unique(name, names)
         entity = next((forced.pop(k) for k in keys if k in forced), None)
         project.sources.append(_draft_source(source.model_copy(update={"name": name}), directory, rules, entity))
-    if forced:
-        raise BadUsage(f"--entity {', '.join(f'{k}={v}' for k, v in forced.items())}: no such export among "
-                       f"{', '.join(s.shown for s in project.sources)}.")
     order = {name: i for i, name in enumerate(MODEL.load_order())}
     project.sources.sort(key=lambda s: (order.get(s.entity or "", len(order)), s.name))
     try:
