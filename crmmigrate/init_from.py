@@ -35,7 +35,7 @@ from crmmigrate.mapping.suggest import Draft, compact, suggest_profiled
 from crmmigrate.model import MODEL, FieldType
 from crmmigrate.passwords import mask_url
 from crmmigrate.profile import PHONE, Profile, Profiler
-from crmmigrate.run import _file_name as file_name  # a source's name as a file name, as a run stages it
+from crmmigrate.staging import file_name
 from crmmigrate.scaffold import check_directory
 from crmmigrate.validate.rules import load_rules
 

@@ -21,10 +21,10 @@ import pandas as pd
 from crmmigrate.clean import CleanResult, clean, load_cleaning
 from crmmigrate.errors import BadUsage, did_you_mean
 from crmmigrate.run import Migration, PlannedSource, Progress, SourceRun, extract_and_map
-from crmmigrate.run import _file_name as file_name  # a source's name as a file name, as a run stages it
+from crmmigrate.staging import file_name
 from crmmigrate.validate import load_rules
 
-# file_name and extract_and_map are run's, offered here to the commands run one by one.
+# file_name (staging's) and extract_and_map (run's) are offered here to the commands run one by one.
 __all__ = ["cleaned", "datasets", "extract_and_map", "file_name", "mapped", "pick", "stranger_note"]
 
 

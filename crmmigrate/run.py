@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import secrets
 import socket
 import time
@@ -71,7 +70,7 @@ from crmmigrate.mapping.engine import Mapper, MapReport
 from crmmigrate.model import ANY_ENTITY, MODEL, PROVENANCE
 from crmmigrate.passwords import mask_text, mask_url
 from crmmigrate.progress import Progress
-from crmmigrate.staging import ChunkWriter, write_frames
+from crmmigrate.staging import ChunkWriter, file_name, write_frames
 from crmmigrate.validate import (
     ValidationResult,
     load_rules,
@@ -545,7 +544,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     report("clean", "all entities", 0, rows)
     validation_rules = load_rules(migration.rules)
     cleaned = clean(datasets, rules=load_cleaning(migration.cleaning), region=validation_rules.phone_region,
-                    regions={p.name: p.phone_region for p in planned if p.phone_region}, progress=report)
+                    regions=migration.phone_regions, progress=report)
     datasets = cleaned.datasets
     clean_files = _write_cleaning(cleaned, run_dir / "clean")
     report("clean", "all entities", rows, rows)
@@ -557,7 +556,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     outside = _outside(datasets)
     in_target = _Ledger(engine, run_id, dry_run).pointable(outside) if outside else None
     result = validate(datasets, rules=validation_rules, thresholds=load_thresholds(migration.thresholds),
-                      loaded=in_target, progress=report)
+                      loaded=in_target, regions=migration.phone_regions, progress=report)
     report("validate", "all entities", rows, rows)
     timings["validate"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -711,16 +710,12 @@ class _RunLog:
             raise OutputError(f"cannot write: {exc.strerror}.", file=str(self.path)) from None
 
 
-def _file_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "source"
-
-
 def _extract_and_map(
     planned: PlannedSource, run_dir: Path, report: Progress
 ) -> tuple[SourceRun, pd.DataFrame, pd.DataFrame, list]:
     """One source read chunk by chunk: each chunk staged as extracted, then mapped and staged
     again, so a large source never has to be read twice."""
-    stem = _file_name(planned.name)
+    stem = file_name(planned.name)
     paths = {
         "extracted": run_dir / "extracted" / f"{stem}.parquet",
         "extract_rejects": run_dir / "extracted" / f"{stem}.rejects.csv",

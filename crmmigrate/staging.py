@@ -24,6 +24,12 @@ from crmmigrate.spreadsheet import read_csv, write_csv
 SUFFIXES = (".parquet", ".csv")
 
 
+def file_name(name: str) -> str:
+    """A source's name as a file name: what a run stages it as, and what `init --from` calls
+    its mapping."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "source"
+
+
 def check_output(path: Path) -> Path:
     if path.suffix.lower() not in SUFFIXES:
         raise BadUsage(

@@ -63,6 +63,20 @@ def test_validate_with_config_and_run_report_the_same_phone_rate(german_project:
         assert phone["rate"] == pytest.approx(in_run.rate)
 
 
+def test_run_reads_numbers_clean_left_alone_in_their_sources_region(german_project: Path):
+    """A project whose cleaning leaves phones as written (`phone: [text]`): the gate in `run` must
+    still read a national number in its source's region, as `validate --config` does, not call
+    every German number invalid for want of a region."""
+    rules = german_project.parent / "rules"
+    rules.mkdir()
+    (rules / "cleaning.yaml").write_text("types:\n  phone: [text]\n", encoding="utf-8")
+    ran = run_migration(load_migration(german_project), dry_run=True)
+    in_run = next(c for e in ran.validation.entities if e.entity == "contact" for c in e.checks if c.field == "phone")
+    result = runner.invoke(app, ["validate", "--config", str(german_project), "--json", "-"])
+    phone = _phone(json.loads(result.stdout))
+    assert (in_run.errors, in_run.rows) == (phone["errors"], phone["rows"]) == (1, 6)
+
+
 def test_validate_without_config_has_no_region_for_national_numbers(german_project: Path, tmp_path: Path):
     """Without the config nothing says the numbers are German: the shipped rules assume no
     country, so each national number is an error that says how to give its region."""
