@@ -59,10 +59,17 @@ code.value { font: 12.5px "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas
   white-space: pre-wrap; word-break: break-all; }
 .where, .why { color: #555; }
 em.missing { color: #555; }
+h3 { font-size: 15px; margin: 22px 0 4px; }
+.figures { display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0 14px; }
+.figure { border: 1px solid #d6d6d6; border-radius: 4px; padding: 6px 14px; min-width: 130px; }
+.figure .value { display: block; font-size: 22px; font-weight: 700;
+  font-variant-numeric: tabular-nums; }
+.figure .label { color: #444; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
   section.entity { break-before: auto; }
   tr, .verdict { break-inside: avoid; }
+  .figure { break-inside: avoid; }
   .verdict.fail, .verdict.pass, .tag, tr.fail td { -webkit-print-color-adjust: exact;
     print-color-adjust: exact; }
 }
@@ -90,6 +97,17 @@ def value_html(value: Any) -> str:
         return '<em class="missing">(missing)</em>'
     # <bdi> isolates right-to-left values so they cannot reorder the text around them.
     return f'<code class="value"><bdi>{escape(shown_value(value))}</bdi></code>'
+
+
+def figures(items: list[tuple[str, str]]) -> str:
+    """Headline figures in a row of boxes: each (label, value) with the value big above its
+    label. Both are text; they are escaped here."""
+    boxes = "".join(
+        f'<div class="figure"><span class="value">{escape(value)}</span>'
+        f'<span class="label">{escape(label)}</span></div>'
+        for label, value in items
+    )
+    return f'<div class="figures">{boxes}</div>'
 
 
 def nice_step(span: float) -> float:

@@ -20,6 +20,7 @@ import pandas as pd
 from crmmigrate.dedupe.engine import DedupeResult, EntityDedupe
 from crmmigrate.dedupe.match import LEVELS
 from crmmigrate.page import document, escape, nice_step, value_html, write_page
+from crmmigrate.page import figures as figure_boxes
 
 TITLE = "crmmigrate dedupe report"
 BIGGEST_CLUSTERS = 20  # clusters listed with their records
@@ -33,12 +34,6 @@ _REVIEW_FILL, _MERGE_FILL = "#fff3cd", "#e3f2e5"
 _REVIEW_BAR, _MERGE_BAR = "#b7791f", "#2e7d32"
 
 _CSS = """
-h3 { font-size: 15px; margin: 22px 0 4px; }
-.figures { display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0 14px; }
-.figure { border: 1px solid #d6d6d6; border-radius: 4px; padding: 6px 14px; min-width: 130px; }
-.figure .value { display: block; font-size: 22px; font-weight: 700;
-  font-variant-numeric: tabular-nums; }
-.figure .label { color: #444; }
 .warnings { background: #fff3e0; border-left: 8px solid #e65100; border-radius: 4px;
   padding: 8px 16px; margin: 0 0 16px; color: #4e2600; }
 .warnings ul { margin: 4px 0 0; padding-left: 20px; }
@@ -60,7 +55,7 @@ caption .meta { font-weight: 400; }
 table.narrow { width: auto; min-width: 420px; }
 .tag.survivor { background: #1b5e20; color: #fff; }
 .more { color: #555; font-style: italic; }
-@media print { .warnings, .figure { break-inside: avoid; -webkit-print-color-adjust: exact;
+@media print { .warnings { break-inside: avoid; -webkit-print-color-adjust: exact;
   print-color-adjust: exact; } }
 """
 
@@ -124,9 +119,7 @@ def _entity_section(e: EntityDedupe) -> str:
     parts = [
         f'<section class="entity" id="entity-{escape(e.entity)}">',
         f"<h2>{escape(e.entity)}</h2>",
-        '<div class="figures">' + "".join(
-            f'<div class="figure"><span class="value">{value:,}</span><span class="label">{label}</span></div>'
-            for label, value in figures) + "</div>",
+        figure_boxes([(label, f"{value:,}") for label, value in figures]),
         _warnings(e),
         _model(e),
         _histogram(e),
