@@ -18,6 +18,9 @@ from typing import Any, Literal
 
 Chart = Literal["bar", "stacked", "line", "none"]
 Severity = Literal["info", "warning", "error"]
+# How a number is shown: count 1,234; amount 1,234.50; percent 42.0% (the value is a share,
+# 0.42); number as it comes. Without one, an int is a count and a float an amount.
+Format = Literal["count", "amount", "percent", "number"]
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Table:
     series: str | None = None
     note: str = ""  # one line under the table: what it counts and how (e.g. "weighted: amount × probability")
     truncated: int = 0  # rows left out (a table shows at most its first N rows, biggest first)
+    formats: dict[str, Format] = field(default_factory=dict)  # column -> how its numbers are shown
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)  # "opportunity.contact_role_coverage": 0.42
+    metric_formats: dict[str, Format] = field(default_factory=dict)  # metric -> how it is shown
 
 
 @dataclass

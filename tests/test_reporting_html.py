@@ -1,0 +1,456 @@
+"""The report dashboard (crmmigrate.reporting.html): a hand-built Report with every kind of
+table, chart, finding, reconciliation line and gate check, hostile legacy values in each place
+a value can go, rendered and read back as a browser would."""
+
+from __future__ import annotations
+
+import re
+import time
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from crmmigrate.errors import OutputError
+from crmmigrate.reporting.html import (
+    CHART_CATEGORIES,
+    TABLE_ROWS,
+    chart_svg,
+    format_number,
+    percent,
+    render_html,
+    write_html,
+)
+from crmmigrate.reporting.model import (
+    Finding,
+    GateCheck,
+    ReconcileLine,
+    Report,
+    Section,
+    Table,
+)
+from tests.browser import Dom, chromium, png_pixels
+
+SCRIPT = "<script>alert(1)</script>"
+ATTRIBUTE_BREAKER = '"><img src=x onerror="document.body.dataset.pwned=1">'
+QUOTES = "O'Brien \"Bob\" & Co"
+FORMULA = '=HYPERLINK("http://evil.example/x","click")'
+RTL = "שלום עולם מכירות"
+CJK = "北京贸易有限公司华东区销售部第一分公司"
+LONG = "Very long owner name " * 30
+EXAMPLE_URL = "https://legacy.example.com/account/17"
+
+SECTION_TITLES = ("Pipeline", "Accounts", "Contacts and contact roles", "Picklist noise")
+
+
+def hostile_report() -> Report:
+    by_stage = Table(
+        key="open_by_stage", title="Open opportunities by stage",
+        columns=["stage", "count", "amount", "weighted"],
+        rows=[["Prospecting", 120, 1_250_000.5, 125_000.05],
+              ["Negotiation", 40, Decimal("980000.00"), 686_000.0],
+              [SCRIPT, 3, 1200.0, None],
+              [None, 2, -500.0, -50.0]],
+        chart="bar", x="stage", y=["amount"], note="weighted: amount × probability",
+    )
+    by_owner = Table(
+        key="open_by_owner", title="Open pipeline by owner and stage",
+        columns=["owner", "stage", "amount"],
+        rows=[[LONG, "Prospecting", 5000.0], [LONG, "Negotiation", 2500.0],
+              [CJK, "Prospecting", 7000.0], [RTL, "Negotiation", -1000.0],
+              [QUOTES, "Closed Won", None]],
+        chart="stacked", x="owner", y=["amount"], series="stage",
+    )
+    by_month = Table(
+        key="by_close_month", title="Open pipeline by close month",
+        columns=["close_month", "count", "amount"],
+        rows=[["2024-03", 5, 50_000.0], ["2024-01", 3, 12_000.0], ["2024-02", 0, None],
+              ["2024-04", 8, 91_500.25]],
+        chart="line", x="close_month", y=["count"],
+    )
+    coverage = Table(
+        key="role_coverage", title="Opportunities with contact roles",
+        columns=["kind", "opportunities", "share"],
+        rows=[["with a contact role", 300, 0.42], ["with a primary one", 100, 0.14]],
+        chart="none", formats={"share": "percent"},
+    )
+    variants = Table(
+        key="stage_variants", title="Values of opportunity.stage that differ only a little",
+        columns=["value", "count"],
+        rows=[["Closed Won", 210], ["closed-won", 4], [FORMULA, 1], [ATTRIBUTE_BREAKER, 1]],
+        chart="bar", x="value", y=["count"],
+    )
+    past_due = Finding(
+        key="pipeline.past_due", title="Open opportunities whose close date has passed",
+        count=37, of=165, severity="error", table="open_by_stage",
+        hint="Move the close date or close them before users see the forecast.",
+        examples=[{"legacy_source": "legacy_crm", "legacy_id": "OPP-17", "name": SCRIPT,
+                   "close_date": "2023-01-31"},
+                  {"name": RTL, "legacy_id": "OPP-18", "legacy_source": "sales_reps",
+                   "close_date": None}],
+    )
+    probability = Finding(
+        key="pipeline.stage_probability", title="Closed Won at 10%", count=2, of=165,
+        severity="warning", table="open_by_stage", hint="Probability contradicts the stage.",
+        examples=[{"legacy_source": "legacy_crm", "legacy_id": FORMULA, "url": EXAMPLE_URL}],
+    )
+    quarter_end = Finding(
+        key="pipeline.quarter_end", title="Pipeline closing in the last days of a quarter",
+        count=3, of=10_000, severity="info", table=None,
+    )
+    noise = Finding(
+        key="picklists.opportunity.stage", title=f"Variants of 'Closed Won': {ATTRIBUTE_BREAKER}",
+        count=6, of=216, severity="warning", table="stage_variants",
+        examples=[{"legacy_source": CJK, "legacy_id": LONG, "value": "Clsoed Won"}],
+    )
+    sections = [
+        Section(key="pipeline", title="Pipeline", tables=[by_stage, by_owner, by_month],
+                findings=[past_due, probability, quarter_end],
+                metrics={"opportunity.past_due_share": 37 / 165, "opportunity.open": 165},
+                metric_formats={"opportunity.past_due_share": "percent", "opportunity.open": "count"}),
+        Section(key="accounts", title="Accounts", tables=[], findings=[]),
+        Section(key="contacts", title="Contacts and contact roles", tables=[coverage],
+                metrics={"opportunity.contact_role_coverage": 0.42},
+                metric_formats={"opportunity.contact_role_coverage": "percent"}),
+        Section(key="picklists", title="Picklist noise", tables=[variants], findings=[noise]),
+    ]
+    reconciliation = [
+        ReconcileLine(aggregate="pipeline amount by stage", key="Negotiation", legacy=1_000_000.5,
+                      target=980_000.5, explained={"rejected": 15_000.0, "merged": 5_000.0, "filtered": 0.0}),
+        ReconcileLine(aggregate="pipeline amount by stage", key=SCRIPT, legacy=2_000.0,
+                      target=1_200.0, explained={"rejected": 300.0}, unexplained=500.0),
+        ReconcileLine(aggregate="contacts by owner", key=RTL, legacy=250, target=240,
+                      explained={"merged": 10}),
+    ]
+    gate = [
+        GateCheck(metric="opportunity.contact_role_coverage", value=0.42, limit=0.5, op="min", passed=False),
+        GateCheck(metric="opportunity.past_due_share", value=37 / 165, limit=0.25, op="max", passed=True),
+        GateCheck(metric="case.open_share", value=None, limit=0.9, op="max", passed=True),
+    ]
+    return Report(target="sqlite:///demo/migration.db", generated_at="2026-12-05T16:00:00Z",
+                  as_of="2026-12-01", sections=sections, reconciliation=reconciliation, gate=gate,
+                  seconds=1.25)
+
+
+class Blocks(HTMLParser):
+    """Each element with an id, and the text and tags inside it (ids of nested blocks too)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[tuple[str, str | None]] = []
+        self.text: dict[str, list[str]] = {}
+        self.tags: dict[str, list[tuple[str, dict[str, str | None]]]] = {}
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        for block in self._ids():
+            self.tags[block].append((tag, attributes))
+        if tag not in ("br", "meta", "img", "input", "hr", "link"):
+            self.open.append((tag, attributes.get("id")))
+            if attributes.get("id"):
+                self.text[attributes["id"]] = []
+                self.tags[attributes["id"]] = []
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for block in self._ids():
+            self.tags[block].append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if any(name == tag for name, _ in self.open):
+            while self.open.pop()[0] != tag:
+                pass
+
+    def handle_data(self, data: str) -> None:
+        for block in self._ids():
+            self.text[block].append(data)
+
+    def _ids(self) -> list[str]:
+        return [i for _, i in self.open if i]
+
+    def of(self, block: str) -> str:
+        return "".join(self.text[block])
+
+
+@pytest.fixture
+def report() -> Report:
+    return hostile_report()
+
+
+@pytest.fixture
+def page(report: Report) -> str:
+    return render_html(report)
+
+
+# --- numbers --------------------------------------------------------------------------------
+
+
+def test_numbers_are_formatted_by_kind() -> None:
+    assert format_number(1234567) == "1,234,567"
+    assert format_number(1234567.5) == "1,234,567.50"
+    assert format_number(Decimal("980000.00")) == "980,000.00"
+    assert format_number(3.0, "count") == "3"
+    assert format_number(0.4231, "percent") == "42.3%"
+    assert format_number(12.0, "amount") == "12.00"
+    assert format_number(-500.0) == "-500.00"
+    assert format_number(None) == format_number(float("nan")) == format_number(float("inf")) == "n/a"
+    assert format_number(0.4231, "number") == "0.4231" and format_number(165.0, "number") == "165"
+
+
+def test_percent_never_rounds_to_none_or_all() -> None:
+    assert percent(3 / 10_000) == "<0.1%"
+    assert percent(9_999 / 10_000) == ">99.9%"
+    assert percent(0.0) == "0.0%" and percent(1.0) == "100.0%"
+
+
+# --- structure ------------------------------------------------------------------------------
+
+
+def test_summary_comes_first_with_verdict_gate_metrics_and_findings(page: str) -> None:
+    blocks = Blocks(page)
+    verdict = blocks.of("verdict")
+    assert verdict.startswith("FAILED: 1 of 3 gate checks")
+    assert "opportunity.contact_role_coverage 42.0%, wanted at least 50.0%" in verdict
+    summary = blocks.of("summary")
+    for metric, value in (("opportunity.contact_role_coverage", "42.0%"),
+                          ("opportunity.past_due_share", "22.4%"), ("opportunity.open", "165")):
+        assert metric in summary and value in summary
+    assert "not computed (no such data)" in summary  # the gate check with no value
+    assert "at most 25.0%" in summary and "at most 0.9" in summary
+    # Findings counted by severity, errors first in the list.
+    counts = re.findall(r'<div class="figure (\w+)"><span class="value">(\d+)</span>', page)
+    assert counts == [("error", "1"), ("warning", "2"), ("info", "1")]
+    assert summary.index("close date has passed") < summary.index("Closed Won at 10%") \
+        < summary.index("last days of a quarter")
+    assert "3 lines" in summary and "1 difference the ledger does not explain" in summary
+    assert page.index('id="summary"') < page.index('id="section-pipeline"')
+
+
+def test_contents_link_every_section_and_table(page: str, report: Report) -> None:
+    links = set(re.findall(r'href="#([^"]+)"', page))
+    ids = set(re.findall(r'id="([^"]+)"', page))
+    assert links <= ids, links - ids
+    for section in report.sections:
+        assert f"section-{section.key}" in links
+        for table in section.tables:
+            assert f"table-{section.key}-{table.key}" in links
+    assert "reconciliation" in links and "summary" in links
+
+
+def test_each_finding_is_flagged_beside_its_table(page: str) -> None:
+    blocks = Blocks(page)
+    stage = blocks.tags["table-pipeline-open_by_stage"]
+    found = [attrs["id"] for tag, attrs in stage if tag == "div" and (attrs.get("class") or "").startswith("finding")]
+    assert found == ["finding-pipeline-past_due", "finding-pipeline-stage_probability"]
+    text = blocks.of("table-pipeline-open_by_stage")
+    # The flags in the table's heading, then count, rate, hint and the examples with provenance.
+    assert "Open opportunities by stage 1 error 1 warning" in text
+    past_due = blocks.of("finding-pipeline-past_due")
+    assert "37 of 165 (22.4%)" in past_due
+    assert "Move the close date" in past_due
+    assert "legacy_sourcelegacy_idnameclose_date" in past_due  # provenance first
+    assert "legacy_crmOPP-17" in past_due and "sales_repsOPP-18" in past_due
+    assert 'class="finding error"' in page and 'class="finding warning"' in page
+    # A finding naming no table is listed at the end of its section.
+    assert "finding-pipeline-quarter_end" in {a.get("id") for _, a in blocks.tags["findings-pipeline"]}
+    assert "finding-picklists-opportunity-stage" in {
+        a.get("id") for _, a in blocks.tags["table-picklists-stage_variants"]}
+
+
+def test_one_bar_per_row_and_a_line_per_series(page: str) -> None:
+    blocks = Blocks(page)
+
+    def bars(block: str) -> list[dict[str, str | None]]:
+        return [a for t, a in blocks.tags[block] if t == "rect" and a.get("class") == "bar"]
+
+    assert len(bars("table-pipeline-open_by_stage")) == 4  # the negative one too
+    assert len(bars("table-picklists-stage_variants")) == 4
+    # Stacked: one segment per non-empty (owner, stage); the long owner's two rows stack.
+    assert len(bars("table-pipeline-open_by_owner")) == 4
+    lines = [a for t, a in blocks.tags["table-pipeline-by_close_month"] if t == "polyline"]
+    assert len(lines) == 1
+    # Sorted by month, whatever the rows' order.
+    points = [tuple(map(float, p.split(","))) for p in lines[0]["points"].split()]
+    assert [x for x, _ in points] == sorted(x for x, _ in points) and len(points) == 4
+    # No chart where the hint says none: the table alone.
+    assert not [t for t, _ in blocks.tags["table-contacts-role_coverage"] if t == "svg"]
+    assert "42.0%" in blocks.of("table-contacts-role_coverage")
+
+
+def test_negative_bars_start_at_zero() -> None:
+    table = Table(key="t", title="t", columns=["k", "v"], rows=[["up", 100], ["down", -50]],
+                  chart="bar", x="k", y=["v"])
+    svg = chart_svg(table)
+    rects = re.findall(r'<rect class="bar" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', svg)
+    (up_x, up_w), (down_x, down_w) = [(float(x), float(w)) for x, w in rects]
+    assert down_x + down_w == pytest.approx(up_x, abs=0.11)  # both meet at zero
+    assert up_w == pytest.approx(2 * down_w, abs=0.2)
+    assert "-50" in svg and ">-50<" in svg
+
+
+def test_none_values_draw_no_bar_and_break_the_line() -> None:
+    bars = Table(key="t", title="t", columns=["k", "v"], rows=[["a", 1], ["b", None]],
+                 chart="bar", x="k", y=["v"])
+    assert chart_svg(bars).count('<rect class="bar"') == 1 and ">n/a<" in chart_svg(bars)
+    line = Table(key="t", title="t", columns=["m", "v"],
+                 rows=[["1", 1], ["2", 2], ["3", None], ["4", 4], ["5", 5]], chart="line", x="m", y=["v"])
+    assert chart_svg(line).count("<polyline") == 2
+
+
+def test_many_categories_draw_the_biggest_and_say_so() -> None:
+    rows = [[f"owner {i:03d}", i] for i in range(100)]
+    table = Table(key="t", title="t", columns=["owner", "n"], rows=rows, chart="bar", x="owner", y=["n"])
+    svg = chart_svg(table)
+    assert svg.count('<rect class="bar"') == CHART_CATEGORIES
+    assert "owner 099" in svg and "owner 000<" not in svg
+    assert f"The {CHART_CATEGORIES} biggest of 100 categories drawn" in svg
+
+
+def test_many_series_stack_the_rest_as_other() -> None:
+    rows = [["a", f"s{i}", i + 1] for i in range(12)]
+    table = Table(key="t", title="t", columns=["k", "s", "v"], rows=rows, chart="stacked",
+                  x="k", y=["v"], series="s")
+    svg = chart_svg(table)
+    assert svg.count('<rect class="bar"') == 8 and "other (5)" in svg
+    assert ">78<" in svg  # the total of all twelve, at the end of the stack
+
+
+def test_a_hint_naming_a_missing_column_is_said_not_drawn() -> None:
+    table = Table(key="t", title="t", columns=["k", "v"], rows=[["a", 1]], chart="bar", x="k", y=["amount"])
+    assert chart_svg(table) == '<p class="meta">no chart: the hint names amount</p>'
+
+
+def test_long_and_wide_labels_are_shortened_with_the_whole_in_a_tooltip(page: str) -> None:
+    blocks = Blocks(page)
+    owner = "".join(blocks.text["table-pipeline-open_by_owner"])
+    assert "Very long owner name Ve…" in owner
+    assert f"<title>{LONG}</title>" in page  # the whole name on hover
+    # Chinese characters are twice as wide: fewer of them fit.
+    label = re.search(r'text-anchor="end">(北京[^<]*)</text>', page).group(1)
+    assert label.endswith("…") and len(label) <= 15
+
+
+def test_table_rows_are_capped_with_a_note() -> None:
+    rows = [[f"owner {i}", i] for i in range(TABLE_ROWS + 30)]
+    table = Table(key="t", title="t", columns=["owner", "n"], rows=rows, truncated=400)
+    page = render_html(Report(target="t", generated_at="g", as_of="a",
+                              sections=[Section(key="s", title="S", tables=[table])]))
+    assert page.count("<td class=\"text\"><bdi>owner ") == TABLE_ROWS
+    assert f"430 more rows not shown (the first {TABLE_ROWS} are)." in page
+
+
+def test_reconciliation_flags_what_the_ledger_does_not_explain(page: str) -> None:
+    blocks = Blocks(page)
+    amounts = blocks.of("reconcile-pipeline-amount-by-stage")
+    assert "1 UNEXPLAINED" in amounts
+    assert "rejectedmergedfiltered" in amounts
+    # Unexplained first; amounts with two decimals; the legacy - target difference.
+    assert amounts.index(SCRIPT) < amounts.index("Negotiation")
+    assert "1,000,000.50980,000.5020,000.0015,000.005,000.000.000.00explained" in amounts
+    assert "2,000.001,200.00800.00300.000.000.00500.00UNEXPLAINED" in amounts
+    counts = blocks.of("reconcile-contacts-by-owner")
+    assert "EXPLAINED" in counts and "25024010" in counts  # counts as whole numbers
+
+
+def test_no_gate_says_so() -> None:
+    page = render_html(Report(target="t", generated_at="g", as_of="a"))
+    assert "No gate: no --fail-on threshold was set" in page
+    assert "No report flagged any dirt." in page
+
+
+def test_passed_gate() -> None:
+    gate = [GateCheck(metric="m", value=1.0, limit=0.5, op="min", passed=True)]
+    page = render_html(Report(target="t", generated_at="g", as_of="a", gate=gate))
+    assert '<p class="verdict pass" id="verdict">PASSED: all 1 gate check within their thresholds' in page
+
+
+# --- safety ---------------------------------------------------------------------------------
+
+
+def test_every_legacy_value_is_escaped(page: str) -> None:
+    assert SCRIPT not in page and ATTRIBUTE_BREAKER not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&quot;&gt;&lt;img src=x onerror=&quot;document.body.dataset.pwned=1&quot;&gt;" in page
+    assert "O&#x27;Brien &quot;Bob&quot; &amp; Co" in page
+    for value in (RTL, CJK, "=HYPERLINK(&quot;http://evil.example/x&quot;,&quot;click&quot;)"):
+        assert value in page
+    assert f"<bdi>{RTL}</bdi>" in page  # right-to-left values isolated from the text around
+    # A long text value is cut, saying how much.
+    assert "… (" in page and "more characters)" in page
+
+
+def test_the_page_loads_nothing(page: str) -> None:
+    # The only URLs are legacy values, shown as text between tags, never in a tag.
+    assert re.search(r"https?://", page)
+    assert not [tag for tag in re.findall(r"<[^>]*>", page) if re.search(r"https?:", tag)]
+    assert not re.search(r"<(script|link|iframe|object|embed|img)\b", page, re.IGNORECASE)
+    assert "@import" not in page and "url(" not in page
+    assert not re.search(r'(href|src)="(?!#)', page)
+
+
+def test_write_html_is_atomic_and_names_an_unwritable_path(report: Report, tmp_path: Path) -> None:
+    path = tmp_path / "out" / "report.html"
+    write_html(report, path)
+    assert path.read_text(encoding="utf-8") == render_html(report)
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as raised:
+        write_html(report, blocker / "report.html")
+    assert str(blocker / "report.html") in str(raised.value)
+
+
+def test_a_big_report_stays_small_and_fast() -> None:
+    owners = [[f"owner {i:04d}", i * 3, i * 1000.5] for i in range(500)]
+    stages = [[f"owner {i:04d}", stage, i * 10.0] for i in range(500)
+              for stage in ("Prospecting", "Qualification", "Proposal", "Negotiation")]
+    sections = [Section(key=f"s{n}", title=f"Section {n}", tables=[
+        Table(key="owners", title="By owner", columns=["owner", "count", "amount"], rows=owners,
+              chart="bar", x="owner", y=["count", "amount"]),
+        Table(key="stages", title="By owner and stage", columns=["owner", "stage", "amount"],
+              rows=stages, chart="stacked", x="owner", y=["amount"], series="stage"),
+        Table(key="months", title="By month", columns=["month", "n"],
+              rows=[[f"{2000 + i // 12}-{i % 12 + 1:02d}", i] for i in range(300)],
+              chart="line", x="month", y=["n"]),
+    ]) for n in range(7)]
+    lines = [ReconcileLine(aggregate="contacts by owner", key=f"owner {i}", legacy=i, target=i)
+             for i in range(500)]
+    big = Report(target="t", generated_at="g", as_of="a", sections=sections, reconciliation=lines)
+    started = time.perf_counter()
+    page = render_html(big)
+    seconds = time.perf_counter() - started
+    assert len(page.encode()) < 1_500_000, len(page.encode())
+    assert seconds < 5, seconds
+    assert "450 more lines not shown, all explained." in page
+
+
+# --- in a browser ---------------------------------------------------------------------------
+
+
+@pytest.mark.chromium
+def test_the_dashboard_in_headless_chromium(report: Report, tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_html(report, path)
+    dom_html = chromium(tmp_path, "--dump-dom", path.as_uri()).stdout
+    dom = Dom(dom_html)
+    text = dom.joined()
+    positions = [text.index(t) for t in ("crmmigrate report", "Summary", *SECTION_TITLES,
+                                          "Reconciliation with the legacy data")]
+    assert positions[1:] == sorted(positions[1:])
+    for value in (SCRIPT, ATTRIBUTE_BREAKER, QUOTES, FORMULA, RTL, CJK):
+        assert value in text, value
+    tag_names = {tag for tag, _ in dom.tags}
+    assert "script" not in tag_names and "img" not in tag_names
+    assert not any("data-pwned" in attrs for _, attrs in dom.tags)
+    assert sum(tag == "rect" for tag, _ in dom.tags) == 4 + 4 + 4
+
+    screenshot = tmp_path / "report.png"
+    chromium(tmp_path, "--window-size=1200,2400", f"--screenshot={screenshot}", path.as_uri())
+    width, height, pixels = png_pixels(screenshot.read_bytes())
+    assert (width, height) == (1200, 2400)
+    colours = set(pixels)
+    white = sum(p == (255, 255, 255) for p in pixels) / len(pixels)
+    assert len(colours) > 50 and white < 0.95
+    # The red of the failed verdict and the blue of the first bar series are on screen.
+    assert (253, 236, 234) in colours and (78, 121, 167) in colours
