@@ -14,6 +14,7 @@ from crmmigrate.cli import (
     map,
     mapping,
     profile,
+    reporting,
     run,
     target,
     validate,
@@ -54,6 +55,7 @@ app.command("validate")(validate.command)
 app.add_typer(dedupe.app, name="dedupe")
 app.command("load")(load.command)
 app.command("run")(run.command)
+app.command("report")(reporting.command)
 app.command("init")(init.command)
 app.add_typer(target.app, name="target")
 app.add_typer(mapping.app, name="mapping")

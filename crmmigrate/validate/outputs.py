@@ -90,7 +90,7 @@ def _sample_row(sample: dict[str, Any]) -> str:
 # --- files ---------------------------------------------------------------------------------
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     # Counts computed with pandas arrive as numpy scalars, which json does not know.
     if hasattr(value, "item"):
         return value.item()
@@ -101,7 +101,12 @@ def _json_default(value: Any) -> Any:
 
 def write_json(result: ValidationResult, path: Path) -> None:
     """`result.as_dict()` as indented UTF-8 JSON, non-ASCII characters kept as they are."""
-    text = json.dumps(result.as_dict(), ensure_ascii=False, indent=2, default=_json_default)
+    write_json_data(result.as_dict(), path)
+
+
+def write_json_data(data: Any, path: Path) -> None:
+    """Any result's dict as indented UTF-8 JSON, written whole or not at all."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=json_default)
     # A lone surrogate (an undecodable byte kept by surrogateescape) cannot be encoded as UTF-8;
     # backslashreplace turns it into the six characters \udcxx, which is the same string again
     # in JSON's own escape syntax, so the file stays valid and round-trips.
@@ -115,7 +120,7 @@ def write_json(result: ValidationResult, path: Path) -> None:
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def _xml_text(text: str) -> str:
+def xml_text(text: str) -> str:
     return _NOT_XML.sub(lambda m: repr(m.group())[1:-1], text)
 
 
@@ -132,7 +137,7 @@ def _failure_text(check: Check) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _suite_attributes(name: str, tests: int, failures: int) -> dict[str, str]:
+def suite_attributes(name: str, tests: int, failures: int) -> dict[str, str]:
     # errors, skipped and time are optional in the JUnit schema, but some readers (older
     # Jenkins plugins, a few GitHub reporters) treat a missing count as a malformed report.
     return {
@@ -148,26 +153,26 @@ def _suite_attributes(name: str, tests: int, failures: int) -> dict[str, str]:
 def junit_tree(result: ValidationResult) -> ET.ElementTree:
     """The JUnit document: one testsuite per entity, one testcase per check."""
     root = ET.Element(
-        "testsuites", _suite_attributes("crmmigrate", len(result.checks), len(result.failed))
+        "testsuites", suite_attributes("crmmigrate", len(result.checks), len(result.failed))
     )
     for entity in result.entities:
         suite_name = f"crmmigrate.{entity.entity}"
         suite = ET.SubElement(
-            root, "testsuite", _suite_attributes(suite_name, len(entity.checks), len(entity.failed))
+            root, "testsuite", suite_attributes(suite_name, len(entity.checks), len(entity.failed))
         )
         properties = ET.SubElement(suite, "properties")
         ET.SubElement(properties, "property", name="rows", value=str(entity.rows))
         for check in entity.checks:
             case = ET.SubElement(
-                suite, "testcase", classname=suite_name, name=_xml_text(check.field), time="0"
+                suite, "testcase", classname=suite_name, name=xml_text(check.field), time="0"
             )
             if check.passed:
-                ET.SubElement(case, "system-out").text = _xml_text(check_summary(check))
+                ET.SubElement(case, "system-out").text = xml_text(check_summary(check))
             else:
                 failure = ET.SubElement(
-                    case, "failure", message=_xml_text(check_summary(check)), type="ThresholdExceeded"
+                    case, "failure", message=xml_text(check_summary(check)), type="ThresholdExceeded"
                 )
-                failure.text = _xml_text(_failure_text(check))
+                failure.text = xml_text(_failure_text(check))
     ET.indent(root)
     return ET.ElementTree(root)
 
@@ -175,9 +180,12 @@ def junit_tree(result: ValidationResult) -> ET.ElementTree:
 def write_junit(result: ValidationResult, path: Path) -> None:
     """JUnit XML for CI test reports (GitLab, Jenkins, GitHub reporters): a failing check is a
     failing test whose message names the rate, the threshold and its class."""
-    tree = junit_tree(result)
-    root = tree.getroot()
-    body = ET.tostring(root, encoding="unicode")
+    write_junit_tree(junit_tree(result), path)
+
+
+def write_junit_tree(tree: ET.ElementTree, path: Path) -> None:
+    """A JUnit document written whole or not at all, with its XML declaration."""
+    body = ET.tostring(tree.getroot(), encoding="unicode")
     write_bytes(path, ("<?xml version='1.0' encoding='utf-8'?>\n" + body + "\n").encode("utf-8"))
 
 

@@ -1,0 +1,58 @@
+"""How `crmmigrate report` looks in the terminal: per section its headline numbers and its
+findings, then the gate's verdict. Presentation only; the report itself is built elsewhere."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from crmmigrate.cli.report import out
+from crmmigrate.reporting.metrics import METRICS
+from crmmigrate.reporting.model import Report
+from crmmigrate.reporting.outputs import check_summary
+
+_STYLE = {"error": "red", "warning": "yellow", "info": ""}
+
+
+def _metric(name: str, value: float) -> str:
+    return f"{100 * value:.1f}%" if METRICS[name].share else f"{value:,.0f}"
+
+
+def verdict_line(report: Report) -> str:
+    failed = [c for c in report.gate if not c.passed]
+    if failed:
+        return f"FAILED: {len(failed)} of {len(report.gate)} gate check(s): " + ", ".join(c.metric for c in failed)
+    if not report.gate:
+        return "PASSED: no gate checks (fail_on is empty)"
+    return f"PASSED: all {len(report.gate)} gate checks"
+
+
+def report_summary(report: Report, *, console: Console | None = None) -> None:
+    """Per section its metrics and findings (count of population, worst first), then each gate
+    check and the verdict."""
+    console = console or out
+    console.print(f"[bold]report on {escape(report.target)}[/bold] (as of {report.as_of}, "
+                  f"{report.seconds:.1f} s)")
+    for section in report.sections:
+        table = Table(title=escape(section.title), title_justify="left", pad_edge=False)
+        table.add_column("finding")
+        table.add_column("count", justify="right")
+        table.add_column("of", justify="right")
+        table.add_column("share", justify="right")
+        table.add_column("example")
+        for finding in sorted(section.findings, key=lambda f: (-(f.count > 0), f.severity != "error", -f.rate)):
+            example = finding.examples[0] if finding.examples else None
+            shown = f"{example.get('legacy_source')}:{example.get('legacy_id')}" if example else ""
+            style = _STYLE[finding.severity] if finding.count else "dim"
+            table.add_row(escape(finding.title), f"{finding.count:,}", f"{finding.of:,}",
+                          f"{100 * finding.rate:.1f}%", escape(shown), style=style)
+        console.print(table)
+        if section.metrics:
+            console.print("  " + "; ".join(f"{escape(name)} {_metric(name, value)}"
+                                           for name, value in section.metrics.items()))
+    for check in report.gate:
+        colour = "green" if check.passed else "red"
+        console.print(f"[{colour}]{'pass' if check.passed else 'FAIL'}[/{colour}] {escape(check_summary(check))}")
+    colour = "green" if report.passed else "red"
+    console.print(f"[bold {colour}]{escape(verdict_line(report))}[/bold {colour}]")

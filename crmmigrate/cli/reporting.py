@@ -1,0 +1,106 @@
+"""`crmmigrate report`: the first reports on a loaded target, with the dirt they expose, as an
+HTML dashboard, JSON and JUnit XML, and a gate on their metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmmigrate.cli import report
+from crmmigrate.cli.common import ForceOpt, Verbose, handles_errors
+from crmmigrate.cli.outputs import guard_outputs
+from crmmigrate.cli.report_summary import report_summary
+from crmmigrate.errors import EXIT_GATE_FAILED, BadUsage
+from crmmigrate.reporting import build_report, load_report_rules, open_target, outputs
+from crmmigrate.reporting.html import write_html
+from crmmigrate.reporting.metrics import METRICS
+from crmmigrate.run import load_migration
+
+_METRICS_HELP = ", ".join(f"{name} ({m.direction})" for name, m in METRICS.items())
+
+
+def _as_of(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise BadUsage(f"--as-of {text!r}: not a date; write it as YYYY-MM-DD, e.g. 2025-01-31.") from None
+
+
+@handles_errors
+def command(
+    target: Annotated[
+        str | None,
+        typer.Argument(metavar="TARGET_URL", help="SQLAlchemy URL of the loaded target, e.g. "
+                       "sqlite:///migration.db [default: --config's target].", show_default=False),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the HTML dashboard here, e.g. report.html.")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the report as JSON ('-' for stdout).")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML: a testcase per gate check and per "
+                                  "finding of severity error.")
+    ] = None,
+    rules: Annotated[
+        Path | None, typer.Option("--rules", help="Report rules [default: rules/reports.yaml of the project, "
+                                  "else the shipped one].")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", metavar="DATE", help="The day ages and past-due are counted to "
+                                 "(YYYY-MM-DD) [default: today, UTC].")
+    ] = None,
+    fail_on: Annotated[
+        list[str] | None,
+        typer.Option("--fail-on", metavar="METRIC=LIMIT",
+                     help="Exit 1 when METRIC is past LIMIT (a number, or a percentage for a share), in "
+                     f"the metric's direction; adds to or replaces the rules' fail_on. Repeatable. Metrics: "
+                     f"{_METRICS_HELP}."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A migration config (migration.yaml): its target, and "
+                                  "rules/reports.yaml beside it.")
+    ] = None,
+    force: ForceOpt = False,
+    verbose: Verbose = False,
+) -> None:
+    """Report on a loaded target: pipeline, accounts, contacts and contact roles, cases and
+    activities, leads, picklist noise and dates out of order, each aggregated in the database
+    with the dirt it exposes flagged and examples by legacy source and id. Reads only. Exits 1
+    when a fail_on limit is broken."""
+    project: Path | str = ""
+    if config is not None:
+        migration = load_migration(config)
+        target = target or migration.target
+        project = migration.file.parent
+    if target is None:
+        raise BadUsage("missing TARGET_URL: give the target's URL, or --config migration.yaml for its target.")
+    to_stdout = json_path is not None and str(json_path) == "-"
+    guard_outputs({"-o": output, "--json": None if to_stdout else json_path, "--junit": junit},
+                  inputs=[target, rules, config], force=force)
+    day = _as_of(as_of)
+    report_rules = load_report_rules(rules, project=project).with_fail_on(fail_on or [])
+    engine = open_target(target)
+    try:
+        with report.progress() as progress:
+            result = build_report(engine, rules=report_rules, as_of=day, progress=progress)
+    finally:
+        engine.dispose()
+    report_summary(result, console=report.err if to_stdout else None)
+    if to_stdout:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    elif json_path is not None:
+        outputs.write_json(result, json_path)
+    if junit is not None:
+        outputs.write_junit(result, junit)
+    if output is not None:
+        write_html(result, output)
+    if not result.passed:
+        raise typer.Exit(EXIT_GATE_FAILED)

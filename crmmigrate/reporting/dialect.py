@@ -1,0 +1,120 @@
+"""The little SQL the report needs that SQLite, PostgreSQL and MariaDB write differently, in
+one place (as splink keeps one dialect class per database), so the queries in the sections
+are written once.
+
+Everything else a report asks is portable SQLAlchemy Core: GROUP BY, CASE, window functions
+(SQLite 3.25+, PostgreSQL, MariaDB 10.2+), recursive CTEs, EXTRACT (SQLAlchemy compiles it to
+strftime on SQLite). Ages are judged against cutoff dates computed in Python and bound as
+parameters, so no date arithmetic against "today" is needed in SQL at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+
+class days_between(FunctionElement):  # noqa: N801 - reads as the SQL function it stands for
+    """`end - start` in days (fractional) for two date or datetime columns."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "days_between"
+
+
+@compiles(days_between, "sqlite")
+def _days_sqlite(element: days_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"(julianday({end}) - julianday({start}))"
+
+
+@compiles(days_between, "postgresql")
+def _days_postgresql(element: days_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"(EXTRACT(EPOCH FROM (CAST({end} AS TIMESTAMP) - CAST({start} AS TIMESTAMP))) / 86400.0)"
+
+
+@compiles(days_between, "mysql")
+@compiles(days_between, "mariadb")
+def _days_mysql(element: days_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"(TIMESTAMPDIFF(SECOND, {start}, {end}) / 86400.0)"
+
+
+class week_start(FunctionElement):  # noqa: N801
+    """The Monday of the ISO week a date or datetime falls in, as a date."""
+
+    type = sa.Date()
+    inherit_cache = True
+    name = "week_start"
+
+
+@compiles(week_start, "sqlite")
+def _week_sqlite(element: week_start, compiler: Any, **kw: Any) -> str:
+    (value,) = (compiler.process(arg, **kw) for arg in element.clauses)
+    # 'weekday 1' moves forward to the next Monday, or stays on one: from six days back it
+    # lands on the Monday of the date's own week.
+    return f"date({value}, '-6 days', 'weekday 1')"
+
+
+@compiles(week_start, "postgresql")
+def _week_postgresql(element: week_start, compiler: Any, **kw: Any) -> str:
+    (value,) = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"CAST(date_trunc('week', CAST({value} AS TIMESTAMP)) AS DATE)"
+
+
+@compiles(week_start, "mysql")
+@compiles(week_start, "mariadb")
+def _week_mysql(element: week_start, compiler: Any, **kw: Any) -> str:
+    (value,) = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"DATE_SUB(DATE({value}), INTERVAL WEEKDAY({value}) DAY)"
+
+
+def exact(column: sa.ColumnElement, dialect: sa.Dialect) -> sa.ColumnElement:
+    """A text column compared and grouped byte for byte. MariaDB's default collation takes
+    'Closed Won', 'closed won' and 'Closed Won ' for one value, and even its binary collation
+    ignores trailing spaces; that is the noise a picklist report must tell apart, and the
+    same data must give the same groups on every database."""
+    if dialect.name in ("mysql", "mariadb"):
+        return column.collate("utf8mb4_nopad_bin" if getattr(dialect, "is_mariadb", False) else "utf8mb4_0900_bin")
+    return column
+
+
+def nulls_last(column: sa.ColumnElement) -> list[sa.ColumnElement]:
+    """ORDER BY terms putting NULL after every value on every database (SQLite and MariaDB
+    sort it first, PostgreSQL last; MariaDB has no NULLS LAST)."""
+    return [sa.case((column.is_(None), 1), else_=0), column]
+
+
+def day(column: sa.ColumnElement) -> sa.ColumnElement:
+    """The date of a datetime column (DATE() on SQLite and MariaDB; date() is a cast on
+    PostgreSQL), so a date is compared with a date, not with a timestamp of that day."""
+    return sa.func.date(column)
+
+
+_READ_ONLY = {
+    "sqlite": "PRAGMA query_only = ON",
+    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+}
+
+
+def read_only(engine: sa.Engine) -> sa.Engine:
+    """Every connection of `engine` made read-only by the database itself: a report never
+    writes to the target, and the database, not only this code, guarantees it."""
+    statement = _READ_ONLY.get(engine.dialect.name)
+    if statement is not None:
+        @sa.event.listens_for(engine, "connect")
+        def _read_only(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(statement)
+            finally:
+                cursor.close()
+
+        engine.dispose()  # a connection made before the listener (a connect check) is not kept
+    return engine

@@ -1,0 +1,213 @@
+"""Pipeline: open opportunities by stage, owner and close month (count, amount, weighted by
+probability), and the dirt a pipeline shows: past close dates, probabilities that contradict
+their stage, amounts out of all proportion for their stage, close dates piled at quarter ends.
+
+Amounts are never added across currencies: every amount table is grouped by currency too.
+
+Outliers need each stage's quartiles, and SQLite has no percentile_cont (PostgreSQL's is an
+ordered-set aggregate MariaDB lacks as well). The portable way is a window: within each stage
+and currency, ROW_NUMBER() over the amounts in order and COUNT(*) over the group; the
+nearest-rank quartile p is the smallest amount whose rank r has r >= p * n, i.e. for Q1
+MIN(amount) where 4r >= n and for Q3 where 4r >= 3n: integer arithmetic every database does
+alike. The database sorts and aggregates; only one row per stage and currency comes back.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crmmigrate.reporting.model import Section
+from crmmigrate.reporting.sections.base import (
+    Context,
+    count_if,
+    finding,
+    lowered,
+    norm,
+    ordered,
+    provenance,
+    set_metric,
+    share,
+)
+
+TITLE = "Pipeline"
+
+
+def is_open(stage: sa.ColumnElement, ctx: Context) -> sa.ColumnElement:
+    """An opportunity not in a won or lost stage (compared ignoring case and outer spaces)."""
+    return sa.or_(stage.is_(None), norm(stage).not_in(lowered(ctx.rules.opportunity.closed)))
+
+
+def expected_probability(stage: sa.ColumnElement, ctx: Context) -> sa.ColumnElement:
+    """The probability the rules give the opportunity's stage, NULL for a stage they do not name."""
+    rules = ctx.rules.opportunity
+    stages = {s: rules.expected(s) for s in [*rules.stage_probability, *rules.closed]}
+    whens = {s.strip().lower(): sa.literal_column(repr(float(p))) for s, p in stages.items() if p is not None}
+    if not whens:
+        return sa.null()
+    return sa.case(whens, value=norm(stage), else_=sa.null())
+
+
+def tolerance(stage: sa.ColumnElement, ctx: Context) -> sa.ColumnElement:
+    rules = ctx.rules.opportunity
+    return sa.case((norm(stage).in_(lowered(rules.closed)), sa.literal_column("0.0")),
+                   else_=sa.literal_column(repr(float(rules.probability_tolerance))))
+
+
+def quarter_end(day: sa.ColumnElement, ctx: Context) -> sa.ColumnElement:
+    """A date in the last `quarter_end_days` days of its quarter (31 Mar, 30 Jun, 30 Sep, 31 Dec)."""
+    days = ctx.rules.opportunity.quarter_end_days
+    month, dom = sa.extract("month", day), sa.extract("day", day)
+    return sa.or_(*[sa.and_(month == m, dom > last - days) for m, last in ((3, 31), (6, 30), (9, 30), (12, 31))])
+
+
+def build(ctx: Context) -> Section:
+    section = Section(key="pipeline", title=TITLE)
+    opp = ctx.t("opportunity")
+    open_ = is_open(opp.c.stage, ctx)
+    probability = sa.func.coalesce(opp.c.probability, expected_probability(opp.c.stage, ctx))
+    weighted = opp.c.amount * probability / 100
+    figures = [sa.func.count().label("count"), sa.func.sum(opp.c.amount).label("amount"),
+               sa.func.sum(weighted).label("weighted")]
+    note = ("open: not in a won or lost stage; weighted: amount × probability (the stage's, from the rules, "
+            "where the record has none); amounts are not added across currencies")
+
+    def by(key: str, title: str, column: sa.ColumnElement, name: str) -> None:
+        column, currency = ctx.exact(column), ctx.exact(opp.c.currency)
+        statement = (sa.select(column.label(name), currency.label("currency"), *figures).where(open_)
+                     .group_by(column, currency).order_by(sa.desc(sa.func.count()), *ordered(column, currency)))
+        section.tables.append(ctx.table(key, title, statement, chart="bar", x=name,
+                                        y=["amount", "weighted"], series="currency", note=note))
+
+    by("open_by_stage", "Open opportunities by stage", opp.c.stage, "stage")
+    by("open_by_owner", "Open opportunities by owner", opp.c.owner, "owner")
+    _by_month(ctx, section, open_, figures, note)
+
+    opened = ctx.count(opp, open_)
+    set_metric(section, "opportunity.open_count", opened)
+    _past_due(ctx, section, open_, opened)
+    _probabilities(ctx, section)
+    _outliers(ctx, section)
+    _quarter_end(ctx, section, open_, opened)
+    return section
+
+
+def _by_month(ctx: Context, section: Section, open_: sa.ColumnElement, figures: list, note: str) -> None:
+    opp = ctx.t("opportunity")
+    year, month = sa.extract("year", opp.c.close_date), sa.extract("month", opp.c.close_date)
+    currency = ctx.exact(opp.c.currency)
+    statement = (sa.select(year, month, currency, *figures).where(open_)
+                 .group_by(year, month, currency).order_by(*ordered(year, month, currency)))
+    rows = [[f"{int(y):04d}-{int(m):02d}" if y is not None else None, *rest] for y, m, *rest in ctx.rows(statement)]
+    section.tables.append(ctx.table("open_by_close_month", "Open opportunities by close month", rows=rows,
+                                    columns=["close_month", "currency", "count", "amount", "weighted"],
+                                    chart="line", x="close_month", y=["amount"], series="currency", note=note))
+
+
+def _past_due(ctx: Context, section: Section, open_: sa.ColumnElement, opened: int) -> None:
+    opp = ctx.t("opportunity")
+    late = sa.and_(open_, opp.c.close_date < ctx.as_of)
+    count = ctx.count(opp, late)
+    examples = ctx.examples(sa.select(*provenance(opp), opp.c.name, opp.c.stage, opp.c.close_date, opp.c.owner)
+                            .where(late).order_by(opp.c.close_date, opp.c.id))
+    section.findings.append(finding(
+        "pipeline.past_due", f"Open opportunities whose close date has passed (before {ctx.as_of.isoformat()})",
+        count, opened, examples=examples, table="open_by_close_month",
+        hint="Close them as won or lost, or move the close date: a forecast counting them overstates the pipeline."))
+    set_metric(section, "opportunity.past_due_share", share(count, opened))
+
+
+def _probabilities(ctx: Context, section: Section) -> None:
+    opp = ctx.t("opportunity")
+    expected = expected_probability(opp.c.stage, ctx)
+    judged = sa.and_(opp.c.probability.is_not(None), expected.is_not(None))
+    wrong = sa.and_(judged, sa.func.abs(opp.c.probability - expected) > tolerance(opp.c.stage, ctx))
+    stage = ctx.exact(opp.c.stage)
+    statement = (sa.select(stage.label("stage"), sa.func.count().label("count"),
+                           sa.func.min(opp.c.probability).label("min_probability"),
+                           sa.func.avg(opp.c.probability).label("avg_probability"),
+                           sa.func.max(opp.c.probability).label("max_probability"),
+                           sa.func.max(expected).label("expected"),
+                           count_if(wrong).label("contradicting"))
+                 .group_by(stage).order_by(sa.desc(sa.func.count()), *ordered(stage)))
+    section.tables.append(ctx.table(
+        "probability_by_stage", "Probability by stage", statement, chart="bar", x="stage", y=["avg_probability"],
+        note=f"expected: the rules' probability for the stage; an open stage may be "
+             f"{ctx.rules.opportunity.probability_tolerance:g} points away, a closed one none"))
+    count, of = ctx.count(opp, wrong), ctx.count(opp, judged)
+    examples = ctx.examples(sa.select(*provenance(opp), opp.c.name, opp.c.stage, opp.c.probability,
+                                      expected.label("expected")).where(wrong)
+                            .order_by(sa.desc(sa.func.abs(opp.c.probability - expected)), opp.c.id))
+    section.findings.append(finding(
+        "pipeline.probability_mismatch", "Opportunities whose probability contradicts their stage", count, of,
+        examples=examples, table="probability_by_stage",
+        hint="A weighted pipeline multiplies by the probability: set it from the stage (or fix the stage)."))
+    set_metric(section, "opportunity.probability_mismatch_share", share(count, of))
+
+
+def _outliers(ctx: Context, section: Section) -> None:
+    opp = ctx.t("opportunity")
+    rules = ctx.rules.opportunity.outliers
+    stage, currency = ctx.exact(opp.c.stage), sa.func.coalesce(ctx.exact(opp.c.currency), "")
+    group = [stage, currency]
+    ranked = (sa.select(stage.label("stage"), currency.label("currency"), opp.c.amount.label("amount"),
+                        sa.func.row_number().over(partition_by=group, order_by=opp.c.amount).label("r"),
+                        sa.func.count().over(partition_by=group).label("n"))
+              .where(opp.c.amount.is_not(None)).cte("ranked"))
+    n = sa.func.min(ranked.c.n)
+    quartiles = (sa.select(ranked.c.stage, ranked.c.currency, n.label("n"),
+                           sa.func.min(sa.case((4 * ranked.c.r >= ranked.c.n, ranked.c.amount))).label("q1"),
+                           sa.func.min(sa.case((4 * ranked.c.r >= 3 * ranked.c.n, ranked.c.amount))).label("q3"))
+                 .group_by(ranked.c.stage, ranked.c.currency).having(n >= rules.min_group).cte("quartiles"))
+    factor = sa.literal_column(repr(float(rules.iqr_factor)))
+    spread = (quartiles.c.q3 - quartiles.c.q1) * factor
+    upper, lower = quartiles.c.q3 + spread, quartiles.c.q1 - spread
+    outside = sa.or_(opp.c.amount > upper, opp.c.amount < lower)
+    joined = opp.join(quartiles, sa.and_(stage == quartiles.c.stage, currency == quartiles.c.currency))
+    counted = (sa.select(quartiles.c.stage, quartiles.c.currency, sa.func.count().label("outliers"))
+               .select_from(joined).where(outside).group_by(quartiles.c.stage, quartiles.c.currency).subquery())
+    outliers = sa.func.coalesce(counted.c.outliers, 0)
+    statement = (sa.select(quartiles.c.stage, quartiles.c.currency, quartiles.c.n, quartiles.c.q1, quartiles.c.q3,
+                           upper.label("upper_fence"), outliers.label("outliers"))
+                 .select_from(quartiles.outerjoin(counted, sa.and_(quartiles.c.stage == counted.c.stage,
+                                                                   quartiles.c.currency == counted.c.currency)))
+                 .order_by(sa.desc(outliers), *ordered(quartiles.c.stage, quartiles.c.currency)))
+    table = ctx.table("amount_quartiles", "Amount quartiles by stage and currency", statement,
+                      note=f"outlier: beyond Q3 + {rules.iqr_factor:g} × IQR or below Q1 - {rules.iqr_factor:g} × IQR; "
+                           f"judged where a stage has at least {rules.min_group} amounts in a currency")
+    section.tables.append(table)
+    judged = int(ctx.scalar(sa.select(sa.func.coalesce(sa.func.sum(quartiles.c.n), 0))) or 0)
+    count = int(ctx.scalar(sa.select(sa.func.count()).select_from(joined).where(outside)) or 0)
+    examples = ctx.examples(sa.select(*provenance(opp), opp.c.name, opp.c.stage, opp.c.currency, opp.c.amount,
+                                      upper.label("upper_fence")).select_from(joined).where(outside)
+                            .order_by(sa.desc(opp.c.amount), opp.c.id))
+    section.findings.append(finding(
+        "pipeline.amount_outliers", "Amounts that are outliers for their stage", count, judged, examples=examples,
+        table="amount_quartiles",
+        hint="Often a currency or unit slip (cents as units, a missing decimal point): check them in the old system."))
+    set_metric(section, "opportunity.amount_outlier_share", share(count, judged))
+
+
+def _quarter_end(ctx: Context, section: Section, open_: sa.ColumnElement, opened: int) -> None:
+    opp = ctx.t("opportunity")
+    late = quarter_end(opp.c.close_date, ctx)
+    days = ctx.rules.opportunity.quarter_end_days
+    in_end = sa.case((late, opp.c.amount), else_=0)
+    currency = ctx.exact(opp.c.currency)
+    statement = (sa.select(currency.label("currency"), sa.func.count().label("count"),
+                           count_if(late).label("quarter_end_count"),
+                           sa.func.sum(opp.c.amount).label("amount"), sa.func.sum(in_end).label("quarter_end_amount"))
+                 .where(open_).group_by(currency).order_by(sa.desc(sa.func.sum(opp.c.amount)), *ordered(currency)))
+    rows = [[*row, share(row[4] or 0, row[3] or 0)] for row in ctx.rows(statement)]
+    section.tables.append(ctx.table(
+        "quarter_end", f"Open pipeline closing in the last {days} days of a quarter", rows=rows,
+        columns=["currency", "count", "quarter_end_count", "amount", "quarter_end_amount", "quarter_end_share"],
+        chart="bar", x="currency", y=["amount", "quarter_end_amount"],
+        note="quarter_end_share: the share of the currency's open amount"))
+    count = ctx.count(opp, open_, late)
+    examples = ctx.examples(sa.select(*provenance(opp), opp.c.name, opp.c.stage, opp.c.close_date, opp.c.amount)
+                            .where(open_, late).order_by(opp.c.close_date, opp.c.id))
+    section.findings.append(finding(
+        "pipeline.quarter_end", f"Open opportunities closing in the last {days} days of a quarter", count, opened,
+        severity="info", examples=examples, table="quarter_end",
+        hint="A pile at quarter ends is often a default close date rather than a forecast."))
+    set_metric(section, "opportunity.quarter_end_share", share(count, opened))
