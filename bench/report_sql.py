@@ -1,0 +1,302 @@
+"""The report's aggregates written by hand as plain SQL, one query per table or finding, as a
+DBA would write them against the target schema: the reference `bench_report.py` times
+`build_report` against.
+
+`hand_queries(dialect, as_of, rules)` returns {name: SQL text} for "sqlite" or "postgresql";
+`run_hand(connection, queries)` runs each and fetches every row; `hand_metrics(results, rules)`
+turns the rows into the report's named metrics (crmmigrate.reporting.metrics), so the two can
+be compared number for number. Where a definition needs a choice (which stages are closed,
+what the end of a quarter is) it is the shipped rules/reports.yaml's, read from `rules`.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+PICKLISTS = [("account", "industry"), ("account", "owner"), ("lead", "source"), ("lead", "status"),
+             ("opportunity", "stage"), ("opportunity_contact_role", "role"), ("case", "status"),
+             ("case", "priority"), ("case", "origin"), ("activity", "type"), ("activity", "status")]
+
+
+def _quote(values) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+class Dialect:
+    """What SQLite and PostgreSQL write differently, for the hand-written queries."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def month(self, column: str) -> str:
+        return f"strftime('%Y-%m', {column})" if self.name == "sqlite" else f"to_char({column}, 'YYYY-MM')"
+
+    def week(self, column: str) -> str:
+        if self.name == "sqlite":
+            return f"date({column}, '-6 days', 'weekday 1')"
+        return f"CAST(date_trunc('week', {column}) AS DATE)"
+
+    def days(self, start: str, end: str) -> str:
+        """end - start in days (fractional)."""
+        if self.name == "sqlite":
+            return f"(julianday({end}) - julianday({start}))"
+        return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 86400.0)"
+
+    def as_date(self, text: str) -> str:
+        return f"'{text}'" if self.name == "sqlite" else f"DATE '{text}'"
+
+    def as_stamp(self, text: str) -> str:
+        return f"'{text} 00:00:00.000000'" if self.name == "sqlite" else f"TIMESTAMP '{text}'"
+
+    def text(self, column: str) -> str:
+        """A JSON column as text, to search it."""
+        return column if self.name == "sqlite" else f"CAST({column} AS TEXT)"
+
+    def day_of(self, column: str) -> str:
+        return f"date({column})" if self.name == "sqlite" else f"CAST({column} AS DATE)"
+
+    def quarter_end_within(self, column: str, days: int) -> str:
+        """The date falls in the last `days` days of its quarter."""
+        if self.name == "sqlite":
+            month = f"CAST(strftime('%m', {column}) AS INTEGER)"
+            end = (f"date({column}, 'start of month', '+' || ((3 - ({month} - 1) % 3)) || ' months', '-1 day')")
+            return f"julianday({end}) - julianday({column}) < {days}"
+        end = f"(date_trunc('quarter', {column}) + INTERVAL '3 months' - INTERVAL '1 day')::date"
+        return f"{end} - {column} < {days}"
+
+
+def hand_queries(dialect: str, as_of: date, rules) -> dict[str, str]:
+    """Every hand-written query of the report, by name."""
+    d = Dialect(dialect)
+    opp = rules.opportunity
+    closed = _quote(s.strip().lower() for s in opp.closed)
+    open_opp = f"lower(trim(o.stage)) NOT IN ({closed})"
+    today = d.as_date(as_of.isoformat())
+    stages = {s.strip().lower(): opp.expected(s) for s in [*opp.stage_probability, *opp.closed]}
+    expected = " ".join(f"WHEN '{s}' THEN {float(p)}" for s, p in stages.items() if p is not None)
+    won = _quote(s.strip().lower() for s in opp.closed_won)
+    lost = _quote(s.strip().lower() for s in opp.closed_lost)
+    tol = float(opp.probability_tolerance)
+    open_case = _quote(s.strip().lower() for s in rules.case.open_statuses)
+    open_lead = _quote(s.strip().lower() for s in rules.lead.open_statuses)
+
+    def buckets(column: str, bounds: list[int]) -> str:
+        parts = []
+        low = 0
+        for high in bounds:
+            parts.append(f"WHEN {column} <= {high} THEN '{low}-{high}'")
+            low = high + 1
+        return f"CASE {' '.join(parts)} ELSE 'over {bounds[-1]}' END"
+
+    case_age = d.days("c.opened_at", d.as_stamp(as_of.isoformat()))
+    lead_age = d.days("l.created_at", d.as_stamp(as_of.isoformat()))
+    early = d.days("a.completed_at", "a.due_at")
+    q: dict[str, str] = {}
+    # Pipeline: open opportunities by stage, owner and close month, per currency (amounts are
+    # not added across currencies); weighted by the record's probability, else its stage's.
+    weighted = f"sum(o.amount * coalesce(o.probability, CASE lower(trim(o.stage)) {expected} END) / 100.0)"
+    open_opp = f"(o.stage IS NULL OR {open_opp})"
+    for key, group in (("stage", "o.stage"), ("owner", "o.owner"), ("close_month", d.month("o.close_date"))):
+        q[f"pipeline.open_by_{key}"] = f"""
+            SELECT {group} AS k, o.currency, count(*) AS n, sum(o.amount) AS amount, {weighted} AS weighted
+            FROM opportunity o WHERE {open_opp} GROUP BY {group}, o.currency"""
+    q["pipeline.open_totals"] = f"""
+        SELECT count(*) AS open,
+               sum(CASE WHEN o.close_date < {today} THEN 1 ELSE 0 END) AS past_due,
+               sum(CASE WHEN {d.quarter_end_within("o.close_date", opp.quarter_end_days)} THEN 1 ELSE 0 END)
+                   AS quarter_end
+        FROM opportunity o WHERE {open_opp}"""
+    q["pipeline.quarter_end"] = f"""
+        SELECT o.currency, count(*) AS n,
+               sum(CASE WHEN {d.quarter_end_within("o.close_date", opp.quarter_end_days)} THEN 1 ELSE 0 END) AS late,
+               sum(o.amount) AS amount,
+               sum(CASE WHEN {d.quarter_end_within("o.close_date", opp.quarter_end_days)} THEN o.amount ELSE 0 END)
+                   AS late_amount
+        FROM opportunity o WHERE {open_opp} GROUP BY o.currency"""
+    # A probability is judged where the stage has one in the rules: a closed stage must carry
+    # exactly its own, an open one may be `probability_tolerance` points away.
+    expect = f"CASE lower(trim(o.stage)) {expected} END"
+    wrong = (f"CASE WHEN lower(trim(o.stage)) IN ({won}) THEN o.probability <> 100 "
+             f"WHEN lower(trim(o.stage)) IN ({lost}) THEN o.probability <> 0 "
+             f"ELSE abs(o.probability - {expect}) > {tol} END")
+    q["pipeline.probability_by_stage"] = f"""
+        SELECT o.stage, count(*) AS n, min(o.probability), avg(o.probability), max(o.probability),
+               max({expect}) AS expected,
+               sum(CASE WHEN o.probability IS NOT NULL AND {expect} IS NOT NULL AND {wrong} THEN 1 ELSE 0 END)
+        FROM opportunity o GROUP BY o.stage"""
+    q["pipeline.probability_mismatch"] = f"""
+        SELECT count(*) AS judged, sum(CASE WHEN {wrong} THEN 1 ELSE 0 END) AS mismatched
+        FROM opportunity o WHERE o.probability IS NOT NULL AND {expect} IS NOT NULL"""
+    # Outliers: beyond Q3 + f x IQR (or below Q1 - f x IQR) of the amounts of the record's stage
+    # (as written) and currency; quartiles by nearest rank, in groups of at least min_group.
+    factor, least = opp.outliers.iqr_factor, opp.outliers.min_group
+    if dialect == "postgresql":
+        quartiles = f"""
+            SELECT stage, coalesce(currency, '') AS currency, count(*) AS n,
+                   percentile_disc(0.25) WITHIN GROUP (ORDER BY amount) AS q1,
+                   percentile_disc(0.75) WITHIN GROUP (ORDER BY amount) AS q3
+            FROM opportunity WHERE amount IS NOT NULL GROUP BY stage, coalesce(currency, '')
+            HAVING count(*) >= {least}"""
+    else:  # no percentile in SQLite: the nearest rank from a window
+        quartiles = f"""
+            SELECT stage, currency, max(n) AS n, min(CASE WHEN 4 * r >= n THEN amount END) AS q1,
+                   min(CASE WHEN 4 * r >= 3 * n THEN amount END) AS q3
+            FROM (SELECT stage, coalesce(currency, '') AS currency, amount,
+                         row_number() OVER (PARTITION BY stage, coalesce(currency, '') ORDER BY amount) AS r,
+                         count(*) OVER (PARTITION BY stage, coalesce(currency, '')) AS n
+                  FROM opportunity WHERE amount IS NOT NULL) ranked
+            GROUP BY stage, currency HAVING max(n) >= {least}"""
+    q["pipeline.amount_quartiles"] = f"""
+        WITH quartiles AS ({quartiles})
+        SELECT q.stage, q.currency, q.n, q.q1, q.q3, q.q3 + (q.q3 - q.q1) * {factor} AS upper_fence,
+               count(o.id) AS outliers
+        FROM quartiles q LEFT JOIN opportunity o
+          ON o.stage = q.stage AND coalesce(o.currency, '') = q.currency AND o.amount IS NOT NULL
+         AND (o.amount > q.q3 + (q.q3 - q.q1) * {factor} OR o.amount < q.q1 - (q.q3 - q.q1) * {factor})
+        GROUP BY q.stage, q.currency, q.n, q.q1, q.q3"""
+    # The records a finding shows (the first five, as the report orders them).
+    q["examples.pipeline.past_due"] = f"""
+        SELECT o.legacy_source, o.legacy_id, o.name, o.stage, o.close_date, o.owner FROM opportunity o
+        WHERE {open_opp} AND o.close_date < {today} ORDER BY o.close_date, o.id LIMIT 5"""
+    q["examples.pipeline.probability_mismatch"] = f"""
+        SELECT o.legacy_source, o.legacy_id, o.name, o.stage, o.probability, {expect} AS expected FROM opportunity o
+        WHERE o.probability IS NOT NULL AND {expect} IS NOT NULL AND {wrong}
+        ORDER BY abs(o.probability - {expect}) DESC, o.id LIMIT 5"""
+    q["examples.pipeline.amount_outliers"] = f"""
+        WITH quartiles AS ({quartiles})
+        SELECT o.legacy_source, o.legacy_id, o.name, o.stage, o.currency, o.amount,
+               q.q3 + (q.q3 - q.q1) * {factor} AS upper_fence
+        FROM opportunity o JOIN quartiles q ON o.stage = q.stage AND coalesce(o.currency, '') = q.currency
+        WHERE o.amount > q.q3 + (q.q3 - q.q1) * {factor} OR o.amount < q.q1 - (q.q3 - q.q1) * {factor}
+        ORDER BY o.amount DESC, o.id LIMIT 5"""
+    q["examples.pipeline.quarter_end"] = f"""
+        SELECT o.legacy_source, o.legacy_id, o.name, o.stage, o.close_date, o.amount FROM opportunity o
+        WHERE {open_opp} AND {d.quarter_end_within("o.close_date", opp.quarter_end_days)}
+        ORDER BY o.close_date, o.id LIMIT 5"""
+    # Accounts.
+    for key in ("owner", "industry", "billing_country"):
+        q[f"accounts.by_{key}"] = f"SELECT {key} AS k, count(*) AS n FROM account GROUP BY {key}"
+    q["accounts.hierarchy"] = """
+        WITH RECURSIVE tree(id, depth) AS (
+            SELECT id, 1 FROM account WHERE parent_id IS NULL
+            UNION ALL
+            SELECT a.id, t.depth + 1 FROM account a JOIN tree t ON a.parent_id = t.id)
+        SELECT (SELECT count(*) FROM account) AS accounts, count(*) AS in_trees, max(depth) AS depth FROM tree"""
+    # Accounts no root reaches are in a cycle or below one; walking up from each of those (few)
+    # finds the ones that come back to themselves.
+    q["accounts.cycles"] = """
+        WITH RECURSIVE tree(id) AS (
+            SELECT id FROM account WHERE parent_id IS NULL
+            UNION ALL
+            SELECT a.id FROM account a JOIN tree t ON a.parent_id = t.id),
+        stuck AS (SELECT a.id, a.parent_id FROM account a LEFT JOIN tree t ON t.id = a.id WHERE t.id IS NULL),
+        walk(start, at, steps) AS (
+            SELECT id, parent_id, 1 FROM stuck
+            UNION ALL
+            SELECT w.start, s.parent_id, w.steps + 1 FROM walk w JOIN stuck s ON s.id = w.at
+            WHERE w.at <> w.start AND w.steps < (SELECT count(*) FROM stuck))
+        SELECT count(DISTINCT start) AS in_cycle FROM walk WHERE at = start"""
+    q["accounts.parent_missing"] = f"""
+        SELECT count(*) AS n FROM account
+        WHERE parent_id IS NULL AND {d.text("quarantine")} LIKE '%"field": "parent_id"%'"""
+    q["accounts.unused"] = """
+        SELECT count(*) AS n FROM account a
+        WHERE NOT EXISTS (SELECT 1 FROM contact c WHERE c.account_id = a.id)
+          AND NOT EXISTS (SELECT 1 FROM opportunity o WHERE o.account_id = a.id)"""
+    # Contacts and contact roles.
+    q["contacts.role_coverage"] = """
+        SELECT count(*) AS opportunities,
+               sum(CASE WHEN EXISTS (SELECT 1 FROM opportunity_contact_role r WHERE r.opportunity_id = o.id)
+                        THEN 1 ELSE 0 END) AS with_role,
+               sum(CASE WHEN EXISTS (SELECT 1 FROM opportunity_contact_role r
+                                     WHERE r.opportunity_id = o.id AND r.is_primary) THEN 1 ELSE 0 END) AS with_primary
+        FROM opportunity o"""
+    q["contacts.without_account"] = """
+        SELECT count(*) AS contacts, sum(CASE WHEN account_id IS NULL THEN 1 ELSE 0 END) AS without FROM contact"""
+    # Cases and activities.
+    q["cases.open_by_age_priority"] = f"""
+        SELECT {buckets(case_age, rules.case.age_days)} AS age, c.priority, count(*) AS n
+        FROM "case" c WHERE lower(trim(c.status)) IN ({open_case}) GROUP BY 1, 2"""
+    q["cases.without_activity"] = """
+        SELECT count(*) AS cases,
+               sum(CASE WHEN NOT EXISTS (SELECT 1 FROM activity a WHERE a.related_entity = 'case'
+                                         AND a.related_id = c.id) THEN 1 ELSE 0 END) AS without
+        FROM "case" c"""
+    q["cases.activities_by_type_owner_week"] = f"""
+        SELECT a.type, a.owner, {d.week("coalesce(a.completed_at, a.due_at)")} AS week, count(*) AS n
+        FROM activity a GROUP BY 1, 2, 3"""
+    # Leads.
+    q["leads.by_source_status"] = "SELECT source, status, count(*) AS n FROM lead GROUP BY source, status"
+    q["leads.open_by_age"] = f"""
+        SELECT {buckets(lead_age, rules.lead.age_days)} AS age, count(*) AS n
+        FROM lead l WHERE lower(trim(l.status)) IN ({open_lead}) GROUP BY 1"""
+    q["leads.known_contacts"] = """
+        SELECT count(*) AS leads,
+               sum(CASE WHEN lower(l.email) IN (SELECT lower(email) FROM contact WHERE email IS NOT NULL)
+                        THEN 1 ELSE 0 END) AS known
+        FROM lead l"""
+    # Picklist noise: the values of each field with their counts (variants are told apart in
+    # Python, among the few distinct values).
+    for table, column in PICKLISTS:
+        q[f"picklists.{table}.{column}"] = (f'SELECT {column} AS v, count(*) AS n FROM "{table}" '
+                                            f"WHERE {column} IS NOT NULL GROUP BY {column}")
+    # Dates out of order.
+    q["dates.case_closed_before_opened"] = 'SELECT count(*) AS n FROM "case" WHERE closed_at < opened_at'
+    q["dates.opportunity_close_before_created"] = (
+        f"SELECT count(*) AS n FROM opportunity WHERE close_date < {d.day_of('created_at')}")
+    q["dates.activity_completed_early"] = (
+        f"SELECT count(*) AS n FROM activity a WHERE {early} > {rules.dates.activity_early_days}")
+    return q
+
+
+def run_hand(connection: sa.Connection, queries: dict[str, str]) -> tuple[dict[str, list[tuple]], dict[str, float]]:
+    """Every query run and fetched whole: rows and seconds per query."""
+    rows: dict[str, list[tuple]] = {}
+    seconds: dict[str, float] = {}
+    for name, sql in queries.items():
+        started = time.perf_counter()
+        rows[name] = [tuple(r) for r in connection.exec_driver_sql(sql.replace("%", "%%")
+                                                                     if connection.dialect.name == "postgresql"
+                                                                     else sql).all()]
+        seconds[name] = time.perf_counter() - started
+    return rows, seconds
+
+
+def _share(part: Any, whole: Any) -> float | None:
+    return float(part or 0) / float(whole) if whole else None
+
+
+def hand_metrics(rows: dict[str, list[tuple]]) -> dict[str, float | None]:
+    """The report's named metrics, from the hand-written queries' rows."""
+    open_count, past_due, quarter_end = rows["pipeline.open_totals"][0]
+    judged, mismatched = rows["pipeline.probability_mismatch"][0]
+    with_amount = sum(r[2] for r in rows["pipeline.amount_quartiles"])
+    outliers = sum(r[6] for r in rows["pipeline.amount_quartiles"])
+    opportunities, with_role, with_primary = rows["contacts.role_coverage"][0]
+    accounts, _, depth = rows["accounts.hierarchy"][0]
+    contacts, without_account = rows["contacts.without_account"][0]
+    cases, without_activity = rows["cases.without_activity"][0]
+    leads, known = rows["leads.known_contacts"][0]
+    return {
+        "opportunity.open_count": float(open_count),
+        "opportunity.past_due_share": _share(past_due, open_count),
+        "opportunity.probability_mismatch_share": _share(mismatched, judged),
+        "opportunity.amount_outlier_share": _share(outliers, with_amount),
+        "opportunity.quarter_end_share": _share(quarter_end, open_count),
+        "opportunity.contact_role_coverage": _share(with_role, opportunities),
+        "opportunity.primary_role_coverage": _share(with_primary, opportunities),
+        "account.parent_missing_share": _share(rows["accounts.parent_missing"][0][0], accounts),
+        "account.hierarchy_cycles": float(rows["accounts.cycles"][0][0]),
+        "account.hierarchy_depth": float(depth or 0),
+        "account.unused_share": _share(rows["accounts.unused"][0][0], accounts),
+        "contact.without_account_share": _share(without_account, contacts),
+        "case.without_activity_share": _share(without_activity, cases),
+        "case.open_count": float(sum(n for _, _, n in rows["cases.open_by_age_priority"])),
+        "lead.known_contact_share": _share(known, leads),
+        "lead.open_count": float(sum(n for _, n in rows["leads.open_by_age"])),
+        "dates.out_of_order": float(sum(rows[k][0][0] for k in rows if k.startswith("dates."))),
+    }
