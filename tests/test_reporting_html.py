@@ -18,6 +18,7 @@ from crmmigrate.reporting.html import (
     TABLE_ROWS,
     chart_svg,
     format_number,
+    metric_text,
     percent,
     render_html,
     write_html,
@@ -107,12 +108,10 @@ def hostile_report() -> Report:
     sections = [
         Section(key="pipeline", title="Pipeline", tables=[by_stage, by_owner, by_month],
                 findings=[past_due, probability, quarter_end],
-                metrics={"opportunity.past_due_share": 37 / 165, "opportunity.open": 165},
-                metric_formats={"opportunity.past_due_share": "percent", "opportunity.open": "count"}),
+                metrics={"opportunity.past_due_share": 37 / 165, "opportunity.open_count": 165.0}),
         Section(key="accounts", title="Accounts", tables=[], findings=[]),
         Section(key="contacts", title="Contacts and contact roles", tables=[coverage],
-                metrics={"opportunity.contact_role_coverage": 0.42},
-                metric_formats={"opportunity.contact_role_coverage": "percent"}),
+                metrics={"opportunity.contact_role_coverage": 0.42}),
         Section(key="picklists", title="Picklist noise", tables=[variants], findings=[noise]),
     ]
     reconciliation = [
@@ -126,7 +125,7 @@ def hostile_report() -> Report:
     gate = [
         GateCheck(metric="opportunity.contact_role_coverage", value=0.42, limit=0.5, op="min", passed=False),
         GateCheck(metric="opportunity.past_due_share", value=37 / 165, limit=0.25, op="max", passed=True),
-        GateCheck(metric="case.open_share", value=None, limit=0.9, op="max", passed=True),
+        GateCheck(metric="account.hierarchy_cycles", value=None, limit=0, op="max", passed=True),
     ]
     return Report(target="sqlite:///demo/migration.db", generated_at="2026-12-05T16:00:00Z",
                   as_of="2026-12-01", sections=sections, reconciliation=reconciliation, gate=gate,
@@ -198,6 +197,24 @@ def test_numbers_are_formatted_by_kind() -> None:
     assert format_number(0.4231, "number") == "0.4231" and format_number(165.0, "number") == "165"
 
 
+def test_metrics_read_as_their_kind() -> None:
+    assert metric_text("opportunity.contact_role_coverage", 0.42) == "42.0%"
+    assert metric_text("opportunity.open_count", 1234.0) == "1,234"
+    assert metric_text("not.a_metric", 0.125) == "0.125"
+    assert metric_text("opportunity.open_count", None) == "n/a"
+
+
+def test_columns_read_as_their_kind() -> None:
+    table = Table(key="t", title="t", columns=["currency", "count", "amount", "quarter_end_share", "avg"],
+                  rows=[["EUR", Decimal("12"), Decimal("5000.00"), 0.1295, 0.5],
+                        ["USD", Decimal("3"), Decimal("7.50"), None, 2.0]],
+                  formats={"avg": "number"})
+    page = render_html(Report(target="t", generated_at="g", as_of="a",
+                              sections=[Section(key="s", title="S", tables=[table])]))
+    cells = re.findall(r'<td class="num">([^<]*)</td>', page)
+    assert cells == ["12", "5,000.00", "13.0%", "0.5", "3", "7.50", "2"]
+
+
 def test_percent_never_rounds_to_none_or_all() -> None:
     assert percent(3 / 10_000) == "<0.1%"
     assert percent(9_999 / 10_000) == ">99.9%"
@@ -214,10 +231,11 @@ def test_summary_comes_first_with_verdict_gate_metrics_and_findings(page: str) -
     assert "opportunity.contact_role_coverage 42.0%, wanted at least 50.0%" in verdict
     summary = blocks.of("summary")
     for metric, value in (("opportunity.contact_role_coverage", "42.0%"),
-                          ("opportunity.past_due_share", "22.4%"), ("opportunity.open", "165")):
-        assert metric in summary and value in summary
+                          ("opportunity.past_due_share", "22.4%"), ("opportunity.open_count", "165")):
+        assert f"{metric}{value}" in summary
+    assert "open opportunities whose close date has passed / open ones" in summary  # its meaning
     assert "not computed (no such data)" in summary  # the gate check with no value
-    assert "at most 25.0%" in summary and "at most 0.9" in summary
+    assert "at most 25.0%" in summary and "at most 0" in summary
     # Findings counted by severity, errors first in the list.
     counts = re.findall(r'<div class="figure (\w+)"><span class="value">(\d+)</span>', page)
     assert counts == [("error", "1"), ("warning", "2"), ("info", "1")]
@@ -296,6 +314,48 @@ def test_none_values_draw_no_bar_and_break_the_line() -> None:
     line = Table(key="t", title="t", columns=["m", "v"],
                  rows=[["1", 1], ["2", 2], ["3", None], ["4", 4], ["5", 5]], chart="line", x="m", y=["v"])
     assert chart_svg(line).count("<polyline") == 2
+
+
+def test_a_missing_row_joins_the_line_and_a_lone_point_is_marked() -> None:
+    months = [f"2024-{m:02d}" for m in range(1, 13)] * 8  # 96 points: too many to mark each
+    rows = [[f"{2000 + i}-{m}", "EUR", float(i)] for i, m in enumerate(months)]
+    rows += [["2000-01", "USD", 5.0], ["2000-03", "USD", 7.0]]  # no USD row for 2000-02
+    rows += [["2001-05", "CNY", 1.0]]
+    table = Table(key="t", title="t", columns=["month", "currency", "amount"], rows=rows,
+                  chart="line", x="month", y=["amount"], series="currency")
+    svg = chart_svg(table)
+    assert svg.count("<polyline") == 2  # EUR, and USD across its missing month
+    assert svg.count("<circle") == 1 and "2001-05 · CNY: 1.00" in svg
+
+
+def test_series_by_hue_and_value_columns_by_lightness() -> None:
+    rows = [["Prospecting", "RUB", 100.0, 50.0], ["Prospecting", "USD", 80.0, 20.0],
+            ["Negotiation", "RUB", 60.0, 45.0]]
+    table = Table(key="t", title="t", columns=["stage", "currency", "amount", "weighted"], rows=rows,
+                  chart="bar", x="stage", y=["amount", "weighted"], series="currency")
+    svg = chart_svg(table)
+    fills = dict(re.findall(r'fill="(#[0-9a-f]{6})"><title>[^:]*· ([A-Z]{3} · \w+):', svg))
+    assert {name: fill for fill, name in fills.items()} == {
+        "RUB · amount": "#4e79a7", "RUB · weighted": "#a6bcd3",
+        "USD · amount": "#f28e2b", "USD · weighted": "#f8c695"}
+    # Four bars a stage: the chart takes the page's width and its table goes under it.
+    page = render_html(Report(target="t", generated_at="g", as_of="a",
+                              sections=[Section(key="s", title="S", tables=[table])]))
+    assert '<div class="pair single"><div><svg class="chart bars"' in page
+    assert 'viewBox="0 0 964 ' in page
+
+
+def test_a_table_of_many_columns_goes_under_its_chart() -> None:
+    def layout(columns: list[str]) -> str:
+        table = Table(key="t", title="t", columns=columns, rows=[[f"r{i}", *range(len(columns) - 1)]
+                                                              for i in range(3)],
+                      chart="bar", x=columns[0], y=[columns[1]])
+        page = render_html(Report(target="t", generated_at="g", as_of="a",
+                                  sections=[Section(key="s", title="S", tables=[table])]))
+        return re.search(r'<div class="(pair[^"]*)">', page).group(1)
+
+    assert layout(["stage", "count", "amount"]) == "pair"
+    assert layout(["stage", "count", "min_p", "avg_p", "max_p", "expected_p"]) == "pair single"
 
 
 def test_many_categories_draw_the_biggest_and_say_so() -> None:

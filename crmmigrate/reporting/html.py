@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from crmmigrate.page import document, escape, figures, is_missing, nice_step, shown_value, write_page
+from crmmigrate.reporting.metrics import METRICS
 from crmmigrate.reporting.model import (
     Finding,
     Format,
@@ -34,11 +35,13 @@ from crmmigrate.reporting.model import (
 )
 
 TITLE = "crmmigrate report"
-TABLE_ROWS = 50  # rows a table shows; the rest are counted in a note
+TABLE_ROWS = 25  # rows a table shows; the rest are counted in a note
 RECONCILE_ROWS = 50  # lines per aggregate; unexplained ones first
 CHART_CATEGORIES = 25  # bars a bar chart draws: the biggest, in the table's order
 LINE_POINTS = 400  # points a line chart draws
 CHART_SERIES = 8  # series drawn; a stacked chart adds up the rest as "other"
+WIDE_BARS = 3  # a bar chart with more bars a category takes the page's width, its table under it
+COLUMNS_BESIDE = 5  # a table with more columns goes under its chart, not beside it
 EXAMPLES = 10  # examples a finding lists
 TEXT_CHARS = 100  # characters of a text value shown in a cell
 LABEL_WIDTH = 24  # width (in Latin letters) of a category label in a chart
@@ -65,7 +68,7 @@ section.report { margin: 28px 0 0; padding-top: 12px; border-top: 2px solid #444
 .pair.single { grid-template-columns: minmax(0, 1fr); }
 .tablewrap { overflow-x: auto; }
 .tablewrap table { margin-top: 0; font-size: 13px; }
-td.text { overflow-wrap: anywhere; min-width: 9em; }
+td.text { overflow-wrap: anywhere; min-width: 8em; }
 td.none { color: #888; }
 .more { color: #555; font-style: italic; }
 .flag { display: inline-block; padding: 0 6px; border-radius: 3px; font-size: 12px;
@@ -103,14 +106,13 @@ tr.ok td.status { color: #1b5e20; }
 
 def render_html(report: Report, *, title: str = TITLE) -> str:
     """The dashboard as one string: inline CSS and SVG, no script, nothing fetched."""
-    formats = _metric_formats(report)
     body = [
         f"<h1>{escape(title)}</h1>",
         _meta(report),
-        _verdict(report, formats),
+        _verdict(report),
         _contents(report),
-        _summary(report, formats),
-        *(_section(section, formats) for section in report.sections),
+        _summary(report),
+        *(_section(section) for section in report.sections),
         _reconciliation(report.reconciliation),
     ]
     return document(title, "".join(body), css=_CSS)
@@ -135,6 +137,12 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _whole(value: Any) -> bool:
+    """An int, or a Decimal without decimals (what SUM of integers gives on PostgreSQL and
+    MariaDB); not a float, which is what SUM of amounts gives on SQLite."""
+    return isinstance(value, int) or (isinstance(value, Decimal) and value.as_tuple().exponent >= 0)
+
+
 def percent(rate: float | None) -> str:
     """A share as a percentage with one decimal that never rounds a little to nothing or
     almost all to all (3 of 10,000 is "<0.1%", not "0.0%")."""
@@ -150,13 +158,13 @@ def percent(rate: float | None) -> str:
 
 def format_number(value: Any, fmt: Format | None = None) -> str:
     """A number as a person reads it: a count with thousands separators, an amount with two
-    decimals, a share as a percentage. Without a format an int is a count and any other
+    decimals, a share as a percentage. Without a format a whole number is a count and any other
     number an amount. Not a number: "n/a" (None, NaN, infinity)."""
     number = _number(value)
     if number is None:
         return "n/a"
     if fmt is None:
-        fmt = "count" if isinstance(value, int) else "amount"
+        fmt = "count" if _whole(value) else "amount"
     if fmt == "percent":
         return percent(number)
     if fmt == "count" and number == round(number):
@@ -195,8 +203,11 @@ def _s(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
-def _metric_formats(report: Report) -> dict[str, Format]:
-    return {name: fmt for s in report.sections for name, fmt in s.metric_formats.items()}
+def metric_text(name: str, value: float | None) -> str:
+    """A metric's value as its kind reads: a share as a percentage, a count with thousands
+    separators (crmmigrate.reporting.metrics says which a metric is)."""
+    metric = METRICS.get(name)
+    return format_number(value, "number" if metric is None else "percent" if metric.share else "count")
 
 
 # --- the top of the page --------------------------------------------------------------------
@@ -213,12 +224,12 @@ def _meta(report: Report) -> str:
     return f'<p class="meta">{"; ".join(parts)}</p>'
 
 
-def _rule(check: GateCheck, formats: dict[str, Format]) -> str:
+def _rule(check: GateCheck) -> str:
     word = "at least" if check.op == "min" else "at most"
-    return f"{word} {format_number(check.limit, formats.get(check.metric, 'number'))}"
+    return f"{word} {metric_text(check.metric, check.limit)}"
 
 
-def _verdict(report: Report, formats: dict[str, Format]) -> str:
+def _verdict(report: Report) -> str:
     if not report.gate:
         return ('<p class="verdict none" id="verdict">No gate: no --fail-on threshold was set, '
                 "so nothing here holds a cutover.</p>")
@@ -227,8 +238,7 @@ def _verdict(report: Report, formats: dict[str, Format]) -> str:
         line = f"PASSED: all {_s(len(report.gate), 'gate check')} within their thresholds"
         return f'<p class="verdict pass" id="verdict">{escape(line)}</p>'
     named = "; ".join(
-        f"{c.metric} {format_number(c.value, formats.get(c.metric, 'number'))}, "
-        f"wanted {_rule(c, formats)}"
+        f"{c.metric} {metric_text(c.metric, c.value)}, wanted {_rule(c)}"
         for c in failed
     )
     line = f"FAILED: {len(failed):,} of {_s(len(report.gate), 'gate check')}: {named}"
@@ -239,17 +249,16 @@ def _tag(passed: bool) -> str:
     return '<span class="tag pass">PASS</span>' if passed else '<span class="tag fail">FAIL</span>'
 
 
-def _gate_table(report: Report, formats: dict[str, Format]) -> str:
+def _gate_table(report: Report) -> str:
     if not report.gate:
         return ""
     rows = []
     for check in report.gate:
-        fmt = formats.get(check.metric, "number")
         value = ("<em>not computed (no such data)</em>" if check.value is None
-                 else escape(format_number(check.value, fmt)))
+                 else escape(metric_text(check.metric, check.value)))
         rows.append(
             f'<tr class="{"pass" if check.passed else "fail"}"><td>{escape(check.metric)}</td>'
-            f'<td class="num">{value}</td><td>{escape(_rule(check, formats))}</td>'
+            f'<td class="num">{value}</td><td>{escape(_rule(check))}</td>'
             f"<td>{_tag(check.passed)}</td></tr>"
         )
     return ('<h3 id="gate">Gate</h3><table><thead><tr><th>metric</th><th class="num">value</th>'
@@ -268,14 +277,19 @@ def _finding_id(finding: Finding) -> str:
     return _anchor("finding", finding.key)
 
 
-def _summary(report: Report, formats: dict[str, Format]) -> str:
+def _summary(report: Report) -> str:
     parts = ['<section class="report summary" id="summary"><h2>Summary</h2>',
-             _gate_table(report, formats)]
+             _gate_table(report)]
     metrics = report.metrics
     if metrics:
         parts.append("<h3>Headline metrics</h3>")
-        parts.append(figures([(name, format_number(value, formats.get(name, "number")))
-                              for name, value in metrics.items()]))
+        rows = "".join(
+            f'<tr><td>{escape(name)}</td><td class="num">{escape(metric_text(name, value))}</td>'
+            f'<td>{escape(METRICS[name].meaning if name in METRICS else "")}</td></tr>'
+            for name, value in metrics.items()
+        )
+        parts.append('<table><thead><tr><th>metric</th><th class="num">value</th>'
+                     f"<th>what it measures</th></tr></thead><tbody>{rows}</tbody></table>")
     found = _all_findings(report)
     parts.append('<h3 id="findings">Findings by severity</h3>')
     if not found:
@@ -356,12 +370,11 @@ def _flagged(section: Section) -> dict[str, list[Finding]]:
     return by_table
 
 
-def _section(section: Section, formats: dict[str, Format]) -> str:
+def _section(section: Section) -> str:
     parts = [f'<section class="report" id="{_anchor("section", section.key)}">',
              f"<h2>{escape(section.title)}</h2>"]
     if section.metrics:
-        parts.append(figures([(name, format_number(value, formats.get(name, "number")))
-                              for name, value in section.metrics.items()]))
+        parts.append(figures([(name, metric_text(name, value)) for name, value in section.metrics.items()]))
     flagged = _flagged(section)
     for table in section.tables:
         parts.append(_table_block(section, table, flagged.get(table.key, [])))
@@ -377,9 +390,10 @@ def _section(section: Section, formats: dict[str, Format]) -> str:
 
 
 def _table_block(section: Section, table: Table, found: list[Finding]) -> str:
-    chart = chart_svg(table)
+    chart, wide = _chart(table)
     head = (f'<h3>{escape(table.title)}{_flags(found) if found else ""}</h3>')
-    pair_class = "pair" if chart else "pair single"
+    beside = chart and not wide and len(table.columns) <= COLUMNS_BESIDE
+    pair_class = "pair" if beside else "pair single"
     return (
         f'<div class="block" id="{_anchor("table", section.key, table.key)}">{head}'
         f'<div class="{pair_class}">{f"<div>{chart}</div>" if chart else ""}'
@@ -391,12 +405,13 @@ def _table_block(section: Section, table: Table, found: list[Finding]) -> str:
 
 def _data_table(table: Table) -> str:
     heads = "".join(
-        f'<th class="{"num" if _numeric_column(table, i) else ""}">{escape(str(c))}</th>'
+        f'<th class="{"num" if _numeric_column(table, i) else ""}">{_header(str(c))}</th>'
         for i, c in enumerate(table.columns)
     )
+    formats = [column_format(table, column) for column in table.columns]
     rows = []
     for row in table.rows[:TABLE_ROWS]:
-        cells = [_cell(value, table.formats.get(column)) for column, value in zip(table.columns, row)]
+        cells = [_cell(value, fmt) for fmt, value in zip(formats, row)]
         rows.append(f"<tr>{''.join(cells)}</tr>")
     if not table.rows:
         rows.append(f'<tr><td class="more" colspan="{max(len(table.columns), 1)}">no rows</td></tr>')
@@ -410,14 +425,23 @@ def _data_table(table: Table) -> str:
     return f"<table><thead><tr>{heads}</tr></thead><tbody>{''.join(rows)}</tbody></table>{note}"
 
 
+def _header(column: str) -> str:
+    # A name like quarter_end_amount may break after each "_": a narrow table stays in its
+    # half of the page instead of scrolling.
+    return escape(column).replace("_", "_<wbr>")
+
+
 def column_format(table: Table, column: str) -> Format:
-    """How a column's numbers are shown: as the table says, else a count when every value is
-    an int and an amount otherwise."""
+    """How a column's numbers are shown: as the table says; else a share column ("share",
+    "..._share", "..._coverage") as a percentage, a column of whole numbers as a count, any
+    other as an amount."""
     if column in table.formats:
         return table.formats[column]
+    if re.search(r"(^|_)(share|coverage)$", column):
+        return "percent"
     index = table.columns.index(column)
     values = [row[index] for row in table.rows if _number(row[index]) is not None]
-    return "count" if all(isinstance(v, int) for v in values) else "amount"
+    return "count" if all(_whole(v) for v in values) else "amount"
 
 
 def _numeric_column(table: Table, index: int) -> bool:
@@ -438,7 +462,7 @@ def _finding(finding: Finding) -> str:
         shown = finding.examples[:EXAMPLES]
         columns = [c for c in _PROVENANCE if any(c in e for e in shown)]
         columns += list(dict.fromkeys(k for e in shown for k in e if k not in columns))
-        heads = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+        heads = "".join(f"<th>{_header(str(c))}</th>" for c in columns)
         rows = "".join("<tr>" + "".join(_cell(e.get(c)) for c in columns) + "</tr>" for e in shown)
         more = len(finding.examples) - len(shown)
         tail = f'<p class="more">and {_s(more, "more example")}</p>' if more else ""
@@ -460,14 +484,16 @@ class _Series:
         self.names: list[str] = []
         self.values: dict[tuple[str, str], float | None] = {}
         self.notes: list[str] = []
+        self.colours: dict[str, str] = {}
         self._seen: set[str] = set()
 
-    def add(self, category: str, name: str, value: float | None) -> None:
+    def add(self, category: str, name: str, value: float | None, colour: str) -> None:
         if category not in self._seen:
             self._seen.add(category)
             self.categories.append(category)
         if name not in self.names:
             self.names.append(name)
+            self.colours[name] = colour
         # Two rows of one category and series (the table's grain is finer than the chart's)
         # add up.
         old = self.values.get((category, name))
@@ -498,16 +524,28 @@ def _chart_data(table: Table) -> _Series | str:
     yi = [table.columns.index(y) for y in table.y]
     si = table.columns.index(table.series) if table.series else None
     data = _Series()
+    groups: dict[str, int] = {}  # each series value's place, which picks its colour
     for row in table.rows:
         category = _label(row[xi])
-        for y, index in zip(table.y, yi):
+        for j, (y, index) in enumerate(zip(table.y, yi)):
             value = _number(row[index])
             if si is None:
-                name = y
+                name, colour = y, PALETTE[j % len(PALETTE)]
             else:
-                name = _label(row[si]) if len(table.y) == 1 else f"{_label(row[si])} · {y}"
-            data.add(category, name, value)
+                group = _label(row[si])
+                place = groups.setdefault(group, len(groups))
+                # One hue per series value, lighter for each further value column: "RUB ·
+                # amount" dark blue, "RUB · weighted" light blue.
+                name = group if len(table.y) == 1 else f"{group} · {y}"
+                colour = _tint(PALETTE[place % len(PALETTE)], 1 - 0.5 ** j)
+            data.add(category, name, value, colour)
     return data
+
+
+def _tint(colour: str, white: float) -> str:
+    """`colour` (#rrggbb) mixed with `white` parts of white."""
+    channels = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * white):02x}" for c in channels)
 
 
 def _keep_series(data: _Series, *, stacked: bool) -> None:
@@ -524,6 +562,7 @@ def _keep_series(data: _Series, *, stacked: bool) -> None:
             data.values[(c, other)] = sum(present) if present else None
         data.notes.append(f"The {len(rest):,} smallest series are added up as “{other}”.")
         data.names = [n for n in data.names if n in keep] + [other]
+        data.colours[other] = _OTHER
     else:
         data.notes.append(f"{_s(len(rest), 'smaller series', 'smaller series')} not drawn "
                           "(the table lists them).")
@@ -583,24 +622,29 @@ def chart_svg(table: Table) -> str:
     """The table drawn as its hint says, or "" for none. Horizontal bars (long category names
     read on the left), stacked bars (negative parts to the left of zero), or lines over the
     categories in order."""
+    return _chart(table)[0]
+
+
+def _chart(table: Table) -> tuple[str, bool]:
+    """The chart, and whether it needs the page's whole width (more bars a category than
+    half of it shows readably)."""
     if table.chart == "none" or not table.rows:
-        return ""
+        return "", False
     data = _chart_data(table)
     if isinstance(data, str):
-        return f'<p class="meta">{escape(data)}</p>'
+        return f'<p class="meta">{escape(data)}</p>', False
     fmt = column_format(table, table.y[0])
     if table.chart == "line":
-        return _line_chart(table, data, fmt)
+        return _line_chart(table, data, fmt), False
     stacked = table.chart == "stacked"
     _keep_series(data, stacked=stacked)
     _keep_categories(data, CHART_CATEGORIES, biggest=True)
-    return _bar_chart(table, data, fmt, stacked=stacked)
+    wide = not stacked and len(data.names) > WIDE_BARS
+    return _bar_chart(table, data, fmt, stacked=stacked, wide=wide), wide
 
 
 def _colour(data: _Series, name: str) -> str:
-    if name.startswith("other (") and name == data.names[-1]:
-        return _OTHER
-    return PALETTE[data.names.index(name) % len(PALETTE)]
+    return data.colours.get(name, _OTHER)
 
 
 def _legend(data: _Series) -> str:
@@ -623,11 +667,11 @@ def _svg_open(table: Table, width: float, height: float, kind: str) -> str:
             f'aria-label="{escape(label)}"><title>{escape(label)}</title>')
 
 
-def _bar_chart(table: Table, data: _Series, fmt: Format | None, *, stacked: bool) -> str:
-    label_w, plot_w, value_w = 190, 290, 84
+def _bar_chart(table: Table, data: _Series, fmt: Format | None, *, stacked: bool, wide: bool) -> str:
+    label_w, plot_w, value_w = 190, 690 if wide else 290, 84
     top, gap = 22, 8
     k = 1 if stacked else max(len(data.names), 1)
-    bar_h = 14 if k == 1 else max(4, min(10, 28 // k))
+    bar_h = {1: 14, 2: 12}.get(k, max(4, min(10, 28 // k)))
     row_h = k * bar_h + gap
     width = label_w + plot_w + value_w
     height = top + row_h * len(data.categories) + 6
@@ -687,8 +731,8 @@ def _bar_chart(table: Table, data: _Series, fmt: Format | None, *, stacked: bool
                     f"{category}: {format_number(value, fmt)}"
                 parts.append(_rect(left, by, right - left, bar_h - (1 if k > 1 else 0),
                                    _colour(data, name), tip))
-                if k <= 3:
-                    parts.append(_value_text(max(right, zero) + 4, by + bar_h - 3, value, fmt))
+                if k <= 2:  # more would not fit their bars' height
+                    parts.append(_value_text(max(right, zero) + 4, by + bar_h - 2.5, value, fmt))
     if lo < 0:
         parts.append(f'<line x1="{zero:.1f}" y1="{top - 6}" x2="{zero:.1f}" y2="{height - 4}" '
                      f'stroke="{_AXIS}" stroke-width="1.5"/>')
@@ -717,7 +761,7 @@ def _line_chart(table: Table, data: _Series, fmt: Format | None) -> str:
     plot_w, plot_h = 480, 200
     width, height = left + plot_w + right, top + plot_h + bottom
     n = len(data.categories)
-    values = [v for (c, name), v in data.values.items() if v is not None and name in data.names]
+    values = [v for (_, name), v in data.values.items() if v is not None and name in data.names]
     lo, hi, step = _axis(min(values, default=0.0), max(values, default=0.0))
 
     def px(i: int) -> float:
@@ -741,23 +785,25 @@ def _line_chart(table: Table, data: _Series, fmt: Format | None) -> str:
                          f'text-anchor="middle">{escape(_shorten(category, 12))}</text>')
     for name in data.names:
         colour = _colour(data, name)
-        runs: list[list[str]] = [[]]
-        dots = []
+        runs: list[list[tuple[float, float, str]]] = [[]]
         for i, category in enumerate(data.categories):
+            if (category, name) not in data.values:
+                continue  # no row: the line goes on to the next point
             value = data.get(category, name)
-            if value is None:  # a gap in the line, not a drop to zero
+            if value is None:  # a row without a value: a gap in the line, not a drop to zero
                 runs.append([])
                 continue
-            runs[-1].append(f"{px(i):.1f},{py(value):.1f}")
-            if n <= 60:
-                dots.append(f'<circle cx="{px(i):.1f}" cy="{py(value):.1f}" r="3" fill="{colour}">'
-                            f"<title>{escape(category)} · {escape(name)}: "
-                            f"{escape(format_number(value, fmt))}</title></circle>")
+            tip = f"{category} · {name}: {format_number(value, fmt)}"
+            runs[-1].append((px(i), py(value), tip))
         for run in runs:
             if len(run) > 1:
-                parts.append(f'<polyline class="series" points="{" ".join(run)}" fill="none" '
+                points = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in run)
+                parts.append(f'<polyline class="series" points="{points}" fill="none" '
                              f'stroke="{colour}" stroke-width="2"/>')
-        parts += dots
+            # Every point is marked while they are few; a point alone always (no line shows it).
+            if n <= 60 or len(run) == 1:
+                parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
+                          f"<title>{escape(tip)}</title></circle>" for x, y, tip in run]
     parts.append(f'<text class="tick" x="{left + plot_w / 2:.0f}" y="{height - 4}" '
                  f'text-anchor="middle">{escape(str(table.x))}</text>')
     parts.append("</svg>")

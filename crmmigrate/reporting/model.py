@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 Chart = Literal["bar", "stacked", "line", "none"]
 Severity = Literal["info", "warning", "error"]
-# How a number is shown: count 1,234; amount 1,234.50; percent 42.0% (the value is a share,
-# 0.42); number as it comes. Without one, an int is a count and a float an amount.
+# How a number in a table is shown: count 1,234; amount 1,234.50; percent 42.0% (the value is
+# a share, 0.42); number as it comes. Without one (crmmigrate.reporting.html.column_format): a
+# column named share or *_share or *_coverage is a percent, whole numbers a count, others an amount.
 Format = Literal["count", "amount", "percent", "number"]
 
 
@@ -69,7 +70,6 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)  # "opportunity.contact_role_coverage": 0.42
-    metric_formats: dict[str, Format] = field(default_factory=dict)  # metric -> how it is shown
 
 
 @dataclass
