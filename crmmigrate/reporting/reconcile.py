@@ -1,0 +1,358 @@
+"""Reconcile before and after: what the legacy systems held beside what the target holds.
+
+    legacy, notes = legacy_datasets(Path("runs/20261205T161522Z-bbc373"))
+    lines = reconcile(engine, legacy)      # one ReconcileLine per aggregate and group
+
+The same aggregates (pipeline amount and count by stage, records by owner, cases by status)
+are computed on the legacy records as mapped (before clean, dedupe and the gate: what the old
+system held, in the canonical model's fields) and on the loaded target. Every difference is
+explained by what happened to each legacy record, as the ledger (`id_map`) and the target say:
+
+- rejected, merged, filtered: the record is not in the target as itself (id_map's status);
+- changed: the record is loaded, but its value moved it to another group or changed the sum
+  (clean normalised an owner, survivorship took a merged record's stage, a hand edited it);
+- quarantined: the record is loaded, but the value was invalid and loaded empty (it is kept in
+  the row's quarantine column).
+
+What is left is `unexplained` and flagged: a row deleted from the target, or added to it, by
+hand; a legacy record the ledger does not know.
+
+The legacy records are written into a temporary table of the target's own database (dropped
+at the end, nothing of it committed), so that every figure is a GROUP BY in the database: the
+join of legacy records to their rows never pulls the target's rows out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from crmmigrate.errors import BadUsage, CrmMigrateError
+from crmmigrate.load.engine import _copy_csv
+from crmmigrate.load.schema import ID_MAP, build_metadata, table_name
+from crmmigrate.mapping.config import Mapping
+from crmmigrate.passwords import mask_url
+from crmmigrate.reporting.dialect import exact
+from crmmigrate.reporting.model import ReconcileLine
+from crmmigrate.staging import file_name
+
+class CannotReconcile(CrmMigrateError):
+    """The target's database would not take the temporary table the reconciliation joins in."""
+
+
+# What explains a difference, in the order a line shows them.
+CATEGORIES = ("rejected", "merged", "filtered", "changed", "quarantined")
+BLANK = "(blank)"  # the group of records with no value
+UNREADABLE = "(unreadable)"  # the group of rows extract could not read: the ledger has them, with no values
+_UNREADABLE_COLUMN = "_unreadable"
+_INSERT_ROWS = 20_000  # legacy records per insert into the temporary table
+_SCALE = 4  # decimals an amount keeps in the target (Numeric(20, 4)): sums are compared to it
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One figure computed on both sides: records of `entity` grouped `by` fields, counted,
+    or with `measure` summed."""
+
+    name: str
+    entity: str
+    by: tuple[str, ...]
+    measure: str | None = None  # None: count the records
+
+
+AGGREGATES: tuple[Aggregate, ...] = (
+    # Amounts in different currencies are never added up: the currency is part of the group.
+    Aggregate("pipeline amount by stage", "opportunity", ("stage", "currency"), "amount"),
+    Aggregate("opportunities by stage", "opportunity", ("stage",)),
+    Aggregate("accounts by owner", "account", ("owner",)),
+    Aggregate("contacts by owner", "contact", ("owner",)),
+    Aggregate("opportunities by owner", "opportunity", ("owner",)),
+    Aggregate("cases by status", "case", ("status",)),  # a case has no owner in the model
+)
+
+
+def reconcile(engine: sa.Engine, legacy: dict[str, pd.DataFrame],
+              aggregates: Iterable[Aggregate] = AGGREGATES) -> list[ReconcileLine]:
+    """Per aggregate and group: the legacy figure, the target's, and the difference explained
+    by rejected, merged, filtered, changed and quarantined records; the rest `unexplained`.
+
+    `legacy`: per entity, the mapped records of the run (canonical fields as text, with
+    `_source` and `_row`), e.g. from `legacy_datasets`. An aggregate of an entity with no
+    legacy records is left out; the target side counts only rows of the legacy sources."""
+    from crmmigrate.run import _legacy_id  # the key a record has in id_map, as the run gives it
+
+    wanted = [a for a in aggregates if a.entity in legacy]
+    metadata = build_metadata()
+    id_map = metadata.tables[ID_MAP]
+    lines: list[ReconcileLine] = []
+    with engine.connect() as connection:
+        staged: list[sa.Table] = []
+        try:
+            for entity in dict.fromkeys(a.entity for a in wanted):
+                mine = [a for a in wanted if a.entity == entity]
+                fields = list(dict.fromkeys(f for a in mine for f in (*a.by, *([a.measure] if a.measure else []))))
+                target = metadata.tables[table_name(entity)]
+                frame = legacy[entity]
+                temp = _stage(connection, entity, frame, fields, target, id_map, _legacy_id)
+                staged.append(temp)
+                sources = sorted({str(s) for s in frame["_source"].dropna().unique()})
+                for aggregate in mine:
+                    lines += _lines(connection, aggregate, temp, target, id_map, sources)
+        finally:
+            for temp in staged:
+                temp.drop(connection, checkfirst=True)
+            connection.rollback()
+    return lines
+
+
+def _stage(connection: sa.Connection, entity: str, frame: pd.DataFrame, fields: list[str], target: sa.Table,
+           id_map: sa.Table, legacy_key: Any) -> sa.Table:
+    """The legacy records of `entity` in a temporary table: source, legacy id (as id_map keys
+    it) and the aggregated fields, typed as the target types them."""
+    temp = sa.Table(
+        f"crmmigrate_legacy_{entity}", sa.MetaData(),
+        sa.Column("source", id_map.c.source.type, nullable=False),
+        sa.Column("legacy_id", id_map.c.legacy_id.type, nullable=False),
+        *(sa.Column(f, sa.Numeric(38, _SCALE) if _numeric(target.c[f]) else sa.Text()) for f in fields),
+        prefixes=["TEMPORARY"],
+        mysql_charset="utf8mb4",
+    )
+    temp.drop(connection, checkfirst=True)
+    try:
+        temp.create(connection)
+    except sa.exc.DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise CannotReconcile(
+            f"the reconciliation could not create its temporary table in the target's database: {reason}.",
+            file=mask_url(connection.engine.url),
+            hint="It needs a connection that may create temporary tables (nothing else is written; the "
+            "table is gone when it ends): PostgreSQL's TEMP privilege, not a read-only transaction.") from None
+    columns = {
+        "source": frame["_source"].astype(str),
+        "legacy_id": pd.Series([legacy_key(i, r) for i, r in zip(frame["id"], frame["_row"], strict=True)],
+                               index=frame.index, dtype=object),
+    }
+    unreadable = (frame[_UNREADABLE_COLUMN].fillna(False).astype(bool) if _UNREADABLE_COLUMN in frame
+                  else pd.Series(False, index=frame.index))
+    for f in fields:
+        values = frame[f] if f in frame else pd.Series(None, index=frame.index, dtype=object)
+        columns[f] = _amounts(values) if _numeric(target.c[f]) else _texts(values).mask(unreadable, UNREADABLE)
+    staged = pd.DataFrame(columns).astype(object)
+    staged = staged.where(staged.notna(), None)
+    if connection.dialect.name == "postgresql":  # COPY, as the loader writes: a cutover has millions
+        _copy_csv(connection.connection.driver_connection, temp.name, pa.Table.from_pandas(staged, preserve_index=False))
+        return temp
+    records = staged.to_dict("records")
+    for start in range(0, len(records), _INSERT_ROWS):
+        connection.execute(temp.insert(), records[start:start + _INSERT_ROWS])
+    return temp
+
+
+def _numeric(column: sa.Column) -> bool:
+    return isinstance(column.type, sa.Numeric | sa.Integer)
+
+
+def _texts(values: pd.Series) -> pd.Series:
+    """A legacy value as a group: stripped, and empty when blank."""
+    text = values.map(lambda v: v.strip() if isinstance(v, str) else None)
+    return text.where(text.map(bool, na_action="ignore").fillna(False).astype(bool), None)
+
+
+def _amounts(values: pd.Series) -> pd.Series:
+    """A legacy amount as a number, at the target's scale; none where it is not one (the target
+    cannot hold it either: it is quarantined, or the record rejected)."""
+    numbers = pd.to_numeric(values.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
+
+    def fit(x: float) -> Decimal | None:
+        if x is None or not math.isfinite(x) or abs(x) >= 1e30:
+            return None
+        return round(Decimal(repr(float(x))), _SCALE)
+
+    return numbers.map(fit, na_action="ignore").astype(object)
+
+
+def _lines(connection: sa.Connection, aggregate: Aggregate, temp: sa.Table, target: sa.Table,
+           id_map: sa.Table, sources: list[str]) -> list[ReconcileLine]:
+    dialect = connection.dialect
+    by_legacy = [exact(temp.c[f], dialect) for f in aggregate.by]
+    by_target = [exact(target.c[f], dialect) for f in aggregate.by]
+
+    def measure(table: sa.Table) -> sa.ColumnElement:
+        return sa.func.sum(table.c[aggregate.measure]) if aggregate.measure else sa.func.count()
+
+    legacy_side = _sums(connection.execute(sa.select(*by_legacy, measure(temp)).group_by(*by_legacy)))
+    target_side = _sums(connection.execute(
+        sa.select(*by_target, measure(target)).where(target.c.legacy_source.in_(sources)).group_by(*by_target)))
+
+    row = (target.c.legacy_source == temp.c.source) & (target.c.legacy_id == temp.c.legacy_id)
+    entry = ((id_map.c.entity == aggregate.entity) & (id_map.c.source == temp.c.source)
+             & (id_map.c.legacy_id == temp.c.legacy_id))
+    explained: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(CATEGORIES, 0.0))
+
+    # Records not in the target as themselves: what id_map says became of them, by their legacy group.
+    fate = sa.case((id_map.c.status.in_(("rejected", "merged", "filtered")), id_map.c.status), else_=None)
+    gone = connection.execute(
+        sa.select(*by_legacy, fate, measure(temp))
+        .select_from(temp.outerjoin(target, row).outerjoin(id_map, entry))
+        .where(target.c.id.is_(None))
+        .group_by(*by_legacy, fate))
+    for *group, status, value in gone:
+        if status is not None:
+            explained[_key(group)][status] += _number(value)
+
+    # Records in the target: what they add to their legacy group, less what their rows add to
+    # their target group. A value loaded empty with the original kept is quarantined.
+    emptied = sa.or_(*((target.c[f].is_(None) & temp.c[f].is_not(None))
+                       for f in (*aggregate.by, *([aggregate.measure] if aggregate.measure else []))))
+    kept = sa.case((target.c.quarantine.is_not(None) & emptied, "quarantined"), else_="changed")
+    legacy_measure = temp.c[aggregate.measure] if aggregate.measure else sa.literal(1)
+    target_measure = target.c[aggregate.measure] if aggregate.measure else sa.literal(1)
+    moved = connection.execute(
+        sa.select(*by_legacy, *by_target, kept, sa.func.sum(legacy_measure), sa.func.sum(target_measure))
+        .select_from(temp.join(target, row))
+        .group_by(*by_legacy, *by_target, kept))
+    width = len(aggregate.by)
+    for found in moved:
+        legacy_group, target_group = found[:width], found[width:2 * width]
+        category, legacy_value, target_value = found[2 * width:]
+        if _key(legacy_group) == _key(target_group) and _number(legacy_value) == _number(target_value):
+            continue
+        explained[_key(legacy_group)][category] += _number(legacy_value)
+        explained[_key(target_group)][category] -= _number(target_value)
+
+    # A count is shown as one (20, not 20.0); a sum at the target's scale.
+    shown = _round if aggregate.measure else (lambda v: int(round(v)))
+    lines = []
+    for key in sorted(set(legacy_side) | set(target_side) | set(explained), key=_order):
+        before, after = legacy_side.get(key, 0.0), target_side.get(key, 0.0)
+        why = {c: shown(v) for c, v in (explained[key] if key in explained else dict.fromkeys(CATEGORIES, 0.0)).items()}
+        left = shown(before - after - sum(why.values()))
+        if not before and not after and not any(why.values()):
+            continue  # a group whose amounts are none on either side (not numbers): nothing to reconcile
+        lines.append(ReconcileLine(aggregate.name, key, shown(before), shown(after), why, left))
+    return lines
+
+
+def _sums(rows: Iterable[Any]) -> dict[str, float]:
+    found: dict[str, float] = defaultdict(float)
+    for *group, value in rows:
+        found[_key(group)] += _number(value)
+    return dict(found)
+
+
+def _key(group: Iterable[Any]) -> str:
+    return " · ".join(str(v).strip() if v is not None and str(v).strip() else BLANK for v in group)
+
+
+def _order(key: str) -> tuple[bool, bool, str]:
+    return (UNREADABLE in key, BLANK in key, key.casefold())
+
+
+def _number(value: Any) -> float:
+    return float(value) if value is not None else 0.0
+
+
+def _round(value: float) -> float:
+    rounded = round(value, _SCALE)
+    return rounded + 0.0  # no -0.0 in a report
+
+
+# -- the legacy side from a run directory --------------------------------------------------------
+
+
+def legacy_datasets(run_dir: Path, mappings: dict[str, Mapping] | None = None
+                    ) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Per entity, the legacy records a run read, from its directory: every source's mapped
+    records (mapped/<source>.parquet), plus the records its filters removed, mapped again from
+    extracted/<source>.parquet without the filters (the filtered list keeps only their ids).
+    `mappings`: per source name, its Mapping, while the run is going (default: the sources and
+    mapping files its run.json names). Returns the datasets and notes on what could not be read."""
+    from crmmigrate.mapping.config import load_mapping
+
+    run_dir = Path(run_dir)
+    if mappings is None:
+        sources: list[tuple[str, str, Mapping | Path]] = [(name, entity, Path(path))
+                                                          for name, entity, path in _run_sources(run_dir)]
+    else:
+        sources = [(name, mapping.entity, mapping) for name, mapping in mappings.items()]
+    frames: dict[str, list[pd.DataFrame]] = {}
+    notes: list[str] = []
+    for name, entity, mapping in sources:
+        stem = file_name(name)
+        mapped = run_dir / "mapped" / f"{stem}.parquet"
+        if not mapped.is_file():
+            raise BadUsage(f"{run_dir} has no {mapped.relative_to(run_dir)}: the run's staged records of "
+                           f"source {name!r} are gone.")
+        records = pd.read_parquet(mapped)
+        frames.setdefault(entity, []).append(records)
+        frames[entity].append(_unreadable(run_dir / "extracted" / f"{stem}.rejects.csv", records))
+        filtered = _read_csv(run_dir / "mapped" / f"{stem}.filtered.csv", ["_row"])
+        if filtered.empty:
+            continue
+        if isinstance(mapping, Path):
+            if not mapping.is_file():
+                notes.append(f"{len(filtered):,} filtered record(s) of source {name!r} are left out of the legacy "
+                             f"side: their mapping {str(mapping)!r} is not there to read them again.")
+                continue
+            mapping = load_mapping(mapping)
+        frames[entity].append(_unfiltered(mapping, run_dir / "extracted" / f"{stem}.parquet", filtered))
+    return {e: pd.concat(parts, ignore_index=True) for e, parts in frames.items()}, notes
+
+
+def _run_sources(run_dir: Path) -> list[tuple[str, str, str]]:
+    """(name, entity, mapping file) of every source run.json names."""
+    log = run_dir / "run.json"
+    try:
+        run = json.loads(log.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadUsage(f"{run_dir} is not a run directory: it has no run.json.",
+                       hint="Give a directory of runs/, e.g. runs/20261205T161522Z-bbc373.") from None
+    except (OSError, ValueError) as exc:
+        raise BadUsage(f"cannot read {log}: {exc}.") from None
+    sources = run.get("sources") if isinstance(run, dict) else None
+    if not sources:
+        raise BadUsage(f"{log} lists no sources: the run did not get as far as extracting.",
+                       hint="Reconcile against a run that loaded.")
+    return [(str(s["name"]), str(s["entity"]), str(s.get("mapping", ""))) for s in sources]
+
+
+def _unreadable(path: Path, records: pd.DataFrame) -> pd.DataFrame:
+    """The rows extract could not read (its rejects file), as records with no values: they are
+    in the ledger (rejected, keyed by their row). A reject of a record that was read (a legacy id
+    too long for the target) is among `records` already."""
+    rejects = _read_csv(path, ["_source", "_row"])
+    rejects = rejects[~rejects["_row"].isin(set(records["_row"].astype(str)))]
+    return pd.DataFrame({"id": None, "_source": rejects["_source"], "_row": rejects["_row"],
+                         _UNREADABLE_COLUMN: True}, index=rejects.index)
+
+
+def _unfiltered(mapping: Mapping, extracted: Path, filtered: pd.DataFrame) -> pd.DataFrame:
+    """The filtered records mapped again from their extracted rows, by a mapping without filters."""
+    from crmmigrate.mapping.engine import Mapper
+
+    rows = pd.read_parquet(extracted)
+    rows = rows[rows["_row"].astype(str).isin(set(filtered["_row"].astype(str)))].reset_index(drop=True)
+    records, _ = Mapper(mapping.model_copy(update={"where": []}), list(rows.columns)).map(rows)
+    return records
+
+
+def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    """A run's rejects or filtered list (none when the file is not there)."""
+    if not path.is_file():
+        return pd.DataFrame(columns=columns, dtype=str)
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def unexplained(lines: Iterable[ReconcileLine]) -> list[ReconcileLine]:
+    """The lines whose difference the ledger does not explain."""
+    return [line for line in lines if not line.ok]
