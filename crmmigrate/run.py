@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import socket
@@ -414,6 +415,7 @@ class RunResult:
     # entity -> what keeping its merged records did: entries written, rows removed, merges undone
     merges: dict[str, MergedInTarget] = field(default_factory=dict)
     repaired: Repair = field(default_factory=Repair)  # what id_map said that the tables did not, put right
+    report: RunReport | None = None  # the report written after the load; None: not written (dry run, --no-report)
 
     @property
     def gate_failed(self) -> bool:
@@ -463,12 +465,15 @@ def run_migration(
     wait: float = 0,
     waiting: Waiting | None = None,
     interrupted: Interrupted | None = None,
+    write_report: bool = True,
 ) -> RunResult:
     """Extract, map, validate, gate and load every source of `migration` (of the `only`
     entities, when given), writing every artifact into a new run directory. The target's lock
     is held from the connection on: when another run holds it, wait up to `wait` seconds
     (telling `waiting`), then raise TargetBusy. Earlier runs that were killed are marked
-    interrupted in their run.json once the lock is held (telling `interrupted`)."""
+    interrupted in their run.json once the lock is held (telling `interrupted`). After the
+    load, with `write_report`, the report on the target (`crmmigrate report`) goes into the
+    run directory, reconciled with this run's legacy records."""
     report = progress or (lambda *_: None)
     planned = migration.sources
     if only is not None:
@@ -493,7 +498,7 @@ def run_migration(
             return _run(migration, planned, run_id, run_dir, started, log, only=only, dry_run=dry_run,
                         allow_failing=allow_failing, batch_rows=batch_rows, report=report,
                         lock=lambda engine: held.enter_context(target_lock(engine, wait=wait, waiting=waiting)),
-                        interrupted=interrupted or (lambda *_: None))
+                        interrupted=interrupted or (lambda *_: None), write_report=write_report)
     except CrmMigrateError as exc:
         # The run log says how the run ended, whatever ended it (the message has no password:
         # every error about a URL shows it masked).
@@ -505,7 +510,7 @@ def run_migration(
 def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_dir: Path,
          started: datetime, log: _RunLog, *, only: list[str] | None, dry_run: bool,
          allow_failing: bool, batch_rows: int | None, report: Progress,
-         lock: Callable[[sa.Engine], None], interrupted: Interrupted) -> RunResult:
+         lock: Callable[[sa.Engine], None], interrupted: Interrupted, write_report: bool = True) -> RunResult:
     timings: dict[str, float] = {}
     # Connect before the long part, so a wrong URL or a server that is down fails at once.
     clock = time.perf_counter()
@@ -607,6 +612,12 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     clock = time.perf_counter()
     lines = _reconcile(runs, datasets, filtered, rejects, held, kept, loaded, ledger, deduped)
     timings["reconcile"] = time.perf_counter() - clock
+    reported = None
+    if write_report and not dry_run:
+        clock = time.perf_counter()
+        reported = _write_report(engine, migration, planned, run_dir, report)
+        files.update(reported.files)
+        timings["report"] = time.perf_counter() - clock
     engine.dispose()
 
     outcome = RunResult(
@@ -614,7 +625,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         sources=runs, cleaning=cleaned, validation=result, dedupe=deduped, held=held, forced=forced, load=loaded,
         ledger=lines,
         timings=timings, files=files, kept={k: len(v) for k, v in kept.items() if v}, merges=merges,
-        repaired=repaired,
+        repaired=repaired, report=reported,
     )
     finished = datetime.now(UTC)
     log.update({
@@ -638,10 +649,62 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         "merges": {entity: m.as_dict() for entity, m in merges.items()},
         "ledger": [line.as_dict() for line in lines],
         "ledger_ok": not outcome.mismatches,
+        "report": reported.as_dict() if reported else None,
         "files": files,
     })
     log.write()
     return outcome
+
+
+@dataclass
+class RunReport:
+    """What the report after the load found: its gate, the reconciliation lines the ledger
+    does not explain, its files; or the error that kept it from being written (the run itself
+    stands: the report can be made again with `crmmigrate report --legacy RUN_DIR`)."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    passed: bool | None = None  # the report's gate; None: no report
+    failed: list[str] = field(default_factory=list)  # the gate's failed checks, one line each
+    reconciled: int = 0  # reconciliation lines
+    unexplained: list[str] = field(default_factory=list)  # the lines the ledger does not explain, described
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _write_report(engine: sa.Engine, migration: Migration, planned: list[PlannedSource], run_dir: Path,
+                  progress: Progress) -> RunReport:
+    """report.json and report.html in the run directory: the report on the target, with the
+    reconciliation of the legacy records this run read (its staged mapped records, and its
+    filtered ones mapped again) against what the target holds. An error of the report's own
+    is kept as a note, not raised: the migration is loaded whatever the report says."""
+    from crmmigrate.reporting import build_report, load_report_rules, outputs
+    from crmmigrate.reporting.html import write_html
+    from crmmigrate.reporting.reconcile import describe, legacy_datasets, reconcile, unexplained
+
+    result = RunReport()
+    try:
+        built = build_report(engine, rules=load_report_rules(project=migration.file.parent), progress=progress)
+        progress("report", "reconciliation", 0, 1)
+        legacy, result.notes = legacy_datasets(run_dir, {p.name: p.mapping for p in planned})
+        built.reconciliation = reconcile(engine, legacy)
+        progress("report", "reconciliation", 1, 1)
+        files = {"report_json": run_dir / "report.json", "report_html": run_dir / "report.html"}
+        outputs.write_json(built, files["report_json"])
+        write_html(built, files["report_html"])
+    except Exception as exc:  # noqa: BLE001 - any failure of the report is its own, never the run's
+        logging.getLogger(__name__).debug("the report after the load failed", exc_info=True)
+        result.error = mask_text(f"{type(exc).__name__}: {exc}" if not isinstance(exc, CrmMigrateError)
+                                 else str(exc), migration.target)
+        return result
+    result.files = {k: str(v) for k, v in files.items()}
+    result.passed = built.passed
+    result.failed = [outputs.check_summary(c) for c in built.gate if not c.passed]
+    result.reconciled = len(built.reconciliation)
+    result.unexplained = [describe(line) for line in unexplained(built.reconciliation)]
+    return result
 
 
 def _gone(pid: int) -> bool:

@@ -78,7 +78,7 @@ def migrate(tmp_path: Path, target: str) -> Path:
         f"target: {target}\nsources:\n"
         + "".join(f"  - {{location: {n}.csv, mapping: {n}.yaml}}\n" for n in ("accounts", "opportunities", "cases")),
         encoding="utf-8")
-    result = run_migration(load_migration(project / "migration.yaml"), allow_failing=True)
+    result = run_migration(load_migration(project / "migration.yaml"), allow_failing=True, write_report=False)
     result.check_ledger()
     return result.run_dir
 
@@ -173,3 +173,15 @@ def test_a_read_only_connection_is_told_what_the_reconciliation_needs(tmp_path):
             reconcile(engine, legacy_datasets(run_dir)[0])
     finally:
         engine.dispose()
+
+
+def test_a_line_is_described_with_its_figures_in_full():
+    from crmmigrate.reporting.model import ReconcileLine
+    from crmmigrate.reporting.reconcile import describe
+
+    line = ReconcileLine("pipeline amount by stage", "Proposal · USD", 2_500_000.5, 1_000.0,
+                         {"rejected": 700.0, "merged": 0.0}, 2_498_300.5)
+    assert describe(line) == ("pipeline amount by stage 'Proposal · USD': legacy 2,500,000.5, target 1,000; "
+                              "rejected 700; 2,498,300.5 unexplained")
+    assert describe(ReconcileLine("accounts by owner", "Petrov A.", 4, 2, {"merged": 1, "rejected": 1}, 0)) == (
+        "accounts by owner 'Petrov A.': legacy 4, target 2; merged 1, rejected 1")

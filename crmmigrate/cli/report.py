@@ -666,6 +666,8 @@ def run_summary(result: RunResult) -> None:
     for run in result.sources:
         for text in run.extract.notes:
             note(f"{run.extract.file}: {text}")
+    if result.report is not None:
+        _run_report_lines(result)
     if result.forced:
         warning(f"loaded although their gate failed (--allow-failing): {', '.join(result.forced)}.")
     if result.held:
@@ -675,6 +677,36 @@ def run_summary(result: RunResult) -> None:
     else:
         out.print("[green]done: every selected entity loaded" + (" (dry run: nothing committed)"
                   if result.dry_run else "") + ".[/]")
+
+
+def _run_report_lines(result: RunResult) -> None:
+    """Where the report after the load went, its gate, and what the reconciliation left
+    unexplained; or why it could not be written (the run stands either way)."""
+    made = result.report
+    assert made is not None
+    if made.error is not None:
+        warning(f"the report after the load was not written: {made.error} The migration is loaded; make the "
+                f"report with `crmmigrate report TARGET --legacy {result.run_dir}`.")
+        return
+    verdict = "gate passed" if made.passed else f"gate FAILED: {'; '.join(made.failed)}"
+    out.print(f"report: {escape(made.files['report_html'])} ({escape(verdict)}; reconciliation: "
+              f"{reconciled(made.reconciled, made.unexplained)})", soft_wrap=True)
+    unexplained_lines(made.unexplained, made.notes)
+
+
+def reconciled(lines: int, unexplained: list[str]) -> str:
+    """How many reconciliation lines the ledger explains."""
+    if unexplained:
+        return f"{len(unexplained):,} of {lines:,} line(s) unexplained"
+    return f"all {lines:,} line(s) explained by the ledger"
+
+
+def unexplained_lines(unexplained: list[str], notes: list[str]) -> None:
+    """A warning per reconciliation line the ledger does not explain, and the notes on the legacy side."""
+    for line in unexplained:
+        warning(f"reconciliation: {line}.")
+    for text in notes:
+        note(text)
 
 
 def init_summary(scaffold: Scaffold) -> None:

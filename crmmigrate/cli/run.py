@@ -40,19 +40,25 @@ def command(
                      help="When another run is writing to the target (it holds the target's lock), "
                      "wait up to SECONDS for it to finish; 0 refuses at once (exit 2)."),
     ] = 0,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Write no report after the load (report.html, report.json "
+                           "with the reconciliation); `crmmigrate report --legacy RUNS/RUN_ID` makes it later.")
+    ] = False,
     verbose: Verbose = False,
 ) -> None:
     """Run a migration: extract and map every source, validate every entity together, then load
     the entities whose gate passes (and whose parents are loaded) into the target. Every
     artifact goes into runs/<run_id>/ with run.json, and the ledger accounts for every extracted
-    row. Rerun it to resume: what is loaded is not loaded twice. Exits 1 when an entity was held
-    back by its gate; 2, writing nothing, when another run holds the target."""
+    row. Rerun it to resume: what is loaded is not loaded twice. After the load the report on the
+    target (as `crmmigrate report` writes it, reconciled with the legacy records) goes into the run
+    directory too. Exits 1 when an entity was held back by its gate; 2, writing nothing, when
+    another run holds the target."""
     migration = load_migration(config)
     entities = entity_names([only]) if only is not None else None
     with report.progress() as progress:
         result = run_migration(migration, only=entities, dry_run=dry_run, allow_failing=allow_failing,
                                batch_rows=batch_rows, progress=progress, wait=wait, waiting=report.waiting,
-                               interrupted=report.interrupted)
+                               interrupted=report.interrupted, write_report=not no_report)
     report.run_summary(result)
     result.check_ledger()
     if result.gate_failed:

@@ -356,3 +356,18 @@ def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
 def unexplained(lines: Iterable[ReconcileLine]) -> list[ReconcileLine]:
     """The lines whose difference the ledger does not explain."""
     return [line for line in lines if not line.ok]
+
+
+def describe(line: ReconcileLine) -> str:
+    """One line for a person: "accounts by owner 'Petrov A.': legacy 4, target 2; merged 1, rejected 1;
+    1 unexplained"."""
+    why = ", ".join(f"{name} {_figure(value)}" for name, value in line.explained.items() if value)
+    return (f"{line.aggregate} {line.key!r}: legacy {_figure(line.legacy)}, target {_figure(line.target)}"
+            + (f"; {why}" if why else "") + (f"; {_figure(line.unexplained)} unexplained" if not line.ok else ""))
+
+
+def _figure(value: float) -> str:
+    """1,234 or 1,234,567.5: the figure in full, never in scientific notation."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.{_SCALE}f}".rstrip("0")

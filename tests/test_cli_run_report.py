@@ -1,0 +1,81 @@
+"""`crmmigrate run` writes the report after the load into its run directory: report.html and
+report.json with the samples' reconciliation all explained by the ledger, listed in run.json
+with the report's gate; `--no-report` writes none; an error of the report's own is a warning
+and the run stands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crmmigrate.cli import app
+from crmmigrate.scaffold import init_project
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    init_project(tmp_path / "project")
+    return tmp_path / "project"
+
+
+def run(project: Path, *options: str) -> tuple[Path, dict, str]:
+    """`crmmigrate run` on the project (its gates forced, so every entity loads): the run
+    directory, its run.json and the output; it must exit 0."""
+    result = runner.invoke(app, ["run", str(project / "migration.yaml"), "--allow-failing", *options])
+    assert result.exit_code == 0, result.output
+    run_dir = project / "runs" / result.stdout.split()[1]
+    return run_dir, json.loads((run_dir / "run.json").read_text(encoding="utf-8")), result.output
+
+
+def test_run_writes_the_report_with_the_samples_reconciled(project):
+    run_dir, log, output = run(project)
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    lines = report["reconciliation"]
+    assert {line["aggregate"] for line in lines} == {
+        "pipeline amount by stage", "opportunities by stage", "accounts by owner", "contacts by owner",
+        "opportunities by owner", "cases by status"}
+    assert [line for line in lines if not line["ok"]] == []
+    # Every row the ledger counts is on the legacy side: the cases' 201 extracted rows, the one
+    # extract could not read among them.
+    cases = {line["key"]: line for line in lines if line["aggregate"] == "cases by status"}
+    assert sum(line["legacy"] for line in cases.values()) == 201
+    assert cases["(unreadable)"]["explained"]["rejected"] == 1
+    accounts = [line for line in lines if line["aggregate"] == "accounts by owner"]
+    assert sum(line["explained"]["merged"] for line in accounts) == 20  # the ledger's 20 merged accounts
+    assert (run_dir / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+    assert log["files"]["report_json"] == str(run_dir / "report.json")
+    assert log["files"]["report_html"] == str(run_dir / "report.html")
+    assert log["report"]["passed"] is report["passed"]
+    failed = [check["metric"] for check in report["gate"] if not check["passed"]]
+    assert [line.split()[0] for line in log["report"]["failed"]] == failed
+    assert (log["report"]["reconciled"], log["report"]["unexplained"], log["report"]["error"]) == (len(lines), [], None)
+    assert f"report: {run_dir / 'report.html'}" in " ".join(output.split())
+    assert f"reconciliation: all {len(lines)} line(s) explained by the ledger" in " ".join(output.split())
+
+
+def test_no_report_writes_none(project):
+    run_dir, log, output = run(project, "--no-report")
+    assert not (run_dir / "report.json").exists() and not (run_dir / "report.html").exists()
+    assert log["report"] is None and "report_json" not in log["files"]
+    assert "report:" not in output
+
+
+def test_an_error_of_the_report_is_a_warning_and_the_run_stands(project, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the reconciliation broke")
+
+    monkeypatch.setattr("crmmigrate.reporting.reconcile.reconcile", broken)
+    run_dir, log, output = run(project)
+    assert log["status"] == "done" and log["ledger_ok"] is True
+    assert log["report"]["error"] == "RuntimeError: the reconciliation broke"
+    assert not (run_dir / "report.json").exists()
+    said = " ".join(output.split())
+    assert "warning: the report after the load was not written: RuntimeError: the reconciliation broke" in said
+    assert f"crmmigrate report TARGET --legacy {run_dir}" in said
+
