@@ -6,6 +6,7 @@ and the run stands."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,24 @@ def test_an_error_of_the_report_is_a_warning_and_the_run_stands(project, monkeyp
     assert "warning: the report after the load was not written: RuntimeError: the reconciliation broke" in said
     assert f"crmmigrate report TARGET --legacy {run_dir}" in said
 
+
+def test_report_legacy_reconciles_a_run_after_it_and_flags_a_row_deleted_by_hand(project, tmp_path):
+    run_dir, _log, _output = run(project, "--no-report")
+    url = f"sqlite:///{project / 'migration.db'}"
+    with sqlite3.connect(project / "migration.db") as db:  # a hand deletes a case after the load
+        db.execute("DELETE FROM \"case\" WHERE legacy_id = (SELECT min(legacy_id) FROM \"case\" WHERE status = 'New')")
+    out = tmp_path / "report.json"
+    result = runner.invoke(app, ["report", url, "--legacy", str(run_dir), "--json", str(out)])
+    assert result.exit_code in (0, 1), result.output
+    said = " ".join(result.output.split())
+    lines = json.loads(out.read_text(encoding="utf-8"))["reconciliation"]
+    flagged = [(line["aggregate"], line["key"], line["unexplained"]) for line in lines if not line["ok"]]
+    assert flagged == [("cases by status", "New", 1)]
+    assert f"reconciliation with {run_dir}: 1 of {len(lines)} line(s) unexplained" in said
+    assert "warning: reconciliation: cases by status 'New': legacy 71, target 70; 1 unexplained." in said
+
+
+def test_report_legacy_that_is_no_run_directory_is_refused(project, tmp_path):
+    result = runner.invoke(app, ["report", f"sqlite:///{tmp_path / 'nothing.db'}", "--legacy", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"error: {tmp_path} is not a run directory: it has no run.json." in " ".join(result.output.split())

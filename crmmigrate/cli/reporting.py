@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from crmmigrate.cli import report
@@ -15,9 +16,14 @@ from crmmigrate.cli.common import ForceOpt, Verbose, handles_errors
 from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.cli.report_summary import report_summary
 from crmmigrate.errors import EXIT_GATE_FAILED, BadUsage
+from crmmigrate.progress import Progress
 from crmmigrate.reporting import build_report, load_report_rules, open_target, outputs
 from crmmigrate.reporting.html import write_html
+from crmmigrate.load import connect
 from crmmigrate.reporting.metrics import METRICS
+from crmmigrate.reporting.model import ReconcileLine
+from crmmigrate.reporting.reconcile import describe, legacy_datasets, reconcile
+from crmmigrate.reporting.reconcile import unexplained as find_unexplained
 from crmmigrate.run import load_migration
 
 _METRICS_HELP = ", ".join(f"{name} ({m.direction})" for name, m in METRICS.items())
@@ -68,13 +74,21 @@ def command(
         Path | None, typer.Option("--config", help="A migration config (migration.yaml): its target, and "
                                   "rules/reports.yaml beside it.")
     ] = None,
+    legacy: Annotated[
+        Path | None, typer.Option("--legacy", metavar="RUN_DIR", help="Reconcile with the legacy records of "
+                                  "this run (runs/<run_id>/): pipeline by stage, records by owner, cases by "
+                                  "status as the old systems held them beside the target, each difference "
+                                  "explained by the ledger or flagged. Joined in a temporary table of the "
+                                  "target's database, gone when it ends.")
+    ] = None,
     force: ForceOpt = False,
     verbose: Verbose = False,
 ) -> None:
     """Report on a loaded target: pipeline, accounts, contacts and contact roles, cases and
     activities, leads, picklist noise and dates out of order, each aggregated in the database
-    with the dirt it exposes flagged and examples by legacy source and id. Reads only. Exits 1
-    when a fail_on limit is broken."""
+    with the dirt it exposes flagged and examples by legacy source and id. Reads only (with
+    --legacy, the legacy records go into a temporary table). Exits 1 when a fail_on limit is
+    broken."""
     project: Path | str = ""
     if config is not None:
         migration = load_migration(config)
@@ -87,13 +101,22 @@ def command(
                   inputs=[target, rules, config], force=force)
     day = _as_of(as_of)
     report_rules = load_report_rules(rules, project=project).with_fail_on(fail_on or [])
+    records, notes = legacy_datasets(legacy) if legacy is not None else ({}, [])
     engine = open_target(target)
     try:
         with report.progress() as progress:
             result = build_report(engine, rules=report_rules, as_of=day, progress=progress)
+            if legacy is not None:
+                result.reconciliation = _reconcile(target, records, progress)
     finally:
         engine.dispose()
     report_summary(result, console=report.err if to_stdout else None)
+    if legacy is not None:
+        unexplained = [describe(line) for line in find_unexplained(result.reconciliation)]
+        (report.err if to_stdout else report.out).print(
+            f"reconciliation with {legacy}: {report.reconciled(len(result.reconciliation), unexplained)}",
+            markup=False, soft_wrap=True)
+        report.unexplained_lines(unexplained, notes)
     if to_stdout:
         typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     elif json_path is not None:
@@ -104,3 +127,16 @@ def command(
         write_html(result, output)
     if not result.passed:
         raise typer.Exit(EXIT_GATE_FAILED)
+
+
+def _reconcile(target: str, records: dict[str, pd.DataFrame], progress: Progress) -> list[ReconcileLine]:
+    """The reconciliation, on a connection of its own: the report's may not write, not even a
+    temporary table."""
+    progress("report", "reconciliation", 0, 1)
+    engine = connect(target)
+    try:
+        lines = reconcile(engine, records)
+    finally:
+        engine.dispose()
+    progress("report", "reconciliation", 1, 1)
+    return lines
