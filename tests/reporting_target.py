@@ -11,14 +11,16 @@ accounts      10; hierarchy A1 > A2 > A3 (depth 3); parent missing: A5 (quaranti
               A6 (points at no row); cycles: A7 <> A8 and A9 its own parent (3 accounts), A10
               under the cycle but not in it; no contact and no opportunity: A4-A10 (7)
 contacts      4; without an account: C3, C4; roles on O1 (2, one primary), O2, O10 (primary)
-cases         5; open: K1 (2 days), K2 (61 days), K5 (over a year); with an activity: K1, K3
+cases         6; open: K1 (2 days), K2 (61 days), K5 (over a year); with an activity: K1, K3
               (X3 points at account 2, not case 2)
 activities    5; X2 completed 877 days before it was due
 leads         4; open: L1, L2; known as contacts by email: L1, L2 (other case)
 picklists     variants: account.industry 'technology', account.owner 'ann', opportunity.stage
               'negotiation' and 'Clsoed Won', role 'decision maker', case.status 'closed ',
               lead.source 'web'
-dates         O10 closes before created, K3 closed before opened, X2 completed before due
+dates         O10 closes before created, K3 closed before opened (and K6, whose closed_at the
+              load left empty and kept in quarantine), X2 completed before due,
+              A4 created in 2052
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def _accounts() -> list[dict]:
     accounts = [{"id": i, "legacy_id": f"A{i}", "name": name, "parent_id": parent, "owner": owner,
                  "industry": industry, "billing_country": country} for i, name, parent, owner, industry, country in rows]
     accounts[4]["quarantine"] = _quarantined("parent_id", "A99")
+    accounts[3]["created_at"] = t("2052-01-01T00:00:00")  # 2025 typed as 2052
+    accounts[0]["created_at"] = t("2025-06-01T23:59:00")  # on the day itself: not in the future
     return accounts
 
 
@@ -131,6 +135,9 @@ def planted() -> dict[str, list[dict]]:
              "opened_at": t("2023-01-01T10:00:00"), "closed_at": t("2023-02-01T10:00:00")},
             {"id": 5, "legacy_id": "K5", "account_id": 3, "subject": "Ancient", "status": "Escalated",
              "priority": None, "opened_at": t("2020-01-01T10:00:00")},
+            {"id": 6, "legacy_id": "K6", "account_id": 3, "subject": "Kept", "status": "Closed", "priority": "Low",
+             "opened_at": t("2024-05-18T09:24:00"),
+             "quarantine": [{"field": "closed_at", "value": "2024-05-18T03:24:00", "reason": "before opened_at"}]},
         ],
         "activity": [
             {"id": 1, "legacy_id": "X1", "type": "call", "related_entity": "case", "related_id": 1, "owner": "Ann",

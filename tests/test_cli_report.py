@@ -90,3 +90,107 @@ def test_the_report_never_writes_to_the_target(target, monkeypatch):
     result = invoke(target)
     assert result.exit_code == 3
     assert "attempt to write a readonly database" in result.output
+
+
+def test_the_console_summary_gives_each_sections_findings_and_metrics(target):
+    result = invoke(target, "--fail-on", "opportunity.past_due_share=20%", "--fail-on", "account.hierarchy_cycles=3",
+                    "--fail-on", "opportunity.contact_role_coverage=20%")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "report on " + target + " (as of 2025-06-01," in out
+    for title in ("Pipeline", "Accounts", "Contacts and contact roles", "Cases and activities", "Leads",
+                  "Picklist noise", "Dates out of order"):
+        assert f"\n{title}" in out
+    assert "│Accounts in a parent cycle (their own ancestor)" in out and "│ legacy:A7" in out
+    assert "  account.hierarchy_depth 3; account.hierarchy_cycles 3; account.parent_missing_share 20.0%;" in out
+    assert "PASSED: all 3 gate checks" in out
+
+
+def test_an_empty_target_reports_nothing_to_flag_and_passes(tmp_path):
+    from crmmigrate.load import connect, init_target
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    init_target(connect(url))
+    result = invoke(url)
+    assert result.exit_code == 0, result.output
+    assert "Picklist noise: nothing to flag" in result.stdout
+    # Nothing to compute the gate's metrics on: not required, so they pass.
+    assert "pass opportunity.contact_role_coverage: not computed (no records to judge it on)" in result.stdout
+
+
+def test_a_required_metric_that_cannot_be_computed_fails(tmp_path):
+    from crmmigrate.load import connect, init_target
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    init_target(connect(url))
+    rules = tmp_path / "reports.yaml"
+    rules.write_text("fail_on:\n  opportunity.contact_role_coverage: {min: 0.5, required: true}\n", encoding="utf-8")
+    result = invoke(url, "--rules", str(rules))
+    assert result.exit_code == 1
+    assert "FAIL opportunity.contact_role_coverage: not computed (no records to judge it on), but required" \
+        in result.stdout
+
+
+def test_a_misspelt_metric_in_the_rules_names_file_line_and_the_metrics(target, tmp_path):
+    rules = tmp_path / "reports.yaml"
+    rules.write_text("examples: 3\nfail_on:\n  opportunity.contact_roles_coverage: {min: 0.5}\n", encoding="utf-8")
+    result = invoke(target, "--rules", str(rules))
+    assert result.exit_code == 2
+    assert (f"{rules}, line 3: fail_on.opportunity.contact_roles_coverage: unknown metric "
+            "'opportunity.contact_roles_coverage' (did you mean 'opportunity.contact_role_coverage'?); the metrics "
+            "are: opportunity.open_count, ") in result.output
+
+
+def test_a_misspelt_key_in_the_rules_names_file_and_line(target, tmp_path):
+    rules = tmp_path / "reports.yaml"
+    rules.write_text("opportunity:\n  closed_won: [Won]\n  quarter_end_dayz: 10\n", encoding="utf-8")
+    result = invoke(target, "--rules", str(rules))
+    assert result.exit_code == 2
+    assert f"{rules}, line 3: unknown key 'quarter_end_dayz' (did you mean 'quarter_end_days'?)" in result.output
+
+
+def test_a_bad_as_of_date_is_bad_usage(target):
+    result = runner.invoke(app, ["report", target, "--as-of", "31.01.2025"])
+    assert result.exit_code == 2
+    assert "--as-of '31.01.2025': not a date; write it as YYYY-MM-DD" in result.output
+
+
+def test_config_gives_the_target_and_the_projects_rules(tmp_path, request):
+    project = tmp_path / "project"
+    (project / "rules").mkdir(parents=True)
+    with planted_target(request, "sqlite", project):
+        (project / "rules" / "reports.yaml").write_text("fail_on: {}\n", encoding="utf-8")
+        (project / "migration.yaml").write_text(
+            "target: sqlite:///crm.db\nsources:\n  - {location: a.csv, mapping: m.yaml}\n",
+            encoding="utf-8")
+        (project / "a.csv").write_text("id,name\n1,x\n", encoding="utf-8")
+        (project / "m.yaml").write_text("entity: account\nfields:\n  id: id\n  name: name\n", encoding="utf-8")
+        result = invoke("--config", str(project / "migration.yaml"))
+    assert result.exit_code == 0, result.output  # the project's rules have no gate
+    assert "PASSED: no gate checks (fail_on is empty)" in result.stdout
+
+
+def test_a_password_in_the_url_is_never_shown(tmp_path):
+    result = invoke("postgresql+psycopg://someone:s3cret-pw@127.0.0.1:1/nothing")
+    assert result.exit_code == 2
+    assert "s3cret-pw" not in result.output
+    assert "cannot connect" in result.output
+
+
+def test_junit_has_a_testcase_per_gate_check_and_per_error_finding(target, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    invoke(target, "--junit", str(tmp_path / "report.xml"))
+    root = ET.parse(tmp_path / "report.xml").getroot()
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    gate = suites["crmmigrate.report.gate"]
+    assert [c.get("name") for c in gate.iter("testcase")] == [
+        "opportunity.contact_role_coverage", "opportunity.past_due_share", "account.hierarchy_cycles"]
+    assert (gate.get("tests"), gate.get("failures")) == ("3", "3")
+    findings = suites["crmmigrate.report.findings"]
+    assert [c.get("name") for c in findings.iter("testcase")] == ["accounts.hierarchy_cycles"]
+    failure = next(findings.iter("failure"))
+    assert failure.get("message") == ("accounts.hierarchy_cycles: 3 of 10 (30.0%) Accounts in a parent cycle "
+                                      "(their own ancestor)")
+    assert "legacy_id='A7'" in failure.text
+    assert (root.get("tests"), root.get("failures")) == ("4", "4")

@@ -91,3 +91,128 @@ def test_share_closing_at_quarter_ends(report):
 
 def test_every_metric_is_a_known_one(report):
     assert set(report.metrics) <= set(METRICS)
+
+
+def test_accounts_by_owner_industry_and_country(report):
+    assert table(report, "accounts", "by_owner").rows == [[None, 5], ["Ann", 2], ["Bob", 2], ["ann", 1]]
+    assert table(report, "accounts", "by_industry").rows == [[None, 6], ["Technology", 2], ["Retail", 1],
+                                                             ["technology", 1]]
+    assert table(report, "accounts", "by_country").rows == [[None, 6], ["DE", 2], ["FR", 1], ["US", 1]]
+
+
+def test_hierarchy_depth_and_cycles(report):
+    # A1 > A2 > A3; A4, A5 and A6 (its parent is gone) stand alone; A7, A8, A9 loop, A10 hangs below.
+    assert table(report, "accounts", "hierarchy_depth").rows == [[1, 4], [2, 1], [3, 1], [None, 4]]
+    assert report.metrics["account.hierarchy_depth"] == 3
+    cycles = found(report, "accounts.hierarchy_cycles")
+    assert (cycles.count, cycles.of, cycles.severity) == (3, 10, "error")
+    assert ids(cycles) == ["A7", "A8", "A9"]
+    assert report.metrics["account.hierarchy_cycles"] == 3
+
+
+def test_parents_given_but_missing(report):
+    finding = found(report, "accounts.parent_missing")
+    assert (finding.count, finding.of) == (2, 10)
+    assert finding.examples == [
+        {"legacy_source": "legacy", "legacy_id": "A5", "name": "Lost Parent", "parent": "A99"},
+        {"legacy_source": "legacy", "legacy_id": "A6", "name": "Dangling", "parent": "target id 999"},
+    ]
+
+
+def test_accounts_with_no_contact_and_no_opportunity(report):
+    finding = found(report, "accounts.unused")
+    assert (finding.count, finding.of) == (7, 10)
+    assert ids(finding) == ["A4", "A5", "A6", "A7", "A8"]  # the first five
+    assert report.metrics["account.unused_share"] == 0.7
+
+
+def test_contact_role_coverage(report):
+    without = found(report, "contacts.opportunities_without_role")
+    assert (without.count, without.of) == (11, 14)  # roles on O1, O2 and O10 only
+    no_primary = found(report, "contacts.opportunities_without_primary")
+    assert (no_primary.count, no_primary.of) == (12, 14)  # primary on O1 and O10
+    assert ids(no_primary) == ["O2"]  # examples: with roles, none primary
+    assert report.metrics["opportunity.contact_role_coverage"] == pytest.approx(3 / 14)
+    assert report.metrics["opportunity.primary_role_coverage"] == pytest.approx(2 / 14)
+    assert table(report, "contacts", "roles").rows == [["Decision Maker", 2, 1], ["Evaluator", 1, 0],
+                                                       ["decision maker", 1, 1]]
+
+
+def test_contacts_without_an_account(report):
+    finding = found(report, "contacts.without_account")
+    assert (finding.count, finding.of) == (2, 4)
+    assert [(e["legacy_id"], e["account_given"]) for e in finding.examples] == [("C3", False), ("C4", True)]
+
+
+def test_open_cases_by_age_and_priority(report):
+    assert table(report, "cases", "open_by_age").rows == [["0-7 days", "High", 1], ["31-90 days", "Low", 1],
+                                                          ["over 365 days", None, 1]]
+    assert report.metrics["case.open_count"] == 3  # 'closed ' is closed
+
+
+def test_cases_with_no_activity_logged(report):
+    finding = found(report, "cases.without_activity")
+    # X3 points at account 2, not case 2: K2 has no activity.
+    assert (finding.count, finding.of) == (4, 6)
+    assert ids(finding) == ["K2", "K4", "K5", "K6"]
+
+
+def test_activities_by_type_and_owner_per_week(report):
+    assert table(report, "cases", "activities_by_week").rows == [
+        ["2025-06-02", "call", "Ann", 1],
+        ["2025-05-26", "call", "Ann", 1], ["2025-05-26", "meeting", "Ann", 1], ["2025-05-26", "task", "Bob", 1],
+        ["2022-12-26", "email", "Bob", 1],  # completed (wrongly) on Sunday 1 January 2023
+    ]
+
+
+def test_leads_by_source_and_status_their_age_and_those_known_as_contacts(report):
+    assert table(report, "leads", "by_source_status").rows == [
+        ["Referral", "Converted", 1], ["Trade Show", "Unqualified", 1], ["Web", "New", 1], ["web", "Contacted", 1]]
+    assert table(report, "leads", "open_by_age").rows == [["31-90 days", 1], ["over 365 days", 1]]
+    known = found(report, "leads.known_contacts")
+    assert (known.count, known.of) == (2, 4)
+    assert ids(known) == ["L1", "L2"]
+
+
+def test_picklist_values_that_differ_by_case_spacing_punctuation_or_an_edit(report):
+    variants = table(report, "picklists", "variants")
+    assert sorted(variants.rows) == [
+        ["account.industry", "technology", 1, "Technology"],
+        ["account.owner", "ann", 1, "Ann"],  # owner: compared by case and spacing only
+        ["case.status", "closed ", 1, "Closed"],
+        ["lead.source", "web", 1, "Web"],
+        ["opportunity.stage", "Clsoed Won", 1, "Closed Won"],  # one swap: one edit
+        ["opportunity.stage", "negotiation", 1, "Negotiation"],
+        ["opportunity_contact_role.role", "decision maker", 1, "Decision Maker"],
+    ]
+    stage = found(report, "picklists.opportunity.stage")
+    assert (stage.count, stage.of) == (2, 14)
+    assert stage.examples == [
+        {"legacy_source": "legacy", "legacy_id": "O14", "value": "Clsoed Won", "rows": 1, "variant_of": "Closed Won"},
+        {"legacy_source": "legacy", "legacy_id": "O12", "value": "negotiation", "rows": 1,
+         "variant_of": "Negotiation"}]
+    # 'Petrov A.'-like owners a letter apart are not variants; 'Contacted' and 'Converted' neither.
+    assert not any(f.key == "picklists.lead.status" for f in report.section("picklists").findings)
+    fields = {row[0]: row[1:] for row in table(report, "picklists", "fields").rows}
+    assert fields["opportunity.stage"] == [6, 14, 2, 2]
+    valued = sum(rows for _, rows, _, _ in fields.values())
+    assert report.metrics["picklist.variant_share"] == pytest.approx(7 / valued)
+
+
+def test_dates_out_of_order(report):
+    counts = {f.key: (f.count, f.of) for f in report.section("dates").findings}
+    assert counts == {
+        "dates.opportunity_closes_before_created": (1, 14),
+        "dates.case_closed_before_opened": (2, 3),  # K3, and K6 as the load kept it
+        "dates.activity_completed_long_before_due": (1, 2),  # X2: 876 days early; X1 an hour late
+        "dates.created_in_future": (1, 26),  # dated: 2 accounts, 4 leads, 14 opportunities, 6 cases
+    }
+    assert found(report, "dates.case_closed_before_opened").examples == [
+        {"legacy_source": "legacy", "legacy_id": "K3", "opened_at": "2025-01-01T10:00:00",
+         "closed_at": "2024-12-01T10:00:00"},
+        {"legacy_source": "legacy", "legacy_id": "K6", "opened_at": "2024-05-18T09:24:00",
+         "closed_at": "2024-05-18T03:24:00", "loaded_empty": True}]
+    future = found(report, "dates.created_in_future")
+    assert future.examples == [{"entity": "account", "legacy_source": "legacy", "legacy_id": "A4",
+                                "created": "2052-01-01T00:00:00"}]
+    assert report.metrics["dates.out_of_order"] == 5

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from crmmigrate.cli.report import out
 from crmmigrate.reporting.metrics import METRICS
-from crmmigrate.reporting.model import Report
+from crmmigrate.reporting.model import Report, Section
 from crmmigrate.reporting.outputs import check_summary
 
 _STYLE = {"error": "red", "warning": "yellow", "info": ""}
@@ -35,19 +35,10 @@ def report_summary(report: Report, *, console: Console | None = None) -> None:
     console.print(f"[bold]report on {escape(report.target)}[/bold] (as of {report.as_of}, "
                   f"{report.seconds:.1f} s)")
     for section in report.sections:
-        table = Table(title=escape(section.title), title_justify="left", pad_edge=False)
-        table.add_column("finding")
-        table.add_column("count", justify="right")
-        table.add_column("of", justify="right")
-        table.add_column("share", justify="right")
-        table.add_column("example")
-        for finding in sorted(section.findings, key=lambda f: (-(f.count > 0), f.severity != "error", -f.rate)):
-            example = finding.examples[0] if finding.examples else None
-            shown = f"{example.get('legacy_source')}:{example.get('legacy_id')}" if example else ""
-            style = _STYLE[finding.severity] if finding.count else "dim"
-            table.add_row(escape(finding.title), f"{finding.count:,}", f"{finding.of:,}",
-                          f"{100 * finding.rate:.1f}%", escape(shown), style=style)
-        console.print(table)
+        if not section.findings:
+            console.print(f"[bold]{escape(section.title)}[/bold]: nothing to flag")
+        else:
+            _findings(section, console)
         if section.metrics:
             console.print("  " + "; ".join(f"{escape(name)} {_metric(name, value)}"
                                            for name, value in section.metrics.items()))
@@ -56,3 +47,21 @@ def report_summary(report: Report, *, console: Console | None = None) -> None:
         console.print(f"[{colour}]{'pass' if check.passed else 'FAIL'}[/{colour}] {escape(check_summary(check))}")
     colour = "green" if report.passed else "red"
     console.print(f"[bold {colour}]{escape(verdict_line(report))}[/bold {colour}]")
+
+
+def _findings(section: Section, console: Console) -> None:
+    """A section's findings, those found first (errors first, then by share), with the legacy
+    source and id of the first example."""
+    table = Table(title=escape(section.title), title_justify="left", pad_edge=False)
+    table.add_column("finding")
+    table.add_column("count", justify="right")
+    table.add_column("of", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("example")
+    for finding in sorted(section.findings, key=lambda f: (-(f.count > 0), f.severity != "error", -f.rate)):
+        example = finding.examples[0] if finding.examples else None
+        shown = f"{example.get('legacy_source')}:{example.get('legacy_id')}" if example else ""
+        style = _STYLE[finding.severity] if finding.count else "dim"
+        table.add_row(escape(finding.title), f"{finding.count:,}", f"{finding.of:,}",
+                      f"{100 * finding.rate:.1f}%", escape(shown), style=style)
+    console.print(table)

@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 
 from crmmigrate.cli import report
-from crmmigrate.cli.common import ForceOpt, Verbose, handles_errors
+from crmmigrate.cli.common import Verbose, handles_errors
 from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.cli.report_summary import report_summary
 from crmmigrate.errors import EXIT_GATE_FAILED, BadUsage
@@ -81,7 +81,6 @@ def command(
                                   "explained by the ledger or flagged. Joined in a temporary table of the "
                                   "target's database, gone when it ends.")
     ] = None,
-    force: ForceOpt = False,
     verbose: Verbose = False,
 ) -> None:
     """Report on a loaded target: pipeline, accounts, contacts and contact roles, cases and
@@ -98,7 +97,7 @@ def command(
         raise BadUsage("missing TARGET_URL: give the target's URL, or --config migration.yaml for its target.")
     to_stdout = json_path is not None and str(json_path) == "-"
     guard_outputs({"-o": output, "--json": None if to_stdout else json_path, "--junit": junit},
-                  inputs=[target, rules, config], force=force)
+                  inputs=[target, rules, config], replaceable=[])  # reports: rewritten freely
     day = _as_of(as_of)
     report_rules = load_report_rules(rules, project=project).with_fail_on(fail_on or [])
     records, notes = legacy_datasets(legacy) if legacy is not None else ({}, [])

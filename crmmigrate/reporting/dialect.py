@@ -83,12 +83,6 @@ def exact(column: sa.ColumnElement, dialect: sa.Dialect) -> sa.ColumnElement:
     return column
 
 
-def nulls_last(column: sa.ColumnElement) -> list[sa.ColumnElement]:
-    """ORDER BY terms putting NULL after every value on every database (SQLite and MariaDB
-    sort it first, PostgreSQL last; MariaDB has no NULLS LAST)."""
-    return [sa.case((column.is_(None), 1), else_=0), column]
-
-
 def day(column: sa.ColumnElement) -> sa.ColumnElement:
     """The date of a datetime column (DATE() on SQLite and MariaDB; date() is a cast on
     PostgreSQL), so a date is compared with a date, not with a timestamp of that day."""

@@ -8,7 +8,8 @@ never records), a finding is a COUNT plus at most `rules.examples` records.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -97,14 +98,19 @@ class Context:
         return [{key: plain(value) for key, value in row._mapping.items()} for row in result]
 
     def table(self, key: str, title: str, statement: sa.Select | None = None, *, rows: list[list[Any]] | None = None,
-              columns: list[str] | None = None, chart: Chart = "none", x: str | None = None,
-              y: list[str] | None = None, series: str | None = None, note: str = "") -> Table:
-        """A Table of a grouped SELECT's rows (or `rows` made in Python), cut to the rules'
-        `table_rows` in the order given (biggest first), what is cut counted."""
+              columns: list[str] | None = None, order: Callable[[list[Any]], Any] | None = None,
+              chart: Chart = "none", x: str | None = None, y: list[str] | None = None, series: str | None = None,
+              note: str = "") -> Table:
+        """A Table of a grouped SELECT's rows (or `rows` made in Python), sorted by `order`
+        (a sort key, e.g. `biggest_first`), cut to the rules' `table_rows`, what is cut
+        counted. Rows are sorted here, not by the database: PostgreSQL sorts text by its
+        locale, SQLite and MariaDB (as grouped) byte by byte, and ties must fall alike."""
         if rows is None:
             assert statement is not None
             rows = self.rows(statement)
             columns = columns or [c.name for c in statement.selected_columns]
+        if order is not None:
+            rows = sorted(rows, key=order)
         limit = self.rules.table_rows
         return Table(key=key, title=title, columns=list(columns or []), rows=rows[:limit], chart=chart, x=x,
                      y=list(y or []), series=series, note=note, truncated=max(len(rows) - limit, 0))
@@ -124,9 +130,42 @@ def set_metric(section: Section, name: str, value: float | None) -> None:
         section.metrics[name] = float(value)
 
 
-def ordered(*columns: sa.ColumnElement) -> list[sa.ColumnElement]:
-    """ORDER BY terms that sort the same on every database: each column with NULL last."""
-    return [term for column in columns for term in dialect.nulls_last(column)]
+def quarantined(table: sa.Table, field: str, reason: str | None = None) -> sa.ColumnElement:
+    """The record's quarantine holds a value of `field` (a pointer that led nowhere, a date
+    out of order), for `reason` when given. The loader writes it as JSON text,
+    '[{"field": "parent_id", "value": "A99", "reason": "..."}]'; matched as text, so no
+    database's JSON functions are needed."""
+    text = sa.cast(table.c.quarantine, sa.Text)
+
+    def pattern(space: str) -> str:  # json.dumps writes ": " between key and value; compact JSON ":"
+        return f'%"field":{space}"{field}"%' + (f'"reason":{space}"{reason}%' if reason else "")
+
+    return sa.or_(text.like(pattern(" ")), text.like(pattern("")))
+
+
+def quarantined_value(quarantine: object, field: str) -> object:
+    """The value a record's quarantine kept for `field` (for an example), or None."""
+    try:
+        entries = json.loads(quarantine) if isinstance(quarantine, str) else quarantine
+        return next(e.get("value") for e in entries or [] if isinstance(e, dict) and e.get("field") == field)
+    except (ValueError, StopIteration, TypeError):
+        return None
+
+
+def _value_key(value: Any) -> tuple[bool, Any]:
+    return (value is None, "" if value is None else value)
+
+
+def in_order(*at: int) -> Callable[[list[Any]], Any]:
+    """A row sort key: the values at these positions, ascending, None last."""
+    return lambda row: [_value_key(row[i]) for i in at]
+
+
+def biggest_first(count: int, *ties: int) -> Callable[[list[Any]], Any]:
+    """A row sort key: the value at `count` descending, then the values at `ties` ascending
+    (default: every column before `count`, the group's keys), None last."""
+    ties = ties or tuple(range(count))
+    return lambda row: [-(row[count] or 0), *(_value_key(row[i]) for i in ties)]
 
 
 def provenance(table: sa.Table) -> list[sa.ColumnElement]:

@@ -19,11 +19,12 @@ import sqlalchemy as sa
 from crmmigrate.reporting.model import Section
 from crmmigrate.reporting.sections.base import (
     Context,
+    biggest_first,
     count_if,
     finding,
+    in_order,
     lowered,
     norm,
-    ordered,
     provenance,
     set_metric,
     share,
@@ -74,8 +75,8 @@ def build(ctx: Context) -> Section:
     def by(key: str, title: str, column: sa.ColumnElement, name: str) -> None:
         column, currency = ctx.exact(column), ctx.exact(opp.c.currency)
         statement = (sa.select(column.label(name), currency.label("currency"), *figures).where(open_)
-                     .group_by(column, currency).order_by(sa.desc(sa.func.count()), *ordered(column, currency)))
-        section.tables.append(ctx.table(key, title, statement, chart="bar", x=name,
+                     .group_by(column, currency))
+        section.tables.append(ctx.table(key, title, statement, order=biggest_first(2), chart="bar", x=name,
                                         y=["amount", "weighted"], series="currency", note=note))
 
     by("open_by_stage", "Open opportunities by stage", opp.c.stage, "stage")
@@ -96,9 +97,10 @@ def _by_month(ctx: Context, section: Section, open_: sa.ColumnElement, figures: 
     year, month = sa.extract("year", opp.c.close_date), sa.extract("month", opp.c.close_date)
     currency = ctx.exact(opp.c.currency)
     statement = (sa.select(year, month, currency, *figures).where(open_)
-                 .group_by(year, month, currency).order_by(*ordered(year, month, currency)))
+                 .group_by(year, month, currency))
     rows = [[f"{int(y):04d}-{int(m):02d}" if y is not None else None, *rest] for y, m, *rest in ctx.rows(statement)]
     section.tables.append(ctx.table("open_by_close_month", "Open opportunities by close month", rows=rows,
+                                    order=in_order(0, 1),
                                     columns=["close_month", "currency", "count", "amount", "weighted"],
                                     chart="line", x="close_month", y=["amount"], series="currency", note=note))
 
@@ -128,9 +130,10 @@ def _probabilities(ctx: Context, section: Section) -> None:
                            sa.func.max(opp.c.probability).label("max_probability"),
                            sa.func.max(expected).label("expected"),
                            count_if(wrong).label("contradicting"))
-                 .group_by(stage).order_by(sa.desc(sa.func.count()), *ordered(stage)))
+                 .group_by(stage))
     section.tables.append(ctx.table(
-        "probability_by_stage", "Probability by stage", statement, chart="bar", x="stage", y=["avg_probability"],
+        "probability_by_stage", "Probability by stage", statement, order=biggest_first(1), chart="bar", x="stage",
+        y=["avg_probability"],
         note=f"expected: the rules' probability for the stage; an open stage may be "
              f"{ctx.rules.opportunity.probability_tolerance:g} points away, a closed one none"))
     count, of = ctx.count(opp, wrong), ctx.count(opp, judged)
@@ -169,9 +172,8 @@ def _outliers(ctx: Context, section: Section) -> None:
     statement = (sa.select(quartiles.c.stage, quartiles.c.currency, quartiles.c.n, quartiles.c.q1, quartiles.c.q3,
                            upper.label("upper_fence"), outliers.label("outliers"))
                  .select_from(quartiles.outerjoin(counted, sa.and_(quartiles.c.stage == counted.c.stage,
-                                                                   quartiles.c.currency == counted.c.currency)))
-                 .order_by(sa.desc(outliers), *ordered(quartiles.c.stage, quartiles.c.currency)))
-    table = ctx.table("amount_quartiles", "Amount quartiles by stage and currency", statement,
+                                                                   quartiles.c.currency == counted.c.currency))))
+    table = ctx.table("amount_quartiles", "Amount quartiles by stage and currency", statement, order=biggest_first(6, 0, 1),
                       note=f"outlier: beyond Q3 + {rules.iqr_factor:g} × IQR or below Q1 - {rules.iqr_factor:g} × IQR; "
                            f"judged where a stage has at least {rules.min_group} amounts in a currency")
     section.tables.append(table)
@@ -196,10 +198,11 @@ def _quarter_end(ctx: Context, section: Section, open_: sa.ColumnElement, opened
     statement = (sa.select(currency.label("currency"), sa.func.count().label("count"),
                            count_if(late).label("quarter_end_count"),
                            sa.func.sum(opp.c.amount).label("amount"), sa.func.sum(in_end).label("quarter_end_amount"))
-                 .where(open_).group_by(currency).order_by(sa.desc(sa.func.sum(opp.c.amount)), *ordered(currency)))
+                 .where(open_).group_by(currency))
     rows = [[*row, share(row[4] or 0, row[3] or 0)] for row in ctx.rows(statement)]
     section.tables.append(ctx.table(
         "quarter_end", f"Open pipeline closing in the last {days} days of a quarter", rows=rows,
+        order=biggest_first(3, 0),
         columns=["currency", "count", "quarter_end_count", "amount", "quarter_end_amount", "quarter_end_share"],
         chart="bar", x="currency", y=["amount", "quarter_end_amount"],
         note="quarter_end_share: the share of the currency's open amount"))
