@@ -4,6 +4,7 @@ a value can go, rendered and read back as a browser would."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from decimal import Decimal
@@ -11,8 +12,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from crmmigrate.cli import app
 from crmmigrate.errors import OutputError
+from crmmigrate.reporting import build_report, load_report_rules
 from crmmigrate.reporting.html import (
     CHART_CATEGORIES,
     TABLE_ROWS,
@@ -41,6 +46,8 @@ RTL = "שלום עולם מכירות"
 CJK = "北京贸易有限公司华东区销售部第一分公司"
 LONG = "Very long owner name " * 30
 EXAMPLE_URL = "https://legacy.example.com/account/17"
+
+runner = CliRunner()
 
 SECTION_TITLES = ("Pipeline", "Accounts", "Contacts and contact roles", "Picklist noise")
 
@@ -96,6 +103,10 @@ def hostile_report() -> Report:
         severity="warning", table="open_by_stage", hint="Probability contradicts the stage.",
         examples=[{"legacy_source": "legacy_crm", "legacy_id": FORMULA, "url": EXAMPLE_URL}],
     )
+    no_mismatch = Finding(
+        key="pipeline.clean", title="Amounts in no currency", count=0, of=165, severity="error",
+        table="open_by_stage", hint="Give every amount its currency.",
+    )
     quarter_end = Finding(
         key="pipeline.quarter_end", title="Pipeline closing in the last days of a quarter",
         count=3, of=10_000, severity="info", table=None,
@@ -107,7 +118,7 @@ def hostile_report() -> Report:
     )
     sections = [
         Section(key="pipeline", title="Pipeline", tables=[by_stage, by_owner, by_month],
-                findings=[past_due, probability, quarter_end],
+                findings=[past_due, probability, no_mismatch, quarter_end],
                 metrics={"opportunity.past_due_share": 37 / 165, "opportunity.open_count": 165.0}),
         Section(key="accounts", title="Accounts", tables=[], findings=[]),
         Section(key="contacts", title="Contacts and contact roles", tables=[coverage],
@@ -260,7 +271,7 @@ def test_each_finding_is_flagged_beside_its_table(page: str) -> None:
     blocks = Blocks(page)
     stage = blocks.tags["table-pipeline-open_by_stage"]
     found = [attrs["id"] for tag, attrs in stage if tag == "div" and (attrs.get("class") or "").startswith("finding")]
-    assert found == ["finding-pipeline-past_due", "finding-pipeline-stage_probability"]
+    assert found == ["finding-pipeline-past_due", "finding-pipeline-stage_probability", "finding-pipeline-clean"]
     text = blocks.of("table-pipeline-open_by_stage")
     # The flags in the table's heading, then count, rate, hint and the examples with provenance.
     assert "Open opportunities by stage 1 error 1 warning" in text
@@ -274,6 +285,18 @@ def test_each_finding_is_flagged_beside_its_table(page: str) -> None:
     assert "finding-pipeline-quarter_end" in {a.get("id") for _, a in blocks.tags["findings-pipeline"]}
     assert "finding-picklists-opportunity-stage" in {
         a.get("id") for _, a in blocks.tags["table-picklists-stage_variants"]}
+
+
+def test_a_finding_of_nothing_is_a_clean_check_not_dirt(page: str) -> None:
+    blocks = Blocks(page)
+    clean = blocks.of("finding-pipeline-clean")
+    assert clean == "CLEAN Amounts in no currencynone of 165"  # no hint, no rate: nothing to do
+    # Not counted among the errors, not flagged in the table's heading; last in the summary.
+    assert re.findall(r'<div class="figure (\w+)"><span class="value">(\d+)</span>', page)[0] == ("error", "1")
+    assert "Open opportunities by stage 1 error 1 warning" in blocks.of("table-pipeline-open_by_stage")
+    summary = blocks.of("summary")
+    assert summary.index("last days of a quarter") < summary.index("Amounts in no currency")
+    assert '<tr class="clean"><td><span class="tag pass">CLEAN</span>' in page
 
 
 def test_one_bar_per_row_and_a_line_per_series(page: str) -> None:
@@ -347,7 +370,7 @@ def test_series_by_hue_and_value_columns_by_lightness() -> None:
 
 def test_a_table_of_many_columns_goes_under_its_chart() -> None:
     def layout(columns: list[str]) -> str:
-        table = Table(key="t", title="t", columns=columns, rows=[[f"r{i}", *range(len(columns) - 1)]
+        table = Table(key="t", title="t", columns=columns, rows=[[f"r{i}", *range(1, len(columns))]
                                                               for i in range(3)],
                       chart="bar", x=columns[0], y=[columns[1]])
         page = render_html(Report(target="t", generated_at="g", as_of="a",
@@ -356,6 +379,16 @@ def test_a_table_of_many_columns_goes_under_its_chart() -> None:
 
     assert layout(["stage", "count", "amount"]) == "pair"
     assert layout(["stage", "count", "min_p", "avg_p", "max_p", "expected_p"]) == "pair single"
+
+
+def test_counts_tick_in_whole_numbers_and_all_zero_draws_nothing() -> None:
+    small = Table(key="t", title="t", columns=["k", "n"], rows=[["a", 2], ["b", 1]],
+                  chart="bar", x="k", y=["n"])
+    ticks = re.findall(r'<text class="tick"[^>]*>([^<]*)</text>', chart_svg(small))
+    assert ticks == ["0", "1", "2"]
+    zero = Table(key="t", title="t", columns=["k", "n"], rows=[["a", 0], ["b", None]],
+                 chart="bar", x="k", y=["n"])
+    assert chart_svg(zero) == '<p class="meta">No chart: every value of n is 0 or empty.</p>'
 
 
 def test_many_categories_draw_the_biggest_and_say_so() -> None:
@@ -514,3 +547,65 @@ def test_the_dashboard_in_headless_chromium(report: Report, tmp_path: Path) -> N
     assert len(colours) > 50 and white < 0.95
     # The red of the failed verdict and the blue of the first bar series are on screen.
     assert (253, 236, 234) in colours and (78, 121, 167) in colours
+
+
+# --- the samples, loaded --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def samples_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """The report on the samples as `crmmigrate run --allow-failing` loads them."""
+    folder = tmp_path_factory.mktemp("samples")
+    project = folder / "demo"
+    assert runner.invoke(app, ["init", str(project)]).exit_code == 0
+    done = runner.invoke(app, ["run", str(project / "migration.yaml"), "--allow-failing"])
+    assert done.exit_code == 0, done.output
+    engine = sa.create_engine(f"sqlite:///{project / 'migration.db'}")
+    try:
+        return build_report(engine, rules=load_report_rules(), as_of=dt.date(2026, 12, 1))
+    finally:
+        engine.dispose()
+
+
+def test_the_samples_report_has_every_part_in_its_place(samples_report: Report) -> None:
+    page = render_html(samples_report)
+    blocks = Blocks(page)
+    assert blocks.of("verdict").startswith(("PASSED", "FAILED", "No gate"))
+    for section in samples_report.sections:
+        assert section.title in blocks.of(f"section-{section.key}")
+        keys = {t.key for t in section.tables}
+        for table in section.tables:
+            block = f"table-{section.key}-{table.key}"
+            ids = {a.get("id") for _, a in blocks.tags[block]}
+            # Each finding beside the table it names, with its count.
+            for finding in section.findings:
+                if finding.table == table.key:
+                    assert f"finding-{finding.key.replace('.', '-')}" in ids
+                    said = f"{finding.count:,} of {finding.of:,}" if finding.count else f"none of {finding.of:,}"
+                    assert said in blocks.of(block)
+            drawn = [a for t, a in blocks.tags[block] if t in ("rect", "polyline", "circle")]
+            y = [table.columns.index(c) for c in table.y]
+            assert bool(drawn) == (table.chart != "none" and any(r[i] for r in table.rows for i in y)), table.key
+            if drawn and table.chart == "bar" and table.series is None and len(table.y) == 1:
+                x, y = table.columns.index(table.x), table.columns.index(table.y[0])
+                valued = {str(r[x]) for r in table.rows if r[y] is not None}
+                assert len(drawn) == min(len(valued), CHART_CATEGORIES), table.key
+        for finding in section.findings:
+            if finding.table not in keys:
+                assert f"finding-{finding.key.replace('.', '-')}" in {
+                    a.get("id") for _, a in blocks.tags[f"findings-{section.key}"]}
+
+
+@pytest.mark.chromium
+def test_the_samples_report_in_headless_chromium(samples_report: Report, tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_html(samples_report, path)
+    text = Dom(chromium(tmp_path, "--dump-dom", path.as_uri()).stdout).joined()
+    titles = ["Summary", *(s.title for s in samples_report.sections)]
+    positions = [text.index(title) for title in titles]
+    assert positions == sorted(positions)
+    screenshot = tmp_path / "report.png"
+    chromium(tmp_path, "--window-size=1200,3000", f"--screenshot={screenshot}", path.as_uri())
+    _, _, pixels = png_pixels(screenshot.read_bytes())
+    assert len(set(pixels)) > 50
+    assert sum(p == (255, 255, 255) for p in pixels) / len(pixels) < 0.95

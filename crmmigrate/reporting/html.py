@@ -82,6 +82,9 @@ td.none { color: #888; }
 .finding.error { border-color: #b71c1c; background: #fdecea; }
 .finding.warning { border-color: #a65e00; background: #fff4e0; }
 .finding.info { border-color: #1565c0; background: #e8f0fb; }
+.finding.clean { border-color: #2e7d32; background: #f1f8f1; padding: 3px 14px; }
+.finding.clean h4 { font-weight: 400; }
+tr.clean td { color: #555; }
 .finding h4 { margin: 0 0 2px; font-size: 14px; }
 .finding p { margin: 2px 0; }
 .finding table { background: #fff; font-size: 12.5px; }
@@ -267,10 +270,12 @@ def _gate_table(report: Report) -> str:
 
 def _all_findings(report: Report) -> list[tuple[Section, Finding]]:
     found = [(s, f) for s in report.sections for f in s.findings]
-    # Errors first, then the biggest share of its population.
-    return sorted(found, key=lambda sf: (SEVERITIES.index(sf[1].severity)
-                                         if sf[1].severity in SEVERITIES else len(SEVERITIES),
-                                         -sf[1].rate, -sf[1].count))
+    # Errors first, then the biggest share of its population; what found nothing last.
+    return sorted(found, key=lambda sf: (sf[1].count == 0, _rank(sf[1].severity), -sf[1].rate, -sf[1].count))
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
 def _finding_id(finding: Finding) -> str:
@@ -292,10 +297,11 @@ def _summary(report: Report) -> str:
                      f"<th>what it measures</th></tr></thead><tbody>{rows}</tbody></table>")
     found = _all_findings(report)
     parts.append('<h3 id="findings">Findings by severity</h3>')
-    if not found:
+    if not any(f.count for _, f in found):
         parts.append("<p>No report flagged any dirt.</p>")
-    else:
-        counts = {sev: sum(f.severity == sev for _, f in found) for sev in SEVERITIES}
+    if found:
+        # A finding of nothing is a check that passed: listed, never counted as dirt.
+        counts = {sev: sum(f.severity == sev and f.count > 0 for _, f in found) for sev in SEVERITIES}
         boxes = "".join(
             f'<div class="figure {sev}"><span class="value">{count:,}</span>'
             f'<span class="label">{sev}</span></div>'
@@ -303,7 +309,7 @@ def _summary(report: Report) -> str:
         )
         parts.append(f'<div class="figures sevcounts">{boxes}</div>')
         rows = "".join(
-            f'<tr><td>{_severity_tag(f.severity)}</td>'
+            f'<tr class="{"" if f.count else "clean"}"><td>{_finding_tag(f)}</td>'
             f'<td><a href="#{_finding_id(f)}">{escape(f.title)}</a></td>'
             f"<td>{escape(s.title)}</td><td class=\"num\">{f.count:,}</td>"
             f'<td class="num">{f.of:,}</td><td class="num">{percent(f.rate)}</td></tr>'
@@ -334,7 +340,7 @@ def _contents(report: Report) -> str:
         flagged = _flagged(section)
         subs = "".join(
             f'<li><a href="#{_anchor("table", section.key, t.key)}">{escape(t.title)}</a>'
-            + (_flags(flagged.get(t.key, [])) if flagged.get(t.key) else "") + "</li>"
+            + _flags(flagged.get(t.key, [])) + "</li>"
             for t in section.tables
         )
         others = [f for f in section.findings if f.table not in {t.key for t in section.tables}]
@@ -349,14 +355,14 @@ def _contents(report: Report) -> str:
 
 
 def _flags(found: list[Finding]) -> str:
-    """Small coloured marks, one per severity present, with how many findings each."""
+    """Small coloured marks, one per severity present, with how many findings found dirt."""
     marks = []
     for sev in SEVERITIES:
-        n = sum(f.severity == sev for f in found)
+        n = sum(f.severity == sev and f.count > 0 for f in found)
         if n:
             marks.append(f'<span class="flag {sev}" title="{_s(n, sev + " finding")}">'
                          f"{n} {sev}</span>")
-    return " " + " ".join(marks)
+    return " " + " ".join(marks) if marks else ""
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -391,7 +397,7 @@ def _section(section: Section) -> str:
 
 def _table_block(section: Section, table: Table, found: list[Finding]) -> str:
     chart, wide = _chart(table)
-    head = (f'<h3>{escape(table.title)}{_flags(found) if found else ""}</h3>')
+    head = f"<h3>{escape(table.title)}{_flags(found)}</h3>"
     beside = chart and not wide and len(table.columns) <= COLUMNS_BESIDE
     pair_class = "pair" if beside else "pair single"
     return (
@@ -449,7 +455,14 @@ def _numeric_column(table: Table, index: int) -> bool:
     return bool(values) and all(_number(v) is not None for v in values)
 
 
+def _finding_tag(finding: Finding) -> str:
+    return _severity_tag(finding.severity) if finding.count else '<span class="tag pass">CLEAN</span>'
+
+
 def _finding(finding: Finding) -> str:
+    if not finding.count:
+        return (f'<div class="finding clean" id="{_finding_id(finding)}"><h4>{_finding_tag(finding)} '
+                f"{escape(finding.title)}</h4><p>none of {finding.of:,}</p></div>")
     sev = finding.severity if finding.severity in SEVERITIES else "info"
     parts = [
         f'<div class="finding {sev}" id="{_finding_id(finding)}">',
@@ -608,12 +621,14 @@ def _compact(value: float) -> str:
     return f"{value:g}"
 
 
-def _axis(lo: float, hi: float) -> tuple[float, float, float]:
-    """Round ends and step for an axis holding lo..hi and zero."""
+def _axis(lo: float, hi: float, fmt: Format) -> tuple[float, float, float]:
+    """Round ends and step for an axis holding lo..hi and zero; a count's ticks are whole."""
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     if hi - lo <= 0:
         hi = 1.0
     step = nice_step(hi - lo)
+    if fmt == "count":
+        step = max(step, 1.0)
     # The tolerance keeps an end already on a step (0, 500) there, not one step further out.
     return math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step, step
 
@@ -633,6 +648,9 @@ def _chart(table: Table) -> tuple[str, bool]:
     data = _chart_data(table)
     if isinstance(data, str):
         return f'<p class="meta">{escape(data)}</p>', False
+    if not any(data.values.values()):
+        # Bars of no length say nothing; the table under this says the same in numbers.
+        return f'<p class="meta">No chart: every value of {escape(", ".join(table.y))} is 0 or empty.</p>', True
     fmt = column_format(table, table.y[0])
     if table.chart == "line":
         return _line_chart(table, data, fmt), False
@@ -667,7 +685,7 @@ def _svg_open(table: Table, width: float, height: float, kind: str) -> str:
             f'aria-label="{escape(label)}"><title>{escape(label)}</title>')
 
 
-def _bar_chart(table: Table, data: _Series, fmt: Format | None, *, stacked: bool, wide: bool) -> str:
+def _bar_chart(table: Table, data: _Series, fmt: Format, *, stacked: bool, wide: bool) -> str:
     label_w, plot_w, value_w = 190, 690 if wide else 290, 84
     top, gap = 22, 8
     k = 1 if stacked else max(len(data.names), 1)
@@ -683,7 +701,7 @@ def _bar_chart(table: Table, data: _Series, fmt: Format | None, *, stacked: bool
             ends += [sum(v for v in values if v > 0), sum(v for v in values if v < 0)]
     else:
         ends = [v for v in data.values.values() if v is not None]
-    lo, hi, step = _axis(min(ends, default=0.0), max(ends, default=0.0))
+    lo, hi, step = _axis(min(ends, default=0.0), max(ends, default=0.0), fmt)
 
     def x(value: float) -> float:
         return label_w + plot_w * (value - lo) / (hi - lo)
@@ -752,7 +770,7 @@ def _value_text(x: float, y: float, value: float | None, fmt: Format | None) -> 
             f"{escape(format_number(value, fmt))}</text>")
 
 
-def _line_chart(table: Table, data: _Series, fmt: Format | None) -> str:
+def _line_chart(table: Table, data: _Series, fmt: Format) -> str:
     _keep_series(data, stacked=False)
     # A line runs along an ordered axis (months, weeks): sorted, whatever the rows' order.
     data.categories.sort(key=lambda c: (c == "(blank)", c))
@@ -762,7 +780,7 @@ def _line_chart(table: Table, data: _Series, fmt: Format | None) -> str:
     width, height = left + plot_w + right, top + plot_h + bottom
     n = len(data.categories)
     values = [v for (_, name), v in data.values.items() if v is not None and name in data.names]
-    lo, hi, step = _axis(min(values, default=0.0), max(values, default=0.0))
+    lo, hi, step = _axis(min(values, default=0.0), max(values, default=0.0), fmt)
 
     def px(i: int) -> float:
         return left + (plot_w * (i + 0.5) / n)
