@@ -216,3 +216,18 @@ def test_dates_out_of_order(report):
     assert future.examples == [{"entity": "account", "legacy_source": "legacy", "legacy_id": "A4",
                                 "created": "2052-01-01T00:00:00"}]
     assert report.metrics["dates.out_of_order"] == 5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_target_is_opened_read_only_by_the_database(request, tmp_path, backend):
+    import sqlalchemy as sa
+
+    with planted_target(request, backend, tmp_path) as url:
+        engine = open_target(url)
+        try:
+            with engine.connect() as connection:
+                assert connection.execute(sa.text("SELECT count(*) FROM account")).scalar() == 10
+            with pytest.raises(sa.exc.DBAPIError, match="(?i)read.?only"), engine.begin() as connection:
+                connection.execute(sa.text("DELETE FROM account"))
+        finally:
+            engine.dispose()

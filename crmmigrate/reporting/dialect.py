@@ -109,6 +109,9 @@ def read_only(engine: sa.Engine) -> sa.Engine:
                 cursor.execute(statement)
             finally:
                 cursor.close()
+            # PostgreSQL's SET is transactional: the driver opened a transaction for it, and
+            # the rollback that ends SQLAlchemy's first look at the connection would undo it.
+            dbapi_connection.commit()
 
         engine.dispose()  # a connection made before the listener (a connect check) is not kept
     return engine
