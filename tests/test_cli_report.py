@@ -28,7 +28,7 @@ def test_the_gate_fails_on_the_shipped_limits_and_json_holds_the_whole_report(ta
     result = invoke(target, "--json", str(tmp_path / "report.json"))
 
     assert result.exit_code == 1, result.output
-    assert "FAIL opportunity.past_due_share = 0.1667, over its max 0.01" in result.output
+    assert "FAIL opportunity.past_due_share = 16.7%, over its max 1.0%" in result.output
     data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert data["as_of"] == "2025-06-01" and data["passed"] is False
     pipeline = next(s for s in data["sections"] if s["key"] == "pipeline")
@@ -43,7 +43,7 @@ def test_the_gate_fails_on_the_shipped_limits_and_json_holds_the_whole_report(ta
 
 def test_fail_on_from_the_command_line_replaces_a_limit_in_the_metrics_direction(target):
     result = invoke(target, "--fail-on", "opportunity.past_due_share=20%")
-    assert "pass opportunity.past_due_share = 0.1667, at most 0.2" in result.output
+    assert "pass opportunity.past_due_share = 16.7%, at most 20.0%" in result.output
     result = invoke(target, "--fail-on", "opportunity.past_due_share=20%", "--fail-on",
                     "opportunity.open_count=13")
     assert result.exit_code == 1

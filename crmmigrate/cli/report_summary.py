@@ -8,15 +8,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from crmmigrate.cli.report import out
-from crmmigrate.reporting.metrics import METRICS
+from crmmigrate.reporting.html import metric_text
 from crmmigrate.reporting.model import Report, Section
 from crmmigrate.reporting.outputs import check_summary
 
 _STYLE = {"error": "red", "warning": "yellow", "info": ""}
-
-
-def _metric(name: str, value: float) -> str:
-    return f"{100 * value:.1f}%" if METRICS[name].share else f"{value:,.0f}"
 
 
 def verdict_line(report: Report) -> str:
@@ -40,7 +36,7 @@ def report_summary(report: Report, *, console: Console | None = None) -> None:
         else:
             _findings(section, console)
         if section.metrics:
-            console.print("  " + "; ".join(f"{escape(name)} {_metric(name, value)}"
+            console.print("  " + "; ".join(f"{escape(name)} {metric_text(name, value)}"
                                            for name, value in section.metrics.items()))
     for check in report.gate:
         colour = "green" if check.passed else "red"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from crmmigrate.reporting.html import metric_text
 from crmmigrate.reporting.model import Finding, GateCheck, Report
 from crmmigrate.validate.outputs import suite_attributes, write_json_data, write_junit_tree, xml_text
 
@@ -17,12 +18,14 @@ def write_json(report: Report, path: Path) -> None:
 
 
 def check_summary(check: GateCheck) -> str:
-    """One line: "opportunity.past_due_share = 0.86, over its max 0.01"."""
+    """One line, each number as its metric's kind reads: "opportunity.past_due_share = 86.0%,
+    over its max 1.0%"."""
     if check.value is None:
         return f"{check.metric}: not computed (no records to judge it on)" + ("" if check.passed else ", but required")
     relation = ("at least" if check.op == "min" else "at most") if check.passed else \
         ("under its min" if check.op == "min" else "over its max")
-    return f"{check.metric} = {check.value:.4g}, {relation} {check.limit:g}"
+    return (f"{check.metric} = {metric_text(check.metric, check.value)}, {relation} "
+            f"{metric_text(check.metric, check.limit)}")
 
 
 def finding_summary(finding: Finding) -> str:
