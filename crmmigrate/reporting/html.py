@@ -179,6 +179,14 @@ def format_number(value: Any, fmt: Format | None = None) -> str:
     return f"{number:,.2f}"
 
 
+def _visible(value: Any) -> str:
+    """A legacy value as text whose spaces can be seen where they matter: at either end and
+    doubled ("Finance " and "Finance" are two picklist values, and HTML would show both
+    alike). Each such space is shown as ␣; control characters as escapes (shown_value)."""
+    text = shown_value(value)
+    return re.sub(r"^ +| +$| {2,}", lambda m: "␣" * len(m.group()), text)
+
+
 def _cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
@@ -194,7 +202,7 @@ def _cell(value: Any, fmt: Format | None = None) -> str:
         return f"<td>{'yes' if value else 'no'}</td>"
     if _number(value) is not None or isinstance(value, (int, float, Decimal)):
         return f'<td class="num">{escape(format_number(value, fmt))}</td>'
-    return f'<td class="text"><bdi>{escape(_cut(shown_value(value), TEXT_CHARS))}</bdi></td>'
+    return f'<td class="text"><bdi>{escape(_cut(_visible(value), TEXT_CHARS))}</bdi></td>'
 
 
 def _anchor(*parts: str) -> str:
@@ -525,7 +533,7 @@ class _Series:
 def _label(value: Any) -> str:
     if is_missing(value) or value == "":
         return "(blank)"
-    return shown_value(value)
+    return _visible(value)
 
 
 def _chart_data(table: Table) -> _Series | str:
@@ -741,8 +749,11 @@ def _bar_chart(table: Table, data: _Series, fmt: Format, *, stacked: bool, wide:
                 value = data.get(category, name)
                 by = y0 + j * bar_h
                 if value is None:
-                    parts.append(f'<text class="tick" x="{zero + 4:.1f}" y="{by + bar_h - 2:.1f}" '
-                                 f'font-size="10">n/a</text>')
+                    # A row without a value says so where there is room; a series with no row
+                    # for this category has nothing to say.
+                    if k <= 2 and (category, name) in data.values:
+                        parts.append(f'<text class="tick" x="{zero + 4:.1f}" y="{by + bar_h - 2:.1f}" '
+                                     f'font-size="10">n/a</text>')
                     continue
                 left, right = sorted((x(value), zero))
                 tip = f"{category} · {name}: {format_number(value, fmt)}" if k > 1 else \
