@@ -113,6 +113,7 @@ def test_an_empty_target_reports_nothing_to_flag_and_passes(tmp_path):
     init_target(connect(url))
     result = invoke(url)
     assert result.exit_code == 0, result.output
+    assert "Pipeline: no records to judge" in result.stdout
     assert "Picklist noise: nothing to flag" in result.stdout
     # Nothing to compute the gate's metrics on: not required, so they pass.
     assert "pass opportunity.contact_role_coverage: not computed (no records to judge it on)" in result.stdout

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from crmmigrate.cli.report import out
 from crmmigrate.reporting.html import metric_text
-from crmmigrate.reporting.model import Report, Section
+from crmmigrate.reporting.model import Finding, Report
 from crmmigrate.reporting.outputs import check_summary
 
 _STYLE = {"error": "red", "warning": "yellow", "info": ""}
@@ -31,10 +31,13 @@ def report_summary(report: Report, *, console: Console | None = None) -> None:
     console.print(f"[bold]report on {escape(report.target)}[/bold] (as of {report.as_of}, "
                   f"{report.seconds:.1f} s)")
     for section in report.sections:
-        if not section.findings:
-            console.print(f"[bold]{escape(section.title)}[/bold]: nothing to flag")
+        judged = [f for f in section.findings if f.of]  # a finding of 0 records judged nothing
+        if judged:
+            _findings(judged, section.title, console)
+        elif section.findings:
+            console.print(f"[bold]{escape(section.title)}[/bold]: no records to judge")
         else:
-            _findings(section, console)
+            console.print(f"[bold]{escape(section.title)}[/bold]: nothing to flag")
         if section.metrics:
             console.print("  " + "; ".join(f"{escape(name)} {metric_text(name, value)}"
                                            for name, value in section.metrics.items()))
@@ -45,16 +48,16 @@ def report_summary(report: Report, *, console: Console | None = None) -> None:
     console.print(f"[bold {colour}]{escape(verdict_line(report))}[/bold {colour}]")
 
 
-def _findings(section: Section, console: Console) -> None:
+def _findings(findings: list[Finding], title: str, console: Console) -> None:
     """A section's findings, those found first (errors first, then by share), with the legacy
     source and id of the first example."""
-    table = Table(title=escape(section.title), title_justify="left", pad_edge=False)
+    table = Table(title=escape(title), title_justify="left", pad_edge=False)
     table.add_column("finding")
     table.add_column("count", justify="right")
     table.add_column("of", justify="right")
     table.add_column("share", justify="right")
     table.add_column("example")
-    for finding in sorted(section.findings, key=lambda f: (-(f.count > 0), f.severity != "error", -f.rate)):
+    for finding in sorted(findings, key=lambda f: (-(f.count > 0), f.severity != "error", -f.rate)):
         example = finding.examples[0] if finding.examples else None
         shown = f"{example.get('legacy_source')}:{example.get('legacy_id')}" if example else ""
         style = _STYLE[finding.severity] if finding.count else "dim"
