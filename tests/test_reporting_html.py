@@ -448,6 +448,34 @@ def test_reconciliation_flags_what_the_ledger_does_not_explain(page: str) -> Non
     assert "EXPLAINED" in counts and "25024010" in counts  # counts as whole numbers
 
 
+def test_an_empty_table_and_a_finding_with_nothing_to_judge_say_so() -> None:
+    table = Table(key="open", title="Open cases", columns=["age", "cases"], rows=[], chart="bar",
+                  x="age", y=["cases"], note="open: New, Escalated")
+    finding = Finding(key="cases.old", title="Cases open for years", count=0, of=0, table="open")
+    clean = Finding(key="cases.closed", title="Cases closed before opened", count=0, of=5)
+    gate = [GateCheck(metric="case.open_count", value=None, limit=10, op="max", passed=True)]
+    page = render_html(Report(target="t", generated_at="g", as_of="a", gate=gate, sections=[
+        Section(key="cases", title="Cases", tables=[table], findings=[finding, clean])]))
+    blocks = Blocks(page)
+    assert blocks.of("table-cases-open") == (
+        "Open casesNo rows: the target holds nothing this counts. open: New, Escalated"
+        "NO DATA Cases open for yearsnothing to judge: the target holds no such records")
+    assert "<table" not in page.split('id="table-cases-open"')[1]
+    assert "NO DATA" in blocks.of("summary") and "Cases open for yearsCases00–" in blocks.of("summary")
+    assert 'class="figure error"' not in page  # no dirt: no boxes counting none of it
+    # What had nothing to judge comes after what was judged clean.
+    assert blocks.of("summary").index("closed before opened") < blocks.of("summary").index("open for years")
+    assert blocks.of("verdict") == "PASSED: all 1 gate check within their thresholds (1 not computed: no such data)"
+
+
+def test_a_required_metric_not_computed_fails_by_name() -> None:
+    gate = [GateCheck(metric="opportunity.contact_role_coverage", value=None, limit=0.5, op="min", passed=False)]
+    page = render_html(Report(target="t", generated_at="g", as_of="a", gate=gate))
+    assert Blocks(page).of("verdict") == (
+        "FAILED: 1 of 1 gate check: opportunity.contact_role_coverage not computed, wanted at least 50.0% "
+        "(1 not computed: no such data)")
+
+
 def test_no_gate_says_so() -> None:
     page = render_html(Report(target="t", generated_at="g", as_of="a"))
     assert "No gate: no --fail-on threshold was set" in page

@@ -245,14 +245,19 @@ def _verdict(report: Report) -> str:
         return ('<p class="verdict none" id="verdict">No gate: no --fail-on threshold was set, '
                 "so nothing here holds a cutover.</p>")
     failed = [c for c in report.gate if not c.passed]
+    # A check on data the target does not hold passes unless required: say so, or a gate of
+    # three checks on an empty pipeline reads as a pipeline that passed.
+    unknown = sum(c.value is None for c in report.gate)
+    tail = f" ({unknown:,} not computed: no such data)" if unknown else ""
     if not failed:
-        line = f"PASSED: all {_s(len(report.gate), 'gate check')} within their thresholds"
+        line = f"PASSED: all {_s(len(report.gate), 'gate check')} within their thresholds{tail}"
         return f'<p class="verdict pass" id="verdict">{escape(line)}</p>'
     named = "; ".join(
-        f"{c.metric} {metric_text(c.metric, c.value)}, wanted {_rule(c)}"
+        f"{c.metric} {'not computed' if c.value is None else metric_text(c.metric, c.value)}, "
+        f"wanted {_rule(c)}"
         for c in failed
     )
-    line = f"FAILED: {len(failed):,} of {_s(len(report.gate), 'gate check')}: {named}"
+    line = f"FAILED: {len(failed):,} of {_s(len(report.gate), 'gate check')}: {named}{tail}"
     return f'<p class="verdict fail" id="verdict">{escape(line)}</p>'
 
 
@@ -278,8 +283,10 @@ def _gate_table(report: Report) -> str:
 
 def _all_findings(report: Report) -> list[tuple[Section, Finding]]:
     found = [(s, f) for s in report.sections for f in s.findings]
-    # Errors first, then the biggest share of its population; what found nothing last.
-    return sorted(found, key=lambda sf: (sf[1].count == 0, _rank(sf[1].severity), -sf[1].rate, -sf[1].count))
+    # Errors first, then the biggest share of its population; what found nothing last, and
+    # last of all what had nothing to judge.
+    return sorted(found, key=lambda sf: (sf[1].count == 0, sf[1].of == 0, _rank(sf[1].severity),
+                                         -sf[1].rate, -sf[1].count))
 
 
 def _rank(severity: str) -> int:
@@ -307,7 +314,7 @@ def _summary(report: Report) -> str:
     parts.append('<h3 id="findings">Findings by severity</h3>')
     if not any(f.count for _, f in found):
         parts.append("<p>No report flagged any dirt.</p>")
-    if found:
+    else:
         # A finding of nothing is a check that passed: listed, never counted as dirt.
         counts = {sev: sum(f.severity == sev and f.count > 0 for _, f in found) for sev in SEVERITIES}
         boxes = "".join(
@@ -316,11 +323,12 @@ def _summary(report: Report) -> str:
             for sev, count in counts.items()
         )
         parts.append(f'<div class="figures sevcounts">{boxes}</div>')
+    if found:
         rows = "".join(
             f'<tr class="{"" if f.count else "clean"}"><td>{_finding_tag(f)}</td>'
             f'<td><a href="#{_finding_id(f)}">{escape(f.title)}</a></td>'
             f"<td>{escape(s.title)}</td><td class=\"num\">{f.count:,}</td>"
-            f'<td class="num">{f.of:,}</td><td class="num">{percent(f.rate)}</td></tr>'
+            f'<td class="num">{f.of:,}</td><td class="num">{percent(f.rate) if f.of else "–"}</td></tr>'
             for s, f in found
         )
         parts.append("<table><thead><tr><th>severity</th><th>finding</th><th>section</th>"
@@ -404,8 +412,14 @@ def _section(section: Section) -> str:
 
 
 def _table_block(section: Section, table: Table, found: list[Finding]) -> str:
-    chart, wide = _chart(table)
     head = f"<h3>{escape(table.title)}{_flags(found)}</h3>"
+    if not table.rows and not table.truncated:
+        # The target holds none of what it counts: a line, not an empty grid of headers.
+        note = f" {escape(table.note)}" if table.note else ""
+        return (f'<div class="block" id="{_anchor("table", section.key, table.key)}">{head}'
+                f'<p class="meta">No rows: the target holds nothing this counts.{note}</p>'
+                + "".join(_finding(f) for f in found) + "</div>")
+    chart, wide = _chart(table)
     beside = chart and not wide and len(table.columns) <= COLUMNS_BESIDE
     pair_class = "pair" if beside else "pair single"
     return (
@@ -427,8 +441,6 @@ def _data_table(table: Table) -> str:
     for row in table.rows[:TABLE_ROWS]:
         cells = [_cell(value, fmt) for fmt, value in zip(formats, row)]
         rows.append(f"<tr>{''.join(cells)}</tr>")
-    if not table.rows:
-        rows.append(f'<tr><td class="more" colspan="{max(len(table.columns), 1)}">no rows</td></tr>')
     notes = []
     if table.note:
         notes.append(escape(table.note))
@@ -464,13 +476,18 @@ def _numeric_column(table: Table, index: int) -> bool:
 
 
 def _finding_tag(finding: Finding) -> str:
-    return _severity_tag(finding.severity) if finding.count else '<span class="tag pass">CLEAN</span>'
+    if finding.count:
+        return _severity_tag(finding.severity)
+    if not finding.of:
+        return '<span class="tag none">NO DATA</span>'
+    return '<span class="tag pass">CLEAN</span>'
 
 
 def _finding(finding: Finding) -> str:
     if not finding.count:
+        said = f"none of {finding.of:,}" if finding.of else "nothing to judge: the target holds no such records"
         return (f'<div class="finding clean" id="{_finding_id(finding)}"><h4>{_finding_tag(finding)} '
-                f"{escape(finding.title)}</h4><p>none of {finding.of:,}</p></div>")
+                f"{escape(finding.title)}</h4><p>{said}</p></div>")
     sev = finding.severity if finding.severity in SEVERITIES else "info"
     parts = [
         f'<div class="finding {sev}" id="{_finding_id(finding)}">',
