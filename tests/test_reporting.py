@@ -231,3 +231,39 @@ def test_the_target_is_opened_read_only_by_the_database(request, tmp_path, backe
                 connection.execute(sa.text("DELETE FROM account"))
         finally:
             engine.dispose()
+
+
+@pytest.mark.mariadb
+def test_a_latin1_mariadb_target_is_grouped_byte_for_byte_too(mariadb_url):
+    # A database made with a latin1 default has latin1 columns, which no utf8mb4 collation
+    # fits: the report converts before it collates.
+    import uuid
+
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    from crmmigrate.load import connect
+    from tests.reporting_target import plant
+
+    name = f"crm_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(mariadb_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET latin1"))
+    try:
+        url = sa.make_url(mariadb_url).set(database=name).render_as_string(hide_password=False)
+        engine = connect(url)
+        plant(engine)
+        engine.dispose()
+        engine = open_target(url)
+        try:
+            report = build_report(engine, rules=ReportRules(), as_of=AS_OF)
+        finally:
+            engine.dispose()
+        assert sorted(row[:2] for row in table(report, "picklists", "variants").rows) == [
+            ["account.industry", "technology"], ["account.owner", "ann"], ["case.status", "closed "],
+            ["lead.source", "web"], ["opportunity.stage", "Clsoed Won"], ["opportunity.stage", "negotiation"],
+            ["opportunity_contact_role.role", "decision maker"]]
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE {name}"))
+        admin.dispose()

@@ -73,14 +73,34 @@ def _week_mysql(element: week_start, compiler: Any, **kw: Any) -> str:
     return f"DATE_SUB(DATE({value}), INTERVAL WEEKDAY({value}) DAY)"
 
 
-def exact(column: sa.ColumnElement, dialect: sa.Dialect) -> sa.ColumnElement:
+class exact(FunctionElement):  # noqa: N801
     """A text column compared and grouped byte for byte. MariaDB's default collation takes
     'Closed Won', 'closed won' and 'Closed Won ' for one value, and even its binary collation
     ignores trailing spaces; that is the noise a picklist report must tell apart, and the
-    same data must give the same groups on every database."""
-    if dialect.name in ("mysql", "mariadb"):
-        return column.collate("utf8mb4_nopad_bin" if getattr(dialect, "is_mariadb", False) else "utf8mb4_0900_bin")
-    return column
+    same data must give the same groups on every database. SQLite and PostgreSQL compare
+    bytes (or by a deterministic collation) already."""
+
+    inherit_cache = True
+    name = "exact"
+
+    def __init__(self, column: sa.ColumnElement) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(exact)
+def _exact(element: exact, compiler: Any, **kw: Any) -> str:
+    (value,) = (compiler.process(arg, **kw) for arg in element.clauses)
+    return value
+
+
+@compiles(exact, "mysql")
+@compiles(exact, "mariadb")
+def _exact_mysql(element: exact, compiler: Any, **kw: Any) -> str:
+    (value,) = (compiler.process(arg, **kw) for arg in element.clauses)
+    # Converted first: a table of a latin1 database has no utf8mb4 collation of its own.
+    collation = "utf8mb4_nopad_bin" if getattr(compiler.dialect, "is_mariadb", False) else "utf8mb4_0900_bin"
+    return f"(CONVERT({value} USING utf8mb4) COLLATE {collation})"
 
 
 def day(column: sa.ColumnElement) -> sa.ColumnElement:

@@ -72,7 +72,7 @@ class Context:
 
     def exact(self, column: sa.ColumnElement) -> sa.ColumnElement:
         """A text column grouped byte for byte on every database (see dialect.exact)."""
-        return dialect.exact(column, self.dialect)
+        return dialect.exact(column)
 
     def t(self, name: str) -> sa.Table:
         return self.tables[name]
