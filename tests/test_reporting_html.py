@@ -444,6 +444,8 @@ def test_reconciliation_flags_what_the_ledger_does_not_explain(page: str) -> Non
     assert amounts.index(SCRIPT) < amounts.index("Negotiation")
     assert "1,000,000.50980,000.5020,000.0015,000.005,000.000.000.00explained" in amounts
     assert "2,000.001,200.00800.00300.000.000.00500.00UNEXPLAINED" in amounts
+    # Zeros greyed, so the numbers that explain something stand out.
+    assert '<td class="num zero">0.00</td>' in page and '<td class="num">15,000.00</td>' in page
     counts = blocks.of("reconcile-contacts-by-owner")
     assert "EXPLAINED" in counts and "25024010" in counts  # counts as whole numbers
 

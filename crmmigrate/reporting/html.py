@@ -91,6 +91,7 @@ tr.clean td { color: #555; }
 .finding summary { cursor: pointer; color: #333; }
 .verdict.none { background: #f3f3f3; border-color: #757575; color: #333; }
 tr.ok td.status { color: #1b5e20; }
+td.zero { color: #aaa; }
 .chart.bars, .chart.line { max-width: 100%; }
 .sevcounts .figure.error .value { color: #b71c1c; }
 .sevcounts .figure.warning .value { color: #a65e00; }
@@ -866,13 +867,19 @@ def _grouped(lines: Iterable[ReconcileLine]) -> dict[str, list[ReconcileLine]]:
     return groups
 
 
+def _amount_cell(value: float, fmt: Format) -> str:
+    # Zeros greyed: in a wall of them the few numbers that explain something stand out.
+    zero = " zero" if abs(value) < 1e-9 else ""
+    return f'<td class="num{zero}">{format_number(value, fmt)}</td>'
+
+
 def _reconciliation(lines: list[ReconcileLine]) -> str:
     if not lines:
         return ""
     parts = ['<section class="report" id="reconciliation"><h2>Reconciliation with the legacy data</h2>',
              '<p class="meta">Each aggregate as the legacy exports held it beside the loaded '
-             "target. A difference is explained by the ledger's rejected, merged and filtered "
-             "records; what it does not explain is flagged.</p>"]
+             "target. A difference is explained by what the ledger says became of the records "
+             "(rejected, merged, filtered, ...); what it does not explain is flagged.</p>"]
     for aggregate, group in _grouped(lines).items():
         # An aggregate of whole numbers is a count; any fraction makes it an amount.
         numbers = [v for line in group for v in (line.legacy, line.target, *line.explained.values())]
@@ -883,16 +890,15 @@ def _reconciliation(lines: list[ReconcileLine]) -> str:
         heads = "".join(f"<th class='num'>{escape(r)}</th>" for r in reasons)
         rows = []
         for line in shown:
-            cells = "".join(f'<td class="num">{format_number(line.explained.get(r, 0.0), fmt)}</td>'
-                            for r in reasons)
+            cells = "".join(_amount_cell(line.explained.get(r, 0.0), fmt) for r in reasons)
             status = ('<td class="status">explained</td>' if line.ok
                       else '<td class="status"><span class="tag fail">UNEXPLAINED</span></td>')
             rows.append(
                 f'<tr class="{"ok" if line.ok else "fail"}">{_cell(line.key)}'
                 f'<td class="num">{format_number(line.legacy, fmt)}</td>'
                 f'<td class="num">{format_number(line.target, fmt)}</td>'
-                f'<td class="num">{format_number(line.legacy - line.target, fmt)}</td>{cells}'
-                f'<td class="num">{format_number(line.unexplained, fmt)}</td>{status}</tr>'
+                f'{_amount_cell(line.legacy - line.target, fmt)}{cells}'
+                f'{_amount_cell(line.unexplained, fmt)}{status}</tr>'
             )
         verdict = (f'<span class="tag fail">{len(bad):,} UNEXPLAINED</span>' if bad
                    else '<span class="tag pass">EXPLAINED</span>')
