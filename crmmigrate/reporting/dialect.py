@@ -83,7 +83,9 @@ class exact(FunctionElement):  # noqa: N801
     inherit_cache = True
     name = "exact"
 
-    def __init__(self, column: sa.ColumnElement) -> None:
+    def __init__(self, column: sa.ColumnElement, dialect: sa.Dialect | None = None) -> None:
+        # `dialect` is not needed (each database compiles its own form); taken so callers
+        # written when it was are unchanged.
         super().__init__(column)
         self.type = column.type
 
