@@ -267,3 +267,21 @@ def test_a_latin1_mariadb_target_is_grouped_byte_for_byte_too(mariadb_url):
         with admin.connect() as connection:
             connection.execute(sa.text(f"DROP DATABASE {name}"))
         admin.dispose()
+
+
+def test_tables_keep_their_biggest_rows_and_findings_their_first_examples(request, tmp_path):
+    rules = ReportRules.model_validate({"table_rows": 2, "examples": 1})
+    told = []
+    with planted_target(request, "sqlite", tmp_path) as url:
+        engine = open_target(url)
+        try:
+            report = build_report(engine, rules=rules, as_of=AS_OF, progress=lambda *a: told.append(a))
+        finally:
+            engine.dispose()
+    owners = table(report, "accounts", "by_owner")
+    assert (owners.rows, owners.truncated) == ([[None, 5], ["Ann", 2]], 2)
+    assert ids(found(report, "pipeline.past_due")) == ["O14"]
+    assert found(report, "pipeline.past_due").count == 2  # counted whole, shown in part
+    # Progress is told per section, started and done.
+    assert told[:2] == [("report", "pipeline", 0, 1), ("report", "pipeline", 1, 1)]
+    assert [a[1] for a in told[::2]] == [s.key for s in report.sections]

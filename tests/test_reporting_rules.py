@@ -130,3 +130,12 @@ def test_names_a_letter_apart_are_not_variants_where_only_spelling_counts():
 def test_spelling_key():
     assert spelling_key(" Closed-Won ") == spelling_key("closed_won") == "closedwon"
     assert spelling_key("Иванова Е.") == "иванова" + "е"
+
+
+def test_the_shipped_stages_are_those_validation_allows():
+    from crmmigrate.validate import load_rules
+
+    stages = set(load_rules().choices("opportunity", "stage"))
+    rules = ReportRules()
+    assert set(rules.opportunity.closed) <= stages
+    assert set(rules.opportunity.stage_probability) == stages
