@@ -5,6 +5,7 @@ a value can go, rendered and read back as a browser would."""
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import time
 from decimal import Decimal
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 
 from crmmigrate.cli import app
 from crmmigrate.errors import OutputError
-from crmmigrate.reporting import build_report, load_report_rules
+from crmmigrate.reporting import build_report, load_report_rules, open_target
 from crmmigrate.reporting.html import (
     CHART_CATEGORIES,
     TABLE_ROWS,
@@ -28,6 +29,7 @@ from crmmigrate.reporting.html import (
     render_html,
     write_html,
 )
+from crmmigrate.reporting.rules import ReportRules
 from crmmigrate.reporting.model import (
     Finding,
     GateCheck,
@@ -37,6 +39,7 @@ from crmmigrate.reporting.model import (
     Table,
 )
 from tests.browser import Dom, chromium, png_pixels
+from tests.reporting_target import AS_OF, planted_target
 
 SCRIPT = "<script>alert(1)</script>"
 ATTRIBUTE_BREAKER = '"><img src=x onerror="document.body.dataset.pwned=1">'
@@ -648,3 +651,34 @@ def test_the_samples_report_in_headless_chromium(samples_report: Report, tmp_pat
     _, _, pixels = png_pixels(screenshot.read_bytes())
     assert len(set(pixels)) > 50
     assert sum(p == (255, 255, 255) for p in pixels) / len(pixels) < 0.95
+
+
+# --- the same page from every database ------------------------------------------------------
+
+
+def _page_on(request: pytest.FixtureRequest, backend: str, folder: Path) -> str:
+    folder.mkdir()
+    with planted_target(request, backend, folder) as url:
+        engine = open_target(url)
+        try:
+            report = build_report(engine, rules=ReportRules(), as_of=AS_OF)
+        finally:
+            engine.dispose()
+    report.target, report.generated_at, report.seconds = "target", "now", 0.0
+    return render_html(report)
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres),
+                                     pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def test_the_page_reads_the_same_from_every_database(request: pytest.FixtureRequest, backend: str,
+                                                     tmp_path: Path) -> None:
+    """A count is a count and an amount has two decimals whatever types the driver returns
+    (Decimal sums on PostgreSQL and MariaDB, floats and ints on SQLite)."""
+    on_sqlite = _page_on(request, "sqlite", tmp_path / "sqlite")
+    on_server = _page_on(request, backend, tmp_path / backend)
+    if on_server != on_sqlite:
+        lines = difflib.unified_diff(Dom(on_sqlite).joined().split("\n"), Dom(on_server).joined().split("\n"),
+                                     lineterm="")
+        diff = [line for line in difflib.ndiff(re.split(r"(?<=</tr>)", on_sqlite),
+                                               re.split(r"(?<=</tr>)", on_server)) if line[:1] in "+-"]
+        pytest.fail("\n".join([*lines, *diff[:20]]))
