@@ -161,14 +161,22 @@ def test_config_gives_the_target_and_the_projects_rules(tmp_path, request):
     (project / "rules").mkdir(parents=True)
     with planted_target(request, "sqlite", project):
         (project / "rules" / "reports.yaml").write_text("fail_on: {}\n", encoding="utf-8")
+        (project / "rules" / "validation.yaml").write_text(
+            "entities:\n  opportunity:\n    fields:\n      stage: {choices: [negotiation, Closed Won]}\n",
+            encoding="utf-8")
         (project / "migration.yaml").write_text(
             "target: sqlite:///crm.db\nsources:\n  - {location: a.csv, mapping: m.yaml}\n",
             encoding="utf-8")
         (project / "a.csv").write_text("id,name\n1,x\n", encoding="utf-8")
         (project / "m.yaml").write_text("entity: account\nfields:\n  id: id\n  name: name\n", encoding="utf-8")
-        result = invoke("--config", str(project / "migration.yaml"))
+        result = invoke("--config", str(project / "migration.yaml"), "--json", str(tmp_path / "r.json"))
     assert result.exit_code == 0, result.output  # the project's rules have no gate
     assert "PASSED: no gate checks (fail_on is empty)" in result.stdout
+    # The project's validation choices say which spelling is meant.
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    stage = next(f for s in data["sections"] for f in s["findings"] if f["key"] == "picklists.opportunity.stage")
+    assert {e["value"]: e["variant_of"] for e in stage["examples"]} == {"Clsoed Won": "Closed Won",
+                                                                         "Negotiation": "negotiation"}
 
 
 def test_a_password_in_the_url_is_never_shown(tmp_path):

@@ -285,3 +285,18 @@ def test_tables_keep_their_biggest_rows_and_findings_their_first_examples(reques
     # Progress is told per section, started and done.
     assert told[:2] == [("report", "pipeline", 0, 1), ("report", "pipeline", 1, 1)]
     assert [a[1] for a in told[::2]] == [s.key for s in report.sections]
+
+
+def test_the_projects_validation_choices_name_the_value_meant(request, tmp_path):
+    from crmmigrate.validate.rules import ValidationRules
+
+    validation = ValidationRules.model_validate(
+        {"entities": {"opportunity": {"fields": {"stage": {"choices": ["negotiation", "Closed Won"]}}}}})
+    with planted_target(request, "sqlite", tmp_path) as url:
+        engine = open_target(url)
+        try:
+            report = build_report(engine, rules=ReportRules(), as_of=AS_OF, validation=validation)
+        finally:
+            engine.dispose()
+    stage = [row[1:] for row in table(report, "picklists", "variants").rows if row[0] == "opportunity.stage"]
+    assert sorted(stage) == [["Clsoed Won", 1, "Closed Won"], ["Negotiation", 1, "negotiation"]]

@@ -25,6 +25,7 @@ from crmmigrate.reporting.model import ReconcileLine
 from crmmigrate.reporting.reconcile import describe, legacy_datasets, reconcile
 from crmmigrate.reporting.reconcile import unexplained as find_unexplained
 from crmmigrate.run import load_migration
+from crmmigrate.validate.rules import load_rules
 
 _METRICS_HELP = ", ".join(f"{name} ({m.direction})" for name, m in METRICS.items())
 
@@ -89,10 +90,12 @@ def command(
     --legacy, the legacy records go into a temporary table). Exits 1 when a fail_on limit is
     broken."""
     project: Path | str = ""
+    validation = None
     if config is not None:
         migration = load_migration(config)
         target = target or migration.target
         project = migration.file.parent
+        validation = load_rules(migration.rules)
     if target is None:
         raise BadUsage("missing TARGET_URL: give the target's URL, or --config migration.yaml for its target.")
     to_stdout = json_path is not None and str(json_path) == "-"
@@ -104,7 +107,7 @@ def command(
     engine = open_target(target)
     try:
         with report.progress() as progress:
-            result = build_report(engine, rules=report_rules, as_of=day, progress=progress)
+            result = build_report(engine, rules=report_rules, as_of=day, progress=progress, validation=validation)
             if legacy is not None:
                 result.reconciliation = _reconcile(target, records, progress)
     finally:

@@ -22,12 +22,15 @@ from crmmigrate.reporting.model import Report
 from crmmigrate.reporting.rules import ReportRules, load_report_rules
 from crmmigrate.reporting.sections import SECTIONS, Context
 from crmmigrate.reporting.target import NotATarget, check_is_target, open_target
+from crmmigrate.validate.rules import ValidationRules, load_rules
 
 
 def build_report(engine: sa.Engine, *, rules: ReportRules, as_of: dt.date | None = None,
-                 progress: Progress | None = None) -> Report:
+                 progress: Progress | None = None, validation: ValidationRules | None = None) -> Report:
     """Every section of the report on the target behind `engine`, and the gate's verdict on
-    its metrics. `as_of` is the day ages and past-due are counted to (default: today, UTC)."""
+    its metrics. `as_of` is the day ages and past-due are counted to (default: today, UTC);
+    `validation` the project's validation rules, whose picklist choices name the value a
+    variant is of (default: rules/validation.yaml, else the shipped one)."""
     started = time.perf_counter()
     check_is_target(engine)
     as_of = as_of or dt.datetime.now(dt.UTC).date()
@@ -35,7 +38,7 @@ def build_report(engine: sa.Engine, *, rules: ReportRules, as_of: dt.date | None
                     as_of=as_of.isoformat())
     tables = {t.name: t for t in build_metadata().sorted_tables}
     with engine.connect() as connection:
-        context = Context(connection, tables, rules, as_of)
+        context = Context(connection, tables, rules, as_of, validation or load_rules())
         for name, build in SECTIONS:
             if progress is not None:
                 progress("report", name, 0, 1)

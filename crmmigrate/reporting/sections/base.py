@@ -20,6 +20,7 @@ from crmmigrate.reporting import dialect
 from crmmigrate.reporting.metrics import METRICS
 from crmmigrate.reporting.model import Chart, Finding, Section, Severity, Table
 from crmmigrate.reporting.rules import ReportRules
+from crmmigrate.validate.rules import ValidationRules
 
 
 def plain(value: Any) -> Any:
@@ -60,6 +61,7 @@ class Context:
     tables: dict[str, sa.Table]
     rules: ReportRules
     as_of: dt.date
+    validation: ValidationRules  # the picklist choices: which of a field's variants is meant
 
     @property
     def dialect(self) -> sa.Dialect:

@@ -20,7 +20,6 @@ from crmmigrate.model import MODEL, FieldType
 from crmmigrate.reporting.model import Section
 from crmmigrate.reporting.rules import PicklistRules
 from crmmigrate.reporting.sections.base import Context, biggest_first, finding, provenance, set_metric, share
-from crmmigrate.validate.rules import load_rules
 
 TITLE = "Picklist noise"
 # Distinct values compared by edits, most frequent first: a field with more is not a picklist
@@ -87,7 +86,6 @@ def variants(counts: dict[str, int], *, allowed: tuple[str, ...] = (), rules: Pi
 def build(ctx: Context) -> Section:
     section = Section(key="picklists", title=TITLE)
     rules = ctx.rules.picklists
-    validation = load_rules()
     checked, listed = [], []
     total_rows = total_variants = 0
     for entity, name in fields():
@@ -95,7 +93,7 @@ def build(ctx: Context) -> Section:
         column = ctx.exact(table.c[name])
         counts = {value: count for value, count in ctx.rows(
             sa.select(column, sa.func.count()).where(table.c[name].is_not(None)).group_by(column))}
-        allowed = validation.allowed(entity, name) if name != "owner" else ()
+        allowed = ctx.validation.allowed(entity, name) if name != "owner" else ()
         found = variants(counts, allowed=allowed, rules=rules, by_spelling=name not in rules.exact_spelling)
         rows, noisy = sum(counts.values()), sum(v.rows for v in found)
         total_rows, total_variants = total_rows + rows, total_variants + noisy
