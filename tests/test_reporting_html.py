@@ -397,12 +397,22 @@ def test_counts_tick_in_whole_numbers_and_all_zero_draws_nothing() -> None:
 
 
 def test_many_categories_draw_the_biggest_and_say_so() -> None:
-    rows = [[f"owner {i:03d}", i] for i in range(100)]
+    rows = [[f"owner {i * 37 % 100:03d}", i] for i in range(100)]  # not in the names' order
     table = Table(key="t", title="t", columns=["owner", "n"], rows=rows, chart="bar", x="owner", y=["n"])
     svg = chart_svg(table)
     assert svg.count('<rect class="bar"') == CHART_CATEGORIES
-    assert "owner 099" in svg and "owner 000<" not in svg
+    assert f"owner {99 * 37 % 100:03d}<" in svg and "owner 000<" not in svg
     assert f"The {CHART_CATEGORIES} biggest of 100 categories drawn" in svg
+
+
+def test_many_categories_listed_in_order_keep_the_first() -> None:
+    weeks = [[f"2024-W{w:02d}", "call", 100 if w % 2 else 1] for w in range(52, 0, -1)]  # newest first
+    table = Table(key="t", title="t", columns=["week", "type", "n"], rows=weeks, chart="stacked",
+                  x="week", y=["n"], series="type")
+    svg = chart_svg(table)
+    labels = re.findall(r'text-anchor="end">(2024-W\d\d)<', svg)
+    assert labels == [f"2024-W{w:02d}" for w in range(52, 52 - CHART_CATEGORIES, -1)]
+    assert f"The first {CHART_CATEGORIES} of 52 categories drawn." in svg
 
 
 def test_many_series_stack_the_rest_as_other() -> None:

@@ -609,16 +609,19 @@ def _keep_series(data: _Series, *, stacked: bool) -> None:
 
 
 def _keep_categories(data: _Series, limit: int, *, biggest: bool) -> None:
+    """At most `limit` categories: the biggest, unless the table lists them in order (weeks,
+    months, ages: an axis with holes where small weeks were would mislead), then the first."""
     if len(data.categories) <= limit:
         return
     total = len(data.categories)
-    if biggest:
+    in_order = data.categories in (sorted(data.categories), sorted(data.categories, reverse=True))
+    if biggest and not in_order:
         top = set(sorted(data.categories, key=lambda c: -data.total(c))[:limit])
         data.categories = [c for c in data.categories if c in top]
         data.notes.append(f"The {limit:,} biggest of {total:,} categories drawn, in the table's order.")
     else:
         data.categories = data.categories[:limit]
-        data.notes.append(f"The first {limit:,} of {total:,} points drawn.")
+        data.notes.append(f"The first {limit:,} of {total:,} {'categories' if biggest else 'points'} drawn.")
 
 
 def _width(text: str) -> float:
