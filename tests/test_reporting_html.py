@@ -334,6 +334,13 @@ def test_negative_bars_start_at_zero() -> None:
     assert "-50" in svg and ">-50<" in svg
 
 
+def test_a_line_over_numbers_runs_in_their_order() -> None:
+    table = Table(key="t", title="t", columns=["days", "n"], rows=[[10, 1], [2, 2], [None, 5], [1, 3]],
+                  chart="line", x="days", y=["n"])
+    labels = re.findall(r'text-anchor="middle">([^<]*)</text>', chart_svg(table))
+    assert labels[:4] == ["1", "2", "10", "(blank)"]
+
+
 def test_none_values_draw_no_bar_and_break_the_line() -> None:
     bars = Table(key="t", title="t", columns=["k", "v"], rows=[["a", 1], ["b", None]],
                  chart="bar", x="k", y=["v"])
@@ -413,6 +420,9 @@ def test_many_categories_listed_in_order_keep_the_first() -> None:
     labels = re.findall(r'text-anchor="end">(2024-W\d\d)<', svg)
     assert labels == [f"2024-W{w:02d}" for w in range(52, 52 - CHART_CATEGORIES, -1)]
     assert f"The first {CHART_CATEGORIES} of 52 categories drawn." in svg
+    depths = Table(key="t", title="t", columns=["depth", "n"], rows=[[d, d % 3] for d in range(1, 41)],
+                   chart="bar", x="depth", y=["n"])  # in order as numbers, not as text
+    assert re.findall(r'text-anchor="end">(\d+)<', chart_svg(depths)) == [str(d) for d in range(1, 26)]
 
 
 def test_many_series_stack_the_rest_as_other() -> None:

@@ -525,6 +525,7 @@ class _Series:
         self.notes: list[str] = []
         self.colours: dict[str, str] = {}
         self._seen: set[str] = set()
+        self.order: dict[str, tuple] = {}  # how the categories sort: numbers as numbers, blank last
 
     def add(self, category: str, name: str, value: float | None, colour: str) -> None:
         if category not in self._seen:
@@ -566,6 +567,8 @@ def _chart_data(table: Table) -> _Series | str:
     groups: dict[str, int] = {}  # each series value's place, which picks its colour
     for row in table.rows:
         category = _label(row[xi])
+        number = _number(row[xi])
+        data.order.setdefault(category, (category == "(blank)", number is None, number or 0.0, category))
         for j, (y, index) in enumerate(zip(table.y, yi)):
             value = _number(row[index])
             if si is None:
@@ -614,7 +617,8 @@ def _keep_categories(data: _Series, limit: int, *, biggest: bool) -> None:
     if len(data.categories) <= limit:
         return
     total = len(data.categories)
-    in_order = data.categories in (sorted(data.categories), sorted(data.categories, reverse=True))
+    keys = [data.order[c] for c in data.categories]
+    in_order = keys in (sorted(keys), sorted(keys, reverse=True))
     if biggest and not in_order:
         top = set(sorted(data.categories, key=lambda c: -data.total(c))[:limit])
         data.categories = [c for c in data.categories if c in top]
@@ -805,7 +809,7 @@ def _value_text(x: float, y: float, value: float | None, fmt: Format | None) -> 
 def _line_chart(table: Table, data: _Series, fmt: Format) -> str:
     _keep_series(data, stacked=False)
     # A line runs along an ordered axis (months, weeks): sorted, whatever the rows' order.
-    data.categories.sort(key=lambda c: (c == "(blank)", c))
+    data.categories.sort(key=data.order.__getitem__)
     _keep_categories(data, LINE_POINTS, biggest=False)
     left, right, top, bottom = 64, 16, 14, 40
     plot_w, plot_h = 480, 200
