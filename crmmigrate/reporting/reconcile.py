@@ -25,11 +25,9 @@ join of legacy records to their rows never pulls the target's rows out.
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -106,13 +104,13 @@ def reconcile(engine: sa.Engine, legacy: dict[str, pd.DataFrame],
                 temp = _stage(connection, entity, frame, fields, target, id_map, _legacy_id)
                 staged.append(temp)
                 sources = sorted({str(s) for s in frame["_source"].dropna().unique()})
-                for aggregate in mine:
-                    lines += _lines(connection, aggregate, temp, target, id_map, sources)
+                lines += _entity_lines(connection, mine, temp, target, id_map, sources)
         finally:
             for temp in staged:
                 temp.drop(connection, checkfirst=True)
             connection.rollback()
-    return lines
+    order = {a.name: i for i, a in enumerate(wanted)}
+    return sorted(lines, key=lambda line: order[line.aggregate])  # in the aggregates' order, groups kept in theirs
 
 
 def _stage(connection: sa.Connection, entity: str, frame: pd.DataFrame, fields: list[str], target: sa.Table,
@@ -138,23 +136,27 @@ def _stage(connection: sa.Connection, entity: str, frame: pd.DataFrame, fields: 
             hint="It needs a connection that may create temporary tables (nothing else is written; the "
             "table is gone when it ends): PostgreSQL's TEMP privilege, not a read-only transaction.") from None
     columns = {
-        "source": frame["_source"].astype(str),
-        "legacy_id": pd.Series([legacy_key(i, r) for i, r in zip(frame["id"], frame["_row"], strict=True)],
-                               index=frame.index, dtype=object),
+        "source": frame["_source"].astype(str).tolist(),
+        "legacy_id": [legacy_key(i, r) for i, r in zip(frame["id"].tolist(), frame["_row"].tolist(), strict=True)],
     }
     unreadable = (frame[_UNREADABLE_COLUMN].fillna(False).astype(bool) if _UNREADABLE_COLUMN in frame
                   else pd.Series(False, index=frame.index))
     for f in fields:
         values = frame[f] if f in frame else pd.Series(None, index=frame.index, dtype=object)
         columns[f] = _amounts(values) if _numeric(target.c[f]) else _texts(values).mask(unreadable, UNREADABLE)
-    staged = pd.DataFrame(columns).astype(object)
-    staged = staged.where(staged.notna(), None)
+        columns[f] = columns[f].astype(object).where(columns[f].notna(), None).tolist()
     if connection.dialect.name == "postgresql":  # COPY, as the loader writes: a cutover has millions
-        _copy_csv(connection.connection.driver_connection, temp.name, pa.Table.from_pandas(staged, preserve_index=False))
+        _copy_csv(connection.connection.driver_connection, temp.name, pa.table(columns))
+        connection.exec_driver_sql(f"ANALYZE {temp.name}")  # a fresh table has no statistics to plan the joins by
         return temp
-    records = staged.to_dict("records")
-    for start in range(0, len(records), _INSERT_ROWS):
-        connection.execute(temp.insert(), records[start:start + _INSERT_ROWS])
+    # The driver's executemany, as plain tuples: SQLAlchemy's per-row parameter handling would
+    # take longer than the database.
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    statement = (f"INSERT INTO {connection.dialect.identifier_preparer.format_table(temp)} "
+                 f"({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})")
+    rows = list(zip(*columns.values(), strict=True))
+    for start in range(0, len(rows), _INSERT_ROWS):
+        connection.exec_driver_sql(statement, rows[start:start + _INSERT_ROWS])
     return temp
 
 
@@ -164,90 +166,97 @@ def _numeric(column: sa.Column) -> bool:
 
 def _texts(values: pd.Series) -> pd.Series:
     """A legacy value as a group: stripped, and empty when blank."""
-    text = values.map(lambda v: v.strip() if isinstance(v, str) else None)
-    return text.where(text.map(bool, na_action="ignore").fillna(False).astype(bool), None)
+    text = values.astype("string").str.strip()
+    return text.mask(text == "")
 
 
 def _amounts(values: pd.Series) -> pd.Series:
     """A legacy amount as a number, at the target's scale; none where it is not one (the target
     cannot hold it either: it is quarantined, or the record rejected)."""
-    numbers = pd.to_numeric(values.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
-
-    def fit(x: float) -> Decimal | None:
-        if x is None or not math.isfinite(x) or abs(x) >= 1e30:
-            return None
-        return round(Decimal(repr(float(x))), _SCALE)
-
-    return numbers.map(fit, na_action="ignore").astype(object)
+    numbers = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").astype(float)
+    numbers = numbers.where(numbers.abs() < 1e30)  # nor what no Numeric(38, 4) holds (inf among them)
+    return numbers.round(_SCALE)
 
 
-def _lines(connection: sa.Connection, aggregate: Aggregate, temp: sa.Table, target: sa.Table,
-           id_map: sa.Table, sources: list[str]) -> list[ReconcileLine]:
-    dialect = connection.dialect
-    by_legacy = [exact(temp.c[f], dialect) for f in aggregate.by]
-    by_target = [exact(target.c[f], dialect) for f in aggregate.by]
+def _entity_lines(connection: sa.Connection, aggregates: list[Aggregate], temp: sa.Table, target: sa.Table,
+                  id_map: sa.Table, sources: list[str]) -> list[ReconcileLine]:
+    """The lines of every aggregate of one entity, from four queries grouped by all their
+    fields at once (each a single pass over the legacy records), rolled up per aggregate."""
+    groups = list(dict.fromkeys(f for a in aggregates for f in a.by))
+    measures = list(dict.fromkeys(a.measure for a in aggregates if a.measure))
+    fields = [*groups, *measures]
+    legacy_groups = [exact(temp.c[f]) for f in groups]
+    target_groups = [exact(target.c[f]) for f in groups]
 
-    def measure(table: sa.Table) -> sa.ColumnElement:
-        return sa.func.sum(table.c[aggregate.measure]) if aggregate.measure else sa.func.count()
-
-    legacy_side = _sums(connection.execute(sa.select(*by_legacy, measure(temp)).group_by(*by_legacy)))
-    target_side = _sums(connection.execute(
-        sa.select(*by_target, measure(target)).where(target.c.legacy_source.in_(sources)).group_by(*by_target)))
+    def sums(table: sa.Table) -> list[sa.ColumnElement]:
+        return [sa.func.count(), *(sa.func.sum(table.c[m]) for m in measures)]
 
     row = (target.c.legacy_source == temp.c.source) & (target.c.legacy_id == temp.c.legacy_id)
-    entry = ((id_map.c.entity == aggregate.entity) & (id_map.c.source == temp.c.source)
+    entry = ((id_map.c.entity == target.name) & (id_map.c.source == temp.c.source)
              & (id_map.c.legacy_id == temp.c.legacy_id))
-    explained: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(CATEGORIES, 0.0))
-
+    legacy_side = connection.execute(sa.select(*legacy_groups, *sums(temp)).group_by(*legacy_groups)).all()
+    target_side = connection.execute(sa.select(*target_groups, *sums(target))
+                                     .where(target.c.legacy_source.in_(sources)).group_by(*target_groups)).all()
     # Records not in the target as themselves: what id_map says became of them, by their legacy group.
     fate = sa.case((id_map.c.status.in_(("rejected", "merged", "filtered")), id_map.c.status), else_=None)
     gone = connection.execute(
-        sa.select(*by_legacy, fate, measure(temp))
+        sa.select(*legacy_groups, fate, *sums(temp))
         .select_from(temp.outerjoin(target, row).outerjoin(id_map, entry))
-        .where(target.c.id.is_(None))
-        .group_by(*by_legacy, fate))
-    for *group, status, value in gone:
-        if status is not None:
-            explained[_key(group)][status] += _number(value)
-
-    # Records in the target: what they add to their legacy group, less what their rows add to
-    # their target group. A value loaded empty with the original kept is quarantined.
-    emptied = sa.or_(*((target.c[f].is_(None) & temp.c[f].is_not(None))
-                       for f in (*aggregate.by, *([aggregate.measure] if aggregate.measure else []))))
-    kept = sa.case((target.c.quarantine.is_not(None) & emptied, "quarantined"), else_="changed")
-    legacy_measure = temp.c[aggregate.measure] if aggregate.measure else sa.literal(1)
-    target_measure = target.c[aggregate.measure] if aggregate.measure else sa.literal(1)
+        .where(target.c.id.is_(None)).group_by(*legacy_groups, fate)).all()
+    # Records in the target: their legacy group beside their row's, and per field whether the
+    # value was loaded empty with the original kept (quarantined).
+    emptied = [sa.case((target.c.quarantine.is_not(None) & target.c[f].is_(None) & temp.c[f].is_not(None), 1),
+                       else_=0) for f in fields]
     moved = connection.execute(
-        sa.select(*by_legacy, *by_target, kept, sa.func.sum(legacy_measure), sa.func.sum(target_measure))
-        .select_from(temp.join(target, row))
-        .group_by(*by_legacy, *by_target, kept))
-    width = len(aggregate.by)
-    for found in moved:
-        legacy_group, target_group = found[:width], found[width:2 * width]
-        category, legacy_value, target_value = found[2 * width:]
-        if _key(legacy_group) == _key(target_group) and _number(legacy_value) == _number(target_value):
-            continue
-        explained[_key(legacy_group)][category] += _number(legacy_value)
-        explained[_key(target_group)][category] -= _number(target_value)
+        sa.select(*legacy_groups, *target_groups, *emptied, *sums(temp), *sums(target))
+        .select_from(temp.join(target, row)).group_by(*legacy_groups, *target_groups, *emptied)).all()
 
+    width, many = len(groups), 1 + len(measures)
+    lines = []
+    for aggregate in aggregates:
+        at = [groups.index(f) for f in aggregate.by]
+        value = 1 + measures.index(aggregate.measure) if aggregate.measure else 0  # count, or the sum
+
+        def key(found: Any, offset: int = 0, at: list[int] = at) -> str:
+            return _key(found[offset + i] for i in at)
+
+        legacy: dict[str, float] = defaultdict(float)
+        for found in legacy_side:
+            legacy[key(found)] += _number(found[width + value])
+        held: dict[str, float] = defaultdict(float)
+        for found in target_side:
+            held[key(found)] += _number(found[width + value])
+        explained: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(CATEGORIES, 0.0))
+        for found in gone:
+            if found[width] is not None:
+                explained[key(found)][found[width]] += _number(found[width + 1 + value])
+        flags = [fields.index(f) for f in (*aggregate.by, *([aggregate.measure] if aggregate.measure else []))]
+        for found in moved:
+            before, after = key(found), key(found, width)
+            figures = found[2 * width + len(fields):]
+            legacy_value, target_value = _number(figures[value]), _number(figures[many + value])
+            if before == after and legacy_value == target_value:
+                continue
+            category = "quarantined" if any(found[2 * width + i] for i in flags) else "changed"
+            explained[before][category] += legacy_value
+            explained[after][category] -= target_value
+        lines += _aggregate_lines(aggregate, legacy, held, explained)
+    return lines
+
+
+def _aggregate_lines(aggregate: Aggregate, legacy: dict[str, float], target: dict[str, float],
+                     explained: dict[str, dict[str, float]]) -> list[ReconcileLine]:
     # A count is shown as one (20, not 20.0); a sum at the target's scale.
     shown = _round if aggregate.measure else (lambda v: int(round(v)))
     lines = []
-    for key in sorted(set(legacy_side) | set(target_side) | set(explained), key=_order):
-        before, after = legacy_side.get(key, 0.0), target_side.get(key, 0.0)
+    for key in sorted(set(legacy) | set(target) | set(explained), key=_order):
+        before, after = legacy.get(key, 0.0), target.get(key, 0.0)
         why = {c: shown(v) for c, v in (explained[key] if key in explained else dict.fromkeys(CATEGORIES, 0.0)).items()}
         left = shown(before - after - sum(why.values()))
         if not before and not after and not any(why.values()):
             continue  # a group whose amounts are none on either side (not numbers): nothing to reconcile
         lines.append(ReconcileLine(aggregate.name, key, shown(before), shown(after), why, left))
     return lines
-
-
-def _sums(rows: Iterable[Any]) -> dict[str, float]:
-    found: dict[str, float] = defaultdict(float)
-    for *group, value in rows:
-        found[_key(group)] += _number(value)
-    return dict(found)
 
 
 def _key(group: Iterable[Any]) -> str:
