@@ -25,6 +25,7 @@ class days_between(FunctionElement):  # noqa: N801 - reads as the SQL function i
     name = "days_between"
 
 
+@compiles(days_between)  # str(statement), in logs and debugging: SQLite's form
 @compiles(days_between, "sqlite")
 def _days_sqlite(element: days_between, compiler: Any, **kw: Any) -> str:
     start, end = (compiler.process(arg, **kw) for arg in element.clauses)
@@ -52,6 +53,7 @@ class week_start(FunctionElement):  # noqa: N801
     name = "week_start"
 
 
+@compiles(week_start)
 @compiles(week_start, "sqlite")
 def _week_sqlite(element: week_start, compiler: Any, **kw: Any) -> str:
     (value,) = (compiler.process(arg, **kw) for arg in element.clauses)

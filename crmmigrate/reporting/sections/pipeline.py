@@ -155,33 +155,33 @@ def _outliers(ctx: Context, section: Section) -> None:
     ranked = (sa.select(stage.label("stage"), currency.label("currency"), opp.c.amount.label("amount"),
                         sa.func.row_number().over(partition_by=group, order_by=opp.c.amount).label("r"),
                         sa.func.count().over(partition_by=group).label("n"))
-              .where(opp.c.amount.is_not(None)).cte("ranked"))
+              .where(opp.c.amount.is_not(None)).subquery("ranked"))
     n = sa.func.min(ranked.c.n)
-    quartiles = (sa.select(ranked.c.stage, ranked.c.currency, n.label("n"),
-                           sa.func.min(sa.case((4 * ranked.c.r >= ranked.c.n, ranked.c.amount))).label("q1"),
-                           sa.func.min(sa.case((4 * ranked.c.r >= 3 * ranked.c.n, ranked.c.amount))).label("q3"))
-                 .group_by(ranked.c.stage, ranked.c.currency).having(n >= rules.min_group).cte("quartiles"))
-    factor = sa.literal_column(repr(float(rules.iqr_factor)))
-    spread = (quartiles.c.q3 - quartiles.c.q1) * factor
-    upper, lower = quartiles.c.q3 + spread, quartiles.c.q1 - spread
+    quartiles = ctx.rows(sa.select(ranked.c.stage, ranked.c.currency, n.label("n"),
+                                   sa.func.min(sa.case((4 * ranked.c.r >= ranked.c.n, ranked.c.amount))).label("q1"),
+                                   sa.func.min(sa.case((4 * ranked.c.r >= 3 * ranked.c.n, ranked.c.amount))))
+                         .group_by(ranked.c.stage, ranked.c.currency).having(n >= rules.min_group))
+    # The fences go back as parameters of one CASE per side: a scan that compares each amount
+    # with its own group's fences (joining the window query back would run it once more per
+    # query, and SQLite would compare every amount with every group).
+    fences = {(s, c): (q1 - rules.iqr_factor * (q3 - q1), q3 + rules.iqr_factor * (q3 - q1))
+              for s, c, _, q1, q3 in quartiles}
+    mine = [(sa.and_(stage == s, currency == c), f) for (s, c), f in fences.items()]
+    lower = sa.case(*[(where, low) for where, (low, _) in mine], else_=None) if mine else sa.null()
+    upper = sa.case(*[(where, high) for where, (_, high) in mine], else_=None) if mine else sa.null()
     outside = sa.or_(opp.c.amount > upper, opp.c.amount < lower)
-    joined = opp.join(quartiles, sa.and_(stage == quartiles.c.stage, currency == quartiles.c.currency))
-    counted = (sa.select(quartiles.c.stage, quartiles.c.currency, sa.func.count().label("outliers"))
-               .select_from(joined).where(outside).group_by(quartiles.c.stage, quartiles.c.currency).subquery())
-    outliers = sa.func.coalesce(counted.c.outliers, 0)
-    statement = (sa.select(quartiles.c.stage, quartiles.c.currency, quartiles.c.n, quartiles.c.q1, quartiles.c.q3,
-                           upper.label("upper_fence"), outliers.label("outliers"))
-                 .select_from(quartiles.outerjoin(counted, sa.and_(quartiles.c.stage == counted.c.stage,
-                                                                   quartiles.c.currency == counted.c.currency))))
-    table = ctx.table("amount_quartiles", "Amount quartiles by stage and currency", statement, order=biggest_first(6, 0, 1),
-                      note=f"outlier: beyond Q3 + {rules.iqr_factor:g} × IQR or below Q1 - {rules.iqr_factor:g} × IQR; "
-                           f"judged where a stage has at least {rules.min_group} amounts in a currency")
-    section.tables.append(table)
-    judged = int(ctx.scalar(sa.select(sa.func.coalesce(sa.func.sum(quartiles.c.n), 0))) or 0)
-    count = int(ctx.scalar(sa.select(sa.func.count()).select_from(joined).where(outside)) or 0)
+    counted = {(s, c): k for s, c, k in ctx.rows(
+        sa.select(stage, currency, sa.func.count()).where(outside).group_by(stage, currency))} if mine else {}
+    rows = [[s, c, n, q1, q3, round(fences[s, c][1], 4), counted.get((s, c), 0)] for s, c, n, q1, q3 in quartiles]
+    section.tables.append(ctx.table(
+        "amount_quartiles", "Amount quartiles by stage and currency", rows=rows, order=biggest_first(6, 0, 1),
+        columns=["stage", "currency", "n", "q1", "q3", "upper_fence", "outliers"],
+        note=f"outlier: beyond Q3 + {rules.iqr_factor:g} × IQR or below Q1 - {rules.iqr_factor:g} × IQR; "
+             f"judged where a stage has at least {rules.min_group} amounts in a currency"))
+    count, judged = sum(counted.values()), sum(row[2] for row in quartiles)
     examples = ctx.examples(sa.select(*provenance(opp), opp.c.name, opp.c.stage, opp.c.currency, opp.c.amount,
-                                      upper.label("upper_fence")).select_from(joined).where(outside)
-                            .order_by(sa.desc(opp.c.amount), opp.c.id))
+                                      upper.label("upper_fence")).where(outside)
+                            .order_by(sa.desc(opp.c.amount), opp.c.id)) if mine else []
     section.findings.append(finding(
         "pipeline.amount_outliers", "Amounts that are outliers for their stage", count, judged, examples=examples,
         table="amount_quartiles",
