@@ -686,7 +686,8 @@ def _write_report(engine: sa.Engine, migration: Migration, planned: list[Planned
 
     result = RunReport()
     try:
-        built = build_report(engine, rules=load_report_rules(project=migration.file.parent), progress=progress)
+        built = build_report(engine, rules=load_report_rules(project=migration.file.parent), progress=progress,
+                             validation=load_rules(migration.rules))
         progress("report", "reconciliation", 0, 1)
         legacy, result.notes = legacy_datasets(run_dir, {p.name: p.mapping for p in planned})
         built.reconciliation = reconcile(engine, legacy)

@@ -101,3 +101,26 @@ def test_report_legacy_that_is_no_run_directory_is_refused(project, tmp_path):
     result = runner.invoke(app, ["report", f"sqlite:///{tmp_path / 'nothing.db'}", "--legacy", str(tmp_path)])
     assert result.exit_code == 2
     assert f"error: {tmp_path} is not a run directory: it has no run.json." in " ".join(result.output.split())
+
+
+
+def test_the_report_after_the_load_judges_picklists_by_the_configs_validation_rules(project, monkeypatch):
+    import crmmigrate.reporting as reporting
+    from crmmigrate.validate import load_rules
+
+    given = {}
+    build = reporting.build_report
+
+    def spy(engine, **options):
+        given.update(options)
+        return build(engine, **options)
+
+    monkeypatch.setattr(reporting, "build_report", spy)
+    custom = project / "custom" / "validation.yaml"  # the config names its own rules, elsewhere
+    custom.parent.mkdir()
+    custom.write_text((project / "rules" / "validation.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    config = project / "migration.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("rules: rules/validation.yaml",
+                                                                 "rules: custom/validation.yaml"), encoding="utf-8")
+    run(project)
+    assert given["validation"] == load_rules(custom)
