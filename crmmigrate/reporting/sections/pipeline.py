@@ -167,11 +167,17 @@ def _outliers(ctx: Context, section: Section) -> None:
     fences = {(s, c): (q1 - rules.iqr_factor * (q3 - q1), q3 + rules.iqr_factor * (q3 - q1))
               for s, c, _, q1, q3 in quartiles}
     mine = [(sa.and_(stage == s, currency == c), f) for (s, c), f in fences.items()]
-    lower = sa.case(*[(where, low) for where, (low, _) in mine], else_=None) if mine else sa.null()
-    upper = sa.case(*[(where, high) for where, (_, high) in mine], else_=None) if mine else sa.null()
-    outside = sa.or_(opp.c.amount > upper, opp.c.amount < lower)
-    counted = {(s, c): k for s, c, k in ctx.rows(
-        sa.select(stage, currency, sa.func.count()).where(outside).group_by(stage, currency))} if mine else {}
+    counted: dict[tuple, int] = {}
+    examples: list[dict] = []
+    if mine:
+        lower = sa.case(*[(where, low) for where, (low, _) in mine], else_=None)
+        upper = sa.case(*[(where, high) for where, (_, high) in mine], else_=None)
+        outside = sa.or_(opp.c.amount > upper, opp.c.amount < lower)
+        counted = {(s, c): k for s, c, k in ctx.rows(
+            sa.select(stage, currency, sa.func.count()).where(outside).group_by(stage, currency))}
+        examples = ctx.examples(sa.select(*provenance(opp), opp.c.name, opp.c.stage, opp.c.currency, opp.c.amount,
+                                          upper.label("upper_fence")).where(outside)
+                                .order_by(sa.desc(opp.c.amount), opp.c.id))
     rows = [[s, c, n, q1, q3, round(fences[s, c][1], 4), counted.get((s, c), 0)] for s, c, n, q1, q3 in quartiles]
     section.tables.append(ctx.table(
         "amount_quartiles", "Amount quartiles by stage and currency", rows=rows, order=biggest_first(6, 0, 1),
@@ -179,9 +185,6 @@ def _outliers(ctx: Context, section: Section) -> None:
         note=f"outlier: beyond Q3 + {rules.iqr_factor:g} × IQR or below Q1 - {rules.iqr_factor:g} × IQR; "
              f"judged where a stage has at least {rules.min_group} amounts in a currency"))
     count, judged = sum(counted.values()), sum(row[2] for row in quartiles)
-    examples = ctx.examples(sa.select(*provenance(opp), opp.c.name, opp.c.stage, opp.c.currency, opp.c.amount,
-                                      upper.label("upper_fence")).where(outside)
-                            .order_by(sa.desc(opp.c.amount), opp.c.id)) if mine else []
     section.findings.append(finding(
         "pipeline.amount_outliers", "Amounts that are outliers for their stage", count, judged, examples=examples,
         table="amount_quartiles",
