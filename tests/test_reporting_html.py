@@ -611,6 +611,23 @@ def test_the_dashboard_in_headless_chromium(report: Report, tmp_path: Path) -> N
     assert (253, 236, 234) in colours and (78, 121, 167) in colours
 
 
+@pytest.mark.chromium
+def test_a_chart_alone_on_its_row_keeps_its_size(tmp_path: Path) -> None:
+    columns = ["stage", "count", "min_p", "avg_p", "max_p", "expected_p"]  # too many to sit beside
+    table = Table(key="t", title="t", columns=columns, rows=[["Won", 100, 1, 2, 3, 4], ["Lost", 50, 1, 2, 3, 4]],
+                  chart="bar", x="stage", y=["count"])
+    path = tmp_path / "report.html"
+    write_html(Report(target="t", generated_at="g", as_of="a",
+                      sections=[Section(key="s", title="S", tables=[table])]), path)
+    screenshot = tmp_path / "report.png"
+    chromium(tmp_path, "--window-size=1200,1400", f"--screenshot={screenshot}", path.as_uri())
+    width, _, pixels = png_pixels(screenshot.read_bytes())
+    bar = [i % width for i, p in enumerate(pixels) if p == (78, 121, 167)]
+    # The longest bar ends where the chart draws it (190 + 290 px in, past the page's margin),
+    # not stretched across the 1,080 px the page would give it.
+    assert bar and max(bar) < 650, max(bar)
+
+
 # --- the samples, loaded --------------------------------------------------------------------
 
 

@@ -92,7 +92,9 @@ tr.clean td { color: #555; }
 .verdict.none { background: #f3f3f3; border-color: #757575; color: #333; }
 tr.ok td.status { color: #1b5e20; }
 td.zero { color: #aaa; }
-.chart.bars, .chart.line { max-width: 100%; }
+/* Drawn at their own size, smaller only where the column is narrower: a chart alone on a
+   row is not blown up to its width. */
+.chart.bars, .chart.line { width: auto; max-width: 100%; }
 .sevcounts .figure.error .value { color: #b71c1c; }
 .sevcounts .figure.warning .value { color: #a65e00; }
 .sevcounts .figure.info .value { color: #1565c0; }
