@@ -334,9 +334,9 @@ def _summary(report: Report) -> str:
             f'<td class="num">{f.of:,}</td><td class="num">{percent(f.rate) if f.of else "–"}</td></tr>'
             for s, f in found
         )
-        parts.append("<table><thead><tr><th>severity</th><th>finding</th><th>section</th>"
-                     "<th class='num'>count</th><th class='num'>of</th><th class='num'>rate</th>"
-                     f"</tr></thead><tbody>{rows}</tbody></table>")
+        parts.append('<div class="tablewrap"><table><thead><tr><th>severity</th><th>finding</th>'
+                     "<th>section</th><th class='num'>count</th><th class='num'>of</th>"
+                     f"<th class='num'>rate</th></tr></thead><tbody>{rows}</tbody></table></div>")
     if report.reconciliation:
         bad = sum(not line.ok for line in report.reconciliation)
         verdict = (f"{_s(bad, 'difference')} the ledger does not explain" if bad
@@ -508,8 +508,8 @@ def _finding(finding: Finding) -> str:
         more = len(finding.examples) - len(shown)
         tail = f'<p class="more">and {_s(more, "more example")}</p>' if more else ""
         parts.append(f"<details open><summary>{_s(len(finding.examples), 'example')}</summary>"
-                     f"<table><thead><tr>{heads}</tr></thead><tbody>{rows}</tbody></table>"
-                     f"{tail}</details>")
+                     f'<div class="tablewrap"><table><thead><tr>{heads}</tr></thead>'
+                     f"<tbody>{rows}</tbody></table></div>{tail}</details>")
     parts.append("</div>")
     return "".join(parts)
 
