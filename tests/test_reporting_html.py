@@ -285,6 +285,8 @@ def test_each_finding_is_flagged_beside_its_table(page: str) -> None:
     assert "legacy_sourcelegacy_idnameclose_date" in past_due  # provenance first
     assert "legacy_crmOPP-17" in past_due and "sales_repsOPP-18" in past_due
     assert 'class="finding error"' in page and 'class="finding warning"' in page
+    # Examples scroll in their box on a narrow screen, not the page.
+    assert '<details open><summary>2 examples</summary><div class="tablewrap"><table>' in page
     # A finding naming no table is listed at the end of its section.
     assert "finding-pipeline-quarter_end" in {a.get("id") for _, a in blocks.tags["findings-pipeline"]}
     assert "finding-picklists-opportunity-stage" in {
