@@ -185,3 +185,25 @@ def test_a_line_is_described_with_its_figures_in_full():
                               "rejected 700; 2,498,300.5 unexplained")
     assert describe(ReconcileLine("accounts by owner", "Petrov A.", 4, 2, {"merged": 1, "rejected": 1}, 0)) == (
         "accounts by owner 'Petrov A.': legacy 4, target 2; merged 1, rejected 1")
+
+
+def test_an_error_midway_leaves_no_temporary_table_and_is_the_error_raised(migrated, monkeypatch):
+    url, run_dir = migrated
+    legacy = legacy_datasets(run_dir)[0]
+    import crmmigrate.reporting.reconcile as module
+
+    def broken(connection, *_args):
+        connection.exec_driver_sql("SELECT nothing FROM no_such_table")
+
+    engine = connect(url)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(module, "_entity_lines", broken)
+            with pytest.raises(sa.exc.DBAPIError, match="no_such_table"):
+                reconcile(engine, legacy)
+        with engine.connect() as connection:  # the same pooled connection: no table of it is left
+            assert not any(connection.dialect.has_table(connection, f"crmmigrate_legacy_{entity}")
+                           for entity in legacy)
+        assert unexplained(reconcile(engine, legacy)) == []
+    finally:
+        engine.dispose()

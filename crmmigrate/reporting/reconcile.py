@@ -101,11 +101,14 @@ def reconcile(engine: sa.Engine, legacy: dict[str, pd.DataFrame],
                 fields = list(dict.fromkeys(f for a in mine for f in (*a.by, *([a.measure] if a.measure else []))))
                 target = metadata.tables[table_name(entity)]
                 frame = legacy[entity]
-                temp = _stage(connection, entity, frame, fields, target, id_map, _legacy_id)
-                staged.append(temp)
+                staged.append(_temp_table(entity, fields, target, id_map))
+                temp = _stage(connection, staged[-1], frame, fields, target, _legacy_id)
                 sources = sorted({str(s) for s in frame["_source"].dropna().unique()})
                 lines += _entity_lines(connection, mine, temp, target, id_map, sources)
         finally:
+            # Rolled back first: after an error PostgreSQL takes nothing more in the transaction
+            # (its rollback drops the tables, as SQLite's does); MariaDB keeps them through it.
+            connection.rollback()
             for temp in staged:
                 temp.drop(connection, checkfirst=True)
             connection.rollback()
@@ -113,11 +116,10 @@ def reconcile(engine: sa.Engine, legacy: dict[str, pd.DataFrame],
     return sorted(lines, key=lambda line: order[line.aggregate])  # in the aggregates' order, groups kept in theirs
 
 
-def _stage(connection: sa.Connection, entity: str, frame: pd.DataFrame, fields: list[str], target: sa.Table,
-           id_map: sa.Table, legacy_key: Any) -> sa.Table:
-    """The legacy records of `entity` in a temporary table: source, legacy id (as id_map keys
-    it) and the aggregated fields, typed as the target types them."""
-    temp = sa.Table(
+def _temp_table(entity: str, fields: list[str], target: sa.Table, id_map: sa.Table) -> sa.Table:
+    """The temporary table of an entity's legacy records: source, legacy id (as id_map keys it)
+    and the aggregated fields, typed as the target types them."""
+    return sa.Table(
         f"crmmigrate_legacy_{entity}", sa.MetaData(),
         sa.Column("source", id_map.c.source.type, nullable=False),
         sa.Column("legacy_id", id_map.c.legacy_id.type, nullable=False),
@@ -125,6 +127,11 @@ def _stage(connection: sa.Connection, entity: str, frame: pd.DataFrame, fields: 
         prefixes=["TEMPORARY"],
         mysql_charset="utf8mb4",
     )
+
+
+def _stage(connection: sa.Connection, temp: sa.Table, frame: pd.DataFrame, fields: list[str], target: sa.Table,
+           legacy_key: Any) -> sa.Table:
+    """The legacy records of an entity written into its temporary table."""
     temp.drop(connection, checkfirst=True)
     try:
         temp.create(connection)
