@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from crmmigrate.errors import BadUsage, CrmMigrateError
@@ -288,8 +289,8 @@ def _round(value: float) -> float:
 
 def legacy_datasets(run_dir: Path, mappings: dict[str, Mapping] | None = None
                     ) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """Per entity, the legacy records a run read, from its directory: every source's mapped
-    records (mapped/<source>.parquet), plus the records its filters removed, mapped again from
+    """Per entity, the legacy records a run read, from its directory (their key and the fields
+    AGGREGATES use): every source's mapped records (mapped/<source>.parquet), plus the records its filters removed, mapped again from
     extracted/<source>.parquet without the filters (the filtered list keeps only their ids).
     `mappings`: per source name, its Mapping, while the run is going (default: the sources and
     mapping files its run.json names). Returns the datasets and notes on what could not be read."""
@@ -309,7 +310,7 @@ def legacy_datasets(run_dir: Path, mappings: dict[str, Mapping] | None = None
         if not mapped.is_file():
             raise BadUsage(f"{run_dir} has no {mapped.relative_to(run_dir)}: the run's staged records of "
                            f"source {name!r} are gone.")
-        records = pd.read_parquet(mapped)
+        records = pd.read_parquet(mapped, columns=_columns(entity, pq.read_schema(mapped).names))
         frames.setdefault(entity, []).append(records)
         frames[entity].append(_unreadable(run_dir / "extracted" / f"{stem}.rejects.csv", records))
         filtered = _read_csv(run_dir / "mapped" / f"{stem}.filtered.csv", ["_row"])
@@ -321,8 +322,17 @@ def legacy_datasets(run_dir: Path, mappings: dict[str, Mapping] | None = None
                              f"side: their mapping {str(mapping)!r} is not there to read them again.")
                 continue
             mapping = load_mapping(mapping)
-        frames[entity].append(_unfiltered(mapping, run_dir / "extracted" / f"{stem}.parquet", filtered))
+        again = _unfiltered(mapping, run_dir / "extracted" / f"{stem}.parquet", filtered)
+        frames[entity].append(again[_columns(entity, list(again.columns))])
     return {e: pd.concat(parts, ignore_index=True) for e, parts in frames.items()}, notes
+
+
+def _columns(entity: str, present: list[str]) -> list[str]:
+    """What the reconciliation reads of a staged dataset: the record's key and the fields an
+    aggregate of its entity groups or sums (a cutover's contacts hold millions of rows)."""
+    wanted = {"id", "_source", "_row", *(f for a in AGGREGATES if a.entity == entity
+                                         for f in (*a.by, *([a.measure] if a.measure else [])))}
+    return [c for c in present if c in wanted]
 
 
 def _run_sources(run_dir: Path) -> list[tuple[str, str, str]]:
