@@ -95,6 +95,10 @@ def test_every_difference_is_explained_by_the_ledger_and_hand_edits_are_flagged(
     assert notes == []
     # The filtered account is on the legacy side, mapped again from the extracted rows.
     assert sorted(legacy["account"]["id"]) == ["A1", "A2", "A3", "A4", "A5"]
+    # Of the staged records only the key and what an aggregate groups or sums is read.
+    assert set(legacy["account"].columns) == {"id", "_source", "_row", "_unreadable", "owner"}
+    assert set(legacy["opportunity"].columns) == {"id", "_source", "_row", "_unreadable", "stage", "currency",
+                                                  "amount", "owner"}
     engine = connect(url)
     try:
         with engine.begin() as connection:  # what a hand does to the target after the load
