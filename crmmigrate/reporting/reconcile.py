@@ -45,6 +45,7 @@ from crmmigrate.reporting.dialect import exact
 from crmmigrate.reporting.model import ReconcileLine
 from crmmigrate.staging import file_name
 
+
 class CannotReconcile(CrmMigrateError):
     """The target's database would not take the temporary table the reconciliation joins in."""
 
