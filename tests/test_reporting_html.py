@@ -614,6 +614,18 @@ def test_the_dashboard_in_headless_chromium(report: Report, tmp_path: Path) -> N
 
 
 @pytest.mark.chromium
+def test_printed_each_section_starts_a_page(report: Report, tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_html(report, path)
+    pdf = tmp_path / "report.pdf"
+    chromium(tmp_path, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", path.as_uri())
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
+    # The title, verdict and summary, then a page at least for each section and the
+    # reconciliation (the contents, links only, are not printed).
+    assert pages >= 1 + len(report.sections) + 1, pages
+
+
+@pytest.mark.chromium
 def test_a_chart_alone_on_its_row_keeps_its_size(tmp_path: Path) -> None:
     columns = ["stage", "count", "min_p", "avg_p", "max_p", "expected_p"]  # too many to sit beside
     table = Table(key="t", title="t", columns=columns, rows=[["Won", 100, 1, 2, 3, 4], ["Lost", 50, 1, 2, 3, 4]],

@@ -105,7 +105,7 @@ td.zero { color: #aaa; }
   .tablewrap { overflow: visible; }
   .finding, .flag, .tag.error, .tag.warning, .tag.info { -webkit-print-color-adjust: exact;
     print-color-adjust: exact; }
-  section.report { break-before: page; }
+  section.report:not(.summary) { break-before: page; }  /* the summary stays under the verdict */
 }
 """
 
