@@ -118,7 +118,8 @@ def hostile_report() -> Report:
     noise = Finding(
         key="picklists.opportunity.stage", title=f"Variants of 'Closed Won': {ATTRIBUTE_BREAKER}",
         count=6, of=216, severity="warning", table="stage_variants",
-        examples=[{"legacy_source": CJK, "legacy_id": LONG, "value": "Clsoed Won"}],
+        examples=[{"legacy_source": CJK, "legacy_id": LONG, "value": "Clsoed Won"},
+                  {"legacy_source": "calls", "legacy_id": "bad\udcffbyte", "value": "tab\there\nnull\x00"}],
     )
     sections = [
         Section(key="pipeline", title="Pipeline", tables=[by_stage, by_owner, by_month],
@@ -526,6 +527,8 @@ def test_every_legacy_value_is_escaped(page: str) -> None:
     for value in (RTL, CJK, "=HYPERLINK(&quot;http://evil.example/x&quot;,&quot;click&quot;)"):
         assert value in page
     assert f"<bdi>{RTL}</bdi>" in page  # right-to-left values isolated from the text around
+    # Undecodable bytes and control characters shown as escapes, not swallowed or fatal.
+    assert "bad\\udcffbyte" in page and "tab\\there\\nnull\\x00" in page
     # A long text value is cut, saying how much.
     assert "… (" in page and "more characters)" in page
 
