@@ -55,11 +55,23 @@ def _engine(kind: str, where: str):
 def _report_child(kind: str, where: str, as_of: str, result_path: str) -> None:
     """The child process that times build_report; pickles seconds, per-section seconds,
     metrics, tables and findings, and its peak RSS."""
+    import sqlalchemy as sa
+
     from crmmigrate.reporting import build_report, load_report_rules
 
     rules = load_report_rules()
     engine = _engine(kind, where)
     marks: list[tuple[str, float]] = []
+    statements: list[tuple[float, str]] = []  # each query's seconds (until its rows are read) and text
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _began(_conn, _cursor, statement, _parameters, context, _many) -> None:
+        context._bench_started = (time.perf_counter(), statement)
+
+    @sa.event.listens_for(engine, "after_cursor_execute")
+    def _ended(_conn, cursor, _statement, _parameters, context, _many) -> None:
+        begun, statement = context._bench_started
+        statements.append((time.perf_counter() - begun, statement))
 
     def progress(_stage: str, name: str, _done: int, _total: int) -> None:
         marks.append((name, time.perf_counter()))
@@ -68,19 +80,32 @@ def _report_child(kind: str, where: str, as_of: str, result_path: str) -> None:
     report = build_report(engine, rules=rules, as_of=dt.date.fromisoformat(as_of), progress=progress)
     seconds = time.perf_counter() - started
     engine.dispose()
-    sections = {name: end - begin for (name, begin), (_, end) in zip(marks, marks[1:])}
+    sections = section_seconds(marks, started + seconds)
     tables = {f"{s.key}.{t.key}": (t.columns, t.rows, t.truncated) for s in report.sections for t in s.tables}
     findings = {f.key: (f.count, f.of, [list(e.values()) for e in f.examples])
                 for s in report.sections for f in s.findings}
     Path(result_path).write_bytes(pickle.dumps({
         "seconds": seconds, "sections": sections, "metrics": report.metrics, "tables": tables,
-        "findings": findings, "peak": peak_rss()}))
+        "findings": findings, "statements": sorted(statements, reverse=True)[:8], "peak": peak_rss()}))
+
+
+def section_seconds(marks: list[tuple[str, float]], finished: float) -> dict[str, float]:
+    """Seconds per section from build_report's progress calls (a call as a section begins and
+    another as it ends; or, with one call a section, until the next one begins)."""
+    out: dict[str, float] = {}
+    for i, (name, at) in enumerate(marks):
+        if name in out:
+            continue
+        own = [t for n, t in marks if n == name]
+        later = next((t for n, t in marks[i:] if n != name), finished)
+        out[name] = (own[-1] if len(own) > 1 else later) - at
+    return out
 
 
 def _hand_child(kind: str, where: str, as_of: str, result_path: str) -> None:
     """The child process that times the hand-written SQL on one connection."""
     from crmmigrate.reporting import load_report_rules
-    from report_sql import hand_metrics, hand_queries, run_hand
+    from report_sql import hand_metrics, hand_queries, run_hand, with_derived
 
     rules = load_report_rules()
     engine = _engine(kind, where)
@@ -89,13 +114,13 @@ def _hand_child(kind: str, where: str, as_of: str, result_path: str) -> None:
         rows, seconds = run_hand(connection, queries)
     engine.dispose()
     Path(result_path).write_bytes(pickle.dumps({
-        "queries": seconds, "metrics": hand_metrics(rows), "rows": rows, "peak": peak_rss()}))
+        "queries": seconds, "metrics": hand_metrics(rows), "rows": with_derived(rows), "peak": peak_rss()}))
 
 
 def section_of(query: str) -> str:
     """The report section a hand-written query stands for ('examples.pipeline.past_due': pipeline)."""
     parts = query.split(".")
-    return parts[1] if parts[0] == "examples" else parts[0]
+    return parts[1] if parts[0] == "examples" else "picklists" if parts[0] == "values" else parts[0]
 
 
 def hand_seconds(hand: dict, sections) -> dict[str, float]:
@@ -207,6 +232,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="runs of each side; the best is shown")
     parser.add_argument("--sections", action="store_true", help="also print seconds per section and per query")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # each line as it is measured, also into a file
     import report_target
 
     print(f"crmmigrate report vs the same aggregates in hand-written SQL, as of {AS_OF}; best of {args.repeat}; "
@@ -236,6 +262,8 @@ def main() -> None:
                     f"{k} {v:.2f}/{hand['sections'].get(k, 0):.2f}" for k, v in report["sections"].items()))
                 slow = sorted(hand["queries"].items(), key=lambda kv: -kv[1])[:5]
                 print("    hand SQL, slowest queries: " + ", ".join(f"{k} {v:.2f}" for k, v in slow))
+                for seconds, statement in report["statements"][:3]:
+                    print(f"    report, slow query {seconds:.2f} s: {' '.join(statement.split())[:160]}")
             for line in wrong:
                 print(f"    differs: {line}")
             absent = missing(report, hand)

@@ -12,15 +12,10 @@ what the end of a quarter is) it is the shipped rules/reports.yaml's, read from 
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-
-PICKLISTS = [("account", "industry"), ("account", "owner"), ("lead", "source"), ("lead", "status"),
-             ("opportunity", "stage"), ("opportunity_contact_role", "role"), ("case", "status"),
-             ("case", "priority"), ("case", "origin"), ("activity", "type"), ("activity", "status")]
-
 
 def _quote(values) -> str:
     return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
@@ -84,16 +79,6 @@ def hand_queries(dialect: str, as_of: date, rules) -> dict[str, str]:
     open_case = _quote(s.strip().lower() for s in rules.case.open_statuses)
     open_lead = _quote(s.strip().lower() for s in rules.lead.open_statuses)
 
-    def buckets(column: str, bounds: list[int]) -> str:
-        parts = []
-        low = 0
-        for high in bounds:
-            parts.append(f"WHEN {column} <= {high} THEN '{low}-{high}'")
-            low = high + 1
-        return f"CASE {' '.join(parts)} ELSE 'over {bounds[-1]}' END"
-
-    case_age = d.days("c.opened_at", d.as_stamp(as_of.isoformat()))
-    lead_age = d.days("l.created_at", d.as_stamp(as_of.isoformat()))
     early = d.days("a.completed_at", "a.due_at")
     q: dict[str, str] = {}
     # Pipeline: open opportunities by stage, owner and close month, per currency (amounts are
@@ -150,13 +135,16 @@ def hand_queries(dialect: str, as_of: date, rules) -> dict[str, str]:
                          count(*) OVER (PARTITION BY stage, coalesce(currency, '')) AS n
                   FROM opportunity WHERE amount IS NOT NULL) ranked
             GROUP BY stage, currency HAVING max(n) >= {least}"""
+    # SQLite would otherwise scan the opportunities once per stage and currency (it has no
+    # hash join): CROSS JOIN keeps them the outer loop, the few quartile rows looked up.
+    join = "CROSS JOIN" if dialect == "sqlite" else "JOIN"
     q["pipeline.amount_quartiles"] = f"""
         WITH quartiles AS ({quartiles})
         SELECT q.stage, q.currency, q.n, q.q1, q.q3, q.q3 + (q.q3 - q.q1) * {factor} AS upper_fence,
-               count(o.id) AS outliers
-        FROM quartiles q LEFT JOIN opportunity o
-          ON o.stage = q.stage AND coalesce(o.currency, '') = q.currency AND o.amount IS NOT NULL
-         AND (o.amount > q.q3 + (q.q3 - q.q1) * {factor} OR o.amount < q.q1 - (q.q3 - q.q1) * {factor})
+               sum(CASE WHEN o.amount > q.q3 + (q.q3 - q.q1) * {factor}
+                          OR o.amount < q.q1 - (q.q3 - q.q1) * {factor} THEN 1 ELSE 0 END) AS outliers
+        FROM opportunity o {join} quartiles q ON o.stage = q.stage AND coalesce(o.currency, '') = q.currency
+        WHERE o.amount IS NOT NULL
         GROUP BY q.stage, q.currency, q.n, q.q1, q.q3"""
     # The records a finding shows (the first five, as the report orders them).
     q["examples.pipeline.past_due"] = f"""
@@ -170,7 +158,7 @@ def hand_queries(dialect: str, as_of: date, rules) -> dict[str, str]:
         WITH quartiles AS ({quartiles})
         SELECT o.legacy_source, o.legacy_id, o.name, o.stage, o.currency, o.amount,
                q.q3 + (q.q3 - q.q1) * {factor} AS upper_fence
-        FROM opportunity o JOIN quartiles q ON o.stage = q.stage AND coalesce(o.currency, '') = q.currency
+        FROM opportunity o {join} quartiles q ON o.stage = q.stage AND coalesce(o.currency, '') = q.currency
         WHERE o.amount > q.q3 + (q.q3 - q.q1) * {factor} OR o.amount < q.q1 - (q.q3 - q.q1) * {factor}
         ORDER BY o.amount DESC, o.id LIMIT 5"""
     q["examples.pipeline.quarter_end"] = f"""
@@ -178,78 +166,122 @@ def hand_queries(dialect: str, as_of: date, rules) -> dict[str, str]:
         WHERE {open_opp} AND {d.quarter_end_within("o.close_date", opp.quarter_end_days)}
         ORDER BY o.close_date, o.id LIMIT 5"""
     # Accounts.
-    for key in ("owner", "industry", "billing_country"):
-        q[f"accounts.by_{key}"] = f"SELECT {key} AS k, count(*) AS n FROM account GROUP BY {key}"
-    q["accounts.hierarchy"] = """
-        WITH RECURSIVE tree(id, depth) AS (
+    for key, column in (("owner", "owner"), ("industry", "industry"), ("country", "billing_country")):
+        q[f"accounts.by_{key}"] = f"SELECT {column}, count(*) AS accounts FROM account GROUP BY {column}"
+    tree = """WITH RECURSIVE tree(id, depth) AS (
             SELECT id, 1 FROM account WHERE parent_id IS NULL
             UNION ALL
-            SELECT a.id, t.depth + 1 FROM account a JOIN tree t ON a.parent_id = t.id)
-        SELECT (SELECT count(*) FROM account) AS accounts, count(*) AS in_trees, max(depth) AS depth FROM tree"""
+            SELECT a.id, t.depth + 1 FROM account a JOIN tree t ON a.parent_id = t.id)"""
+    q["accounts.hierarchy_depth"] = f"""
+        {tree}
+        SELECT depth, count(*) AS accounts FROM tree GROUP BY depth
+        UNION ALL
+        SELECT NULL, (SELECT count(*) FROM account) - (SELECT count(*) FROM tree)
+        WHERE (SELECT count(*) FROM account) > (SELECT count(*) FROM tree)"""
     # Accounts no root reaches are in a cycle or below one; walking up from each of those (few)
     # finds the ones that come back to themselves.
-    q["accounts.cycles"] = """
-        WITH RECURSIVE tree(id) AS (
-            SELECT id FROM account WHERE parent_id IS NULL
-            UNION ALL
-            SELECT a.id FROM account a JOIN tree t ON a.parent_id = t.id),
+    cycles = f"""
+        {tree},
         stuck AS (SELECT a.id, a.parent_id FROM account a LEFT JOIN tree t ON t.id = a.id WHERE t.id IS NULL),
         walk(start, at, steps) AS (
             SELECT id, parent_id, 1 FROM stuck
             UNION ALL
             SELECT w.start, s.parent_id, w.steps + 1 FROM walk w JOIN stuck s ON s.id = w.at
-            WHERE w.at <> w.start AND w.steps < (SELECT count(*) FROM stuck))
-        SELECT count(DISTINCT start) AS in_cycle FROM walk WHERE at = start"""
-    q["accounts.parent_missing"] = f"""
-        SELECT count(*) AS n FROM account
-        WHERE parent_id IS NULL AND {d.text("quarantine")} LIKE '%"field": "parent_id"%'"""
-    q["accounts.unused"] = """
-        SELECT count(*) AS n FROM account a
-        WHERE NOT EXISTS (SELECT 1 FROM contact c WHERE c.account_id = a.id)
+            WHERE w.at <> w.start AND w.steps < (SELECT count(*) FROM stuck))"""
+    q["accounts.cycles"] = f"{cycles} SELECT count(DISTINCT start) AS in_cycle FROM walk WHERE at = start"
+    q["examples.accounts.hierarchy_cycles"] = f"""{cycles}
+        SELECT a.legacy_source, a.legacy_id, a.name, a.parent_id FROM account a
+        WHERE a.id IN (SELECT start FROM walk WHERE at = start) ORDER BY a.id LIMIT 5"""
+    parent_lost = f"""a.parent_id IS NULL AND ({d.text("a.quarantine")} LIKE '%"field": "parent_id"%'
+                                           OR {d.text("a.quarantine")} LIKE '%"field":"parent_id"%')"""
+    q["accounts.parent_missing"] = f"SELECT count(*) AS n FROM account a WHERE {parent_lost}"
+    q["examples.accounts.parent_missing"] = f"""
+        SELECT a.legacy_source, a.legacy_id, a.name FROM account a WHERE {parent_lost} ORDER BY a.id LIMIT 5"""
+    unused = """NOT EXISTS (SELECT 1 FROM contact c WHERE c.account_id = a.id)
           AND NOT EXISTS (SELECT 1 FROM opportunity o WHERE o.account_id = a.id)"""
-    # Contacts and contact roles.
-    q["contacts.role_coverage"] = """
-        SELECT count(*) AS opportunities,
-               sum(CASE WHEN EXISTS (SELECT 1 FROM opportunity_contact_role r WHERE r.opportunity_id = o.id)
-                        THEN 1 ELSE 0 END) AS with_role,
-               sum(CASE WHEN EXISTS (SELECT 1 FROM opportunity_contact_role r
-                                     WHERE r.opportunity_id = o.id AND r.is_primary) THEN 1 ELSE 0 END) AS with_primary
-        FROM opportunity o"""
+    q["accounts.unused"] = f"SELECT count(*) AS n FROM account a WHERE {unused}"
+    q["examples.accounts.unused"] = (f"SELECT a.legacy_source, a.legacy_id, a.name, a.owner FROM account a "
+                                     f"WHERE {unused} ORDER BY a.id LIMIT 5")
+    # Contacts and contact roles: coverage per stage (and so in all).
+    has_role = "EXISTS (SELECT 1 FROM opportunity_contact_role r WHERE r.opportunity_id = o.id)"
+    has_primary = ("EXISTS (SELECT 1 FROM opportunity_contact_role r WHERE r.opportunity_id = o.id "
+                   "AND r.is_primary)")
+    q["contacts.role_coverage_by_stage"] = f"""
+        SELECT o.stage, count(*) AS opportunities, sum(CASE WHEN {has_role} THEN 1 ELSE 0 END) AS with_role,
+               sum(CASE WHEN {has_primary} THEN 1 ELSE 0 END) AS with_primary
+        FROM opportunity o GROUP BY o.stage"""
+    q["contacts.roles"] = """
+        SELECT role, count(*) AS roles, sum(CASE WHEN is_primary THEN 1 ELSE 0 END) AS "primary"
+        FROM opportunity_contact_role GROUP BY role"""
+    q["examples.contacts.opportunities_without_role"] = f"""
+        SELECT o.legacy_source, o.legacy_id, o.name, o.stage, o.owner FROM opportunity o
+        WHERE NOT {has_role} ORDER BY o.id LIMIT 5"""
+    q["examples.contacts.opportunities_without_primary"] = f"""
+        SELECT o.legacy_source, o.legacy_id, o.name, o.stage FROM opportunity o
+        WHERE {has_role} AND NOT {has_primary} ORDER BY o.id LIMIT 5"""
     q["contacts.without_account"] = """
         SELECT count(*) AS contacts, sum(CASE WHEN account_id IS NULL THEN 1 ELSE 0 END) AS without FROM contact"""
-    # Cases and activities.
-    q["cases.open_by_age_priority"] = f"""
-        SELECT {buckets(case_age, rules.case.age_days)} AS age, c.priority, count(*) AS n
+    q["examples.contacts.without_account"] = """
+        SELECT legacy_source, legacy_id, first_name, last_name, email FROM contact WHERE account_id IS NULL
+        ORDER BY id LIMIT 5"""
+
+    # Cases and activities. An age bucket: the first of the rules' day counts whose cutoff (the
+    # start of the day that many days before as_of) the record's date is at or after.
+    def buckets(column: str, days: list[int]) -> str:
+        lows = [0, *(x + 1 for x in days[:-1])]
+        whens = " ".join(f"WHEN {column} >= {d.as_stamp((as_of - timedelta(days=x)).isoformat())} "
+                         f"THEN '{low}-{x} days'" for low, x in zip(lows, days))
+        return f"CASE WHEN {column} IS NULL THEN 'no date' {whens} ELSE 'over {days[-1]} days' END"
+
+    q["cases.open_by_age"] = f"""
+        SELECT {buckets("c.opened_at", rules.case.age_days)} AS age, c.priority, count(*) AS cases
         FROM "case" c WHERE lower(trim(c.status)) IN ({open_case}) GROUP BY 1, 2"""
-    q["cases.without_activity"] = """
-        SELECT count(*) AS cases,
-               sum(CASE WHEN NOT EXISTS (SELECT 1 FROM activity a WHERE a.related_entity = 'case'
-                                         AND a.related_id = c.id) THEN 1 ELSE 0 END) AS without
-        FROM "case" c"""
-    q["cases.activities_by_type_owner_week"] = f"""
-        SELECT a.type, a.owner, {d.week("coalesce(a.completed_at, a.due_at)")} AS week, count(*) AS n
+    q["cases.by_status"] = 'SELECT status, count(*) AS cases FROM "case" GROUP BY status'
+    no_activity = ("NOT EXISTS (SELECT 1 FROM activity a WHERE a.related_entity = 'case' "
+                   "AND a.related_id = c.id)")
+    q["cases.without_activity"] = f"""
+        SELECT count(*) AS cases, sum(CASE WHEN {no_activity} THEN 1 ELSE 0 END) AS without FROM "case" c"""
+    q["examples.cases.without_activity"] = f"""
+        SELECT c.legacy_source, c.legacy_id, c.subject, c.status, c.opened_at FROM "case" c
+        WHERE {no_activity} ORDER BY c.id LIMIT 5"""
+    q["cases.activities_by_week"] = f"""
+        SELECT {d.week("coalesce(a.completed_at, a.due_at)")} AS week, a.type, a.owner, count(*) AS activities
         FROM activity a GROUP BY 1, 2, 3"""
     # Leads.
-    q["leads.by_source_status"] = "SELECT source, status, count(*) AS n FROM lead GROUP BY source, status"
+    q["leads.by_source_status"] = "SELECT source, status, count(*) AS leads FROM lead GROUP BY source, status"
     q["leads.open_by_age"] = f"""
-        SELECT {buckets(lead_age, rules.lead.age_days)} AS age, count(*) AS n
+        SELECT {buckets("l.created_at", rules.lead.age_days)} AS age, count(*) AS leads
         FROM lead l WHERE lower(trim(l.status)) IN ({open_lead}) GROUP BY 1"""
-    q["leads.known_contacts"] = """
-        SELECT count(*) AS leads,
-               sum(CASE WHEN lower(l.email) IN (SELECT lower(email) FROM contact WHERE email IS NOT NULL)
-                        THEN 1 ELSE 0 END) AS known
-        FROM lead l"""
-    # Picklist noise: the values of each field with their counts (variants are told apart in
-    # Python, among the few distinct values).
-    for table, column in PICKLISTS:
-        q[f"picklists.{table}.{column}"] = (f'SELECT {column} AS v, count(*) AS n FROM "{table}" '
-                                            f"WHERE {column} IS NOT NULL GROUP BY {column}")
+    known = ("l.email IS NOT NULL AND lower(trim(l.email)) IN "
+             "(SELECT lower(trim(email)) FROM contact WHERE email IS NOT NULL)")
+    q["leads.known_contacts"] = f"SELECT (SELECT count(*) FROM lead), count(*) AS known FROM lead l WHERE {known}"
+    q["examples.leads.known_contacts"] = f"""
+        SELECT l.legacy_source, l.legacy_id, l.last_name, l.company, l.email, l.status FROM lead l WHERE {known}
+        ORDER BY l.id LIMIT 5"""
+    # Picklist noise: the values of each field with their counts and first record (variants
+    # are told apart in Python, among the few distinct values; the first record of each is an
+    # example).
+    for table, column in picklist_fields():
+        q[f"values.{table}.{column}"] = (f'SELECT {column} AS v, count(*) AS n, min(id) AS first FROM "{table}" '
+                                         f"WHERE {column} IS NOT NULL GROUP BY {column}")
     # Dates out of order.
     q["dates.case_closed_before_opened"] = 'SELECT count(*) AS n FROM "case" WHERE closed_at < opened_at'
-    q["dates.opportunity_close_before_created"] = (
+    q["dates.opportunity_closes_before_created"] = (
         f"SELECT count(*) AS n FROM opportunity WHERE close_date < {d.day_of('created_at')}")
-    q["dates.activity_completed_early"] = (
+    q["dates.activity_completed_long_before_due"] = (
         f"SELECT count(*) AS n FROM activity a WHERE {early} > {rules.dates.activity_early_days}")
+    tomorrow = d.as_stamp((as_of + timedelta(days=1)).isoformat())
+    q["dates.created_in_future"] = "SELECT " + " + ".join(
+        f'(SELECT count(*) FROM "{t}" WHERE {c} >= {tomorrow})'
+        for t, c in (("account", "created_at"), ("contact", "created_at"), ("lead", "created_at"),
+                     ("opportunity", "created_at"), ("case", "opened_at")))
+    for key, table, where in (
+            ("case_closed_before_opened", "case", "closed_at < opened_at"),
+            ("opportunity_closes_before_created", "opportunity", f"close_date < {d.day_of('created_at')}"),
+            ("activity_completed_long_before_due", "activity",
+             f"{early.replace('a.', '')} > {rules.dates.activity_early_days}")):
+        q[f"examples.dates.{key}"] = (f'SELECT legacy_source, legacy_id FROM "{table}" WHERE {where} '
+                                      f"ORDER BY id LIMIT 5")
     return q
 
 
@@ -270,14 +302,32 @@ def _share(part: Any, whole: Any) -> float | None:
     return float(part or 0) / float(whole) if whole else None
 
 
+def picklist_fields() -> list[tuple[str, str]]:
+    """Every picklist field of the model, and every owner: the fields the report checks."""
+    from crmmigrate.model import MODEL, FieldType
+
+    return [(e.name, f.name) for e in MODEL for f in e.fields if f.type is FieldType.PICKLIST or f.name == "owner"]
+
+
+def with_derived(rows: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    """The rows, plus the tables the report makes in Python from the hand SQL's rows: the
+    picklist fields checked (distinct values and rows per field)."""
+    rows = dict(rows)
+    rows["picklists.fields"] = [(f"{t}.{c}", len(rows[f"values.{t}.{c}"]), sum(r[1] for r in rows[f"values.{t}.{c}"]))
+                                for t, c in picklist_fields()]
+    return rows
+
+
 def hand_metrics(rows: dict[str, list[tuple]]) -> dict[str, float | None]:
     """The report's named metrics, from the hand-written queries' rows."""
     open_count, past_due, quarter_end = rows["pipeline.open_totals"][0]
     judged, mismatched = rows["pipeline.probability_mismatch"][0]
     with_amount = sum(r[2] for r in rows["pipeline.amount_quartiles"])
     outliers = sum(r[6] for r in rows["pipeline.amount_quartiles"])
-    opportunities, with_role, with_primary = rows["contacts.role_coverage"][0]
-    accounts, _, depth = rows["accounts.hierarchy"][0]
+    coverage = rows["contacts.role_coverage_by_stage"]
+    opportunities = sum(r[1] for r in coverage)
+    accounts = sum(r[1] for r in rows["accounts.by_owner"])
+    depths = [depth for depth, _ in rows["accounts.hierarchy_depth"] if depth is not None]
     contacts, without_account = rows["contacts.without_account"][0]
     cases, without_activity = rows["cases.without_activity"][0]
     leads, known = rows["leads.known_contacts"][0]
@@ -287,15 +337,15 @@ def hand_metrics(rows: dict[str, list[tuple]]) -> dict[str, float | None]:
         "opportunity.probability_mismatch_share": _share(mismatched, judged),
         "opportunity.amount_outlier_share": _share(outliers, with_amount),
         "opportunity.quarter_end_share": _share(quarter_end, open_count),
-        "opportunity.contact_role_coverage": _share(with_role, opportunities),
-        "opportunity.primary_role_coverage": _share(with_primary, opportunities),
+        "opportunity.contact_role_coverage": _share(sum(r[2] for r in coverage), opportunities),
+        "opportunity.primary_role_coverage": _share(sum(r[3] for r in coverage), opportunities),
         "account.parent_missing_share": _share(rows["accounts.parent_missing"][0][0], accounts),
         "account.hierarchy_cycles": float(rows["accounts.cycles"][0][0]),
-        "account.hierarchy_depth": float(depth or 0),
+        "account.hierarchy_depth": float(max(depths)) if depths else None,
         "account.unused_share": _share(rows["accounts.unused"][0][0], accounts),
         "contact.without_account_share": _share(without_account, contacts),
         "case.without_activity_share": _share(without_activity, cases),
-        "case.open_count": float(sum(n for _, _, n in rows["cases.open_by_age_priority"])),
+        "case.open_count": float(sum(n for _, _, n in rows["cases.open_by_age"])),
         "lead.known_contact_share": _share(known, leads),
         "lead.open_count": float(sum(n for _, n in rows["leads.open_by_age"])),
         "dates.out_of_order": float(sum(rows[k][0][0] for k in rows if k.startswith("dates."))),
