@@ -60,8 +60,8 @@ from crmmigrate.load.merges import MergedInTarget, keep_merged
 from crmmigrate.load.repair import Repair, repair_id_map
 from crmmigrate.load.schema import (
     ID_MAP,
-    LEGACY_ID_LENGTH,
     build_metadata,
+    id_map_key,
     source_name_problem,
     too_long_id_reason,
     too_long_ids,
@@ -869,14 +869,6 @@ def _write_validation(result: ValidationResult, folder: Path) -> dict[str, str]:
     return {k: str(v) for k, v in files.items()}
 
 
-def _legacy_id(value: Any, row: Any) -> str:
-    """The key a row has in id_map: its legacy id, or its row when it has none (or one longer
-    than the target holds)."""
-    if isinstance(value, str) and value.strip() and len(value.strip()) <= LEGACY_ID_LENGTH:
-        return value.strip()
-    return f"row {row}"
-
-
 _OWN_ROW_STAYS = "; its own row stays"  # a merged record's row an earlier run loaded, while its survivor is not
 
 
@@ -911,7 +903,7 @@ class _Ledger:
             entries = [{"source": p.name, "legacy_id": f"row {r.row}", "target_id": None,
                         "status": "rejected", "reason": r.reason} for r in rejects[p.name]]
             removed = filtered[p.name]
-            entries += [{"source": p.name, "legacy_id": _legacy_id(i, row), "target_id": None,
+            entries += [{"source": p.name, "legacy_id": id_map_key(i, row), "target_id": None,
                          "status": "filtered", "reason": reason}
                         for i, row, reason in zip(removed["id"], removed["_row"], removed["reason"], strict=True)]
             if p.entity in held and p.entity in datasets:
@@ -919,7 +911,7 @@ class _Ledger:
                 mine = frame[frame["_source"] == p.name]
                 reason = held[p.entity]
                 for i, row in zip(mine["id"], mine["_row"], strict=True):
-                    legacy = _legacy_id(i, row)
+                    legacy = id_map_key(i, row)
                     if (p.name, legacy) not in kept[p.entity]:
                         entries.append({"source": p.name, "legacy_id": legacy, "target_id": None,
                                         "status": "rejected", "reason": reason})
@@ -1047,7 +1039,7 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
             expected[f"row {r.row}"] = "rejected"
         removed = filtered[run.name]
         for i, row in zip(removed["id"], removed["_row"], strict=True):
-            expected[_legacy_id(i, row)] = "filtered"
+            expected[id_map_key(i, row)] = "filtered"
         line.rejected = len(rejects[run.name])
         line.filtered = len(removed)
         frame = datasets.get(run.entity)
@@ -1055,7 +1047,7 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
         if run.entity in held:
             before = kept.get(run.entity, {})
             for i, row in zip(mine["id"], mine["_row"], strict=True):
-                legacy = _legacy_id(i, row)
+                legacy = id_map_key(i, row)
                 status = before.get((run.name, legacy), "rejected")  # loaded or merged by an earlier run
                 expected[legacy] = status
                 if status == "loaded":
@@ -1075,7 +1067,7 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
                 if str(row) in refused:
                     expected[refused[str(row)]] = "rejected"
                 else:
-                    expected[_legacy_id(i, row)] = "loaded"
+                    expected[id_map_key(i, row)] = "loaded"
         if not ledger.dry_run:
             found = ledger.statuses(run.entity, run.name)
             line.id_map = dict(Counter(found.get(legacy, "missing") for legacy in expected))

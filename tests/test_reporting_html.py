@@ -23,12 +23,10 @@ from crmmigrate.reporting.html import (
     CHART_CATEGORIES,
     TABLE_ROWS,
     chart_svg,
-    format_number,
-    metric_text,
-    percent,
     render_html,
     write_html,
 )
+from crmmigrate.reporting.numbers import format_number, metric_text, percent
 from crmmigrate.reporting.rules import ReportRules
 from crmmigrate.reporting.model import (
     Finding,

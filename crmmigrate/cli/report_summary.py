@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crmmigrate.cli.report import out
-from crmmigrate.reporting.html import metric_text
+from crmmigrate.reporting.numbers import metric_text
 from crmmigrate.reporting.model import Finding, Report
 from crmmigrate.reporting.outputs import check_summary
 

@@ -473,7 +473,7 @@ class _EntityLoader:
                 # Ids come from the table's sequence up front, so nothing needs looking up
                 # after COPY (a fresh table has no statistics and the lookup would scan it).
                 fresh = self._reserve_ids(len(inserted))
-                _copy_csv(self.connection.connection.driver_connection, self.table.name,
+                copy_csv(self.connection.connection.driver_connection, self.table.name,
                           inserted.add_column(0, "id", pa.array(fresh, pa.int64())))
             elif self.dialect == "sqlite":
                 # A write transaction holds SQLite's only write lock: the next ids are ours.
@@ -710,10 +710,10 @@ class _EntityLoader:
         held = self.connection.execute(sa.select(sa.func.count()).select_from(self.id_map)).scalar_one()
         if count >= held:
             self.connection.execute(sa.schema.DropConstraint(key))
-            _copy_csv(self.connection.connection.driver_connection, ID_MAP, entries)
+            copy_csv(self.connection.connection.driver_connection, ID_MAP, entries)
             self.connection.execute(sa.schema.AddConstraint(key))
         else:
-            _copy_csv(self.connection.connection.driver_connection, ID_MAP, entries.sort_by("legacy_id"))
+            copy_csv(self.connection.connection.driver_connection, ID_MAP, entries.sort_by("legacy_id"))
 
     def _clear_ledger(self, source: str, legacy: pa.ChunkedArray) -> bool:
         """Whether id_map can take this source's entries as plain rows: it holds none for the
@@ -953,7 +953,7 @@ def upsert(connection: sa.Connection, table: sa.Table, rows: pa.Table, key: tupl
         with raw.cursor() as cursor:
             cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS) "
                            "ON COMMIT DELETE ROWS")
-            _copy_csv(raw, f"{table.name}_stage", rows)
+            copy_csv(raw, f"{table.name}_stage", rows)
             cursor.execute(
                 f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} "
                 f"ORDER BY {', '.join(quote(c) for c in key)} "
@@ -980,7 +980,7 @@ def upsert(connection: sa.Connection, table: sa.Table, rows: pa.Table, key: tupl
     connection.exec_driver_sql(statement, parameters)
 
 
-def _copy_csv(raw: Any, table: str, rows: pa.Table) -> None:
+def copy_csv(raw: Any, table: str, rows: pa.Table) -> None:
     """PostgreSQL's COPY of Arrow columns, written as CSV by Arrow."""
     with raw.cursor() as cursor, cursor.copy(_copy_statement(table, rows.column_names)) as copy:
         _send_csv(copy, rows)

@@ -12,6 +12,8 @@ database (MariaDB's default collation would take "c1" and "C1" for one id).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import sqlalchemy as sa
 
@@ -37,6 +39,14 @@ def too_long_id_reason(legacy_id: str) -> str:
     legacy_id = legacy_id.strip()
     return (f"id: legacy id {legacy_id[:20]!r}... is {len(legacy_id)} characters long; the target "
             f"keeps at most {LEGACY_ID_LENGTH}")
+
+
+def id_map_key(value: Any, row: Any) -> str:
+    """The key a record has in id_map: its legacy id, or its row when it has none (or one longer
+    than the target holds)."""
+    if isinstance(value, str) and value.strip() and len(value.strip()) <= LEGACY_ID_LENGTH:
+        return value.strip()
+    return f"row {row}"
 
 
 def source_name_problem(name: str) -> str | None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from crmmigrate.page import document, escape, figures, is_missing, nice_step, shown_value, write_page
 from crmmigrate.reporting.metrics import METRICS
+from crmmigrate.reporting.numbers import as_number, format_number, is_whole, metric_text, percent
 from crmmigrate.reporting.model import (
     Finding,
     Format,
@@ -133,55 +134,6 @@ def write_html(report: Report, path: Path, *, title: str = TITLE) -> None:
 # --- numbers and values ---------------------------------------------------------------------
 
 
-def _number(value: Any) -> float | None:
-    """A value as a float when it is a finite number (int, float, Decimal; not a bool)."""
-    if isinstance(value, bool) or is_missing(value):
-        return None
-    if isinstance(value, (int, float, Decimal)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    return None
-
-
-def _whole(value: Any) -> bool:
-    """An int, or a Decimal without decimals (what SUM of integers gives on PostgreSQL and
-    MariaDB); not a float, which is what SUM of amounts gives on SQLite."""
-    return isinstance(value, int) or (isinstance(value, Decimal) and value.as_tuple().exponent >= 0)
-
-
-def percent(rate: float | None) -> str:
-    """A share as a percentage with one decimal that never rounds a little to nothing or
-    almost all to all (3 of 10,000 is "<0.1%", not "0.0%")."""
-    if rate is None or not math.isfinite(rate):
-        return "n/a"
-    text = f"{100 * rate:.1f}%"
-    if 0 < rate < 0.0005:
-        return "<0.1%"
-    if 0.9995 <= rate < 1:
-        return ">99.9%"
-    return text
-
-
-def format_number(value: Any, fmt: Format | None = None) -> str:
-    """A number as a person reads it: a count with thousands separators, an amount with two
-    decimals, a share as a percentage. Without a format a whole number is a count and any other
-    number an amount. Not a number: "n/a" (None, NaN, infinity)."""
-    number = _number(value)
-    if number is None:
-        return "n/a"
-    if fmt is None:
-        fmt = "count" if _whole(value) else "amount"
-    if fmt == "percent":
-        return percent(number)
-    if fmt == "count" and number == round(number):
-        return f"{round(number):,}"
-    if fmt == "number":
-        if number == round(number) and abs(number) < 1e15:
-            return f"{round(number):,}"
-        return f"{number:,.2f}" if abs(number) >= 1 else f"{number:.4g}"
-    return f"{number:,.2f}"
-
-
 def _visible(value: Any) -> str:
     """A legacy value as text whose spaces can be seen where they matter: at either end and
     doubled ("Finance " and "Finance" are two picklist values, and HTML would show both
@@ -203,7 +155,7 @@ def _cell(value: Any, fmt: Format | None = None) -> str:
         return '<td class="none">–</td>'
     if isinstance(value, bool):
         return f"<td>{'yes' if value else 'no'}</td>"
-    if _number(value) is not None or isinstance(value, (int, float, Decimal)):
+    if as_number(value) is not None or isinstance(value, (int, float, Decimal)):
         return f'<td class="num">{escape(format_number(value, fmt))}</td>'
     return f'<td class="text"><bdi>{escape(_cut(_visible(value), TEXT_CHARS))}</bdi></td>'
 
@@ -215,13 +167,6 @@ def _anchor(*parts: str) -> str:
 
 def _s(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
-
-
-def metric_text(name: str, value: float | None) -> str:
-    """A metric's value as its kind reads: a share as a percentage, a count with thousands
-    separators (crmmigrate.reporting.metrics says which a metric is)."""
-    metric = METRICS.get(name)
-    return format_number(value, "number" if metric is None else "percent" if metric.share else "count")
 
 
 # --- the top of the page --------------------------------------------------------------------
@@ -469,13 +414,13 @@ def column_format(table: Table, column: str) -> Format:
     if re.search(r"(^|_)(share|coverage)$", column):
         return "percent"
     index = table.columns.index(column)
-    values = [row[index] for row in table.rows if _number(row[index]) is not None]
-    return "count" if all(_whole(v) for v in values) else "amount"
+    values = [row[index] for row in table.rows if as_number(row[index]) is not None]
+    return "count" if all(is_whole(v) for v in values) else "amount"
 
 
 def _numeric_column(table: Table, index: int) -> bool:
     values = [row[index] for row in table.rows[:TABLE_ROWS] if index < len(row) and not is_missing(row[index])]
-    return bool(values) and all(_number(v) is not None for v in values)
+    return bool(values) and all(as_number(v) is not None for v in values)
 
 
 def _finding_tag(finding: Finding) -> str:
@@ -569,10 +514,10 @@ def _chart_data(table: Table) -> _Series | str:
     groups: dict[str, int] = {}  # each series value's place, which picks its colour
     for row in table.rows:
         category = _label(row[xi])
-        number = _number(row[xi])
+        number = as_number(row[xi])
         data.order.setdefault(category, (category == "(blank)", number is None, number or 0.0, category))
         for j, (y, index) in enumerate(zip(table.y, yi)):
-            value = _number(row[index])
+            value = as_number(row[index])
             if si is None:
                 name, colour = y, PALETTE[j % len(PALETTE)]
             else:

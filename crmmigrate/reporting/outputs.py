@@ -7,7 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from crmmigrate.reporting.html import metric_text
+from crmmigrate.reporting.numbers import metric_text
 from crmmigrate.reporting.model import Finding, GateCheck, Report
 from crmmigrate.validate.outputs import suite_attributes, write_json_data, write_junit_tree, xml_text
 

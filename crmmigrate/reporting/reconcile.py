@@ -37,8 +37,8 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from crmmigrate.errors import BadUsage, CrmMigrateError
-from crmmigrate.load.engine import _copy_csv
-from crmmigrate.load.schema import ID_MAP, build_metadata, table_name
+from crmmigrate.load.engine import copy_csv
+from crmmigrate.load.schema import ID_MAP, build_metadata, id_map_key, table_name
 from crmmigrate.mapping.config import Mapping
 from crmmigrate.passwords import mask_url
 from crmmigrate.reporting.dialect import exact
@@ -89,7 +89,6 @@ def reconcile(engine: sa.Engine, legacy: dict[str, pd.DataFrame],
     `legacy`: per entity, the mapped records of the run (canonical fields as text, with
     `_source` and `_row`), e.g. from `legacy_datasets`. An aggregate of an entity with no
     legacy records is left out; the target side counts only rows of the legacy sources."""
-    from crmmigrate.run import _legacy_id  # the key a record has in id_map, as the run gives it
 
     wanted = [a for a in aggregates if a.entity in legacy]
     metadata = build_metadata()
@@ -104,7 +103,7 @@ def reconcile(engine: sa.Engine, legacy: dict[str, pd.DataFrame],
                 target = metadata.tables[table_name(entity)]
                 frame = legacy[entity]
                 staged.append(_temp_table(entity, fields, target, id_map))
-                temp = _stage(connection, staged[-1], frame, fields, target, _legacy_id)
+                temp = _stage(connection, staged[-1], frame, fields, target, id_map_key)
                 sources = sorted({str(s) for s in frame["_source"].dropna().unique()})
                 lines += _entity_lines(connection, mine, temp, target, id_map, sources)
         finally:
@@ -155,7 +154,7 @@ def _stage(connection: sa.Connection, temp: sa.Table, frame: pd.DataFrame, field
         columns[f] = _amounts(values) if _numeric(target.c[f]) else _texts(values).mask(unreadable, UNREADABLE)
         columns[f] = columns[f].astype(object).where(columns[f].notna(), None).tolist()
     if connection.dialect.name == "postgresql":  # COPY, as the loader writes: a cutover has millions
-        _copy_csv(connection.connection.driver_connection, temp.name, pa.table(columns))
+        copy_csv(connection.connection.driver_connection, temp.name, pa.table(columns))
         connection.exec_driver_sql(f"ANALYZE {temp.name}")  # a fresh table has no statistics to plan the joins by
         return temp
     # The driver's executemany, as plain tuples: SQLAlchemy's per-row parameter handling would
