@@ -680,17 +680,17 @@ def _write_report(engine: sa.Engine, migration: Migration, planned: list[Planned
     reconciliation of the legacy records this run read (its staged mapped records, and its
     filtered ones mapped again) against what the target holds. An error of the report's own
     is kept as a note, not raised: the migration is loaded whatever the report says."""
-    from crmmigrate.reporting import build_report, load_report_rules, outputs
+    from crmmigrate.reporting import add_reconciliation, build_report, load_report_rules, outputs
     from crmmigrate.reporting.html import write_html
     from crmmigrate.reporting.reconcile import describe, legacy_datasets, reconcile, unexplained
 
     result = RunReport()
     try:
-        built = build_report(engine, rules=load_report_rules(project=migration.file.parent), progress=progress,
-                             validation=load_rules(migration.rules))
+        report_rules = load_report_rules(project=migration.file.parent)
+        built = build_report(engine, rules=report_rules, progress=progress, validation=load_rules(migration.rules))
         progress("report", "reconciliation", 0, 1)
         legacy, result.notes = legacy_datasets(run_dir, {p.name: p.mapping for p in planned})
-        built.reconciliation = reconcile(engine, legacy)
+        add_reconciliation(built, reconcile(engine, legacy), report_rules)
         progress("report", "reconciliation", 1, 1)
         files = {"report_json": run_dir / "report.json", "report_html": run_dir / "report.html"}
         outputs.write_json(built, files["report_json"])

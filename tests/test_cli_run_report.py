@@ -97,6 +97,27 @@ def test_report_legacy_reconciles_a_run_after_it_and_flags_a_row_deleted_by_hand
     assert "warning: reconciliation: cases by status 'New': legacy 71, target 70; 1 unexplained." in said
 
 
+def test_an_unexplained_difference_holds_the_reports_gate(project, tmp_path):
+    """With every other limit relaxed, the reconciliation alone decides: the run as loaded
+    passes, and one case deleted by hand after it makes `report --legacy` exit 1, naming
+    reconciliation.unexplained_lines in the gate (so CI can hold a cutover on it)."""
+    run_dir, _log, _output = run(project, "--no-report")
+    url = f"sqlite:///{project / 'migration.db'}"
+    relaxed = ["--fail-on", "opportunity.past_due_share=100%", "--fail-on", "account.hierarchy_cycles=1000",
+               "--fail-on", "opportunity.contact_role_coverage=0"]
+    as_loaded = runner.invoke(app, ["report", url, "--legacy", str(run_dir), *relaxed])
+    assert as_loaded.exit_code == 0, as_loaded.output
+    with sqlite3.connect(project / "migration.db") as db:
+        db.execute("DELETE FROM \"case\" WHERE legacy_id = (SELECT min(legacy_id) FROM \"case\")")
+    out = tmp_path / "report.json"
+    deleted = runner.invoke(app, ["report", url, "--legacy", str(run_dir), *relaxed, "--json", str(out)])
+    assert deleted.exit_code == 1, deleted.output
+    gate = {c["metric"]: c for c in json.loads(out.read_text(encoding="utf-8"))["gate"]}
+    assert gate["reconciliation.unexplained_lines"]["value"] == 1
+    assert not gate["reconciliation.unexplained_lines"]["passed"]
+    assert [m for m, c in gate.items() if not c["passed"]] == ["reconciliation.unexplained_lines"]
+
+
 def test_report_legacy_that_is_no_run_directory_is_refused(project, tmp_path):
     result = runner.invoke(app, ["report", f"sqlite:///{tmp_path / 'nothing.db'}", "--legacy", str(tmp_path)])
     assert result.exit_code == 2

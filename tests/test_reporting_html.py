@@ -241,7 +241,7 @@ def test_percent_never_rounds_to_none_or_all() -> None:
 def test_summary_comes_first_with_verdict_gate_metrics_and_findings(page: str) -> None:
     blocks = Blocks(page)
     verdict = blocks.of("verdict")
-    assert verdict.startswith("FAILED: 1 of 3 gate checks")
+    assert verdict.startswith("FAILED: 1 of 3 gate checks")  # the fixture's own three limits
     assert "opportunity.contact_role_coverage 42.0%, wanted at least 50.0%" in verdict
     summary = blocks.of("summary")
     for metric, value in (("opportunity.contact_role_coverage", "42.0%"),

@@ -39,7 +39,7 @@ def test_the_samples_report_runs_and_writes_every_file(reported):
     out, result, data = reported
     # The samples' pipeline is stale and their hierarchy has cycles: the shipped gate fails.
     assert result.exit_code == 1, result.output
-    assert "FAILED: 2 of 3 gate check(s): opportunity.past_due_share, account.hierarchy_cycles" in result.stdout
+    assert "FAILED: 2 of 4 gate check(s): opportunity.past_due_share, account.hierarchy_cycles" in result.stdout
     assert [s["key"] for s in data["sections"]] == ["pipeline", "accounts", "contacts", "cases", "leads",
                                                     "picklists", "dates"]
     assert ET.parse(out / "r.xml").getroot().tag == "testsuites"

@@ -17,7 +17,7 @@ from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.cli.report_summary import report_summary
 from crmmigrate.errors import EXIT_GATE_FAILED, BadUsage
 from crmmigrate.progress import Progress
-from crmmigrate.reporting import build_report, load_report_rules, open_target, outputs
+from crmmigrate.reporting import add_reconciliation, build_report, load_report_rules, open_target, outputs
 from crmmigrate.reporting.html import write_html
 from crmmigrate.load import connect
 from crmmigrate.reporting.metrics import METRICS
@@ -109,7 +109,7 @@ def command(
         with report.progress() as progress:
             result = build_report(engine, rules=report_rules, as_of=day, progress=progress, validation=validation)
             if legacy is not None:
-                result.reconciliation = _reconcile(target, records, progress)
+                add_reconciliation(result, _reconcile(target, records, progress), report_rules)
     finally:
         engine.dispose()
     report_summary(result, console=report.err if to_stdout else None)

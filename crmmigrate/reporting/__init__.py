@@ -18,7 +18,7 @@ from crmmigrate.load.schema import build_metadata
 from crmmigrate.passwords import mask_url
 from crmmigrate.progress import Progress
 from crmmigrate.reporting.gate import judge
-from crmmigrate.reporting.model import Report
+from crmmigrate.reporting.model import ReconcileLine, Report
 from crmmigrate.reporting.rules import ReportRules, load_report_rules
 from crmmigrate.reporting.sections import SECTIONS, Context
 from crmmigrate.reporting.target import NotATarget, check_is_target, open_target
@@ -51,4 +51,12 @@ def build_report(engine: sa.Engine, *, rules: ReportRules, as_of: dt.date | None
     return report
 
 
-__all__ = ["NotATarget", "Report", "ReportRules", "build_report", "load_report_rules", "open_target"]
+def add_reconciliation(report: Report, lines: list[ReconcileLine], rules: ReportRules) -> None:
+    """The reconciliation with the legacy records put in the report, and the gate judged again:
+    its `reconciliation.unexplained_lines` can hold a cutover as any other metric."""
+    report.reconciliation = lines
+    report.gate = judge(report.metrics, rules.fail_on)
+
+
+__all__ = ["NotATarget", "Report", "ReportRules", "add_reconciliation", "build_report", "load_report_rules",
+           "open_target"]

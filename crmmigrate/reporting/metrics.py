@@ -35,6 +35,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("opportunity.primary_role_coverage", "min", "opportunities with a primary contact role / all"),
     Metric("account.parent_missing_share", "max",
            "accounts whose parent was given but is not in the target / all accounts"),
+    Metric("reconciliation.unexplained_lines", "max",
+           "aggregates whose legacy and target figures differ by more than the ledger explains (with --legacy, "
+           "and after a run)", share=False),
     Metric("account.hierarchy_cycles", "max", "accounts in a parent cycle", share=False),
     Metric("account.hierarchy_depth", "max", "levels of the deepest account hierarchy", share=False),
     Metric("account.unused_share", "max", "accounts with no contact and no opportunity / all"),

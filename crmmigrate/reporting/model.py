@@ -113,7 +113,10 @@ class Report:
 
     @property
     def metrics(self) -> dict[str, float]:
-        return {name: value for s in self.sections for name, value in s.metrics.items()}
+        found = {name: value for s in self.sections for name, value in s.metrics.items()}
+        if self.reconciliation:  # reconciled with the legacy records: what the ledger does not explain
+            found["reconciliation.unexplained_lines"] = sum(not line.ok for line in self.reconciliation)
+        return found
 
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)

@@ -21,7 +21,9 @@ def check_summary(check: GateCheck) -> str:
     """One line, each number as its metric's kind reads: "opportunity.past_due_share = 86.0%,
     over its max 1.0%"."""
     if check.value is None:
-        return f"{check.metric}: not computed (no records to judge it on)" + ("" if check.passed else ", but required")
+        why = ("not reconciled: give --legacy RUN_DIR" if check.metric.startswith("reconciliation.")
+               else "no records to judge it on")
+        return f"{check.metric}: not computed ({why})" + ("" if check.passed else ", but required")
     relation = ("at least" if check.op == "min" else "at most") if check.passed else \
         ("under its min" if check.op == "min" else "over its max")
     return (f"{check.metric} = {metric_text(check.metric, check.value)}, {relation} "
