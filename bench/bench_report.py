@@ -105,7 +105,7 @@ def section_seconds(marks: list[tuple[str, float]], finished: float) -> dict[str
 def _hand_child(kind: str, where: str, as_of: str, result_path: str) -> None:
     """The child process that times the hand-written SQL on one connection."""
     from crmmigrate.reporting import load_report_rules
-    from report_sql import hand_metrics, hand_queries, run_hand, with_derived
+    from report_sql import hand_findings, hand_metrics, hand_queries, run_hand, with_derived
 
     rules = load_report_rules()
     engine = _engine(kind, where)
@@ -114,7 +114,8 @@ def _hand_child(kind: str, where: str, as_of: str, result_path: str) -> None:
         rows, seconds = run_hand(connection, queries)
     engine.dispose()
     Path(result_path).write_bytes(pickle.dumps({
-        "queries": seconds, "metrics": hand_metrics(rows), "rows": with_derived(rows), "peak": peak_rss()}))
+        "queries": seconds, "metrics": hand_metrics(rows), "findings": hand_findings(rows), "rows": with_derived(rows),
+        "peak": peak_rss()}))
 
 
 def section_of(query: str) -> str:
@@ -191,6 +192,9 @@ def differences(report: dict, hand: dict) -> list[str]:
             out.append(f"table {key}: {len(left)} of the report's rows not in the hand SQL's, e.g. {left[0]} "
                        f"(columns {columns[:width]})")
     for key, (count, of, examples) in report["findings"].items():
+        counted = hand["findings"].get(key)
+        if counted is not None and tuple(counted) != (count, of):
+            out.append(f"finding {key}: report {count} of {of}, hand SQL {counted[0]} of {counted[1]}")
         theirs = hand["rows"].get(f"examples.{key}")
         if theirs is not None and [tuple(e[:2]) for e in examples] != [tuple(e[:2]) for e in theirs]:
             out.append(f"finding {key}: examples {[e[:2] for e in examples]}, hand SQL {[e[:2] for e in theirs]}")

@@ -79,7 +79,6 @@ def hand_queries(dialect: str, as_of: date, rules) -> dict[str, str]:
     open_case = _quote(s.strip().lower() for s in rules.case.open_statuses)
     open_lead = _quote(s.strip().lower() for s in rules.lead.open_statuses)
 
-    early = d.days("a.completed_at", "a.due_at")
     q: dict[str, str] = {}
     # Pipeline: open opportunities by stage, owner and close month, per currency (amounts are
     # not added across currencies); weighted by the record's probability, else its stage's.
@@ -220,7 +219,7 @@ def hand_queries(dialect: str, as_of: date, rules) -> dict[str, str]:
         SELECT o.legacy_source, o.legacy_id, o.name, o.stage FROM opportunity o
         WHERE {has_role} AND NOT {has_primary} ORDER BY o.id LIMIT 5"""
     q["contacts.without_account"] = """
-        SELECT count(*) AS contacts, sum(CASE WHEN account_id IS NULL THEN 1 ELSE 0 END) AS without FROM contact"""
+        SELECT count(CASE WHEN account_id IS NULL THEN 1 END) AS without, count(*) AS contacts FROM contact"""
     q["examples.contacts.without_account"] = """
         SELECT legacy_source, legacy_id, first_name, last_name, email FROM contact WHERE account_id IS NULL
         ORDER BY id LIMIT 5"""
@@ -240,7 +239,7 @@ def hand_queries(dialect: str, as_of: date, rules) -> dict[str, str]:
     no_activity = ("NOT EXISTS (SELECT 1 FROM activity a WHERE a.related_entity = 'case' "
                    "AND a.related_id = c.id)")
     q["cases.without_activity"] = f"""
-        SELECT count(*) AS cases, sum(CASE WHEN {no_activity} THEN 1 ELSE 0 END) AS without FROM "case" c"""
+        SELECT count(CASE WHEN {no_activity} THEN 1 END) AS without, count(*) AS cases FROM "case" c"""
     q["examples.cases.without_activity"] = f"""
         SELECT c.legacy_source, c.legacy_id, c.subject, c.status, c.opened_at FROM "case" c
         WHERE {no_activity} ORDER BY c.id LIMIT 5"""
@@ -254,7 +253,7 @@ def hand_queries(dialect: str, as_of: date, rules) -> dict[str, str]:
         FROM lead l WHERE lower(trim(l.status)) IN ({open_lead}) GROUP BY 1"""
     known = ("l.email IS NOT NULL AND lower(trim(l.email)) IN "
              "(SELECT lower(trim(email)) FROM contact WHERE email IS NOT NULL)")
-    q["leads.known_contacts"] = f"SELECT (SELECT count(*) FROM lead), count(*) AS known FROM lead l WHERE {known}"
+    q["leads.known_contacts"] = f"SELECT count(*) AS known, (SELECT count(*) FROM lead) FROM lead l WHERE {known}"
     q["examples.leads.known_contacts"] = f"""
         SELECT l.legacy_source, l.legacy_id, l.last_name, l.company, l.email, l.status FROM lead l WHERE {known}
         ORDER BY l.id LIMIT 5"""
@@ -264,24 +263,32 @@ def hand_queries(dialect: str, as_of: date, rules) -> dict[str, str]:
     for table, column in picklist_fields():
         q[f"values.{table}.{column}"] = (f'SELECT {column} AS v, count(*) AS n, min(id) AS first FROM "{table}" '
                                          f"WHERE {column} IS NOT NULL GROUP BY {column}")
-    # Dates out of order.
-    q["dates.case_closed_before_opened"] = 'SELECT count(*) AS n FROM "case" WHERE closed_at < opened_at'
-    q["dates.opportunity_closes_before_created"] = (
-        f"SELECT count(*) AS n FROM opportunity WHERE close_date < {d.day_of('created_at')}")
-    q["dates.activity_completed_long_before_due"] = (
-        f"SELECT count(*) AS n FROM activity a WHERE {early} > {rules.dates.activity_early_days}")
+    # Dates out of order: each check's records out of order, and those judged (both dates
+    # there, or the later one left empty by the load and kept in quarantine as out of order).
+    def kept(column: str, first: str) -> str:
+        text = d.text("quarantine")
+        return (f"({column} IS NULL AND ({text} LIKE '%\"field\": \"{column}\"%\"reason\": \"before {first}%' "
+                f"OR {text} LIKE '%\"field\":\"{column}\"%\"reason\":\"before {first}%'))")
+
+    for key, table, first, then, wrong in (
+            ("opportunity_closes_before_created", "opportunity", "created_at", "close_date",
+             f"close_date < {d.day_of('created_at')}"),
+            ("case_closed_before_opened", "case", "opened_at", "closed_at", "closed_at < opened_at"),
+            ("activity_completed_long_before_due", "activity", "completed_at", "due_at",
+             f"{d.days('completed_at', 'due_at')} > {rules.dates.activity_early_days}")):
+        both = f"{first} IS NOT NULL AND {then} IS NOT NULL"
+        q[f"dates.{key}"] = f"""
+            SELECT count(CASE WHEN ({both} AND {wrong}) OR {kept(then, first)} THEN 1 END) AS out_of_order,
+                   count(CASE WHEN ({both}) OR {kept(then, first)} THEN 1 END) AS judged
+            FROM "{table}" """
+        q[f"examples.dates.{key}"] = (f'SELECT legacy_source, legacy_id FROM "{table}" '
+                                      f"WHERE ({both} AND {wrong}) OR {kept(then, first)} ORDER BY id LIMIT 5")
     tomorrow = d.as_stamp((as_of + timedelta(days=1)).isoformat())
-    q["dates.created_in_future"] = "SELECT " + " + ".join(
-        f'(SELECT count(*) FROM "{t}" WHERE {c} >= {tomorrow})'
-        for t, c in (("account", "created_at"), ("contact", "created_at"), ("lead", "created_at"),
-                     ("opportunity", "created_at"), ("case", "opened_at")))
-    for key, table, where in (
-            ("case_closed_before_opened", "case", "closed_at < opened_at"),
-            ("opportunity_closes_before_created", "opportunity", f"close_date < {d.day_of('created_at')}"),
-            ("activity_completed_long_before_due", "activity",
-             f"{early.replace('a.', '')} > {rules.dates.activity_early_days}")):
-        q[f"examples.dates.{key}"] = (f'SELECT legacy_source, legacy_id FROM "{table}" WHERE {where} '
-                                      f"ORDER BY id LIMIT 5")
+    created = (("account", "created_at"), ("contact", "created_at"), ("lead", "created_at"),
+               ("opportunity", "created_at"), ("case", "opened_at"))
+    q["dates.created_in_future"] = "SELECT sum(n), sum(judged) FROM (" + " UNION ALL ".join(
+        f'SELECT count(CASE WHEN {c} >= {tomorrow} THEN 1 END) AS n, count({c}) AS judged FROM "{t}"'
+        for t, c in created) + ") counted"
     return q
 
 
@@ -318,6 +325,33 @@ def with_derived(rows: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
     return rows
 
 
+def hand_findings(rows: dict[str, list[tuple]]) -> dict[str, tuple]:
+    """(count, of) of the report's findings, from the hand-written queries' rows ((count,)
+    where the hand SQL counts no population of its own)."""
+    found: dict[str, tuple] = {}
+    open_count, past_due, quarter_end = rows["pipeline.open_totals"][0]
+    judged, mismatched = rows["pipeline.probability_mismatch"][0]
+    found["pipeline.past_due"] = (past_due, open_count)
+    found["pipeline.quarter_end"] = (quarter_end, open_count)
+    found["pipeline.probability_mismatch"] = (mismatched, judged)
+    found["pipeline.amount_outliers"] = (sum(r[6] for r in rows["pipeline.amount_quartiles"]),
+                                         sum(r[2] for r in rows["pipeline.amount_quartiles"]))
+    accounts = sum(r[1] for r in rows["accounts.by_owner"])
+    for key in ("accounts.parent_missing", "accounts.unused"):
+        found[key] = (rows[key][0][0], accounts)
+    found["accounts.hierarchy_cycles"] = (rows["accounts.cycles"][0][0], accounts)
+    coverage = rows["contacts.role_coverage_by_stage"]
+    opportunities = sum(r[1] for r in coverage)
+    found["contacts.opportunities_without_role"] = (opportunities - sum(r[2] for r in coverage), opportunities)
+    found["contacts.opportunities_without_primary"] = (opportunities - sum(r[3] for r in coverage), opportunities)
+    for key in ("contacts.without_account", "cases.without_activity", "leads.known_contacts"):
+        found[key] = tuple(rows[key][0])
+    for key in rows:
+        if key.startswith("dates."):
+            found[key] = tuple(v or 0 for v in rows[key][0])
+    return found
+
+
 def hand_metrics(rows: dict[str, list[tuple]]) -> dict[str, float | None]:
     """The report's named metrics, from the hand-written queries' rows."""
     open_count, past_due, quarter_end = rows["pipeline.open_totals"][0]
@@ -328,9 +362,9 @@ def hand_metrics(rows: dict[str, list[tuple]]) -> dict[str, float | None]:
     opportunities = sum(r[1] for r in coverage)
     accounts = sum(r[1] for r in rows["accounts.by_owner"])
     depths = [depth for depth, _ in rows["accounts.hierarchy_depth"] if depth is not None]
-    contacts, without_account = rows["contacts.without_account"][0]
-    cases, without_activity = rows["cases.without_activity"][0]
-    leads, known = rows["leads.known_contacts"][0]
+    without_account, contacts = rows["contacts.without_account"][0]
+    without_activity, cases = rows["cases.without_activity"][0]
+    known, leads = rows["leads.known_contacts"][0]
     return {
         "opportunity.open_count": float(open_count),
         "opportunity.past_due_share": _share(past_due, open_count),
@@ -348,5 +382,5 @@ def hand_metrics(rows: dict[str, list[tuple]]) -> dict[str, float | None]:
         "case.open_count": float(sum(n for _, _, n in rows["cases.open_by_age"])),
         "lead.known_contact_share": _share(known, leads),
         "lead.open_count": float(sum(n for _, n in rows["leads.open_by_age"])),
-        "dates.out_of_order": float(sum(rows[k][0][0] for k in rows if k.startswith("dates."))),
+        "dates.out_of_order": float(sum(rows[k][0][0] or 0 for k in rows if k.startswith("dates."))),
     }
