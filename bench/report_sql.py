@@ -2,11 +2,14 @@
 DBA would write them against the target schema: the reference `bench_report.py` times
 `build_report` against.
 
-`hand_queries(dialect, as_of, rules)` returns {name: SQL text} for "sqlite" or "postgresql";
-`run_hand(connection, queries)` runs each and fetches every row; `hand_metrics(results, rules)`
-turns the rows into the report's named metrics (crmmigrate.reporting.metrics), so the two can
-be compared number for number. Where a definition needs a choice (which stages are closed,
-what the end of a quarter is) it is the shipped rules/reports.yaml's, read from `rules`.
+`hand_queries(dialect, as_of, rules)` returns {name: SQL text} for "sqlite" or "postgresql",
+named as the report names what they stand for ("cases.open_by_age" for that table,
+"examples.leads.known_contacts" for a finding's example records); `run_hand(connection,
+queries)` runs each and fetches every row. From the rows, `hand_metrics` gives the report's
+named metrics (crmmigrate.reporting.metrics), `hand_findings` each finding's count and
+population, and `with_derived` adds the tables the report makes in Python, so the two can be
+compared number for number. Where a definition needs a choice (which stages are closed, what
+the end of a quarter is, which statuses are open) it is the report rules', read from `rules`.
 """
 
 from __future__ import annotations

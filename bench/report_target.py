@@ -49,6 +49,8 @@ from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from realistic import _weighted  # noqa: E402
+
 from crmmigrate.load.schema import build_metadata  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -133,15 +135,11 @@ def _blank(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _names(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` first and last names at their US census frequencies (Faker's tables)."""
     from faker.providers.person.en_US import Provider as Person
 
-    def weighted(table):
-        names = np.array(list(table), dtype=object)
-        weights = np.array(list(table.values()), dtype=float)
-        return names, weights / weights.sum()
-
-    firsts, first_p = weighted(Person.first_names_female | Person.first_names_male)
-    lasts, last_p = weighted(Person.last_names)
+    firsts, first_p = _weighted(Person.first_names_female | Person.first_names_male)
+    lasts, last_p = _weighted(Person.last_names)
     return rng.choice(firsts, n, p=first_p), rng.choice(lasts, n, p=last_p)
 
 
