@@ -19,12 +19,12 @@ def test_init_copies_the_samples_mappings_and_rules(tmp_path):
 
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        f"created {project}: migration.yaml, samples/, mappings/, rules/ (23 files)\n"
+        f"created {project}: migration.yaml, samples/, mappings/, rules/ (24 files)\n"
         f"next: crmmigrate run {project / 'migration.yaml'}\n"
     )
     files = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file())
     assert files == sorted(
-        ["migration.yaml", "rules/cleaning.yaml", "rules/dedupe.yaml", "rules/thresholds.yaml",
+        ["migration.yaml", "rules/cleaning.yaml", "rules/dedupe.yaml", "rules/reports.yaml", "rules/thresholds.yaml",
          "rules/validation.yaml"]
         + [f"samples/{location}" for location, _ in SAMPLE_SOURCES]
         + [f"mappings/{mapping}.yaml" for _, mapping in SAMPLE_SOURCES]

@@ -16,12 +16,13 @@ from crmmigrate.cli import app
 from crmmigrate.config import BadConfig
 from crmmigrate.dedupe.rules import load_dedupe_rules
 from crmmigrate.defaults import RULES_DIR, SAMPLE_MAPPINGS_DIR, SAMPLES_DIR, rules_file
+from crmmigrate.reporting import load_report_rules
 from crmmigrate.run import load_migration
 from crmmigrate.validate.rules import load_rules, load_thresholds
 
-NAMES = ("validation.yaml", "thresholds.yaml", "cleaning.yaml", "dedupe.yaml")
+NAMES = ("validation.yaml", "thresholds.yaml", "cleaning.yaml", "dedupe.yaml", "reports.yaml")
 LOADERS = {"validation.yaml": load_rules, "thresholds.yaml": load_thresholds,
-           "cleaning.yaml": load_cleaning, "dedupe.yaml": load_dedupe_rules}
+           "cleaning.yaml": load_cleaning, "dedupe.yaml": load_dedupe_rules, "reports.yaml": load_report_rules}
 runner = CliRunner()
 
 

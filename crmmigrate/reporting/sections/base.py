@@ -91,6 +91,12 @@ class Context:
             statement = statement.where(*where)
         return int(self.scalar(statement) or 0)
 
+    def counts(self, table: sa.Table, *conditions: sa.ColumnElement) -> list[int]:
+        """How many rows of `table` meet each condition, in one pass over it (a condition
+        counted by a query of its own is a scan of its own)."""
+        row = self.connection.execute(sa.select(*[count_if(c) for c in conditions]).select_from(table)).one()
+        return [int(plain(v) or 0) for v in row]
+
     def examples(self, statement: sa.Select) -> list[dict[str, Any]]:
         """At most `rules.examples` records of a SELECT whose columns are labelled (the
         record's legacy_source and legacy_id first, by convention)."""

@@ -66,7 +66,7 @@ def build(ctx: Context) -> Section:
         # Validation's own order checks leave the later date empty at load, kept in quarantine.
         kept = sa.and_(then.is_(None), quarantined(table, order.then, f"before {order.first}"))
         wrong = sa.or_(sa.and_(both, order.wrong(table)), kept)
-        count, of = ctx.count(table, wrong), ctx.count(table, sa.or_(both, kept))
+        count, of = ctx.counts(table, wrong, sa.or_(both, kept))
         examples = ctx.examples(sa.select(*provenance(table), first, then, table.c.quarantine)
                                 .where(wrong).order_by(table.c.id))
         for example in examples:
@@ -86,9 +86,9 @@ def build(ctx: Context) -> Section:
     for entity, column in _created(ctx):
         table = ctx.t(entity)
         future = table.c[column] >= tomorrow
-        count += ctx.count(table, future)
-        of += ctx.count(table, table.c[column].is_not(None))
-        if len(examples) < ctx.rules.examples:
+        here, dated = ctx.counts(table, future, table.c[column].is_not(None))
+        count, of = count + here, of + dated
+        if here and len(examples) < ctx.rules.examples:
             examples += [{"entity": entity, **e} for e in ctx.examples(
                 sa.select(*provenance(table), table.c[column].label("created")).where(future).order_by(table.c.id))]
     title = f"Records created after {ctx.as_of.isoformat()}"
