@@ -335,6 +335,7 @@ def hand_findings(rows: dict[str, list[tuple]]) -> dict[str, tuple]:
     open_count, past_due, quarter_end = rows["pipeline.open_totals"][0]
     judged, mismatched = rows["pipeline.probability_mismatch"][0]
     found["pipeline.past_due"] = (past_due, open_count)
+    found["pipeline.closed_misspelt"] = (_closed_misspelt(rows), open_count)
     found["pipeline.quarter_end"] = (quarter_end, open_count)
     found["pipeline.probability_mismatch"] = (mismatched, judged)
     found["pipeline.amount_outliers"] = (sum(r[6] for r in rows["pipeline.amount_quartiles"]),
@@ -353,6 +354,24 @@ def hand_findings(rows: dict[str, list[tuple]]) -> dict[str, tuple]:
         if key.startswith("dates."):
             found[key] = tuple(v or 0 for v in rows[key][0])
     return found
+
+
+def _closed_misspelt(rows: dict[str, list[tuple]]) -> int:
+    """Opportunities in a won or lost stage spelt otherwise: which spellings those are is told
+    in Python among the few distinct stages (as the picklist variants are), with the shipped
+    rules the bench reports with."""
+    from crmmigrate.reporting import load_report_rules
+    from crmmigrate.reporting.sections.picklists import variants
+    from crmmigrate.validate import load_rules
+
+    rules = load_report_rules()
+    closed = list(rules.opportunity.closed)
+    stages = set(load_rules().allowed("opportunity", "stage"))
+    counts = {value: n for value, n, _first in rows["values.opportunity.stage"]}
+    found = variants({**{c: 0 for c in closed}, **counts}, allowed=tuple(closed), rules=rules.picklists)
+    spelt = {c.strip().lower() for c in closed}
+    return sum(counts.get(v.value, 0) for v in found
+               if v.variant_of in closed and v.value not in stages and v.value.strip().lower() not in spelt)
 
 
 def hand_metrics(rows: dict[str, list[tuple]]) -> dict[str, float | None]:

@@ -64,6 +64,16 @@ def test_past_due_open_opportunities(report):
     assert report.metrics["opportunity.past_due_share"] == pytest.approx(2 / 12)
 
 
+def test_a_misspelt_closed_stage_counts_open_and_is_flagged_in_the_pipeline(report):
+    """O14's 'Clsoed Won' is open to the CRM (no closed stage is spelt so), so it stays in the
+    open pipeline, and the pipeline says which open deals are a closed stage misspelt; the
+    'negotiation' variant (O12) is an open stage's and is not among them."""
+    finding = found(report, "pipeline.closed_misspelt")
+    assert (finding.count, finding.of) == (1, 12)
+    assert ids(finding) == ["O14"] and finding.examples[0]["stage"] == "Clsoed Won"
+    assert finding.table == "open_by_stage"
+
+
 def test_probability_contradicting_the_stage(report):
     finding = found(report, "pipeline.probability_mismatch")
     # Closed Won at 10 (closed: no tolerance) and 'negotiation' at 20 (Negotiation is 90);

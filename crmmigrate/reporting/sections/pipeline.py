@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from crmmigrate.reporting.model import Section
+from crmmigrate.reporting.sections.picklists import variants
 from crmmigrate.reporting.sections.base import (
     Context,
     biggest_first,
@@ -86,6 +87,7 @@ def build(ctx: Context) -> Section:
     opened = ctx.count(opp, open_)
     set_metric(section, "opportunity.open_count", opened)
     _past_due(ctx, section, open_, opened)
+    _closed_in_all_but_spelling(ctx, section, opened)
     _probabilities(ctx, section)
     _outliers(ctx, section)
     _quarter_end(ctx, section, open_, opened)
@@ -116,6 +118,34 @@ def _past_due(ctx: Context, section: Section, open_: sa.ColumnElement, opened: i
         count, opened, examples=examples, table="open_by_close_month",
         hint="Close them as won or lost, or move the close date: a forecast counting them overstates the pipeline."))
     set_metric(section, "opportunity.past_due_share", share(count, opened))
+
+
+def _closed_in_all_but_spelling(ctx: Context, section: Section, opened: int) -> None:
+    """Open opportunities whose stage is a won or lost stage misspelt ('Clsoed Won', 'closed-won'):
+    the CRM counts them open, and so does this report, but they inflate the pipeline by what
+    they hold. Found by the picklist section's own test of alike values."""
+    opp = ctx.t("opportunity")
+    column = ctx.exact(opp.c.stage)
+    counts = {value: count for value, count in ctx.rows(
+        sa.select(column, sa.func.count()).where(opp.c.stage.is_not(None)).group_by(column))}
+    closed = list(ctx.rules.opportunity.closed)
+    stages = set(ctx.validation.allowed("opportunity", "stage"))
+    found = variants({**{c: 0 for c in closed}, **counts}, allowed=tuple(closed), rules=ctx.rules.picklists)
+    misspelt = sorted(v.value for v in found
+                      if v.variant_of in closed and v.value not in stages and is_open_value(v.value, ctx))
+    count = ctx.count(opp, column.in_(misspelt)) if misspelt else 0
+    examples = ctx.examples(sa.select(*provenance(opp), opp.c.name, opp.c.stage, opp.c.amount, opp.c.currency)
+                            .where(column.in_(misspelt)).order_by(opp.c.id)) if misspelt else []
+    section.findings.append(finding(
+        "pipeline.closed_misspelt", "Open opportunities whose stage is a won or lost stage misspelt", count, opened,
+        examples=examples, table="open_by_stage",
+        hint="Map each spelling to the closed stage in the mapping's value map: the CRM counts these deals open, "
+             "so its pipeline and forecast hold them."))
+
+
+def is_open_value(value: str, ctx: Context) -> bool:
+    """`is_open` for one value in Python (the rules' closed stages, ignoring case and outer spaces)."""
+    return value.strip().lower() not in lowered(ctx.rules.opportunity.closed)
 
 
 def _probabilities(ctx: Context, section: Section) -> None:
