@@ -145,3 +145,28 @@ def test_the_report_after_the_load_judges_picklists_by_the_configs_validation_ru
                                                                  "rules: custom/validation.yaml"), encoding="utf-8")
     run(project)
     assert given["validation"] == load_rules(custom)
+
+
+def test_a_reader_that_goes_does_not_cost_the_report_files(project, tmp_path):
+    """`crmmigrate report URL -o r.html | head -2`: head closes the pipe after two lines. The
+    command used to die at its next line printed (BrokenPipeError), before it wrote any file,
+    exit 1 with nothing said; now what it prints after is dropped, the files are written and the
+    exit code is the gate's (the samples fail it: 1), the same as `validate ... | head`."""
+    import subprocess
+    import sys
+
+    run(project, "--no-report")
+    url = f"sqlite:///{project / 'migration.db'}"
+    crmmigrate = [sys.executable, "-c", "from crmmigrate.cli import main; main()"]
+    for command, files in (
+        (["report", url, "-o", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")],
+         ["r.html", "r.json"]),
+        (["validate", "--config", str(project / "migration.yaml"), "--json", str(tmp_path / "v.json")], ["v.json"]),
+    ):
+        writer = subprocess.Popen([*crmmigrate, *command], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert writer.stdout is not None
+        writer.stdout.readline()
+        writer.stdout.close()  # the reader goes after one line, as `head -1` does
+        assert writer.wait(timeout=300) == 1
+        for name in files:
+            assert (tmp_path / name).stat().st_size > 0, name

@@ -5,8 +5,12 @@ Library modules return data; only this module decides how it looks.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import sys
 from pathlib import Path
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -27,9 +31,49 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fit_to_output() -> None:
-    """Wrap to the terminal when there is one; never fold paths in pipes, logs and CI."""
+    """Wrap to the terminal when there is one; never fold paths in pipes, logs and CI. A pipe
+    whose reader may go (`crmmigrate report ... | head`) gets a standard output that outlives
+    it, so the command still writes its files and exits with its own code."""
+    if sys.stdout is sys.__stdout__ and sys.stdout is not None and not sys.stdout.isatty():
+        sys.stdout = _OutlivesItsReader(sys.stdout)
     for console in (out, err):
         console.width = shutil.get_terminal_size().columns if console.is_terminal else 1000
+
+
+class _OutlivesItsReader:
+    """Standard output that drops what is written once its reader has gone, instead of raising
+    BrokenPipeError at the next line printed (which ended a command before it wrote its
+    report files, exit 1 with nothing said). The descriptor is pointed at /dev/null then, so
+    Python's own flush at exit does not fail either."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream: TextIO | None = stream
+        self._wrapped = stream
+
+    def write(self, text: str) -> int:
+        if self._stream is not None:
+            try:
+                return self._stream.write(text)
+            except (BrokenPipeError, ValueError):
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, ValueError):
+                self._gone()
+
+    def _gone(self) -> None:
+        self._stream = None
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._wrapped.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, buffer... of the real stream
+        return getattr(self._wrapped, name)
 
 
 # Messages and tracebacks may quote a URL from anywhere (a driver, SQLAlchemy): masked here.
@@ -368,14 +412,11 @@ def clean_table(fields: list[FieldReport], *, console: Console | None = None) ->
 
 # --- run and init -------------------------------------------------------------------------
 # Imported here rather than at the top so this section can be appended on its own.
-import contextlib
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TextIO
 
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
