@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from crmmigrate.errors import CrmMigrateError, did_you_mean
 
@@ -23,6 +23,19 @@ M = TypeVar("M", bound=BaseModel)
 
 class BadConfig(CrmMigrateError):
     """A config file that is not valid YAML or does not fit its schema."""
+
+
+class Strict(BaseModel):
+    """A config model: a key it does not know is an error (reported by `parse` with its line
+    and the key it was probably meant to be), and once read it is frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StrictMutable(BaseModel):
+    """A `Strict` model that is not frozen (a normaliser's options)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Located:

@@ -20,7 +20,7 @@ from pydantic import (
 
 from crmmigrate import config
 from crmmigrate.clean.normalisers import NORMALISERS
-from crmmigrate.config import At
+from crmmigrate.config import At, Strict
 from crmmigrate.defaults import rules_file
 from crmmigrate.errors import did_you_mean
 from crmmigrate.model import MODEL, Field, FieldType
@@ -64,9 +64,7 @@ def _step(value: Any) -> Step:
 StepItem = Annotated[Step, BeforeValidator(_step)]
 
 
-class CleaningRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class CleaningRules(Strict):
     types: dict[FieldType, list[StepItem]] = {}
     entities: dict[str, dict[str, list[StepItem]]] = {}
 

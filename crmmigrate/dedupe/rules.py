@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from crmmigrate import config
-from crmmigrate.config import At
+from crmmigrate.config import At, Strict
 from crmmigrate.defaults import rules_file
 from crmmigrate.model import MODEL
 from crmmigrate.validate.rules import entity_at, field_at
@@ -44,11 +44,7 @@ MASTER_RULES = ("already_loaded", "most_complete", "oldest", "newest", "source_p
 FIELD_RULES = ("master", "most_recent", "longest", "most_frequent", "source_priority")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class KeyPart(_Strict):
+class KeyPart(Strict):
     field: str
     transform: Literal[TRANSFORMS] = "exact"  # type: ignore[valid-type]
 
@@ -66,7 +62,7 @@ def _part(value: Any) -> Any:
 Part = Annotated[KeyPart, BeforeValidator(_part)]
 
 
-class Comparison(_Strict):
+class Comparison(Strict):
     method: Literal[METHODS]  # type: ignore[valid-type]
     term_frequency: bool = False  # a common value agreeing is weaker evidence than a rare one
     # The field this one is often made from (an email's local part from the person's name, a
@@ -110,7 +106,7 @@ def _comparison(value: Any) -> Any:
     return {"method": value} if isinstance(value, str) else value
 
 
-class Survivorship(_Strict):
+class Survivorship(Strict):
     """Which record of a cluster is the master, rule after rule until one is left, and how each
     field of the surviving record is chosen (default: the master's value)."""
 
@@ -119,7 +115,7 @@ class Survivorship(_Strict):
     sources: list[str] = []  # source priority, first wins (for the source_priority rules)
 
 
-class MatchSpec(_Strict):
+class MatchSpec(Strict):
     """How one entity's records are matched, scored, banded and merged."""
 
     blocking: list[list[Part]] = Field(min_length=1)
@@ -181,7 +177,7 @@ class MatchSpec(_Strict):
                 if c.method in IDENTIFYING or (name in pointers and c.method == "exact")]
 
 
-class DedupeRules(_Strict):
+class DedupeRules(Strict):
     entities: dict[str, MatchSpec] = {}
     # Leads checked against contacts: a lead whose person a contact already is, is flagged.
     # Its fields are the lead's; a contact's company is its account's name.

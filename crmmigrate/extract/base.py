@@ -21,8 +21,9 @@ from typing import Any, Literal
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from crmmigrate.config import Strict
 from crmmigrate.errors import BadUsage, InputBeyondLimits, MalformedInput
 from crmmigrate.model import PROVENANCE
 
@@ -35,10 +36,8 @@ DEFAULT_CHUNK_ROWS = 100_000
 HEADER_SCAN_ROWS = 30
 
 
-class Source(BaseModel):
+class Source(Strict):
     """Where records come from and every choice that can be forced about how to read them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     location: str = Field(description="file path, or a SQLAlchemy URL for a database")
     name: str | None = Field(None, description="source name recorded in provenance")

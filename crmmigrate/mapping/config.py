@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -41,8 +40,11 @@ from crmmigrate.errors import did_you_mean
 from crmmigrate.model import MODEL, Entity
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class Strict(config.Strict):
+    """A mapping's keys spelt as Python keywords (`from`, `with`) are also taken by their field
+    names (`from_`, `with_`) when a model is built in code."""
+
+    model_config = ConfigDict(populate_by_name=True)
 
 
 def compiled(pattern: str, at: tuple[str, ...]) -> re.Pattern[str]:

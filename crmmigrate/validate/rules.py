@@ -11,19 +11,15 @@ from pathlib import Path
 from typing import Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from crmmigrate import config
-from crmmigrate.config import At, BadConfig
+from crmmigrate.config import At, BadConfig, Strict
 from crmmigrate.defaults import rules_file
 from crmmigrate.errors import BadUsage, did_you_mean
 from crmmigrate.model import MODEL, FieldType, ThresholdClass
 
 ClassName = Literal["key", "pointer", "general", "lead"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class FieldRule(Strict):
