@@ -30,30 +30,22 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Literal
 from urllib.parse import urlsplit
 
 import ftfy
 import pandas as pd
 import phonenumbers
 import pycountry
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, field_validator
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from crmmigrate import countries
-from crmmigrate.dates import (
-    ISO_DATE,
-    ISO_DATETIME,
-    ISO_DATETIME_T,
-    NUMERIC_DATE,
-    YEAR_FIRST,
-    DateOrder,
-    parses_as_iso,
-    read_numeric,
-)
+from crmmigrate.config import StrictMutable
 from crmmigrate.mapping.config import DateParse
-from crmmigrate.mapping.transforms import Invalid, parse_datetime
-from crmmigrate.profile import Profiler
+from crmmigrate.mapping.transforms import Invalid, not_a_date, parse_datetime
+from crmmigrate.profile import YEAR_FIRST, Profiler
 from crmmigrate.validate import checks
 
 
@@ -215,11 +207,9 @@ _EXCEL_SCIENTIFIC = re.compile(r"[0-9]\.[0-9]+[eE]\+?[0-9]{1,2}", re.ASCII)
 _INTERNATIONAL_DIGITS = (8, 15)  # a country code and a subscriber number, without the +
 
 
-class PhoneOptions(BaseModel):
+class PhoneOptions(StrictMutable):
     """`region`: the country to read numbers without a country code in, when the record has
     none (an ISO code or any name `country` knows)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     region: str | None = None
 
@@ -366,11 +356,9 @@ def _domain_typo(domain: str) -> str | None:
     return common if same_tld and len(common) >= _TYPO_TWO_FROM else None
 
 
-class EmailOptions(BaseModel):
+class EmailOptions(StrictMutable):
     """`lower_local`: lower-case the part before @ too (mail systems treat it without case).
     `fix_typos`: correct a likely typo of a common mail domain; otherwise it is only noted."""
-
-    model_config = ConfigDict(extra="forbid")
 
     lower_local: bool = True
     fix_typos: bool = False
@@ -414,11 +402,9 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DEFAULT_PORTS = (80, 443)
 
 
-class WebsiteOptions(BaseModel):
+class WebsiteOptions(StrictMutable):
     """`keep_www`: keep a leading "www.". `keep_path`: keep the path after the domain (and a
     port other than 80 or 443); the query and fragment are dropped either way."""
-
-    model_config = ConfigDict(extra="forbid")
 
     keep_www: bool = False
     keep_path: bool = False
@@ -810,12 +796,10 @@ _ELISIONS = frozenset("odl")  # O'Brien, D'Angelo, L'Estrange: capital after the
 _LETTERS = re.compile(r"[^\W\d_]+")
 
 
-class PersonNameOptions(BaseModel):
+class PersonNameOptions(StrictMutable):
     """`mac_all`: capitalise after "Mac" in every name of six letters or more, not only known
     Mac names. `lower_particles`: write van, von, de la, di, da, dos in lower case when they
     do not start the name."""
-
-    model_config = ConfigDict(extra="forbid")
 
     mac_all: bool = False
     lower_particles: bool = True
@@ -868,6 +852,9 @@ def person_name(value: str, *, mac_all: bool = False, lower_particles: bool = Tr
 
 # --- date -----------------------------------------------------------------------------------
 
+DateOrder = Literal["dmy", "mdy", "ymd"]
+
+
 @dataclass(frozen=True, slots=True)
 class DateDecision:
     """The order of day and month a date column is written in, and the evidence: rows (of the
@@ -916,21 +903,50 @@ def decide_date_order(values: Iterable[str]) -> DateDecision:
     return DateDecision("ymd" if counts["year_first"] else None, **counts)
 
 
-class DateOptions(BaseModel):
+class DateOptions(StrictMutable):
     """`order`: how the column writes day and month ("dmy", "mdy", "ymd"), as
     `decide_date_order` decided it; unset, only values with one reading are converted."""
-
-    model_config = ConfigDict(extra="forbid")
 
     order: DateOrder | None = None
 
 
+_ISO_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}", re.ASCII)
 _DAYFIRST: dict[str | None, bool | None] = {"dmy": True, "mdy": False, "ymd": None, None: None}
 
 
+# nn/nn/yyyy with an optional time: the common shape, read with its one strptime format rather
+# than `parse_datetime`'s tour of every format (same result, a hundred times faster).
+_NUMERIC_DATE = re.compile(
+    r"([0-9]{1,2})([./-])([0-9]{1,2})\2([0-9]{4}|[0-9]{2})(?:([ T])[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?)?", re.ASCII
+)
+
+
+def _strptime(text: str, fmt: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.strptime(text, fmt)
+    except ValueError:
+        return None
+
+
+def _read_numeric(found: re.Match[str], dayfirst: bool | None) -> tuple[dt.datetime | None, str]:
+    sep, year, time, seconds = found.group(2), found.group(4), found.group(5), found.group(6)
+    tail = "%Y" if len(year) == 4 else "%y"
+    tail += f"{time}%H:%M" + (":%S" if seconds else "") if time else ""
+    day_format, month_format = f"%d{sep}%m{sep}{tail}", f"%m{sep}%d{sep}{tail}"
+    day_first = _strptime(found.group(), day_format) if dayfirst is not False else None
+    month_first = _strptime(found.group(), month_format) if dayfirst is not True else None
+    if dayfirst is None and day_first and month_first and day_first != month_first:
+        return None, "is ambiguous: day and month could be either way round"
+    moment = day_first or month_first
+    if moment:
+        return moment, ""
+    tried = [f for f, read in ((day_format, dayfirst is not False), (month_format, dayfirst is not True)) if read]
+    return None, not_a_date(found.group(), tried, "is not a recognisable date")
+
+
 def _read_date(text: str, dayfirst: bool | None) -> tuple[dt.datetime | None, str]:
-    if found := NUMERIC_DATE.fullmatch(text):
-        return read_numeric(found, dayfirst)
+    if found := _NUMERIC_DATE.fullmatch(text):
+        return _read_numeric(found, dayfirst)
     try:
         return parse_datetime(text, DateParse(dayfirst=dayfirst)), ""
     except (Invalid, ValueError, OverflowError) as exc:
@@ -945,7 +961,7 @@ def date(value: str, *, order: DateOrder | None = None) -> Outcome:
     the 1900s, 00-68 in the 2000s."""
     stripped = value.strip()
     if checks.date(stripped) is None or (
-        ISO_DATETIME_T.match(stripped) and checks.datetime(stripped) is None
+        _ISO_DATETIME.match(stripped) and checks.datetime(stripped) is None
     ):
         return _same(value, stripped)
     moment, reason = _read_date(stripped, _DAYFIRST[order])
@@ -965,10 +981,8 @@ def date(value: str, *, order: DateOrder | None = None) -> Outcome:
 # --- registry -------------------------------------------------------------------------------
 
 
-class NoOptions(BaseModel):
+class NoOptions(StrictMutable):
     """This normaliser takes no options."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 def _entry(fn: NormaliserFn, doc: str, options: type[BaseModel] = NoOptions,
@@ -1023,8 +1037,8 @@ def _bulk_phone(values: pd.Series) -> pd.Series:
 def _bulk_date(values: pd.Series) -> pd.Series:
     """ISO dates and date-times that parse stay as they are."""
     iso = pd.Series(False, index=values.index)
-    for pattern in (ISO_DATE, ISO_DATETIME):
-        iso |= parses_as_iso(pattern)(values).fillna(False).astype(bool)
+    for pattern in (checks._ISO_DATE, checks._ISO_DATETIME):
+        iso |= checks._parses_as_iso(pattern)(values).fillna(False).astype(bool)
     return _where(values, iso)
 
 
