@@ -17,15 +17,15 @@ decide which reading of nn/nn/yyyy the values allow.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
+from crmmigrate.dates import DATE_PATTERNS, TIME, TIME_SUFFIX, DatePattern, add_reading
 from crmmigrate.errors import BadUsage
 from crmmigrate.extract import ExtractReport, Source, open_source
 from crmmigrate.model import PROVENANCE
@@ -67,25 +67,6 @@ NUMBER_SHAPES = (
     GROUPED_APOSTROPHE,
 )
 
-# Date patterns: label, regex. The "nn" ones are day-first or month-first; the values decide.
-YEAR_FIRST = ("yyyy-mm-dd", "yyyy/mm/dd")
-_DATE_PATTERNS = (
-    ("yyyy-mm-dd", r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"),
-    ("yyyy/mm/dd", r"[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}"),
-    ("nn.nn.yyyy", r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}"),
-    ("nn.nn.yy", r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{2}"),
-    ("nn/nn/yyyy", r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}"),
-    ("nn/nn/yy", r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{2}"),
-    ("nn-nn-yyyy", r"[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}"),
-    ("nn-nn-yy", r"[0-9]{1,2}-[0-9]{1,2}-[0-9]{2}"),
-)
-TIME_SUFFIX = " hh:mm"
-_TIME = (
-    r"(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
-    r"(?: ?[AaPp]\.?[Mm]\.?)?(?: ?(?:Z|UTC|GMT|[+-][0-9]{2}:?[0-9]{2}))?)"
-)
-_DATE_PARTS = re.compile(r"([0-9]+)[-./]([0-9]+)[-./]([0-9]+)")
-
 _PRE = r"(?:[$€£¥] ?)?[+-]?"  # a currency symbol or sign does not change a number's shape
 _POST = r"(?: ?[$€£¥%])?"
 _LEAD = r"[1-9][0-9]{0,2}"  # the first group of a grouped number: 1 to 3 digits, no leading 0
@@ -93,8 +74,8 @@ _SPACES = "[ \u00a0\u202f]"  # space, no-break space, narrow no-break space (Fre
 
 # Tried in this order; the first that matches the whole (stripped) value wins.
 _SHAPES: list[tuple[str, str]] = [
-    *((label + TIME_SUFFIX, rx + _TIME) for label, rx in _DATE_PATTERNS),
-    *_DATE_PATTERNS,
+    *((label + TIME_SUFFIX, rx + TIME) for label, rx in DATE_PATTERNS),
+    *DATE_PATTERNS,
     (PHONE, r"\+[0-9]{7,15}"),  # E.164 before integer: +4930123456 is no number
     (INTEGER, rf"{_PRE}[0-9]+{_POST}"),
     (AMBIGUOUS_POINT, rf"{_PRE}{_LEAD}\.[0-9]{{3}}{_POST}"),
@@ -113,11 +94,6 @@ _SHAPES: list[tuple[str, str]] = [
 _GROUPS = {f"s{i}": label for i, (label, _) in enumerate(_SHAPES)}
 _SHAPE_RE = re.compile("|".join(f"(?P<s{i}>{rx})" for i, (_, rx) in enumerate(_SHAPES)))
 _PHONE_DIGITS = (7, 15)
-
-# "invalid": no value of the pattern is a date in either order (32/13/2020), so none says
-# anything about the order; such values are counted as invalid, never as ambiguous.
-DateOrder = Literal["year-first", "day-first", "month-first", "ambiguous", "contradictory", "invalid"]
-
 
 def shape_of(value: str) -> str:
     """The shape of one value, e.g. "email", "nn/nn/yyyy hh:mm", "1.234,50" or "text"."""
@@ -170,36 +146,6 @@ def decimal_mark(shape: str, value: str) -> str | None:
     return None
 
 
-def _is_date(year: int, month: int, day: int) -> bool:
-    try:
-        dt.date(year, month, day)
-    except ValueError:
-        return False
-    return True
-
-
-def _date_reading(pattern: str, value: str) -> str:
-    """How a value of a date pattern reads: "year-first", "day-first", "month-first",
-    "either" (both readings are real dates) or "invalid" (no reading is)."""
-    found = _DATE_PARTS.match(value.strip())
-    if found is None:  # cannot happen for a value of a date shape
-        return "invalid"
-    a, b, c = (int(p) for p in found.groups())
-    if pattern in YEAR_FIRST:
-        return "year-first" if _is_date(a, b, c) else "invalid"
-    # A two-digit year is read in the 2000s, a leap century, so 29.02.yy is never rejected.
-    year = c if len(found.group(3)) == 4 else 2000 + c
-    day_first = _is_date(year, b, a)
-    month_first = _is_date(year, a, b)
-    if day_first and month_first:
-        return "either"
-    if day_first:
-        return "day-first"
-    if month_first:
-        return "month-first"
-    return "invalid"
-
-
 @dataclass
 class ValueCount:
     """A value (or shape, or mask) and how many rows have it."""
@@ -220,58 +166,6 @@ class ProfileWarning:
 
     def as_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
-
-
-@dataclass
-class DatePattern:
-    """The rows of one column that look like one date pattern, and what they say about the
-    order of day and month. Counts are rows."""
-
-    pattern: str
-    rows: int = 0
-    day_first: int = 0
-    month_first: int = 0
-    either: int = 0
-    invalid: int = 0
-    day_first_example: str | None = None
-    month_first_example: str | None = None
-    invalid_example: str | None = None
-
-    @property
-    def order(self) -> DateOrder:
-        if self.pattern in YEAR_FIRST:
-            return "year-first"
-        if self.day_first and self.month_first:
-            return "contradictory"
-        if self.day_first:
-            return "day-first"
-        if self.month_first:
-            return "month-first"
-        return "ambiguous" if self.either else "invalid"
-
-    @property
-    def format(self) -> str:
-        """The pattern with its order decided, e.g. "dd.mm.yyyy", or as is when undecided."""
-        if self.order == "day-first":
-            return self.pattern.replace("nn", "dd", 1).replace("nn", "mm", 1)
-        if self.order == "month-first":
-            return self.pattern.replace("nn", "mm", 1).replace("nn", "dd", 1)
-        return self.pattern
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "pattern": self.pattern,
-            "order": self.order,
-            "format": self.format,
-            "rows": self.rows,
-            "day_first": self.day_first,
-            "month_first": self.month_first,
-            "either": self.either,
-            "invalid": self.invalid,
-            "day_first_example": self.day_first_example,
-            "month_first_example": self.month_first_example,
-            "invalid_example": self.invalid_example,
-        }
 
 
 @dataclass
@@ -459,7 +353,7 @@ def _profile_column(name: str, counts: Counter[str], rows: int, top: int) -> Col
                 marks[mark] += count
                 mark_examples.setdefault(mark, stripped)
         elif shape in _DATE_SHAPES:
-            _add_date(dates, _DATE_SHAPES[shape], stripped, count)
+            add_reading(dates, _DATE_SHAPES[shape], stripped, count)
         key = " ".join(stripped.split()).casefold()
         first = first_by_key.setdefault(key, (value, count))
         if first[0] != value:
@@ -481,26 +375,9 @@ def _profile_column(name: str, counts: Counter[str], rows: int, top: int) -> Col
 
 _NUMBER_SHAPES = frozenset(NUMBER_SHAPES)
 _DATE_SHAPES = {
-    **{label: label for label, _ in _DATE_PATTERNS},
-    **{label + TIME_SUFFIX: label for label, _ in _DATE_PATTERNS},
+    **{label: label for label, _ in DATE_PATTERNS},
+    **{label + TIME_SUFFIX: label for label, _ in DATE_PATTERNS},
 }
-
-
-def _add_date(dates: dict[str, DatePattern], pattern: str, value: str, count: int) -> None:
-    found = dates.setdefault(pattern, DatePattern(pattern))
-    found.rows += count
-    reading = _date_reading(pattern, value)
-    if reading == "day-first":
-        found.day_first += count
-        found.day_first_example = found.day_first_example or value
-    elif reading == "month-first":
-        found.month_first += count
-        found.month_first_example = found.month_first_example or value
-    elif reading == "either":
-        found.either += count
-    elif reading == "invalid":
-        found.invalid += count
-        found.invalid_example = found.invalid_example or value
 
 
 def _share(column: ColumnProfile, shapes: Iterable[str]) -> float:

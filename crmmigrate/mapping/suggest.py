@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from crmmigrate.dates import SUGGESTED_MONTH_NAME_FORMATS, TIME_SUFFIX
 from crmmigrate.errors import BadUsage, did_you_mean
 from crmmigrate.extract import ExtractReport, Source, open_source
 from crmmigrate.mapping.config import SourceOptions
@@ -40,7 +41,6 @@ from crmmigrate.profile import (
     NUMBER_SHAPES,
     PHONE,
     TEXT,
-    TIME_SUFFIX,
     URL,
     ColumnProfile,
     Profiler,
@@ -388,10 +388,7 @@ BOOLEAN_WORDS = frozenset(
 )
 
 # Dates written with month names, which the profiler's shapes do not cover.
-TEXT_DATE_FORMATS = (
-    "%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-%b-%y", "%d %b %y", "%b %d, %Y", "%B %d, %Y",
-    "%b %d %Y", "%B %d %Y", "%d. %B %Y",
-)
+TEXT_DATE_FORMATS = SUGGESTED_MONTH_NAME_FORMATS
 
 # --- Confidence --------------------------------------------------------------------------
 EXACT = 0.95

@@ -8,12 +8,19 @@ numbers as plain decimals with the digits written (`1234.50`), booleans `true`/`
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
+from crmmigrate.dates import (
+    DAY_FIRST_FORMATS,
+    ISO_FORMATS,
+    MONTH_FIRST_FORMATS,
+    MONTH_NAME_FORMATS,
+    not_a_date,
+    read_formats,
+)
 from crmmigrate.mapping.config import (
     BooleanParse,
     DateParse,
@@ -109,116 +116,13 @@ class PicklistMap:
         return self.options.default if self.options.default is not None else value
 
 
-_ISO_DATE = ("%Y-%m-%d", "%Y/%m/%d")
-_DAY_FIRST = ("%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%y", "%d/%m/%y", "%d-%m-%y")
-_MONTH_FIRST = ("%m/%d/%Y", "%m-%d-%Y", "%m.%d.%Y", "%m/%d/%y", "%m-%d-%y", "%m.%d.%y")
-_WORDS = ("%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y", "%d-%b-%y", "%d. %B %Y")
-_TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
-
-
-def _times(fmt: str) -> tuple[str, ...]:
-    """The times a value of `fmt` may carry after it: none when the format has its own."""
-    return ("",) if re.search("%[HIMS]", fmt) else _TIMES
-
-
-def _try(value: str, formats: tuple[str, ...] | list[str]) -> dt.datetime | None:
-    for fmt in formats:
-        for time in _times(fmt):
-            try:
-                return dt.datetime.strptime(value, fmt + time)
-            except ValueError:
-                continue
-    return None
-
-
-# What a strptime directive matches, and how a reader writes it. Names are matched in English,
-# as strptime reads them in the C locale.
-_MONTHS = [m.lower() for m in calendar.month_name[1:]]
-_MONTH_ABBRS = [m.lower() for m in calendar.month_abbr[1:]]
-_DIRECTIVES = {
-    "d": (r"(?P<d>\d{1,2})", "DD"), "m": (r"(?P<m>\d{1,2})", "MM"),
-    "Y": (r"(?P<Y>\d{4})", "YYYY"), "y": (r"(?P<y>\d{2})", "YY"),
-    "b": (rf"(?P<b>{'|'.join(_MONTH_ABBRS)})", "Mon"), "B": (rf"(?P<B>{'|'.join(_MONTHS)})", "Month"),
-    "H": (r"(?P<H>\d{1,2})", "hh"), "I": (r"(?P<I>\d{1,2})", "hh"), "M": (r"(?P<M>\d{1,2})", "mm"),
-    "S": (r"(?P<S>\d{1,2})", "ss"), "p": (r"(?:am|pm)", "AM/PM"), "f": (r"\d{1,6}", "ffffff"),
-    "z": (r"(?:[+-]\d{2}:?\d{2}|z)", "+hhmm"), "%": ("%", "%"),
-}
-_DIRECTIVE = re.compile(r"%(.)|(\s+)|([^%\s]+)")
-
-
-def format_shown(fmt: str) -> str:
-    """A strptime format as people write it: "%d.%m.%Y" -> "DD.MM.YYYY"."""
-    return _DIRECTIVE.sub(lambda m: _DIRECTIVES.get(m.group(1), (None, m.group()))[1]
-                          if m.group(1) else m.group(), fmt)
-
-
-def _shape(fmt: str) -> re.Pattern[str] | None:
-    """A pattern for the values written in `fmt`, whatever their numbers; None for a format
-    with a directive it does not know."""
-    parts = []
-    for found in _DIRECTIVE.finditer(fmt):
-        code, space, literal = found.groups()
-        if code is not None:
-            if code not in _DIRECTIVES:
-                return None
-            parts.append(_DIRECTIVES[code][0])
-        else:
-            parts.append(r"\s+" if space else re.escape(literal))
-    return re.compile("".join(parts), re.IGNORECASE)
-
-
-def _impossible(parts: dict[str, str | None]) -> str | None:
-    """Which part of a date or time written in a format does not exist, if one does not."""
-    number = {k: int(v) for k, v in parts.items() if v is not None and v.isdigit()}
-    if "Y" in number:
-        year = number["Y"]
-    elif "y" in number:  # as strptime reads two digits: 69-99 in the 1900s, 00-68 in the 2000s
-        year = number["y"] + (1900 if number["y"] >= 69 else 2000)
-    else:
-        year = 1900  # strptime's year when the format has none
-    if "b" in parts or "B" in parts:
-        name = (parts.get("b") or parts.get("B") or "").lower()
-        month = (_MONTH_ABBRS if parts.get("b") else _MONTHS).index(name) + 1
-    else:
-        month = number.get("m", 1)
-    if not 1 <= month <= 12:
-        return f"month {month} does not exist"
-    day = number.get("d", 1)
-    if not 1 <= day <= calendar.monthrange(year, month)[1]:
-        return f"day {day} does not exist in {calendar.month_name[month]} {year}"
-    for code, name, top in (("H", "hour", 23), ("M", "minute", 59), ("S", "second", 61)):
-        if number.get(code, 0) > top:
-            return f"{name} {number[code]} does not exist"
-    if "I" in number and not 1 <= number["I"] <= 12:
-        return f"hour {number['I']} does not exist on a 12-hour clock"
-    return None
-
-
-def not_a_date(text: str, formats: tuple[str, ...] | list[str], otherwise: str) -> str:
-    """Why a value that none of `formats` read (with any of the times `_try` allows) is no
-    date: "is not a date: day 31 does not exist in February 2021 (read as DD.MM.YYYY)", for
-    each format whose shape it has; `otherwise` when it has none of their shapes."""
-    reasons: list[str] = []
-    for fmt in formats:
-        for time in _times(fmt):
-            shape = _shape(fmt + time)
-            found = shape.fullmatch(text) if shape else None
-            why = _impossible(found.groupdict()) if found else None
-            if why:
-                reason = f"{why} (read as {format_shown(fmt + time)})"
-                if reason not in reasons:
-                    reasons.append(reason)
-                break
-    return f"is not a date: {'; '.join(reasons)}" if reasons else otherwise
-
-
 def parse_datetime(value: str, options: DateParse) -> dt.datetime:
     """The moment a value names, by the given formats or, without them, by the common ones.
     A value of a format's shape that names no day (31.02.2021) is invalid with the part that
     does not exist; others with the formats tried."""
     text = " ".join(value.split())
     if options.formats:
-        found = _try(text, options.formats)
+        found = read_formats(text, options.formats)
         if found is None:
             raise Invalid(not_a_date(text, options.formats,
                                      f"is not a date in the format(s) {', '.join(options.formats)}"))
@@ -227,11 +131,11 @@ def parse_datetime(value: str, options: DateParse) -> dt.datetime:
         return dt.datetime.fromisoformat(text)
     except ValueError:
         pass
-    found = _try(text, _ISO_DATE) or _try(text, _WORDS)
+    found = read_formats(text, ISO_FORMATS) or read_formats(text, MONTH_NAME_FORMATS)
     if found is not None:
         return found
-    day_first = _try(text, _DAY_FIRST)
-    month_first = _try(text, _MONTH_FIRST)
+    day_first = read_formats(text, DAY_FIRST_FORMATS)
+    month_first = read_formats(text, MONTH_FIRST_FORMATS)
     if options.dayfirst is True:
         found = day_first
     elif options.dayfirst is False:
@@ -243,8 +147,10 @@ def parse_datetime(value: str, options: DateParse) -> dt.datetime:
     else:
         found = day_first or month_first
     if found is None:
-        tried = {True: _DAY_FIRST, False: _MONTH_FIRST}.get(options.dayfirst, _DAY_FIRST + _MONTH_FIRST)
-        raise Invalid(not_a_date(text, (*_ISO_DATE, *_WORDS, *tried), "is not a recognisable date"))
+        tried = {True: DAY_FIRST_FORMATS, False: MONTH_FIRST_FORMATS}.get(
+            options.dayfirst, DAY_FIRST_FORMATS + MONTH_FIRST_FORMATS
+        )
+        raise Invalid(not_a_date(text, (*ISO_FORMATS, *MONTH_NAME_FORMATS, *tried), "is not a recognisable date"))
     return found
 
 

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pycountry
 
 from crmmigrate import countries, parallel
+from crmmigrate.dates import ISO_DATE, ISO_DATETIME, parses_as_iso
 from crmmigrate.model import Field, FieldType
 from crmmigrate.validate.rules import FieldRule
 
@@ -259,12 +260,8 @@ def currency(value: str) -> str | None:
     return None if pycountry.currencies.get(alpha_3=value.upper()) else "not an ISO 4217 currency code"
 
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?)?$")
-
-
 def date(value: str) -> str | None:
-    if not _ISO_DATE.match(value):
+    if not ISO_DATE.match(value):
         return "not a date (YYYY-MM-DD); map it with a date transform"
     try:
         dt.date.fromisoformat(value)
@@ -274,7 +271,7 @@ def date(value: str) -> str | None:
 
 
 def datetime(value: str) -> str | None:
-    if not _ISO_DATETIME.match(value):
+    if not ISO_DATETIME.match(value):
         return "not a date-time (YYYY-MM-DDTHH:MM:SS); map it with a datetime transform"
     try:
         dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -308,17 +305,6 @@ def entity_name(names: tuple[str, ...]) -> Judge:
     return lambda value: None if value in names else f"not an entity ({', '.join(names)})"
 
 
-def _parses_as_iso(pattern: re.Pattern[str]) -> Callable[[pd.Series], pd.Series]:
-    """Vectorized: values of the ISO shape that pandas parses as real dates are valid."""
-
-    def test(values: pd.Series) -> pd.Series:
-        shaped = values.str.fullmatch(pattern.pattern)
-        parsed = pd.to_datetime(values.where(shaped), errors="coerce", format="ISO8601", utc=True)
-        return shaped & parsed.notna()
-
-    return test
-
-
 def judge_for(
     field: Field, rule: FieldRule, *, entities: tuple[str, ...]
 ) -> tuple[Judge, re.Pattern[str] | Callable[[pd.Series], pd.Series] | None] | None:
@@ -337,8 +323,8 @@ def judge_for(
     }
     fast: dict[FieldType, re.Pattern[str] | Callable[[pd.Series], pd.Series]] = {
         FieldType.EMAIL: _PLAIN_EMAIL,
-        FieldType.DATE: _parses_as_iso(_ISO_DATE),
-        FieldType.DATETIME: _parses_as_iso(_ISO_DATETIME),
+        FieldType.DATE: parses_as_iso(ISO_DATE),
+        FieldType.DATETIME: parses_as_iso(ISO_DATETIME),
     }
     if field.type in by_type:
         return by_type[field.type], fast.get(field.type)
