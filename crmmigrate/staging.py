@@ -45,7 +45,7 @@ class ChunkWriter:
     def __init__(self, path: Path) -> None:
         self.path = check_output(Path(path))
         self.rows = 0
-        self._tmp = self.path.with_name(f".{self.path.name}.partial")
+        self._tmp = _partial(self.path)
         self._parquet: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._csv_started = False
@@ -97,7 +97,7 @@ def write_bytes(path: Path, data: bytes) -> None:
     """`data` written to `path` under a temporary name, then renamed: a failed write never
     leaves a file that looks finished. `OutputError` when the path cannot be written."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = _partial(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
@@ -106,6 +106,12 @@ def write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):  # the directory itself may be what failed
             tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write here: {exc.strerror}.", file=str(path)) from None
+
+
+def _partial(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place: hidden beside it, on the same
+    file system so the rename is atomic."""
+    return path.with_name(f".{path.name}.partial")
 
 
 def write_frames(path: Path, frames: Iterable[pd.DataFrame]) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,9 +9,10 @@ import typer
 
 from crmmigrate.cli import report
 from crmmigrate.cli.common import Verbose, handles_errors, takes_source
-from crmmigrate.errors import BadUsage, OutputError
+from crmmigrate.errors import BadUsage
 from crmmigrate.extract import Source
 from crmmigrate.mapping.suggest import check_entity, suggest_mapping
+from crmmigrate.staging import write_bytes
 from crmmigrate.validate.rules import load_rules
 
 app = typer.Typer(
@@ -63,7 +63,7 @@ def suggest(
         report.out.file.write(text)
         report.suggest_summary(draft, output=None)
         return
-    _write(output, text)
+    write_bytes(output, text.encode("utf-8"))
     report.suggest_summary(draft, output=output)
 
 
@@ -78,14 +78,3 @@ def _check_output(output: Path, *, force: bool) -> None:
             f"{output} exists; a draft would overwrite it.",
             hint="Choose another --output, or pass --force to replace it.",
         )
-
-
-def _write(output: Path, text: str) -> None:
-    partial = output.with_name(f".{output.name}.partial")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, output)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise OutputError(f"cannot write: {exc.strerror}.", file=str(output)) from None

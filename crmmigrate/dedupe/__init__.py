@@ -19,7 +19,7 @@ from crmmigrate.dedupe.engine import (
 )
 from crmmigrate.dedupe.report import dedupe_html, write_report
 from crmmigrate.dedupe.rules import DedupeRules, MatchSpec, load_dedupe_rules
-from crmmigrate.spreadsheet import read_csv, write_csv
+from crmmigrate.spreadsheet import read_csv
 
 __all__ = ["CLUSTER_COLUMNS", "DECISIONS", "DECISION_COLUMNS", "MERGED_COLUMNS", "DedupeResult", "DedupeRules", "EntityDedupe",
            "MatchSpec", "dedupe", "dedupe_html", "find_duplicates", "load_dedupe_rules", "read_decisions", "read_review_csv",
@@ -79,7 +79,7 @@ def write_outputs(result: DedupeResult, folder: Path, *, datasets: bool = True) 
     people), in `folder`; returns the files by name."""
     import json
 
-    from crmmigrate.staging import write_frames
+    from crmmigrate.staging import write_bytes, write_frames
 
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
@@ -96,10 +96,9 @@ def write_outputs(result: DedupeResult, folder: Path, *, datasets: bool = True) 
     for name, frames in tables.items():
         path = folder / f"{name}.csv"
         frames = [f for f in frames if len(f.columns)] or [pd.DataFrame(columns=list(DECISION_COLUMNS))]
-        write_csv(pd.concat(frames, ignore_index=True), path)
+        write_frames(path, [pd.concat(frames, ignore_index=True)])
         files[name] = str(path)
-    (folder / "summary.json").write_text(json.dumps(summary(result), indent=2, ensure_ascii=False),
-                                         encoding="utf-8")
+    write_bytes(folder / "summary.json", json.dumps(summary(result), indent=2, ensure_ascii=False).encode("utf-8"))
     files["summary"] = str(folder / "summary.json")
     write_report(result, folder / "report.html")
     files["report"] = str(folder / "report.html")

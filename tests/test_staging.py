@@ -1,0 +1,78 @@
+"""Output files are written under a hidden temporary name and renamed into place (staging's
+write_bytes and ChunkWriter): a write that fails half way, as on a full disk, leaves neither a
+half file under the real name nor the temporary one, and says which file it could not write."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from crmmigrate.dedupe import DedupeResult, dedupe, write_outputs
+from crmmigrate.errors import OutputError
+from tests.test_dedupe import RULES, crm
+
+
+@pytest.fixture(scope="module")
+def result() -> DedupeResult:
+    return dedupe(crm(), RULES)
+
+
+def _disk_full() -> OSError:
+    return OSError(errno.ENOSPC, "No space left on device")
+
+
+def _fills_up(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    """`Path.write_text`/`write_bytes` that, for a file named `name` (or its temporary name),
+    writes half of what it was given and then finds the disk full."""
+
+    def write(self: Path, data: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.name in (name, f".{name}.partial"):
+            real(self, data[: len(data) // 2], *args, **kwargs)
+            raise _disk_full()
+        return real(self, data, *args, **kwargs)
+
+    return write
+
+
+def _nothing_half_written(folder: Path, name: str) -> None:
+    assert not (folder / name).exists()
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".partial")]
+
+
+def test_dedupe_outputs_a_table_that_fails_half_way_leaves_no_file(
+    result: DedupeResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = pd.DataFrame.to_csv
+
+    def to_csv(self: pd.DataFrame, target: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if target is not None and Path(str(target)).name in ("pairs.csv", ".pairs.csv.partial"):
+            text = real(self, None, *args, **{k: v for k, v in kwargs.items() if k not in ("mode", "encoding")})
+            Path(target).write_text(text[: len(text) // 2], encoding="utf-8")
+            raise _disk_full()
+        return real(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
+    with pytest.raises(OutputError, match="No space left on device") as failed:
+        write_outputs(result, tmp_path, datasets=False)
+    assert failed.value.file == str(tmp_path / "pairs.csv")
+    _nothing_half_written(tmp_path, "pairs.csv")
+    # what was written before the failure is whole
+    assert pd.read_csv(tmp_path / "clusters.csv", dtype=str).shape[0] == sum(len(e.clusters) for e in result.entities)
+
+
+def test_dedupe_outputs_a_summary_that_fails_half_way_leaves_no_file(
+    result: DedupeResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Path, "write_text", _fills_up("summary.json", Path.write_text))
+    monkeypatch.setattr(Path, "write_bytes", _fills_up("summary.json", Path.write_bytes))
+    with pytest.raises(OutputError, match="No space left on device") as failed:
+        write_outputs(result, tmp_path, datasets=False)
+    assert failed.value.file == str(tmp_path / "summary.json")
+    _nothing_half_written(tmp_path, "summary.json")
+    assert not (tmp_path / "report.html").exists()  # nothing is written after the failure
+
