@@ -13,7 +13,8 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -315,3 +316,28 @@ def add_reading(dates: dict[str, DatePattern], pattern: str, value: str, count: 
     elif reading == "invalid":
         found.invalid += count
         found.invalid_example = found.invalid_example or value
+
+
+# A value of a date pattern, a time after it or not; group "p<i>" is DATE_PATTERNS[i]. The
+# same patterns, in the same order, as the first of profile's shapes.
+_DATE_SHAPE = re.compile("|".join(f"(?P<p{i}>{rx}(?:{TIME})?)" for i, (_, rx) in enumerate(DATE_PATTERNS)))
+
+
+def date_pattern_of(value: str) -> str | None:
+    """The date pattern of a stripped value ("nn.nn.yyyy" for "13.01.2024 10:30"), or None
+    when it has none."""
+    found = _DATE_SHAPE.fullmatch(value)
+    return DATE_PATTERNS[int(found.lastgroup[1:])][0] if found and found.lastgroup else None
+
+
+def read_dates(values: Iterable[str | None]) -> dict[str, DatePattern]:
+    """The date patterns among `values` and how their rows read, as profile reports a
+    column's dates, without profiling the rest of it: blanks and values of no date pattern
+    are left out, a value is read stripped."""
+    counts = Counter(v.strip() for v in values if isinstance(v, str))
+    dates: dict[str, DatePattern] = {}
+    for value, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        pattern = date_pattern_of(value) if value else None
+        if pattern is not None:
+            add_reading(dates, pattern, value, count)
+    return dates

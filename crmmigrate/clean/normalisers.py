@@ -50,11 +50,11 @@ from crmmigrate.dates import (
     YEAR_FIRST,
     DateOrder,
     parses_as_iso,
+    read_dates,
     read_numeric,
 )
 from crmmigrate.mapping.config import DateParse
 from crmmigrate.mapping.transforms import Invalid, parse_datetime
-from crmmigrate.profile import Profiler
 from crmmigrate.validate import checks
 
 
@@ -880,15 +880,10 @@ class DateDecision:
     contradictory: bool = False
 
 
-_COLUMN = "value"
-
-
 def decide_date_order(values: Iterable[str]) -> DateDecision:
     """The day-month order of a column's dates, from the same evidence `profile` reports: a
     value like 13.01.2024 can only be day-first, 01/13/2024 only month-first."""
-    profiler = Profiler(top=0)
-    profiler.add(pd.DataFrame({_COLUMN: pd.Series(list(values), dtype=object)}))
-    patterns = profiler.profile().column(_COLUMN).dates
+    patterns = list(read_dates(values).values())
     day_month = [p for p in patterns if p.pattern not in YEAR_FIRST]
     counts = {
         "day_first": sum(p.day_first for p in day_month),
@@ -989,7 +984,7 @@ def _bulk_person_name(values: pd.Series) -> pd.Series:
 
 def _bulk_email(values: pd.Series) -> pd.Series:
     """A plain lower-case address at a domain that is no typo of a common one stays as it is."""
-    plain = values.str.fullmatch(checks._PLAIN_EMAIL.pattern) & (values == values.str.lower())
+    plain = values.str.fullmatch(checks.PLAIN_EMAIL.pattern) & (values == values.str.lower())
     domains = values.str.split("@").str[-1]
     typos = {d: _domain_typo(d) is not None for d in domains[plain].unique()}
     typo = domains.map(typos).astype("boolean").fillna(True).astype(bool)

@@ -31,7 +31,7 @@ Judge = Callable[[str], str | None]  # a stripped value -> the reason it is inva
 # Addresses email-validator certainly accepts: dot-atom local part, ASCII domain of letter/digit
 # labels and an alphabetic TLD that is not special-use. Anything else goes to email-validator.
 _SPECIAL = "|".join(sorted(email_validator.SPECIAL_USE_DOMAIN_NAMES))
-_PLAIN_EMAIL = re.compile(
+PLAIN_EMAIL = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     rf"(?!(?:{_SPECIAL})$)[A-Za-z]{{2,63}}$"
@@ -322,7 +322,7 @@ def judge_for(
         FieldType.ENTITY_NAME: entity_name(entities),
     }
     fast: dict[FieldType, re.Pattern[str] | Callable[[pd.Series], pd.Series]] = {
-        FieldType.EMAIL: _PLAIN_EMAIL,
+        FieldType.EMAIL: PLAIN_EMAIL,
         FieldType.DATE: parses_as_iso(ISO_DATE),
         FieldType.DATETIME: parses_as_iso(ISO_DATETIME),
     }
