@@ -5,7 +5,7 @@ A `Progress` is called as `progress(stage, item, done, total)`: `stage` is the p
 "contact: pairs compared"), `done` how many of `total` units (rows, values, pairs) are through,
 `total` None while unknown. An item has finished when `done` reaches `total`. Every function
 that takes one defaults to None: nothing is told. The CLI's bars and its log lines
-(cli/report.py) are the two that listen.
+(cli/terminal/console.py) are the two that listen.
 """
 
 from __future__ import annotations

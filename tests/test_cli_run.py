@@ -367,10 +367,10 @@ def _render_ledger(width: int) -> str:
 
     from rich.console import Console
 
-    from crmmigrate.cli import report
+    from crmmigrate.cli.terminal.run import ledger_table
 
     console = Console(width=width, file=io.StringIO(), highlight=False, soft_wrap=False)
-    report.ledger_table(_big_ledger(), console=console)
+    ledger_table(_big_ledger(), console=console)
     return console.file.getvalue()
 
 

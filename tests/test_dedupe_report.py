@@ -18,7 +18,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from crmmigrate.cli import app, report
+from crmmigrate.cli import app
+from crmmigrate.cli.terminal.dedupe import dedupe_summary
 from crmmigrate.dedupe import DedupeResult, EntityDedupe, dedupe, dedupe_html, write_outputs
 from crmmigrate.dedupe.report import BIGGEST_CLUSTERS, CLUSTER_RECORDS
 from tests.browser import Dom, chromium
@@ -277,7 +278,7 @@ def test_warnings_are_printed_in_yellow(crm_result: DedupeResult) -> None:
     assert warned
     console = Console(file=io.StringIO(), force_terminal=True, color_system="standard", width=1000,
                       highlight=False)
-    report.dedupe_summary(crm_result, {}, console=console)
+    dedupe_summary(crm_result, {}, console=console)
     printed = console.file.getvalue()
     for warning in warned:
         assert f"\x1b[33m{warning}\x1b[0m" in printed

@@ -17,8 +17,7 @@ from rich.console import Console
 from rich.progress import TimeElapsedColumn
 
 from crmmigrate.clean import clean, load_cleaning
-from crmmigrate.cli import report
-from crmmigrate.cli.report import ProgressBars, ProgressLines
+from crmmigrate.cli.terminal.console import PROGRESS_EVERY, ProgressBars, ProgressLines, progress_every
 from crmmigrate.dedupe import dedupe, load_dedupe_rules, match
 from crmmigrate.model import MODEL
 from crmmigrate.progress import Tally
@@ -193,12 +192,12 @@ def test_a_long_item_gets_a_line_every_interval_and_a_finished_one_none():
 
 def test_the_interval_is_ten_seconds_unless_the_environment_says_otherwise(monkeypatch):
     monkeypatch.delenv("CRMMIGRATE_PROGRESS_EVERY", raising=False)
-    assert report.progress_every() == report.PROGRESS_EVERY == 10.0
+    assert progress_every() == PROGRESS_EVERY == 10.0
     monkeypatch.setenv("CRMMIGRATE_PROGRESS_EVERY", "0.5")
-    assert report.progress_every() == 0.5
+    assert progress_every() == 0.5
     for wrong in ("soon", "0", "-1", "nan"):
         monkeypatch.setenv("CRMMIGRATE_PROGRESS_EVERY", wrong)
-        assert report.progress_every() == 10.0
+        assert progress_every() == 10.0
 
 
 def test_a_finished_bars_clock_stops():

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from crmmigrate.cli import report
+from crmmigrate.cli.terminal.validate import validation_table
 from crmmigrate.errors import OutputError
 from crmmigrate.validate.outputs import (
     check_summary,
@@ -402,7 +402,7 @@ def test_html_in_headlesschromium(result: ValidationResult, tmp_path: Path) -> N
 
 def _terminal(result: ValidationResult) -> list[str]:
     console = Console(record=True, width=100, file=io.StringIO(), highlight=False)
-    report.validation_table(result, console=console)
+    validation_table(result, console=console)
     return [line.rstrip() for line in console.export_text().splitlines()]
 
 

@@ -9,7 +9,6 @@ import typer
 
 from crmmigrate import project
 from crmmigrate.clean import clean_dataset
-from crmmigrate.cli import report
 from crmmigrate.cli.common import (
     ConfigOpt,
     ForceOpt,
@@ -21,6 +20,8 @@ from crmmigrate.cli.common import (
     region_option,
 )
 from crmmigrate.cli.outputs import guard_outputs
+from crmmigrate.cli.terminal import console
+from crmmigrate.cli.terminal.clean import clean_summary
 from crmmigrate.errors import BadUsage
 from crmmigrate.run import Migration
 from crmmigrate.staging import check_output, write_frames
@@ -74,10 +75,10 @@ def command(
     notes = notes or output.with_name(f"{output.stem}.notes.csv")
     guard_outputs({"--output": output, "--changes": changes, "--notes": notes},
                   inputs=[dataset, rules], force=force)
-    with report.progress() as progress:
+    with console.progress() as progress:
         result = clean_dataset(dataset, output, rules=rules, region=region, changes=changes, notes=notes,
                                progress=progress)
-    report.clean_summary(result, output=output, changes=changes, notes=notes)
+    clean_summary(result, output=output, changes=changes, notes=notes)
 
 
 def _configured(migration: Migration, dataset: str | None, output: Path, *, rules: Path | None,
@@ -99,7 +100,7 @@ def _configured(migration: Migration, dataset: str | None, output: Path, *, rule
                       inputs=[dataset, rules or migration.cleaning], force=force)
         result = project.cleaned(migration, found, rules=rules, region=region)
     for text in said:
-        report.note(text)
+        console.note(text)
     if dataset is None:
         for entity, frame in result.datasets.items():
             write_frames(output / f"{entity}.parquet", [frame])
@@ -107,4 +108,4 @@ def _configured(migration: Migration, dataset: str | None, output: Path, *, rule
         write_frames(output, result.datasets.values())
     write_frames(changes, [result.changes])
     write_frames(notes, [result.notes])
-    report.clean_summary(result, output=output, changes=changes, notes=notes)
+    clean_summary(result, output=output, changes=changes, notes=notes)

@@ -18,10 +18,10 @@ from pydantic import ValidationError
 
 from crmmigrate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, BadUsage, CrmMigrateError
 from crmmigrate import project
+from crmmigrate.datasets import collect_datasets
 from crmmigrate.extract import Source
 from crmmigrate.passwords import MaskingFilter
 from crmmigrate.run import Migration, load_migration
-from crmmigrate.validate import collect_datasets
 from crmmigrate.validate.rules import known_region
 
 _state = {"verbose": False}
@@ -214,25 +214,25 @@ def handles_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         verbose = kwargs.get("verbose", False)
         set_verbose(bool(verbose))
-        from crmmigrate.cli import report
+        from crmmigrate.cli.terminal import console
 
-        report.fit_to_output()
+        console.fit_to_output()
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
         except CrmMigrateError as exc:
             if _state["verbose"]:
-                report.traceback_text(traceback.format_exc())
-            report.error(str(exc))
+                console.traceback_text(traceback.format_exc())
+            console.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            report.error("interrupted.")
+            console.error("interrupted.")
             raise typer.Exit(130) from None
         except Exception as exc:  # a bug in crmmigrate, not in the user's data
             if _state["verbose"]:
-                report.traceback_text(traceback.format_exc())
-            report.error(
+                console.traceback_text(traceback.format_exc())
+            console.error(
                 f"internal error: {type(exc).__name__}: {exc}. This is a bug in crmmigrate; "
                 "rerun with --verbose and report the traceback."
             )

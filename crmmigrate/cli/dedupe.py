@@ -11,9 +11,10 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from crmmigrate.cli import report
 from crmmigrate.cli.common import ConfigOpt, Verbose, config_datasets, configured, handles_errors
 from crmmigrate.cli.outputs import guard_outputs
+from crmmigrate.cli.terminal import console
+from crmmigrate.cli.terminal.dedupe import dedupe_summary
 from crmmigrate.dedupe import (
     DECISION_COLUMNS,
     dedupe,
@@ -83,12 +84,12 @@ def find(
     guard_outputs({f"--output (its {name})": output / name for name in _FOLDER_FILES},
                   inputs=[*(datasets or []), rules, decisions], replaceable=())
     spec, decided = load_dedupe_rules(rules), read_decisions(decisions)
-    with config_datasets(migration, datasets) as (found, said), report.progress() as progress:
+    with config_datasets(migration, datasets) as (found, said), console.progress() as progress:
         result = dedupe(found, spec, decisions=decided, progress=progress)
     for text in said:
-        report.note(text)
+        console.note(text)
     files = write_outputs(result, output)
-    report.dedupe_summary(result, files)
+    dedupe_summary(result, files)
 
 
 @app.command("review")
@@ -113,8 +114,8 @@ def review(
     todo = [r for r in frame.to_dict("records")
             if (r["entity"], *sorted([(r["source_a"], r["id_a"]), (r["source_b"], r["id_b"])])) not in decided]
     fields = [c for c in frame.columns if f"{c}_a" in frame.columns and f"{c}_b" in frame.columns]
-    report.out.print(f"{len(todo)} pair(s) to review ({len(frame) - len(todo)} decided already); "
-                     f"decisions go to {decisions}")
+    console.out.print(f"{len(todo)} pair(s) to review ({len(frame) - len(todo)} decided already); "
+                      f"decisions go to {decisions}")
     counts = {"merge": 0, "apart": 0, "skip": 0}
     for number, pair in enumerate(todo, 1):
         table = Table(title=f"{number}/{len(todo)}  {pair['entity']}  match probability {float(pair['probability']):.3f}"
@@ -125,7 +126,7 @@ def review(
         table.add_column("evidence")
         for name in fields:
             table.add_row(name, pair[f"{name}_a"], pair[f"{name}_b"], pair[name])
-        report.out.print(table)
+        console.out.print(table)
         answer = typer.prompt("[m]erge, keep [a]part, [s]kip, [q]uit", default="s").strip().casefold()[:1]
         if answer == "q":
             break
@@ -133,8 +134,8 @@ def review(
         counts[choice] += 1
         if choice != "skip":
             _append(decisions, {**{k: pair[k] for k in DECISION_COLUMNS if k != "decision"}, "decision": choice})
-    report.out.print(f"merge {counts['merge']}, apart {counts['apart']}, skipped {counts['skip']}; "
-                     f"rerun dedupe (or the migration) to apply them")
+    console.out.print(f"merge {counts['merge']}, apart {counts['apart']}, skipped {counts['skip']}; "
+                      f"rerun dedupe (or the migration) to apply them")
 
 
 def _append(path: Path, decision: dict[str, str]) -> None:

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from crmmigrate import project
-from crmmigrate.cli import report
 from crmmigrate.cli.common import ConfigOpt, ForceOpt, OutputOpt, Verbose, handles_errors, takes_source
 from crmmigrate.cli.outputs import guard_outputs
+from crmmigrate.cli.terminal.extract import extract_summary
 from crmmigrate.errors import BadUsage
 from crmmigrate.extract import Source, default_rejects_path, extract
 from crmmigrate.run import load_migration
@@ -37,7 +37,7 @@ def command(
         rejects = rejects or default_rejects_path(output)
         guard_outputs({"--output": output, "--rejects": rejects}, inputs=[source.location], force=force)
         result = extract(source, output, rejects=rejects)
-        report.extract_summary(result, output=output, rejects=rejects)
+        extract_summary(result, output=output, rejects=rejects)
         return
     if rejects is not None:
         raise BadUsage("--rejects with --config: each source's rejects go to OUTPUT/NAME.rejects.csv.")
@@ -47,4 +47,4 @@ def command(
         rejected = default_rejects_path(staged)
         guard_outputs({"--output": staged, "--rejects": rejected}, inputs=[planned.source.location], force=force)
         result = extract(planned.source, staged, rejects=rejected)
-        report.extract_summary(result, output=staged, rejects=rejected)
+        extract_summary(result, output=staged, rejects=rejected)

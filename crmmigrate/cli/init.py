@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from crmmigrate.cli import report
 from crmmigrate.cli.common import Verbose, handles_errors
+from crmmigrate.cli.terminal.init import init_from_summary, init_summary
 from crmmigrate.errors import BadUsage
 from crmmigrate.init_from import init_from
 from crmmigrate.scaffold import init_project
@@ -43,7 +43,7 @@ def command(
     if not exports:
         if entity:
             raise BadUsage("--entity is for --from: it says what one of your exports holds.")
-        report.init_summary(init_project(directory, force=force))
+        init_summary(init_project(directory, force=force))
         return
     forced = {}
     for item in entity or []:
@@ -51,4 +51,4 @@ def command(
         if not sep or not key or not value:
             raise BadUsage(f"--entity {item!r}: write FILE=ENTITY, e.g. export1.csv=contact.")
         forced[key] = value.strip().lower()
-    report.init_from_summary(init_from(directory, exports, entities=forced, force=force))
+    init_from_summary(init_from(directory, exports, entities=forced, force=force))

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from crmmigrate.cli import report
 from crmmigrate.cli.common import ConfigOpt, ForceOpt, Verbose, config_datasets, configured, handles_errors
 from crmmigrate.cli.outputs import guard_outputs
+from crmmigrate.cli.terminal import console
+from crmmigrate.cli.terminal.load import load_summary
 from crmmigrate.errors import EXIT_GATE_FAILED
 from crmmigrate.load import connect, load
 from crmmigrate.load.gate import loadable
@@ -53,13 +54,13 @@ def command(
                           thresholds=load_thresholds(migration.thresholds if migration else None),
                           regions=migration.phone_regions if migration else None)
     for text in said:
-        report.note(text)
+        console.note(text)
     order, held = loadable(result, allow_failing=allow_failing)
     run_id = new_run_id()
     outcome = load(connect(target), data, validation=result, run_id=run_id, entities=order,
                    dry_run=dry_run)
     outcome.skipped = held
     write_frames(rejects, [outcome.rejects_frame()])
-    report.load_summary(outcome, rejects=rejects)
+    load_summary(outcome, rejects=rejects)
     if held:
         raise typer.Exit(EXIT_GATE_FAILED)

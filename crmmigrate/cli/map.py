@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from crmmigrate import project
-from crmmigrate.cli import report
 from crmmigrate.cli.common import ConfigOpt, ForceOpt, OutputOpt, Verbose, handles_errors, takes_source
 from crmmigrate.cli.outputs import guard_outputs
+from crmmigrate.cli.terminal.map import map_summary
 from crmmigrate.errors import BadUsage
 from crmmigrate.extract import Source, detect_format
 from crmmigrate.mapping.config import load_mapping
@@ -67,7 +67,7 @@ def command(
     guard_outputs({"--output": output, "--filtered": filtered, "--rejects": rejects},
                   inputs=[source.location, mapping], force=force)
     result, extracted = map_source(spec, source, output, filtered=filtered, rejects=rejects)
-    report.map_summary(result, extracted, output=output, filtered=filtered, rejects=rejects)
+    map_summary(result, extracted, output=output, filtered=filtered, rejects=rejects)
 
 
 def _configured(migration: Migration, named: str | None, output: Path, *, mapping: Path | None,
@@ -85,5 +85,5 @@ def _configured(migration: Migration, named: str | None, output: Path, *, mappin
                  "extracted": output / "extracted" / f"{stem}.parquet"}
         guard_outputs(files, inputs=[planned.source.location, planned.mapping_path], force=force)
         run, *_ = project.extract_and_map(planned, output)
-        report.map_summary(run.map, run.extract, output=files["--output"], filtered=files["--filtered"],
-                           rejects=files["--rejects"])
+        map_summary(run.map, run.extract, output=files["--output"], filtered=files["--filtered"],
+                    rejects=files["--rejects"])

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from crmmigrate.cli import report
 from crmmigrate.cli.common import Verbose, handles_errors, takes_source
+from crmmigrate.cli.terminal import console
+from crmmigrate.cli.terminal.mapping import suggest_summary
 from crmmigrate.errors import BadUsage
 from crmmigrate.extract import Source
 from crmmigrate.mapping.suggest import check_entity, suggest_mapping
@@ -60,11 +61,11 @@ def suggest(
     text = draft.to_yaml()
     if output is None:
         # stdout is the YAML alone, so it can be redirected; the summary goes to stderr.
-        report.out.file.write(text)
-        report.suggest_summary(draft, output=None)
+        console.out.file.write(text)
+        suggest_summary(draft, output=None)
         return
     write_bytes(output, text.encode("utf-8"))
-    report.suggest_summary(draft, output=output)
+    suggest_summary(draft, output=output)
 
 
 def _check_output(output: Path, *, force: bool) -> None:

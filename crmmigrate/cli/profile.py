@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from crmmigrate import project
-from crmmigrate.cli import report
 from crmmigrate.cli.common import ConfigOpt, Verbose, handles_errors, takes_source
+from crmmigrate.cli.terminal import console
+from crmmigrate.cli.terminal.profile import profile_json, profile_table
 from crmmigrate.extract import Source
 from crmmigrate.profile import DEFAULT_TOP, profile_source
 from crmmigrate.run import load_migration
@@ -37,11 +38,11 @@ def command(
     if json and source is None:
         # One JSON document for every source of the config, by source name.
         found = {name: profile_source(one, top=top).as_dict() for name, one in chosen.items()}
-        report.out.file.write(dumps(found, indent=2, ensure_ascii=False) + "\n")
+        console.out.file.write(dumps(found, indent=2, ensure_ascii=False) + "\n")
         return
     for one in chosen.values():
         result = profile_source(one, top=top)
         if json:
-            report.profile_json(result)
+            profile_json(result)
         else:
-            report.profile_table(result)
+            profile_table(result)

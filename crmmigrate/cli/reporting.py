@@ -11,10 +11,10 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from crmmigrate.cli import report
 from crmmigrate.cli.common import Verbose, handles_errors
 from crmmigrate.cli.outputs import guard_outputs
-from crmmigrate.cli.report_summary import report_summary
+from crmmigrate.cli.terminal import console
+from crmmigrate.cli.terminal.report import reconciled, report_summary, unexplained_lines
 from crmmigrate.errors import EXIT_GATE_FAILED, BadUsage
 from crmmigrate.progress import Progress
 from crmmigrate.reporting import add_reconciliation, build_report, load_report_rules, open_target, outputs
@@ -106,19 +106,19 @@ def command(
     records, notes = legacy_datasets(legacy) if legacy is not None else ({}, [])
     engine = open_target(target)
     try:
-        with report.progress() as progress:
+        with console.progress() as progress:
             result = build_report(engine, rules=report_rules, as_of=day, progress=progress, validation=validation)
             if legacy is not None:
                 add_reconciliation(result, _reconcile(target, records, progress), report_rules)
     finally:
         engine.dispose()
-    report_summary(result, console=report.err if to_stdout else None)
+    report_summary(result, console=console.err if to_stdout else None)
     if legacy is not None:
         unexplained = [describe(line) for line in find_unexplained(result.reconciliation)]
-        (report.err if to_stdout else report.out).print(
-            f"reconciliation with {legacy}: {report.reconciled(len(result.reconciliation), unexplained)}",
+        (console.err if to_stdout else console.out).print(
+            f"reconciliation with {legacy}: {reconciled(len(result.reconciliation), unexplained)}",
             markup=False, soft_wrap=True)
-        report.unexplained_lines(unexplained, notes)
+        unexplained_lines(unexplained, notes)
     if to_stdout:
         typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     elif json_path is not None:

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from crmmigrate.cli import report
 from crmmigrate.cli.common import Verbose, handles_errors
+from crmmigrate.cli.terminal import console
+from crmmigrate.cli.terminal.run import interrupted, run_summary, waiting
 from crmmigrate.errors import EXIT_GATE_FAILED
 from crmmigrate.run import entity_names, load_migration, run_migration
 
@@ -55,11 +56,11 @@ def command(
     another run holds the target."""
     migration = load_migration(config)
     entities = entity_names([only]) if only is not None else None
-    with report.progress() as progress:
+    with console.progress() as progress:
         result = run_migration(migration, only=entities, dry_run=dry_run, allow_failing=allow_failing,
-                               batch_rows=batch_rows, progress=progress, wait=wait, waiting=report.waiting,
-                               interrupted=report.interrupted, write_report=not no_report)
-    report.run_summary(result)
+                               batch_rows=batch_rows, progress=progress, wait=wait, waiting=waiting,
+                               interrupted=interrupted, write_report=not no_report)
+    run_summary(result)
     result.check_ledger()
     if result.gate_failed:
         raise typer.Exit(EXIT_GATE_FAILED)

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from crmmigrate.cli import report
 from crmmigrate.cli.common import Verbose, handles_errors
+from crmmigrate.cli.terminal import console
+from crmmigrate.cli.terminal.target import repair_lines
 from crmmigrate.errors import EXIT_GATE_FAILED
 from crmmigrate.load import check_target, connect, init_target
 from crmmigrate.load.repair import repair_id_map
@@ -26,8 +27,8 @@ def init(url: UrlArg, verbose: Verbose = False) -> None:
     """Create every table of the target schema (one per entity, id_map and merged_record) that
     is missing."""
     created = init_target(connect(url))
-    report.out.print(f"{mask_url(url)}: created {len(created)} table(s)"
-                     + (f": {', '.join(created)}" if created else "; the schema was there already"))
+    console.out.print(f"{mask_url(url)}: created {len(created)} table(s)"
+                      + (f": {', '.join(created)}" if created else "; the schema was there already"))
 
 
 @app.command("check")
@@ -36,10 +37,10 @@ def check(url: UrlArg, verbose: Verbose = False) -> None:
     """Say whether a database matches the target schema; exit 1 when it does not."""
     problems = check_target(connect(url))
     if not problems:
-        report.out.print(f"{mask_url(url)}: matches the target schema")
+        console.out.print(f"{mask_url(url)}: matches the target schema")
         return
     for problem in problems:
-        report.out.print(f"{mask_url(url)}: {problem}")
+        console.out.print(f"{mask_url(url)}: {problem}")
     raise typer.Exit(EXIT_GATE_FAILED)
 
 
@@ -60,9 +61,9 @@ def repair(
     finally:
         engine.dispose()
     if not repaired:
-        report.out.print(f"{mask_url(url)}: id_map agrees with the loaded tables; nothing to repair")
+        console.out.print(f"{mask_url(url)}: id_map agrees with the loaded tables; nothing to repair")
         return
-    for line in report.repair_lines(repaired, dry_run=dry_run):
-        report.out.print(f"{mask_url(url)}: {line}")
-    report.out.print(f"{mask_url(url)}: {repaired.changed:,} id_map entr{'y' if repaired.changed == 1 else 'ies'} "
-                     + ("would change (dry run)" if dry_run else "changed"))
+    for line in repair_lines(repaired, dry_run=dry_run):
+        console.out.print(f"{mask_url(url)}: {line}")
+    console.out.print(f"{mask_url(url)}: {repaired.changed:,} id_map entr{'y' if repaired.changed == 1 else 'ies'} "
+                      + ("would change (dry run)" if dry_run else "changed"))

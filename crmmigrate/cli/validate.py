@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from crmmigrate.cli import report
 from crmmigrate.cli.common import ConfigOpt, ForceOpt, Verbose, config_datasets, configured, handles_errors
 from crmmigrate.cli.outputs import guard_outputs
+from crmmigrate.cli.terminal import console
+from crmmigrate.cli.terminal.validate import validation_table
 from crmmigrate.errors import EXIT_GATE_FAILED
 from crmmigrate.validate import (
     load_rules,
@@ -76,12 +77,12 @@ def command(
                    "--html": html}, inputs=[*(datasets or []), rules, thresholds], force=force,
                   replaceable=["--failures"])
     limits = load_thresholds(thresholds).with_overrides(parse_overrides(threshold or []))
-    with config_datasets(migration, datasets) as (found, notes), report.progress() as progress:
+    with config_datasets(migration, datasets) as (found, notes), console.progress() as progress:
         result = validate(found, rules=load_rules(rules), thresholds=limits,
                           regions=migration.phone_regions if migration else None, progress=progress)
-    report.validation_table(result, console=report.err if to_stdout else None)
+    validation_table(result, console=console.err if to_stdout else None)
     for text in notes:
-        report.note(text)
+        console.note(text)
     if to_stdout:
         typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     elif json_path is not None:
@@ -93,6 +94,6 @@ def command(
     if html is not None:
         outputs.write_html(result, html)
     for text in result.notes:
-        report.note(text)
+        console.note(text)
     if not result.passed:
         raise typer.Exit(EXIT_GATE_FAILED)

@@ -1,5 +1,6 @@
 """How `crmmigrate report` looks in the terminal: per section its headline numbers and its
-findings, then the gate's verdict. Presentation only; the report itself is built elsewhere."""
+findings, then the gate's verdict, and the reconciliation with the legacy records (which the
+report after a run shows too). Presentation only; the report itself is built elsewhere."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crmmigrate.cli.report import out
+from crmmigrate.cli.terminal.console import note, out, warning
 from crmmigrate.reporting.numbers import metric_text
 from crmmigrate.reporting.model import Finding, Report
 from crmmigrate.reporting.outputs import check_summary
@@ -64,3 +65,18 @@ def _findings(findings: list[Finding], title: str, console: Console) -> None:
         table.add_row(escape(finding.title), f"{finding.count:,}", f"{finding.of:,}",
                       f"{100 * finding.rate:.1f}%", escape(shown), style=style)
     console.print(table)
+
+
+def reconciled(lines: int, unexplained: list[str]) -> str:
+    """How many reconciliation lines the ledger explains."""
+    if unexplained:
+        return f"{len(unexplained):,} of {lines:,} line(s) unexplained"
+    return f"all {lines:,} line(s) explained by the ledger"
+
+
+def unexplained_lines(unexplained: list[str], notes: list[str]) -> None:
+    """A warning per reconciliation line the ledger does not explain, and the notes on the legacy side."""
+    for line in unexplained:
+        warning(f"reconciliation: {line}.")
+    for text in notes:
+        note(text)
