@@ -3,7 +3,6 @@ the uncertain pairs in the terminal."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -15,17 +14,9 @@ from crmmigrate.cli.common import ConfigOpt, Verbose, config_datasets, configure
 from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.cli.terminal import console
 from crmmigrate.cli.terminal.dedupe import dedupe_summary
-from crmmigrate.dedupe import (
-    DECISION_COLUMNS,
-    dedupe,
-    load_dedupe_rules,
-    read_decisions,
-    read_review_csv,
-    write_outputs,
-)
-from crmmigrate.errors import MalformedInput
+from crmmigrate.dedupe import dedupe, load_dedupe_rules, read_decisions, write_outputs
+from crmmigrate.dedupe.review import DEFAULT_DECISIONS, open_review, record_decision
 from crmmigrate.model import MODEL
-from crmmigrate.spreadsheet import append_row
 
 
 class _FindByDefault(TyperGroup):
@@ -45,7 +36,6 @@ app = typer.Typer(cls=_FindByDefault, no_args_is_help=True,
 _FOLDER_FILES = (*(f"{entity}.csv" for entity in MODEL.names), "clusters.csv", "pairs.csv", "review.csv",
                  "merged.csv", "lead_matches.csv", "summary.json", "report.html")
 
-DEFAULT_DECISIONS = "dedupe-decisions.csv"
 DecisionsOpt = Annotated[
     Path,
     typer.Option("--decisions", help="Review decisions (CSV): applied on every run, appended to by review."),
@@ -96,35 +86,24 @@ def find(
 @handles_errors
 def review(
     pairs: Annotated[Path, typer.Argument(metavar="REVIEW_CSV", help="review.csv (or pairs.csv) from a dedupe.")],
-    decisions: DecisionsOpt = Path("dedupe-decisions.csv"),
+    decisions: DecisionsOpt = Path(DEFAULT_DECISIONS),
     verbose: Verbose = False,
 ) -> None:
     """Show each undecided pair side by side with its per-field evidence and ask: [m]erge,
     keep [a]part, [s]kip, [q]uit. Every answer is appended to the decisions file at once, and
     every later dedupe applies it."""
-    if not pairs.exists():
-        raise MalformedInput("no such file.", file=str(pairs))
-    frame = read_review_csv(pairs)
-    missing = [c for c in ("entity", "source_a", "id_a", "source_b", "id_b", "probability") if c not in frame.columns]
-    if missing:
-        raise MalformedInput(f"no column(s) {', '.join(missing)}: not a review file of crmmigrate dedupe.",
-                             file=str(pairs))
-    done = read_decisions(decisions)
-    decided = {(r.entity, *sorted([(r.source_a, r.id_a), (r.source_b, r.id_b)])) for r in done.itertuples()}
-    todo = [r for r in frame.to_dict("records")
-            if (r["entity"], *sorted([(r["source_a"], r["id_a"]), (r["source_b"], r["id_b"])])) not in decided]
-    fields = [c for c in frame.columns if f"{c}_a" in frame.columns and f"{c}_b" in frame.columns]
-    console.out.print(f"{len(todo)} pair(s) to review ({len(frame) - len(todo)} decided already); "
+    queue = open_review(pairs, decisions)
+    console.out.print(f"{len(queue.todo)} pair(s) to review ({queue.decided} decided already); "
                       f"decisions go to {decisions}")
     counts = {"merge": 0, "apart": 0, "skip": 0}
-    for number, pair in enumerate(todo, 1):
-        table = Table(title=f"{number}/{len(todo)}  {pair['entity']}  match probability {float(pair['probability']):.3f}"
+    for number, pair in enumerate(queue.todo, 1):
+        table = Table(title=f"{number}/{len(queue.todo)}  {pair['entity']}  match probability {float(pair['probability']):.3f}"
                       + (f"  ({pair['why']})" if pair.get("why") else ""))
         table.add_column("field")
         table.add_column(f"{pair['source_a']} {pair['id_a']}")
         table.add_column(f"{pair['source_b']} {pair['id_b']}")
         table.add_column("evidence")
-        for name in fields:
+        for name in queue.fields:
             table.add_row(name, pair[f"{name}_a"], pair[f"{name}_b"], pair[name])
         console.out.print(table)
         answer = typer.prompt("[m]erge, keep [a]part, [s]kip, [q]uit", default="s").strip().casefold()[:1]
@@ -133,11 +112,7 @@ def review(
         choice = {"m": "merge", "a": "apart"}.get(answer, "skip")
         counts[choice] += 1
         if choice != "skip":
-            _append(decisions, {**{k: pair[k] for k in DECISION_COLUMNS if k != "decision"}, "decision": choice})
+            record_decision(decisions, pair, choice)
     console.out.print(f"merge {counts['merge']}, apart {counts['apart']}, skipped {counts['skip']}; "
                       f"rerun dedupe (or the migration) to apply them")
 
-
-def _append(path: Path, decision: dict[str, str]) -> None:
-    append_row(path, {**decision, "decided_at": datetime.now(UTC).isoformat(timespec="seconds")},
-               [*DECISION_COLUMNS, "decided_at"])
