@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from crmmigrate.clean import CleanResult, clean, load_cleaning
+from crmmigrate.datasets import collect_datasets
 from crmmigrate.errors import BadUsage, did_you_mean
 from crmmigrate.run import Migration, PlannedSource, Progress, SourceRun, extract_and_map
 from crmmigrate.staging import file_name
@@ -87,8 +88,6 @@ def datasets(migration: Migration, items: list[str] | None, folder: Path, *, cle
     """The datasets a command given `--config` works on, and notes for the user: `items` (staged
     files or MAPPING=SOURCE) as they are, or with none every source of the config, extracted and
     mapped (and cleaned, with `clean_them`) as a run does it."""
-    from crmmigrate.validate import collect_datasets
-
     if items:
         found = collect_datasets(items)
         note = stranger_note(migration, found)

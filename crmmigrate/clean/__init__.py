@@ -25,7 +25,8 @@ def clean_dataset(item: str, output: Path, *, rules: Path | None, region: str | 
     with its change log and notes; `progress` is told how cleaning goes (`clean`)."""
     from crmmigrate.errors import BadUsage
     from crmmigrate.staging import write_frames
-    from crmmigrate.validate import collect_datasets, load_rules
+    from crmmigrate.datasets import collect_datasets
+    from crmmigrate.validate import load_rules
 
     datasets = collect_datasets([item])
     if len(datasets) != 1:
