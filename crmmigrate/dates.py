@@ -64,6 +64,11 @@ SUGGESTED_MONTH_NAME_FORMATS = (
     "%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-%b-%y", "%d %b %y", "%b %d, %Y", "%B %d, %Y",
     "%b %d %Y", "%B %d %Y", "%d. %B %Y",
 )
+# Only values shaped like "05 Mar 2021" or "March 5, 2021" are tried with strptime, which is
+# slow: a column of a million addresses must not cost a million failed parses per format.
+_MONTH_NAME_DATE = re.compile(
+    r"[0-9]{1,2}\.?[ -][A-Za-z]{3,9}\.?[ -][0-9]{2,4}|[A-Za-z]{3,9}\.? [0-9]{1,2},? [0-9]{4}"
+)
 _TIMES = ("", " %H:%M", " %H:%M:%S", "T%H:%M", "T%H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
 
 
@@ -89,6 +94,17 @@ def read_formats(value: str, formats: tuple[str, ...] | list[str]) -> dt.datetim
                 return dt.datetime.strptime(value, fmt + time)
             except ValueError:
                 continue
+    return None
+
+
+def month_name_format(text: str) -> str | None:
+    """The first of `SUGGESTED_MONTH_NAME_FORMATS` that reads a date written with a month
+    name ("05 Mar 2021" -> "%d %b %Y"), or None."""
+    if _MONTH_NAME_DATE.fullmatch(text) is None:
+        return None
+    for fmt in SUGGESTED_MONTH_NAME_FORMATS:
+        if strptime(" ".join(text.split()), fmt) is not None:
+            return fmt
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from crmmigrate.dates import date_pattern_of, read_dates
+from crmmigrate.dates import date_pattern_of, month_name_format, read_dates
 from crmmigrate.profile import profile_chunks
 
 COLUMN = [
@@ -36,3 +36,12 @@ def test_date_pattern_of(value: str, pattern: str | None) -> None:
 
 def test_read_dates_leaves_out_blanks_and_missing_values() -> None:
     assert read_dates(["", "  ", None]) == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt"),
+    [("05 Mar 2021", "%d %b %Y"), ("March 5, 2021", "%B %d, %Y"), ("05-Mar-21", "%d-%b-%y"),
+     ("31 Feb 2021", None), ("Main Street 12", None)],
+)
+def test_month_name_format(value: str, fmt: str | None) -> None:
+    assert month_name_format(value) == fmt

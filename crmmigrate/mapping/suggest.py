@@ -15,7 +15,6 @@ never a silent decision: every field says how sure it is and why.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import unicodedata
@@ -30,7 +29,7 @@ from pydantic import ValidationError
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from crmmigrate.dates import SUGGESTED_MONTH_NAME_FORMATS, TIME_SUFFIX
+from crmmigrate.dates import TIME_SUFFIX, month_name_format
 from crmmigrate.errors import BadUsage, did_you_mean
 from crmmigrate.extract import ExtractReport, Source, open_source
 from crmmigrate.mapping.config import SourceOptions
@@ -387,9 +386,6 @@ BOOLEAN_WORDS = frozenset(
     }
 )
 
-# Dates written with month names, which the profiler's shapes do not cover.
-TEXT_DATE_FORMATS = SUGGESTED_MONTH_NAME_FORMATS
-
 # --- Confidence --------------------------------------------------------------------------
 EXACT = 0.95
 WEAK = 0.8
@@ -744,7 +740,7 @@ def _values(profile: ColumnProfile, counts: Counter[str], rows: int) -> _Values:
             if shape == INTEGER and 7 <= sum(c.isdigit() for c in text) <= 15:
                 shares["phone"] += count
         elif shape == TEXT:
-            fmt = _text_date_format(text)
+            fmt = month_name_format(text)
             if fmt:
                 shares["date"] += count
                 found.text_dates[fmt] += count
@@ -755,25 +751,6 @@ def _values(profile: ColumnProfile, counts: Counter[str], rows: int) -> _Values:
     for kind, count in shares.items():
         setattr(found, kind, count / filled)
     return found
-
-
-# Only values shaped like "05 Mar 2021" or "March 5, 2021" are tried with strptime, which is
-# slow: a column of a million addresses must not cost a million failed parses per format.
-_MONTH_NAME_DATE = re.compile(
-    r"[0-9]{1,2}\.?[ -][A-Za-z]{3,9}\.?[ -][0-9]{2,4}|[A-Za-z]{3,9}\.? [0-9]{1,2},? [0-9]{4}"
-)
-
-
-def _text_date_format(text: str) -> str | None:
-    if _MONTH_NAME_DATE.fullmatch(text) is None:
-        return None
-    for fmt in TEXT_DATE_FORMATS:
-        try:
-            dt.datetime.strptime(" ".join(text.split()), fmt)
-        except ValueError:
-            continue
-        return fmt
-    return None
 
 
 def _percent(share: float) -> str:
