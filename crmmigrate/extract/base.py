@@ -36,10 +36,11 @@ DEFAULT_CHUNK_ROWS = 100_000
 HEADER_SCAN_ROWS = 30
 
 
-class Source(Strict):
-    """Where records come from and every choice that can be forced about how to read them."""
+class ReadOptions(Strict):
+    """Every choice about reading a source that can be forced instead of detected, defined
+    once: a mapping's `source:` holds these, and the command line's source options are these
+    (tests/test_source_options.py holds them to it)."""
 
-    location: str = Field(description="file path, or a SQLAlchemy URL for a database")
     name: str | None = Field(None, description="source name recorded in provenance")
     format: Format | None = Field(None, description="forced format; detected when not given")
     encoding: str | None = None
@@ -51,7 +52,6 @@ class Source(Strict):
     records: str | None = Field(None, description="JSON: dotted path to the array of records")
     table: str | None = None
     query: str | None = None
-    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1)
 
     @field_validator("delimiter")
     @classmethod
@@ -63,6 +63,13 @@ class Source(Strict):
         if len(value) != 1:
             raise ValueError(f"a delimiter is one character (or tab), not {value!r}")
         return value
+
+
+class Source(ReadOptions):
+    """Where records come from and every choice that can be forced about how to read them."""
+
+    location: str = Field(description="file path, or a SQLAlchemy URL for a database")
+    chunk_rows: int = Field(DEFAULT_CHUNK_ROWS, ge=1)
 
     @property
     def is_url(self) -> bool:

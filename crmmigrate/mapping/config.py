@@ -37,6 +37,7 @@ from pydantic import (
 from crmmigrate import config
 from crmmigrate.config import At, BadConfig, Located
 from crmmigrate.errors import did_you_mean
+from crmmigrate.extract.base import ReadOptions
 from crmmigrate.model import MODEL, Entity
 
 
@@ -260,22 +261,16 @@ class Filter(Strict):
         return self
 
 
-class SourceOptions(Strict):
-    """How to read the raw source; any of these can still be given on the command line."""
+class SourceOptions(ReadOptions):
+    """How to read the raw source (extract's `ReadOptions`, checked as the command line's are);
+    any of these can still be given on the command line. A legacy source is never a staged
+    parquet file, so that format is not one of a mapping's."""
+
+    format: Literal["csv", "excel", "json", "jsonl", "sql"] | None = None
 
     def given(self) -> dict[str, Any]:
         """The options this mapping sets, as keyword arguments for a `Source`."""
         return self.model_dump(exclude_none=True)
-
-    name: str | None = None
-    format: Literal["csv", "excel", "json", "jsonl", "sql"] | None = None
-    encoding: str | None = None
-    delimiter: str | None = None
-    header_row: int | None = None
-    sheet: str | None = None
-    records: str | None = None
-    table: str | None = None
-    query: str | None = None
 
 
 class Mapping(Strict):
