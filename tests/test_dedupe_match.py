@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-from crmmigrate.dedupe import match
+from crmmigrate.dedupe import columns, comparisons, match
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
 
 LEVELS = {method: list(labels) for method, labels in match.LEVELS.items()}
@@ -125,7 +125,8 @@ def person_level(a: tuple[str, str] | None, b: tuple[str, str] | None) -> str:
     bare_x, bare_y = fx.rstrip("."), fy.rstrip(".")
     initial = both and fx[:1] == fy[:1] and ((len(bare_x) == 1) != (len(bare_y) == 1)) and min(
         len(bare_x), len(bare_y)) == 1
-    nickname = both and lx == ly and fx != fy and (fy in match._name_roots(fx) or fx in match._name_roots(fy))
+    nickname = both and lx == ly and fx != fy and (fy in comparisons._name_roots(fx)
+                                                   or fx in comparisons._name_roots(fy))
     if fx == fy and lx == ly:
         return "exact"
     if fx == ly and lx == fy and fx != lx:
@@ -192,9 +193,9 @@ def test_chunks_threads_and_rare_values_give_the_same_levels(monkeypatch):
 
     # Chunks of 7 pairs on 2 threads; only the 3 commonest values of a field memoised in a
     # table, the rest compared once per distinct pair in each chunk.
-    monkeypatch.setattr(match, "CHUNK", 7)
-    monkeypatch.setattr(match, "THREADS", 2)
-    monkeypatch.setattr(match, "DENSE", 3)
+    monkeypatch.setattr(columns, "CHUNK", 7)
+    monkeypatch.setattr(columns, "THREADS", 2)
+    monkeypatch.setattr(columns, "DENSE", 3)
     values = match.prepared(frame, SPEC.fields)
     chunked = match.patterns(values, SPEC, left, right).levels()
     again = match.patterns(values, SPEC, left[::-1].copy(), right[::-1].copy()).levels()  # tables filled
@@ -270,7 +271,7 @@ def test_candidate_pairs_are_the_union_of_the_keys_pairs_each_once():
 
 @given(st.lists(st.text(" abAB\u00e9\u00c9\u00df\t", max_size=12), min_size=1, max_size=20))
 def test_sorted_tokens_in_arrow_are_python_s(texts):
-    found = match._sorted_tokens(pd.Series(texts, dtype="str"))
+    found = columns._sorted_tokens(pd.Series(texts, dtype="str"))
     expected = [" ".join(sorted(t.casefold().split())) for t in texts]
     assert [v if isinstance(v, str) else "" for v in found] == expected
 
@@ -280,9 +281,9 @@ def test_a_key_part_is_its_transform_of_each_value(transform):
     raw = [" Acme GmbH ", "acme gmbh", "ACME", None, "", "+49 (30) 123", "Émile", "Quist"]
     values = match.prepared(pd.DataFrame({"name": raw}, dtype=object), ["name"])
 
-    codes, vocab = match._transform(values["name"], transform)
+    codes, vocab = columns._transform(values["name"], transform)
 
-    function = match._VECTORISED.get(transform)
+    function = columns._VECTORISED.get(transform)
     for value, code in zip(raw, codes, strict=True):
         text = (value or "").strip()
         if not text:
@@ -291,7 +292,7 @@ def test_a_key_part_is_its_transform_of_each_value(transform):
         if function is not None:
             expected = function(pd.Series([text], dtype="str")).iloc[0]
         else:
-            expected = match._TRANSFORMS[transform](text)
+            expected = columns._TRANSFORMS[transform](text)
         assert (vocab[int(code)].as_py() if code >= 0 else None) == (expected or None)
 
 
@@ -299,7 +300,7 @@ def test_probabilities_by_pattern_are_the_summed_weights_with_term_frequencies(m
     spec = SPEC.model_copy(update={"compare": {**SPEC.compare, **MatchSpec.model_validate({
         "blocking": [["email"]], "compare": {"person": {"method": "person_name", "term_frequency": True},
                                              "email": {"method": "email", "term_frequency": True}}}).compare}})
-    monkeypatch.setattr(match, "CHUNK", 50)
+    monkeypatch.setattr(columns, "CHUNK", 50)
     frame = contacts(300, seed=7)
     values = match.prepared(frame, spec.fields)
     pairs = match.candidate_pairs(values, spec)

@@ -99,7 +99,7 @@ def test_validate_tells_each_entitys_rows_a_rule_at_a_time():
 
 
 def test_dedupe_tells_every_phase_and_the_pairs_a_chunk_at_a_time(monkeypatch):
-    monkeypatch.setattr(match, "CHUNK", 4)  # several chunks from a few dozen pairs
+    monkeypatch.setattr("crmmigrate.dedupe.columns.CHUNK", 4)  # several chunks from a few dozen pairs
     data = contacts()
     told = Told()
     result = dedupe({"contact": data}, load_dedupe_rules(), progress=told)

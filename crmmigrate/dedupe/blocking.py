@@ -1,0 +1,196 @@
+"""Candidate pairs: the records each blocking key pairs (`key_codes`, `blocks`), a key's pairs
+that an earlier key found dropped by comparing the earlier key's codes (no sort of every pair)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from crmmigrate.dedupe.columns import Column, _chunked, _transform
+from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
+
+
+# A blocking transform that partitions values as a comparison's normalisation does: a key part
+# with it takes the comparison's codes rather than transforming the values again.
+_SHARED = {"lower": ("email", "first_name", "name"), "digits": ("phone",),
+           "exact": ("exact", "jaro_winkler", "levenshtein", "date")}
+
+
+def _shared(spec: MatchSpec | None, part: KeyPart) -> str | None:
+    """The comparison method whose normalised codes a key part can take, if any."""
+    compared = spec.compare.get(part.field) if spec is not None else None
+    return compared.method if compared is not None and compared.method in _SHARED.get(part.transform, ()) else None
+
+
+def key_codes(values: dict[str, Column], parts: list[KeyPart], spec: MatchSpec | None = None,
+              ) -> tuple[np.ndarray, Callable[[int], str]]:
+    """A blocking key per record as a code (-1 when any part is missing), and what a code's
+    key is (its parts' values, for messages)."""
+    found: list[tuple[np.ndarray, Callable[[int], object]]] = []
+    for part in parts:
+        method = _shared(spec, part)
+        if method is not None:
+            coded = values[part.field].coded(method)
+            found.append((coded.codes, coded.vocab.__getitem__))
+        else:
+            codes, vocab = _transform(values[part.field], part.transform)
+            found.append((codes, lambda code, vocab=vocab: vocab[code].as_py()))
+    keys = found[0][0]
+    for part, _ in found[1:]:
+        joined = np.where((keys >= 0) & (part >= 0), keys.astype(np.int64) * (int(part.max()) + 1) + part, -1)
+        compact, distinct = pd.factorize(joined, use_na_sentinel=False)
+        keys = np.where(distinct[compact] >= 0, compact, -1).astype(np.int32)
+
+    def label(code: int) -> str:
+        record = int(np.flatnonzero(keys == code)[0])
+        return " + ".join(str(value(int(part[record]))) for part, value in found)
+
+    return keys, label
+
+
+@dataclass
+class Pairs:
+    """Candidate pairs as record positions (left < right), each once; per blocking key its code
+    per record (-1: blank, or in a block too big to pair), which tells which keys found a pair
+    (`via`)."""
+
+    left: np.ndarray
+    right: np.ndarray
+    keys: list[np.ndarray] = field(default_factory=list)
+    skipped: list[tuple[int, str, int]] = field(default_factory=list)  # key, value, records: blocks too big
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    def via(self, number: int) -> np.ndarray:
+        """The pairs blocking key `number` finds."""
+        codes = self.keys[number]
+        out = np.empty(len(self.left), dtype=bool)
+
+        def work(start: int, stop: int) -> None:
+            mine = codes[self.left[start:stop]]
+            out[start:stop] = (mine >= 0) & (mine == codes[self.right[start:stop]])
+
+        _chunked(len(out), work)
+        return out
+
+
+def blocks(codes: np.ndarray, label: Callable[[int], str], max_block: int,
+           refiners: list[Callable[[], np.ndarray]] = ()) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """Each record's block (its key's code) and the blocks skipped (key, records). A block of
+    over `max_block` records is refined with the codes each of `refiners` makes in turn (other
+    keys' fields), as Splink's blocking rules combine fields, until its parts are small enough;
+    what is still too big then pairs none (-1), as does a record whose key, or the field that
+    refines it, is blank. So blocks stay bounded however skewed the values."""
+    codes = codes.copy()
+    sizes = np.bincount(codes[codes >= 0])
+    too_big = np.flatnonzero(sizes > max_block)
+    if not len(too_big):
+        return codes, []
+    original = codes.copy()
+    big = np.isin(codes, too_big)
+    base = int(codes.max()) + 1
+    for refine in refiners:
+        at = np.flatnonzero(big)
+        if not len(at):
+            break
+        other = refine()
+        joined = np.where(other[at] >= 0, codes[at].astype(np.int64) * (int(other.max()) + 1) + other[at], -1)
+        compact, _ = pd.factorize(joined)
+        codes[at] = np.where(joined >= 0, base + compact, -1)
+        base += int(compact.max()) + 1 if len(compact) else 0
+        sizes = np.bincount(codes[codes >= 0], minlength=1)  # every record may have dropped out
+        big = (codes >= 0) & (sizes[np.maximum(codes, 0)] > max_block)
+    codes[big] = -1
+    # The oversized blocks some of whose records pair none by this key: still too big, or
+    # without the field that would have refined them.
+    left = np.unique(original[np.isin(original, too_big) & (codes < 0)])
+    skipped = [(label(int(k)), int((original == k).sum())) for k in left]
+    return codes, skipped
+
+
+def pairs_within(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of records in one block (`blocks`' codes), as positions left < right (int32)."""
+    order = np.argsort(codes, kind="stable").astype(np.int32)
+    sorted_codes = codes[order]
+    order, sorted_codes = order[sorted_codes >= 0], sorted_codes[sorted_codes >= 0]
+    if not len(order):
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]).astype(np.int32)
+    sizes = np.diff(np.r_[starts, len(sorted_codes)]).astype(np.int32)
+    keep = sizes >= 2
+    starts, sizes = starts[keep], sizes[keep]
+    # Within a block, the record at offset o pairs with the (size - o - 1) records after it.
+    positions = np.repeat(starts, sizes) + _ranges(sizes)
+    after = np.repeat(starts + sizes, sizes) - positions - 1
+    first = np.repeat(positions, after)
+    second = _ranges(after)
+    second += first + 1
+    a, b = order[first], order[second]
+    del first, second
+    return np.minimum(a, b), np.maximum(a, b)
+
+
+def _ranges(sizes: np.ndarray) -> np.ndarray:
+    """0..size-1 for every size, concatenated (int32)."""
+    total = int(sizes.sum(dtype=np.int64))
+    if not total:
+        return np.zeros(0, np.int32)
+    starts = np.repeat((np.cumsum(sizes, dtype=np.int64) - sizes).astype(np.int32), sizes)
+    return np.arange(total, dtype=np.int32) - starts
+
+
+def candidate_pairs(values: dict[str, Column], spec: MatchSpec) -> Pairs:
+    """The union of the pairs every blocking key finds, each pair once: keys that pair more
+    come first, and a key's pairs that a key before it found are left out (comparing their
+    codes, as Splink's blocking rules do, rather than sorting every pair)."""
+    keys: list[np.ndarray] = [np.zeros(0, np.int32)] * len(spec.blocking)
+    skipped: list[tuple[int, str, int]] = []
+    pairs = Pairs(np.zeros(0, np.int32), np.zeros(0, np.int32), keys, skipped)
+    lefts, rights, done = [], [], []
+    # Keys that take a comparison's codes go last: `candidates` has another thread making those
+    # while these pair.
+    shared = [any(_shared(spec, p) for p in parts) for parts in spec.blocking]
+    parts: dict[tuple[str, str], np.ndarray] = {}
+
+    def part_codes(part: KeyPart) -> np.ndarray:
+        if (part.field, part.transform) not in parts:
+            parts[part.field, part.transform] = key_codes(values, [part], spec)[0]
+        return parts[part.field, part.transform]
+
+    def refiners(number: int) -> list[Callable[[], np.ndarray]]:
+        """Fields to refine key `number`'s blocks that are too big, each once: first the compared
+        fields no key blocks on exactly (the account, the city: what a record shares with its
+        duplicate but not with the crowd of strangers in a "Smith, J" block), then the other
+        keys' fields."""
+        own = set(spec.blocking[number])
+        keyed = {p.field for key in spec.blocking for p in key}
+        context = [KeyPart(field=name) for name, c in spec.compare.items()
+                   if name not in keyed and name not in VIRTUAL_FIELDS and c.method in _SHARED["exact"]]
+        others = dict.fromkeys([*context, *(p for k, key in enumerate(spec.blocking) if k != number for p in key
+                                             if p not in own)])
+        return [lambda part=part: part_codes(part) for part in others]
+
+    for group in ([k for k in range(len(keys)) if not shared[k]], [k for k in range(len(keys)) if shared[k]]):
+        for number in group:
+            keys[number], big = blocks(*key_codes(values, spec.blocking[number], spec), spec.max_block,
+                                       refiners(number))
+            skipped += [(number, value, size) for value, size in big]
+        sizes = {k: int((np.bincount(keys[k][keys[k] >= 0]).astype(np.int64) ** 2).sum()) for k in group}
+        for number in sorted(group, key=lambda k: (-sizes[k], k)):
+            left, right = pairs_within(keys[number])
+            for earlier in done:
+                codes = keys[earlier]
+                mine = codes[left]
+                new = (mine < 0) | (mine != codes[right])
+                left, right = left[new], right[new]
+            lefts.append(left)
+            rights.append(right)
+            done.append(number)
+    skipped.sort(key=lambda s: s[0])
+    if lefts:
+        pairs.left, pairs.right = np.concatenate(lefts), np.concatenate(rights)
+    return pairs
