@@ -21,7 +21,8 @@ import pandas as pd
 from crmmigrate.clean import CleanResult, clean, load_cleaning
 from crmmigrate.datasets import collect_datasets
 from crmmigrate.errors import BadUsage, did_you_mean
-from crmmigrate.run import Migration, PlannedSource, Progress, SourceRun, extract_and_map
+from crmmigrate.migration import Migration, PlannedSource
+from crmmigrate.run import Progress, SourceRun, extract_and_map
 from crmmigrate.staging import file_name
 from crmmigrate.validate import load_rules
 

@@ -26,15 +26,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from crmmigrate import config
 from crmmigrate.clean import CleanResult, clean, load_cleaning
-from crmmigrate.config import BadConfig, Located
 from crmmigrate.dedupe import (
     DedupeResult,
     DedupeRules,
@@ -43,7 +40,6 @@ from crmmigrate.dedupe import (
     read_decisions,
     write_outputs,
 )
-from crmmigrate.defaults import rules_file
 from crmmigrate.errors import (
     EXIT_INTERNAL,
     BadUsage,
@@ -51,9 +47,9 @@ from crmmigrate.errors import (
     OutputError,
     did_you_mean,
 )
-from crmmigrate.extract import ExtractReport, Reject, Source, open_source, rejects_frame
+from crmmigrate.extract import ExtractReport, Reject, open_source, rejects_frame
 from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load
-from crmmigrate.load.engine import BATCH_ROWS, BULK_ROWS, fetch, write_ledger
+from crmmigrate.load.engine import fetch, write_ledger
 from crmmigrate.load.gate import loadable
 from crmmigrate.load.lock import Waiting, target_lock
 from crmmigrate.load.merges import MergedInTarget, keep_merged
@@ -62,14 +58,13 @@ from crmmigrate.load.schema import (
     ID_MAP,
     build_metadata,
     id_map_key,
-    source_name_problem,
     too_long_id_reason,
     too_long_ids,
 )
-from crmmigrate.mapping.config import Mapping, load_mapping
 from crmmigrate.mapping.engine import Mapper, MapReport
+from crmmigrate.migration import Migration, PlannedSource
 from crmmigrate.model import ANY_ENTITY, MODEL, PROVENANCE
-from crmmigrate.passwords import mask_text, mask_url
+from crmmigrate.passwords import mask_text
 from crmmigrate.progress import Progress
 from crmmigrate.staging import ChunkWriter, file_name, write_frames
 from crmmigrate.validate import (
@@ -79,9 +74,7 @@ from crmmigrate.validate import (
     outputs,
     validate,
 )
-from crmmigrate.validate.rules import known_region
 
-DEFAULT_TARGET = "sqlite:///migration.db"
 STATUSES = ("loaded", "merged", "rejected", "filtered")
 
 # Told for each earlier run found killed and marked interrupted: its run id, when it started.
@@ -92,223 +85,6 @@ class LedgerMismatch(CrmMigrateError):
     """The run's figures do not add up, or id_map disagrees with them: a bug in crmmigrate."""
 
     exit_code = EXIT_INTERNAL
-
-
-# -- the config file ---------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SourceEntry(_Strict):
-    """One legacy source of the migration and the mapping that turns it into an entity. Any
-    extract option given here overrides the one in the mapping's `source:`."""
-
-    location: str = Field(description="a file or a SQLAlchemy URL, relative to the config")
-    mapping: str = Field(description="the mapping file, relative to the config")
-    name: str | None = Field(None, description="source name [default: the mapping's, or file stem]")
-    format: Literal["csv", "excel", "json", "jsonl", "sql", "parquet"] | None = None
-    encoding: str | None = None
-    delimiter: str | None = None
-    header_row: int | None = Field(None, ge=0)
-    sheet: str | int | None = None
-    records: str | None = None
-    table: str | None = None
-    query: str | None = None
-    phone_region: str | None = Field(
-        None, description="region of this source's phone numbers written without a country code, e.g. DE")
-
-    @field_validator("phone_region")
-    @classmethod
-    def _region(cls, value: str | None) -> str | None:
-        return known_region(value)
-
-    def options(self) -> dict[str, Any]:
-        """The extract options this entry sets."""
-        given = self.model_dump(exclude={"location", "mapping", "phone_region"}, exclude_none=True)
-        if "sheet" in given:
-            given["sheet"] = str(given["sheet"])  # `sheet: 2` in YAML is the second sheet
-        return given
-
-
-class MigrationConfig(_Strict):
-    """A migration: where the data goes, the rules it must meet, and its sources."""
-
-    target: str = Field(DEFAULT_TARGET, description="SQLAlchemy URL; a SQLite path is relative to the config")
-    rules: str | None = Field(None, description="validation rules [default: rules/validation.yaml]")
-    thresholds: str | None = Field(None, description="thresholds [default: rules/thresholds.yaml]")
-    cleaning: str | None = Field(None, description="cleaning rules [default: rules/cleaning.yaml]")
-    dedupe: str | None = Field(None, description="match rules [default: rules/dedupe.yaml]")
-    decisions: str = Field("dedupe-decisions.csv", description="review decisions that every run applies "
-                           "(written by `crmmigrate dedupe review`)")
-    run_dir: str = Field("runs", description="where each run's directory is made")
-    batch_rows: int = Field(BATCH_ROWS, ge=1, description="rows per load transaction")
-    bulk_rows: int = Field(BULK_ROWS, ge=0, description="new rows of a source from which it loads in one "
-                           "transaction, indexes built after (PostgreSQL, SQLite); 0: never")
-    sources: list[SourceEntry] = Field(min_length=1)
-
-    @field_validator("target")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        try:
-            sa.make_url(value)
-        except sa.exc.ArgumentError:
-            raise ValueError(f"not a SQLAlchemy URL: {mask_url(value)!r} (e.g. sqlite:///migration.db)") from None
-        return value
-
-
-@dataclass
-class PlannedSource:
-    """A source entry resolved: its mapping read and checked, its location made absolute."""
-
-    name: str
-    entity: str
-    source: Source
-    mapping: Mapping
-    mapping_path: Path
-    line: int | None
-    phone_region: str | None = None
-
-    @property
-    def shown_location(self) -> str:
-        return mask_url(self.source.location) if self.source.is_url else self.source.location
-
-
-@dataclass
-class Migration:
-    """A migration config file, parsed and resolved against its folder."""
-
-    file: Path
-    config: MigrationConfig
-    target: str  # the URL to connect with (may hold a password: show `masked_target`)
-    rules: Path
-    thresholds: Path
-    cleaning: Path
-    dedupe: Path
-    decisions: Path
-    run_dir: Path
-    sources: list[PlannedSource]
-
-    @property
-    def masked_target(self) -> str:
-        return mask_url(self.target)
-
-    @property
-    def phone_regions(self) -> dict[str, str]:
-        """Per source name, the phone_region its entry sets."""
-        return {s.name: s.phone_region for s in self.sources if s.phone_region}
-
-    def as_dict(self) -> dict[str, Any]:
-        """The config as run, with no password in it."""
-        return {
-            "file": str(self.file),
-            "target": self.masked_target,
-            "rules": str(self.rules),
-            "thresholds": str(self.thresholds),
-            "cleaning": str(self.cleaning),
-            "dedupe": str(self.dedupe),
-            "decisions": str(self.decisions),
-            "run_dir": str(self.run_dir),
-            "batch_rows": self.config.batch_rows,
-            "bulk_rows": self.config.bulk_rows,
-            "sources": [
-                {"name": s.name, "entity": s.entity, "location": s.shown_location,
-                 "mapping": str(s.mapping_path),
-                 "options": {k: v for k, v in s.source.model_dump(exclude={"location", "name"}).items()
-                             if v is not None and k != "chunk_rows"}}
-                for s in self.sources
-            ],
-        }
-
-
-def load_migration(path: Path) -> Migration:
-    """A migration config parsed strictly, every path resolved against the config's folder,
-    every mapping read and every file checked before anything runs."""
-    path = Path(path)
-    data, located = config.read_yaml(path)
-    if data is None:
-        raise BadConfig("the file is empty.", file=str(path), hint="See `crmmigrate init` for a starting point.")
-    parsed = config.parse(MigrationConfig, data, located, file=str(path))
-    base = path.parent
-    sources = [_plan(entry, index, base, path, located) for index, entry in enumerate(parsed.sources)]
-    seen: dict[str, int] = {}
-    for index, planned in enumerate(sources):
-        if planned.name in seen:
-            raise BadConfig(
-                f"two sources are named {planned.name!r} (the other is source {seen[planned.name] + 1}); "
-                "a source name keys its records in the target, so it must be unique.",
-                file=str(path), line=planned.line, hint="Give one of them a `name:`.",
-            )
-        seen[planned.name] = index
-    return Migration(
-        file=path,
-        config=parsed,
-        target=_resolve_url(parsed.target, base),
-        rules=_config_path(parsed.rules, base, "validation.yaml", path, located, "rules"),
-        thresholds=_config_path(parsed.thresholds, base, "thresholds.yaml", path, located, "thresholds"),
-        cleaning=_config_path(parsed.cleaning, base, "cleaning.yaml", path, located, "cleaning"),
-        dedupe=_config_path(parsed.dedupe, base, "dedupe.yaml", path, located, "dedupe"),
-        decisions=base / parsed.decisions,
-        run_dir=base / parsed.run_dir,
-        sources=sources,
-    )
-
-
-def _plan(entry: SourceEntry, index: int, base: Path, file: Path, located: Located) -> PlannedSource:
-    line = located.line(("sources", index))
-    mapping_path = base / entry.mapping
-    if not mapping_path.is_file():
-        raise BadConfig(
-            f"sources[{index}].mapping: no such file {str(mapping_path)!r}.",
-            file=str(file), line=located.line(("sources", index, "mapping")),
-        )
-    mapping = load_mapping(mapping_path)
-    options = mapping.source.given()
-    options.update(entry.options())
-    location = entry.location
-    if "://" in location:
-        location = _resolve_url(location, base)
-    else:
-        location = str(base / location)
-        if not Path(location).exists():
-            raise BadConfig(
-                f"sources[{index}].location: no such file {location!r}.",
-                file=str(file), line=located.line(("sources", index, "location")),
-            )
-    if not options.get("name"):
-        options["name"] = options.get("table") or (Path(location).stem if "://" not in location
-                                                   else mapping_path.stem)
-    try:
-        source = Source(location=location, **options)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise BadConfig(f"sources[{index}]: {problems}.", file=str(file), line=line) from None
-    too_long = source_name_problem(str(options["name"]))
-    if too_long:
-        raise BadConfig(f"sources[{index}]: {too_long}.", file=str(file), line=line,
-                        hint="Give the source a shorter `name:`.")
-    return PlannedSource(str(options["name"]), mapping.entity, source, mapping, mapping_path, line,
-                         entry.phone_region)
-
-
-def _resolve_url(url: str, base: Path) -> str:
-    """A SQLite file in a URL is relative to the config's folder, like every other path."""
-    parsed = sa.make_url(url)
-    database = parsed.database
-    if (parsed.get_backend_name() == "sqlite" and database and database != ":memory:"
-            and not database.startswith("file:") and not Path(database).is_absolute()):
-        parsed = parsed.set(database=str(base / database))
-    return parsed.render_as_string(hide_password=False)
-
-
-def _config_path(given: str | None, base: Path, default: str, file: Path, located: Located, key: str) -> Path:
-    if given is None:
-        return rules_file(default, base)
-    found = base / given
-    if not found.is_file():
-        raise BadConfig(f"{key}: no such file {str(found)!r}.", file=str(file), line=located.line((key,)))
-    return found
 
 
 def entity_names(items: list[str]) -> list[str]:

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from crmmigrate.cli import app
-from crmmigrate.run import load_migration, run_migration
+from crmmigrate.migration import load_migration
+from crmmigrate.run import run_migration
 from crmmigrate.validate import load_thresholds, validate
 from crmmigrate.validate.checks import NO_REGION
 from crmmigrate.validate.rules import ValidationRules

@@ -449,7 +449,7 @@ def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next(project):
 
 def test_a_run_holding_the_target_lock_is_not_marked_interrupted(project):
     from crmmigrate.load.lock import target_lock
-    from crmmigrate.run import load_migration
+    from crmmigrate.migration import load_migration
 
     config = project / "migration.yaml"
     migration = load_migration(config)

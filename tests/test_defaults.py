@@ -16,8 +16,8 @@ from crmmigrate.cli import app
 from crmmigrate.config import BadConfig
 from crmmigrate.dedupe.rules import load_dedupe_rules
 from crmmigrate.defaults import RULES_DIR, SAMPLE_MAPPINGS_DIR, SAMPLES_DIR, rules_file
+from crmmigrate.migration import load_migration
 from crmmigrate.reporting import load_report_rules
-from crmmigrate.run import load_migration
 from crmmigrate.validate.rules import load_rules, load_thresholds
 
 NAMES = ("validation.yaml", "thresholds.yaml", "cleaning.yaml", "dedupe.yaml", "reports.yaml")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from crmmigrate.cli import app
 from crmmigrate.config import BadConfig
 from crmmigrate.init_from import guess_region, init_from
-from crmmigrate.run import load_migration
+from crmmigrate.migration import load_migration
 
 runner = CliRunner()
 

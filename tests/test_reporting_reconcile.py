@@ -13,9 +13,10 @@ import sqlalchemy as sa
 
 from crmmigrate.errors import BadUsage
 from crmmigrate.load import connect
+from crmmigrate.migration import load_migration
 from crmmigrate.reporting.reconcile import CATEGORIES, CannotReconcile, legacy_datasets, reconcile, unexplained
 from crmmigrate.reporting.target import open_target
-from crmmigrate.run import load_migration, run_migration
+from crmmigrate.run import run_migration
 from tests.conftest import empty_database
 
 MOJIBAKE = "Иванова Е.".encode().decode("cp1252")  # what a UTF-8 export read as Windows-1252 shows

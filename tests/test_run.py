@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from crmmigrate.config import BadConfig
 from crmmigrate.errors import BadUsage
-from crmmigrate.run import RunResult, entity_names, load_migration, run_migration
+from crmmigrate.migration import load_migration
+from crmmigrate.run import RunResult, entity_names, run_migration
 from crmmigrate.scaffold import SAMPLE_SOURCES, init_project
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.cli.terminal import console
 from crmmigrate.cli.terminal.clean import clean_summary
 from crmmigrate.errors import BadUsage
-from crmmigrate.run import Migration
+from crmmigrate.migration import Migration
 from crmmigrate.staging import check_output, write_frames
 
 

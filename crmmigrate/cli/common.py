@@ -20,8 +20,8 @@ from crmmigrate.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, BadUsage, CrmMigrat
 from crmmigrate import project
 from crmmigrate.datasets import collect_datasets
 from crmmigrate.extract import Source
+from crmmigrate.migration import Migration, load_migration
 from crmmigrate.passwords import MaskingFilter
-from crmmigrate.run import Migration, load_migration
 from crmmigrate.validate.rules import known_region
 
 _state = {"verbose": False}

@@ -13,7 +13,7 @@ from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.cli.terminal.extract import extract_summary
 from crmmigrate.errors import BadUsage
 from crmmigrate.extract import Source, default_rejects_path, extract
-from crmmigrate.run import load_migration
+from crmmigrate.migration import load_migration
 
 
 @handles_errors

@@ -14,7 +14,8 @@ from crmmigrate.cli.terminal.load import load_summary
 from crmmigrate.errors import EXIT_GATE_FAILED
 from crmmigrate.load import connect, load
 from crmmigrate.load.gate import loadable
-from crmmigrate.run import DEFAULT_TARGET, new_run_id
+from crmmigrate.migration import DEFAULT_TARGET
+from crmmigrate.run import new_run_id
 from crmmigrate.staging import write_frames
 from crmmigrate.validate import load_rules, load_thresholds, validate
 

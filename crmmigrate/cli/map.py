@@ -15,7 +15,7 @@ from crmmigrate.errors import BadUsage
 from crmmigrate.extract import Source, detect_format
 from crmmigrate.mapping.config import load_mapping
 from crmmigrate.mapping.engine import map_source
-from crmmigrate.run import Migration, load_migration
+from crmmigrate.migration import Migration, load_migration
 from crmmigrate.staging import check_output
 
 

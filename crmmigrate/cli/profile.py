@@ -12,8 +12,8 @@ from crmmigrate.cli.common import ConfigOpt, Verbose, handles_errors, takes_sour
 from crmmigrate.cli.terminal import console
 from crmmigrate.cli.terminal.profile import profile_json, profile_table
 from crmmigrate.extract import Source
+from crmmigrate.migration import load_migration
 from crmmigrate.profile import DEFAULT_TOP, profile_source
-from crmmigrate.run import load_migration
 
 
 @handles_errors

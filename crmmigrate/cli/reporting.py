@@ -16,6 +16,7 @@ from crmmigrate.cli.outputs import guard_outputs
 from crmmigrate.cli.terminal import console
 from crmmigrate.cli.terminal.report import reconciled, report_summary, unexplained_lines
 from crmmigrate.errors import EXIT_GATE_FAILED, BadUsage
+from crmmigrate.migration import load_migration
 from crmmigrate.progress import Progress
 from crmmigrate.reporting import add_reconciliation, build_report, load_report_rules, open_target, outputs
 from crmmigrate.reporting.html import write_html
@@ -24,7 +25,6 @@ from crmmigrate.reporting.metrics import METRICS
 from crmmigrate.reporting.model import ReconcileLine
 from crmmigrate.reporting.reconcile import describe, legacy_datasets, reconcile
 from crmmigrate.reporting.reconcile import unexplained as find_unexplained
-from crmmigrate.run import load_migration
 from crmmigrate.validate.rules import load_rules
 
 _METRICS_HELP = ", ".join(f"{name} ({m.direction})" for name, m in METRICS.items())

@@ -11,7 +11,8 @@ from crmmigrate.cli.common import Verbose, handles_errors
 from crmmigrate.cli.terminal import console
 from crmmigrate.cli.terminal.run import interrupted, run_summary, waiting
 from crmmigrate.errors import EXIT_GATE_FAILED
-from crmmigrate.run import entity_names, load_migration, run_migration
+from crmmigrate.migration import load_migration
+from crmmigrate.run import entity_names, run_migration
 
 
 @handles_errors
