@@ -66,7 +66,7 @@ from crmmigrate.migration import Migration, PlannedSource
 from crmmigrate.model import ANY_ENTITY, MODEL, PROVENANCE
 from crmmigrate.passwords import mask_text
 from crmmigrate.progress import Progress
-from crmmigrate.staging import ChunkWriter, file_name, write_frames
+from crmmigrate.staging import ChunkWriter, file_name, write_bytes, write_frames
 from crmmigrate.validate import (
     ValidationResult,
     load_rules,
@@ -541,13 +541,8 @@ class _RunLog:
         self.data.update(more)
 
     def write(self) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.partial")
         text = mask_text(json.dumps(self.data, ensure_ascii=False, indent=2, default=str))
-        try:
-            tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
-            tmp.replace(self.path)
-        except OSError as exc:
-            raise OutputError(f"cannot write: {exc.strerror}.", file=str(self.path)) from None
+        write_bytes(self.path, text.encode("utf-8", errors="surrogateescape"))
 
 
 def _extract_and_map(
