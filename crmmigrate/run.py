@@ -1,6 +1,6 @@
 """Run a migration end to end from one config file, and account for every extracted row.
 
-    migration = load_migration(Path("migration.yaml"))
+    migration = load_migration(Path("migration.yaml"))   # crmmigrate.migration
     result = run_migration(migration, only=["account", "contact"])
     result.ledger        # per entity and source: extracted = loaded + merged + rejected + filtered
     result.check_ledger()  # raises LedgerMismatch when the figures do not add up (a bug)
