@@ -1,5 +1,6 @@
 """Where a command may write: never over one of its inputs, and over an existing data file
-only when crmmigrate wrote it (or with --force).
+only when crmmigrate wrote it (or with --force); and the --json/--junit files that validate and
+report write alike.
 
 A migration engineer reruns a stage again and again, so a file crmmigrate wrote before (a staged
 dataset, a rejects, filtered, changes or notes file: they all carry the provenance columns) is
@@ -11,9 +12,13 @@ the datasets, the decisions) is never written to, --force or not.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, Protocol
+
+import typer
 
 from crmmigrate.errors import BadUsage
 from crmmigrate.model import PROVENANCE
@@ -99,3 +104,23 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:  # one of them does not exist (yet): compare where they would be
         return a.resolve() == b.resolve()
+
+
+class MachineWriters(Protocol):
+    """A stage's writers of its result for machines (validate's or the report's `outputs`)."""
+
+    def write_json(self, result: Any, path: Path) -> None: ...
+
+    def write_junit(self, result: Any, path: Path) -> None: ...
+
+
+def write_machine_outputs(result: Any, writers: MachineWriters, *, json_path: Path | None,
+                          junit: Path | None) -> None:
+    """--json (to stdout where it is '-') and --junit of a result that has `as_dict()`, the same
+    way for every command that writes them."""
+    if json_path is not None and str(json_path) == "-":
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    elif json_path is not None:
+        writers.write_json(result, json_path)
+    if junit is not None:
+        writers.write_junit(result, junit)

@@ -4,7 +4,6 @@ HTML dashboard, JSON and JUnit XML, and a gate on their metrics."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +11,7 @@ import pandas as pd
 import typer
 
 from crmmigrate.cli.common import Verbose, handles_errors
-from crmmigrate.cli.outputs import guard_outputs
+from crmmigrate.cli.outputs import guard_outputs, write_machine_outputs
 from crmmigrate.cli.terminal import console
 from crmmigrate.cli.terminal.report import reconciled, report_summary, unexplained_lines
 from crmmigrate.errors import EXIT_GATE_FAILED, BadUsage
@@ -119,12 +118,7 @@ def command(
             f"reconciliation with {legacy}: {reconciled(len(result.reconciliation), unexplained)}",
             markup=False, soft_wrap=True)
         unexplained_lines(unexplained, notes)
-    if to_stdout:
-        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
-    elif json_path is not None:
-        outputs.write_json(result, json_path)
-    if junit is not None:
-        outputs.write_junit(result, junit)
+    write_machine_outputs(result, outputs, json_path=json_path, junit=junit)
     if output is not None:
         write_html(result, output)
     if not result.passed:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from crmmigrate.cli.common import ConfigOpt, ForceOpt, Verbose, config_datasets, configured, handles_errors
-from crmmigrate.cli.outputs import guard_outputs
+from crmmigrate.cli.outputs import guard_outputs, write_machine_outputs
 from crmmigrate.cli.terminal import console
 from crmmigrate.cli.terminal.validate import validation_table
 from crmmigrate.errors import EXIT_GATE_FAILED
@@ -83,12 +82,7 @@ def command(
     validation_table(result, console=console.err if to_stdout else None)
     for text in notes:
         console.note(text)
-    if to_stdout:
-        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
-    elif json_path is not None:
-        outputs.write_json(result, json_path)
-    if junit is not None:
-        outputs.write_junit(result, junit)
+    write_machine_outputs(result, outputs, json_path=json_path, junit=junit)
     if failures is not None:
         outputs.write_failures(result, failures)
     if html is not None:
