@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-from crmmigrate.dedupe import columns, comparisons, match
+from crmmigrate.dedupe import blocking, columns, comparisons, match
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
 
 LEVELS = {method: list(labels) for method, labels in match.LEVELS.items()}
@@ -271,7 +271,7 @@ def test_candidate_pairs_are_the_union_of_the_keys_pairs_each_once():
 
 @given(st.lists(st.text(" abAB\u00e9\u00c9\u00df\t", max_size=12), min_size=1, max_size=20))
 def test_sorted_tokens_in_arrow_are_python_s(texts):
-    found = columns._sorted_tokens(pd.Series(texts, dtype="str"))
+    found = blocking._sorted_tokens(pd.Series(texts, dtype="str"))
     expected = [" ".join(sorted(t.casefold().split())) for t in texts]
     assert [v if isinstance(v, str) else "" for v in found] == expected
 
@@ -281,9 +281,9 @@ def test_a_key_part_is_its_transform_of_each_value(transform):
     raw = [" Acme GmbH ", "acme gmbh", "ACME", None, "", "+49 (30) 123", "Émile", "Quist"]
     values = match.prepared(pd.DataFrame({"name": raw}, dtype=object), ["name"])
 
-    codes, vocab = columns._transform(values["name"], transform)
+    codes, vocab = blocking._transform(values["name"], transform)
 
-    function = columns._VECTORISED.get(transform)
+    function = blocking._VECTORISED.get(transform)
     for value, code in zip(raw, codes, strict=True):
         text = (value or "").strip()
         if not text:
@@ -292,7 +292,7 @@ def test_a_key_part_is_its_transform_of_each_value(transform):
         if function is not None:
             expected = function(pd.Series([text], dtype="str")).iloc[0]
         else:
-            expected = columns._TRANSFORMS[transform](text)
+            expected = blocking._TRANSFORMS[transform](text)
         assert (vocab[int(code)].as_py() if code >= 0 else None) == (expected or None)
 
 

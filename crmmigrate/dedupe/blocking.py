@@ -1,4 +1,5 @@
-"""Candidate pairs: the records each blocking key pairs (`key_codes`, `blocks`), a key's pairs
+"""Candidate pairs: the blocking transforms of key parts (`TRANSFORMS` in rules), the records
+each blocking key pairs (`key_codes`, `blocks`), a key's pairs
 that an earlier key found dropped by comparing the earlier key's codes (no sort of every pair)."""
 
 from __future__ import annotations
@@ -6,10 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import jellyfish
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from crmmigrate.dedupe.columns import Column, _chunked, _transform
+from crmmigrate.clean.normalisers import company_key
+from crmmigrate.dedupe.columns import Column, chunked, domain, factorised, house_street, name_root, postcode
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
 
 
@@ -19,10 +24,64 @@ _SHARED = {"lower": ("email", "first_name", "name"), "digits": ("phone",),
            "exact": ("exact", "jaro_winkler", "levenshtein", "date")}
 
 
-def _shared(spec: MatchSpec | None, part: KeyPart) -> str | None:
+def shared_method(spec: MatchSpec | None, part: KeyPart) -> str | None:
     """The comparison method whose normalised codes a key part can take, if any."""
     compared = spec.compare.get(part.field) if spec is not None else None
     return compared.method if compared is not None and compared.method in _SHARED.get(part.transform, ()) else None
+
+
+def _transform(column: Column, transform: str) -> tuple[np.ndarray, pa.Array]:
+    """A blocking key part: a code per record (-1 where missing) and the distinct transformed
+    values they stand for; the transform applied once per distinct value."""
+    text = column.series
+    if transform in _VECTORISED:
+        text = _VECTORISED[transform](text)
+    elif transform != "exact":
+        function = _TRANSFORMS[transform]
+        text = pd.Series([function(v) for v in text], dtype="str")
+    mapped, keys = factorised(text.where(text != "", None))
+    return np.append(mapped, np.int32(-1))[column.codes], keys
+
+
+
+
+def _sorted_tokens(text: pd.Series) -> pd.Series:
+    """Each value's words casefolded, in sorted order, joined by a space: one- and two-word
+    values (most names) in Arrow, longer ones one by one."""
+    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pa.array(text.str.casefold())))
+    count = pc.list_value_length(words).fill_null(0).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(words)
+    offsets = words.offsets.to_numpy()[:-1]
+    out = np.full(len(text), None, dtype=object)
+    one = np.flatnonzero(count == 1)
+    out[one] = flat.take(pa.array(offsets[one])).to_numpy(zero_copy_only=False)
+    two = np.flatnonzero(count == 2)
+    if len(two):
+        a, b = flat.take(pa.array(offsets[two])), flat.take(pa.array(offsets[two] + 1))
+        first = pc.less_equal(a, b)  # UTF-8 order is code point order, as Python's sorted
+        joined = pc.binary_join_element_wise(pc.if_else(first, a, b), pc.if_else(first, b, a), pa.scalar(" ", a.type))
+        out[two] = joined.to_numpy(zero_copy_only=False)
+    more = np.flatnonzero(count > 2)
+    out[more] = [" ".join(sorted(v.casefold().split())) for v in text.to_numpy(dtype=object)[more]]
+    return pd.Series(out, dtype="str")
+
+
+_VECTORISED: dict[str, Callable[[pd.Series], pd.Series]] = {
+    "lower": lambda s: s.str.casefold(),
+    "sorted_tokens": _sorted_tokens,
+    "digits": lambda s: s.str.replace(r"\D", "", regex=True),
+    "initial": lambda s: s.str[:1].str.casefold(),
+    "prefix3": lambda s: s.str[:3].str.casefold(),
+}
+_TRANSFORMS: dict[str, Callable[[str], str | None]] = {
+    "metaphone": lambda v: jellyfish.metaphone(v) or v.casefold(),  # non-Latin script: itself
+    "nickname": lambda v: name_root(v),
+    "house_street": lambda v: house_street(v),
+    "postcode": postcode,
+    "company_key": lambda v: company_key(v) or None,
+    "company_prefix": lambda v: (company_key(v).split(" ") or [""])[0] or None,
+    "domain": domain,
+}
 
 
 def key_codes(values: dict[str, Column], parts: list[KeyPart], spec: MatchSpec | None = None,
@@ -31,7 +90,7 @@ def key_codes(values: dict[str, Column], parts: list[KeyPart], spec: MatchSpec |
     key is (its parts' values, for messages)."""
     found: list[tuple[np.ndarray, Callable[[int], object]]] = []
     for part in parts:
-        method = _shared(spec, part)
+        method = shared_method(spec, part)
         if method is not None:
             coded = values[part.field].coded(method)
             found.append((coded.codes, coded.vocab.__getitem__))
@@ -74,7 +133,7 @@ class Pairs:
             mine = codes[self.left[start:stop]]
             out[start:stop] = (mine >= 0) & (mine == codes[self.right[start:stop]])
 
-        _chunked(len(out), work)
+        chunked(len(out), work)
         return out
 
 
@@ -153,7 +212,7 @@ def candidate_pairs(values: dict[str, Column], spec: MatchSpec) -> Pairs:
     lefts, rights, done = [], [], []
     # Keys that take a comparison's codes go last: `candidates` has another thread making those
     # while these pair.
-    shared = [any(_shared(spec, p) for p in parts) for parts in spec.blocking]
+    shared = [any(shared_method(spec, p) for p in parts) for parts in spec.blocking]
     parts: dict[tuple[str, str], np.ndarray] = {}
 
     def part_codes(part: KeyPart) -> np.ndarray:

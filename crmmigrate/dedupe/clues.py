@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import OSA
 
-from crmmigrate.dedupe.columns import Coded, Column, _distinct, _factorised, name_root
-from crmmigrate.dedupe.comparisons import LEVELS, _scores
+from crmmigrate.dedupe.columns import Coded, Column, sorted_distinct, factorised, name_root
+from crmmigrate.dedupe.comparisons import LEVELS, pair_scores
 from crmmigrate.dedupe.rules import MatchSpec
 
 
@@ -69,7 +69,7 @@ def _two_mailboxes(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out = same_letters & (digits[x] != digits[y])
     other = np.flatnonzero(~same_letters)
     if len(other):
-        apart = _scores(OSA.distance, coded.parts["letters"], x[other], y[other], score_cutoff=2) > 1
+        apart = pair_scores(OSA.distance, coded.parts["letters"], x[other], y[other], score_cutoff=2) > 1
         out[other[apart]] = True
     return out
 
@@ -129,7 +129,7 @@ def _namesakes(values: dict[str, Column], spec: MatchSpec, pointers: tuple[str, 
         return found
     if "root" not in person.names.parts:
         roots = pd.Series([name_root(v) or "" for v in person.names.vocab], dtype="str")
-        person.names.parts["root"] = np.append(-1, _factorised(roots)[0])  # codes are names + 1, 0 blank
+        person.names.parts["root"] = np.append(-1, factorised(roots)[0])  # codes are names + 1, 0 blank
     first = person.names.parts["root"][np.maximum(person.records["first"], 0)]
     last = person.records["last"]
     mail = values[mails[0]].coded("email")
@@ -143,7 +143,7 @@ def _namesakes(values: dict[str, Column], spec: MatchSpec, pointers: tuple[str, 
         if not known.any():
             continue
         group, _ = pd.factorize(pd.MultiIndex.from_arrays([account, last, first]))
-        distinct = _distinct(group[known].astype(np.int64) * (len(mail.vocab) + 1) + work[known])
+        distinct = sorted_distinct(group[known].astype(np.int64) * (len(mail.vocab) + 1) + work[known])
         mailboxes = np.bincount(distinct // (len(mail.vocab) + 1), minlength=int(group.max()) + 1)
         found[name] = mailboxes[group] >= 2
     return found
@@ -171,5 +171,5 @@ def holders(coded: Coded, names: Coded | None) -> np.ndarray:
     value = coded.codes[present].astype(np.int64)
     shift = len(coded.codes) + 1  # nameless records' own names are -1 ... -n
     width = len(names.vocab) + shift
-    distinct = _distinct(value * width + (name + shift))
+    distinct = sorted_distinct(value * width + (name + shift))
     return np.bincount(distinct // width, minlength=len(coded.vocab)).astype(np.int64)

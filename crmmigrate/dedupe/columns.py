@@ -1,6 +1,6 @@
 """The compared fields' values, dictionary-encoded once (`Column`), and each comparison's
 normalisation of them (`Coded`: per distinct value, its normalised form and the parts a
-comparison reads); the blocking transforms; pairs worked through a chunk at a time, a thread per core."""
+comparison reads); pairs worked through a chunk at a time, a thread per core."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 
-import jellyfish
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -60,7 +59,7 @@ class Column:
         return out
 
 
-def _factorised(text: pd.Series | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+def factorised(text: pd.Series | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """Codes (int32, -1 for nulls) into the distinct values of some text, by Arrow's hashing."""
     array = text if isinstance(text, pa.Array | pa.ChunkedArray) else pa.array(text)
     if isinstance(array, pa.ChunkedArray):
@@ -71,7 +70,7 @@ def _factorised(text: pd.Series | pa.Array | pa.ChunkedArray) -> tuple[np.ndarra
 
 def _encoded(text: pa.Array) -> Column:
     """An Arrow string array (nulls where blank) as a Column."""
-    return Column(*_factorised(text))
+    return Column(*factorised(text))
 
 
 def prepared(frame: pd.DataFrame, names: list[str]) -> dict[str, Column]:
@@ -119,63 +118,11 @@ def _custom_field(frame: pd.DataFrame, key: str) -> pa.Array:
     return trimmed(pd.Series(found[codes], dtype="str"))
 
 
-def _transform(column: Column, transform: str) -> tuple[np.ndarray, pa.Array]:
-    """A blocking key part: a code per record (-1 where missing) and the distinct transformed
-    values they stand for; the transform applied once per distinct value."""
-    text = column.series
-    if transform in _VECTORISED:
-        text = _VECTORISED[transform](text)
-    elif transform != "exact":
-        function = _TRANSFORMS[transform]
-        text = pd.Series([function(v) for v in text], dtype="str")
-    mapped, keys = _factorised(text.where(text != "", None))
-    return np.append(mapped, np.int32(-1))[column.codes], keys
-
-
-def _domain(value: str) -> str | None:
+def domain(value: str) -> str | None:
     text = value.lower().rsplit("@", 1)[-1]
     for prefix in ("https://", "http://"):
         text = text.removeprefix(prefix)
     return text.removeprefix("www.").split("/", 1)[0] or None
-
-
-def _sorted_tokens(text: pd.Series) -> pd.Series:
-    """Each value's words casefolded, in sorted order, joined by a space: one- and two-word
-    values (most names) in Arrow, longer ones one by one."""
-    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pa.array(text.str.casefold())))
-    count = pc.list_value_length(words).fill_null(0).to_numpy(zero_copy_only=False)
-    flat = pc.list_flatten(words)
-    offsets = words.offsets.to_numpy()[:-1]
-    out = np.full(len(text), None, dtype=object)
-    one = np.flatnonzero(count == 1)
-    out[one] = flat.take(pa.array(offsets[one])).to_numpy(zero_copy_only=False)
-    two = np.flatnonzero(count == 2)
-    if len(two):
-        a, b = flat.take(pa.array(offsets[two])), flat.take(pa.array(offsets[two] + 1))
-        first = pc.less_equal(a, b)  # UTF-8 order is code point order, as Python's sorted
-        joined = pc.binary_join_element_wise(pc.if_else(first, a, b), pc.if_else(first, b, a), pa.scalar(" ", a.type))
-        out[two] = joined.to_numpy(zero_copy_only=False)
-    more = np.flatnonzero(count > 2)
-    out[more] = [" ".join(sorted(v.casefold().split())) for v in text.to_numpy(dtype=object)[more]]
-    return pd.Series(out, dtype="str")
-
-
-_VECTORISED: dict[str, Callable[[pd.Series], pd.Series]] = {
-    "lower": lambda s: s.str.casefold(),
-    "sorted_tokens": _sorted_tokens,
-    "digits": lambda s: s.str.replace(r"\D", "", regex=True),
-    "initial": lambda s: s.str[:1].str.casefold(),
-    "prefix3": lambda s: s.str[:3].str.casefold(),
-}
-_TRANSFORMS: dict[str, Callable[[str], str | None]] = {
-    "metaphone": lambda v: jellyfish.metaphone(v) or v.casefold(),  # non-Latin script: itself
-    "nickname": lambda v: name_root(v),
-    "house_street": lambda v: house_street(v),
-    "postcode": lambda v: "".join(ch for ch in v.upper() if ch.isalnum()) or None,
-    "company_key": lambda v: company_key(v) or None,
-    "company_prefix": lambda v: (company_key(v).split(" ") or [""])[0] or None,
-    "domain": _domain,
-}
 
 
 def name_root(name: str) -> str | None:
@@ -188,7 +135,7 @@ def name_root(name: str) -> str | None:
     folded = name.strip().rstrip(".").casefold()
     if not folded:
         return None
-    namer = _nick_namer()
+    namer = nick_namer()
     related = {folded} | namer.canonicals_of(folded) | namer.nicknames_of(folded)
     return sorted(related, key=lambda n: (-len(namer.nicknames_of(n)), n))[0]
 
@@ -229,6 +176,11 @@ def house_street(value: str) -> str | None:
     if number is None:
         return text
     return f"{number} {rest[0]}" if rest else number
+
+
+def postcode(value: str) -> str | None:
+    """A postal code's letters and digits, upper case ("sw1a 1aa" -> "SW1A1AA")."""
+    return "".join(ch for ch in value.upper() if ch.isalnum()) or None
 
 
 @dataclass
@@ -279,7 +231,7 @@ def _coded(codes: np.ndarray, vocab: np.ndarray, weights: np.ndarray | None = No
 
 def _part_codes(text: pd.Series) -> np.ndarray:
     """Codes of a part of each distinct value (-1 where it has none), comparable with each other."""
-    return _factorised(text)[0]
+    return factorised(text)[0]
 
 
 _FOLDED = ("email", "company", "first_name", "name", "name_tokens", "person_name", "token_overlap", "list_overlap",
@@ -302,9 +254,9 @@ def normalised(column: Column, method: str) -> Coded:
     if method == "name_tokens":
         text = pd.Series([" ".join(sorted(v.split())) for v in text], dtype="str")
     if method == "website":
-        text = pd.Series([_domain(v) for v in text], dtype="str")
+        text = pd.Series([domain(v) for v in text], dtype="str")
     if method == "postcode":
-        text = pd.Series([_TRANSFORMS["postcode"](v) if isinstance(v, str) else None for v in text], dtype="str")
+        text = pd.Series([postcode(v) if isinstance(v, str) else None for v in text], dtype="str")
     if method == "address":
         text = pd.Series([street(v) for v in text], dtype="str")
     if method in ("token_overlap", "list_overlap"):
@@ -313,7 +265,7 @@ def normalised(column: Column, method: str) -> Coded:
     if method in _READERS:
         text = pd.Series([_READERS[method](v) for v in text], dtype="str")
     text = text.where(text.notna() & (text != ""), None)
-    normal, vocab = _factorised(text)
+    normal, vocab = factorised(text)
     codes, vocab, counts = _coded(np.append(normal, np.int32(-1))[column.codes],
                                   vocab.to_numpy(zero_copy_only=False))
     coded = Coded(codes, vocab, counts)
@@ -354,7 +306,7 @@ def normalised(column: Column, method: str) -> Coded:
         last = distinct.str.replace(r"^[^\x1f]*\x1f?", "", regex=True)
         both = pd.concat([first, last], ignore_index=True)
         weight = np.tile(counts, 2).astype(float)
-        raw_names, raw_vocab = _factorised(both.where(both != "", None))
+        raw_names, raw_vocab = factorised(both.where(both != "", None))
         name_codes, name_vocab, name_counts = _coded(raw_names, raw_vocab.to_numpy(zero_copy_only=False), weight)
         for part, found in (("first", name_codes[:len(vocab)]), ("last", name_codes[len(vocab):])):
             coded.records[part] = np.append(found + 1, -1).astype(np.int32)[codes]
@@ -442,14 +394,14 @@ def _initials(names: pd.Series) -> dict[str, np.ndarray]:
 DENSE = 4096  # pairs of the values with a code below it are memoised in a table (DENSE² bytes)
 
 
-def _distinct(values: np.ndarray) -> np.ndarray:
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
     """The distinct values, sorted (numpy's hashing unique is slower on millions of them)."""
     values = np.sort(values)
     return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
 @cache
-def _nick_namer():
+def nick_namer():
     from nicknames import NickNamer
 
     return NickNamer()
@@ -459,7 +411,7 @@ CHUNK = 1 << 18  # pairs compared at a time: their arrays stay in the processor'
 THREADS = parallel.cores()  # numpy, Arrow and rapidfuzz let go of the GIL while they work
 
 
-def _chunked(count: int, work: Callable[[int, int], None], done: Callable[[int], None] | None = None) -> None:
+def chunked(count: int, work: Callable[[int, int], None], done: Callable[[int], None] | None = None) -> None:
     """work(start, stop) over 0..count in chunks of CHUNK, on THREADS threads; `done(size)`
     is told after each chunk (progress.Tally.add)."""
     def chunk(start: int) -> None:

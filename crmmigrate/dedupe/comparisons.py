@@ -13,8 +13,8 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, DamerauLevenshtein, Indel, JaroWinkler
 
 from crmmigrate.clean.normalisers import company_key
-from crmmigrate.dedupe.blocking import _shared
-from crmmigrate.dedupe.columns import Coded, Column, _chunked, _distinct, _domain, _nick_namer
+from crmmigrate.dedupe.blocking import shared_method
+from crmmigrate.dedupe.columns import Coded, Column, chunked, sorted_distinct, domain, nick_namer
 from crmmigrate.dedupe.rules import DISTANCE_CUTS, MatchSpec
 
 
@@ -69,7 +69,7 @@ def _memo(x: np.ndarray, y: np.ndarray, function: Callable[[np.ndarray, np.ndarr
     found = table[key]
     unknown = found < 0
     if unknown.any():
-        new = _distinct(key[unknown])
+        new = sorted_distinct(key[unknown])
         first, second = new // side, new % side
         # Both ways round (the function is symmetric); racing threads write the same values.
         table[new] = table[second * side + first] = function(first, second)
@@ -80,13 +80,13 @@ def _memo(x: np.ndarray, y: np.ndarray, function: Callable[[np.ndarray, np.ndarr
     out[small] = found
     lo, hi = np.minimum(x[~small], y[~small]), np.maximum(x[~small], y[~small])
     key = lo.astype(np.int64) << 32 | hi
-    distinct = _distinct(key)
+    distinct = sorted_distinct(key)
     values = function((distinct >> 32).astype(np.int32), (distinct & 0xFFFFFFFF).astype(np.int32))
     out[~small] = values[np.searchsorted(distinct, key)]
     return out
 
 
-def _scores(scorer, vocab: np.ndarray, x: np.ndarray, y: np.ndarray, **kwargs) -> np.ndarray:
+def pair_scores(scorer, vocab: np.ndarray, x: np.ndarray, y: np.ndarray, **kwargs) -> np.ndarray:
     if not len(x):
         return np.zeros(0)
     return process.cpdist(list(vocab[x]), list(vocab[y]), scorer=scorer, workers=-1, **kwargs)
@@ -102,7 +102,7 @@ def _cut(score: np.ndarray, cuts: list[float], *, higher_is_closer: bool = True)
 
 def _graded(vocab: np.ndarray, scorer, cuts: list[float], *, higher_is_closer: bool = True, **kwargs):
     """A memo function: the level of two distinct values by a rapidfuzz scorer and cuts."""
-    return lambda x, y: _cut(_scores(scorer, vocab, x, y, **kwargs), cuts, higher_is_closer=higher_is_closer)
+    return lambda x, y: _cut(pair_scores(scorer, vocab, x, y, **kwargs), cuts, higher_is_closer=higher_is_closer)
 
 
 def compare(method: str, coded: Coded, left: np.ndarray, right: np.ndarray, cuts: list[float] | None = None,
@@ -169,12 +169,12 @@ def _companies(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """company's levels for distinct match keys: similarity >= 0.92 (0); the distinctive words
     of one all among the other's (1: "Beasley" in "Beasley CPC", "Joe's" in "Joe's Cafe" where
     cafes abound); similarity >= 0.8 (2); different (3)."""
-    similar = _cut(_scores(Indel.normalized_similarity, coded.vocab, x, y), [0.92, 0.8])
+    similar = _cut(pair_scores(Indel.normalized_similarity, coded.vocab, x, y), [0.92, 0.8])
     level = np.array([0, 2, 3], dtype=np.int8)[similar]
     below = np.flatnonzero(level > 0)
     if len(below):
         distinctive = coded.parts["distinctive"]
-        contained = _scores(fuzz.token_set_ratio, distinctive, x[below], y[below]) >= 100
+        contained = pair_scores(fuzz.token_set_ratio, distinctive, x[below], y[below]) >= 100
         level[below[contained]] = 1
     return level
 
@@ -188,11 +188,11 @@ def _addresses(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     same_number = (number[x] >= 0) & (number[x] == number[y])
     at = np.flatnonzero(same_number)
     if len(at):
-        alike = _scores(fuzz.token_set_ratio, rest, x[at], y[at]) >= 85
+        alike = pair_scores(fuzz.token_set_ratio, rest, x[at], y[at]) >= 85
         level[at[alike]] = 0
     at = np.flatnonzero(level == 2)
     if len(at):
-        level[at[_scores(Indel.normalized_similarity, coded.vocab, x[at], y[at]) >= 0.9]] = 1
+        level[at[pair_scores(Indel.normalized_similarity, coded.vocab, x[at], y[at]) >= 0.9]] = 1
     return level
 
 
@@ -252,7 +252,7 @@ def _emails(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     possible.append(rest[(np.abs(la - lb) <= 1) & ((np.minimum(la, lb) < 9) | (head[a] == head[b])
                                                    | (tail[a] == tail[b]))])
     at = np.concatenate(possible)
-    close = _scores(OSA.distance, coded.vocab, x[at], y[at], score_cutoff=1) <= 1
+    close = pair_scores(OSA.distance, coded.vocab, x[at], y[at], score_cutoff=1) <= 1
     # The same letters with another number are two mailboxes (john.smith@ and john.smith2@, a
     # second John Smith), not a typo: different.
     numbered = (coded.parts["letters_code"][x[at]] == coded.parts["letters_code"][y[at]]) & (
@@ -264,7 +264,7 @@ def _emails(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _first_names(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """first_name's levels for distinct first names: nickname (0), jaro-winkler >= 0.92 (1),
     >= 0.88 (2), initial (3), different (4)."""
-    level = _cut(_scores(JaroWinkler.normalized_similarity, coded.vocab, x, y), [0.92, 0.88]) + 1
+    level = _cut(pair_scores(JaroWinkler.normalized_similarity, coded.vocab, x, y), [0.92, 0.88]) + 1
     level[_nicknames(coded, x, y)] = 0
     initial = (level == 3) & _initial_only(coded.parts, x, y)
     level[initial] = 3
@@ -288,7 +288,7 @@ def _name_bits(names: Coded, first: bool) -> Callable[[np.ndarray, np.ndarray], 
         out[both] |= _BOTH
         differ = np.flatnonzero(both & (x != y))
         a, b = x[differ] - 1, y[differ] - 1
-        close = _scores(JaroWinkler.normalized_similarity, vocab, a, b) >= 0.92
+        close = pair_scores(JaroWinkler.normalized_similarity, vocab, a, b) >= 0.92
         out[differ[close]] |= _CLOSE
         if first:
             out[differ[_nicknames(names, a, b)]] |= _NICK
@@ -356,7 +356,7 @@ def _initial_only(parts: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) ->
 @cache
 def _name_roots(name: str) -> frozenset[str]:
     """A first name and the formal names it can be short for (Bob -> robert, bobby...)."""
-    namer = _nick_namer()
+    namer = nick_namer()
     return frozenset({name} | namer.canonicals_of(name) | namer.nicknames_of(name))
 
 
@@ -429,7 +429,7 @@ def _made_from(value: str, name: str, method: str) -> bool:
     if method == "email":
         part = value.rsplit("@", 1)[0]
     else:
-        part = (_domain(value) or "").split(".")[0]
+        part = (domain(value) or "").split(".")[0]
     part = _letters(part)
     if not part:
         return False
@@ -475,7 +475,7 @@ class Patterns:
                 code = self.codes[start:stop] if at is None else self.codes[start:stop][at[start:stop]]
                 parts.append(np.bincount(code, minlength=total))
 
-            _chunked(len(self.codes), work)
+            chunked(len(self.codes), work)
             counts = np.sum(parts, axis=0) if parts else np.zeros(total, dtype=np.int64)
             found = np.flatnonzero(counts)
             counts = counts[found]
@@ -499,7 +499,7 @@ def normalise(values: dict[str, Column], spec: MatchSpec, *, backwards: bool = F
     """Every compared field's values normalised for its comparison (`Column.coded`), first
     those a blocking key takes its codes from (`backwards`: in the opposite order, for a second
     thread to share the work)."""
-    keyed = {p.field for parts in spec.blocking for p in parts if _shared(spec, p)}
+    keyed = {p.field for parts in spec.blocking for p in parts if shared_method(spec, p)}
     order = sorted(spec.compare.items(), key=lambda item: item[0] not in keyed)
     for name, c in reversed(order) if backwards else order:
         values[name].coded(c.method)
@@ -517,5 +517,5 @@ def patterns(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right
     def work(start: int, stop: int) -> None:
         out[start:stop] = Patterns.of(levels(values, spec, left[start:stop], right[start:stop]), radix).codes
 
-    _chunked(len(left), work, done)
+    chunked(len(left), work, done)
     return Patterns(out, radix)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crmmigrate.dedupe.columns import _chunked
+from crmmigrate.dedupe.columns import chunked
 from crmmigrate.dedupe.comparisons import Patterns
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def probabilities_of(model: Model, found: Patterns, left: np.ndarray) -> np.ndar
     def work(start: int, stop: int) -> None:
         out[start:stop] = chunk_probabilities(start, stop)
 
-    _chunked(len(out), work)
+    chunked(len(out), work)
     return out
 
 
@@ -51,7 +51,7 @@ def at_least(model: Model, found: Patterns, left: np.ndarray, threshold: float,
         if histogram is not None:
             counted.append(weight_histogram(probability))
 
-    _chunked(len(found.codes), work, done)
+    chunked(len(found.codes), work, done)
     if histogram is not None and counted:
         histogram += np.sum(counted, axis=0)
     ordered = [parts[start] for start in sorted(parts)]
@@ -70,12 +70,12 @@ def weight_histogram(probability: np.ndarray) -> np.ndarray:
 
 
 def _probabilities_by_chunk(model: Model, found: Patterns, left: np.ndarray) -> Callable[[int, int], np.ndarray]:
-    """The probabilities of the pairs start..stop (`_weights_by_chunk`, the prior added)."""
-    weights = _weights_by_chunk(model, found, left)
+    """The probabilities of the pairs start..stop (`weights_by_chunk`, the prior added)."""
+    weights = weights_by_chunk(model, found, left)
     return lambda start, stop: probabilities(model, weights(start, stop))
 
 
-def _weights_by_chunk(model: Model, found: Patterns, left: np.ndarray) -> Callable[[int, int], np.ndarray]:
+def weights_by_chunk(model: Model, found: Patterns, left: np.ndarray) -> Callable[[int, int], np.ndarray]:
     """The match weights (term frequencies included, the prior not) of the pairs start..stop.
     With few patterns (the shipped rules have thousands), each pattern's weight is looked up
     rather than summed pair by pair."""

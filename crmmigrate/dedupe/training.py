@@ -11,10 +11,10 @@ import numpy as np
 
 from crmmigrate.dedupe.blocking import Pairs, blocks, key_codes, pairs_within
 from crmmigrate.dedupe.clues import holders, name_coded
-from crmmigrate.dedupe.columns import Coded, Column, _chunked, _distinct
+from crmmigrate.dedupe.columns import Coded, Column, chunked, sorted_distinct
 from crmmigrate.dedupe.comparisons import LEVELS, NEUTRAL, Patterns, patterns
 from crmmigrate.dedupe.rules import IDENTIFYING, RELATED_FIELDS, VIRTUAL_FIELDS, MatchSpec
-from crmmigrate.dedupe.scoring import _weights_by_chunk
+from crmmigrate.dedupe.scoring import weights_by_chunk
 
 
 RANDOM_PAIRS = 1_000_000  # random pairs measuring u
@@ -202,7 +202,7 @@ def _sites_of_the_name(values: dict[str, Column], spec: MatchSpec, name: str, m:
     owner = values[c.built_from].coded(spec.compare[c.built_from].method).codes.astype(np.int64)
     both = (site >= 0) & (owner >= 0)
     width = int(site.max()) + 2
-    distinct = _distinct(owner[both] * width + site[both])
+    distinct = sorted_distinct(owner[both] * width + site[both])
     domains = np.bincount(distinct // width, minlength=int(owner.max()) + 2).astype(float)
     chance = 1.0 / np.maximum(np.append(domains, 1.0)[owner], 1.0)
     return np.minimum(chance, m).astype(np.float32)
@@ -225,12 +225,12 @@ def _prior(model: Model, found: Patterns, left: np.ndarray, right: np.ndarray, n
     if not len(found.codes):  # no candidate pairs (two records: not one in two, which divides by zero later)
         return min(1.0 / max(pairs, 1.0), 0.5)
     weights = np.empty(len(found.codes), dtype=np.float32)
-    chunk_weights = _weights_by_chunk(model, found, left)
+    chunk_weights = weights_by_chunk(model, found, left)
 
     def work(start: int, stop: int) -> None:
         weights[start:stop] = chunk_weights(start, stop)
 
-    _chunked(len(weights), work)
+    chunked(len(weights), work)
     best = np.full(n, -np.inf, dtype=np.float32)  # each record's strongest pair
     np.maximum.at(best, left, weights)
     np.maximum.at(best, right, weights)
