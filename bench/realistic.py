@@ -720,7 +720,8 @@ def _contact_copies(rng: np.random.Generator, frame: pd.DataFrame, copies: int, 
         email[other & is_work] = personal.to_numpy()[who][other & is_work]
         email[other & ~is_work] = work.to_numpy()[who][other & ~is_work]
         cased = (roll >= 0.37) & (roll < 0.42) & email.notna().to_numpy()
-        email[cased] = [e.split("@")[0].title() + "@" + e.split("@")[1].title() for e in email[cased]]
+        # A copy of a copy may hold an earlier copy's typo, '@' dropped: title-case it whole.
+        email[cased] = ["".join(part.title() for part in e.partition("@")) for e in email[cased]]
         slip = (roll >= 0.42) & (roll < 0.44) & email.notna().to_numpy()
         email[slip] = _typo(rng, email[slip])
         copy["email"] = email
