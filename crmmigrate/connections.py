@@ -1,5 +1,6 @@
-"""What every database connection crmmigrate opens shares, source or target: timeouts; and for
-a target, the errors about the database itself (full, not a database) said plainly.
+"""What every database connection crmmigrate opens shares, source or target: timeouts; sessions
+the database itself keeps read-only (a source's, the report's); and for a target, the errors
+about the database itself (full, not a database) said plainly.
 
 A server that accepts the connection and then never answers (a firewall that drops packets, a
 hung proxy) would otherwise hold a command forever: psycopg and PyMySQL wait without limit by
@@ -57,6 +58,35 @@ def _statement_reads(dbapi_connection: Any, _record: Any) -> None:
     reads the attribute before every read; it has no public setter)."""
     if hasattr(dbapi_connection, "_read_timeout"):
         dbapi_connection._read_timeout = STATEMENT_TIMEOUT_SECONDS
+
+
+# What makes a session read-only in the database itself: it refuses to write, whatever the query.
+_READ_ONLY_SESSION = {
+    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+    "sqlite": "PRAGMA query_only = ON",
+}
+
+
+def read_only(engine: sa.Engine) -> sa.Engine:
+    """Every connection of `engine` made read-only by the database itself: what only reads (a
+    source, the report) cannot write, and the database, not only this code, guarantees it."""
+    statement = _READ_ONLY_SESSION.get(engine.dialect.name)
+    if statement is not None:
+        @sa.event.listens_for(engine, "connect")
+        def _read_only(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(statement)
+            finally:
+                cursor.close()
+            # PostgreSQL's SET is transactional: the driver opened a transaction for it, and
+            # the rollback that ends SQLAlchemy's first look at the connection would undo it.
+            dbapi_connection.commit()
+
+        engine.dispose()  # a connection made before the listener (a connect check) is not kept
+    return engine
 
 
 # What a database says when its disk (or its configured size) is full: SQLite's SQLITE_FULL,

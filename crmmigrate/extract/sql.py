@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, Connection, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
-from crmmigrate.connections import create_engine
+from crmmigrate.connections import create_engine, read_only
 from crmmigrate.errors import (
     BadQuery,
     BadSourceURL,
@@ -40,14 +40,6 @@ from crmmigrate.extract.base import (
 from crmmigrate.model import PROVENANCE
 from crmmigrate.passwords import mask_text, mask_url
 
-# Every session of a source is read only, whatever the query: the database itself refuses
-# to write (a SQLite file is also opened with mode=ro).
-_READ_ONLY_SESSION = {
-    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
-    "mysql": "SET SESSION TRANSACTION READ ONLY",
-    "mariadb": "SET SESSION TRANSACTION READ ONLY",
-    "sqlite": "PRAGMA query_only = ON",
-}
 # The dialect+driver crmmigrate installs, for URLs whose default driver is not installed
 # (mysql:// means mysqlclient).
 _INSTALLED_DRIVER = {
@@ -105,10 +97,9 @@ class SqlExtraction(Extraction):
                 file=self._url_shown,
                 hint=hint,
             ) from None
-        session = _READ_ONLY_SESSION.get(url.get_backend_name())
-        if session is not None:
-            sa.event.listen(engine, "connect", lambda dbapi, _: _run_and_commit(dbapi, session))
-        return engine
+        # Every session of a source is read only, whatever the query: the database itself
+        # refuses to write (a SQLite file is also opened with mode=ro).
+        return read_only(engine)
 
     def _chunks(self) -> Iterator[pd.DataFrame]:
         try:
@@ -319,15 +310,6 @@ def _read_only_url(url: URL) -> URL:
         database="file:" + urllib.parse.quote(database),
         query={**url.query, "mode": "ro", "uri": "true"},
     )
-
-
-def _run_and_commit(dbapi_connection: Any, statement: str) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(statement)
-    finally:
-        cursor.close()
-    dbapi_connection.commit()  # a SET inside a transaction rolled back would be undone
 
 
 # What may hide a ';' or a keyword from the check of a query: comments, literals, quoted names,

@@ -16,6 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+# The report's engines are read-only (crmmigrate.connections owns how); bench_report imports it here.
+from crmmigrate.connections import read_only
+
+__all__ = ["day", "days_between", "exact", "read_only", "week_start"]
+
 
 class days_between(FunctionElement):  # noqa: N801 - reads as the SQL function it stands for
     """`end - start` in days (fractional) for two date or datetime columns."""
@@ -113,29 +118,3 @@ def day(column: sa.ColumnElement) -> sa.ColumnElement:
     return sa.func.date(column)
 
 
-_READ_ONLY = {
-    "sqlite": "PRAGMA query_only = ON",
-    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
-    "mysql": "SET SESSION TRANSACTION READ ONLY",
-    "mariadb": "SET SESSION TRANSACTION READ ONLY",
-}
-
-
-def read_only(engine: sa.Engine) -> sa.Engine:
-    """Every connection of `engine` made read-only by the database itself: a report never
-    writes to the target, and the database, not only this code, guarantees it."""
-    statement = _READ_ONLY.get(engine.dialect.name)
-    if statement is not None:
-        @sa.event.listens_for(engine, "connect")
-        def _read_only(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute(statement)
-            finally:
-                cursor.close()
-            # PostgreSQL's SET is transactional: the driver opened a transaction for it, and
-            # the rollback that ends SQLAlchemy's first look at the connection would undo it.
-            dbapi_connection.commit()
-
-        engine.dispose()  # a connection made before the listener (a connect check) is not kept
-    return engine

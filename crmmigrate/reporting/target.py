@@ -8,12 +8,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from crmmigrate.connections import read_only
 from crmmigrate.errors import CrmMigrateError
 from crmmigrate.load import connect
 from crmmigrate.load.engine import TargetUnreachable
 from crmmigrate.load.schema import check_target
 from crmmigrate.passwords import mask_url
-from crmmigrate.reporting.dialect import read_only
 
 
 class NotATarget(CrmMigrateError):
