@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from crmmigrate.cli import app
 from crmmigrate.scaffold import init_project
+from tests.contacts_migration import write_contacts_migration
 
 runner = CliRunner()
 
@@ -178,20 +179,10 @@ TEST_RECORDS = range(7, CONTACTS, 1200)  # 50 rows the mapping's filter removes
 
 
 def _write_big_migration(folder: Path, target: str = "sqlite:///crm.db", bulk_rows: int = 0) -> Path:
-    with (folder / "contacts.csv").open("w", encoding="utf-8") as f:
-        f.write("ContactID,First,Last,Email\n")
-        for i in range(CONTACTS):
-            last = "" if i in NO_LAST_NAME else ("Test" if i in TEST_RECORDS else f"Name{i}")
-            f.write(f"C-{i},First{i},{last},person{i}@example.com\n")
-    (folder / "contacts.yaml").write_text(
-        "entity: contact\n"
-        "fields:\n  id: ContactID\n  first_name: First\n  last_name: Last\n  email: Email\n"
-        "where:\n  - {name: no test records, field: last_name, op: '!=', value: Test}\n",
-        encoding="utf-8")
-    config = folder / "migration.yaml"
-    config.write_text(f"target: {target}\nbatch_rows: 500\nbulk_rows: {bulk_rows}\n"
-                      "sources:\n  - {location: contacts.csv, mapping: contacts.yaml}\n", encoding="utf-8")
-    return config
+    return write_contacts_migration(
+        folder, target, CONTACTS, bulk_rows=bulk_rows,
+        last_name=lambda i: "" if i in NO_LAST_NAME else ("Test" if i in TEST_RECORDS else f"Name{i}"),
+        where="  - {name: no test records, field: last_name, op: '!=', value: Test}\n")
 
 
 def _loaded_so_far(database: Path) -> int:

@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 
 from crmmigrate.cli import app
 from crmmigrate.load.lock import TargetBusy, target_lock
+from tests.contacts_migration import write_contacts_migration
 from tests.test_undo_merge import target  # noqa: F401  (the fixture: a new SQLite, PostgreSQL or MariaDB database)
 
 runner = CliRunner()
@@ -38,17 +39,7 @@ SECRET = "s3cret-pw"
 
 def _write_migration(folder: Path, target_url: str) -> Path:
     """A migration of ROWS valid contacts, every one loadable (the gate passes: exit 0)."""
-    with (folder / "contacts.csv").open("w", encoding="utf-8") as f:
-        f.write("ContactID,First,Last,Email\n")
-        for i in range(ROWS):
-            f.write(f"C-{i},First{i},Name{i},person{i}@example.com\n")
-    (folder / "contacts.yaml").write_text(
-        "entity: contact\nfields:\n  id: ContactID\n  first_name: First\n  last_name: Last\n  email: Email\n",
-        encoding="utf-8")
-    config = folder / "migration.yaml"
-    config.write_text(f"target: {target_url}\nbatch_rows: 500\nbulk_rows: 0\n"
-                      "sources:\n  - {location: contacts.csv, mapping: contacts.yaml}\n", encoding="utf-8")
-    return config
+    return write_contacts_migration(folder, target_url, ROWS)
 
 
 @pytest.fixture
