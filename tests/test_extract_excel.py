@@ -362,3 +362,70 @@ def test_legacy_xls_content_under_an_xlsx_name(tmp_path: Path) -> None:
     path.write_bytes(OLE + "Workbook".encode("utf-16-le"))
     with pytest.raises(UnsupportedFormat, match="legacy binary .xls"):
         open_source(Source(location=str(path)))
+
+
+def test_error_cells_read_as_their_text(tmp_path: Path) -> None:
+    rows = [["Id", "Owner", "Score"], ["C-1", 1, 2], ["C-2", 3, 4]]
+    path = workbook(tmp_path / "e.xlsx", {"S": rows})
+    # What Excel writes for a failed lookup (a cached error) and a division by zero.
+    rewrite_sheet(
+        path,
+        lambda xml: xml.replace(
+            '<c r="B2" t="n"><v>1</v></c>', '<c r="B2" t="e"><f>NA()</f><v>#N/A</v></c>'
+        ).replace('<c r="C3" t="n"><v>4</v></c>', '<c r="C3" t="e"><v>#DIV/0!</v></c>'),
+    )
+    frame, extraction = read(path)
+    assert values(frame.drop(columns=list(PROVENANCE))) == [
+        ["C-1", "#N/A", "2"],
+        ["C-2", "3", "#DIV/0!"],
+    ]
+    assert extraction.report.notes == []
+
+
+def test_table_away_from_the_corner_keeps_sheet_row_numbers(tmp_path: Path) -> None:
+    rows = [[], [], [None, None, *HEADER], *([None, None, *p] for p in PEOPLE)]
+    path = workbook(tmp_path / "o.xlsx", {"S": rows})
+    frame, extraction = read(path)
+    assert extraction.report.header_row == 3
+    assert extraction.report.columns == ["column_1", "column_2", *HEADER]
+    assert values(frame)[0] == [None, None, *PEOPLE[0], "o", str(path), "4"]
+
+
+def test_whole_numbers_keep_every_digit(tmp_path: Path) -> None:
+    numbers = [4915112345678, 1234567890123456, 2**53, -(2**53)]
+    rows = [["Id", "N"], *([i, n] for i, n in enumerate(numbers))]
+    path = workbook(tmp_path / "n.xlsx", {"S": rows})
+    frame, _ = read(path)
+    assert frame["N"].tolist() == [str(n) for n in numbers]
+
+
+def test_duration_beyond_any_date_keeps_the_rest_of_its_row(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "S"
+    for row in (["Id", "Took", "Note"], [1, 1e20, "far"], [2, 1.5, "near"]):
+        sheet.append(row)
+    sheet["B2"].number_format = sheet["B3"].number_format = "[h]:mm:ss"
+    book.save(tmp_path / "d.xlsx")
+    frame, extraction = read(tmp_path / "d.xlsx")
+    assert values(frame.drop(columns=list(PROVENANCE))) == [
+        ["1", "#VALUE!", "far"],
+        ["2", "36:00:00", "near"],
+    ]
+    assert extraction.report.notes == [
+        "1 cell(s) in sheet 'S' could not be read as their format says; the first: Cell B2 is "
+        "marked as a date but the serial value 1e+20 is outside the limits for dates. The cell "
+        "will be treated as an error."
+    ]
+
+
+def test_chart_sheets_are_not_offered(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active.title = "Data"
+    book.active.append(["Id"])
+    book.active.append(["C-1"])
+    book.create_chartsheet("Chart")
+    book.save(tmp_path / "c.xlsx")
+    frame, extraction = read(tmp_path / "c.xlsx")
+    assert extraction.report.sheets == ["Data"]
+    assert frame["Id"].tolist() == ["C-1"]
