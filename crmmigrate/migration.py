@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import Field, ValidationError, field_validator
@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 from crmmigrate import config
 from crmmigrate.config import BadConfig, Located, Strict
 from crmmigrate.defaults import rules_file
-from crmmigrate.extract import Source
+from crmmigrate.extract import ReadOptions, Source
 from crmmigrate.load.engine import BATCH_ROWS, BULK_ROWS
 from crmmigrate.load.schema import source_name_problem
 from crmmigrate.mapping.config import Mapping, load_mapping
@@ -27,21 +27,22 @@ from crmmigrate.validate.rules import known_region
 DEFAULT_TARGET = "sqlite:///migration.db"
 
 
-class SourceEntry(Strict):
-    """One legacy source of the migration and the mapping that turns it into an entity. Any
-    extract option given here overrides the one in the mapping's `source:`."""
+class _Where(Strict):
+    """Where a source is and the mapping that turns it into an entity. SourceEntry's last base,
+    so these keys come first in its fields (pydantic orders them from the last base), and a
+    source entry's problems are listed location, mapping, then the reading options."""
 
     location: str = Field(description="a file or a SQLAlchemy URL, relative to the config")
     mapping: str = Field(description="the mapping file, relative to the config")
+
+
+class SourceEntry(ReadOptions, _Where):
+    """One legacy source of the migration and the mapping that turns it into an entity, with
+    extract's reading options (`ReadOptions`, as a mapping's `source:` and the command line hold
+    them): any given here overrides the one in the mapping's `source:`."""
+
     name: str | None = Field(None, description="source name [default: the mapping's, or file stem]")
-    format: Literal["csv", "excel", "json", "jsonl", "sql", "parquet"] | None = None
-    encoding: str | None = None
-    delimiter: str | None = None
-    header_row: int | None = Field(None, ge=0)
-    sheet: str | int | None = None
-    records: str | None = None
-    table: str | None = None
-    query: str | None = None
+    sheet: str | int | None = None  # `sheet: 2` in YAML is a number: the second sheet
     phone_region: str | None = Field(
         None, description="region of this source's phone numbers written without a country code, e.g. DE")
 
