@@ -49,7 +49,8 @@ from crmmigrate.errors import (
 )
 from crmmigrate.extract import ExtractReport, Reject, open_source, rejects_frame
 from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load
-from crmmigrate.load.engine import fetch, write_ledger
+from crmmigrate.load.dialects import fetch
+from crmmigrate.load.engine import write_ledger
 from crmmigrate.load.gate import loadable
 from crmmigrate.load.lock import Waiting, target_lock
 from crmmigrate.load.merges import MergedInTarget, keep_merged

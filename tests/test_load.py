@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from crmmigrate.cli import app
 from crmmigrate.load import TargetUnreachable, check_target, connect, load
+from crmmigrate.load import dialects as dialects_module
 from crmmigrate.load import engine as engine_module
 from crmmigrate.load.gate import loadable
 from crmmigrate.model import MODEL
@@ -100,7 +101,7 @@ def bulk_rows(request, monkeypatch) -> int:
     """Load batch by batch, or in bulk from the first new row, in pieces of two records sent
     as CSV one row at a time (so every piece boundary is crossed)."""
     monkeypatch.setattr(engine_module, "BULK_PIECE_ROWS", 2)
-    monkeypatch.setattr(engine_module, "COPY_ROWS", 1)
+    monkeypatch.setattr(dialects_module, "COPY_ROWS", 1)
     return request.param
 
 
@@ -380,10 +381,10 @@ def test_a_staging_file_that_fails_sends_the_source_batch_by_batch(tmp_path, mon
     @contextmanager
     def failing_stage(_path):
         def send(_rows):
-            raise engine_module._StagingFailed("disk full")
+            raise dialects_module.StagingFailed("disk full")
         yield send
 
-    monkeypatch.setattr(engine_module, "_sqlite_stage", failing_stage)
+    monkeypatch.setattr(dialects_module, "_sqlite_stage", failing_stage)
     engine = connect(f"sqlite:///{tmp_path / 'crm.db'}")
 
     report = run_load(engine, {"contact": contacts("C1", "C2", "C3")}, bulk_rows=1)

@@ -21,27 +21,24 @@ import multiprocessing
 import os
 import signal
 import sys
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from crmmigrate import parallel
 from crmmigrate.connections import create_engine, guard_target
 from crmmigrate.errors import CrmMigrateError, TooLong
+from crmmigrate.load.dialects import StagingFailed, copy_csv, dialect_for, upsert
 from crmmigrate.load.lock import target_lock
 from crmmigrate.load.schema import (
     ID_MAP,
@@ -61,8 +58,6 @@ BULK_ROWS = 50_000  # new rows of a source from which it is loaded in bulk (inde
 BULK_PIECE_ROWS = 100_000  # records prepared at a time while the database takes the ones before
 PIECES_AHEAD = 3  # pieces the forked preparers may have ready before they are written
 PREPARERS = 2  # forked processes preparing pieces (on a machine with more than one core)
-SQLITE_BULK_CACHE_KB = 512 * 1024  # SQLite's page cache during a bulk load (default: 2 MB)
-COPY_ROWS = 50_000  # rows per piece of CSV handed to COPY
 REJECT_COLUMNS = ("_source", "_file", "_row", "entity", "legacy_id", "reason")
 
 
@@ -78,8 +73,7 @@ def connect(url: str) -> sa.Engine:
         guard_target(engine, mask_url(url))
         with engine.connect():
             pass
-        if engine.dialect.name == "sqlite":
-            _sqlite_transactions(engine)
+        dialect_for(engine).set_up(engine)
     except sa.exc.ArgumentError as exc:
         raise TargetUnreachable(f"not a database URL: {exc}.", hint="e.g. sqlite:///crm.db") from None
     except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
@@ -88,19 +82,6 @@ def connect(url: str) -> sa.Engine:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise TargetUnreachable(f"{mask_url(url)}: cannot connect: {mask_text(reason, url)}.") from None
     return engine
-
-
-def _sqlite_transactions(engine: sa.Engine) -> None:
-    """Let SQLAlchemy, not Python's sqlite3 module, begin transactions: otherwise savepoints
-    (batches inside a dry run) do not work (SQLAlchemy's documented pysqlite recipe)."""
-
-    @sa.event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        dbapi_connection.isolation_level = None
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN")
 
 
 @dataclass
@@ -200,8 +181,7 @@ class _EntityLoader:
         self.bulk_rows = bulk_rows
         self.progress = progress
         self.nested = nested
-        self.dialect = connection.dialect.name
-        self.postgres = self.dialect == "postgresql"
+        self.dialect = dialect_for(connection)
         self.columns = [c.name for c in self.table.columns if c.name != "id"]
         # COPY talks to the driver directly, so its errors come unwrapped by SQLAlchemy.
         self.refusals = (sa.exc.DBAPIError, connection.dialect.loaded_dbapi.Error)
@@ -404,15 +384,13 @@ class _EntityLoader:
         return pa.table([pa.array([r[i] for r in rows], t) for i, t in enumerate(schema.types)], schema=schema)
 
     def _fetch(self, query: sa.Select) -> list[tuple]:
-        return fetch(self.connection, query)
+        return self.dialect.fetch(self.connection, query)
 
     def _bulk(self, legacy: pa.Array, existing: pa.Table) -> bool:
         """Whether to load a source in bulk (`_load_bulk`): worth it once its new records number
         `bulk_rows` and outnumber the rows already in the table."""
-        if self.dialect not in ("postgresql", "sqlite") or not self.bulk_rows:
-            return False  # MariaDB's DDL commits on its own: a killed load would leave no index
-        if self.dialect == "sqlite" and self.nested:
-            return False  # a dry run's one transaction: SQLite cannot attach a staging file in it
+        if not self.bulk_rows or not self.dialect.can_bulk(self.nested):
+            return False
         legacy = pc.unique(legacy.drop_null())
         new = len(legacy) - int(pc.sum(pc.is_in(legacy, value_set=existing.column("legacy_id"))).as_py() or 0)
         if new < self.bulk_rows:
@@ -469,17 +447,13 @@ class _EntityLoader:
         """Insert the new rows and update the changed ones of a batch, and record them in id_map."""
         if new.any():
             inserted = rows.filter(pa.array(new))
-            if self.postgres and not row_by_row:
-                # Ids come from the table's sequence up front, so nothing needs looking up
-                # after COPY (a fresh table has no statistics and the lookup would scan it).
-                fresh = self._reserve_ids(len(inserted))
-                copy_csv(self.connection.connection.driver_connection, self.table.name,
-                          inserted.add_column(0, "id", pa.array(fresh, pa.int64())))
-            elif self.dialect == "sqlite":
-                # A write transaction holds SQLite's only write lock: the next ids are ours.
-                first = self.connection.execute(sa.select(sa.func.coalesce(sa.func.max(self.table.c.id), 0))).scalar_one()
-                fresh = np.arange(first + 1, first + 1 + len(inserted), dtype=np.int64)
-                self._insert(inserted.add_column(0, "id", pa.array(fresh, pa.int64())))
+            fresh = self.dialect.reserve_ids(self.connection, self.table, len(inserted), row_by_row=row_by_row)
+            if fresh is not None:
+                numbered = inserted.add_column(0, "id", pa.array(fresh, pa.int64()))
+                if self.dialect.copies(row_by_row):
+                    copy_csv(self.connection.connection.driver_connection, self.table.name, numbered)
+                else:
+                    self._insert(numbered)
             else:
                 self._insert(inserted)
                 found = self._ids(inserted.column("legacy_id").to_pylist(), inserted.column("legacy_source")[0].as_py())
@@ -506,32 +480,11 @@ class _EntityLoader:
         is kept, and the caller loads the source batch by batch to find the rows it refuses."""
         done = self.done
         try:
-            if self.postgres:
-                with self._transaction():
-                    dropped = self._drop_indexes()
-                    first = self._first_free_id()
-                    with self._copy_sink() as send:
-                        streamed = self._stream(frame, failures, pointers, repeats, existing, send, first, total)
-                    # Move the sequence past the ids taken (the table's lock kept anyone else out).
-                    self.connection.execute(sa.text("SELECT setval(:s, :last, :called)"), {
-                        "s": self._sequence(), "last": max(streamed.next_id - 1, first),
-                        "called": streamed.next_id > first})
-                    rejected = self._finish_bulk(source, dropped, streamed)
-            else:
-                with self._staging_file() as staged:
-                    with _sqlite_stage(staged) as send:
-                        # Ids from 0 here; the table's next free id is added when copied.
-                        streamed = self._stream(frame, failures, pointers, repeats, existing, send, 0, total)
-                    with self._attached(staged), self._transaction():
-                        dropped = self._drop_indexes()
-                        first = self._first_free_id()
-                        if streamed.next_id:
-                            columns = ", ".join(self._quoted(c) for c in self.columns)
-                            self.connection.exec_driver_sql(
-                                f"INSERT INTO main.{self._quoted(self.table.name)} (id, {columns}) "
-                                f"SELECT id + ?, {columns} FROM {_STAGE}.staged ORDER BY id", (first,))
-                        rejected = self._finish_bulk(source, dropped, streamed)
-        except (*self.refusals, _StagingFailed):
+            streamed, rejected = self.dialect.bulk_write(
+                self.connection, self.table, self.columns, self._transaction,
+                lambda send, first: self._stream(frame, failures, pointers, repeats, existing, send, first, total),
+                lambda dropped, streamed: self._finish_bulk(source, dropped, streamed))
+        except (*self.refusals, StagingFailed):
             self.done = done
             return False
         for item in rejected.to_dict("records"):
@@ -572,7 +525,7 @@ class _EntityLoader:
         returns the rejected records."""
         for rows, ids in streamed.changes:
             self._update(rows, ids)
-        self._build_indexes(dropped)
+        self.dialect.build_indexes(self.connection, self.table, dropped)
         loaded = pa.concat_tables(streamed.entries)
         self._bulk_ledger(source, loaded)
         rejected = pd.concat([p.rejected for p in streamed.pieces], ignore_index=True)
@@ -582,40 +535,6 @@ class _EntityLoader:
                           value_set=loaded.column("legacy_id")).to_numpy(zero_copy_only=False)
         self._ledger(_rejected_entries(rejected[~repeat]))
         return rejected
-
-    @contextmanager
-    def _staging_file(self) -> Iterator[Path]:
-        """Where a SQLite bulk load stages its rows: beside the target (on its disk, which has
-        room for them), removed after, and before if a killed load left one."""
-        database = self.connection.engine.url.database
-        if not database or database == ":memory:" or database.startswith("file:"):
-            with tempfile.TemporaryDirectory(prefix="crmmigrate-") as folder:
-                yield Path(folder) / "staged.db"
-            return
-        staged = Path(database).with_name(Path(database).name + ".crmmigrate-staging")
-        staged.unlink(missing_ok=True)
-        try:
-            yield staged
-        finally:
-            staged.unlink(missing_ok=True)
-
-    @contextmanager
-    def _attached(self, staged: Path) -> Iterator[None]:
-        """SQLite with the staging file attached (outside any transaction, as SQLite requires)
-        and a page cache big enough for the table's indexes."""
-        if self.connection.in_transaction():
-            self.connection.commit()
-        raw = self.connection.connection.driver_connection
-        raw.execute(f"ATTACH DATABASE ? AS {_STAGE}", (str(staged),))
-        before = raw.execute("PRAGMA cache_size").fetchone()[0]
-        raw.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KB}")
-        try:
-            yield
-        finally:
-            if self.connection.in_transaction():
-                self.connection.rollback()
-            raw.execute(f"PRAGMA cache_size = {int(before)}")
-            raw.execute(f"DETACH DATABASE {_STAGE}")
 
     def _pieces(self, frame: pd.DataFrame, failures: pd.DataFrame, pointers: dict,
                 repeats: pd.Series) -> Iterator[_Prepared]:
@@ -643,44 +562,6 @@ class _EntityLoader:
         finally:
             _FORKED = None
 
-    def _drop_indexes(self) -> list[sa.Constraint]:
-        """Drop the table's indexes and, on PostgreSQL, its foreign keys (SQLite enforces
-        none); returns the constraints dropped. The key stays: other tables' foreign keys
-        need it. The table's write lock comes first: the ids are the loader's."""
-        constraints: list[sa.Constraint] = []
-        if self.postgres:
-            self.connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
-            self.connection.exec_driver_sql(f"LOCK TABLE {self._quoted(self.table.name)} IN EXCLUSIVE MODE")
-            constraints = [c for c in self.table.constraints if isinstance(c, sa.ForeignKeyConstraint)]
-            for constraint in constraints:
-                self.connection.execute(sa.schema.DropConstraint(constraint))
-        for index in self.table.indexes:
-            self.connection.execute(sa.schema.DropIndex(index))
-        return constraints
-
-    def _build_indexes(self, constraints: list[sa.Constraint]) -> None:
-        for index in self.table.indexes:
-            self.connection.execute(sa.schema.CreateIndex(index))
-        for constraint in constraints:
-            self.connection.execute(sa.schema.AddConstraint(constraint))
-        self.connection.exec_driver_sql(f"ANALYZE {self._quoted(self.table.name)}")
-
-    def _first_free_id(self) -> int:
-        """The first id of the rows a bulk load inserts, the table's write lock held."""
-        if self.postgres:
-            return self.connection.execute(sa.text("SELECT nextval(:s)"), {"s": self._sequence()}).scalar_one()
-        return self.connection.execute(sa.select(sa.func.coalesce(sa.func.max(self.table.c.id), 0))).scalar_one() + 1
-
-    @contextmanager
-    def _copy_sink(self) -> Iterator[Callable[[pa.Table], None]]:
-        """PostgreSQL's COPY into the table, fed by psycopg's queued writer: a thread sends each
-        piece while the next one is prepared."""
-        from psycopg.copy import QueuedLibpqWriter
-
-        with self.connection.connection.driver_connection.cursor() as cursor, cursor.copy(
-                _copy_statement(self.table.name, ["id", *self.columns]), writer=QueuedLibpqWriter(cursor)) as copy:
-            yield lambda rows: _send_csv(copy, rows)
-
     def _bulk_ledger(self, source: str, loaded: pa.Table) -> None:
         """The loaded entries of a bulk load: COPYed into id_map when it holds nothing for the
         source but this run's own entries (its key built after them when they outnumber what
@@ -695,13 +576,8 @@ class _EntityLoader:
             "reason": pa.nulls(count, pa.string()),
             "run_id": pa.repeat(pa.scalar(self.run_id), count),
         })
-        if not self.postgres:
-            # Written by SQLite itself from the rows just loaded (this run's, of this source).
-            self.connection.exec_driver_sql(
-                f"INSERT INTO {ID_MAP} ({', '.join(LEDGER_COLUMNS)}) SELECT ?, legacy_source, legacy_id, id, "
-                f"'loaded', NULL, run_id FROM {self._quoted(self.table.name)} WHERE legacy_source = ? AND run_id = ? "
-                "ORDER BY legacy_id ON CONFLICT (entity, source, legacy_id) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in _LEDGER_CHANGES), (self.entity.name, source, self.run_id))
+        if self.dialect.ledger_from_table(self.connection, self.table, self.entity.name, source, self.run_id,
+                                          LEDGER_COLUMNS, _LEDGER_CHANGES):
             return
         if not self._clear_ledger(source, entries.column("legacy_id")):
             self._ledger(entries.drop_columns(["entity", "run_id"]).to_pandas())
@@ -734,18 +610,6 @@ class _EntityLoader:
                 self.id_map.c.legacy_id.in_(superseded[start : start + 5000])))
         return True
 
-    def _quoted(self, name: str) -> str:
-        return self.connection.dialect.identifier_preparer.quote(name)
-
-    def _sequence(self) -> str:
-        return self.connection.execute(sa.text("SELECT pg_get_serial_sequence(:table, 'id')"),
-                                       {"table": self._quoted(self.table.name)}).scalar_one()
-
-    def _reserve_ids(self, count: int) -> list[int]:
-        rows = self.connection.execute(sa.text("SELECT nextval(:sequence) FROM generate_series(1, :count)"),
-                                       {"sequence": self._sequence(), "count": count})
-        return [r[0] for r in rows]
-
     def _parameters(self, rows: pa.Table) -> list[tuple]:
         """Rows as tuples of what the driver takes, converted by SQLAlchemy's own column types
         (JSON columns are JSON text already). SQLite's dates are written by Arrow in
@@ -754,7 +618,7 @@ class _EntityLoader:
         columns = []
         for name in rows.column_names:
             values = rows.column(name)
-            if self.dialect == "sqlite" and pa.types.is_temporal(values.type):
+            if self.dialect.temporal_as_text and pa.types.is_temporal(values.type):
                 values = values.cast(pa.string())  # "2020-01-02", "2020-01-02 03:04:05.000000"
             process = None if name in ("custom", "quarantine") or pa.types.is_string(values.type) else \
                 self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
@@ -766,17 +630,17 @@ class _EntityLoader:
                 columns.append(values.to_pylist())
         return list(zip(*columns, strict=True))
 
-    def _placeholders(self, count: int) -> str:
-        return ", ".join(["?" if self.connection.dialect.paramstyle == "qmark" else "%s"] * count)
+    def _quoted(self, name: str) -> str:
+        return self.dialect.quoted(self.connection, name)
 
     def _insert(self, rows: pa.Table) -> None:
         names = ", ".join(self._quoted(c) for c in rows.column_names)
         self.connection.exec_driver_sql(
-            f"INSERT INTO {self._quoted(self.table.name)} ({names}) VALUES ({self._placeholders(rows.num_columns)})",
+            f"INSERT INTO {self._quoted(self.table.name)} ({names}) VALUES ({self.dialect.placeholders(self.connection, rows.num_columns)})",
             self._parameters(rows))
 
     def _update(self, rows: pa.Table, ids: np.ndarray) -> None:
-        mark = "?" if self.connection.dialect.paramstyle == "qmark" else "%s"
+        mark = self.dialect.mark(self.connection)
         sets = ", ".join(f"{self._quoted(c)} = {mark}" for c in rows.column_names)
         self.connection.exec_driver_sql(
             f"UPDATE {self._quoted(self.table.name)} SET {sets} WHERE id = {mark}",
@@ -829,48 +693,6 @@ class _Streamed:
     counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "changed": 0, "unchanged": 0})
 
 
-class _StagingFailed(Exception):
-    """The staging file refused a piece (a full disk, say): the source goes batch by batch."""
-
-
-_STAGE = "crmmigrate_stage"  # the staging file's name while attached to a SQLite target
-
-
-@contextmanager
-def _sqlite_stage(path: Path) -> Iterator[Callable[[pa.Table], None]]:
-    """A staging SQLite file that Arrow pieces go into through ADBC's ingest (a C loop, run by
-    a thread, where sqlite3's executemany would make a Python object per value). Dates and
-    times go as SQLAlchemy writes them."""
-    import adbc_driver_sqlite.dbapi as adbc
-
-    connection = adbc.connect(str(path))
-    pending: list[Future] = []
-
-    def ingest(rows: pa.Table, mode: str) -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.adbc_ingest("staged", rows, mode=mode)
-        except adbc.Error as exc:
-            raise _StagingFailed(str(exc)) from exc
-
-    try:
-        # Leaving the executor waits for an ingest still running, error or not.
-        with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-stage") as stager:
-            def send(rows: pa.Table) -> None:
-                mode = "append" if pending else "create"
-                if pending:
-                    pending.pop().result()
-                rows = pa.table([c.cast(pa.string()) if pa.types.is_temporal(c.type) else c for c in rows.columns],
-                                names=rows.column_names)
-                pending.append(stager.submit(ingest, rows, mode))
-            yield send
-            if pending:
-                pending.pop().result()
-        connection.commit()
-    finally:
-        connection.close()
-
-
 # What a forked preparer inherits: the loader, the source's records, its failures, the pointer
 # maps, the repeats (set just before the fork, so nothing is pickled on the way there).
 _FORKED: tuple[_EntityLoader, pd.DataFrame, pd.DataFrame, dict, pd.Series] | None = None
@@ -899,20 +721,6 @@ LEDGER_KEY = ("entity", "source", "legacy_id")
 _LEDGER_CHANGES = ("target_id", "status", "reason", "run_id")
 
 
-def fetch(connection: sa.Connection, query: sa.Select) -> list[tuple]:
-    """A query's rows as the driver gives them: without SQLAlchemy's row objects, which cost
-    more than the query when there are millions of rows (and without its column types' result
-    processing: JSON comes as text, except from PostgreSQL's driver, which parses it)."""
-    compiled = query.compile(connection, compile_kwargs={"render_postcompile": True})
-    cursor = connection.connection.driver_connection.cursor()
-    try:
-        cursor.execute(str(compiled), tuple(compiled.params[k] for k in compiled.positiontup)
-                       if compiled.positional else compiled.params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
-
 def write_ledger(connection: sa.Connection, id_map: sa.Table, entity: str, run_id: str,
                  entries: pd.DataFrame | list[dict]) -> None:
     """Record where records ended: upsert their id_map entries (source, legacy_id, target_id,
@@ -932,81 +740,6 @@ def write_ledger(connection: sa.Connection, id_map: sa.Table, entity: str, run_i
         "run_id": pa.array([run_id] * len(entries), pa.string()),
     })
     upsert(connection, id_map, rows, LEDGER_KEY)
-
-
-def upsert(connection: sa.Connection, table: sa.Table, rows: pa.Table, key: tuple[str, ...]) -> None:
-    """Insert `rows` (Arrow columns named as the table's; JSON columns as JSON text) into
-    `table`, updating every other column of the rows whose `key` is there already. PostgreSQL
-    copies them into a staging table and upserts from it in one statement; SQLite and MariaDB
-    upsert in one executemany."""
-    if not rows.num_rows:
-        return
-    names = rows.column_names
-    changes = [c for c in names if c not in key]
-    dialect = connection.dialect.name
-    quote = connection.dialect.identifier_preparer.quote
-    target = quote(table.name)
-    columns = ", ".join(quote(c) for c in names)
-    if dialect == "postgresql":
-        stage = quote(f"{table.name}_stage")
-        raw = connection.connection.driver_connection
-        with raw.cursor() as cursor:
-            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS) "
-                           "ON COMMIT DELETE ROWS")
-            copy_csv(raw, f"{table.name}_stage", rows)
-            cursor.execute(
-                f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} "
-                f"ORDER BY {', '.join(quote(c) for c in key)} "
-                f"ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET "
-                + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in changes))
-            cursor.execute(f"DELETE FROM {stage}")
-        return
-    parameters = list(zip(*(rows.column(c).to_pylist() for c in names), strict=True))
-    if dialect == "sqlite":
-        statement = (f"INSERT INTO {target} ({columns}) VALUES ({', '.join('?' * len(names))}) "
-                     f"ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET "
-                     + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in changes))
-    elif dialect in ("mysql", "mariadb"):
-        statement = (f"INSERT INTO {target} ({columns}) VALUES ({', '.join(['%s'] * len(names))}) "
-                     "ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(c)} = VALUES({quote(c)})" for c in changes))
-    else:
-        for values in {tuple(r[names.index(c)] for c in key) for r in parameters}:
-            connection.execute(table.delete().where(*(table.c[c] == v for c, v in zip(key, values, strict=True))))
-        documents = {c for c in names if isinstance(table.c[c].type, sa.JSON)}  # JSON text, parsed
-        connection.execute(table.insert(), [
-            {c: json.loads(v) if c in documents and v is not None else v for c, v in zip(names, r, strict=True)}
-            for r in parameters])
-        return
-    connection.exec_driver_sql(statement, parameters)
-
-
-def copy_csv(raw: Any, table: str, rows: pa.Table) -> None:
-    """PostgreSQL's COPY of Arrow columns, written as CSV by Arrow."""
-    with raw.cursor() as cursor, cursor.copy(_copy_statement(table, rows.column_names)) as copy:
-        _send_csv(copy, rows)
-
-
-def _copy_statement(table: str, columns: list[str]) -> str:
-    """COPY of a table's columns from CSV on standard input (PostgreSQL's quoting of names)."""
-    def quoted(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-    return f"COPY {quoted(table)} ({', '.join(quoted(c) for c in columns)}) FROM STDIN (FORMAT csv)"
-
-
-def _send_csv(copy: Any, rows: pa.Table) -> None:
-    """Arrow columns into a running COPY, as CSV pieces."""
-    for chunk in _csv_pieces(rows):
-        copy.write(chunk)
-
-
-def _csv_pieces(rows: pa.Table) -> Iterator[bytes]:
-    """Arrow columns as CSV for COPY (NULL unquoted and empty, every value quoted), in pieces,
-    so no Python touches a row."""
-    options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
-    for start in range(0, rows.num_rows, COPY_ROWS):
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(rows.slice(start, COPY_ROWS), sink, options)
-        yield sink.getvalue().to_pybytes()
 
 
 def _split(rows: pa.Table, existing: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

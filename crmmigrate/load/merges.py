@@ -27,7 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from crmmigrate.load.engine import LEDGER_KEY, fetch, upsert
+from crmmigrate.load.dialects import fetch, upsert
+from crmmigrate.load.engine import LEDGER_KEY
 from crmmigrate.load.schema import ID_MAP, MERGED, build_metadata, table_name
 from crmmigrate.model import ANY_ENTITY, MODEL
 

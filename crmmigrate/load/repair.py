@@ -28,7 +28,8 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from crmmigrate.errors import CrmMigrateError
-from crmmigrate.load.engine import LEDGER_KEY, upsert
+from crmmigrate.load.dialects import upsert
+from crmmigrate.load.engine import LEDGER_KEY
 from crmmigrate.load.lock import target_lock
 from crmmigrate.load.schema import ID_MAP, build_metadata, check_target, table_name
 from crmmigrate.model import MODEL

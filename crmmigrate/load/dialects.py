@@ -1,0 +1,418 @@
+"""What differs between the target databases, one class per database, so the loader says
+`self.dialect.x()` where it would branch on PostgreSQL, SQLite or MariaDB (as Splink keeps one
+`SplinkDialect` per backend): quoting and placeholders, where a row's id comes from (a
+sequence, the table's highest id), the upsert, COPY against a staging file for a bulk load,
+dropping and building indexes, SQLite's transaction setup, and reading rows through the driver.
+
+`Dialect` itself is a database crmmigrate is not tested on: portable SQL, no bulk path.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+
+from crmmigrate.load.schema import ID_MAP
+
+SQLITE_BULK_CACHE_KB = 512 * 1024  # SQLite's page cache during a bulk load (default: 2 MB)
+COPY_ROWS = 50_000  # rows per piece of CSV handed to COPY
+
+# A bulk load's writing, as the loader gives it to the database: `stream(send, first id)`
+# prepares and sends the records, `finish(dropped constraints, streamed)` does the rest.
+Stream = Callable[[Callable[[pa.Table], None], int], Any]
+Finish = Callable[[list[sa.Constraint], Any], Any]
+
+
+class StagingFailed(Exception):
+    """The staging file refused a piece (a full disk, say): the source goes batch by batch."""
+
+
+class Dialect:
+    """A database as the loader meets it."""
+
+    temporal_as_text = False  # whether dates and times are bound as text (Arrow's, SQLAlchemy's format)
+
+    def set_up(self, engine: sa.Engine) -> None:
+        """What the engine needs before the loader uses it: nothing but on SQLite."""
+
+    @staticmethod
+    def quoted(connection: sa.Connection, name: str) -> str:
+        return connection.dialect.identifier_preparer.quote(name)
+
+    @staticmethod
+    def mark(connection: sa.Connection) -> str:
+        """The driver's placeholder for one value."""
+        return "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+    def placeholders(self, connection: sa.Connection, count: int) -> str:
+        return ", ".join([self.mark(connection)] * count)
+
+    @staticmethod
+    def fetch(connection: sa.Connection, query: sa.Select) -> list[tuple]:
+        """A query's rows as the driver gives them: without SQLAlchemy's row objects, which cost
+        more than the query when there are millions of rows (and without its column types' result
+        processing: JSON comes as text, except from PostgreSQL's driver, which parses it)."""
+        compiled = query.compile(connection, compile_kwargs={"render_postcompile": True})
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            cursor.execute(str(compiled), tuple(compiled.params[k] for k in compiled.positiontup)
+                           if compiled.positional else compiled.params)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def upsert(self, connection: sa.Connection, table: sa.Table, rows: pa.Table, key: tuple[str, ...]) -> None:
+        """Insert `rows` (Arrow columns named as the table's; JSON columns as JSON text) into
+        `table`, updating every other column of the rows whose `key` is there already. PostgreSQL
+        copies them into a staging table and upserts from it in one statement; SQLite and MariaDB
+        upsert in one executemany."""
+        if not rows.num_rows:
+            return
+        self._upsert(connection, table, rows, key, [c for c in rows.column_names if c not in key])
+
+    def _upsert(self, connection: sa.Connection, table: sa.Table, rows: pa.Table, key: tuple[str, ...],
+                changes: list[str]) -> None:
+        """One executemany of the database's upsert; where none is known, the keys' rows
+        deleted and the rows inserted."""
+        names = rows.column_names
+        parameters = list(zip(*(rows.column(c).to_pylist() for c in names), strict=True))
+        clause = self._on_conflict(connection.dialect.identifier_preparer.quote, key, changes)
+        if clause is not None:
+            connection.exec_driver_sql(f"{self._insert_into(connection, table, names)} VALUES "
+                                       f"({', '.join([self._upsert_mark] * len(names))}) {clause}", parameters)
+            return
+        for values in {tuple(r[names.index(c)] for c in key) for r in parameters}:
+            connection.execute(table.delete().where(*(table.c[c] == v for c, v in zip(key, values, strict=True))))
+        documents = {c for c in names if isinstance(table.c[c].type, sa.JSON)}  # JSON text, parsed
+        connection.execute(table.insert(), [
+            {c: json.loads(v) if c in documents and v is not None else v for c, v in zip(names, r, strict=True)}
+            for r in parameters])
+
+    _upsert_mark = "?"
+
+    def _on_conflict(self, quote: Callable[[str], str], key: tuple[str, ...], changes: list[str]) -> str | None:
+        """What the upsert says of a key that is there already; None: no upsert known."""
+        return None
+
+    def _insert_into(self, connection: sa.Connection, table: sa.Table, names: list[str]) -> str:
+        return f"INSERT INTO {self.quoted(connection, table.name)} ({', '.join(self.quoted(connection, c) for c in names)})"
+
+    # -- ids of new rows ----------------------------------------------------------------------
+
+    def reserve_ids(self, connection: sa.Connection, table: sa.Table, count: int, *,
+                    row_by_row: bool) -> np.ndarray | list[int] | None:
+        """The ids of `count` rows about to be inserted, or None: the database numbers them and
+        the loader looks them up after."""
+        return None
+
+    def copies(self, row_by_row: bool) -> bool:
+        """Whether a batch's new rows (ids reserved) go by COPY rather than an INSERT."""
+        return False
+
+    def first_free_id(self, connection: sa.Connection, table: sa.Table) -> int:
+        """The first id of the rows a bulk load inserts, the table's write lock held."""
+        return connection.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one() + 1
+
+    # -- the bulk path ------------------------------------------------------------------------
+
+    def can_bulk(self, nested: bool) -> bool:
+        """Whether a big first load may go in bulk (`nested`: inside a dry run's transaction)."""
+        return False  # MariaDB's DDL commits on its own: a killed load would leave no index
+
+    def bulk_write(self, connection: sa.Connection, table: sa.Table, columns: list[str],
+                   transaction: Callable[[], Any], stream: Stream, finish: Finish) -> tuple[Any, Any]:
+        """Write a bulk load's records; returns what `stream` and `finish` returned."""
+        raise NotImplementedError
+
+    def drop_indexes(self, connection: sa.Connection, table: sa.Table) -> list[sa.Constraint]:
+        """Drop the table's indexes and, on PostgreSQL, its foreign keys (SQLite enforces
+        none); returns the constraints dropped. The key stays: other tables' foreign keys
+        need it. The table's write lock comes first: the ids are the loader's."""
+        for index in table.indexes:
+            connection.execute(sa.schema.DropIndex(index))
+        return []
+
+    def build_indexes(self, connection: sa.Connection, table: sa.Table, constraints: list[sa.Constraint]) -> None:
+        for index in table.indexes:
+            connection.execute(sa.schema.CreateIndex(index))
+        for constraint in constraints:
+            connection.execute(sa.schema.AddConstraint(constraint))
+        connection.exec_driver_sql(f"ANALYZE {self.quoted(connection, table.name)}")
+
+    def ledger_from_table(self, connection: sa.Connection, table: sa.Table, entity: str, source: str,
+                          run_id: str, columns: tuple[str, ...], changes: tuple[str, ...]) -> bool:
+        """Write a bulk load's loaded id_map entries from the rows just loaded, by the database
+        itself; False where the loader writes them."""
+        return False
+
+
+class SQLiteDialect(Dialect):
+    temporal_as_text = True  # "2020-01-02", "2020-01-02 03:04:05.000000"
+
+    def set_up(self, engine: sa.Engine) -> None:
+        """Let SQLAlchemy, not Python's sqlite3 module, begin transactions: otherwise savepoints
+        (batches inside a dry run) do not work (SQLAlchemy's documented pysqlite recipe)."""
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection) -> None:  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN")
+
+    def _on_conflict(self, quote: Callable[[str], str], key: tuple[str, ...], changes: list[str]) -> str:
+        return (f"ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET "
+                + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in changes))
+
+    def reserve_ids(self, connection: sa.Connection, table: sa.Table, count: int, *,
+                    row_by_row: bool) -> np.ndarray:
+        # A write transaction holds SQLite's only write lock: the next ids are ours.
+        first = self.first_free_id(connection, table)
+        return np.arange(first, first + count, dtype=np.int64)
+
+    def can_bulk(self, nested: bool) -> bool:
+        return not nested  # a dry run's one transaction: SQLite cannot attach a staging file in it
+
+    def bulk_write(self, connection: sa.Connection, table: sa.Table, columns: list[str],
+                   transaction: Callable[[], Any], stream: Stream, finish: Finish) -> tuple[Any, Any]:
+        """Into a staging file by ADBC's Arrow ingest, copied into the table by SQLite itself."""
+        with self._staging_file(connection) as staged:
+            with _sqlite_stage(staged) as send:
+                # Ids from 0 here; the table's next free id is added when copied.
+                streamed = stream(send, 0)
+            with self._attached(connection, staged), transaction():
+                dropped = self.drop_indexes(connection, table)
+                first = self.first_free_id(connection, table)
+                if streamed.next_id:
+                    names = ", ".join(self.quoted(connection, c) for c in columns)
+                    connection.exec_driver_sql(
+                        f"INSERT INTO main.{self.quoted(connection, table.name)} (id, {names}) "
+                        f"SELECT id + ?, {names} FROM {_STAGE}.staged ORDER BY id", (first,))
+                return streamed, finish(dropped, streamed)
+
+    @contextmanager
+    def _staging_file(self, connection: sa.Connection) -> Iterator[Path]:
+        """Where a SQLite bulk load stages its rows: beside the target (on its disk, which has
+        room for them), removed after, and before if a killed load left one."""
+        database = connection.engine.url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            with tempfile.TemporaryDirectory(prefix="crmmigrate-") as folder:
+                yield Path(folder) / "staged.db"
+            return
+        staged = Path(database).with_name(Path(database).name + ".crmmigrate-staging")
+        staged.unlink(missing_ok=True)
+        try:
+            yield staged
+        finally:
+            staged.unlink(missing_ok=True)
+
+    @contextmanager
+    def _attached(self, connection: sa.Connection, staged: Path) -> Iterator[None]:
+        """SQLite with the staging file attached (outside any transaction, as SQLite requires)
+        and a page cache big enough for the table's indexes."""
+        if connection.in_transaction():
+            connection.commit()
+        raw = connection.connection.driver_connection
+        raw.execute(f"ATTACH DATABASE ? AS {_STAGE}", (str(staged),))
+        before = raw.execute("PRAGMA cache_size").fetchone()[0]
+        raw.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KB}")
+        try:
+            yield
+        finally:
+            if connection.in_transaction():
+                connection.rollback()
+            raw.execute(f"PRAGMA cache_size = {int(before)}")
+            raw.execute(f"DETACH DATABASE {_STAGE}")
+
+    def ledger_from_table(self, connection: sa.Connection, table: sa.Table, entity: str, source: str,
+                          run_id: str, columns: tuple[str, ...], changes: tuple[str, ...]) -> bool:
+        # Written by SQLite itself from the rows just loaded (this run's, of this source).
+        connection.exec_driver_sql(
+            f"INSERT INTO {ID_MAP} ({', '.join(columns)}) SELECT ?, legacy_source, legacy_id, id, "
+            f"'loaded', NULL, run_id FROM {self.quoted(connection, table.name)} WHERE legacy_source = ? AND run_id = ? "
+            "ORDER BY legacy_id ON CONFLICT (entity, source, legacy_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in changes), (entity, source, run_id))
+        return True
+
+
+class PostgresDialect(Dialect):
+    def _upsert(self, connection: sa.Connection, table: sa.Table, rows: pa.Table, key: tuple[str, ...],
+                changes: list[str]) -> None:
+        quote = connection.dialect.identifier_preparer.quote
+        target = quote(table.name)
+        columns = ", ".join(quote(c) for c in rows.column_names)
+        stage = quote(f"{table.name}_stage")
+        raw = connection.connection.driver_connection
+        with raw.cursor() as cursor:
+            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS) "
+                           "ON COMMIT DELETE ROWS")
+            copy_csv(raw, f"{table.name}_stage", rows)
+            cursor.execute(
+                f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} "
+                f"ORDER BY {', '.join(quote(c) for c in key)} "
+                f"ON CONFLICT ({', '.join(quote(c) for c in key)}) DO UPDATE SET "
+                + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in changes))
+            cursor.execute(f"DELETE FROM {stage}")
+
+    def reserve_ids(self, connection: sa.Connection, table: sa.Table, count: int, *,
+                    row_by_row: bool) -> list[int] | None:
+        if row_by_row:
+            return None
+        # Ids come from the table's sequence up front, so nothing needs looking up
+        # after COPY (a fresh table has no statistics and the lookup would scan it).
+        rows = connection.execute(sa.text("SELECT nextval(:sequence) FROM generate_series(1, :count)"),
+                                  {"sequence": self._sequence(connection, table), "count": count})
+        return [r[0] for r in rows]
+
+    def copies(self, row_by_row: bool) -> bool:
+        return not row_by_row
+
+    def first_free_id(self, connection: sa.Connection, table: sa.Table) -> int:
+        return connection.execute(sa.text("SELECT nextval(:s)"), {"s": self._sequence(connection, table)}).scalar_one()
+
+    def _sequence(self, connection: sa.Connection, table: sa.Table) -> str:
+        return connection.execute(sa.text("SELECT pg_get_serial_sequence(:table, 'id')"),
+                                  {"table": self.quoted(connection, table.name)}).scalar_one()
+
+    def can_bulk(self, nested: bool) -> bool:
+        return True
+
+    def bulk_write(self, connection: sa.Connection, table: sa.Table, columns: list[str],
+                   transaction: Callable[[], Any], stream: Stream, finish: Finish) -> tuple[Any, Any]:
+        """Into one COPY, in one transaction."""
+        with transaction():
+            dropped = self.drop_indexes(connection, table)
+            first = self.first_free_id(connection, table)
+            with self._copy_sink(connection, table, columns) as send:
+                streamed = stream(send, first)
+            # Move the sequence past the ids taken (the table's lock kept anyone else out).
+            connection.execute(sa.text("SELECT setval(:s, :last, :called)"), {
+                "s": self._sequence(connection, table), "last": max(streamed.next_id - 1, first),
+                "called": streamed.next_id > first})
+            return streamed, finish(dropped, streamed)
+
+    @contextmanager
+    def _copy_sink(self, connection: sa.Connection, table: sa.Table,
+                   columns: list[str]) -> Iterator[Callable[[pa.Table], None]]:
+        """PostgreSQL's COPY into the table, fed by psycopg's queued writer: a thread sends each
+        piece while the next one is prepared."""
+        from psycopg.copy import QueuedLibpqWriter
+
+        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(
+                _copy_statement(table.name, ["id", *columns]), writer=QueuedLibpqWriter(cursor)) as copy:
+            yield lambda rows: _send_csv(copy, rows)
+
+    def drop_indexes(self, connection: sa.Connection, table: sa.Table) -> list[sa.Constraint]:
+        connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+        connection.exec_driver_sql(f"LOCK TABLE {self.quoted(connection, table.name)} IN EXCLUSIVE MODE")
+        constraints = [c for c in table.constraints if isinstance(c, sa.ForeignKeyConstraint)]
+        for constraint in constraints:
+            connection.execute(sa.schema.DropConstraint(constraint))
+        super().drop_indexes(connection, table)
+        return constraints
+
+
+class MariaDBDialect(Dialect):
+    _upsert_mark = "%s"
+
+    def _on_conflict(self, quote: Callable[[str], str], key: tuple[str, ...], changes: list[str]) -> str:
+        return "ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(c)} = VALUES({quote(c)})" for c in changes)
+
+
+_DIALECTS: dict[str, type[Dialect]] = {
+    "postgresql": PostgresDialect,
+    "sqlite": SQLiteDialect,
+    "mysql": MariaDBDialect,
+    "mariadb": MariaDBDialect,
+}
+
+
+def dialect_for(bind: sa.Engine | sa.Connection) -> Dialect:
+    """The dialect of an engine's or connection's database, chosen by its name."""
+    return _DIALECTS.get(bind.dialect.name, Dialect)()
+
+
+def fetch(connection: sa.Connection, query: sa.Select) -> list[tuple]:
+    return dialect_for(connection).fetch(connection, query)
+
+
+def upsert(connection: sa.Connection, table: sa.Table, rows: pa.Table, key: tuple[str, ...]) -> None:
+    dialect_for(connection).upsert(connection, table, rows, key)
+
+
+def copy_csv(raw: Any, table: str, rows: pa.Table) -> None:
+    """PostgreSQL's COPY of Arrow columns, written as CSV by Arrow."""
+    with raw.cursor() as cursor, cursor.copy(_copy_statement(table, rows.column_names)) as copy:
+        _send_csv(copy, rows)
+
+
+def _copy_statement(table: str, columns: list[str]) -> str:
+    """COPY of a table's columns from CSV on standard input (PostgreSQL's quoting of names)."""
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+    return f"COPY {quoted(table)} ({', '.join(quoted(c) for c in columns)}) FROM STDIN (FORMAT csv)"
+
+
+def _send_csv(copy: Any, rows: pa.Table) -> None:
+    """Arrow columns into a running COPY, as CSV pieces."""
+    for chunk in _csv_pieces(rows):
+        copy.write(chunk)
+
+
+def _csv_pieces(rows: pa.Table) -> Iterator[bytes]:
+    """Arrow columns as CSV for COPY (NULL unquoted and empty, every value quoted), in pieces,
+    so no Python touches a row."""
+    options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+    for start in range(0, rows.num_rows, COPY_ROWS):
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(rows.slice(start, COPY_ROWS), sink, options)
+        yield sink.getvalue().to_pybytes()
+
+
+_STAGE = "crmmigrate_stage"  # the staging file's name while attached to a SQLite target
+
+
+@contextmanager
+def _sqlite_stage(path: Path) -> Iterator[Callable[[pa.Table], None]]:
+    """A staging SQLite file that Arrow pieces go into through ADBC's ingest (a C loop, run by
+    a thread, where sqlite3's executemany would make a Python object per value). Dates and
+    times go as SQLAlchemy writes them."""
+    import adbc_driver_sqlite.dbapi as adbc
+
+    connection = adbc.connect(str(path))
+    pending: list[Future] = []
+
+    def ingest(rows: pa.Table, mode: str) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.adbc_ingest("staged", rows, mode=mode)
+        except adbc.Error as exc:
+            raise StagingFailed(str(exc)) from exc
+
+    try:
+        # Leaving the executor waits for an ingest still running, error or not.
+        with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-stage") as stager:
+            def send(rows: pa.Table) -> None:
+                mode = "append" if pending else "create"
+                if pending:
+                    pending.pop().result()
+                rows = pa.table([c.cast(pa.string()) if pa.types.is_temporal(c.type) else c for c in rows.columns],
+                                names=rows.column_names)
+                pending.append(stager.submit(ingest, rows, mode))
+            yield send
+            if pending:
+                pending.pop().result()
+        connection.commit()
+    finally:
+        connection.close()
