@@ -3,11 +3,13 @@ every pointer to a merged record re-pointed to its survivor."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
 from crmmigrate.dedupe.rules import Survivorship
-from crmmigrate.model import ANY_ENTITY, MODEL
+from crmmigrate.model import ANY_ENTITY, MODEL, Field
 from crmmigrate.text import among, trimmed
 
 
@@ -134,37 +136,45 @@ def repoint(datasets: dict[str, pd.DataFrame], entity: str, survivors: dict[str,
     counts: dict[str, int] = {}
     if not survivors:
         return counts
-    for name, frame in datasets.items():
-        for f in MODEL.entity(name).pointers:
-            if f.name not in frame or (f.target != entity and f.target != ANY_ENTITY):
-                continue
-            values = frame[f.name].astype("str").str.strip()
-            hit = among(values, survivors) & ~among(values, ambiguous)
-            if f.target == ANY_ENTITY:
-                hit &= frame[f.target_from].astype("str").str.strip().str.casefold() == entity
-            if hit.any():
-                frame.loc[hit, f.name] = values[hit].map(survivors)
-                counts[f"{name}.{f.name}"] = int(hit.sum())
-            if name == entity and f.target == entity:
-                # A record that pointed at its own duplicate (an account its duplicate's
-                # parent) would now point at itself: that pointer is cleared, and counted.
-                own = hit & (frame[f.name].astype("str") == frame["id"].astype("str").str.strip())
-                if own.any():
-                    frame.loc[own, f.name] = None
-                    counts[f"{name}.{f.name} (its own duplicate, cleared)"] = int(own.sum())
+    for name, frame, f, values, named in _pointers_into(datasets, entity):
+        hit = among(values, survivors) & ~among(values, ambiguous)
+        if named is not None:
+            hit &= named
+        if hit.any():
+            frame.loc[hit, f.name] = values[hit].map(survivors)
+            counts[f"{name}.{f.name}"] = int(hit.sum())
+        if name == entity and f.target == entity:
+            # A record that pointed at its own duplicate (an account its duplicate's
+            # parent) would now point at itself: that pointer is cleared, and counted.
+            own = hit & (frame[f.name].astype("str") == frame["id"].astype("str").str.strip())
+            if own.any():
+                frame.loc[own, f.name] = None
+                counts[f"{name}.{f.name} (its own duplicate, cleared)"] = int(own.sum())
     return counts
 
 
 def child_counts(datasets: dict[str, pd.DataFrame], entity: str) -> dict[str, int]:
     """How many records in other entities point at each legacy id of `entity`."""
     found: dict[str, int] = {}
+    for _, _, _, values, named in _pointers_into(datasets, entity):
+        if named is not None:
+            values = values[named]
+        for value, count in values.dropna().value_counts().items():
+            found[value] = found.get(value, 0) + int(count)
+    return found
+
+
+def _pointers_into(datasets: dict[str, pd.DataFrame], entity: str
+                   ) -> Iterator[tuple[str, pd.DataFrame, Field, pd.Series, pd.Series | None]]:
+    """Each pointer field of the datasets that can point into `entity`: the dataset's name, its
+    frame, the field, its values stripped, and for a pointer to any entity the rows whose
+    related entity is `entity` (None for a pointer to `entity` itself). A field's values are
+    read when it comes up, after what was done to the ones before."""
     for name, frame in datasets.items():
         for f in MODEL.entity(name).pointers:
             if f.name not in frame or (f.target != entity and f.target != ANY_ENTITY):
                 continue
             values = frame[f.name].astype("str").str.strip()
-            if f.target == ANY_ENTITY:
-                values = values[frame[f.target_from].astype("str").str.strip().str.casefold() == entity]
-            for value, count in values.dropna().value_counts().items():
-                found[value] = found.get(value, 0) + int(count)
-    return found
+            named = (frame[f.target_from].astype("str").str.strip().str.casefold() == entity
+                     if f.target == ANY_ENTITY else None)
+            yield name, frame, f, values, named
