@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from crmmigrate.cli import app
 from crmmigrate.load import TargetUnreachable, check_target, connect, load
 from crmmigrate.load import dialects as dialects_module
-from crmmigrate.load import engine as engine_module
+from crmmigrate.load import rows as rows_module
 from crmmigrate.load.gate import loadable
 from crmmigrate.model import MODEL
 from crmmigrate.validate import load_rules, load_thresholds, validate
@@ -100,7 +100,7 @@ def ledger(engine: sa.Engine) -> list[tuple]:
 def bulk_rows(request, monkeypatch) -> int:
     """Load batch by batch, or in bulk from the first new row, in pieces of two records sent
     as CSV one row at a time (so every piece boundary is crossed)."""
-    monkeypatch.setattr(engine_module, "BULK_PIECE_ROWS", 2)
+    monkeypatch.setattr(rows_module, "BULK_PIECE_ROWS", 2)
     monkeypatch.setattr(dialects_module, "COPY_ROWS", 1)
     return request.param
 
@@ -295,7 +295,7 @@ BULK_TARGETS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 @pytest.fixture(params=BULK_TARGETS)
 def bulk_target(request, tmp_path, monkeypatch) -> Iterator[sa.Engine]:
-    monkeypatch.setattr(engine_module, "BULK_PIECE_ROWS", 2)
+    monkeypatch.setattr(rows_module, "BULK_PIECE_ROWS", 2)
     if request.param == "sqlite":
         engine = connect(f"sqlite:///{tmp_path / 'crm.db'}")
         yield engine

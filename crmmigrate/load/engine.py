@@ -17,17 +17,8 @@ previous piece. A kill leaves the table as it was; a refusal sends the source ba
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
-import signal
-import sys
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
-from functools import cached_property
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,30 +26,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from crmmigrate import parallel
 from crmmigrate.connections import create_engine, guard_target
 from crmmigrate.errors import CrmMigrateError, TooLong
 from crmmigrate.load.dialects import StagingFailed, copy_csv, dialect_for, upsert
 from crmmigrate.load.lock import target_lock
-from crmmigrate.load.schema import (
-    ID_MAP,
-    build_metadata,
-    init_target,
-    source_name_problem,
-    table_name,
-    too_long_id_reason,
-    too_long_ids,
-)
-from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldClass, FieldType
+from crmmigrate.load.rows import Prepared, RowPreparer, arrow_text, die_with_parent, rejected_entries
+from crmmigrate.load.schema import ID_MAP, build_metadata, init_target, source_name_problem, table_name
+from crmmigrate.model import MODEL, Entity
 from crmmigrate.passwords import mask_text, mask_url
 from crmmigrate.validate.result import ValidationResult
 
 BATCH_ROWS = 10_000
 BULK_ROWS = 50_000  # new rows of a source from which it is loaded in bulk (indexes built after)
-BULK_PIECE_ROWS = 100_000  # records prepared at a time while the database takes the ones before
-PIECES_AHEAD = 3  # pieces the forked preparers may have ready before they are written
-PREPARERS = 2  # forked processes preparing pieces (on a machine with more than one core)
 REJECT_COLUMNS = ("_source", "_file", "_row", "entity", "legacy_id", "reason")
+
+# What other modules import from here (copy_csv and die_with_parent live in dialects and rows).
+__all__ = ["BATCH_ROWS", "BULK_ROWS", "LEDGER_KEY", "LoadReport", "SourceLoad", "TargetUnreachable", "connect",
+           "copy_csv", "die_with_parent", "load", "write_ledger"]
 
 
 class TargetUnreachable(CrmMigrateError):
@@ -156,18 +140,7 @@ def load(
     return report
 
 
-@dataclass
-class _Prepared:
-    """One source's records ready for the table: `rows` in the table's column order (no `id`),
-    `origins` aligned with them, and the records rejected by policy."""
-
-    rows: pa.Table
-    origins: pd.DataFrame  # _source, _file, _row, legacy_id
-    rejected: pd.DataFrame  # the same plus reason
-    quarantined: int
-
-
-class _EntityLoader:
+class _EntityLoader(RowPreparer):
     def __init__(self, connection: sa.Connection, metadata: sa.MetaData, entity: Entity,
                  validation: ValidationResult, run_id: str, batch_rows: int, bulk_rows: int,
                  progress: Progress | None, *, nested: bool) -> None:
@@ -187,146 +160,6 @@ class _EntityLoader:
         self.refusals = (sa.exc.DBAPIError, connection.dialect.loaded_dbapi.Error)
         self.done = 0
 
-    # -- preparing rows, column by column (a cutover moves millions of them) ------------------
-
-    @cached_property
-    def _failures(self) -> pd.DataFrame:
-        """This entity's failing values: _file, _row, field, reason (the last reason per value),
-        read once per loader."""
-        found = self.validation.failures
-        mine = found.loc[found["entity"] == self.entity.name, ["_file", "_row", "field", "reason"]]
-        mine = mine.astype(str)
-        return mine.drop_duplicates(["_file", "_row", "field"], keep="last")
-
-    def _pointer_maps(self) -> dict[str, tuple[pa.Array, pa.Array]]:
-        """Per target entity: its legacy ids and their target ids (null when two sources share
-        the legacy id, so a pointer to it is ambiguous)."""
-        maps: dict[str, tuple[pa.Array, pa.Array]] = {}
-        targets = {f.target for f in self.entity.pointers if f.target != ANY_ENTITY}
-        if any(f.target == ANY_ENTITY for f in self.entity.pointers):
-            targets |= set(MODEL.names)
-        m = self.id_map.c
-        for target in sorted(targets):
-            rows = self._fetch(
-                sa.select(m.legacy_id, sa.case((sa.func.count(sa.distinct(m.target_id)) == 1, sa.func.min(m.target_id))))
-                .where(m.entity == target, m.target_id.is_not(None), m.status.in_(("loaded", "merged")))
-                .group_by(m.legacy_id))
-            maps[target] = (pa.array([r[0] for r in rows], pa.string()), pa.array([r[1] for r in rows], pa.int64()))
-        return maps
-
-    def _repeats(self, frame: pd.DataFrame, ids: pa.Array) -> pd.Series:
-        """Per record of a source, why it is rejected as a repeat of an earlier legacy id (or
-        None); `ids` are its legacy ids as `_arrow_text` gives them."""
-        reasons = pd.Series(None, index=frame.index, dtype=object)
-        if pc.count_distinct(ids).as_py() == len(ids) - ids.null_count:
-            return reasons  # the usual case: no legacy id repeats
-        legacy = pd.Series(ids.to_pandas(), dtype=object, index=frame.index)
-        repeated = legacy.notna() & legacy.duplicated(keep="first")
-        if repeated.any():
-            first = frame["_row"].astype(str).groupby(legacy).transform("first")
-            reasons[repeated] = "id: legacy id repeated (first at row " + first[repeated] + ")"
-        return reasons
-
-    def _prepare(self, frame: pd.DataFrame, failures: pd.DataFrame, pointers: dict,
-                 repeats: pd.Series) -> _Prepared:
-        """`repeats`: `_repeats` of the whole source, aligned with `frame` (a piece of it)."""
-        frame = frame.reset_index(drop=True)
-        count = len(frame)
-        where = frame["_file"].astype(str) + "\x1f" + frame["_row"].astype(str)
-        failing = failures.assign(at=pd.Index(where).get_indexer(failures["_file"] + "\x1f" + failures["_row"]))
-        failing = failing[failing["at"] >= 0]
-        # One key per record in id_map, whatever happens to it: legacy ids without padding.
-        legacy = _arrow_text(frame["id"])
-        legacy_list = pd.Series(legacy.to_pandas(), dtype=object)
-        origins = pd.DataFrame({"_source": frame["_source"].astype(str), "_file": frame["_file"].astype(str),
-                                "_row": frame["_row"].astype(str), "legacy_id": legacy_list})
-        reasons = pd.Series(None, index=frame.index, dtype=object)
-        keys = failing[failing["field"].isin([f.name for f in self.entity.fields if f.cls is FieldClass.KEY])]
-        if len(keys):
-            joined = (keys["field"] + ": " + keys["reason"]).groupby(keys["at"]).agg("; ".join)
-            reasons[joined.index] = joined
-        reasons = reasons.where(reasons.notna(), repeats.reset_index(drop=True))
-        unfit = too_long_ids(frame["id"])
-        if unfit.any():  # rejected, and keyed in id_map by its row: the id does not fit there
-            reasons[unfit] = [too_long_id_reason(str(i)) for i in frame.loc[unfit, "id"]]
-            origins.loc[unfit, "legacy_id"] = None
-
-        quarantine: dict[int, list[dict]] = {}
-        columns: dict[str, pa.Array] = {}
-        unloadable: dict[int, list[str]] = {}  # per row, the required fields it has no value for
-        for f in self.entity.fields:
-            if f.name == "id":
-                continue
-            bad = failing[failing["field"] == f.name]
-            values = _arrow_text(frame[f.name])
-            if len(bad):
-                at = bad["at"].to_numpy()
-                originals = frame[f.name].iloc[at].astype(object).tolist()
-                for i, value, reason in zip(at.tolist(), originals, bad["reason"].tolist(), strict=True):
-                    quarantine.setdefault(i, []).append({"field": f.name, "value": _text(value), "reason": reason})
-                invalid = np.zeros(count, dtype=bool)
-                invalid[at] = True
-                values = pc.if_else(pa.array(invalid), pa.scalar(None, pa.string()), values)
-            if f.is_pointer:
-                columns[f.name] = self._resolve(f, values, frame, pointers, quarantine)
-            else:
-                columns[f.name] = _typed(f.type, values)
-            if f.required and not f.is_pointer and columns[f.name].null_count:
-                for i in np.flatnonzero(columns[f.name].is_null().to_numpy(zero_copy_only=False)).tolist():
-                    unloadable.setdefault(i, []).append(f.name)
-        for i, names in unloadable.items():
-            if pd.isna(reasons.iat[i]):
-                reasons.iat[i] = _required_reason(names, quarantine.get(i, []))
-
-        custom = _arrow_text(frame["_custom"])
-        quarantine_text = [None] * count
-        for i, entries in quarantine.items():
-            quarantine_text[i] = json.dumps(entries, ensure_ascii=False)
-        # What the row says, resolved pointers included: a rerun writes only rows whose hash moved.
-        said = [pc.fill_null(columns[f.name].cast(pa.string()) if f.name != "id" else legacy, "\x00")
-                for f in self.entity.fields] + [pc.fill_null(custom, "\x00")]
-        joined = pc.binary_join_element_wise(*said, "\x1f")
-        digests = pd.util.hash_array(joined.to_numpy(zero_copy_only=False), categorize=False)
-        table = pa.table({
-            "legacy_source": pa.array(origins["_source"], type=pa.string()),
-            "legacy_id": legacy,
-            **columns,
-            "custom": custom,
-            "quarantine": pa.array(quarantine_text, type=pa.string()),
-            "row_hash": pa.array(digests, pa.uint64()).cast(pa.string()),
-            "run_id": pa.array([self.run_id] * count, type=pa.string()),
-        }).select(self.columns)
-        kept = reasons.isna().to_numpy()
-        rejected = origins[~kept].assign(reason=reasons[~kept])
-        return _Prepared(table.filter(pa.array(kept)), origins[kept].reset_index(drop=True),
-                         rejected.reset_index(drop=True),
-                         sum(len(q) for i, q in quarantine.items() if kept[i]))
-
-    def _resolve(self, f, values: pa.Array, frame: pd.DataFrame, pointers: dict,
-                 quarantine: dict[int, list[dict]]) -> pa.Array:
-        """Legacy pointer values as target ids; a value that leads nowhere is quarantined.
-        A pointer into the entity itself is set in a second pass, once every record has an id."""
-        if f.target == self.entity.name:
-            return pa.nulls(len(values), pa.int64())
-        if f.target == ANY_ENTITY:
-            targets = _arrow_text(frame[f.target_from])
-            found = pa.nulls(len(values), pa.int64())
-            for target in pc.unique(targets).to_pylist():
-                if target is not None:
-                    mine = pc.equal(targets, target)
-                    found = pc.if_else(mine, _lookup(values, pointers.get(target)), found)
-            kinds = targets.to_pylist()
-        else:
-            found = _lookup(values, pointers.get(f.target))
-            kinds = None
-        lost = np.flatnonzero(pc.and_(values.is_valid(), found.is_null()).to_numpy(zero_copy_only=False))
-        originals = frame[f.name].iloc[lost].astype(object).tolist()
-        for i, value in zip(lost.tolist(), originals, strict=True):
-            target = kinds[i] if kinds is not None else f.target
-            quarantine.setdefault(i, []).append({"field": f.name, "value": _text(value),
-                                                 "reason": f"points to no loaded {target} (or to several)"})
-        return found
-
     # -- writing ------------------------------------------------------------------------------
 
     def load(self, frame: pd.DataFrame, report: LoadReport) -> None:
@@ -337,7 +170,7 @@ class _EntityLoader:
             stats = SourceLoad(self.entity.name, str(source), rows=len(part))
             report.sources.append(stats)
             existing = self._existing(str(source))
-            legacy = _arrow_text(part["id"])
+            legacy = arrow_text(part["id"])
             repeats = self._repeats(part, legacy)
             if self._bulk(legacy, existing) and self._load_bulk(
                     str(source), part, failures, pointers, repeats, existing, stats, report, len(frame)):
@@ -347,13 +180,13 @@ class _EntityLoader:
             for item in rejected.to_dict("records"):
                 report.rejects.append({**item, "entity": self.entity.name})
             with self._transaction():
-                self._ledger(_rejected_entries(rejected))
+                self._ledger(rejected_entries(rejected))
             stats.rejected += len(rejected)
             stats.quarantined = prepared.quarantined
             self._write_source(prepared, existing, stats, report, len(frame))
         self._self_pointers(frame)
 
-    def _write_source(self, prepared: _Prepared, existing: pa.Table, stats: SourceLoad, report: LoadReport,
+    def _write_source(self, prepared: Prepared, existing: pa.Table, stats: SourceLoad, report: LoadReport,
                       total: int) -> None:
         """Split the records into new, changed and unchanged against the table, and write them
         batch by batch."""
@@ -533,34 +366,8 @@ class _EntityLoader:
         # the id_map entry (as an upsert of both would leave it).
         repeat = pc.is_in(pa.array(rejected["legacy_id"], pa.string()),
                           value_set=loaded.column("legacy_id")).to_numpy(zero_copy_only=False)
-        self._ledger(_rejected_entries(rejected[~repeat]))
+        self._ledger(rejected_entries(rejected[~repeat]))
         return rejected
-
-    def _pieces(self, frame: pd.DataFrame, failures: pd.DataFrame, pointers: dict,
-                repeats: pd.Series) -> Iterator[_Prepared]:
-        """A source's records prepared BULK_PIECE_ROWS at a time. With more than one core, a
-        forked process prepares them while this one writes (both would hold Python's GIL):
-        it inherits the records, and sends back each piece as Arrow and pandas columns."""
-        starts = range(0, len(frame), BULK_PIECE_ROWS)
-        if len(starts) < 2 or parallel.cores() < 2 or "fork" not in multiprocessing.get_all_start_methods():
-            for start in starts:
-                yield self._prepare(frame.iloc[start : start + BULK_PIECE_ROWS], failures, pointers,
-                                    repeats.iloc[start : start + BULK_PIECE_ROWS])
-            return
-        global _FORKED
-        _FORKED = (self, frame, failures, pointers, repeats)
-        try:
-            with ProcessPoolExecutor(PREPARERS, mp_context=multiprocessing.get_context("fork"),
-                                     initializer=die_with_parent, initargs=(os.getpid(),)) as preparer:
-                ahead = deque(preparer.submit(_prepare_forked, start) for start in starts[:PIECES_AHEAD])
-                for start in starts[PIECES_AHEAD:]:
-                    piece = ahead.popleft().result()
-                    ahead.append(preparer.submit(_prepare_forked, start))
-                    yield piece
-                while ahead:
-                    yield ahead.popleft().result()
-        finally:
-            _FORKED = None
 
     def _bulk_ledger(self, source: str, loaded: pa.Table) -> None:
         """The loaded entries of a bulk load: COPYed into id_map when it holds nothing for the
@@ -671,8 +478,8 @@ class _EntityLoader:
         for f in fields:
             bad = set(failures.loc[failures["field"] == f.name, "_file"] + "\x1f"
                       + failures.loc[failures["field"] == f.name, "_row"])
-            child = pd.Series(_arrow_text(frame["id"]).to_pandas(), dtype=object).map(ids)
-            parent = pd.Series(_arrow_text(frame[f.name]).to_pandas(), dtype=object).map(ids)
+            child = pd.Series(arrow_text(frame["id"]).to_pandas(), dtype=object).map(ids)
+            parent = pd.Series(arrow_text(frame[f.name]).to_pandas(), dtype=object).map(ids)
             ok = child.notna() & parent.notna() & ~where.isin(bad)
             updates = [{"_id": int(c), "_parent": int(p)} for c, p in zip(child[ok], parent[ok], strict=True)]
             if updates:
@@ -687,33 +494,10 @@ class _Streamed:
     """What streaming a bulk load's records left for the rest of it."""
 
     next_id: int
-    pieces: list[_Prepared] = field(default_factory=list)
+    pieces: list[Prepared] = field(default_factory=list)
     entries: list[pa.Table] = field(default_factory=list)  # legacy_id, target_id of rows written
     changes: list[tuple[pa.Table, np.ndarray]] = field(default_factory=list)  # changed rows, their ids
     counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "changed": 0, "unchanged": 0})
-
-
-# What a forked preparer inherits: the loader, the source's records, its failures, the pointer
-# maps, the repeats (set just before the fork, so nothing is pickled on the way there).
-_FORKED: tuple[_EntityLoader, pd.DataFrame, pd.DataFrame, dict, pd.Series] | None = None
-
-
-def die_with_parent(parent: int) -> None:
-    """A forked preparer ends with the run that forked it: a pool's workers outlive a parent
-    killed with SIGKILL, and would keep its database connections (a bulk load's open
-    transaction, the target's lock) alive for ever."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # killed before that
-        os._exit(1)
-
-
-def _prepare_forked(start: int) -> _Prepared:
-    loader, frame, failures, pointers, repeats = _FORKED  # type: ignore[misc]
-    return loader._prepare(frame.iloc[start : start + BULK_PIECE_ROWS], failures, pointers,
-                           repeats.iloc[start : start + BULK_PIECE_ROWS])
 
 
 LEDGER_COLUMNS = ("entity", "source", "legacy_id", "target_id", "status", "reason", "run_id")
@@ -753,66 +537,7 @@ def _split(rows: pa.Table, existing: pa.Table) -> tuple[np.ndarray, np.ndarray, 
             ids.to_numpy(zero_copy_only=False).copy())
 
 
-def _rejected_entries(rejected: pd.DataFrame) -> pd.DataFrame:
-    """id_map entries of rejected records (a record with no legacy id is keyed by its row)."""
-    return pd.DataFrame({"source": rejected["_source"],
-                         "legacy_id": rejected["legacy_id"].fillna("row " + rejected["_row"]),
-                         "target_id": None, "status": "rejected", "reason": rejected["reason"]})
-
-
 def _first_line(exc: Exception) -> str:
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
-def _required_reason(names: list[str], quarantined: list[dict]) -> str:
-    """Why a row lacking required fields `names` is rejected: a value that was there but
-    invalid is named with its reason (it was not empty); the others are empty."""
-    invalid = {q["field"]: q for q in reversed(quarantined) if q["value"] is not None and str(q["value"]).strip()}
-    empty = [n for n in names if n not in invalid]
-    said = [f"required field {n} invalid, {invalid[n]['value']!r}: {invalid[n]['reason']}"
-            for n in names if n in invalid]
-    if empty:
-        said.append(f"required field(s) {', '.join(empty)} empty")
-    return "; ".join(said)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return None
-    return str(value)
-
-
-def _arrow_text(column: pd.Series) -> pa.Array:
-    """Text stripped of padding, blanks as nulls, as one Arrow string array."""
-    values = pa.array(column.astype("str"), from_pandas=True)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    values = values.cast(pa.string())
-    # Unicode-aware trimming costs four times the ASCII one: only for columns that need it.
-    ascii_only = pc.all(pc.string_is_ascii(values)).as_py() is not False
-    values = pc.ascii_trim_whitespace(values) if ascii_only else pc.utf8_trim_whitespace(values)
-    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
-
-
-def _lookup(values: pa.Array, mapping: tuple[pa.Array, pa.Array] | None) -> pa.Array:
-    """Legacy ids as target ids through `mapping` (legacy ids, their target ids); null where
-    there is none."""
-    if mapping is None:
-        return pa.nulls(len(values), pa.int64())
-    keys, ids = mapping
-    return ids.take(pc.index_in(values, value_set=keys))
-
-
-def _typed(kind: FieldType, text: pa.Array) -> pa.Array:
-    """Canonical text values (validated already) as the Arrow type of their column."""
-    if kind in (FieldType.DATE, FieldType.DATETIME):
-        moments = pd.to_datetime(text.to_pandas(), errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
-        stamps = pa.array(moments, type=pa.timestamp("us"), from_pandas=True)
-        return stamps.cast(pa.date32()) if kind is FieldType.DATE else stamps
-    if kind is FieldType.INTEGER:
-        distinct = pc.unique(text).drop_null()
-        whole = pa.array([int(Decimal(v)) for v in distinct.to_pylist()], pa.int64())
-        return whole.take(pc.index_in(text, value_set=distinct))
-    if kind is FieldType.BOOLEAN:
-        return pc.equal(text, "true")
-    return text  # decimals too: the database reads their canonical text exactly
