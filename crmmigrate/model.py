@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from graphlib import CycleError, TopologicalSorter
 
+from crmmigrate.errors import did_you_mean
+
 # Every extracted row carries these columns through every stage, so any value in any report
 # can be traced back to the file and line (or primary key) it came from.
 SOURCE_COLUMN = "_source"
@@ -160,6 +162,13 @@ class Model:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.entities)
+
+    def unknown(self, name: str) -> str:
+        """What to tell of a name that is no entity: "unknown entity 'contcat' (did you mean
+        'contact'?); entities: account, contact, ..."."""
+        guess = did_you_mean(name, self.names)
+        return (f"unknown entity {name!r}" + (f" (did you mean {guess!r}?)" if guess else "")
+                + f"; entities: {', '.join(self.names)}")
 
     def entity(self, name: str) -> Entity:
         for e in self.entities:

@@ -291,12 +291,7 @@ class Mapping(Strict):
     @classmethod
     def _known_entity(cls, value: str) -> str:
         if value not in MODEL.names:
-            guess = did_you_mean(value, MODEL.names)
-            raise ValueError(
-                f"unknown entity {value!r}"
-                + (f" (did you mean {guess!r}?)" if guess else "")
-                + f"; entities: {', '.join(MODEL.names)}"
-            )
+            raise ValueError(MODEL.unknown(value))
         return value
 
     @property

@@ -30,7 +30,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from crmmigrate.dates import TIME_SUFFIX, month_name_format
-from crmmigrate.errors import BadUsage, did_you_mean
+from crmmigrate.errors import BadUsage
 from crmmigrate.extract import ExtractReport, Source, open_source
 from crmmigrate.mapping.config import SourceOptions
 from crmmigrate.model import ANY_ENTITY, MODEL, PROVENANCE, Entity, Field, FieldType
@@ -515,12 +515,7 @@ def check_entity(name: str) -> Entity:
     """The canonical entity of that name, or a usage error that suggests the closest one."""
     if name in MODEL.names:
         return MODEL.entity(name)
-    guess = did_you_mean(name, MODEL.names)
-    raise BadUsage(
-        f"unknown entity {name!r}"
-        + (f" (did you mean {guess!r}?)" if guess else "")
-        + f"; entities: {', '.join(MODEL.names)}."
-    )
+    raise BadUsage(MODEL.unknown(name) + ".")
 
 
 def suggest_mapping(source: Source, entity: str, rules: ValidationRules | None = None) -> Draft:
