@@ -20,7 +20,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,9 +27,11 @@ import sqlalchemy as sa
 
 from crmmigrate.connections import create_engine, guard_target
 from crmmigrate.errors import CrmMigrateError, TooLong
-from crmmigrate.load.dialects import StagingFailed, copy_csv, dialect_for, upsert
+from crmmigrate.load.dialects import copy_csv, dialect_for, upsert
+from crmmigrate.load.batch import BatchLoader
+from crmmigrate.load.bulk import BulkLoader
 from crmmigrate.load.lock import target_lock
-from crmmigrate.load.rows import Prepared, RowPreparer, arrow_text, die_with_parent, rejected_entries
+from crmmigrate.load.rows import RowPreparer, arrow_text, die_with_parent, rejected_entries
 from crmmigrate.load.schema import ID_MAP, build_metadata, init_target, source_name_problem, table_name
 from crmmigrate.model import MODEL, Entity
 from crmmigrate.passwords import mask_text, mask_url
@@ -140,7 +141,7 @@ def load(
     return report
 
 
-class _EntityLoader(RowPreparer):
+class _EntityLoader(RowPreparer, BulkLoader, BatchLoader):
     def __init__(self, connection: sa.Connection, metadata: sa.MetaData, entity: Entity,
                  validation: ValidationResult, run_id: str, batch_rows: int, bulk_rows: int,
                  progress: Progress | None, *, nested: bool) -> None:
@@ -159,8 +160,6 @@ class _EntityLoader(RowPreparer):
         # COPY talks to the driver directly, so its errors come unwrapped by SQLAlchemy.
         self.refusals = (sa.exc.DBAPIError, connection.dialect.loaded_dbapi.Error)
         self.done = 0
-
-    # -- writing ------------------------------------------------------------------------------
 
     def load(self, frame: pd.DataFrame, report: LoadReport) -> None:
         failures = self._failures
@@ -186,19 +185,6 @@ class _EntityLoader(RowPreparer):
             self._write_source(prepared, existing, stats, report, len(frame))
         self._self_pointers(frame)
 
-    def _write_source(self, prepared: Prepared, existing: pa.Table, stats: SourceLoad, report: LoadReport,
-                      total: int) -> None:
-        """Split the records into new, changed and unchanged against the table, and write them
-        batch by batch."""
-        rows = prepared.rows
-        new, changed, ids = _split(rows, existing)
-        stats.unchanged += int((~new & ~changed).sum())
-        for start in range(0, len(rows), self.batch_rows):
-            stop = min(start + self.batch_rows, len(rows))
-            self._batch(rows.slice(start, stop - start), prepared.origins.iloc[start:stop],
-                        new[start:stop], changed[start:stop], ids[start:stop], stats, report)
-            self._advance(stop - start, total)
-
     def _advance(self, rows: int, total: int) -> None:
         self.done += rows
         if self.progress:
@@ -218,156 +204,6 @@ class _EntityLoader(RowPreparer):
 
     def _fetch(self, query: sa.Select) -> list[tuple]:
         return self.dialect.fetch(self.connection, query)
-
-    def _bulk(self, legacy: pa.Array, existing: pa.Table) -> bool:
-        """Whether to load a source in bulk (`_load_bulk`): worth it once its new records number
-        `bulk_rows` and outnumber the rows already in the table."""
-        if not self.bulk_rows or not self.dialect.can_bulk(self.nested):
-            return False
-        legacy = pc.unique(legacy.drop_null())
-        new = len(legacy) - int(pc.sum(pc.is_in(legacy, value_set=existing.column("legacy_id"))).as_py() or 0)
-        if new < self.bulk_rows:
-            return False
-        total = self.connection.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
-        return new >= total
-
-    def _batch(self, rows: pa.Table, origins: pd.DataFrame, new: np.ndarray, changed: np.ndarray,
-               ids: np.ndarray, stats: SourceLoad, report: LoadReport) -> None:
-        try:
-            with self._transaction():
-                self._write(rows, new, changed, ids)
-            stats.inserted += int(new.sum())
-            stats.updated += int(changed.sum())
-            return
-        except self.refusals:
-            pass
-        # Find the rows the database refuses; save every other one.
-        for i in np.flatnonzero(new | changed):
-            one = np.zeros(len(rows), dtype=bool)
-            one[i] = True
-            try:
-                with self._transaction():
-                    self._write(rows, new & one, changed & one, ids, row_by_row=True)
-                if new[i]:
-                    stats.inserted += 1
-                else:
-                    stats.updated += 1
-            except self.refusals as exc:
-                reason = "database refused: " + _first_line(exc)
-                stats.rejected += 1
-                origin = origins.iloc[i]
-                try:
-                    with self._transaction():
-                        self._ledger(pd.DataFrame({"source": [origin["_source"]], "legacy_id": [origin["legacy_id"]],
-                                                   "target_id": [None], "status": ["rejected"], "reason": [reason]}))
-                except self.refusals as ledger_exc:
-                    # The value the database refused may not fit id_map either; the
-                    # reject file still has the row, and says so.
-                    reason += "; not recorded in id_map: " + _first_line(ledger_exc)
-                report.rejects.append({**origin.to_dict(), "entity": self.entity.name, "reason": reason})
-
-    def _transaction(self):
-        """A batch's transaction; within a dry run, a savepoint of the run's one transaction.
-        SQLAlchemy begins a transaction on the first read: end it before a batch begins."""
-        if self.nested:
-            return self.connection.begin_nested()
-        if self.connection.in_transaction():
-            self.connection.commit()
-        return self.connection.begin()
-
-    def _write(self, rows: pa.Table, new: np.ndarray, changed: np.ndarray, ids: np.ndarray, *,
-               row_by_row: bool = False) -> None:
-        """Insert the new rows and update the changed ones of a batch, and record them in id_map."""
-        if new.any():
-            inserted = rows.filter(pa.array(new))
-            fresh = self.dialect.reserve_ids(self.connection, self.table, len(inserted), row_by_row=row_by_row)
-            if fresh is not None:
-                numbered = inserted.add_column(0, "id", pa.array(fresh, pa.int64()))
-                if self.dialect.copies(row_by_row):
-                    copy_csv(self.connection.connection.driver_connection, self.table.name, numbered)
-                else:
-                    self._insert(numbered)
-            else:
-                self._insert(inserted)
-                found = self._ids(inserted.column("legacy_id").to_pylist(), inserted.column("legacy_source")[0].as_py())
-                fresh = np.array([found[v] for v in inserted.column("legacy_id").to_pylist()], dtype=np.int64)
-            ids[new] = fresh
-        if changed.any():
-            self._update(rows.filter(pa.array(changed)), ids[changed])
-        written = new | changed
-        if written.any():
-            self._ledger(pd.DataFrame({
-                "source": rows.column("legacy_source").filter(pa.array(written)).to_pandas(),
-                "legacy_id": rows.column("legacy_id").filter(pa.array(written)).to_pandas(),
-                "target_id": ids[written], "status": "loaded", "reason": None}))
-
-    def _load_bulk(self, source: str, frame: pd.DataFrame, failures: pd.DataFrame, pointers: dict,
-                   repeats: pd.Series, existing: pa.Table, stats: SourceLoad, report: LoadReport,
-                   total: int) -> bool:
-        """A big source in one transaction, the way the databases' manuals advise: the table's
-        indexes (and PostgreSQL's foreign keys) are dropped, the records written with the ids
-        the loader gives them, the indexes built again, the id_map entries written in one go.
-        The records are prepared piece by piece while the previous piece is written: on
-        PostgreSQL into one COPY, on SQLite into a staging file by ADBC's Arrow ingest, copied
-        into the table by SQLite itself. False when the database refused something: nothing
-        is kept, and the caller loads the source batch by batch to find the rows it refuses."""
-        done = self.done
-        try:
-            streamed, rejected = self.dialect.bulk_write(
-                self.connection, self.table, self.columns, self._transaction,
-                lambda send, first: self._stream(frame, failures, pointers, repeats, existing, send, first, total),
-                lambda dropped, streamed: self._finish_bulk(source, dropped, streamed))
-        except (*self.refusals, StagingFailed):
-            self.done = done
-            return False
-        for item in rejected.to_dict("records"):
-            report.rejects.append({**item, "entity": self.entity.name})
-        stats.rejected += len(rejected)
-        stats.quarantined = sum(p.quarantined for p in streamed.pieces)
-        stats.inserted += streamed.counts["new"]
-        stats.updated += streamed.counts["changed"]
-        stats.unchanged += streamed.counts["unchanged"]
-        return True
-
-    def _stream(self, frame: pd.DataFrame, failures: pd.DataFrame, pointers: dict, repeats: pd.Series,
-                existing: pa.Table, send: Callable[[pa.Table], None], next_id: int, total: int) -> _Streamed:
-        """Prepare the records piece by piece, send the new ones (with ids from `next_id`) and
-        keep what the rest of the load needs: changed rows, id_map entries, counts."""
-        streamed = _Streamed(next_id=next_id)
-        for piece in self._pieces(frame, failures, pointers, repeats):
-            streamed.pieces.append(piece)
-            rows = piece.rows
-            new, changed, ids = _split(rows, existing)
-            ids[new] = np.arange(streamed.next_id, streamed.next_id + int(new.sum()), dtype=np.int64)
-            streamed.next_id += int(new.sum())
-            if new.any():
-                send(rows.filter(pa.array(new)).add_column(0, "id", pa.array(ids[new], pa.int64())))
-            if changed.any():
-                streamed.changes.append((rows.filter(pa.array(changed)), ids[changed]))
-            written = new | changed
-            streamed.entries.append(pa.table({"legacy_id": rows.column("legacy_id").filter(pa.array(written)),
-                                              "target_id": pa.array(ids[written], pa.int64())}))
-            streamed.counts["new"] += int(new.sum())
-            streamed.counts["changed"] += int(changed.sum())
-            streamed.counts["unchanged"] += int((~written).sum())
-            self._advance(len(piece.rows) + len(piece.rejected), total)
-        return streamed
-
-    def _finish_bulk(self, source: str, dropped: list[sa.Constraint], streamed: _Streamed) -> pd.DataFrame:
-        """After the new rows: update the changed ones, build the indexes, write id_map;
-        returns the rejected records."""
-        for rows, ids in streamed.changes:
-            self._update(rows, ids)
-        self.dialect.build_indexes(self.connection, self.table, dropped)
-        loaded = pa.concat_tables(streamed.entries)
-        self._bulk_ledger(source, loaded)
-        rejected = pd.concat([p.rejected for p in streamed.pieces], ignore_index=True)
-        # A record rejected as a repeat shares its legacy id with the loaded one, which keeps
-        # the id_map entry (as an upsert of both would leave it).
-        repeat = pc.is_in(pa.array(rejected["legacy_id"], pa.string()),
-                          value_set=loaded.column("legacy_id")).to_numpy(zero_copy_only=False)
-        self._ledger(rejected_entries(rejected[~repeat]))
-        return rejected
 
     def _bulk_ledger(self, source: str, loaded: pa.Table) -> None:
         """The loaded entries of a bulk load: COPYed into id_map when it holds nothing for the
@@ -417,51 +253,6 @@ class _EntityLoader(RowPreparer):
                 self.id_map.c.legacy_id.in_(superseded[start : start + 5000])))
         return True
 
-    def _parameters(self, rows: pa.Table) -> list[tuple]:
-        """Rows as tuples of what the driver takes, converted by SQLAlchemy's own column types
-        (JSON columns are JSON text already). SQLite's dates are written by Arrow in
-        SQLAlchemy's format; text goes as it is."""
-        dialect = self.connection.dialect
-        columns = []
-        for name in rows.column_names:
-            values = rows.column(name)
-            if self.dialect.temporal_as_text and pa.types.is_temporal(values.type):
-                values = values.cast(pa.string())  # "2020-01-02", "2020-01-02 03:04:05.000000"
-            process = None if name in ("custom", "quarantine") or pa.types.is_string(values.type) else \
-                self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-            if process:
-                columns.append([process(v) if v is not None else None for v in values.to_pylist()])
-            elif pa.types.is_string(values.type):
-                columns.append(values.to_numpy(zero_copy_only=False))
-            else:
-                columns.append(values.to_pylist())
-        return list(zip(*columns, strict=True))
-
-    def _quoted(self, name: str) -> str:
-        return self.dialect.quoted(self.connection, name)
-
-    def _insert(self, rows: pa.Table) -> None:
-        names = ", ".join(self._quoted(c) for c in rows.column_names)
-        self.connection.exec_driver_sql(
-            f"INSERT INTO {self._quoted(self.table.name)} ({names}) VALUES ({self.dialect.placeholders(self.connection, rows.num_columns)})",
-            self._parameters(rows))
-
-    def _update(self, rows: pa.Table, ids: np.ndarray) -> None:
-        mark = self.dialect.mark(self.connection)
-        sets = ", ".join(f"{self._quoted(c)} = {mark}" for c in rows.column_names)
-        self.connection.exec_driver_sql(
-            f"UPDATE {self._quoted(self.table.name)} SET {sets} WHERE id = {mark}",
-            [(*r, int(i)) for r, i in zip(self._parameters(rows), ids, strict=True)])
-
-    def _ids(self, legacy_ids: list[str], source: str) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for start in range(0, len(legacy_ids), 5000):
-            chunk = legacy_ids[start : start + 5000]
-            query = sa.select(self.table.c.legacy_id, self.table.c.id).where(
-                self.table.c.legacy_source == source, self.table.c.legacy_id.in_(chunk))
-            found.update(dict(self.connection.execute(query).all()))
-        return found
-
     def _ledger(self, entries: pd.DataFrame) -> None:
         write_ledger(self.connection, self.id_map, self.entity.name, self.run_id, entries)
 
@@ -489,17 +280,6 @@ class _EntityLoader(RowPreparer):
                         .values({f.name: sa.bindparam("_parent")}), updates)
 
 
-@dataclass
-class _Streamed:
-    """What streaming a bulk load's records left for the rest of it."""
-
-    next_id: int
-    pieces: list[Prepared] = field(default_factory=list)
-    entries: list[pa.Table] = field(default_factory=list)  # legacy_id, target_id of rows written
-    changes: list[tuple[pa.Table, np.ndarray]] = field(default_factory=list)  # changed rows, their ids
-    counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "changed": 0, "unchanged": 0})
-
-
 LEDGER_COLUMNS = ("entity", "source", "legacy_id", "target_id", "status", "reason", "run_id")
 LEDGER_KEY = ("entity", "source", "legacy_id")
 _LEDGER_CHANGES = ("target_id", "status", "reason", "run_id")
@@ -524,20 +304,5 @@ def write_ledger(connection: sa.Connection, id_map: sa.Table, entity: str, run_i
         "run_id": pa.array([run_id] * len(entries), pa.string()),
     })
     upsert(connection, id_map, rows, LEDGER_KEY)
-
-
-def _split(rows: pa.Table, existing: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Which prepared rows are new and which changed against the table's (legacy_id, id,
-    row_hash), and the target ids of those already there (0 for new ones)."""
-    at = pc.index_in(rows.column("legacy_id"), value_set=existing.column("legacy_id"))
-    new = at.is_null()
-    changed = pc.and_(pc.invert(new), pc.not_equal(existing.column("row_hash").take(at), rows.column("row_hash")))
-    ids = pc.fill_null(existing.column("id").take(at), 0)
-    return (new.to_numpy(zero_copy_only=False), pc.fill_null(changed, False).to_numpy(zero_copy_only=False),
-            ids.to_numpy(zero_copy_only=False).copy())
-
-
-def _first_line(exc: Exception) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
