@@ -665,6 +665,8 @@ def _find_forms(tokens: Sequence[str]) -> tuple[int, int, list[_Found]]:
 
 def _strip_glued(name: str) -> tuple[str, list[str]]:
     """A name without the CJK legal forms glued to its ends, and their canonical names."""
+    if name.isascii():  # every glued form has a CJK or full-width character
+        return name, []
     _, glued = _spellings()
     found = []
     changed = True
@@ -760,16 +762,28 @@ def company_key(name: str) -> str:
     tokens = text.split(" ")
     start, end, _ = _find_forms(tokens)
     text, _ = _strip_glued(" ".join(tokens[start:end]))
-    folded = []
-    for ch in text.casefold():
-        if ch in _JOINING or "\u0300" <= ch <= "\u036f":  # a stray accent (casefolded İ has one)
-            continue
-        category = unicodedata.category(ch)
-        if category[0] in "PSZC":
-            folded.append(" ")
+    return " ".join(text.casefold().translate(_KEY_CHARS).split())
+
+
+class _KeyChars(dict):
+    """What each character becomes in a company key, worked out once per character (a
+    million names hold a few hundred distinct ones): nothing for joining marks and stray
+    accents (casefolded İ has one), a space for punctuation, symbols, separators and controls,
+    the letter without its accents otherwise. A `str.translate` table."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        if ch in _JOINING or "\u0300" <= ch <= "\u036f":
+            out = ""
+        elif unicodedata.category(ch)[0] in "PSZC":
+            out = " "
         else:
-            folded.append(_fold_letter(ch))
-    return " ".join("".join(folded).split())
+            out = _fold_letter(ch)
+        self[code] = out
+        return out
+
+
+_KEY_CHARS = _KeyChars()
 
 
 def legal_form(name: str) -> str | None:
