@@ -7,8 +7,10 @@
 
 Per source: extract (staged, with its rejects), map (with its filtered records); then every
 entity is validated together, the gate decides which entities may be loaded, and the loader
-writes them. Every artifact goes into the run's own directory (`runs/<run_id>/`), ending with
-`run.json`. A rerun is the resume: the loader commits per batch with its id_map entries and
+writes them. `_run` is that sequence, each stage a function over the run's `RunState` (what
+passes between stages) in its `StageContext` (crmmigrate/run_state.py), which times the stage,
+tells its progress and writes its files into the run's own directory (`runs/<run_id>/`), ending
+with `run.json`. A rerun is the resume: the loader commits per batch with its id_map entries and
 skips unchanged rows, and every ledger entry written here is an upsert.
 """
 
@@ -38,13 +40,11 @@ from crmmigrate.dedupe import (
     dedupe,
     load_dedupe_rules,
     read_decisions,
-    write_outputs,
 )
 from crmmigrate.errors import (
     EXIT_INTERNAL,
     BadUsage,
     CrmMigrateError,
-    OutputError,
     did_you_mean,
 )
 from crmmigrate.extract import ExtractReport, Reject, open_source, rejects_frame
@@ -67,12 +67,12 @@ from crmmigrate.migration import Migration, PlannedSource
 from crmmigrate.model import ANY_ENTITY, MODEL, PROVENANCE
 from crmmigrate.passwords import mask_text
 from crmmigrate.progress import Progress
-from crmmigrate.staging import ChunkWriter, file_name, write_bytes, write_frames
+from crmmigrate.run_state import RunLog, RunState, StageContext
+from crmmigrate.staging import ChunkWriter, file_name, write_frames
 from crmmigrate.validate import (
     ValidationResult,
     load_rules,
     load_thresholds,
-    outputs,
     validate,
 )
 
@@ -264,7 +264,7 @@ def run_migration(
     started = datetime.now(UTC)
     run_id = new_run_id(started)
     run_dir = migration.run_dir / run_id
-    log = _RunLog(run_dir / "run.json", {
+    log = RunLog(run_dir / "run.json", {
         "run_id": run_id, "status": "running", "started_at": started.isoformat(),
         "config": migration.as_dict(), "target": migration.masked_target, "dry_run": dry_run,
         "only": only, "allow_failing": allow_failing, "pid": os.getpid(), "host": socket.gethostname(),
@@ -285,149 +285,162 @@ def run_migration(
 
 
 def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_dir: Path,
-         started: datetime, log: _RunLog, *, only: list[str] | None, dry_run: bool,
+         started: datetime, log: RunLog, *, only: list[str] | None, dry_run: bool,
          allow_failing: bool, batch_rows: int | None, report: Progress,
          lock: Callable[[sa.Engine], None], interrupted: Interrupted, write_report: bool = True) -> RunResult:
-    timings: dict[str, float] = {}
+    stages = StageContext(run_dir, report)
+    engine = _open_target(migration, run_id, log, stages, lock, interrupted)
+    # What an earlier run (or a hand) left in id_map that the tables contradict, put right first.
+    state = RunState(planned, repaired=repair_id_map(engine, dry_run=dry_run))
+    ledger = _Ledger(engine, run_id, dry_run)
+    _extract_and_map_sources(state, stages)
+    _clean(migration, state, stages)
+    _validate(migration, ledger, state, stages)
+    _gate(state, allow_failing=allow_failing)
+    _dedupe(migration, ledger, state, stages)
+    with stages.timed("ledger"):
+        state.kept = ledger.record(planned, state.datasets, state.filtered, state.rejects, state.held, report)
+    _load(migration, engine, ledger, state, stages, run_id=run_id, dry_run=dry_run, batch_rows=batch_rows)
+    with stages.timed("reconcile"):
+        state.ledger = _reconcile(state.sources, state.datasets, state.filtered, state.rejects, state.held,
+                                  state.kept, state.loaded, ledger, state.deduped)
+    if write_report and not dry_run:
+        with stages.timed("report"):
+            state.report = _write_report(engine, migration, planned, run_dir, report)
+            stages.files.update(state.report.files)
+    engine.dispose()
+    return _finish(migration, run_id, run_dir, started, log, state, stages, only=only, dry_run=dry_run)
+
+
+def _open_target(migration: Migration, run_id: str, log: RunLog, stages: StageContext,
+                 lock: Callable[[sa.Engine], None], interrupted: Interrupted) -> sa.Engine:
+    """The target connected, its lock held, the earlier runs found killed marked so, its tables made."""
     # Connect before the long part, so a wrong URL or a server that is down fails at once.
-    clock = time.perf_counter()
-    engine = connect(migration.target)
-    timings["connect"] = time.perf_counter() - clock
+    with stages.timed("connect"):
+        engine = connect(migration.target)
     # One run at a time: another one's half-written rows would look like refusals to this one.
-    clock = time.perf_counter()
-    lock(engine)
-    timings["lock"] = time.perf_counter() - clock
+    with stages.timed("lock"):
+        lock(engine)
     # Holding the lock, this run knows no other is writing to the target: one that says it is was killed.
     found = mark_interrupted(migration.run_dir, run_id, migration.masked_target)
     for killed, killed_at in found:
         interrupted(killed, killed_at)
     if found:
         log.update({"interrupted_runs_found": [killed for killed, _ in found]})
-    # What an earlier run (or a hand) left in id_map that the tables contradict, put right first.
     init_target(engine)
-    repaired = repair_id_map(engine, dry_run=dry_run)
+    return engine
 
-    runs: list[SourceRun] = []
+
+def _extract_and_map_sources(state: RunState, stages: StageContext) -> None:
     frames: dict[str, list[pd.DataFrame]] = {}
-    filtered: dict[str, pd.DataFrame] = {}
-    rejects: dict[str, list] = {}
-    for planned_source in planned:
-        source_run, mapped, removed, unreadable = _extract_and_map(planned_source, run_dir, report)
-        runs.append(source_run)
+    for planned_source in state.planned:
+        source_run, mapped, removed, unreadable = _extract_and_map(planned_source, stages.run_dir, stages.progress)
+        state.sources.append(source_run)
         frames.setdefault(planned_source.entity, []).append(mapped)
-        filtered[planned_source.name] = removed
-        rejects[planned_source.name] = unreadable
+        state.filtered[planned_source.name] = removed
+        state.rejects[planned_source.name] = unreadable
     for stage in ("extract", "map"):
-        timings[stage] = sum(r.seconds[stage] for r in runs)
-    datasets = {entity: pd.concat(parts, ignore_index=True) for entity, parts in frames.items()}
+        stages.timings[stage] = sum(r.seconds[stage] for r in state.sources)
+    state.datasets = {entity: pd.concat(parts, ignore_index=True) for entity, parts in frames.items()}
 
-    clock = time.perf_counter()
-    rows = sum(len(frame) for frame in datasets.values())
-    report("clean", "all entities", 0, rows)
-    validation_rules = load_rules(migration.rules)
-    cleaned = clean(datasets, rules=load_cleaning(migration.cleaning), region=validation_rules.phone_region,
-                    regions=migration.phone_regions, progress=report)
-    datasets = cleaned.datasets
-    clean_files = _write_cleaning(cleaned, run_dir / "clean")
-    report("clean", "all entities", rows, rows)
-    timings["clean"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    report("validate", "all entities", 0, rows)
-    # A staged cutover: pointers into an entity outside this run can only lead to what is loaded.
-    outside = _outside(datasets)
-    in_target = _Ledger(engine, run_id, dry_run).pointable(outside) if outside else None
-    result = validate(datasets, rules=validation_rules, thresholds=load_thresholds(migration.thresholds),
-                      loaded=in_target, regions=migration.phone_regions, progress=report)
-    report("validate", "all entities", rows, rows)
-    timings["validate"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    files = {**clean_files, **_write_validation(result, run_dir / "validation")}
-    timings["reports"] = time.perf_counter() - clock
+def _clean(migration: Migration, state: RunState, stages: StageContext) -> None:
+    with stages.timed("clean"), stages.told("clean", "all entities", state.rows):
+        state.rules = load_rules(migration.rules)
+        state.cleaned = clean(state.datasets, rules=load_cleaning(migration.cleaning),
+                              region=state.rules.phone_region, regions=migration.phone_regions,
+                              progress=stages.progress)
+        state.datasets = state.cleaned.datasets
+        stages.write_cleaning(state.cleaned)
 
-    order, held = loadable(result, allow_failing=allow_failing)
-    forced = [e.entity for e in result.entities if not e.passed and e.entity in order]
 
-    clock = time.perf_counter()
-    ledger = _Ledger(engine, run_id, dry_run)
-    rules = load_dedupe_rules(migration.dedupe)
-    deduped_entities = [e for e in order if e in rules.entities]
-    deduping = ", ".join(deduped_entities) or "nothing to dedupe"
-    records = sum(len(datasets[e]) for e in deduped_entities if e in datasets)
-    report("dedupe", deduping, 0, records)
-    # Only what the gate lets through; leads are checked against contacts when both go in.
-    leads = rules.leads if {"lead", "contact"} <= set(order) else None
-    deduped = dedupe(datasets, DedupeRules(entities={e: rules.entities[e] for e in deduped_entities}, leads=leads),
-                     decisions=read_decisions(migration.decisions), loaded=ledger.loaded(deduped_entities),
-                     invalid=_invalid_values(result), progress=report)
-    datasets = deduped.datasets
-    files.update({f"dedupe_{k}": v for k, v in write_outputs(deduped, run_dir / "dedupe", datasets=False).items()})
-    report("dedupe", deduping, records, records)
-    timings["dedupe"] = time.perf_counter() - clock
+def _validate(migration: Migration, ledger: _Ledger, state: RunState, stages: StageContext) -> None:
+    with stages.timed("validate"), stages.told("validate", "all entities", state.rows):
+        # A staged cutover: pointers into an entity outside this run can only lead to what is loaded.
+        outside = _outside(state.datasets)
+        in_target = ledger.pointable(outside) if outside else None
+        state.validation = validate(state.datasets, rules=state.rules,
+                                    thresholds=load_thresholds(migration.thresholds), loaded=in_target,
+                                    regions=migration.phone_regions, progress=stages.progress)
+    with stages.timed("reports"):
+        stages.write_validation(state.validation)
 
-    clock = time.perf_counter()
-    kept = ledger.record(planned, datasets, filtered, rejects, held, report)
-    timings["ledger"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    loaded = load(
-        engine, datasets, validation=result, run_id=run_id, entities=order, dry_run=dry_run,
-        batch_rows=batch_rows or migration.config.batch_rows, bulk_rows=migration.config.bulk_rows,
-        progress=lambda entity, done, total: report("load", entity, done, total),
-    )
-    for entity in order:  # the loader counts the rows it writes, not those it refuses
-        report("load", entity, len(datasets.get(entity, ())), len(datasets.get(entity, ())))
-    loaded.skipped = dict(held)
-    timings["load"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    # The merged records' own values, as cleaned (dedupe leaves the datasets it is given as they were).
-    merges = ledger.merged(deduped, cleaned.datasets)
-    timings["merged"] = time.perf_counter() - clock
-    files["load_rejects"] = str(run_dir / "load.rejects.csv")
-    write_frames(run_dir / "load.rejects.csv", [loaded.rejects_frame()])
+def _gate(state: RunState, *, allow_failing: bool) -> None:
+    state.order, state.held = loadable(state.validation, allow_failing=allow_failing)
+    state.forced = [e.entity for e in state.validation.entities if not e.passed and e.entity in state.order]
 
-    clock = time.perf_counter()
-    lines = _reconcile(runs, datasets, filtered, rejects, held, kept, loaded, ledger, deduped)
-    timings["reconcile"] = time.perf_counter() - clock
-    reported = None
-    if write_report and not dry_run:
-        clock = time.perf_counter()
-        reported = _write_report(engine, migration, planned, run_dir, report)
-        files.update(reported.files)
-        timings["report"] = time.perf_counter() - clock
-    engine.dispose()
 
+def _dedupe(migration: Migration, ledger: _Ledger, state: RunState, stages: StageContext) -> None:
+    with stages.timed("dedupe"):
+        rules = load_dedupe_rules(migration.dedupe)
+        deduped_entities = [e for e in state.order if e in rules.entities]
+        records = sum(len(state.datasets[e]) for e in deduped_entities if e in state.datasets)
+        with stages.told("dedupe", ", ".join(deduped_entities) or "nothing to dedupe", records):
+            # Only what the gate lets through; leads are checked against contacts when both go in.
+            leads = rules.leads if {"lead", "contact"} <= set(state.order) else None
+            state.deduped = dedupe(
+                state.datasets, DedupeRules(entities={e: rules.entities[e] for e in deduped_entities}, leads=leads),
+                decisions=read_decisions(migration.decisions), loaded=ledger.loaded(deduped_entities),
+                invalid=_invalid_values(state.validation), progress=stages.progress)
+            state.datasets = state.deduped.datasets
+            stages.write_dedupe(state.deduped)
+
+
+def _load(migration: Migration, engine: sa.Engine, ledger: _Ledger, state: RunState, stages: StageContext, *,
+          run_id: str, dry_run: bool, batch_rows: int | None) -> None:
+    report = stages.progress
+    with stages.timed("load"):
+        state.loaded = load(
+            engine, state.datasets, validation=state.validation, run_id=run_id, entities=state.order,
+            dry_run=dry_run, batch_rows=batch_rows or migration.config.batch_rows,
+            bulk_rows=migration.config.bulk_rows,
+            progress=lambda entity, done, total: report("load", entity, done, total),
+        )
+        for entity in state.order:  # the loader counts the rows it writes, not those it refuses
+            report("load", entity, len(state.datasets.get(entity, ())), len(state.datasets.get(entity, ())))
+        state.loaded.skipped = dict(state.held)
+    with stages.timed("merged"):
+        # The merged records' own values, as cleaned (dedupe leaves the datasets it is given as they were).
+        state.merges = ledger.merged(state.deduped, state.cleaned.datasets)
+    stages.write_load_rejects(state.loaded)
+
+
+def _finish(migration: Migration, run_id: str, run_dir: Path, started: datetime, log: RunLog, state: RunState,
+            stages: StageContext, *, only: list[str] | None, dry_run: bool) -> RunResult:
+    """The run's result, and its run.json saying it is done and what it did."""
     outcome = RunResult(
         run_id=run_id, run_dir=run_dir, target=migration.masked_target, dry_run=dry_run, only=only,
-        sources=runs, cleaning=cleaned, validation=result, dedupe=deduped, held=held, forced=forced, load=loaded,
-        ledger=lines,
-        timings=timings, files=files, kept={k: len(v) for k, v in kept.items() if v}, merges=merges,
-        repaired=repaired, report=reported,
+        sources=state.sources, cleaning=state.cleaned, validation=state.validation, dedupe=state.deduped,
+        held=state.held, forced=state.forced, load=state.loaded, ledger=state.ledger,
+        timings=stages.timings, files=stages.files, kept={k: len(v) for k, v in state.kept.items() if v},
+        merges=state.merges, repaired=state.repaired, report=state.report,
     )
+    result, held, order = state.validation, state.held, state.order
     finished = datetime.now(UTC)
     log.update({
         "status": "done",
         "finished_at": finished.isoformat(),
         "seconds": (finished - started).total_seconds(),
-        "timings": timings,
-        "sources": [r.as_dict() for r in runs],
-        "clean": cleaned.as_dict(),
-        "dedupe": deduped.as_dict(),
+        "timings": stages.timings,
+        "sources": [r.as_dict() for r in state.sources],
+        "clean": state.cleaned.as_dict(),
+        "dedupe": state.deduped.as_dict(),
         "gate": {
             "passed": result.passed,
             "entities": {e.entity: {"passed": e.passed, "rows": e.rows, "failed": [c.name for c in e.failed],
                                     "loaded": e.entity in order, "held": held.get(e.entity)}
                          for e in result.entities},
-            "forced": forced,
+            "forced": state.forced,
         },
-        "load": [asdict(s) | {"loaded": s.loaded} for s in loaded.sources],
+        "load": [asdict(s) | {"loaded": s.loaded} for s in state.loaded.sources],
         "kept_from_earlier_runs": outcome.kept,
-        "id_map_repaired": repaired.as_dict(),
-        "merges": {entity: m.as_dict() for entity, m in merges.items()},
-        "ledger": [line.as_dict() for line in lines],
+        "id_map_repaired": state.repaired.as_dict(),
+        "merges": {entity: m.as_dict() for entity, m in state.merges.items()},
+        "ledger": [line.as_dict() for line in state.ledger],
         "ledger_ok": not outcome.mismatches,
-        "report": reported.as_dict() if reported else None,
-        "files": files,
+        "report": state.report.as_dict() if state.report else None,
+        "files": stages.files,
     })
     log.write()
     return outcome
@@ -519,31 +532,12 @@ def mark_interrupted(run_dir: Path, run_id: str, target: str) -> list[tuple[str,
                 continue
         elif data.get("target") != target:
             continue
-        log = _RunLog(path, data)
+        log = RunLog(path, data)
         log.update({"status": "interrupted", "interrupted_found_at": datetime.now(UTC).isoformat(),
                     "interrupted_found_by": run_id})
         log.write()
         marked.append((path.parent.name, str(data.get("started_at", "at an unknown time"))))
     return marked
-
-
-class _RunLog:
-    """run.json, rewritten whole under a temporary name so it is never half written."""
-
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
-        self.path = path
-        self.data = data
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot make the run directory: {exc.strerror}.", file=str(path.parent)) from None
-
-    def update(self, more: dict[str, Any]) -> None:
-        self.data.update(more)
-
-    def write(self) -> None:
-        text = mask_text(json.dumps(self.data, ensure_ascii=False, indent=2, default=str))
-        write_bytes(self.path, text.encode("utf-8", errors="surrogateescape"))
 
 
 def _extract_and_map(
@@ -616,29 +610,6 @@ def _invalid_values(result: ValidationResult) -> set[tuple[str, str, str]]:
     failures = result.failures
     return set(zip(failures["_file"].astype(str), failures["_row"].astype(str), failures["field"].astype(str),
                    strict=True))
-
-
-def _write_cleaning(result: CleanResult, folder: Path) -> dict[str, str]:
-    """The change log and the notes of the clean stage."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_frames(folder / "changes.csv", [result.changes])
-    write_frames(folder / "notes.csv", [result.notes])
-    return {"clean_changes": str(folder / "changes.csv"), "clean_notes": str(folder / "notes.csv")}
-
-
-def _write_validation(result: ValidationResult, folder: Path) -> dict[str, str]:
-    files = {
-        "validation_json": folder / "validation.json",
-        "validation_junit": folder / "validation.xml",
-        "validation_failures": folder / "failures.csv",
-        "validation_html": folder / "validation.html",
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    outputs.write_json(result, files["validation_json"])
-    outputs.write_junit(result, files["validation_junit"])
-    outputs.write_failures(result, files["validation_failures"])
-    outputs.write_html(result, files["validation_html"])
-    return {k: str(v) for k, v in files.items()}
 
 
 _OWN_ROW_STAYS = "; its own row stays"  # a merged record's row an earlier run loaded, while its survivor is not

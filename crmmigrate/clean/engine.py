@@ -162,16 +162,17 @@ def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, s
     context = pd.DataFrame({"value": values, "region": source_regions.astype(object)}, index=frame.index)
     context["country"] = frame[country_column].astype(object) if country_column else None
     context = context[present]
-    distinct = context.drop_duplicates()
+    first, inverse = _distinct_rows(context)
+    distinct = context.iloc[first]
 
     after, used, said = _run_steps(distinct, steps)
     if gate is not None:
         after, used, said = _keep_if_still_invalid(distinct, after, used, said, gate)
-    outcome = distinct.assign(
-        after=after.to_numpy(), rule=used.to_numpy(), said=said.to_numpy(),
-        noted=said.map(len).gt(0).to_numpy(),
-        kept=said.map(lambda s: any(n.startswith("left as it was: cleaned") for _, n in s)).to_numpy())
-    rows = context.reset_index().merge(outcome, on=["value", "region", "country"], how="left").set_index("index")
+    # Every row takes its distinct row's outcome by position: no join on the three columns.
+    rows = context.assign(
+        after=after.to_numpy()[inverse], rule=used.to_numpy()[inverse], said=said.to_numpy()[inverse],
+        noted=said.map(len).gt(0).to_numpy()[inverse],
+        kept=said.map(lambda s: any(n.startswith("left as it was: cleaned") for _, n in s)).to_numpy()[inverse])
 
     changed = rows[rows["after"] != rows["value"]]
     frame.loc[changed.index, name] = changed["after"]
@@ -191,6 +192,19 @@ def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, s
         rule=[r for r, _ in note_rows], note=[n for _, n in note_rows])
     report.notes = len(note_log)
     return report, change_log, note_log
+
+
+def _distinct_rows(context: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the distinct rows of `context` (each one's first, in order, as
+    `drop_duplicates` keeps them; blanks equal to blanks) and, for every row, which of them
+    it is. Column by column, each column's codes folded into one number and renumbered, so
+    it stays below rows * distinct values."""
+    code = np.zeros(len(context), dtype=np.int64)
+    for column in context.columns:
+        codes, uniques = pd.factorize(context[column], use_na_sentinel=False)
+        code, _ = pd.factorize(code * max(len(uniques), 1) + codes)
+    _, first = np.unique(code, return_index=True)  # codes are numbered by first appearance
+    return first, code
 
 
 def _provenance(frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
@@ -234,7 +248,10 @@ def _one_pass(distinct: pd.DataFrame, steps: list[Step], values: pd.Series, used
     for step in steps:
         normaliser = NORMALISERS[step.name]
         current = values.tolist()
-        certain = normaliser.bulk(values.astype("str")) if normaliser.bulk else None
+        certain = None
+        if normaliser.bulk is not None:
+            certain = normaliser.bulk(values.astype("str"), _bulk_context(distinct, step, normaliser)) \
+                if normaliser.bulk_context else normaliser.bulk(values.astype("str"))
         new = certain.astype(object).where(certain.notna(), None).tolist() if certain is not None \
             else [None] * len(current)
         def call(at: int, step: Step = step, normaliser: Any = normaliser) -> Any:
@@ -257,6 +274,18 @@ def _one_pass(distinct: pd.DataFrame, steps: list[Step], values: pd.Series, used
         values = pd.Series(new, index=values.index, dtype=object)
     return (values, pd.Series(used_list, index=values.index, dtype=object),
             pd.Series(said_list, index=values.index, dtype=object))
+
+
+def _bulk_context(distinct: pd.DataFrame, step: Step, normaliser: Any) -> pd.DataFrame:
+    """What `_one_pass` calls a step with per row besides its options, as columns for its
+    bulk: the region a phone is read in (the rule's own, else the record's source's) and the
+    record's `row_context` values as the record holds them (blank or missing: none)."""
+    context = pd.DataFrame(index=distinct.index)
+    if step.name == "phone":
+        context["region"] = step.options["region"] if "region" in step.options else distinct["region"].to_numpy(dtype=object)
+    if "country" in normaliser.row_context:
+        context["country"] = distinct["country"].to_numpy(dtype=object)
+    return context
 
 
 def _keep_if_still_invalid(distinct: pd.DataFrame, after: pd.Series, used: pd.Series, said: pd.Series,
