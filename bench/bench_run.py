@@ -14,18 +14,22 @@ keeps that folder, the run directory and target included).
 How to read the table:
 - rows: every row the run extracted (the ledger's `extracted`, all sources);
 - wall: seconds from starting the command to its exit (Python's start and imports included);
+- cpu s: user + system seconds of the run and of the workers it forked; cores: cpu s over wall
+  (1.0 is one core busy all the time, 2.0 both);
+- machine load: the 1-minute load average during the run (sampled every 5 s); on a 2-core
+  machine, above about 1.5 other work shared the cores: wall and the stage seconds are then
+  longer than the run's own, and cpu s (which waiting does not count) is the figure to compare;
 - peak RSS: the run's high-water mark of resident memory, ru_maxrss of the child as os.wait4
   returns it: the largest of the run's process and the processes it forked and waited for
   (crmmigrate/parallel.py's workers), not their sum. This process stays small (it imports
   neither pandas nor crmmigrate), as Linux carries a parent's RSS into a child's ru_maxrss;
-- cpu: user + system seconds of the run and its workers over wall: 1.0 is one core busy, 2.0 both;
 - extract ... report: the stage times the run wrote into its run.json (`timings`): extract and
-  map summed over the sources (xlsx: the Excel sheet's extract alone, inside extract), clean,
-  validate, dedupe, load, reconcile, and report (the report on the target after the load);
-  other: the rest of wall (start and imports, connect, writing the validation reports, the
-  ledger, the merged records' values);
-- time/row and mem/row: seconds and peak RSS per extracted row relative to the smallest size:
-  1.00 is linear growth, 2.00 a row costing twice as much as in the smallest run.
+  map summed over the sources, each with the writing of its staged files (xlsx: the Excel
+  sheet's extract alone, inside extract), clean, validate, dedupe, load, reconcile, and report
+  (the report on the target after the load); other: the rest of wall (start and imports,
+  connect, writing the validation reports, the ledger, the merged records' values);
+- wall/row, cpu/row, mem/row: wall seconds, cpu seconds and peak RSS per extracted row relative
+  to the smallest size: 1.00 is linear growth, 2.00 a row costing twice what it cost there.
 
 The run must exit 0 (gate passed, every entity loaded, the ledger balanced); otherwise the size's
 line says what happened and where its log is. Run it when the machine is quiet: the figures are
@@ -40,6 +44,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -97,6 +102,23 @@ def run_config(folder: Path, work: Path, target: str) -> Path:
     return path
 
 
+class _LoadAverage(threading.Thread):
+    """The machine's 1-minute load average, sampled every 5 seconds while a run runs."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.samples: list[float] = []
+        self.start()
+
+    def run(self) -> None:
+        while not self.stop.wait(5):
+            self.samples.append(os.getloadavg()[0])
+
+    def mean(self) -> float:
+        return sum(self.samples) / len(self.samples) if self.samples else os.getloadavg()[0]
+
+
 def measure(contacts: int, seed: int, target: str, keep: bool) -> dict:
     """One size: the set, a fresh target, `crmmigrate run` in a subprocess; its figures."""
     folder = legacy_set(contacts, seed)
@@ -109,12 +131,14 @@ def measure(contacts: int, seed: int, target: str, keep: bool) -> dict:
         started = time.perf_counter()
         child = subprocess.Popen([str(CRMMIGRATE), "run", str(config)], stdout=out, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL)
+        load = _LoadAverage()
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
+        load.stop.set()
     child.returncode = os.waitstatus_to_exitcode(status)
     result = {"contacts": contacts, "exit": child.returncode, "wall": wall, "log": str(log),
               "peak": usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024),
-              "cpu": usage.ru_utime + usage.ru_stime}
+              "cpu": usage.ru_utime + usage.ru_stime, "load": load.mean()}
     logs = sorted((work / "runs").glob("*/run.json"))
     if logs:
         record = json.loads(logs[-1].read_text(encoding="utf-8"))
@@ -133,8 +157,8 @@ def measure(contacts: int, seed: int, target: str, keep: bool) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    heads = ["contacts", "rows", "wall s", "peak RSS", "cpu", *STAGES[:1], "(xlsx)", *STAGES[1:], "other",
-             "time/row", "mem/row"]
+    heads = ["contacts", "rows", "wall s", "cpu s", "cores", "machine load", "peak RSS", *STAGES[:1], "(xlsx)",
+             *STAGES[1:], "other", "wall/row", "cpu/row", "mem/row"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     ok = [r for r in results if r.get("rows")]
     base = min(ok, key=lambda r: r["rows"]) if ok else None
@@ -144,11 +168,11 @@ def table(results: list[dict]) -> str:
             continue
         stages = r["stages"]
         other = r["wall"] - sum(v or 0 for v in stages.values())
-        cells = [f"{r['contacts']:,}", f"{r['rows']:,}", f"{r['wall']:.1f}", f"{r['peak'] / 2**30:.2f} GB",
-                 f"{r['cpu'] / r['wall']:.2f}", _seconds(stages["extract"]), f"({r['xlsx']:.1f})",
-                 *(_seconds(stages[s]) for s in STAGES[1:]), f"{other:.1f}",
-                 f"{(r['wall'] / r['rows']) / (base['wall'] / base['rows']):.2f}",
-                 f"{(r['peak'] / r['rows']) / (base['peak'] / base['rows']):.2f}"]
+        cells = [f"{r['contacts']:,}", f"{r['rows']:,}", f"{r['wall']:.1f}", f"{r['cpu']:.1f}",
+                 f"{r['cpu'] / r['wall']:.2f}", f"{r['load']:.1f}", f"{r['peak'] / 2**30:.2f} GB",
+                 _seconds(stages["extract"]), f"({r['xlsx']:.1f})", *(_seconds(stages[s]) for s in STAGES[1:]),
+                 f"{other:.1f}",
+                 *(f"{(r[k] / r['rows']) / (base[k] / base['rows']):.2f}" for k in ("wall", "cpu", "peak"))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
