@@ -49,19 +49,12 @@ from crmmigrate.errors import (
 )
 from crmmigrate.extract import ExtractReport, Reject, open_source, rejects_frame
 from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load
-from crmmigrate.load.dialects import fetch
-from crmmigrate.load.engine import write_ledger
+from crmmigrate.load.id_map import Ledger
 from crmmigrate.load.gate import loadable
 from crmmigrate.load.lock import Waiting, target_lock
 from crmmigrate.load.merges import MergedInTarget, keep_merged
 from crmmigrate.load.repair import Repair, repair_id_map
-from crmmigrate.load.schema import (
-    ID_MAP,
-    build_metadata,
-    id_map_key,
-    too_long_id_reason,
-    too_long_ids,
-)
+from crmmigrate.load.schema import id_map_key, too_long_id_reason, too_long_ids
 from crmmigrate.mapping.engine import Mapper, MapReport
 from crmmigrate.migration import Migration, PlannedSource
 from crmmigrate.model import ANY_ENTITY, MODEL, PROVENANCE
@@ -624,13 +617,14 @@ def _outside(datasets: dict[str, pd.DataFrame]) -> list[str]:
 
 class _Ledger:
     """The id_map entries this run writes itself: rows extract rejected, rows a filter removed,
-    and rows of entities the gate held back. The loader writes the ones it loads or rejects."""
+    and rows of entities the gate held back. The loader writes the ones it loads or rejects.
+    Read and written through load/id_map.py's Ledger."""
 
     def __init__(self, engine: sa.Engine, run_id: str, dry_run: bool) -> None:
         self.engine = engine
         self.run_id = run_id
         self.dry_run = dry_run
-        self.table = build_metadata().tables[ID_MAP]
+        self.id_map = Ledger(engine, run_id)
         init_target(engine)
 
     def record(self, planned: list[PlannedSource], datasets: dict[str, pd.DataFrame],
@@ -641,7 +635,7 @@ class _Ledger:
         their pointers through them."""
         kept: dict[str, dict[tuple[str, str], str]] = {}
         for entity in held:
-            kept[entity] = self._loaded_before(entity, [p.name for p in planned if p.entity == entity])
+            kept[entity] = self.id_map.loaded_before(entity, [p.name for p in planned if p.entity == entity])
         for index, p in enumerate(planned):
             entries = [{"source": p.name, "legacy_id": f"row {r.row}", "target_id": None,
                         "status": "rejected", "reason": r.reason} for r in rejects[p.name]]
@@ -659,30 +653,18 @@ class _Ledger:
                         entries.append({"source": p.name, "legacy_id": legacy, "target_id": None,
                                         "status": "rejected", "reason": reason})
             if entries and not self.dry_run:
-                with self.engine.begin() as connection:
-                    write_ledger(connection, self.table, p.entity, self.run_id, entries)
+                self.id_map.record(p.entity, entries)
             report("ledger", "sources", index + 1, len(planned))
         return kept
 
     def loaded(self, entities: list[str]) -> set[tuple[str, str, str]]:
         """(entity, source, legacy id) of the records of `entities` already in the target."""
-        t = self.table
-        with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(t.c.entity, t.c.source, t.c.legacy_id).where(
-                t.c.entity.in_(entities), t.c.status == "loaded"))
-            return {(str(e), str(s), str(i)) for e, s, i in rows}
+        return self.id_map.loaded(entities)
 
     def pointable(self, entities: list[str]) -> dict[str, set[str]]:
         """Per entity, the legacy ids a pointer may lead to in the target: those the loader
         resolves (loaded, or merged into a loaded survivor)."""
-        t = self.table
-        found: dict[str, set[str]] = {e: set() for e in entities}
-        with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(t.c.entity, t.c.legacy_id).where(
-                t.c.entity.in_(entities), t.c.target_id.is_not(None), t.c.status.in_(("loaded", "merged"))))
-            for entity, legacy in rows:
-                found[str(entity)].add(str(legacy).strip())
-        return found
+        return self.id_map.pointable(entities)
 
     def merged(self, deduped: DedupeResult, records: dict[str, pd.DataFrame]) -> dict[str, MergedInTarget]:
         """id_map entries of the merged records: `merged`, with their survivor's target id (none
@@ -690,7 +672,6 @@ class _Ledger:
         changed; and in the same transaction their own values (`records`: as dedupe was given them)
         kept in merged_record, the rows of those an earlier run loaded removed, and merges no
         longer made marked undone (`keep_merged`)."""
-        t = self.table
         outcome: dict[str, MergedInTarget] = {}
         if self.dry_run:
             return outcome
@@ -700,9 +681,7 @@ class _Ledger:
                 survivors: list[int | None] = []  # per merged record: its survivor's target id
                 own: list[int | None] = []  # and the record's own row, when it has one
                 if not merged.empty:
-                    rows = fetch(connection, sa.select(t.c.source, t.c.legacy_id, t.c.target_id, t.c.status,
-                                                       t.c.reason, t.c.run_id)
-                                 .where(t.c.entity == found.entity, t.c.status.in_(("loaded", "merged"))))
+                    rows = self.id_map.held(connection, found.entity)
                     targets: dict[tuple[str, str], int] = {}
                     # Rows of the records themselves: loaded by an earlier run (a row this run loaded
                     # is another record's, with the same legacy id), or kept for want of a survivor.
@@ -734,27 +713,13 @@ class _Ledger:
                                             "status": "merged", "reason": reason})
                         survivors.append(target)
                         own.append(mine)
-                    write_ledger(connection, t, found.entity, self.run_id, entries)
+                    self.id_map.write(connection, found.entity, entries)
                 outcome[found.entity] = keep_merged(
                     connection, found.entity, self.run_id,
                     merged.assign(survivor_target=pd.Series(survivors, index=merged.index, dtype=object),
                                   own_target=pd.Series(own, index=merged.index, dtype=object)),
                     records[found.entity])
         return outcome
-
-    def _loaded_before(self, entity: str, sources: list[str]) -> dict[tuple[str, str], str]:
-        t = self.table
-        with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(t.c.source, t.c.legacy_id, t.c.status).where(
-                t.c.entity == entity, t.c.source.in_(sources), t.c.status.in_(("loaded", "merged"))))
-            return {(str(s), str(i)): str(status) for s, i, status in rows}
-
-    def statuses(self, entity: str, source: str) -> dict[str, str]:
-        t = self.table
-        with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(t.c.legacy_id, t.c.status).where(
-                t.c.entity == entity, t.c.source == source))
-            return {str(i): str(s) for i, s in rows}
 
 
 def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtered: dict[str, pd.DataFrame],
@@ -812,7 +777,7 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
                 else:
                     expected[id_map_key(i, row)] = "loaded"
         if not ledger.dry_run:
-            found = ledger.statuses(run.entity, run.name)
+            found = ledger.id_map.statuses(run.entity, run.name)
             line.id_map = dict(Counter(found.get(legacy, "missing") for legacy in expected))
             line.id_map_differ = sum(found.get(legacy) != status for legacy, status in expected.items())
         lines.append(line)

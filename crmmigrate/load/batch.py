@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 class BatchLoader:
     """The loader's batch path (a part of `engine._EntityLoader`, whose attributes below it
-    reads and whose `_advance` and `_ledger` it calls)."""
+    reads and whose `_advance` and `ledger` (its IdMap) it calls)."""
 
     connection: sa.Connection
     table: sa.Table
@@ -72,7 +72,7 @@ class BatchLoader:
                 origin = origins.iloc[i]
                 try:
                     with self._transaction():
-                        self._ledger(pd.DataFrame({"source": [origin["_source"]], "legacy_id": [origin["legacy_id"]],
+                        self.ledger.write(pd.DataFrame({"source": [origin["_source"]], "legacy_id": [origin["legacy_id"]],
                                                    "target_id": [None], "status": ["rejected"], "reason": [reason]}))
                 except self.refusals as ledger_exc:
                     # The value the database refused may not fit id_map either; the
@@ -110,7 +110,7 @@ class BatchLoader:
             self._update(rows.filter(pa.array(changed)), ids[changed])
         written = new | changed
         if written.any():
-            self._ledger(pd.DataFrame({
+            self.ledger.write(pd.DataFrame({
                 "source": rows.column("legacy_source").filter(pa.array(written)).to_pandas(),
                 "legacy_id": rows.column("legacy_id").filter(pa.array(written)).to_pandas(),
                 "target_id": ids[written], "status": "loaded", "reason": None}))

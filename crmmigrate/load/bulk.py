@@ -36,7 +36,7 @@ class Streamed:
 
 class BulkLoader:
     """The loader's bulk path (a part of `engine._EntityLoader`, whose attributes it reads and
-    whose batch path (`_transaction`, `_update`), `_advance` and `_ledger` it calls)."""
+    whose batch path (`_transaction`, `_update`), `_advance` and `ledger` (its IdMap) it calls)."""
 
     def _bulk(self, legacy: pa.Array, existing: pa.Table) -> bool:
         """Whether to load a source in bulk (`_load_bulk`): worth it once its new records number
@@ -109,11 +109,11 @@ class BulkLoader:
             self._update(rows, ids)
         self.dialect.build_indexes(self.connection, self.table, dropped)
         loaded = pa.concat_tables(streamed.entries)
-        self._bulk_ledger(source, loaded)
+        self.ledger.write_bulk(self.table, source, loaded)
         rejected = pd.concat([p.rejected for p in streamed.pieces], ignore_index=True)
         # A record rejected as a repeat shares its legacy id with the loaded one, which keeps
         # the id_map entry (as an upsert of both would leave it).
         repeat = pc.is_in(pa.array(rejected["legacy_id"], pa.string()),
                           value_set=loaded.column("legacy_id")).to_numpy(zero_copy_only=False)
-        self._ledger(rejected_entries(rejected[~repeat]))
+        self.ledger.write(rejected_entries(rejected[~repeat]))
         return rejected

@@ -21,15 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from crmmigrate.connections import create_engine, guard_target
 from crmmigrate.errors import CrmMigrateError, TooLong
-from crmmigrate.load.dialects import copy_csv, dialect_for, upsert
 from crmmigrate.load.batch import BatchLoader
 from crmmigrate.load.bulk import BulkLoader
+from crmmigrate.load.dialects import copy_csv, dialect_for
+from crmmigrate.load.id_map import IdMap
 from crmmigrate.load.lock import target_lock
 from crmmigrate.load.rows import RowPreparer, arrow_text, die_with_parent, rejected_entries
 from crmmigrate.load.schema import ID_MAP, build_metadata, init_target, source_name_problem, table_name
@@ -42,8 +41,8 @@ BULK_ROWS = 50_000  # new rows of a source from which it is loaded in bulk (inde
 REJECT_COLUMNS = ("_source", "_file", "_row", "entity", "legacy_id", "reason")
 
 # What other modules import from here (copy_csv and die_with_parent live in dialects and rows).
-__all__ = ["BATCH_ROWS", "BULK_ROWS", "LEDGER_KEY", "LoadReport", "SourceLoad", "TargetUnreachable", "connect",
-           "copy_csv", "die_with_parent", "load", "write_ledger"]
+__all__ = ["BATCH_ROWS", "BULK_ROWS", "LoadReport", "SourceLoad", "TargetUnreachable", "connect", "copy_csv",
+           "die_with_parent", "load"]
 
 
 class TargetUnreachable(CrmMigrateError):
@@ -148,7 +147,6 @@ class _EntityLoader(RowPreparer, BulkLoader, BatchLoader):
         self.connection = connection
         self.entity = entity
         self.table = metadata.tables[table_name(entity.name)]
-        self.id_map = metadata.tables[ID_MAP]
         self.validation = validation
         self.run_id = run_id
         self.batch_rows = batch_rows
@@ -156,6 +154,7 @@ class _EntityLoader(RowPreparer, BulkLoader, BatchLoader):
         self.progress = progress
         self.nested = nested
         self.dialect = dialect_for(connection)
+        self.ledger = IdMap(connection, metadata.tables[ID_MAP], entity.name, run_id, self.dialect)
         self.columns = [c.name for c in self.table.columns if c.name != "id"]
         # COPY talks to the driver directly, so its errors come unwrapped by SQLAlchemy.
         self.refusals = (sa.exc.DBAPIError, connection.dialect.loaded_dbapi.Error)
@@ -168,7 +167,7 @@ class _EntityLoader(RowPreparer, BulkLoader, BatchLoader):
         for source, part in frame.groupby("_source", sort=False):
             stats = SourceLoad(self.entity.name, str(source), rows=len(part))
             report.sources.append(stats)
-            existing = self._existing(str(source))
+            existing = self.ledger.existing(self.table, str(source))
             legacy = arrow_text(part["id"])
             repeats = self._repeats(part, legacy)
             if self._bulk(legacy, existing) and self._load_bulk(
@@ -179,7 +178,7 @@ class _EntityLoader(RowPreparer, BulkLoader, BatchLoader):
             for item in rejected.to_dict("records"):
                 report.rejects.append({**item, "entity": self.entity.name})
             with self._transaction():
-                self._ledger(rejected_entries(rejected))
+                self.ledger.write(rejected_entries(rejected))
             stats.rejected += len(rejected)
             stats.quarantined = prepared.quarantined
             self._write_source(prepared, existing, stats, report, len(frame))
@@ -190,80 +189,12 @@ class _EntityLoader(RowPreparer, BulkLoader, BatchLoader):
         if self.progress:
             self.progress(self.entity.name, self.done, total)
 
-    def _existing(self, source: str) -> pa.Table:
-        """The source's rows already in the table: legacy_id, id, row_hash. A row whose id_map
-        entry does not say it is loaded as that row (a later run rejected the record, a hand
-        edit) has an empty hash: it counts as changed, so writing it writes its entry too."""
-        schema = pa.schema([("legacy_id", pa.string()), ("id", pa.int64()), ("row_hash", pa.string())])
-        t, m = self.table.c, self.id_map.c
-        entry = sa.and_(m.entity == self.entity.name, m.source == t.legacy_source, m.legacy_id == t.legacy_id)
-        ledgered = sa.case((sa.and_(m.status == "loaded", m.target_id == t.id), t.row_hash), else_=sa.literal(""))
-        rows = self._fetch(sa.select(t.legacy_id, t.id, ledgered).select_from(self.table.outerjoin(self.id_map, entry))
-                           .where(t.legacy_source == source))
-        return pa.table([pa.array([r[i] for r in rows], t) for i, t in enumerate(schema.types)], schema=schema)
-
-    def _fetch(self, query: sa.Select) -> list[tuple]:
-        return self.dialect.fetch(self.connection, query)
-
-    def _bulk_ledger(self, source: str, loaded: pa.Table) -> None:
-        """The loaded entries of a bulk load: COPYed into id_map when it holds nothing for the
-        source but this run's own entries (its key built after them when they outnumber what
-        id_map holds), upserted otherwise."""
-        count = loaded.num_rows
-        entries = pa.table({
-            "entity": pa.repeat(pa.scalar(self.entity.name), count),
-            "source": pa.repeat(pa.scalar(source), count),
-            "legacy_id": loaded.column("legacy_id"),
-            "target_id": loaded.column("target_id"),
-            "status": pa.repeat(pa.scalar("loaded"), count),
-            "reason": pa.nulls(count, pa.string()),
-            "run_id": pa.repeat(pa.scalar(self.run_id), count),
-        })
-        if self.dialect.ledger_from_table(self.connection, self.table, self.entity.name, source, self.run_id,
-                                          LEDGER_COLUMNS, _LEDGER_CHANGES):
-            return
-        if not self._clear_ledger(source, entries.column("legacy_id")):
-            self._ledger(entries.drop_columns(["entity", "run_id"]).to_pandas())
-            return
-        key = next(c for c in self.id_map.constraints if isinstance(c, sa.PrimaryKeyConstraint))
-        held = self.connection.execute(sa.select(sa.func.count()).select_from(self.id_map)).scalar_one()
-        if count >= held:
-            self.connection.execute(sa.schema.DropConstraint(key))
-            copy_csv(self.connection.connection.driver_connection, ID_MAP, entries)
-            self.connection.execute(sa.schema.AddConstraint(key))
-        else:
-            copy_csv(self.connection.connection.driver_connection, ID_MAP, entries.sort_by("legacy_id"))
-
-    def _clear_ledger(self, source: str, legacy: pa.ChunkedArray) -> bool:
-        """Whether id_map can take this source's entries as plain rows: it holds none for the
-        source but this run's own (rows extract or validation rejected), which are dropped where
-        the records are loaded after all (a repeated legacy id). Otherwise they are upserted."""
-        held = self.connection.execute(
-            sa.select(self.id_map.c.legacy_id, self.id_map.c.run_id).where(
-                self.id_map.c.entity == self.entity.name, self.id_map.c.source == source)).all()
-        if any(run != self.run_id for _, run in held):
-            return False
-        if not held:
-            return True
-        mine = pa.array([legacy_id for legacy_id, _ in held], pa.string())
-        superseded = pc.filter(mine, pc.is_in(mine, value_set=pc.unique(legacy))).to_pylist()
-        for start in range(0, len(superseded), 5000):
-            self.connection.execute(self.id_map.delete().where(
-                self.id_map.c.entity == self.entity.name, self.id_map.c.source == source,
-                self.id_map.c.legacy_id.in_(superseded[start : start + 5000])))
-        return True
-
-    def _ledger(self, entries: pd.DataFrame) -> None:
-        write_ledger(self.connection, self.id_map, self.entity.name, self.run_id, entries)
-
     def _self_pointers(self, frame: pd.DataFrame) -> None:
         """Second pass for a hierarchy (account.parent_id): every record has its id now."""
         fields = [f for f in self.entity.pointers if f.target == self.entity.name]
         if not fields:
             return
-        ids = dict(self.connection.execute(
-            sa.select(self.id_map.c.legacy_id, self.id_map.c.target_id).where(
-                self.id_map.c.entity == self.entity.name, self.id_map.c.status == "loaded")).all())
+        ids = self.ledger.loaded_ids()
         failures = self._failures
         where = frame["_file"].astype(str) + "\x1f" + frame["_row"].astype(str)
         for f in fields:
@@ -278,31 +209,5 @@ class _EntityLoader(RowPreparer, BulkLoader, BatchLoader):
                     self.connection.execute(
                         self.table.update().where(self.table.c.id == sa.bindparam("_id"))
                         .values({f.name: sa.bindparam("_parent")}), updates)
-
-
-LEDGER_COLUMNS = ("entity", "source", "legacy_id", "target_id", "status", "reason", "run_id")
-LEDGER_KEY = ("entity", "source", "legacy_id")
-_LEDGER_CHANGES = ("target_id", "status", "reason", "run_id")
-
-
-def write_ledger(connection: sa.Connection, id_map: sa.Table, entity: str, run_id: str,
-                 entries: pd.DataFrame | list[dict]) -> None:
-    """Record where records ended: upsert their id_map entries (source, legacy_id, target_id,
-    status, reason) by (entity, source, legacy id)."""
-    entries = pd.DataFrame(entries, columns=["source", "legacy_id", "target_id", "status", "reason"])
-    if entries.empty:
-        return
-    # A legacy id its source repeats has one entry: an upsert may not touch a key twice.
-    entries = entries.drop_duplicates(["source", "legacy_id"], keep="last")
-    rows = pa.table({
-        "entity": pa.array([entity] * len(entries), pa.string()),
-        "source": pa.array(entries["source"].astype(str), pa.string()),
-        "legacy_id": pa.array(entries["legacy_id"].astype(str), pa.string()),
-        "target_id": pa.array(pd.array(entries["target_id"], dtype="Int64"), pa.int64(), from_pandas=True),
-        "status": pa.array(entries["status"].astype(str), pa.string()),
-        "reason": pa.array(entries["reason"].astype(object).where(entries["reason"].notna(), None), pa.string()),
-        "run_id": pa.array([run_id] * len(entries), pa.string()),
-    })
-    upsert(connection, id_map, rows, LEDGER_KEY)
 
 

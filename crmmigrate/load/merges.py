@@ -28,7 +28,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from crmmigrate.load.dialects import fetch, upsert
-from crmmigrate.load.engine import LEDGER_KEY
+from crmmigrate.load.id_map import LEDGER_KEY
 from crmmigrate.load.schema import ID_MAP, MERGED, build_metadata, table_name
 from crmmigrate.model import ANY_ENTITY, MODEL
 

@@ -28,14 +28,12 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from crmmigrate.errors import CrmMigrateError
-from crmmigrate.load.dialects import upsert
-from crmmigrate.load.engine import LEDGER_KEY
+from crmmigrate.load.id_map import delete_entries, upsert_entries
 from crmmigrate.load.lock import target_lock
 from crmmigrate.load.schema import ID_MAP, build_metadata, check_target, table_name
 from crmmigrate.model import MODEL
 from crmmigrate.passwords import mask_url
 
-_CHUNK = 5000  # legacy ids per IN list
 MISSING = "missing"  # how a record with no id_map entry is counted
 
 
@@ -137,7 +135,7 @@ def _relink(connection: sa.Connection, id_map: sa.Table, table: sa.Table, entity
     for source, _, _, _, was in rows:
         repair.relinked[(entity, str(source), str(was or MISSING))] += 1
     count = len(rows)
-    upsert(connection, id_map, pa.table({
+    upsert_entries(connection, id_map, pa.table({
         "entity": pa.array([entity] * count, pa.string()),
         "source": pa.array([str(r[0]) for r in rows], pa.string()),
         "legacy_id": pa.array([str(r[1]) for r in rows], pa.string()),
@@ -145,7 +143,7 @@ def _relink(connection: sa.Connection, id_map: sa.Table, table: sa.Table, entity
         "status": pa.array(["loaded"] * count, pa.string()),
         "reason": pa.nulls(count, pa.string()),
         "run_id": pa.array([str(r[3]) for r in rows], pa.string()),  # the run that loaded the row
-    }), LEDGER_KEY)
+    }))
 
 
 def _remove(connection: sa.Connection, id_map: sa.Table, table: sa.Table, entity: str, repair: Repair) -> None:
@@ -159,6 +157,4 @@ def _remove(connection: sa.Connection, id_map: sa.Table, table: sa.Table, entity
         by_source.setdefault(str(source), []).append(str(legacy))
     for source, legacy_ids in by_source.items():
         repair.removed[(entity, source)] += len(legacy_ids)
-        for start in range(0, len(legacy_ids), _CHUNK):
-            connection.execute(id_map.delete().where(m.entity == entity, m.source == source,
-                                                     m.legacy_id.in_(legacy_ids[start : start + _CHUNK])))
+        delete_entries(connection, id_map, entity, source, legacy_ids)

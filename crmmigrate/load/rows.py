@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
 
 from crmmigrate import parallel
+from crmmigrate.load.id_map import IdMap
 from crmmigrate.load.schema import too_long_id_reason, too_long_ids
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldClass, FieldType
 from crmmigrate.validate.result import ValidationResult
@@ -52,8 +52,7 @@ class RowPreparer:
     validation: ValidationResult
     run_id: str
     columns: list[str]
-    id_map: sa.Table
-    _fetch: Callable[[sa.Select], list[tuple]]
+    ledger: IdMap
 
     @cached_property
     def _failures(self) -> pd.DataFrame:
@@ -71,12 +70,8 @@ class RowPreparer:
         targets = {f.target for f in self.entity.pointers if f.target != ANY_ENTITY}
         if any(f.target == ANY_ENTITY for f in self.entity.pointers):
             targets |= set(MODEL.names)
-        m = self.id_map.c
         for target in sorted(targets):
-            rows = self._fetch(
-                sa.select(m.legacy_id, sa.case((sa.func.count(sa.distinct(m.target_id)) == 1, sa.func.min(m.target_id))))
-                .where(m.entity == target, m.target_id.is_not(None), m.status.in_(("loaded", "merged")))
-                .group_by(m.legacy_id))
+            rows = self.ledger.pointer_targets(target)
             maps[target] = (pa.array([r[0] for r in rows], pa.string()), pa.array([r[1] for r in rows], pa.int64()))
         return maps
 
