@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from crmmigrate.clean import CHANGE_COLUMNS, clean, load_cleaning
+from crmmigrate.clean.normalisers import NORMALISERS
 from crmmigrate.cli import app
 from crmmigrate.config import BadConfig
 from crmmigrate.model import MODEL
@@ -112,6 +114,38 @@ def test_phones_are_read_in_the_records_country_else_the_sources_region():
     result = clean({"account": frame("account", [{"id": "1", "name": "a", "phone": "030 901820"}], source="de")},
                    rules=RULES, region="RU", regions={"de": "DE"})
     assert result.datasets["account"]["phone"].tolist() == ["+4930901820"]
+
+
+def test_national_phones_are_read_in_bulk_in_each_rows_region(tmp_path, monkeypatch):
+    """The phone normaliser's bulk is given each row's region and country: a number written
+    nationally (with an extension or not) costs no call of its own and comes out as the call
+    would make it; what it is not certain of (a leading country code without its "+") is still
+    called, with the same context."""
+    entry = NORMALISERS["phone"]
+    called = []
+
+    def one_by_one(value, **context):
+        called.append(value)
+        return entry.fn(value, **context)
+
+    monkeypatch.setitem(NORMALISERS, "phone", dataclasses.replace(entry, fn=one_by_one))
+    out, _, _ = cleaned("account", [
+        {"id": "1", "name": "a", "phone": "030 901820", "billing_country": "Germany"},
+        {"id": "2", "name": "b", "phone": "(383) 873-77-84"},
+        {"id": "3", "name": "c", "phone": "(212) 555-0100", "billing_country": "US"},
+        {"id": "4", "name": "d", "phone": "212.555.0100 x42", "billing_country": "USA"},
+        {"id": "5", "name": "e", "phone": "1-212-555-0199", "billing_country": "US"},
+    ], region="RU")
+    assert out["phone"].tolist() == ["+4930901820", "+73838737784", "+12125550100", "+12125550100;ext=42",
+                                     "+12125550199"]
+    assert called == ["1-212-555-0199"]
+
+    # The rule's own region wins over the source's, in bulk as one by one.
+    rules = load_cleaning(write(tmp_path, "entities:\n  account:\n    phone: [{phone: {region: DE}}]\n"))
+    result = clean({"account": frame("account", [{"id": "1", "name": "a", "phone": "030 901820"}])},
+                   rules=rules, region="RU")
+    assert result.datasets["account"]["phone"].tolist() == ["+4930901820"]
+    assert called == ["1-212-555-0199"]
 
 
 def test_a_value_cleaning_cannot_make_valid_stays_exactly_as_it_was():

@@ -5,7 +5,9 @@ idempotent)."""
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import phonenumbers
 import pycountry
@@ -776,3 +778,119 @@ def test_bulk_certainties_hold_for_any_text(values):
             if result is None or result is pd.NA:
                 continue
             assert entry.fn(value).value == result, (name, value)
+
+
+# Regions whose national prefix is a plain rule (the bulk reads their national numbers) and ones
+# whose rule rewrites the number or that have none (it must leave theirs alone or get them right).
+PHONE_REGIONS = ("US", "CA", "DE", "AT", "CH", "FR", "GB", "IT", "RU", "KZ", "NL", "ES", "PL", "SE",
+                 "AU", "IN", "CN", "KR", "JP", "BR", "AR", "MX", "BY", "LT", "SM", "GG", "JE", "AG",
+                 "PR", "HU", "FI", "NZ", "SG", "CO", "BO", "LU", "CR", "NF", "VA")
+PHONE_TYPES = (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE,
+               phonenumbers.PhoneNumberType.TOLL_FREE, phonenumbers.PhoneNumberType.PREMIUM_RATE)
+_SEPARATED = {  # the national digits written in the styles legacy systems use
+    "digits": lambda d: d,
+    "spaces": lambda d: " ".join(d[i:i + 3] for i in range(0, len(d), 3)),
+    "dashes": lambda d: "-".join(d[i:i + 4] for i in range(0, len(d), 4)),
+    "dots": lambda d: ".".join(d[i:i + 3] for i in range(0, len(d), 3)),
+    "slash": lambda d: f"{d[:4]}/{d[4:]}",
+    "paren": lambda d: f"({d[:3]}) {d[3:6]}-{d[6:]}",
+    "padded": lambda d: f"  {d[:3]} {d[3:]} ",
+    "zero paren": lambda d: f"(0){d}",
+}
+
+
+def _example_digits(region: str, kind: phonenumbers.PhoneNumberType) -> str | None:
+    number = phonenumbers.example_number_for_type(region, kind)
+    return None if number is None else phonenumbers.national_significant_number(number)
+
+
+@st.composite
+def written_phones(draw: st.DrawFn) -> tuple[str, str | None, str | None]:
+    """A phone value as a legacy export holds it, with the region and country `phone` is
+    called with: real numbers of many regions written nationally (with and without the trunk
+    prefix, in every separator style), with their country code (with "+", "00" or bare),
+    changed a digit, cut or lengthened, with extensions (written every way, and ones that are
+    not), labels, letters, or garbage."""
+    region = draw(st.sampled_from(PHONE_REGIONS))
+    kind = draw(st.sampled_from(PHONE_TYPES))
+    nsn = _example_digits(region, kind) or _example_digits(region, PHONE_TYPES[0]) or "2125550100"
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    trunk = metadata.national_prefix or ""
+    digits = draw(st.sampled_from([nsn, trunk + nsn, f"{metadata.country_code}{nsn}",
+                                   f"00{metadata.country_code}{nsn}", "1" + nsn]))
+    edit = draw(st.sampled_from(["none", "none", "digit", "cut", "longer", "random"]))
+    if edit == "digit" and digits:
+        at = draw(st.integers(0, len(digits) - 1))
+        digits = digits[:at] + draw(st.sampled_from("0123456789")) + digits[at + 1:]
+    elif edit == "cut":
+        digits = digits[: draw(st.integers(0, len(digits)))]
+    elif edit == "longer":
+        digits += draw(st.text("0123456789", min_size=1, max_size=4))
+    elif edit == "random":
+        digits = draw(st.text("0123456789", min_size=1, max_size=18))
+    style = draw(st.sampled_from(sorted(_SEPARATED)))
+    value = _SEPARATED[style](digits) if digits else digits
+    extension = draw(st.sampled_from([" ext. 42", "x42", " x 7", "#42", ";ext=42", ", ext 0", " доб. 42",
+                                      " Durchwahl 3", " x 12345678901", " ext.", " x42 x43", " 42"]))
+    value = draw(st.sampled_from([value, value, value, f"+{value.strip()}", f"{value}{extension}",
+                                  f"+{value.strip()}{extension}", f"tel. {value}", f"{value}A", f"{value}.0",
+                                  f"{value}\t", f"\t{value}", f"{value}–1", draw(st.text(max_size=12))]))
+    context_region = draw(st.sampled_from([region, region, None, "DE", "Germany"]))
+    country = draw(st.sampled_from([None, None, "", " ", region, "United States", "Deutschland", "Atlantis"]))
+    return value, context_region, country
+
+
+def _bulk_phone_agrees(values: list[str], regions: list[str | None], countries_given: list[str | None]) -> int:
+    """The phone bulk's results, where it gives one, are `phone`'s for the same value, region
+    and country, and `phone` says nothing there. How many it gave."""
+    context = pd.DataFrame({"region": regions, "country": countries_given}, dtype=object)
+    certain = NORMALISERS["phone"].bulk(pd.Series(values, dtype="str"), context)
+    given = 0
+    for value, region, country_, result in zip(values, regions, countries_given, certain, strict=True):
+        if result is None or result is pd.NA:
+            continue
+        given += 1
+        country_ = country_ if isinstance(country_, str) and country_.strip() else None
+        assert phone(value, region=region, country=country_) == Outcome(result), (value, region, country_)
+    return given
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(written_phones(), min_size=1, max_size=30))
+def test_bulk_phone_in_context_is_what_phone_gives(rows):
+    values, regions, countries_given = map(list, zip(*rows, strict=True))
+    _bulk_phone_agrees(values, regions, countries_given)
+
+
+def test_bulk_phone_reads_national_numbers_in_their_rows_region(monkeypatch):
+    """Realistic US contacts (bench/realistic.py's formats) and the German export's numbers:
+    the bulk takes the national ones, in the record's country, else the given region."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    from realistic import _phone_text
+
+    rng = np.random.default_rng(3)
+    numbers = rng.integers(2_000_000_000, 9_999_999_999, 3000)
+    # Numbers of real US area codes, as make_crm draws them (the others `phone` reads as
+    # international numbers without their "+", which the bulk leaves to it).
+    numbers = numbers[[phonenumbers.is_valid_number(phonenumbers.parse(str(n), "US")) for n in numbers]]
+    numbers[:20] = -1  # missing
+    us = [v for v in _phone_text(numbers, rng.integers(0, 5, len(numbers))) if v is not None]
+    us[::10] = [f"{v} ext. {n}" for v, n in zip(us[::10], rng.integers(100, 999, len(us[::10])), strict=True)]
+    exports = Path(__file__).parents[1] / "examples" / "exports"
+    contacts = pd.read_csv(exports / "kontakte.csv", dtype=str, encoding="cp1252")
+    accounts = pd.read_csv(exports / "accounts.csv", dtype=str, sep=";", encoding="utf-8-sig")
+    german = [v for v in [*contacts["Telefon"], *contacts["Mobil"], *accounts["Telefon"]] if isinstance(v, str)]
+    values = us + german + german
+    regions = ["US"] * len(us) + ["DE"] * len(german) + [None] * len(german)
+    countries_given = [None] * len(us) + [None] * len(german) + ["Deutschland"] * len(german)
+    given = _bulk_phone_agrees(values, regions, countries_given)
+    clean = sum(phone(v, region=r, country=c).note is None for v, r, c in zip(values, regions, countries_given))
+    assert given == clean > 0.9 * len(values)  # every number that cleans without a word
+    certain = NORMALISERS["phone"].bulk(pd.Series(["312 555 0100 x42", "030 1234567"], dtype="str"),
+                                        pd.DataFrame({"region": ["US", "US"], "country": [None, "DE"]}))
+    assert certain.tolist() == ["+13125550100;ext=42", "+49301234567"]  # the record's country wins
+
+
+def test_bulk_phone_without_context_reads_only_numbers_with_their_country_code():
+    certain = NORMALISERS["phone"].bulk(pd.Series(["(312) 555-0100", "+1 312 555 0100"], dtype="str"))
+    assert certain.tolist() == [None, "+13125550100"]

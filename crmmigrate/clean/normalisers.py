@@ -33,6 +33,7 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 import ftfy
+import numpy as np
 import pandas as pd
 import phonenumbers
 import pycountry
@@ -83,7 +84,11 @@ class Normaliser:
     # Vectorised: for many values at once, what `fn` would give where that is certain and
     # says nothing (NA elsewhere: `fn` decides those one by one). Millions of clean values
     # must not cost a call each.
-    bulk: Callable[[pd.Series], pd.Series] | None = None
+    bulk: Callable[..., pd.Series] | None = None
+    # Whether `bulk` takes the rows' context too, `bulk(values, context)`: a frame, index for
+    # index, of the keyword arguments `fn` gets per row besides the rule's options (for phone,
+    # the region and the country), as the engine would pass them.
+    bulk_context: bool = False
 
 
 def _keeps_blanks(fn: NormaliserFn) -> NormaliserFn:
@@ -970,9 +975,9 @@ class NoOptions(StrictMutable):
 
 
 def _entry(fn: NormaliserFn, doc: str, options: type[BaseModel] = NoOptions,
-           row_context: tuple[str, ...] = (), bulk: Callable[[pd.Series], pd.Series] | None = None
-           ) -> tuple[str, Normaliser]:
-    return fn.__name__, Normaliser(fn.__name__, fn, options, row_context, doc, bulk)
+           row_context: tuple[str, ...] = (), bulk: Callable[..., pd.Series] | None = None,
+           bulk_context: bool = False) -> tuple[str, Normaliser]:
+    return fn.__name__, Normaliser(fn.__name__, fn, options, row_context, doc, bulk, bulk_context)
 
 
 # --- vectorised certainties -----------------------------------------------------------------
@@ -1006,16 +1011,100 @@ def _bulk_email(values: pd.Series) -> pd.Series:
 
 
 _COMPACT_PHONE = r"\+[0-9][0-9 ()./-]*"
+# A number written nationally: digits and the usual separators, nothing else (no "+", letters,
+# extension or label: those go one by one).
+_NATIONAL_PHONE = r"[ ()./-]*[0-9][0-9 ()./-]*"
 
 
-def _bulk_phone(values: pd.Series) -> pd.Series:
+def _bulk_phone(values: pd.Series, context: pd.DataFrame | None = None) -> pd.Series:
     """A number written with its country code, separators aside, whose digits phonenumbers'
     metadata says are a valid number: E.164 is those digits (the number's own code wins over
-    any region, so no context is needed)."""
-    candidate = values.str.fullmatch(_COMPACT_PHONE) & ~values.str.contains("(0)", regex=False)
-    compact = values.str.replace(r"[ ()./-]", "", regex=True).where(candidate)
+    any region, so no context is needed). With `context` (per value, the `region` and `country`
+    `phone` is called with), also a number written nationally in its row's region
+    (`_national_phones`). An extension after either, as `checks.phone_parts` finds it, is
+    written ";ext=" after the number, as `phone` writes it."""
+    # `phone` reads the number without its extension: so does the bulk, with Python's `re`.
+    stripped = values.astype(object).str.strip()
+    extension = stripped.str.extract(checks.PHONE_EXTENSION, expand=False)
+    main = stripped.str.replace(checks.PHONE_EXTENSION, "", n=1, regex=True).astype("str")
+    candidate = main.str.fullmatch(_COMPACT_PHONE) & ~main.str.contains("(0)", regex=False)
+    compact = main.str.replace(r"[ ()./-]", "", regex=True).where(candidate)
     valid = checks.phones_certainly_valid(compact.where(candidate, ""))
-    return _where(values, candidate & valid, compact)
+    found = _where(main, candidate & valid, compact).to_numpy(dtype=object, copy=True)
+    if context is not None:
+        national = _national_phones(main, _phone_regions(context)).to_numpy()
+        found = np.where(pd.notna(found), found, national)
+    with_extension = pd.notna(found) & extension.notna().to_numpy()
+    found[with_extension] = found[with_extension] + ";ext=" + extension[with_extension].to_numpy(dtype=object)
+    return pd.Series(found, index=values.index, dtype=object)
+
+
+def _phone_regions(context: pd.DataFrame) -> pd.Series:
+    """Per row, the region `phone` reads a number without a country code in: the record's
+    country's, else the given region's (None for neither). Each distinct value looked up once."""
+    def each(column: pd.Series) -> pd.Series:
+        codes, distinct = pd.factorize(column.astype(object), use_na_sentinel=True)
+        found = np.array([_region(v) for v in distinct] + [None], dtype=object)
+        return pd.Series(found[codes], index=column.index, dtype=object)  # -1 (missing): None
+
+    country = each(context["country"]) if "country" in context else pd.Series(None, index=context.index, dtype=object)
+    region = each(context["region"]) if "region" in context else pd.Series(None, index=context.index, dtype=object)
+    return country.where(country.notna(), region)
+
+
+@functools.cache
+def _national_plan(region: str) -> tuple[str, str | None, str, tuple[int, ...], tuple[int, ...]] | None:
+    """How phonenumbers.parse reads digits without a country code in `region`, where it is a
+    plain rule: its country code, the national prefix it strips (a pattern; None: none), the
+    international prefix, and the national lengths it strips the prefix for (possible, not
+    local-only). None for a region whose prefix rule rewrites the number (a carrier code or an
+    area code put in, as Argentina, Brazil, Japan and +1's islands do): those go one by one."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region, None)
+    if metadata is None or metadata.country_code is None or metadata.national_prefix_transform_rule:
+        return None
+    general = metadata.general_desc
+    if general is None or not general.possible_length or metadata.international_prefix is None:
+        return None
+    return (str(metadata.country_code), metadata.national_prefix_for_parsing or None,
+            metadata.international_prefix, tuple(general.possible_length),
+            tuple(general.possible_length_local_only or ()))
+
+
+def _national_phones(values: pd.Series, regions: pd.Series) -> pd.Series:
+    """`phone` of a number written nationally, where certain: `phonenumbers.parse(digits,
+    region)` as the library does it for plain digits (no international prefix, no leading
+    country code: those readings are its own guesswork; the national prefix stripped when the
+    rest has a possible length), the region's country code put before it, and the result kept
+    only where `checks.phones_certainly_valid` calls it valid, since only then is the stripping
+    certainly what the library does (it keeps the prefix when the rest is not viable)."""
+    candidates = np.full(len(values), None, dtype=object)
+    shaped = (values.str.fullmatch(_NATIONAL_PHONE).fillna(False).to_numpy(dtype=bool)
+              & regions.notna().to_numpy()
+              & ~values.str.strip().str.fullmatch(_EXCEL_FLOAT.pattern).fillna(False).to_numpy(dtype=bool))
+    at = np.flatnonzero(shaped)
+    if not len(at):
+        return pd.Series(candidates, index=values.index, dtype=object)
+    # Python's own regular expressions from here: the metadata's patterns are phonenumbers' `re`.
+    digits = pd.Series(values.iloc[at].astype(object).to_numpy(), dtype=object).str.replace(
+        r"[ ()./-]", "", regex=True)
+    located = regions.iloc[at].to_numpy()
+    for region, rows in pd.Series(located).groupby(located, sort=False).indices.items():
+        plan = _national_plan(region)
+        if plan is None:
+            continue
+        code, prefix, international, lengths, local_only = plan
+        written = digits.iloc[rows]
+        # "00" is read as "+" by `phone` itself; the region's own international prefix and a
+        # leading country code are readings phonenumbers weighs case by case.
+        ambiguous = (written.str.startswith("00") | written.str.startswith(code)
+                     | written.str.match(f"(?:{international})"))
+        national = written.str.replace(f"^(?:{prefix})", "", n=1, regex=True) if prefix else written
+        size = national.str.len()
+        fits = (size.isin(lengths) & ~size.isin(local_only) & ~ambiguous).to_numpy(dtype=bool)
+        candidates[at[rows[fits]]] = ("+" + code + national[fits]).to_numpy()
+    found = pd.Series(candidates, index=values.index, dtype=object)
+    valid = checks.phones_certainly_valid(found.fillna("").astype("str")).to_numpy(dtype=bool)
+    return found.where(valid, None)
 
 
 def _bulk_date(values: pd.Series) -> pd.Series:
@@ -1043,7 +1132,7 @@ NORMALISERS: dict[str, Normaliser] = dict([
     _entry(mojibake, "repair text decoded in the wrong encoding (BenoÃ®t -> Benoît)", bulk=_bulk_tidy_ascii),
     _entry(text, "invisible, nfc, trim and collapse: the usual tidying of a text field", bulk=_bulk_tidy_ascii),
     _entry(phone, "phone numbers in E.164, read in the record's country or the given region",
-           PhoneOptions, ("country",), bulk=_bulk_phone),
+           PhoneOptions, ("country",), bulk=_bulk_phone, bulk_context=True),
     _entry(email, "email addresses trimmed and lower-cased, typos of common mail domains noted", EmailOptions, bulk=_bulk_email),
     _entry(website, "web addresses as their lower-case domain", WebsiteOptions),
     _entry(country, "countries as ISO 3166 alpha-2 codes", bulk=_bulk_country),
