@@ -388,10 +388,8 @@ def _load(migration: Migration, engine: sa.Engine, ledger: _Ledger, state: RunSt
             engine, state.datasets, validation=state.validation, run_id=run_id, entities=state.order,
             dry_run=dry_run, batch_rows=batch_rows or migration.config.batch_rows,
             bulk_rows=migration.config.bulk_rows,
-            progress=lambda entity, done, total: report("load", entity, done, total),
+            progress=report,
         )
-        for entity in state.order:  # the loader counts the rows it writes, not those it refuses
-            report("load", entity, len(state.datasets.get(entity, ())), len(state.datasets.get(entity, ())))
         state.loaded.skipped = dict(state.held)
     with stages.timed("merged"):
         # The merged records' own values, as cleaned (dedupe leaves the datasets it is given as they were).

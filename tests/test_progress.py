@@ -1,4 +1,4 @@
-"""Progress: what clean, validate and dedupe tell while they work, the plain lines a log gets
+"""Progress: what clean, validate, dedupe and load tell while they work, the plain lines a log gets
 when stderr is not a terminal, and the bars' clocks."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from rich.progress import TimeElapsedColumn
 from crmmigrate.clean import clean, load_cleaning
 from crmmigrate.cli.terminal.console import PROGRESS_EVERY, ProgressBars, ProgressLines, progress_every
 from crmmigrate.dedupe import dedupe, load_dedupe_rules, match
+from crmmigrate.load import connect, load
 from crmmigrate.model import MODEL
 from crmmigrate.progress import Tally
 from crmmigrate.validate import load_rules, load_thresholds, validate
@@ -96,6 +97,20 @@ def test_validate_tells_each_entitys_rows_a_rule_at_a_time():
     told = Told()
     validate({"contact": data}, rules=load_rules(), thresholds=load_thresholds(), progress=told)
     counts_rise_to_the_total(told.of("validate", "contact"), len(data), steps=4)
+
+
+def test_load_tells_each_entitys_rows_a_batch_at_a_time_and_ends_at_all_of_them(tmp_path):
+    data = contacts()
+    data.loc[3, "last_name"] = None  # refused by the loader: it counts as through all the same
+    told = Told()
+    validation = validate({"contact": data}, rules=load_rules(), thresholds=load_thresholds())
+    result = load(connect(f"sqlite:///{tmp_path / 'target.db'}"), {"contact": data}, validation=validation,
+                  run_id="r1", batch_rows=16, bulk_rows=0, progress=told)
+    assert sum(s.rejected for s in result.sources) == 1
+    done = [d for d, _ in told.of("load", "contact")]
+    assert {stage for stage, *_ in told.calls} == {"load"}
+    assert done == sorted(done) and done[-1] == len(data) and len(set(done)) >= 4, done
+    assert all(t == len(data) for _, t in told.of("load", "contact"))
 
 
 def test_dedupe_tells_every_phase_and_the_pairs_a_chunk_at_a_time(monkeypatch):

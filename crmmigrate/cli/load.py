@@ -58,8 +58,9 @@ def command(
         console.note(text)
     order, held = loadable(result, allow_failing=allow_failing)
     run_id = new_run_id()
-    outcome = load(connect(target), data, validation=result, run_id=run_id, entities=order,
-                   dry_run=dry_run)
+    with console.progress() as progress:
+        outcome = load(connect(target), data, validation=result, run_id=run_id, entities=order,
+                       dry_run=dry_run, progress=progress)
     outcome.skipped = held
     write_frames(rejects, [outcome.rejects_frame()])
     load_summary(outcome, rejects=rejects)

@@ -17,7 +17,6 @@ previous piece. A kill leaves the table as it was; a refusal sends the source ba
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -34,6 +33,7 @@ from crmmigrate.load.rows import RowPreparer, arrow_text, die_with_parent, rejec
 from crmmigrate.load.schema import ID_MAP, build_metadata, init_target, source_name_problem, table_name
 from crmmigrate.model import MODEL, Entity
 from crmmigrate.passwords import mask_text, mask_url
+from crmmigrate.progress import Progress
 from crmmigrate.validate.result import ValidationResult
 
 BATCH_ROWS = 10_000
@@ -99,9 +99,6 @@ class LoadReport:
         return pd.DataFrame(self.rejects, columns=list(REJECT_COLUMNS), dtype="str")
 
 
-Progress = Callable[[str, int, int], None]  # entity, rows done, rows in all
-
-
 def load(
     engine: sa.Engine,
     datasets: dict[str, pd.DataFrame],
@@ -133,6 +130,8 @@ def load(
             loader = _EntityLoader(connection, metadata, MODEL.entity(name), validation, run_id,
                                    batch_rows, bulk_rows, progress, nested=dry_run)
             loader.load(datasets[name], report)
+            if progress is not None:  # the rows it refused count as through too
+                progress("load", name, len(datasets[name]), len(datasets[name]))
         if outer is not None:
             outer.rollback()
         elif connection.in_transaction():
@@ -187,7 +186,7 @@ class _EntityLoader(RowPreparer, BulkLoader, BatchLoader):
     def _advance(self, rows: int, total: int) -> None:
         self.done += rows
         if self.progress:
-            self.progress(self.entity.name, self.done, total)
+            self.progress("load", self.entity.name, self.done, total)
 
     def _self_pointers(self, frame: pd.DataFrame) -> None:
         """Second pass for a hierarchy (account.parent_id): every record has its id now."""
