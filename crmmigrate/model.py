@@ -163,11 +163,12 @@ class Model:
     def names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.entities)
 
-    def unknown(self, name: str) -> str:
+    def unknown(self, name: str, *, as_typed: str | None = None) -> str:
         """What to tell of a name that is no entity: "unknown entity 'contcat' (did you mean
-        'contact'?); entities: account, contact, ..."."""
+        'contact'?); entities: account, contact, ...". `as_typed`: the words shown, when the
+        guess is made from `name` tidied."""
         guess = did_you_mean(name, self.names)
-        return (f"unknown entity {name!r}" + (f" (did you mean {guess!r}?)" if guess else "")
+        return (f"unknown entity {as_typed or name!r}" + (f" (did you mean {guess!r}?)" if guess else "")
                 + f"; entities: {', '.join(self.names)}")
 
     def entity(self, name: str) -> Entity:

@@ -45,7 +45,6 @@ from crmmigrate.errors import (
     EXIT_INTERNAL,
     BadUsage,
     CrmMigrateError,
-    did_you_mean,
 )
 from crmmigrate.extract import ExtractReport, Reject, open_source, rejects_frame
 from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load
@@ -93,11 +92,7 @@ def entity_names(items: list[str]) -> list[str]:
                           name.removesuffix("es")]
             match = next((c for c in candidates if c in MODEL.names), None)
             if match is None:
-                guess = did_you_mean(name, MODEL.names)
-                raise BadUsage(
-                    f"unknown entity {word!r}" + (f" (did you mean {guess!r}?)" if guess else "")
-                    + f"; entities: {', '.join(MODEL.names)}."
-                )
+                raise BadUsage(MODEL.unknown(name, as_typed=word) + ".")
             if match not in found:
                 found.append(match)
     return found

@@ -28,7 +28,8 @@ from crmmigrate.errors import BadUsage, InputBeyondLimits, MalformedInput
 from crmmigrate.model import PROVENANCE
 
 _NULL = pa.scalar(None, pa.large_string())
-_STR_TYPES = {pa.large_string(): pd.StringDtype("pyarrow", na_value=float("nan"))}
+# Arrow text as pandas' string dtype (NaN for missing), for every extractor that hands over Arrow.
+STR_TYPES = {pa.large_string(): pd.StringDtype("pyarrow", na_value=float("nan"))}
 
 Format = Literal["csv", "excel", "json", "jsonl", "sql", "parquet"]
 
@@ -211,7 +212,7 @@ class Extraction(ABC):
         if len(arrays) != len(columns) + len(PROVENANCE):
             raise ValueError("every row must have one value per column")
         table = pa.Table.from_arrays(arrays, names=[*columns, *PROVENANCE])
-        return table.to_pandas(types_mapper=_STR_TYPES.get)
+        return table.to_pandas(types_mapper=STR_TYPES.get)
 
 
 def rejects_frame(rejects: Sequence[Reject]) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from crmmigrate.errors import MalformedInput
-from crmmigrate.extract.base import _STR_TYPES, Extraction, Source
+from crmmigrate.extract.base import STR_TYPES, Extraction, Source
 from crmmigrate.model import PROVENANCE, SOURCE_COLUMN
 
 
@@ -37,7 +37,7 @@ class StagedExtraction(Extraction):
     def _chunks(self) -> Iterator[pd.DataFrame]:
         empty = True
         for batch in self.parquet.iter_batches(batch_size=self.source.chunk_rows):
-            frame = batch.to_pandas(types_mapper=_STR_TYPES.get).astype("str")
+            frame = batch.to_pandas(types_mapper=STR_TYPES.get).astype("str")
             if self.source.name:
                 frame[SOURCE_COLUMN] = self.source.name
             empty = False
