@@ -32,6 +32,14 @@ def test_a_source_and_a_mappings_source_block_are_the_read_options() -> None:
     assert "parquet" not in str(SourceOptions.model_fields["format"].annotation)
 
 
+def test_a_migration_source_entry_is_the_read_options_and_where_the_source_goes() -> None:
+    from crmmigrate.migration import SourceEntry
+
+    assert issubclass(SourceEntry, ReadOptions)
+    assert set(SourceEntry.model_fields) == {*FIELDS, "location", "mapping", "phone_region"}
+    assert list(SourceEntry.model_fields)[:2] == ["location", "mapping"]  # first in messages
+
+
 def test_every_command_that_reads_a_source_offers_every_read_option() -> None:
     reading = {}
     for path, command in _commands(typer.main.get_command(app)).items():
