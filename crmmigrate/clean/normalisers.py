@@ -1023,10 +1023,16 @@ def _bulk_phone(values: pd.Series, context: pd.DataFrame | None = None) -> pd.Se
     `phone` is called with), also a number written nationally in its row's region
     (`_national_phones`). An extension after either, as `checks.phone_parts` finds it, is
     written ";ext=" after the number, as `phone` writes it."""
-    # `phone` reads the number without its extension: so does the bulk, with Python's `re`.
-    stripped = values.astype(object).str.strip()
-    extension = stripped.str.extract(checks.PHONE_EXTENSION, expand=False)
-    main = stripped.str.replace(checks.PHONE_EXTENSION, "", n=1, regex=True).astype("str")
+    # `phone` reads the number without its extension, which needs a word or a sign besides
+    # digits and separators: only values with one are split, with Python's `re` as `phone` does.
+    main = values.str.strip().to_numpy(dtype=object)
+    extension = np.full(len(values), None, dtype=object)
+    other = values.str.contains(r"[^0-9 ()./+-]").fillna(False).to_numpy(dtype=bool)
+    if other.any():
+        odd = pd.Series(values.to_numpy(dtype=object)[other], dtype=object).str.strip()
+        extension[other] = odd.str.extract(checks.PHONE_EXTENSION, expand=False).to_numpy(dtype=object)
+        main[other] = odd.str.replace(checks.PHONE_EXTENSION, "", n=1, regex=True).to_numpy(dtype=object)
+    main = pd.Series(main, index=values.index, dtype="str")
     candidate = main.str.fullmatch(_COMPACT_PHONE) & ~main.str.contains("(0)", regex=False)
     compact = main.str.replace(r"[ ()./-]", "", regex=True).where(candidate)
     valid = checks.phones_certainly_valid(compact.where(candidate, ""))
@@ -1034,8 +1040,8 @@ def _bulk_phone(values: pd.Series, context: pd.DataFrame | None = None) -> pd.Se
     if context is not None:
         national = _national_phones(main, _phone_regions(context)).to_numpy()
         found = np.where(pd.notna(found), found, national)
-    with_extension = pd.notna(found) & extension.notna().to_numpy()
-    found[with_extension] = found[with_extension] + ";ext=" + extension[with_extension].to_numpy(dtype=object)
+    with_extension = pd.notna(found) & pd.notna(extension)
+    found[with_extension] = found[with_extension] + ";ext=" + extension[with_extension]
     return pd.Series(found, index=values.index, dtype=object)
 
 
@@ -1084,9 +1090,7 @@ def _national_phones(values: pd.Series, regions: pd.Series) -> pd.Series:
     at = np.flatnonzero(shaped)
     if not len(at):
         return pd.Series(candidates, index=values.index, dtype=object)
-    # Python's own regular expressions from here: the metadata's patterns are phonenumbers' `re`.
-    digits = pd.Series(values.iloc[at].astype(object).to_numpy(), dtype=object).str.replace(
-        r"[ ()./-]", "", regex=True)
+    digits = pd.Series(values.iloc[at].str.replace(r"[ ()./-]", "", regex=True).to_numpy(), dtype=object)
     located = regions.iloc[at].to_numpy()
     for region, rows in pd.Series(located).groupby(located, sort=False).indices.items():
         plan = _national_plan(region)
@@ -1096,15 +1100,26 @@ def _national_phones(values: pd.Series, regions: pd.Series) -> pd.Series:
         written = digits.iloc[rows]
         # "00" is read as "+" by `phone` itself; the region's own international prefix and a
         # leading country code are readings phonenumbers weighs case by case.
-        ambiguous = (written.str.startswith("00") | written.str.startswith(code)
-                     | written.str.match(f"(?:{international})"))
-        national = written.str.replace(f"^(?:{prefix})", "", n=1, regex=True) if prefix else written
+        ambiguous = written.str.startswith("00") | written.str.startswith(code) | _starts(written, international)
+        national = written
+        if prefix and prefix.isdigit():
+            national = written.where(~written.str.startswith(prefix), written.str.slice(len(prefix)))
+        elif prefix:  # with Python's `re`, as phonenumbers matches it
+            national = written.str.replace(f"^(?:{prefix})", "", n=1, regex=True)
         size = national.str.len()
         fits = (size.isin(lengths) & ~size.isin(local_only) & ~ambiguous).to_numpy(dtype=bool)
         candidates[at[rows[fits]]] = ("+" + code + national[fits]).to_numpy()
     found = pd.Series(candidates, index=values.index, dtype=object)
     valid = checks.phones_certainly_valid(found.fillna("").astype("str")).to_numpy(dtype=bool)
     return found.where(valid, None)
+
+
+def _starts(digits: pd.Series, pattern: str) -> pd.Series:
+    """Whether each of `digits` (object dtype) starts with a match of a metadata pattern, as
+    phonenumbers' `re.match` finds it; a plain string of digits without a regex."""
+    if pattern.isdigit():
+        return digits.str.startswith(pattern)
+    return digits.str.match(f"(?:{pattern})")
 
 
 def _bulk_date(values: pd.Series) -> pd.Series:

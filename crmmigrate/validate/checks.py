@@ -97,6 +97,9 @@ _CODES = {size: {str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE if len
           for size in (1, 2, 3)}
 
 
+_E164_EXTENSION = r"\+[0-9]+;ext=[0-9]{1,10}"
+
+
 def phones_certainly_valid(values: pd.Series) -> pd.Series:
     """Vectorized: numbers written with +country code that phonenumbers itself calls valid.
 
@@ -107,7 +110,12 @@ def phones_certainly_valid(values: pd.Series) -> pd.Series:
     one of its number types (by possible lengths, then pattern). That is evaluated here with
     the library's own metadata, for many numbers at once. Everything else (national formats,
     national numbers starting with the national prefix, which the library may strip) is left
-    for phonenumbers to judge one by one."""
+    for phonenumbers to judge one by one. A number as clean writes it with an extension
+    ("+13125550100;ext=42") is the number's validity: phonenumbers reads ";ext=" as RFC 3966
+    writes it and judges the number before it."""
+    clean_extension = values.str.fullmatch(_E164_EXTENSION).fillna(False).astype(bool)
+    if clean_extension.any():
+        values = values.where(~clean_extension, values.str.replace(r";ext=[0-9]+$", "", regex=True))
     digits = values.str.replace(_SEPARATORS, "", regex=True)
     international = digits.str.fullmatch(r"\+[1-9]\d{5,16}")
     valid = pd.Series(False, index=values.index)
