@@ -997,8 +997,15 @@ def _bulk_tidy_ascii(values: pd.Series) -> pd.Series:
 
 
 def _bulk_person_name(values: pd.Series) -> pd.Series:
-    """A name in mixed case (or in a script without case) is left as typed."""
-    return _where(values, ~((values != values.str.lower()) ^ (values != values.str.upper())))
+    """A name in mixed case (or in a script without case) is left as typed. Case as Python
+    sees it, which the per-value normaliser uses: Arrow (ASCII names, in bulk) knows the same
+    there, but its newer Unicode tables case letters Python's do not yet (Garay's 𐵐), so the
+    other names are judged by Python, one by one."""
+    ascii_ = values.str.isascii().fillna(False).astype(bool).to_numpy()
+    mixed = (~((values != values.str.lower()) ^ (values != values.str.upper()))).fillna(False).to_numpy(dtype=bool, copy=True)
+    mixed[~ascii_] = [isinstance(v, str) and not ((v != v.lower()) ^ (v != v.upper()))
+                      for v in values.to_numpy(dtype=object)[~ascii_]]
+    return _where(values, pd.Series(mixed, index=values.index))
 
 
 def _bulk_email(values: pd.Series) -> pd.Series:
