@@ -18,7 +18,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # How a column writes day and month: a setting (clean's `order`), decided from the values.
 DateOrder = Literal["dmy", "mdy", "ymd"]
@@ -95,6 +98,62 @@ def read_formats(value: str, formats: tuple[str, ...] | list[str]) -> dt.datetim
             except ValueError:
                 continue
     return None
+
+
+# The directives `read_exactly` reads, as they are written when padded: those whose text says
+# its number outright (no two-digit year with its century pivot, no names, weekdays, zones).
+_EXACT = {"Y": r"\d{4}", "m": r"\d{2}", "d": r"\d{2}", "H": r"\d{2}", "I": r"\d{2}", "M": r"\d{2}",
+          "S": r"\d{2}", "p": "AM|PM"}
+_PARTS = {"Y": pc.year, "m": pc.month, "d": pc.day, "H": pc.hour, "M": pc.minute, "S": pc.second}
+
+
+def _exact_pattern(fmt: str) -> str | None:
+    """A regular expression of the values `fmt` writes, a named group per directive; None when
+    a directive is not one `read_exactly` reads, comes twice, or is %I without %p."""
+    parts: list[str] = []
+    at = 0
+    while at < len(fmt):
+        if fmt[at] != "%":
+            parts.append(re.escape(fmt[at]))
+            at += 1
+            continue
+        name = fmt[at + 1 : at + 2]
+        if name not in _EXACT or f"(?P<{name}>" in "".join(parts):
+            return None
+        parts.append(f"(?P<{name}>{_EXACT[name]})")
+        at += 2
+    pattern = "".join(parts)
+    return None if ("(?P<I>" in pattern) != ("(?P<p>" in pattern) else f"^{pattern}$"
+
+
+def read_exactly(values: np.ndarray, fmt: str) -> np.ndarray:
+    """The moments `values` (text) name in `fmt`, read all at once by Arrow, where each is
+    written exactly as `fmt` writes it (padded, in range, the day one the month has): then
+    `strptime(value, fmt)` reads that moment too. NaT for every other value, and for all of
+    them when `fmt` holds a directive `_EXACT` does not read: leave those to `read_formats`."""
+    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[s]")
+    pattern = _exact_pattern(fmt)
+    if pattern is None or not len(values):
+        return out
+    text = pa.array(values, type=pa.string())
+    groups = pc.extract_regex(text, pattern=pattern)
+    moment = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+    # Arrow reads 31.02.2021 as 3 March and takes unpadded numbers: the moment's parts must be
+    # the numbers written.
+    ok = pc.and_(groups.is_valid(), moment.is_valid())
+    names = {groups.type.field(i).name for i in range(groups.type.num_fields)}
+    for name in names:
+        written = pc.struct_field(groups, name)
+        if name == "p":
+            same = pc.equal(written, pc.if_else(pc.less(pc.hour(moment), 12), "AM", "PM"))
+        elif name == "I":
+            same = pc.equal(pc.cast(written, pa.int64()), pc.add(pc.remainder(pc.add(pc.hour(moment), 11), 12), 1))
+        else:
+            same = pc.equal(pc.cast(written, pa.int64()), _PARTS[name](moment))
+        ok = pc.and_(ok, same)
+    found = ok.fill_null(False).to_numpy(zero_copy_only=False)
+    out[found] = moment.filter(found).to_numpy(zero_copy_only=False).astype("datetime64[s]")
+    return out
 
 
 def month_name_format(text: str) -> str | None:

@@ -505,3 +505,19 @@ def test_invalid_and_unmapped_values_are_counted_on_kept_records_only(tmp_path):
 
     assert result.report.unmapped == {}
     assert result.report.invalid == {"created_at": {"date: is not a recognisable date": 1}}
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.none() | st.text(max_size=8), st.none() | st.sampled_from(["web", "Web", 'a"b', "ü\n"])),
+                     max_size=20))
+def test_custom_fields_are_each_rows_text_values_as_json_writes_them(rows: list[tuple]) -> None:
+    from crmmigrate.mapping.engine import _custom
+
+    frame = pd.DataFrame(rows, columns=["Lead Source", 'Notes "old"'], dtype="str") if rows else \
+        pd.DataFrame({"Lead Source": pd.Series([], dtype="str"), 'Notes "old"': pd.Series([], dtype="str")})
+    kept = ["Lead Source", 'Notes "old"']
+    expected = []
+    for record in frame[kept].to_dict("records"):
+        present = {k: v for k, v in record.items() if isinstance(v, str)}
+        expected.append(json.dumps(present, ensure_ascii=False) if present else None)
+    assert _custom(frame, kept).tolist() == expected

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crmmigrate.extract import ExtractReport, Source, open_source, rejects_frame
@@ -219,9 +220,13 @@ class Mapper:
             active = values.notna() & why.isna()
             if not active.any():
                 continue
-            results: dict[str, Any] = {}
+            distinct = pd.unique(values[active])
+            bulk = getattr(run, "bulk", None)  # what a transform reads for many values at once
+            results: dict[str, Any] = bulk(distinct) if bulk is not None else {}
             failures: dict[str, str] = {}
-            for value in pd.unique(values[active]):
+            for value in distinct:
+                if value in results:
+                    continue
                 try:
                     results[value] = run(value)
                 except Invalid as exc:
@@ -336,12 +341,17 @@ def issue_reasons(frame: pd.DataFrame, name: str, rows: pd.Series) -> pd.Series:
 def _custom(chunk: pd.DataFrame, kept: list[str]) -> pd.Series:
     if not kept:
         return pd.Series(None, index=chunk.index, dtype=object)
-    records = chunk[kept].to_dict("records")
-    texts = []
-    for record in records:
-        present = {k: v for k, v in record.items() if isinstance(v, str)}
-        texts.append(json.dumps(present, ensure_ascii=False) if present else None)
-    return pd.Series(texts, index=chunk.index, dtype=object)
+    # Each row's {"column": "value", ...} of its text values, as json.dumps writes it, built a
+    # column at a time: each distinct value escaped once, the pieces joined across the rows.
+    texts = np.full(len(chunk), "", dtype=object)
+    for column in kept:
+        values = chunk[column].to_numpy(dtype=object)
+        present = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+        codes, distinct = pd.factorize(values[present])
+        escaped = np.array([json.dumps(v, ensure_ascii=False) for v in distinct] or [""], dtype=object)[codes]
+        so_far = texts[present]
+        texts[present] = np.where(so_far == "", "", so_far + ", ") + (json.dumps(column, ensure_ascii=False) + ": ") + escaped
+    return pd.Series(np.where(texts == "", None, "{" + texts + "}"), index=chunk.index, dtype=object)
 
 
 def _issues(index: pd.Index, reasons: dict[str, pd.Series], originals: dict[str, pd.Series]) -> pd.Series:

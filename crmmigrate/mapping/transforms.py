@@ -13,12 +13,15 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
+import numpy as np
+
 from crmmigrate.dates import (
     DAY_FIRST_FORMATS,
     ISO_FORMATS,
     MONTH_FIRST_FORMATS,
     MONTH_NAME_FORMATS,
     not_a_date,
+    read_exactly,
     read_formats,
 )
 from crmmigrate.mapping.config import (
@@ -155,11 +158,33 @@ def parse_datetime(value: str, options: DateParse) -> dt.datetime:
 
 
 def date(options: DateParse) -> Transform:
-    return lambda value: parse_datetime(value, options).date().isoformat()
+    def read(value: str) -> str:
+        return parse_datetime(value, options).date().isoformat()
+
+    read.bulk = lambda values: _read_in_bulk(values, options, "D")  # type: ignore[attr-defined]
+    return read
 
 
 def datetime(options: DateParse) -> Transform:
-    return lambda value: parse_datetime(value, options).isoformat(timespec="seconds")
+    def read(value: str) -> str:
+        return parse_datetime(value, options).isoformat(timespec="seconds")
+
+    read.bulk = lambda values: _read_in_bulk(values, options, "s")  # type: ignore[attr-defined]
+    return read
+
+
+def _read_in_bulk(values: np.ndarray, options: DateParse, unit: str) -> dict[str, str]:
+    """What `parse_datetime` gives, as canonical text to the `unit` ("D": a date, "s": a
+    date-time), for the distinct `values` that the first of the mapping's formats reads exactly
+    as written (a million in about a second, where strptime takes 20-40 us each); the rest are
+    left to it, value by value. Without formats, none."""
+    if not options.formats:
+        return {}
+    # Only text parse_datetime would read as given (it folds runs of whitespace first).
+    values = np.asarray([v for v in values if isinstance(v, str) and v == " ".join(v.split())], dtype=object)
+    read = read_exactly(values, options.formats[0])  # read_formats tries it first, bare first
+    found = ~np.isnat(read)
+    return dict(zip(values[found], np.datetime_as_string(read[found], unit=unit).tolist(), strict=True))
 
 
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
