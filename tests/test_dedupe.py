@@ -466,8 +466,12 @@ def test_leads_a_contact_already_is_are_flagged(samples):
     known = set(zip(found.loc[found["known"] == "yes", "lead_id"], found.loc[found["known"] == "yes", "contact_id"],
                     strict=True))
     truth = {(m["lead"][1], m["contact"][1]) for m in TRUTH["lead_contact_matches"]}
-    assert known <= truth  # no lead is flagged wrongly
-    assert len(known) >= 10  # of 12: two more (typos in the name) score below the band
+    flagged = set(zip(found["lead_id"], found["contact_id"], strict=True))
+    assert flagged <= truth  # no lead is flagged wrongly, known or perhaps known
+    assert len(flagged) >= 10  # of 12: two more (typos in the name, in Cyrillic) score below review
+    # Michael Mitcheell at ACME, whose phone is the contact's mobile, is perhaps known (0.86): u
+    # measured on every lead-contact pair of so few records counts the leads' own typos.
+    assert len(known) >= 9
     assert result.as_dict()["leads_known"] == len(known)
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-from crmmigrate.dedupe import blocking, columns, comparisons, match
+from crmmigrate.dedupe import blocking, columns, comparisons, match, training
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
 
 LEVELS = {method: list(labels) for method, labels in match.LEVELS.items()}
@@ -330,3 +330,43 @@ def test_a_block_too_big_whose_refining_fields_are_blank_pairs_none_and_says_so(
     pairs = match.candidate_pairs(match.prepared(frame, spec.fields), spec)
     assert len(pairs) == 0
     assert [size for _, _, size in pairs.skipped] == [60]
+
+
+@given(st.lists(st.tuples(st.integers(-1, 4), st.booleans()), max_size=30))
+def test_linking_two_datasets_pairs_a_record_of_each_and_no_other(records):
+    codes = np.array([c for c, _ in records], dtype=np.int32)
+    side = np.array([s for _, s in records], dtype=bool)
+
+    left, right = blocking.pairs_within(codes, side)
+
+    found = list(zip(left.tolist(), right.tolist(), strict=True))
+    expected = {(a, b) for a, b in combinations(range(len(codes)), 2)
+                if codes[a] >= 0 and codes[a] == codes[b] and side[a] != side[b]}
+    assert len(found) == len(set(found)) and set(found) == expected
+
+
+def test_linked_candidates_are_the_deduplicating_ones_across_the_two_datasets():
+    frame = contacts(400, seed=11)
+    spec = SPEC.model_copy(update={"max_block": 40})
+    values = match.prepared(frame, spec.fields)
+    side = np.random.default_rng(3).random(len(frame)) < 0.4
+
+    linked = match.candidate_pairs(values, spec, side)
+    every = match.candidate_pairs(values, spec)
+
+    found = list(zip(linked.left.tolist(), linked.right.tolist(), strict=True))
+    across = side[every.left] != side[every.right]
+    assert len(found) == len(set(found))
+    assert set(found) == set(zip(every.left[across].tolist(), every.right[across].tolist(), strict=True))
+    for number in range(len(spec.blocking)):  # which keys found a pair: as when deduplicating
+        assert (linked.via(number).sum(), number) == (every.via(number)[across].sum(), number)
+
+
+def test_linking_measures_u_on_pairs_of_a_record_of_each():
+    side = np.array([True, False, False, True, False, True, False])
+
+    left, right = training.random_pairs(len(side), 100, np.random.default_rng(1), side)
+    assert sorted(zip(left.tolist(), right.tolist(), strict=True)) == sorted(
+        (min(a, b), max(a, b)) for a in np.flatnonzero(side) for b in np.flatnonzero(~side))
+    left, right = training.random_pairs(len(side), 5, np.random.default_rng(1), side)
+    assert len(left) == 5 and (side[left] != side[right]).all() and (left < right).all()

@@ -114,12 +114,14 @@ def key_codes(values: dict[str, Column], parts: list[KeyPart], spec: MatchSpec |
 class Pairs:
     """Candidate pairs as record positions (left < right), each once; per blocking key its code
     per record (-1: blank, or in a block too big to pair), which tells which keys found a pair
-    (`via`)."""
+    (`via`). `side`, when two datasets are linked rather than one deduplicated: per record,
+    whether it is of the first dataset (the pairs are then only of a record of each)."""
 
     left: np.ndarray
     right: np.ndarray
     keys: list[np.ndarray] = field(default_factory=list)
     skipped: list[tuple[int, str, int]] = field(default_factory=list)  # key, value, records: blocks too big
+    side: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.left)
@@ -171,9 +173,15 @@ def blocks(codes: np.ndarray, label: Callable[[int], str], max_block: int,
     return codes, skipped
 
 
-def pairs_within(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of records in one block (`blocks`' codes), as positions left < right (int32)."""
-    order = np.argsort(codes, kind="stable").astype(np.int32)
+def pairs_within(codes: np.ndarray, side: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of records in one block (`blocks`' codes), as positions left < right (int32).
+    With `side` (per record, whether it is of the first of two datasets linked), only the pairs
+    of a record of each, as Splink's link_only: a block of l records of one and c of the other
+    makes l * c pairs, not (l + c)² / 2, and pairs two records of one dataset never."""
+    if side is None:
+        order = np.argsort(codes, kind="stable").astype(np.int32)
+    else:  # within a block, the first dataset's records first
+        order = np.lexsort((~side, codes)).astype(np.int32)
     sorted_codes = codes[order]
     order, sorted_codes = order[sorted_codes >= 0], sorted_codes[sorted_codes >= 0]
     if not len(order):
@@ -182,12 +190,23 @@ def pairs_within(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sizes = np.diff(np.r_[starts, len(sorted_codes)]).astype(np.int32)
     keep = sizes >= 2
     starts, sizes = starts[keep], sizes[keep]
-    # Within a block, the record at offset o pairs with the (size - o - 1) records after it.
-    positions = np.repeat(starts, sizes) + _ranges(sizes)
-    after = np.repeat(starts + sizes, sizes) - positions - 1
-    first = np.repeat(positions, after)
-    second = _ranges(after)
-    second += first + 1
+    if side is None:
+        # Within a block, the record at offset o pairs with the (size - o - 1) records after it.
+        positions = np.repeat(starts, sizes) + _ranges(sizes)
+        after = np.repeat(starts + sizes, sizes) - positions - 1
+        first = np.repeat(positions, after)
+        second = _ranges(after)
+        second += first + 1
+    else:
+        # Each of a block's `ones` records of the first dataset pairs with its records of the other.
+        before = np.r_[0, np.cumsum(side[order], dtype=np.int64)]
+        ones = (before[starts + sizes] - before[starts]).astype(np.int32)
+        others = sizes - ones
+        positions = np.repeat(starts, ones) + _ranges(ones)
+        count = np.repeat(others, ones)
+        first = np.repeat(positions, count)
+        second = _ranges(count)
+        second += np.repeat(np.repeat(starts + ones, ones), count)
     a, b = order[first], order[second]
     del first, second
     return np.minimum(a, b), np.maximum(a, b)
@@ -202,13 +221,26 @@ def _ranges(sizes: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int32) - starts
 
 
-def candidate_pairs(values: dict[str, Column], spec: MatchSpec) -> Pairs:
+def _pairs_made(codes: np.ndarray, side: np.ndarray | None) -> int:
+    """About how many pairs a key's blocks make (`pairs_within`), to order the keys by."""
+    blocked = codes >= 0
+    if side is None:
+        return int((np.bincount(codes[blocked]).astype(np.int64) ** 2).sum())
+    length = int(codes.max()) + 1 if blocked.any() else 0
+    ones = np.bincount(codes[blocked & side], minlength=length).astype(np.int64)
+    others = np.bincount(codes[blocked & ~side], minlength=length).astype(np.int64)
+    return int((ones * others).sum())
+
+
+def candidate_pairs(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = None) -> Pairs:
     """The union of the pairs every blocking key finds, each pair once: keys that pair more
     come first, and a key's pairs that a key before it found are left out (comparing their
-    codes, as Splink's blocking rules do, rather than sorting every pair)."""
+    codes, as Splink's blocking rules do, rather than sorting every pair). With `side` (per
+    record, whether it is of the first of two datasets linked), only pairs across the two
+    (`pairs_within`); blocks are cut at max_block records as when deduplicating."""
     keys: list[np.ndarray] = [np.zeros(0, np.int32)] * len(spec.blocking)
     skipped: list[tuple[int, str, int]] = []
-    pairs = Pairs(np.zeros(0, np.int32), np.zeros(0, np.int32), keys, skipped)
+    pairs = Pairs(np.zeros(0, np.int32), np.zeros(0, np.int32), keys, skipped, side)
     lefts, rights, done = [], [], []
     # Keys that take a comparison's codes go last: `candidates` has another thread making those
     # while these pair.
@@ -238,9 +270,9 @@ def candidate_pairs(values: dict[str, Column], spec: MatchSpec) -> Pairs:
             keys[number], big = blocks(*key_codes(values, spec.blocking[number], spec), spec.max_block,
                                        refiners(number))
             skipped += [(number, value, size) for value, size in big]
-        sizes = {k: int((np.bincount(keys[k][keys[k] >= 0]).astype(np.int64) ** 2).sum()) for k in group}
+        sizes = {k: _pairs_made(keys[k], side) for k in group}
         for number in sorted(group, key=lambda k: (-sizes[k], k)):
-            left, right = pairs_within(keys[number])
+            left, right = pairs_within(keys[number], side)
             for earlier in done:
                 codes = keys[earlier]
                 mine = codes[left]

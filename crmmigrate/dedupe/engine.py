@@ -135,10 +135,12 @@ def lead_matches(datasets: dict[str, pd.DataFrame], spec: MatchSpec) -> pd.DataF
                       "email": contacts["email"], "phone": contacts["phone"], "mobile": contacts["mobile"],
                       "company": company, "_lead": False}),
     ], ignore_index=True)
-    pairs, probability, _ = match.score(people, spec)
     is_lead = people["_lead"].to_numpy()
-    across = is_lead[pairs.left] != is_lead[pairs.right]
-    keep = across & (probability >= spec.review)
+    # Linked, not deduplicated (Splink's link_only): only lead-contact pairs are made and the model
+    # is fitted on those. Pairing the contacts among themselves as well (the colleagues a company
+    # or a switchboard holds, the namesakes) was most of the work, and none of it could be a match.
+    pairs, probability, _ = match.score(people, spec, side=is_lead)
+    keep = probability >= spec.review
     left, right, probability = pairs.left[keep], pairs.right[keep], probability[keep]
     lead = np.where(is_lead[left], left, right)
     contact = np.where(is_lead[left], right, left)

@@ -47,23 +47,26 @@ __all__ = ["HISTOGRAM_EDGES", "LEVELS", "NAME_METHODS", "Column", "Model", "Pair
            "name_root", "patterns", "prepared", "probabilities", "probabilities_of", "score", "score_weights"]
 
 
-def score(frame: pd.DataFrame, spec: MatchSpec, pointers: tuple[str, ...] = ()
+def score(frame: pd.DataFrame, spec: MatchSpec, pointers: tuple[str, ...] = (), side: np.ndarray | None = None
           ) -> tuple[Pairs, np.ndarray, Model]:
     """The candidate pairs of a frame's records (positions), their match probabilities and the
-    fitted model: matching without clusters or survivors (for benchmarks and the review)."""
+    fitted model: matching without clusters or survivors (for benchmarks, the review and leads
+    against contacts). With `side` (per record, whether it is of the first of two datasets
+    linked), the two are linked: only pairs of a record of each are made, and the model is
+    fitted on those (`candidate_pairs`, `fit`)."""
     values = prepared(frame.reset_index(drop=True), spec.fields)
-    pairs = candidates(values, spec)
+    pairs = candidates(values, spec, side)
     found = patterns(values, spec, pairs.left, pairs.right)
     model = fit(values, spec, pairs, found, pointers)
     return pairs, probabilities_of(model, found, pairs.left), model
 
 
-def candidates(values: dict[str, Column], spec: MatchSpec) -> Pairs:
+def candidates(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = None) -> Pairs:
     """`candidate_pairs`, while another thread normalises the compared fields (and then this
     one helps it, from the other end)."""
     with ThreadPoolExecutor(1) as background:
         normalising = background.submit(normalise, values, spec)
-        pairs = candidate_pairs(values, spec)
+        pairs = candidate_pairs(values, spec, side)
         normalise(values, spec, backwards=True)
         normalising.result()
     return pairs

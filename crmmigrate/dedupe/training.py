@@ -94,7 +94,18 @@ def _normalised(counts: np.ndarray, floor: float) -> np.ndarray:
     return share
 
 
-def random_pairs(n: int, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def random_pairs(n: int, count: int, rng: np.random.Generator, side: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """`count` pairs of records drawn at random (every pair when there are no more), as
+    positions left < right; with `side` (per record, whether it is of the first of two datasets
+    linked), pairs of a record of each: what u is measured on, as Splink does for link_only."""
+    if side is not None:
+        ones, others = np.flatnonzero(side), np.flatnonzero(~side)
+        if len(ones) * len(others) <= count:
+            left, right = (grid.ravel() for grid in np.meshgrid(ones, others, indexing="ij"))
+        else:
+            left, right = ones[rng.integers(0, len(ones), count)], others[rng.integers(0, len(others), count)]
+        return np.minimum(left, right).astype(np.int64), np.maximum(left, right).astype(np.int64)
     total = n * (n - 1) // 2
     if total <= count:
         left, right = np.triu_indices(n, 1)
@@ -119,7 +130,7 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
     step = done or (lambda _: None)
     n = len(next(iter(values.values())))
     rng = np.random.default_rng(SEED)
-    left, right = random_pairs(n, RANDOM_PAIRS, rng)
+    left, right = random_pairs(n, RANDOM_PAIRS, rng, pairs.side)
     sampled, counts = patterns(values, spec, left, right).counts()
     step(1)
     u = {name: _normalised(np.bincount(sampled[name], weights=counts, minlength=len(LEVELS[c.method]))
@@ -135,7 +146,7 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
             key_levels, counts = found.counts(pairs.via(spec.blocking.index(parts)))
         else:
             codes, _ = blocks(*key_codes(values, parts, spec), spec.max_block)
-            key_levels, counts = patterns(values, spec, *pairs_within(codes)).counts()
+            key_levels, counts = patterns(values, spec, *pairs_within(codes, pairs.side)).counts()
         step(1)
         if counts.sum() < 10:
             continue
@@ -185,7 +196,8 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
         if c.method == "website" and c.built_from in spec.compare:
             model.tf.setdefault(name, {})[2] = _sites_of_the_name(values, spec, name, model.m[name][2])
     step(1)
-    model.prior = _prior(model, found, pairs.left, pairs.right, n)
+    everyone = n * (n - 1) / 2 if pairs.side is None else float(pairs.side.sum()) * float((~pairs.side).sum())
+    model.prior = _prior(model, found, pairs.left, pairs.right, n, everyone)
     step(1)
     return model
 
@@ -213,15 +225,15 @@ def _sites_of_the_name(values: dict[str, Column], spec: MatchSpec, name: str, m:
 _MADE_FROM = {**VIRTUAL_FIELDS, **{name: sources for fields in RELATED_FIELDS.values() for name, sources in fields.items()}}
 
 
-def _prior(model: Model, found: Patterns, left: np.ndarray, right: np.ndarray, n: int) -> float:
+def _prior(model: Model, found: Patterns, left: np.ndarray, right: np.ndarray, n: int, pairs: float) -> float:
     """The chance that two records drawn at random match: the matches expected among the
-    candidates over all pairs. The matches expected are taken as the records' best chances of
+    candidates over all `pairs` there are (of the n records, or of a record of each of two
+    datasets linked). The matches expected are taken as the records' best chances of
     having a duplicate (each pair weighed with its term frequencies): right for clusters of
     three, twice a cluster of two, fewer than the pairs of a bigger one; found by iterating
     with the prior they imply. Summing every pair's
     chance instead lets the namesakes and colleagues that blocking pairs by the thousand pass
     for matches, more so as the data grows, and the model grows credulous with it."""
-    pairs = n * (n - 1) / 2
     if not len(found.codes):  # no candidate pairs (two records: not one in two, which divides by zero later)
         return min(1.0 / max(pairs, 1.0), 0.5)
     weights = np.empty(len(found.codes), dtype=np.float32)
