@@ -325,14 +325,17 @@ class JsonExtraction(Extraction):
                         self.report.skipped_blank += 1
                     continue
                 raw = line.rstrip("\r\n")
-                guard = _JsonGuard()
-                try:
-                    line = guard.feed(line, final=True)
-                except _TooDeep:
-                    if count:
-                        self.reject(number, f"nested more than {MAX_DEPTH} levels deep", raw)
-                    continue
-                self._lone_surrogates += guard.lone_surrogates
+                # Most lines cannot nest too deep (too few brackets) nor hold a lone surrogate
+                # escape: the guard, which would return them as they are, is skipped for them.
+                if line.count("{") + line.count("[") > MAX_DEPTH or _SURROGATE_ESCAPE.search(line):
+                    guard = _JsonGuard()
+                    try:
+                        line = guard.feed(line, final=True)
+                    except _TooDeep:
+                        if count:
+                            self.reject(number, f"nested more than {MAX_DEPTH} levels deep", raw)
+                        continue
+                    self._lone_surrogates += guard.lone_surrogates
                 if _UNDECODED.search(line):
                     if count:
                         self.reject(
@@ -344,9 +347,9 @@ class JsonExtraction(Extraction):
                         )
                     continue
                 try:
-                    record = json.loads(
-                        line, parse_float=decimal.Decimal, parse_constant=_no_constant
-                    )
+                    if line.startswith("\ufeff"):  # as json.loads says it
+                        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", line, 0)
+                    record = _LINE_DECODER.decode(line)
                 except ValueError as exc:
                     if count:
                         if isinstance(exc, json.JSONDecodeError):
@@ -521,3 +524,7 @@ def _kind(value: Any) -> str:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+# One decoder for every line (json.loads with options builds one per call).
+_LINE_DECODER = json.JSONDecoder(parse_float=decimal.Decimal, parse_constant=_no_constant)
