@@ -370,3 +370,20 @@ def test_linking_measures_u_on_pairs_of_a_record_of_each():
         (min(a, b), max(a, b)) for a in np.flatnonzero(side) for b in np.flatnonzero(~side))
     left, right = training.random_pairs(len(side), 5, np.random.default_rng(1), side)
     assert len(left) == 5 and (side[left] != side[right]).all() and (left < right).all()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.sampled_from(["acme", "beasley", "joe's", "cafe", "group", "north", "dental",
+                                          "a\u00a0b", "b", "x\x85y", "cpc"]), min_size=1, max_size=4)
+                .map(" ".join), min_size=2, max_size=12))
+def test_distinctive_words_held_by_the_other_are_token_set_ratio_s_hundred(names):
+    values = match.prepared(pd.DataFrame({"company": names}, dtype=object), ["company"])
+    coded = values["company"].coded("company")
+    x, y = (side.astype(np.int32) for side in np.triu_indices(len(coded.vocab), 1))
+
+    found = comparisons._words_within(coded, x, y)
+
+    from rapidfuzz import fuzz
+    expected = [fuzz.token_set_ratio(coded.parts["distinctive"][a], coded.parts["distinctive"][b]) >= 100
+                for a, b in zip(x, y, strict=True)]
+    assert found.tolist() == expected
