@@ -521,3 +521,26 @@ def test_custom_fields_are_each_rows_text_values_as_json_writes_them(rows: list[
         present = {k: v for k, v in record.items() if isinstance(v, str)}
         expected.append(json.dumps(present, ensure_ascii=False) if present else None)
     assert _custom(frame, kept).tolist() == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(values=st.lists(st.from_regex(r"[+-]?[0-9]{1,7}([.,][0-9]{1,4})?", fullmatch=True)
+                       | st.from_regex(r"-?[0-9]{1,3}(,[0-9]{3}){1,3}(\.[0-9]{1,3})?", fullmatch=True)
+                       | st.from_regex(r"-?[0-9]{1,3}(\.[0-9]{3}){1,2}(,[0-9]{1,2})?", fullmatch=True)
+                       | st.text(alphabet="0123456789.,+- $€٣", max_size=10), max_size=25),
+       mark=st.sampled_from([".", ",", "auto"]))
+def test_numbers_read_in_bulk_are_the_numbers_read_one_by_one(values: list[str], mark: str) -> None:
+    import numpy as np
+
+    from crmmigrate.mapping.config import NumberParse
+    from crmmigrate.mapping.transforms import Invalid, number
+
+    read = number(NumberParse(decimal=mark))
+    for value, bulk in read.bulk(np.array(values, dtype=object)).items():
+        try:
+            one = read(value)
+        except Invalid as exc:
+            raise AssertionError(f"{value!r} with mark {mark!r}: bulk {bulk!r}, one by one {exc}") from None
+        assert bulk == one, (value, mark)
+    assert read.bulk(np.array(["12,500.00", "-3", "0.125"], dtype=object)) == (
+        {"12,500.00": "12500.00", "-3": "-3", "0.125": "0.125"} if mark != "," else {"-3": "-3"})

@@ -238,7 +238,36 @@ def _decimal_mark(text: str, value: str) -> str:
 
 
 def number(options: NumberParse) -> Transform:
-    return lambda value: format(parse_number(value, options.decimal), "f")
+    def read(value: str) -> str:
+        return format(parse_number(value, options.decimal), "f")
+
+    read.bulk = lambda values: _numbers_in_bulk(values, options.decimal)  # type: ignore[attr-defined]
+    return read
+
+
+_PLAIN = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+_COMMA_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
+
+
+def _numbers_in_bulk(values: np.ndarray, mark: str) -> dict[str, str]:
+    """What `number` gives for the distinct values in the two shapes most amounts take, plain
+    ("12500.5", "-3") and grouped with commas ("12,500.00"), where the decimal mark leaves no
+    doubt; a regular expression each instead of parse_number's cleaning. The rest (signs,
+    spaces, currencies, other marks, the ambiguous "12,500" or "1.500") are left to it."""
+    out: dict[str, str] = {}
+    for value in values:
+        if not isinstance(value, str):
+            continue
+        if _PLAIN.fullmatch(value):
+            fraction = value.partition(".")[2]
+            if fraction and (mark == "," or (mark == "auto" and len(fraction) == 3
+                                             and value.lstrip("+-")[0] != "0")):
+                continue  # "." as thousands separator, or "1.500" either way round
+            out[value] = format(Decimal(value), "f")
+        elif mark != "," and _COMMA_GROUPED.fullmatch(value) and (
+                mark == "." or "." in value or value.count(",") > 1):
+            out[value] = format(Decimal(value.replace(",", "")), "f")
+    return out
 
 
 def integer(value: str) -> str:
