@@ -51,7 +51,7 @@ from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load
 from crmmigrate.load.id_map import Ledger
 from crmmigrate.load.gate import loadable
 from crmmigrate.load.lock import Waiting, target_lock
-from crmmigrate.load.merges import MergedInTarget, keep_merged
+from crmmigrate.load.merges import MergedInTarget, keep_merged, merged_rows
 from crmmigrate.load.repair import Repair, repair_id_map
 from crmmigrate.load.schema import id_map_key, too_long_id_reason, too_long_ids
 from crmmigrate.mapping.engine import Mapper, MapReport
@@ -373,6 +373,12 @@ def _dedupe(migration: Migration, ledger: _Ledger, state: RunState, stages: Stag
                 invalid=_invalid_values(state.validation), progress=stages.progress)
             state.datasets = state.deduped.datasets
             stages.write_dedupe(state.deduped)
+    # merged_record keeps each merged record's values as cleaned: those rows are all the load
+    # needs of the cleaned frames, which dedupe's own (re-pointed, merged) replaced; letting
+    # the rest go saves a second copy of every changed frame through the load.
+    state.merged_values = {found.entity: merged_rows(state.cleaned.datasets[found.entity], found.merged)
+                           for found in state.deduped.entities if found.entity in state.cleaned.datasets}
+    state.cleaned.datasets = {}
 
 
 def _load(migration: Migration, engine: sa.Engine, ledger: _Ledger, state: RunState, stages: StageContext, *,
@@ -388,7 +394,7 @@ def _load(migration: Migration, engine: sa.Engine, ledger: _Ledger, state: RunSt
         state.loaded.skipped = dict(state.held)
     with stages.timed("merged"):
         # The merged records' own values, as cleaned (dedupe leaves the datasets it is given as they were).
-        state.merges = ledger.merged(state.deduped, state.cleaned.datasets)
+        state.merges = ledger.merged(state.deduped, state.merged_values)
     stages.write_load_rejects(state.loaded)
 
 

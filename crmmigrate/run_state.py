@@ -56,6 +56,7 @@ class RunState:
     deduped: DedupeResult = field(init=False)
     kept: dict[str, dict[tuple[str, str], str]] = field(default_factory=dict)  # held entity -> what an earlier run loaded
     loaded: LoadReport = field(init=False)
+    merged_values: dict[str, pd.DataFrame] = field(default_factory=dict)  # entity -> its merged records, as cleaned
     merges: dict[str, MergedInTarget] = field(default_factory=dict)
     ledger: list[LedgerLine] = field(default_factory=list)
     report: RunReport | None = None  # the report after the load; None: not written

@@ -97,14 +97,22 @@ def _ids(values: pd.Series) -> list[int | None]:
     return [None if pd.isna(v) else int(v) for v in values.astype(object).tolist()]
 
 
+def _provenance_keys(frame: pd.DataFrame) -> pd.Index:
+    return pd.Index(frame["_source"].astype(str) + "\x1f" + frame["_file"].astype(str) + "\x1f"
+                    + frame["_row"].astype(str))
+
+
+def merged_rows(records: pd.DataFrame, merged: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `records` that `keep_merged` reads for the `merged` records (by provenance:
+    source, file, row), in their order: all it needs of a whole entity's records."""
+    return records[_provenance_keys(records).isin(_provenance_keys(merged))]
+
+
 def _originals(entity: str, merged: pd.DataFrame, records: pd.DataFrame) -> tuple[list[str], list[str | None]]:
     """Each merged record's canonical values (JSON text of field: text, or null) and custom
     fields (JSON text, as the loader stores them), found among `records` by provenance
     (source, file, row)."""
-    def keys(frame: pd.DataFrame) -> pd.Index:
-        return pd.Index(frame["_source"].astype(str) + "\x1f" + frame["_file"].astype(str) + "\x1f"
-                        + frame["_row"].astype(str))
-
+    keys = _provenance_keys
     where = keys(records)
     positions = pd.Series(range(len(records)), index=where)
     positions = positions[~where.duplicated()]
