@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -357,7 +359,7 @@ def _unreadable(path: Path, records: pd.DataFrame) -> pd.DataFrame:
     in the ledger (rejected, keyed by their row). A reject of a record that was read (a legacy id
     too long for the target) is among `records` already."""
     rejects = _read_csv(path, ["_source", "_row"])
-    rejects = rejects[~rejects["_row"].isin(set(records["_row"].astype(str)))]
+    rejects = rejects[~_rows_among(rejects["_row"], records["_row"])]
     return pd.DataFrame({"id": None, "_source": rejects["_source"], "_row": rejects["_row"],
                          _UNREADABLE_COLUMN: True}, index=rejects.index)
 
@@ -367,9 +369,24 @@ def _unfiltered(mapping: Mapping, extracted: Path, filtered: pd.DataFrame) -> pd
     from crmmigrate.mapping.engine import Mapper
 
     rows = pd.read_parquet(extracted)
-    rows = rows[rows["_row"].astype(str).isin(set(filtered["_row"].astype(str)))].reset_index(drop=True)
+    rows = rows[_rows_among(rows["_row"], filtered["_row"])].reset_index(drop=True)
     records, _ = Mapper(mapping.model_copy(update={"where": []}), list(rows.columns)).map(rows)
     return records
+
+
+def _rows_among(rows: pd.Series, among: pd.Series) -> np.ndarray:
+    """Whether each row number is one of `among`'s, compared as text, in Arrow: pandas' isin
+    of a text column makes an Arrow scalar of every value of the set, one by one (seconds for
+    the hundreds of thousands of rows of a source, even to look for none)."""
+    if rows.empty or among.empty:
+        return np.zeros(len(rows), dtype=bool)
+    found = pc.is_in(_texts_in_arrow(rows), value_set=_texts_in_arrow(among))
+    return found.to_numpy(zero_copy_only=False)
+
+
+def _texts_in_arrow(values: pd.Series) -> pa.Array:
+    text = pa.array(values.astype(str), pa.large_string())
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
