@@ -733,7 +733,7 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
         load_rejects.setdefault(key, {})[str(r["_row"])] = str(r["legacy_id"] or f"row {r['_row']}")
     merged: dict[tuple[str, str], list[str]] = {}
     for found in deduped.entities:
-        for source, legacy in zip(found.merged["_source"], found.merged["legacy_id"], strict=True):
+        for source, legacy in zip(found.merged["_source"].tolist(), found.merged["legacy_id"].tolist(), strict=True):
             merged.setdefault((found.entity, source), []).append(legacy)
     lines = []
     for run in runs:
@@ -745,7 +745,7 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
         for r in rejects[run.name]:
             expected[f"row {r.row}"] = "rejected"
         removed = filtered[run.name]
-        for i, row in zip(removed["id"], removed["_row"], strict=True):
+        for i, row in zip(removed["id"].tolist(), removed["_row"].tolist(), strict=True):
             expected[id_map_key(i, row)] = "filtered"
         line.rejected = len(rejects[run.name])
         line.filtered = len(removed)
@@ -753,7 +753,7 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
         mine = frame[frame["_source"] == run.name] if frame is not None else pd.DataFrame(columns=["id", "_row"])
         if run.entity in held:
             before = kept.get(run.entity, {})
-            for i, row in zip(mine["id"], mine["_row"], strict=True):
+            for i, row in zip(mine["id"].tolist(), mine["_row"].tolist(), strict=True):
                 legacy = id_map_key(i, row)
                 status = before.get((run.name, legacy), "rejected")  # loaded or merged by an earlier run
                 expected[legacy] = status
@@ -770,7 +770,7 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
             line.rejected += stats.rejected
             line.inserted, line.updated, line.unchanged = stats.inserted, stats.updated, stats.unchanged
             refused = load_rejects.get((run.entity, run.name), {})
-            for i, row in zip(mine["id"], mine["_row"], strict=True):
+            for i, row in zip(mine["id"].tolist(), mine["_row"].tolist(), strict=True):
                 if str(row) in refused:
                     expected[refused[str(row)]] = "rejected"
                 else:

@@ -196,8 +196,10 @@ class Ledger:
             return {(str(s), str(i)): str(status) for s, i, status in rows}
 
     def statuses(self, entity: str, source: str) -> dict[str, str]:
+        """The status of each of a source's legacy ids (as the driver gives the rows: a source
+        has millions, and SQLAlchemy's row objects would cost more than the query)."""
         t = self.table
         with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(t.c.legacy_id, t.c.status).where(
+            rows = fetch(connection, sa.select(t.c.legacy_id, t.c.status).where(
                 t.c.entity == entity, t.c.source == source))
             return {str(i): str(s) for i, s in rows}
