@@ -751,7 +751,18 @@ BULK_VALUES = [
     "+1-212-555-0100", "+86 10 6552 9988", "+39 06 1234 5678", "+12", "8 (383) 873-77-84",
     "a@b.com", "A@B.com", "bob@gmial.com", "x@yahooo.com", "user@firm.de", "user at firm",
     "2024-01-31", "2024-01-31T10:00:00", "31.01.2024", "2024-02-30", "DE", "de", "Germany", "XX",
+    "cruz.com", "www.cruz.com", "HTTPS://Cruz.com/about", "shop.co.uk", "a-.com", "x.123", "münchen.de",
 ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.from_regex(r"(www\.)?[a-z0-9-]{1,12}(\.[a-z0-9-]{1,8}){1,3}", fullmatch=True), min_size=1,
+                max_size=20))
+def test_domains_the_website_bulk_takes_are_what_website_gives(values):
+    certain = NORMALISERS["website"].bulk(pd.Series(values, dtype="str"))
+    for value, result in zip(values, certain, strict=True):
+        if result is not None and result is not pd.NA:
+            assert (website(value).value, website(value).note) == (result, None), value
 
 
 @pytest.mark.parametrize("name", [n for n, entry in NORMALISERS.items() if entry.bulk is not None])

@@ -303,9 +303,10 @@ def _keep_if_still_invalid(distinct: pd.DataFrame, after: pd.Series, used: pd.Se
     cleaned = after.astype(object).tolist()
     pending = np.flatnonzero(changed).tolist()
     refusals = parallel.each(lambda at: gate.judge(str(cleaned[at]).strip(), judged_in[at]), pending)
+    before = distinct["value"]
     for at, refusal in zip(pending, refusals, strict=True):
-        value = distinct["value"].iat[at]
         if refusal is not None:
+            value = before.iat[at]
             said.iat[at] = (*said.iat[at], (used.iat[at], f"left as it was: cleaned it would be {after.iat[at]!r}, "
                                                           f"which is still invalid ({refusal})"))
             after.iat[at], used.iat[at] = value, ""

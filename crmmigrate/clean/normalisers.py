@@ -1129,6 +1129,16 @@ def _starts(digits: pd.Series, pattern: str) -> pd.Series:
     return digits.str.match(f"(?:{pattern})")
 
 
+# A host name as `website` leaves it: lower-case ASCII labels, a top-level domain of letters.
+_PLAIN_DOMAIN = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+
+
+def _bulk_website(values: pd.Series) -> pd.Series:
+    """An address written as its plain lower-case domain (no scheme, path or www.) is what
+    `website` would make of it."""
+    return _where(values, values.str.fullmatch(_PLAIN_DOMAIN) & ~values.str.startswith("www."))
+
+
 def _bulk_date(values: pd.Series) -> pd.Series:
     """ISO dates and date-times that parse stay as they are."""
     iso = pd.Series(False, index=values.index)
@@ -1156,7 +1166,7 @@ NORMALISERS: dict[str, Normaliser] = dict([
     _entry(phone, "phone numbers in E.164, read in the record's country or the given region",
            PhoneOptions, ("country",), bulk=_bulk_phone, bulk_context=True),
     _entry(email, "email addresses trimmed and lower-cased, typos of common mail domains noted", EmailOptions, bulk=_bulk_email),
-    _entry(website, "web addresses as their lower-case domain", WebsiteOptions),
+    _entry(website, "web addresses as their lower-case domain", WebsiteOptions, bulk=_bulk_website),
     _entry(country, "countries as ISO 3166 alpha-2 codes", bulk=_bulk_country),
     _entry(company, "company names tidied, legal forms in their usual casing"),
     _entry(person_name, "names in capitals or lower case put in name case (McDonald, O'Brien, van der)",
