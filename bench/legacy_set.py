@@ -191,7 +191,8 @@ def _prospects(rng: np.random.Generator, count: int, taken_phones: set[int], tak
     companies = _companies(rng, count, cities, _weighted(Person.last_names))
     domain = companies["domain"].to_numpy(dtype=object)
     for attempt in range(10):
-        clash = np.isin(domain, np.array(list(taken_domains), dtype=object)) | pd.Series(domain).duplicated().to_numpy()
+        # pandas' isin hashes; np.isin on text compares every pair (an hour at 1M contacts).
+        clash = (pd.Series(domain).isin(taken_domains) | pd.Series(domain).duplicated()).to_numpy()
         if not clash.any():
             break
         suffix = pd.Series(rng.integers(2, 1000, clash.sum())).astype(str).to_numpy(dtype=object)
