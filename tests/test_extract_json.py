@@ -302,3 +302,12 @@ def test_a_null_where_other_records_hold_an_object_is_not_a_column(tmp_path):
     assert [c for c in frame.columns if not c.startswith("_")] == ["Id", "Account.Id", "Fax"]
     assert frame["Account.Id"].tolist()[0] == "A1"
     assert frame["Account.Id"].isna().tolist() == [False, True, True]
+
+
+def test_a_json_line_cut_short_is_rejected_at_its_own_last_column(tmp_path: Path) -> None:
+    path = write(tmp_path / "cut.jsonl", '{"id": 1}\n{"id": 2, "name": "An\n{"id": 3\r\n')
+    _, extraction = read(path)
+    assert [(r.row, r.reason) for r in extraction.rejects] == [
+        ("2", "not valid JSON: Unterminated string starting at column 19"),
+        ("3", "not valid JSON: Expecting ',' delimiter at column 9"),
+    ]

@@ -349,7 +349,9 @@ class JsonExtraction(Extraction):
                 try:
                     if line.startswith("\ufeff"):  # as json.loads says it
                         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", line, 0)
-                    record = _LINE_DECODER.decode(line)
+                    # Without its line end, a line cut short is said to end at its last column,
+                    # not at column 1 of a line after it.
+                    record = _LINE_DECODER.decode(line.rstrip("\r\n"))
                 except ValueError as exc:
                     if count:
                         if isinstance(exc, json.JSONDecodeError):
