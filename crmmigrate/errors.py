@@ -43,6 +43,11 @@ class CrmMigrateError(Exception):
         self.hint = hint
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple:
+        # Raised on a worker of the cluster engine, it is pickled back to the run: whole, with
+        # its file, line, column and hint (Exception's own pickling would pass only the text).
+        return _rebuilt, (type(self), dict(self.__dict__))
+
     @property
     def where(self) -> str:
         parts = []
@@ -59,6 +64,13 @@ class CrmMigrateError(Exception):
         if self.hint:
             text += f" {self.hint}"
         return text
+
+
+def _rebuilt(kind: type[CrmMigrateError], state: dict) -> CrmMigrateError:
+    error = kind.__new__(kind)
+    error.__dict__.update(state)
+    Exception.__init__(error, str(error))
+    return error
 
 
 class BadUsage(CrmMigrateError):

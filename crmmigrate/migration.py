@@ -7,7 +7,7 @@ runs. `crmmigrate.run` runs what this module parses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from pydantic import Field, ValidationError, field_validator
 from crmmigrate import config
 from crmmigrate.config import BadConfig, Located, Strict
 from crmmigrate.defaults import rules_file
+from crmmigrate.errors import BadUsage
+from crmmigrate.engines import EngineOptions
 from crmmigrate.extract import ReadOptions, Source
 from crmmigrate.load.engine import BATCH_ROWS, BULK_ROWS
 from crmmigrate.load.schema import source_name_problem
@@ -73,6 +75,8 @@ class MigrationConfig(Strict):
     batch_rows: int = Field(BATCH_ROWS, ge=1, description="rows per load transaction")
     bulk_rows: int = Field(BULK_ROWS, ge=0, description="new rows of a source from which it loads in one "
                            "transaction, indexes built after (PostgreSQL, SQLite); 0: never")
+    engine: EngineOptions = Field(default_factory=EngineOptions, description="where the work is done: local "
+                                  "(this process) or dask (a Dask cluster); `engine: dask` or a mapping")
     sources: list[SourceEntry] = Field(min_length=1)
 
     @field_validator("target")
@@ -118,6 +122,10 @@ class Migration:
     sources: list[PlannedSource]
 
     @property
+    def engine(self) -> EngineOptions:
+        return self.config.engine
+
+    @property
     def masked_target(self) -> str:
         return mask_url(self.target)
 
@@ -139,6 +147,7 @@ class Migration:
             "run_dir": str(self.run_dir),
             "batch_rows": self.config.batch_rows,
             "bulk_rows": self.config.bulk_rows,
+            "engine": self.engine.model_dump(exclude_none=True),
             "sources": [
                 {"name": s.name, "entity": s.entity, "location": s.shown_location,
                  "mapping": str(s.mapping_path),
@@ -180,6 +189,28 @@ def load_migration(path: Path) -> Migration:
         run_dir=base / parsed.run_dir,
         sources=sources,
     )
+
+
+def with_engine(migration: Migration, *, engine: str | None = None, scheduler: str | None = None,
+                workers: int | None = None) -> Migration:
+    """`migration` with the engine options given on the command line in place of its config's
+    (`--scheduler` or `--workers` alone mean the dask engine)."""
+    given = {k: v for k, v in {"scheduler": scheduler, "workers": workers}.items() if v is not None}
+    if engine is None and not given:
+        return migration
+    base = migration.engine.model_dump(exclude_none=True)
+    name = engine or ("dask" if given else base.get("name", "local"))
+    if name != base.get("name"):
+        base = {k: v for k, v in base.items() if k in ("partition_rows", "part_bytes")}
+    if "scheduler" in given:
+        base.pop("workers", None)
+        base.pop("memory_limit", None)
+    try:
+        options = EngineOptions(**{**base, **given, "name": name})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'engine'}: {e['msg']}" for e in exc.errors())
+        raise BadUsage(f"--engine: {problems}.", hint="The engines: local, dask.") from None
+    return replace(migration, config=migration.config.model_copy(update={"engine": options}))
 
 
 def _plan(entry: SourceEntry, index: int, base: Path, file: Path, located: Located) -> PlannedSource:

@@ -29,6 +29,13 @@ def cores(limit: int = 8) -> int:
     return max(1, min(count, limit))
 
 
+def can_fork() -> bool:
+    """This process may share work among forked children: it runs where fork exists and is not
+    itself a daemon (a worker of the cluster engine is one, and has the cluster's cores to
+    share instead)."""
+    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+
+
 _WORK: Callable[[Any], Any] | None = None  # what the forked processes of `each` call
 
 
@@ -38,7 +45,7 @@ def each(function: Callable[[Any], Any], items: list) -> list:
     one per core, which inherit `function` and whatever it reads (nothing is pickled but the
     items and the results)."""
     workers = cores()
-    if len(items) < AT_LEAST or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if len(items) < AT_LEAST or workers < 2 or not can_fork():
         return [function(item) for item in items]
     started = time.perf_counter()
     found = [function(item) for item in items[:SAMPLE]]

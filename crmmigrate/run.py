@@ -22,7 +22,6 @@ import logging
 import os
 import secrets
 import socket
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,7 +32,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from crmmigrate.clean import CleanResult, clean, load_cleaning
+from crmmigrate.clean import CleanResult, load_cleaning
 from crmmigrate.dedupe import (
     DedupeResult,
     DedupeRules,
@@ -41,22 +40,24 @@ from crmmigrate.dedupe import (
     load_dedupe_rules,
     read_decisions,
 )
+from crmmigrate.engines import Engine, SourceReading, open_engine
+from crmmigrate.engines.local import LocalReading
 from crmmigrate.errors import (
     EXIT_INTERNAL,
     BadUsage,
     CrmMigrateError,
 )
-from crmmigrate.extract import ExtractReport, Reject, open_source, rejects_frame
+from crmmigrate.extract import ExtractReport, Reject, rejects_frame
 from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load
 from crmmigrate.load.id_map import Ledger
 from crmmigrate.load.gate import loadable
 from crmmigrate.load.lock import Waiting, target_lock
 from crmmigrate.load.merges import MergedInTarget, keep_merged, merged_rows
 from crmmigrate.load.repair import Repair, repair_id_map
-from crmmigrate.load.schema import id_map_key, too_long_id_reason, too_long_ids
-from crmmigrate.mapping.engine import Mapper, MapReport
+from crmmigrate.load.schema import id_map_key
+from crmmigrate.mapping.engine import MapReport
 from crmmigrate.migration import Migration, PlannedSource
-from crmmigrate.model import ANY_ENTITY, MODEL, PROVENANCE
+from crmmigrate.model import ANY_ENTITY, MODEL
 from crmmigrate.passwords import mask_text
 from crmmigrate.progress import Progress
 from crmmigrate.run_state import RunLog, RunState, StageContext
@@ -281,8 +282,14 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     # What an earlier run (or a hand) left in id_map that the tables contradict, put right first.
     state = RunState(planned, repaired=repair_id_map(engine, dry_run=dry_run))
     ledger = _Ledger(engine, run_id, dry_run)
-    _extract_and_map_sources(state, stages)
-    _clean(migration, state, stages)
+    with stages.timed("engine"):
+        work = open_engine(migration.engine)
+    log.update({"engine": work.describe()})
+    try:
+        _extract_and_map_sources(work, state, stages)
+        _clean(migration, work, state, stages)
+    finally:
+        work.close()
     _validate(migration, ledger, state, stages)
     _gate(state, allow_failing=allow_failing)
     _dedupe(migration, ledger, state, stages)
@@ -319,10 +326,12 @@ def _open_target(migration: Migration, run_id: str, log: RunLog, stages: StageCo
     return engine
 
 
-def _extract_and_map_sources(state: RunState, stages: StageContext) -> None:
+def _extract_and_map_sources(engine: Engine, state: RunState, stages: StageContext) -> None:
     frames: dict[str, list[pd.DataFrame]] = {}
-    for planned_source in state.planned:
-        source_run, mapped, removed, unreadable = _extract_and_map(planned_source, stages.run_dir, stages.progress)
+    readings = engine.read(state.planned, stages.progress)
+    for planned_source, reading in zip(state.planned, readings, strict=True):
+        source_run, mapped, removed, unreadable = _extract_and_map(planned_source, reading, stages.run_dir,
+                                                                   stages.progress)
         state.sources.append(source_run)
         frames.setdefault(planned_source.entity, []).append(mapped)
         state.filtered[planned_source.name] = removed
@@ -332,12 +341,12 @@ def _extract_and_map_sources(state: RunState, stages: StageContext) -> None:
     state.datasets = {entity: pd.concat(parts, ignore_index=True) for entity, parts in frames.items()}
 
 
-def _clean(migration: Migration, state: RunState, stages: StageContext) -> None:
+def _clean(migration: Migration, engine: Engine, state: RunState, stages: StageContext) -> None:
     with stages.timed("clean"), stages.told("clean", "all entities", state.rows):
         state.rules = load_rules(migration.rules)
-        state.cleaned = clean(state.datasets, rules=load_cleaning(migration.cleaning),
-                              region=state.rules.phone_region, regions=migration.phone_regions,
-                              progress=stages.progress)
+        state.cleaned = engine.clean(state.datasets, rules=load_cleaning(migration.cleaning),
+                                     region=state.rules.phone_region, regions=migration.phone_regions,
+                                     progress=stages.progress)
         state.datasets = state.cleaned.datasets
         stages.write_cleaning(state.cleaned)
 
@@ -532,11 +541,10 @@ def mark_interrupted(run_dir: Path, run_id: str, target: str) -> list[tuple[str,
     return marked
 
 
-def _extract_and_map(
-    planned: PlannedSource, run_dir: Path, report: Progress
-) -> tuple[SourceRun, pd.DataFrame, pd.DataFrame, list]:
-    """One source read chunk by chunk: each chunk staged as extracted, then mapped and staged
-    again, so a large source never has to be read twice."""
+def _extract_and_map(planned: PlannedSource, reading: SourceReading, run_dir: Path, report: Progress
+                     ) -> tuple[SourceRun, pd.DataFrame, pd.DataFrame, list]:
+    """One source read part by part (the embedded engine: chunk by chunk), each part staged as
+    extracted and as mapped as it comes, so a large source never has to be read twice."""
     stem = file_name(planned.name)
     paths = {
         "extracted": run_dir / "extracted" / f"{stem}.parquet",
@@ -545,56 +553,45 @@ def _extract_and_map(
         "filtered": run_dir / "mapped" / f"{stem}.filtered.csv",
     }
     seconds = {"extract": 0.0, "map": 0.0}
-    extraction = open_source(planned.source)
-    chunks = extraction.chunks()
     mapped_parts: list[pd.DataFrame] = []
     removed_parts: list[pd.DataFrame] = []
-    mapper: Mapper | None = None
+    unreadable: list[Reject] = []
+    too_long: list[Reject] = []
+    rows = mapped_rows = 0
     with (ChunkWriter(paths["extracted"]) as staged, ChunkWriter(paths["mapped"]) as mapped_out,
           ChunkWriter(paths["filtered"]) as removed_out):
-        while True:
-            clock = time.perf_counter()
-            chunk = next(chunks, None)
-            if chunk is None and mapper is not None:
-                seconds["extract"] += time.perf_counter() - clock
-                break
-            last = chunk is None
-            if last:  # an empty source still gets its (empty) staged files
-                chunk = pd.DataFrame(columns=[*extraction.report.columns, *PROVENANCE], dtype="str")
-            staged.write(chunk)
-            seconds["extract"] += time.perf_counter() - clock
-            report("extract", planned.name, extraction.report.rows, None)
-            clock = time.perf_counter()
-            if mapper is None:
-                mapper = Mapper(planned.mapping, list(chunk.columns))
-            mapped, removed = mapper.map(chunk)
-            mapped_out.write(mapped)
-            removed_out.write(removed)
-            mapped_parts.append(mapped)
-            removed_parts.append(removed)
-            seconds["map"] += time.perf_counter() - clock
-            report("map", planned.name, mapper.report.rows_out, None)
-            if last:
-                break
+        for part in reading.parts():
+            for chunk in part.extracted:
+                staged.write(chunk)
+                rows += len(chunk)
+            if part.extracted:  # a part with no chunks maps nothing
+                mapped_out.write(part.mapped)
+                removed_out.write(part.removed)
+                mapped_parts.append(part.mapped)
+                removed_parts.append(part.removed)
+                mapped_rows += len(part.mapped) + len(part.too_long)
+            unreadable += part.rejects
+            too_long += part.too_long
+            for stage in seconds:
+                seconds[stage] += part.seconds.get(stage, 0.0)
+            report("extract", planned.name, rows, None)
+            report("map", planned.name, mapped_rows, None)
+    extracted, map_report = reading.finish()
     # The counts are known now: both items have finished (their clocks stop).
-    report("extract", planned.name, extraction.report.rows, extraction.report.rows)
-    report("map", planned.name, mapper.report.rows_out, mapper.report.rows_out)
-    map_report = mapper.finish()
+    report("extract", planned.name, extracted.rows, extracted.rows)
+    report("map", planned.name, map_report.rows_out, map_report.rows_out)
     run = SourceRun(
         name=planned.name, entity=planned.entity, location=planned.shown_location,
-        mapping=str(planned.mapping_path), extract=extraction.report, map=map_report,
+        mapping=str(planned.mapping_path), extract=extracted, map=map_report,
         files={k: str(v) for k, v in paths.items()}, seconds=seconds,
     )
-    mapped_frame = pd.concat(mapped_parts, ignore_index=True) if len(mapped_parts) > 1 else mapped_parts[0]
-    removed_frame = pd.concat(removed_parts, ignore_index=True) if len(removed_parts) > 1 else removed_parts[0]
-    # A legacy id longer than the target holds: the record is rejected here, as one extract could
-    # not read (its id_map entry keyed by its row), before validation and dedupe see it.
-    unfit = too_long_ids(mapped_frame["id"])
-    rejects = [*extraction.rejects, *(Reject(planned.name, str(f), str(r), too_long_id_reason(str(i)), str(i))
-                                      for i, f, r in mapped_frame.loc[unfit, ["id", "_file", "_row"]].itertuples(
-                                          index=False))]
+    rejects = [*unreadable, *too_long]
     write_frames(paths["extract_rejects"], [rejects_frame(rejects)])
-    return run, mapped_frame.loc[~unfit].reset_index(drop=True), removed_frame, rejects
+    return run, _joined(mapped_parts), _joined(removed_parts), rejects
+
+
+def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 def _invalid_values(result: ValidationResult) -> set[tuple[str, str, str]]:
@@ -788,4 +785,4 @@ def extract_and_map(planned: PlannedSource, folder: Path, progress: Progress | N
     """One source of a migration extracted and mapped exactly as a run does it, staged in
     `folder` (extracted/, mapped/): what it did, its mapped records, the records its filters
     removed, and the rows that could not be read."""
-    return _extract_and_map(planned, folder, progress or (lambda *_: None))
+    return _extract_and_map(planned, LocalReading(planned), folder, progress or (lambda *_: None))

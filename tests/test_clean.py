@@ -326,3 +326,37 @@ def test_a_file_crmmigrate_did_not_write_is_bad_input_not_a_crash(tmp_path, comm
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_cleaning_a_whole_in_slices_is_cleaning_it_whole(sample_datasets):
+    """The cluster engine cleans an entity a slice at a time, each with the date orders decided
+    over the whole (`undecided_dates` joined in order, `decide_dates`): `combine` of the slices'
+    results is `clean` of the whole, change log and notes line for line."""
+    from crmmigrate.clean.engine import combine, decide_dates, undecided_dates
+
+    rules = load_cleaning(None)
+    datasets = dict(sample_datasets)
+    # Day-first dates that only the first rows show to be day-first: alone, a later slice's
+    # 02/03/2021 could be either, and would be left as written.
+    accounts = datasets["account"].copy()
+    accounts["created_at"] = [f"{13 + n % 15}/01/2021" if n < 5 else f"0{1 + n % 9}/03/2021"
+                              for n in range(len(accounts))]
+    datasets["account"] = accounts
+    whole = clean(datasets, rules=rules, region="US")
+    assert whole.datasets["account"]["created_at"].iloc[-1].startswith("2021-03-")
+    values: dict = {}
+    slices = []
+    for entity, frame in datasets.items():
+        for start in range(0, max(len(frame), 1), 37):
+            piece = {entity: frame.iloc[start:start + 37].reset_index(drop=True)}
+            slices.append(piece)
+            for key, written in undecided_dates(piece, rules).items():
+                values.setdefault(key, []).extend(written)
+    orders = decide_dates(values)
+    assert orders[("account", "created_at")].order == "dmy"
+    parts = combine([clean(piece, rules=rules, region="US", date_orders=orders) for piece in slices])
+    for entity, frame in whole.datasets.items():
+        pd.testing.assert_frame_equal(parts.datasets[entity], frame.reset_index(drop=True))
+    pd.testing.assert_frame_equal(parts.changes, whole.changes)
+    pd.testing.assert_frame_equal(parts.notes, whole.notes)
+    assert parts.as_dict() == whole.as_dict()

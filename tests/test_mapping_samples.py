@@ -393,3 +393,30 @@ def test_calls_exact_values() -> None:
     missed = raw.index[raw["outcome"].isin(["missed", "no answer"])]
     assert len(missed) == 3
     assert set(rows.loc[missed, "status"]) == {"Missed"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("size", [7, 60])
+def test_mapping_parts_apart_and_absorbing_them_is_mapping_the_whole(name: str, size: int) -> None:
+    """The cluster engine maps a source's parts on different workers, each with its own Mapper,
+    and one Mapper absorbs their tallies in order: its report (counts, invalid values with their
+    samples, unmapped picklist values) is the report of mapping the whole, and the parts' records
+    are the whole's."""
+    from crmmigrate.mapping.engine import Mapper
+
+    frame = source(name)
+    whole = Mapper(mapping(name), list(frame.columns))
+    expected, expected_removed = whole.map(frame)
+    report = whole.finish()
+    joined = Mapper(mapping(name), list(frame.columns))
+    records, removed = [], []
+    for start in range(0, len(frame), size):
+        part = Mapper(mapping(name), list(frame.columns))
+        got, gone = part.map(frame.iloc[start:start + size])
+        records.append(got)
+        removed.append(gone)
+        joined.absorb(part.tally())
+    assert joined.finish().as_dict() == report.as_dict()
+    assert json.dumps(joined.finish().as_dict()) == json.dumps(report.as_dict())  # the same order too
+    pd.testing.assert_frame_equal(pd.concat(records, ignore_index=True), expected)
+    pd.testing.assert_frame_equal(pd.concat(removed, ignore_index=True), expected_removed)

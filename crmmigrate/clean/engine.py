@@ -27,6 +27,7 @@ from crmmigrate.progress import Progress, Tally
 from crmmigrate.validate import checks
 from crmmigrate.validate.rules import FieldRule
 
+DateOrders = dict[tuple[str, str], DateDecision]  # (entity, field) -> its dates' day-month order
 CHANGE_COLUMNS = ("_source", "_file", "_row", "entity", "id", "field", "before", "after", "rule")
 PASSES = 3  # of the steps over a value, at most, until it no longer changes
 NOTE_COLUMNS = ("_source", "_file", "_row", "entity", "id", "field", "value", "rule", "note")
@@ -74,11 +75,18 @@ class CleanResult:
 
 
 def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: str | None,
-          regions: dict[str, str] | None = None, progress: Progress | None = None) -> CleanResult:
+          regions: dict[str, str] | None = None, progress: Progress | None = None,
+          date_orders: DateOrders | None = None) -> CleanResult:
     """Clean every dataset (entity -> canonical frame). `region` reads phone numbers written
     without a country code when the record has no country; `regions` sets it per source (by
     `_source`); with neither, such a number is left as it was, with the reason. `progress` is
-    told, per entity, the rows cleaned, counted a field at a time."""
+    told, per entity, the rows cleaned, counted a field at a time.
+
+    A date column's day-month order is decided over the whole column (`decide_dates`);
+    `date_orders` gives the decisions made over a whole of which `datasets` is one part (the
+    cluster engine cleans a partition at a time), and is decided from `datasets` when not given."""
+    if date_orders is None:
+        date_orders = decide_dates(undecided_dates(datasets, rules))
     cleaned: dict[str, pd.DataFrame] = {}
     changes: list[pd.DataFrame] = []
     notes: list[pd.DataFrame] = []
@@ -90,7 +98,8 @@ def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: st
         todo = [(f, steps) for f in entity.fields if f.name in frame and (steps := rules.steps(name, f))]
         tally = Tally(progress, "clean", name, len(frame))
         for number, (model_field, steps) in enumerate(todo, start=1):
-            report, changed, noted = _clean_field(out, entity, model_field, steps, sources)
+            report, changed, noted = _clean_field(out, entity, model_field, steps, sources,
+                                                  date_orders.get((name, model_field.name)))
             reports.append(report)
             changes.append(changed)
             notes.append(noted)
@@ -103,6 +112,36 @@ def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: st
         _concat(notes, NOTE_COLUMNS),
         reports,
     )
+
+
+def combine(parts: list[CleanResult]) -> CleanResult:
+    """One result from the results of cleaning a whole's parts, in the whole's row order (each
+    part a slice of one entity's rows, cleaned with the whole's `date_orders`): what `clean`
+    gives for the whole. Change and note lines run entity by entity and field by field, as
+    `clean` writes them, each field's in row order."""
+    entities = list(dict.fromkeys(name for part in parts for name in part.datasets))
+    datasets = {name: pd.concat([p.datasets[name] for p in parts if name in p.datasets], ignore_index=True)
+                for name in entities}
+    fields: dict[tuple[str, str], FieldReport] = {}
+    for part in parts:
+        for report in part.fields:
+            whole = fields.setdefault((report.entity, report.field), FieldReport(
+                report.entity, report.field, report.steps, dates=report.dates))
+            whole.changed += report.changed
+            whole.by_rule.update(report.by_rule)
+            whole.notes += report.notes
+            whole.kept_invalid += report.kept_invalid
+    rank = {key: number for number, key in enumerate(fields)}
+
+    def in_order(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+        joined = _concat(frames, columns)
+        if joined.empty:
+            return joined
+        at = pd.Series([rank[key] for key in zip(joined["entity"], joined["field"], strict=True)])
+        return joined.iloc[np.argsort(at.to_numpy(), kind="stable")].reset_index(drop=True)
+
+    return CleanResult(datasets, in_order([p.changes for p in parts], CHANGE_COLUMNS),
+                       in_order([p.notes for p in parts], NOTE_COLUMNS), list(fields.values()))
 
 
 def _concat(parts: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
@@ -137,23 +176,49 @@ def _gate_check(model_field: ModelField) -> _GateCheck | None:
     return _GateCheck(lambda value, _region: judge(value), fast)
 
 
+def _undecided(steps: list[Step]) -> bool:
+    """The steps read dates in an order the column's values decide."""
+    return any(step.name == "date" and "order" not in step.options for step in steps)
+
+
+def _present(column: pd.Series) -> pd.Series:
+    text = column.astype("str")
+    return (text.notna() & (text.str.strip() != "")).fillna(False).astype(bool)
+
+
+def undecided_dates(datasets: dict[str, pd.DataFrame], rules: CleaningRules) -> dict[tuple[str, str], list[str]]:
+    """Per (entity, field) whose date step has no `order`, the values written that decide it,
+    in row order: the non-ISO ones (ISO values say nothing about day and month order, and are
+    most of a clean column). The lists of a whole's parts, joined in order, are the whole's."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for name, frame in datasets.items():
+        for model_field in MODEL.entity(name).fields:
+            if model_field.name in frame and _undecided(rules.steps(name, model_field)):
+                written = frame[model_field.name].astype(object)[_present(frame[model_field.name])]
+                iso = NORMALISERS["date"].bulk(written.astype("str")).notna()
+                found[(name, model_field.name)] = written[~iso.to_numpy()].tolist()
+    return found
+
+
+def decide_dates(values: dict[tuple[str, str], list[str]]) -> DateOrders:
+    """Each date column's day-month order, decided over its values (`undecided_dates`)."""
+    return {key: decide_date_order(written) for key, written in values.items()}
+
+
 def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, steps: list[Step],
-                 source_regions: pd.Series) -> tuple[FieldReport, pd.DataFrame, pd.DataFrame]:
+                 source_regions: pd.Series, dates: DateDecision | None
+                 ) -> tuple[FieldReport, pd.DataFrame, pd.DataFrame]:
     name = model_field.name
     report = FieldReport(entity.name, name, [s.name for s in steps])
     values = frame[name].astype(object)
-    text = frame[name].astype("str")
-    present = (text.notna() & (text.str.strip() != "")).fillna(False).astype(bool)
+    present = _present(frame[name])
 
     steps = list(steps)
-    for i, step in enumerate(steps):
-        if step.name == "date" and "order" not in step.options:
-            written = values[present]
-            # ISO values say nothing about day and month order, and are most of a clean column.
-            iso = NORMALISERS["date"].bulk(written.astype("str")).notna()
-            report.dates = decide_date_order(written[~iso.to_numpy()].tolist())
-            if report.dates.order:
-                steps[i] = Step(name="date", options={**step.options, "order": report.dates.order})
+    if _undecided(steps) and dates is not None:
+        report.dates = dates
+        if dates.order:
+            steps = [Step(name="date", options={**s.options, "order": dates.order})
+                     if s.name == "date" and "order" not in s.options else s for s in steps]
 
     # The context a step may need per row: the record's country, the source's region.
     needs_country = any("country" in NORMALISERS[s.name].row_context for s in steps)

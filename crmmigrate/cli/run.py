@@ -11,7 +11,7 @@ from crmmigrate.cli.common import Verbose, handles_errors
 from crmmigrate.cli.terminal import console
 from crmmigrate.cli.terminal.run import interrupted, run_summary, waiting
 from crmmigrate.errors import EXIT_GATE_FAILED
-from crmmigrate.migration import load_migration
+from crmmigrate.migration import load_migration, with_engine
 from crmmigrate.run import entity_names, run_migration
 
 
@@ -46,6 +46,21 @@ def command(
         bool, typer.Option("--no-report", help="Write no report after the load (report.html, report.json "
                            "with the reconciliation); `crmmigrate report --legacy RUNS/RUN_ID` makes it later.")
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", metavar="NAME", help="Where the work is done: local (this process) or dask "
+                     "(a Dask cluster) [default: the config's `engine:`, or local]."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", metavar="ADDRESS", help="With --engine dask: the Dask scheduler to run on, "
+                     "e.g. tcp://10.0.0.5:8786 [default: a LocalCluster of this machine's cores]."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="With --engine dask and no scheduler: the LocalCluster's worker "
+                     "processes [default: the cores]."),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Run a migration: extract and map every source, validate every entity together, then load
@@ -55,7 +70,7 @@ def command(
     target (as `crmmigrate report` writes it, reconciled with the legacy records) goes into the run
     directory too. Exits 1 when an entity was held back by its gate; 2, writing nothing, when
     another run holds the target."""
-    migration = load_migration(config)
+    migration = with_engine(load_migration(config), engine=engine, scheduler=scheduler, workers=workers)
     entities = entity_names([only]) if only is not None else None
     with console.progress() as progress:
         result = run_migration(migration, only=entities, dry_run=dry_run, allow_failing=allow_failing,

@@ -194,7 +194,7 @@ class RowPreparer:
         forked process prepares them while this one writes (both would hold Python's GIL):
         it inherits the records, and sends back each piece as Arrow and pandas columns."""
         starts = range(0, len(frame), BULK_PIECE_ROWS)
-        if len(starts) < 2 or parallel.cores() < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        if len(starts) < 2 or parallel.cores() < 2 or not parallel.can_fork():
             for start in starts:
                 yield self._prepare(frame.iloc[start : start + BULK_PIECE_ROWS], failures, pointers,
                                     repeats.iloc[start : start + BULK_PIECE_ROWS])

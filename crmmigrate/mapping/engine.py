@@ -70,6 +70,20 @@ class _Field:
             self.steps.append((step, None if step.name == "default" else compile_step(step, lookups)))
 
 
+@dataclass
+class MapTally:
+    """What a Mapper counted over the chunks it mapped: what another Mapper of the same source
+    adds to its own (`Mapper.absorb`) when the source's parts are mapped apart (the cluster
+    engine maps a partition on each worker)."""
+
+    rows_in: int
+    rows_out: int
+    filtered: Counter[str]
+    invalid: dict[str, Counter[str]]
+    samples: dict[str, list[dict[str, str]]]
+    unmapped: dict[str, Counter[tuple[str, str | None]]]
+
+
 class Mapper:
     """Maps the chunks of one source; the report grows with every chunk."""
 
@@ -276,6 +290,34 @@ class Mapper:
                         {"row": str(frame.at[row, "_row"]), "value": str(originals[name][row]),
                          "reason": reason}
                     )
+
+    def tally(self) -> MapTally:
+        """What this mapper has counted so far."""
+        return MapTally(self.report.rows_in, self.report.rows_out, self._filtered, self._invalid,
+                        self.report.invalid_samples, self._unmapped)
+
+    def absorb(self, later: MapTally) -> None:
+        """Count what another mapper of this source counted over the chunks that follow this
+        one's, as if this one had mapped them: the report is the one mapping them all gives."""
+        self.report.rows_in += later.rows_in
+        self.report.rows_out += later.rows_out
+        self._filtered.update(later.filtered)
+        for name, theirs in later.samples.items():
+            # Their samples hold every row mapping them here would have taken (a few per field,
+            # and the first of each kind): taken again by the same rule, with this mapper's counts.
+            counter = self._invalid.setdefault(name, Counter())
+            samples = self.report.invalid_samples.setdefault(name, [])
+            new_kinds: set[str] = set()
+            for sample in theirs:
+                kind = issue_kind(sample["reason"])
+                first = counter[kind] == 0 and kind not in new_kinds
+                new_kinds.add(kind)
+                if len(samples) < SAMPLES_PER_FIELD or first:
+                    samples.append(sample)
+        for name, counts in later.invalid.items():
+            self._invalid.setdefault(name, Counter()).update(counts)
+        for name, pairs in later.unmapped.items():
+            self._unmapped.setdefault(name, Counter()).update(pairs)
 
     def finish(self) -> MapReport:
         self.report.filtered = {r.name: self._filtered.get(r.name, 0) for r in self.mapping.where}

@@ -1,0 +1,216 @@
+"""The cluster engine: a run's reading, mapping and cleaning done a partition at a time on the
+workers of a Dask cluster (dask.distributed: a LocalCluster of this machine's cores, or the
+scheduler at an address, which Kubernetes, YARN or an HPC queue may have started).
+
+- **read and map**: every source in parts (`crmmigrate.extract.partitions`: a delimited file by
+  byte ranges, split only at line starts outside quotes; an Excel sheet, JSON or SQL source as
+  one part), each part read and mapped on a worker. The run takes the parts in order, stages
+  them, and adds up their figures (the mapping report through `Mapper.absorb`), so they are
+  the figures of the whole.
+- **clean**: each entity's mapped records, still on the workers that mapped them, cut into
+  slices of `partition_rows`; the values that decide a date column's day-month order are
+  collected from every slice and decided once over the whole (`clean.decide_dates`), then every
+  slice is cleaned with those decisions and the slices' results joined (`clean.combine`).
+
+Every task is a pure function of its inputs: a worker that dies is replaced, its tasks run
+again on another, and the run's results do not change. Workers read the sources by the path
+the run has for them: on a cluster of several machines, the sources (and any lookup file a
+mapping reads) must be at the same path on every worker, as on a shared volume.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+
+from crmmigrate import parallel
+from crmmigrate.clean import CleanResult, CleaningRules, clean
+from crmmigrate.clean.engine import combine, decide_dates, undecided_dates
+from crmmigrate.engines import EngineOptions, PartRead
+from crmmigrate.engines.reading import PartReader
+from crmmigrate.errors import CrmMigrateError
+from crmmigrate.extract import ExtractReport
+from crmmigrate.extract.partitions import Part, open_part, partitions
+from crmmigrate.mapping.engine import Mapper, MapReport
+from crmmigrate.migration import PlannedSource
+from crmmigrate.progress import Progress, Tally
+
+CONNECT_SECONDS = 30  # to reach a scheduler at an address
+
+
+class ClusterUnreachable(CrmMigrateError):
+    """The Dask scheduler named in the engine options did not answer."""
+
+
+class ClusterEngine:
+    name = "dask"
+
+    def __init__(self, options: EngineOptions, *, connect_seconds: float = CONNECT_SECONDS) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - distributed is a dependency
+            raise CrmMigrateError("the dask engine needs the `distributed` package.",
+                                  hint="Install it: pip install 'crmmigrate[dask]'.") from None
+        self.options = options
+        self.cluster = None
+        if options.scheduler is not None:
+            try:
+                self.client = Client(options.scheduler, timeout=connect_seconds)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ClusterUnreachable(
+                    f"no Dask scheduler answered at {options.scheduler} ({type(exc).__name__}: {exc}).",
+                    hint="Start one (`dask scheduler`, and `dask worker ADDRESS` per machine), or leave "
+                    "`scheduler` out to start a LocalCluster on this machine.") from None
+        else:
+            self.cluster = LocalCluster(
+                n_workers=options.workers or parallel.cores(), threads_per_worker=1, processes=True,
+                memory_limit=options.memory_limit or "auto", dashboard_address=None,
+                silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        # entity -> its mapped records, a future per source part, in the order the run joins them
+        self._mapped: dict[str, list[tuple[Any, int]]] = {}
+
+    def describe(self) -> dict[str, Any]:
+        workers = self.client.scheduler_info().get("workers", {})
+        return {"name": self.name, "scheduler": self.options.scheduler or "LocalCluster",
+                "workers": len(workers), "threads": sum(w.get("nthreads", 0) for w in workers.values()),
+                "memory_limit": sum(w.get("memory_limit", 0) or 0 for w in workers.values())}
+
+    def read(self, planned: list[PlannedSource], progress: Progress) -> list[ClusterReading]:
+        """Every part of every source is sent to the workers at once; each reading then gives
+        its source's parts in order as they finish."""
+        self._mapped = {}
+        readings = []
+        for source in planned:
+            parts = partitions(source.source, self.options.part_bytes)
+            futures = [self.client.submit(read_part, source, part, number == 0, pure=False)
+                       for number, part in enumerate(parts)]
+            readings.append(ClusterReading(self, source, futures))
+        return readings
+
+    def clean(self, datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: str | None,
+              regions: dict[str, str] | None, progress: Progress) -> CleanResult:
+        slices: list[tuple[str, Any, int]] = []  # entity, future of its frame, rows
+        for entity, frame in datasets.items():
+            slices += [(entity, piece, rows) for piece, rows in self._slices(entity, frame)]
+        self._mapped = {}
+        submit = self.client.submit
+        found = self.client.gather([submit(undecided_dates, {entity: piece}, rules, pure=False)
+                                    for entity, piece, _ in slices])
+        values: dict[tuple[str, str], list[str]] = {}
+        for part in found:
+            for key, written in part.items():
+                values.setdefault(key, []).extend(written)
+        orders = decide_dates(values)
+        futures = [submit(clean_part, entity, piece, rules, region, regions, orders, pure=False)
+                   for entity, piece, _ in slices]
+        tallies = {entity: Tally(progress, "clean", entity, len(frame)) for entity, frame in datasets.items()}
+        done: dict[str, int] = dict.fromkeys(datasets, 0)
+        results = []
+        for (entity, _, rows), future in zip(slices, futures, strict=True):
+            results.append(future.result())
+            done[entity] += rows
+            tallies[entity].part(done[entity], max(len(datasets[entity]), 1))
+        for tally in tallies.values():
+            tally.finish()
+        return combine(results) if results else clean(datasets, rules=rules, region=region, regions=regions)
+
+    def _slices(self, entity: str, frame: pd.DataFrame) -> Iterator[tuple[Any, int]]:
+        """The entity's records as futures of slices of at most partition_rows: cut from the
+        mapped parts where they are (the records the run joined from them), else sent."""
+        size = self.options.partition_rows
+        mapped = self._mapped.get(entity, [])
+        if frame.empty:  # cleaned all the same: its fields' reports say so
+            yield self.client.scatter(frame), 0
+            return
+        if sum(rows for _, rows in mapped) == len(frame):
+            for future, rows in mapped:
+                for start in range(0, rows, size):
+                    stop = min(start + size, rows)
+                    yield self.client.submit(_rows, future, start, stop, pure=False), stop - start
+            return
+        for start in range(0, len(frame), size):
+            piece = frame.iloc[start:start + size].reset_index(drop=True)
+            yield self.client.scatter(piece), len(piece)
+
+    def close(self) -> None:
+        self._mapped = {}
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+class ClusterReading:
+    """One source's parts, read and mapped on the workers, taken in order."""
+
+    def __init__(self, engine: ClusterEngine, planned: PlannedSource, futures: list[Any]) -> None:
+        self.engine = engine
+        self.planned = planned
+        self.futures = futures
+        self.reports: list[ExtractReport] = []
+        self.mapper: Mapper | None = None
+
+    def parts(self) -> Iterator[PartRead]:
+        client = self.engine.client
+        mapped = self.engine._mapped.setdefault(self.planned.entity, [])
+        for future in self.futures:
+            part = future.result()
+            self.reports.append(part.report)
+            if part.tally is not None:
+                if self.mapper is None:
+                    self.mapper = Mapper(self.planned.mapping, part.columns)
+                self.mapper.absorb(part.tally)
+            if part.extracted and len(part.mapped):
+                # The records stay where they were mapped, for clean; the rest of the part is let go.
+                mapped.append((client.submit(_mapped, future, pure=False), len(part.mapped)))
+            yield part
+            future.release()
+        self.futures = []
+
+    def finish(self) -> tuple[ExtractReport, MapReport]:
+        assert self.mapper is not None, "finish() before parts()"
+        return ExtractReport.combine(self.reports), self.mapper.finish()
+
+
+# -- what the workers run (module functions: pickled by reference) -------------------------------
+
+
+def read_part(planned: PlannedSource, part: Part, first: bool) -> PartRead:
+    """One part of a source read and mapped: its chunks joined into one PartRead."""
+    reader = PartReader(planned, open_part(part), first=first)
+    reads = list(reader)
+    mapped = [r.mapped for r in reads if r.extracted]
+    removed = [r.removed for r in reads if r.extracted]
+    return PartRead(
+        extracted=[chunk for r in reads for chunk in r.extracted],
+        mapped=_joined(mapped), removed=_joined(removed),
+        rejects=[x for r in reads for x in r.rejects], too_long=[x for r in reads for x in r.too_long],
+        report=reader.extraction.report, tally=reader.mapper.tally() if reader.mapper else None,
+        columns=reads[0].columns if reads else [],
+        seconds={stage: sum(r.seconds.get(stage, 0.0) for r in reads) for stage in ("extract", "map")},
+    )
+
+
+def clean_part(entity: str, frame: pd.DataFrame, rules: CleaningRules, region: str | None,
+               regions: dict[str, str] | None, orders: dict) -> CleanResult:
+    return clean({entity: frame}, rules=rules, region=region, regions=regions, date_orders=orders)
+
+
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _mapped(part: PartRead) -> pd.DataFrame:
+    return part.mapped
+
+
+def _rows(frame: pd.DataFrame, start: int, stop: int) -> pd.DataFrame:
+    if start == 0 and stop == len(frame):
+        return frame
+    return frame.iloc[start:stop].reset_index(drop=True)
+

@@ -1,0 +1,215 @@
+"""The cluster engine (`engine: dask`) against the embedded one: the same project run on both,
+on a LocalCluster of two worker processes, gives the same staged files, change log, ledger,
+clusters and target rows, row for row; a worker killed mid-run is replaced, its tasks run
+again, and the run still reconciles exactly."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from crmmigrate.config import BadConfig
+from crmmigrate.engines import EngineOptions
+from crmmigrate.engines.cluster import ClusterUnreachable
+from crmmigrate.migration import load_migration
+from crmmigrate.run import RunResult, run_migration
+from crmmigrate.scaffold import init_project
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from legacy_set import make_legacy_set  # noqa: E402
+
+distributed = pytest.importorskip("distributed")
+
+# What differs between two runs of one project by nature: when and by which run.
+RUN_KEYS = ("sources", "clean", "dedupe", "gate", "load", "kept_from_earlier_runs", "merges", "ledger",
+            "ledger_ok", "id_map_repaired")
+PER_RUN_COLUMNS = {"run_id", "loaded_at", "updated_at", "decided_at"}
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    """A LocalCluster of two worker processes, one thread each, for the module's runs."""
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.ERROR)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+def configure(config: Path, *, name: str, engine: str | None) -> Path:
+    """A copy of `config` beside it whose runs and target are its own, on `engine` (YAML)."""
+    text = config.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.startswith(("target:", "run_dir:"))]
+    lines = [f"target: sqlite:///{name}.db", f"run_dir: runs-{name}", *lines]
+    if engine:
+        lines.append(engine)
+    copy = config.with_name(f"{name}.yaml")
+    copy.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return copy
+
+
+def run(config: Path, **options) -> RunResult:
+    return run_migration(load_migration(config), **options)
+
+
+def _run_json(result: RunResult) -> dict:
+    data = json.loads((result.run_dir / "run.json").read_text(encoding="utf-8"))
+    picked = {key: data[key] for key in RUN_KEYS}
+    for source in picked["sources"]:
+        source.pop("seconds")
+        source.pop("files")
+    return json.loads(json.dumps(picked).replace(str(result.run_dir), "RUN"))
+
+
+def _files(run_dir: Path) -> dict[str, Path]:
+    skip = {"run.json", "report.json", "report.html"}
+    return {str(p.relative_to(run_dir)): p for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name not in skip}
+
+
+def _tables(url: str) -> dict[str, pd.DataFrame]:
+    engine = sa.create_engine(url)
+    try:
+        found = {}
+        with engine.connect() as connection:
+            for table in sa.inspect(connection).get_table_names():
+                frame = pd.read_sql_table(table, connection)
+                frame = frame.drop(columns=[c for c in frame.columns if c in PER_RUN_COLUMNS])
+                order = frame.astype(str).sort_values(list(frame.columns)).index  # JSON columns are lists
+                found[table] = frame.loc[order].reset_index(drop=True)
+        return found
+    finally:
+        engine.dispose()
+
+
+def assert_same_run(local: RunResult, cluster: RunResult) -> None:
+    """Every staged file, log and report line, the run's figures and the target's rows equal."""
+    assert _run_json(cluster) == _run_json(local)
+    ours, theirs = _files(local.run_dir), _files(cluster.run_dir)
+    assert sorted(theirs) == sorted(ours)
+    for name, path in ours.items():
+        if path.suffix == ".parquet":
+            pd.testing.assert_frame_equal(pd.read_parquet(theirs[name]), pd.read_parquet(path), obj=name)
+        elif path.suffix != ".html":
+            assert theirs[name].read_bytes().replace(str(cluster.run_dir).encode(), b"RUN") == \
+                path.read_bytes().replace(str(local.run_dir).encode(), b"RUN"), name
+    local_rows, cluster_rows = _tables(local.target), _tables(cluster.target)
+    assert sorted(cluster_rows) == sorted(local_rows)
+    for table, frame in local_rows.items():
+        pd.testing.assert_frame_equal(cluster_rows[table], frame, obj=table)
+    assert not cluster.mismatches
+
+
+@pytest.fixture
+def samples(tmp_path: Path) -> Path:
+    init_project(tmp_path / "project")
+    return tmp_path / "project" / "migration.yaml"
+
+
+def test_the_samples_run_the_same_on_a_cluster(samples: Path, scheduler: str) -> None:
+    local = run(configure(samples, name="local", engine=None), allow_failing=True)
+    # Parts of a few hundred bytes and slices of 40 rows: every source in many parts.
+    engine = f"engine: {{name: dask, scheduler: '{scheduler}', part_bytes: 2000, partition_rows: 100}}"
+    cluster = run(configure(samples, name="cluster", engine=engine), allow_failing=True)
+    assert len(cluster.sources) == len(local.sources)
+    assert_same_run(local, cluster)
+    assert json.loads((cluster.run_dir / "run.json").read_text())["engine"]["workers"] == 2
+
+
+CONTACTS = int(os.environ.get("CRMMIGRATE_CLUSTER_TEST_CONTACTS", "100000"))
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated legacy set (bench/legacy_set.py): every entity, every format, census names."""
+    folder = tmp_path_factory.mktemp("legacy")
+    make_legacy_set(folder, contacts=CONTACTS, seed=11)
+    return folder / "migration.yaml"
+
+
+def test_a_generated_set_runs_the_same_on_a_cluster(generated: Path, scheduler: str) -> None:
+    local = run(configure(generated, name="local", engine=None))
+    engine = f"engine: {{name: dask, scheduler: '{scheduler}', part_bytes: 4000000, partition_rows: 60000}}"
+    cluster = run(configure(generated, name="cluster", engine=engine))
+    assert sum(line.extracted for line in cluster.ledger) > 3 * CONTACTS
+    assert_same_run(local, cluster)
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_the_run_reconciles(samples: Path) -> None:
+    """The run's own LocalCluster: one worker killed (SIGKILL) while it holds tasks; its nanny
+    starts another, the scheduler runs the lost tasks again, and nothing differs."""
+    local = run(configure(samples, name="local", engine=None), allow_failing=True)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.CRITICAL)
+    client = distributed.Client(cluster)
+    try:
+        engine = (f"engine: {{name: dask, scheduler: '{cluster.scheduler_address}', part_bytes: 2000, "
+                  "partition_rows: 50}")
+        config = configure(samples, name="cluster", engine=engine)
+        outcome: dict[str, object] = {}
+        thread = threading.Thread(target=lambda: outcome.update(result=_catching(config)))
+        thread.start()
+        pids = client.run(os.getpid)
+        killed = None
+        deadline = time.monotonic() + 120
+        while killed is None and thread.is_alive() and time.monotonic() < deadline:
+            busy = [address for address, tasks in client.processing().items() if tasks]
+            if busy:
+                killed = pids[busy[0]]
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.01)
+        thread.join(timeout=600)
+        assert killed is not None, "the run ended before a worker could be killed"
+        result = outcome["result"]
+        assert isinstance(result, RunResult), result
+        # The nanny started a worker in the killed one's place (polled: it takes a moment).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (len(client.scheduler_info()["workers"]) < 2
+                                               or killed in client.run(os.getpid).values()):
+            time.sleep(0.2)
+        assert len(client.scheduler_info()["workers"]) == 2
+        assert killed not in client.run(os.getpid).values()
+        assert_same_run(local, result)
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _catching(config: Path) -> object:
+    try:
+        return run(config, allow_failing=True)
+    except Exception as exc:  # noqa: BLE001 - the test shows what the run raised
+        return exc
+
+
+def test_engine_options_are_checked_with_the_line(samples: Path) -> None:
+    config = configure(samples, name="bad", engine="engine: {name: dask, workers: 0}")
+    with pytest.raises(BadConfig, match="engine.workers"):
+        load_migration(config)
+    config = configure(samples, name="bad", engine="engine: {name: local, workers: 2}")
+    with pytest.raises(BadConfig, match="they are the dask engine's"):
+        load_migration(config)
+    config = configure(samples, name="bad", engine="engine: spark")
+    with pytest.raises(BadConfig, match="engine"):
+        load_migration(config)
+    assert load_migration(configure(samples, name="ok", engine="engine: dask")).engine == EngineOptions(name="dask")
+
+
+def test_a_scheduler_that_does_not_answer_is_a_clear_error(samples: Path) -> None:
+    from crmmigrate.engines.cluster import ClusterEngine
+
+    with pytest.raises(ClusterUnreachable, match="no Dask scheduler answered at tcp://127.0.0.1:9"):
+        ClusterEngine(EngineOptions(name="dask", scheduler="tcp://127.0.0.1:9"), connect_seconds=2)
