@@ -15,7 +15,7 @@ import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import pandas as pd
@@ -102,6 +102,10 @@ def describe_delimiter(delimiter: str) -> str:
     return f"{delimiter!r} ({name})" if name else repr(delimiter)
 
 
+# What an ExtractReport counts, as opposed to what it says was chosen.
+_COUNTS = ("rows", "rejected", "skipped_blank", "skipped_above_header")
+
+
 @dataclass
 class ExtractReport:
     """What was read and every choice made while reading it, forced or detected."""
@@ -128,6 +132,23 @@ class ExtractReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def combine(cls, parts: Sequence[ExtractReport]) -> ExtractReport:
+        """The report of a source read in parts (crmmigrate.extract.partitions): the parts'
+        counts added up. Every other field is a choice made once for the whole source, so the
+        parts must agree on it."""
+        if not parts:
+            raise ValueError("a source is read in one part at least")
+        whole = replace(parts[0], columns=list(parts[0].columns), sheets=list(parts[0].sheets),
+                        notes=list(parts[0].notes))
+        choices = {k: v for k, v in parts[0].as_dict().items() if k not in _COUNTS}
+        for part in parts[1:]:
+            if {k: v for k, v in part.as_dict().items() if k not in _COUNTS} != choices:
+                raise ValueError(f"the reports of {whole.file} differ in more than counts")
+            for name in _COUNTS:
+                setattr(whole, name, getattr(whole, name) + getattr(part, name))
+        return whole
 
     def describe(self) -> str:
         """How the source was read, on one line, each choice marked forced or detected."""

@@ -11,12 +11,16 @@ as empty, and a quote that never closes costs the line it opens on, not the rest
 from __future__ import annotations
 
 import codecs
+import copy
 import csv
+import dataclasses
 import io
+import itertools
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
@@ -33,6 +37,7 @@ from crmmigrate.errors import (
 from crmmigrate.extract.base import (
     HEADER_SCAN_ROWS,
     Extraction,
+    ExtractReport,
     Source,
     find_header_row,
     shorten,
@@ -91,18 +96,57 @@ _SUBSETS = {"gb18030": ("gbk", "gb2312"), "gbk": ("gb2312",), "cp932": ("shift_j
 csv.field_size_limit(FIELD_LIMIT)
 
 
-class DelimitedExtraction(Extraction):
-    """Reads CSV, TSV and other delimited text files."""
+@dataclass(frozen=True)
+class Decided:
+    """What opening a delimited file decides before its records are read, and how its report
+    tells it: a part of the file read apart (crmmigrate.extract.partitions) has these forced,
+    so that it reads as the whole file does without guessing again."""
 
-    def __init__(self, source: Source) -> None:
+    encoding: str
+    delimiter: str
+    header_index: int
+    columns: tuple[str, ...]
+    # Fields of the header record: an empty field past the columns is padding, not a shift.
+    padded_width: int
+    # Physical lines up to the end of the header record (0 without a header).
+    header_lines: int
+    cut: tuple[int, str] | None
+    report: ExtractReport
+
+
+class DelimitedExtraction(Extraction):
+    """Reads CSV, TSV and other delimited text files.
+
+    With `decided`, nothing is detected: the bytes from `start` (the first byte of a record,
+    after `first_line` physical lines) to `end` are read with those choices, the header only
+    when `start` is 0. That reads one part of a file split by crmmigrate.extract.partitions.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        decided: Decided | None = None,
+        start: int = 0,
+        end: int | None = None,
+        first_line: int = 0,
+    ) -> None:
         self.path = Path(source.location)
         super().__init__(
             source, name=source.name or self.path.stem, file=str(self.path), format="csv"
         )
+        self._start, self._end, self._first_line = start, end, first_line
+        self._header_ahead = start == 0
+        # (columns, fields of the header record) once the header is read
+        self._layout: tuple[list[str], int] | None = None
+        if decided is not None:
+            self._force(decided)
+            return
         self._cut: tuple[int, str] | None = None
         head = self._read_head()
         self.encoding = self._choose_encoding(head)
         self._cut = self._cut_short()
+        self._end = self._cut[0] if self._cut else None
         text = self._decode_head(self._read_head() if self._cut else head)
         if not text.strip():
             raise EmptyInput(
@@ -110,6 +154,30 @@ class DelimitedExtraction(Extraction):
             )
         self.delimiter = self._choose_delimiter(text)
         self.header_index = self._choose_header(text)
+
+    def decide(self) -> Decided:
+        """Read up to the end of the header and return every choice made: what reading any
+        part of the file needs. Uses up this extraction (its report holds no counts)."""
+        self._done = True
+        with self.path.open("rb") as raw:
+            records = self._parse(self._text(raw), header_read=lambda: not self._header_ahead)
+            self._read_header(records)
+            header_lines = self._lines_read if self.header_index >= 0 else 0
+        assert self._layout is not None
+        columns, padded_width = self._layout
+        report = dataclasses.replace(
+            copy.deepcopy(self.report), rows=0, rejected=0, skipped_blank=0, skipped_above_header=0
+        )
+        return Decided(
+            self.encoding, self.delimiter, self.header_index, tuple(columns), padded_width,
+            header_lines, self._cut, report,
+        )
+
+    def _force(self, decided: Decided) -> None:
+        self.encoding, self.delimiter = decided.encoding, decided.delimiter
+        self.header_index, self._cut = decided.header_index, decided.cut
+        self._layout = (list(decided.columns), decided.padded_width)
+        self.report = copy.deepcopy(decided.report)
 
     # -- detection ----------------------------------------------------------------------
 
@@ -258,30 +326,58 @@ class DelimitedExtraction(Extraction):
 
     # -- reading ------------------------------------------------------------------------
 
+    def _text(self, raw: BinaryIO) -> io.TextIOWrapper:
+        """The text read: the whole file, the whole lines of a file cut short, or a part."""
+        encoding = self.encoding
+        if self._start:
+            raw.seek(self._start)
+            if codecs.lookup(encoding).name == "utf-8-sig":
+                encoding = "utf-8"  # a byte-order mark is only at the start of the file
+        if self._end is not None:
+            raw = io.BufferedReader(_Prefix(raw, self._end - self._start))
+        return io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
+
+    def _read_header(
+        self, records: Iterator[tuple[int, list[str]]]
+    ) -> tuple[int, list[str]] | None:
+        """Read the records up to the header; without a header, return the first record, which
+        is a row."""
+        index = -1
+        for start, record in records:
+            index += 1
+            if index < self.header_index:
+                if any(v.strip() for v in record):
+                    self.report.skipped_above_header += 1
+                continue
+            self._header_ahead = False
+            if self._layout is None:
+                columns = self._header(record, start)
+                # Exports that end every line with a delimiter have a header that does too;
+                # only then is an empty last field padding rather than a shift.
+                self._layout = (columns, len(record) if self.header_index >= 0 else len(columns))
+            return None if self.header_index >= 0 else (start, record)
+        if self._cut:
+            self._raise_undecodable()
+        raise EmptyInput(
+            f"the file ends before its header row {self.header_index + 1}.",
+            file=self.report.file,
+            hint="Check --header-row.",
+        )
+
     def _chunks(self) -> Iterator[pd.DataFrame]:
-        report, file = self.report, self.report.file
+        report = self.report
         with self.path.open("rb") as raw:
-            whole = raw if self._cut is None else io.BufferedReader(_Prefix(raw, self._cut[0]))
-            stream = io.TextIOWrapper(whole, encoding=self.encoding, errors="strict", newline="")
-            columns: list[str] | None = None
-            width = padded_width = 0
+            records = self._parse(self._text(raw), header_read=lambda: not self._header_ahead)
+            if self._header_ahead:
+                first = self._read_header(records)
+                if first is not None:
+                    records = itertools.chain([first], records)
+            assert self._layout is not None
+            columns, padded_width = self._layout
+            width = len(columns)
             rows: list[list[str | None]] = []
             locators: list[str] = []
-            index = -1
-            for start, record in self._parse(stream, header_read=lambda: columns is not None):
-                index += 1
-                if columns is None:
-                    if index < self.header_index:
-                        if any(v.strip() for v in record):
-                            report.skipped_above_header += 1
-                        continue
-                    columns = self._header(record, start)
-                    width = len(columns)
-                    # Exports that end every line with a delimiter have a header that does
-                    # too; only then is an empty last field padding rather than a shift.
-                    padded_width = len(record) if self.header_index >= 0 else width
-                    if self.header_index >= 0:
-                        continue
+            for start, record in records:
                 if not (record and record[0].strip()) and not "".join(record).strip():
                     if len(record) > 1 or (record and record[0].strip(" \t")):
                         # Delimiters, or a quoted line break, and nothing else: a record with
@@ -306,15 +402,7 @@ class DelimitedExtraction(Extraction):
                 if len(rows) >= self.source.chunk_rows:
                     yield self.frame(columns, rows, locators)
                     rows, locators = [], []
-            if columns is None:
-                if self._cut:
-                    self._raise_undecodable()
-                raise EmptyInput(
-                    f"the file ends before its header row {self.header_index + 1}.",
-                    file=file,
-                    hint="Check --header-row.",
-                )
-            if self._cut:
+            if self._cut and self._end == self._cut[0]:
                 self.reject(
                     self._lines_read + 1,
                     f"cut short: the file ends in the middle of a character in {report.encoding}, "
@@ -340,7 +428,7 @@ class DelimitedExtraction(Extraction):
         lines = iter(stream)
         pending: list[str] = []  # lines to read again, the next one last
         consumed: list[str] = []  # the physical lines of the record being parsed
-        line = 0  # physical lines before the record being parsed
+        line = self._first_line  # physical lines before the record being parsed
 
         def feed() -> Iterator[str]:
             # Lines put back are read first; a new feed is made whenever lines are put back.
@@ -389,6 +477,7 @@ class DelimitedExtraction(Extraction):
                     how = None
             if how is None:
                 line += len(consumed)
+                self._lines_read = line
                 yield start, record
                 continue
             if not header_read():

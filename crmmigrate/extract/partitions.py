@@ -1,0 +1,219 @@
+"""A source read in parts, each apart (on a Dask worker), as reading it whole reads it.
+
+    parts = partitions(Source(location="contacts.csv"), target_bytes=64 << 20)
+    extraction = open_part(parts[1])    # in any process: a Part pickles
+    extraction.chunks(), extraction.report, extraction.rejects    # that part's share
+    ExtractReport.combine([...each part's report...])             # the whole read's report
+
+The parts' frames, one after the other, are the whole read's frame; their rejects are its
+rejects; their reports add up to its report. `_row` is the line the whole read gives.
+
+A delimited file is opened once, by the driver: encoding, delimiter, header row and columns are
+chosen there and every part carries them (`Decided`), so no part guesses again. The file is
+split at the start of a line where the whole read is certain to start a record: the bytes are
+scanned for quotes and line ends, and a line end is outside a quoted field when the quotes
+before it are even in number. That holds only while every quote is where RFC 4180 puts one
+(opening a field, closing it before a delimiter or a line end, or doubled); past the first
+that is not (a stray or unclosed quote), or a record so long that the whole read's runaway
+checks or field limit could apply, the file is not split again: its last part reads on to the
+end, and the whole read's handling of broken quotes applies to it unchanged. Only encodings in
+which the quote, line end and delimiter bytes are always those characters are split (UTF-8 and
+the single-byte code pages); a file in any other, or cut short, is read in one part. Any source
+other than delimited text (Excel, JSON, SQL, staged Parquet) is one part: the whole source.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from crmmigrate.extract import detect_format, open_source
+from crmmigrate.extract.base import Extraction, Source
+from crmmigrate.extract.delimited import FIELD_LIMIT, RUNAWAY_LINES, Decided, DelimitedExtraction
+
+# How much of the file is scanned at once: the scan holds this block and the offsets of its
+# quotes and line ends, never the file.
+SCAN_BYTES = 1 << 22
+_QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a source: bytes `start` to `end` (None: to the end) of a delimited file,
+    which hold whole records and begin after `first_line` physical lines, read with the
+    choices `decided` forced. Without `decided`, the whole source, read as open_source reads it."""
+
+    source: Source
+    index: int = 0
+    count: int = 1
+    start: int = 0
+    end: int | None = None
+    first_line: int = 0
+    decided: Decided | None = None
+
+
+def partitions(source: Source, target_bytes: int) -> list[Part]:
+    """The parts to read `source` in, each about `target_bytes` long where it can be split."""
+    if target_bytes < 1:
+        raise ValueError(f"target_bytes must be 1 or more, not {target_bytes}")
+    if detect_format(source) != "csv":
+        return [Part(source)]
+    extraction = open_source(source)
+    assert isinstance(extraction, DelimitedExtraction)
+    decided = extraction.decide()
+    points = _split_points(extraction.path, decided, target_bytes)
+    starts = [(0, 0), *points]
+    ends = [offset for offset, _ in points] + [decided.cut[0] if decided.cut else None]
+    return [
+        Part(source, index, len(starts), start, end, first_line, decided)
+        for index, ((start, first_line), end) in enumerate(zip(starts, ends, strict=True))
+    ]
+
+
+def open_part(part: Part) -> Extraction:
+    """The extraction of one part: its chunks(), report and rejects are that part's share."""
+    if part.decided is None:
+        return open_source(part.source)
+    return DelimitedExtraction(
+        part.source, decided=part.decided, start=part.start, end=part.end,
+        first_line=part.first_line,
+    )
+
+
+def _split_points(path: Path, decided: Decided, target_bytes: int) -> list[tuple[int, int]]:
+    """(byte offset, physical lines before it) of the lines to start parts at: a record's
+    first line after the header, about `target_bytes` apart. Empty when the file cannot be
+    split with certainty."""
+    delimiter = _delimiter_byte(decided)
+    size = path.stat().st_size
+    if delimiter is None or decided.cut or size <= target_bytes:
+        return []
+    # What a quote may follow when it opens a field, or come before when it closes one: a
+    # delimiter, a line end, or the other quote of a doubled pair.
+    beside = np.zeros(256, dtype=bool)
+    beside[[delimiter, _LF, _CR, _QUOTE]] = True
+    points: list[tuple[int, int]] = []
+    aim = target_bytes
+    quotes = lines = 0  # before the block
+    with path.open("rb") as f:
+        begin = len(codecs.BOM_UTF8) if _bom(decided, f.read(len(codecs.BOM_UTF8))) else 0
+        record, record_lines = begin, 0  # where the record being scanned starts, lines before
+        for block in _blocks(f, begin, size):
+            quote_at = block.find(_QUOTE)
+            doubt = _misplaced_quote(block, quote_at, quotes, begin, beside)
+            newlines = block.find(_LF)
+            returns = block.find(_CR)
+            lone = returns[(block.after(returns) != _LF) | (returns == size - 1)]
+            # Per newline: the physical lines up to it, and whether it ends a record.
+            ended = lines + np.arange(1, newlines.size + 1) + np.searchsorted(lone, newlines)
+            outside = (quotes + np.searchsorted(quote_at, newlines)) % 2 == 0
+            ends, ends_lines = newlines[outside], ended[outside]
+            # A record (as counted here, lone carriage returns inside) long enough for the
+            # whole read's field limit or runaway checks: from its start, nothing is certain.
+            starts = np.concatenate(([record], ends[:-1] + 1))
+            starts_lines = np.concatenate(([record_lines], ends_lines[:-1]))
+            long = (ends - starts >= FIELD_LIMIT // 2) | (
+                ends_lines - starts_lines >= RUNAWAY_LINES // 2
+            )
+            if long.any():
+                doubt = min(doubt, int(starts[np.argmax(long)]))
+            usable = (ends + 1 < size) & (ends + 1 <= doubt) & (ends_lines >= decided.header_lines)
+            candidates, candidates_lines = ends[usable] + 1, ends_lines[usable]
+            while (i := int(np.searchsorted(candidates, aim))) < candidates.size:
+                points.append((int(candidates[i]), int(candidates_lines[i])))
+                aim = int(candidates[i]) + target_bytes
+            if doubt < size:
+                break
+            quotes += quote_at.size
+            lines += newlines.size + lone.size
+            if ends.size:
+                record, record_lines = int(ends[-1]) + 1, int(ends_lines[-1])
+    return points
+
+
+@dataclass
+class _Block:
+    """Bytes `low` to `high` of a file of `size` bytes, read with the byte on either side."""
+
+    window: np.ndarray
+    first: int  # the offset of window[0]: low - 1, or 0
+    low: int
+    high: int
+    size: int
+
+    def find(self, byte: int) -> np.ndarray:
+        """The offsets in the file of `byte` between low and high."""
+        inner = self.window[self.low - self.first : self.high - self.first]
+        return np.flatnonzero(inner == byte) + self.low
+
+    def before(self, offsets: np.ndarray) -> np.ndarray:
+        """The byte before each offset (any byte for offset 0)."""
+        return self.window[np.maximum(offsets - 1 - self.first, 0)]
+
+    def after(self, offsets: np.ndarray) -> np.ndarray:
+        """The byte after each offset (any byte for the file's last)."""
+        return self.window[np.minimum(offsets + 1 - self.first, self.window.size - 1)]
+
+
+def _blocks(f: BinaryIO, begin: int, size: int) -> Iterator[_Block]:
+    """The file from `begin` in blocks of SCAN_BYTES, read into one buffer over and over: the
+    scan holds a block, never the file."""
+    buffer = np.empty(SCAN_BYTES + 2, dtype=np.uint8)
+    for low in range(begin, size, SCAN_BYTES):
+        high = min(size, low + SCAN_BYTES)
+        first = max(low - 1, 0)
+        f.seek(first)
+        read = f.readinto(memoryview(buffer)[: min(high + 1, size) - first])
+        yield _Block(buffer[:read], first, low, high, size)
+
+
+def _misplaced_quote(
+    block: _Block, quote_at: np.ndarray, before: int, begin: int, beside: np.ndarray
+) -> int:
+    """Where the first quote RFC 4180 would not put is (the file's size if none is): one that
+    opens (an even one, counting `before` before these) but does not start a field, or that
+    closes but is not followed by the field's end or a quote doubling it. Up to it, the quotes
+    counted say which line ends are inside quoted fields exactly as the csv module reads them."""
+    if not quote_at.size:
+        return block.size
+    opening = (before + np.arange(quote_at.size)) % 2 == 0
+    opens_well = beside[block.before(quote_at)] | (quote_at == begin)
+    closes_well = beside[block.after(quote_at)] | (quote_at == block.size - 1)
+    wrong = np.where(opening, ~opens_well, ~closes_well)
+    return int(quote_at[np.argmax(wrong)]) if wrong.any() else block.size
+
+
+def _delimiter_byte(decided: Decided) -> int | None:
+    """The delimiter's byte, if the file's encoding can be split: in it, the bytes of a quote,
+    a line end and the delimiter are those characters and never part of another one."""
+    codec = codecs.lookup(decided.encoding).name
+    if codec == "utf-8-sig":
+        codec = "utf-8"
+    elif codec != "utf-8" and not _single_byte(codec):
+        return None
+    try:
+        encoded = decided.delimiter.encode(codec)
+    except UnicodeEncodeError:
+        return None
+    if len(encoded) != 1 or encoded in (b'"', b"\n", b"\r"):
+        return None
+    return encoded[0]
+
+
+def _single_byte(codec: str) -> bool:
+    """Whether every byte is one character on its own, ASCII's bytes ASCII's characters. Not
+    so in multi-byte (Shift JIS, GBK), wide (UTF-16) or stateful (ISO-2022, UTF-7) encodings."""
+    alone = [codecs.getincrementaldecoder(codec)("replace").decode(bytes([b])) for b in range(256)]
+    if any(len(c) != 1 for c in alone) or any(alone[b] != chr(b) for b in range(128)):
+        return False
+    return "".join(alone) == bytes(range(256)).decode(codec, "replace")
+
+
+def _bom(decided: Decided, head: bytes) -> bool:
+    """Whether the file starts with a UTF-8 byte-order mark that its reading drops."""
+    return codecs.lookup(decided.encoding).name == "utf-8-sig" and head == codecs.BOM_UTF8
