@@ -66,7 +66,6 @@ from crmmigrate.validate import (
     ValidationResult,
     load_rules,
     load_thresholds,
-    validate,
 )
 
 STATUSES = ("loaded", "merged", "rejected", "filtered")
@@ -288,9 +287,9 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     try:
         _extract_and_map_sources(work, state, stages)
         _clean(migration, work, state, stages)
+        _validate(migration, work, ledger, state, stages)
     finally:
         work.close()
-    _validate(migration, ledger, state, stages)
     _gate(state, allow_failing=allow_failing)
     _dedupe(migration, ledger, state, stages)
     with stages.timed("ledger"):
@@ -351,14 +350,14 @@ def _clean(migration: Migration, engine: Engine, state: RunState, stages: StageC
         stages.write_cleaning(state.cleaned)
 
 
-def _validate(migration: Migration, ledger: _Ledger, state: RunState, stages: StageContext) -> None:
+def _validate(migration: Migration, engine: Engine, ledger: _Ledger, state: RunState, stages: StageContext) -> None:
     with stages.timed("validate"), stages.told("validate", "all entities", state.rows):
         # A staged cutover: pointers into an entity outside this run can only lead to what is loaded.
         outside = _outside(state.datasets)
         in_target = ledger.pointable(outside) if outside else None
-        state.validation = validate(state.datasets, rules=state.rules,
-                                    thresholds=load_thresholds(migration.thresholds), loaded=in_target,
-                                    regions=migration.phone_regions, progress=stages.progress)
+        state.validation = engine.validate(state.datasets, rules=state.rules,
+                                           thresholds=load_thresholds(migration.thresholds), loaded=in_target,
+                                           regions=migration.phone_regions, progress=stages.progress)
     with stages.timed("reports"):
         stages.write_validation(state.validation)
 

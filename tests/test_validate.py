@@ -448,3 +448,35 @@ def test_the_vectorized_phone_path_accepts_real_numbers_of_single_region_codes()
                 for t in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE)]
 
     assert phones_certainly_valid(pd.Series(examples, dtype="str")).all()
+
+
+def test_checking_rows_a_slice_at_a_time_is_checking_them_whole(sample_datasets):
+    """The cluster engine checks an entity's rows a slice per worker (`row_reasons`, with the
+    pointers' targets read once from the whole) and the rules that read every record (duplicate
+    ids, parent cycles) over the whole: the result is validation's over the whole, failure for
+    failure, in the same order."""
+    from crmmigrate.validate.core import join_reasons, row_reasons
+
+    rules, thresholds = load_rules(None), load_thresholds(None)
+    datasets = dict(sample_datasets)
+    accounts = datasets["account"].copy()
+    # A duplicate id far apart and a parent cycle across slices: only the whole shows them.
+    accounts.loc[len(accounts) - 1, "id"] = accounts.loc[0, "id"]
+    accounts.loc[3, "parent_id"] = accounts.loc[len(accounts) - 2, "id"]
+    accounts.loc[len(accounts) - 2, "parent_id"] = accounts.loc[3, "id"]
+    datasets["account"] = accounts
+    whole = validate(datasets, rules=rules, thresholds=thresholds, regions={"contacts_crm": "DE"})
+
+    def in_slices(entity, validator, targets):
+        frame = datasets[entity].reset_index(drop=True)
+        return join_reasons([(len(frame.iloc[s:s + 41]),
+                              row_reasons(entity, frame.iloc[s:s + 41], rules, targets, {"contacts_crm": "DE"}))
+                             for s in range(0, len(frame), 41)])
+
+    sliced = validate(datasets, rules=rules, thresholds=thresholds, regions={"contacts_crm": "DE"},
+                      found_by=in_slices)
+    reasons = set(whole.failures["reason"])
+    assert {"duplicate id in its source", "in a parent cycle"} <= reasons
+    pd.testing.assert_frame_equal(sliced.failures, whole.failures)
+    assert [e.as_dict() for e in sliced.entities] == [e.as_dict() for e in whole.entities]
+    assert sliced.notes == whole.notes

@@ -31,6 +31,8 @@ from crmmigrate.config import Strict
 from crmmigrate.extract import ExtractReport, Reject
 from crmmigrate.mapping.engine import MapReport
 from crmmigrate.progress import Progress
+from crmmigrate.validate import ValidationResult
+from crmmigrate.validate.rules import Thresholds, ValidationRules
 
 if TYPE_CHECKING:  # migration.py reads `engine:` with EngineOptions
     from crmmigrate.migration import PlannedSource
@@ -109,6 +111,10 @@ class Engine(Protocol):
 
     def clean(self, datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: str | None,
               regions: dict[str, str] | None, progress: Progress) -> CleanResult: ...
+
+    def validate(self, datasets: dict[str, pd.DataFrame], *, rules: ValidationRules, thresholds: Thresholds,
+                 loaded: dict[str, set[str]] | None, regions: dict[str, str] | None,
+                 progress: Progress) -> ValidationResult: ...
 
     def describe(self) -> dict[str, Any]: ...
 

@@ -37,6 +37,9 @@ from crmmigrate.extract.partitions import Part, open_part, partitions
 from crmmigrate.mapping.engine import Mapper, MapReport
 from crmmigrate.migration import PlannedSource
 from crmmigrate.progress import Progress, Tally
+from crmmigrate.validate import ValidationResult, validate
+from crmmigrate.validate.core import Targets, join_reasons, row_reasons
+from crmmigrate.validate.rules import Thresholds, ValidationRules
 
 CONNECT_SECONDS = 30  # to reach a scheduler at an address
 
@@ -72,6 +75,8 @@ class ClusterEngine:
             self.client = Client(self.cluster)
         # entity -> its mapped records, a future per source part, in the order the run joins them
         self._mapped: dict[str, list[tuple[Any, int]]] = {}
+        # entity -> its cleaned records, a future per slice, in order
+        self._cleaned: dict[str, list[tuple[Any, int]]] = {}
 
     def describe(self) -> dict[str, Any]:
         workers = self.client.scheduler_info().get("workers", {})
@@ -107,6 +112,10 @@ class ClusterEngine:
         orders = decide_dates(values)
         futures = [submit(clean_part, entity, piece, rules, region, regions, orders, pure=False)
                    for entity, piece, _ in slices]
+        # The cleaned slices stay on the workers for validation to check where they are.
+        self._cleaned = {}
+        for (entity, _, rows), future in zip(slices, futures, strict=True):
+            self._cleaned.setdefault(entity, []).append((submit(_cleaned_rows, future, entity, pure=False), rows))
         tallies = {entity: Tally(progress, "clean", entity, len(frame)) for entity, frame in datasets.items()}
         done: dict[str, int] = dict.fromkeys(datasets, 0)
         results = []
@@ -118,26 +127,62 @@ class ClusterEngine:
             tally.finish()
         return combine(results) if results else clean(datasets, rules=rules, region=region, regions=regions)
 
-    def _slices(self, entity: str, frame: pd.DataFrame) -> Iterator[tuple[Any, int]]:
-        """The entity's records as futures of slices of at most partition_rows: cut from the
-        mapped parts where they are (the records the run joined from them), else sent."""
+    def validate(self, datasets: dict[str, pd.DataFrame], *, rules: ValidationRules, thresholds: Thresholds,
+                 loaded: dict[str, set[str]] | None, regions: dict[str, str] | None,
+                 progress: Progress) -> ValidationResult:
+        """Each entity's rows checked a slice per worker (the cleaned slices, where clean left
+        them) by the rules that judge a row on its own; the rules that read the whole entity,
+        the gate and the failure report here."""
+        cleaned, self._cleaned = self._cleaned, {}
+        sent: dict[str, Any] = {}
+
+        def found_by(entity: str, _validator: Any, targets: Targets) -> dict[str, pd.Series]:
+            if "targets" not in sent:  # the ids every pointer may name, to every worker once
+                sent["targets"] = self.client.scatter(targets, broadcast=True, hash=False)
+            frame = datasets[entity]
+            pieces = cleaned.get(entity, [])
+            if sum(rows for _, rows in pieces) != len(frame) or not pieces:
+                pieces = list(self._sent(frame))
+            tally = Tally(progress, "validate", entity, len(frame))
+            futures = [self.client.submit(row_reasons, entity, piece, rules, sent["targets"], regions, pure=False)
+                       for piece, _ in pieces]
+            found, done = [], 0
+            for (_, rows), future in zip(pieces, futures, strict=True):
+                found.append((rows, future.result()))
+                done += rows
+                tally.part(done, max(len(frame), 1))
+            tally.finish()
+            return join_reasons(found)
+
+        return validate(datasets, rules=rules, thresholds=thresholds, loaded=loaded, regions=regions,
+                        progress=progress, found_by=found_by)
+
+    def _sent(self, frame: pd.DataFrame) -> Iterator[tuple[Any, int]]:
+        """`frame` sent to the workers in slices of at most partition_rows."""
         size = self.options.partition_rows
-        mapped = self._mapped.get(entity, [])
-        if frame.empty:  # cleaned all the same: its fields' reports say so
+        if frame.empty:
             yield self.client.scatter(frame), 0
-            return
-        if sum(rows for _, rows in mapped) == len(frame):
-            for future, rows in mapped:
-                for start in range(0, rows, size):
-                    stop = min(start + size, rows)
-                    yield self.client.submit(_rows, future, start, stop, pure=False), stop - start
             return
         for start in range(0, len(frame), size):
             piece = frame.iloc[start:start + size].reset_index(drop=True)
             yield self.client.scatter(piece), len(piece)
 
+    def _slices(self, entity: str, frame: pd.DataFrame) -> Iterator[tuple[Any, int]]:
+        """The entity's records as futures of slices of at most partition_rows: cut from the
+        mapped parts where they are (the records the run joined from them), else sent."""
+        size = self.options.partition_rows
+        mapped = self._mapped.get(entity, [])
+        if not frame.empty and sum(rows for _, rows in mapped) == len(frame):
+            for future, rows in mapped:
+                for start in range(0, rows, size):
+                    stop = min(start + size, rows)
+                    yield self.client.submit(_rows, future, start, stop, pure=False), stop - start
+            return
+        yield from self._sent(frame)  # an empty frame is cleaned all the same: its fields' reports say so
+
     def close(self) -> None:
         self._mapped = {}
+        self._cleaned = {}
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
@@ -203,6 +248,10 @@ def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _cleaned_rows(result: CleanResult, entity: str) -> pd.DataFrame:
+    return result.datasets[entity]
 
 
 def _mapped(part: PartRead) -> pd.DataFrame:

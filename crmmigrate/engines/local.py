@@ -15,6 +15,8 @@ from crmmigrate.extract import ExtractReport, open_source
 from crmmigrate.mapping.engine import MapReport
 from crmmigrate.migration import PlannedSource
 from crmmigrate.progress import Progress
+from crmmigrate.validate import ValidationResult, validate
+from crmmigrate.validate.rules import Thresholds, ValidationRules
 
 
 class LocalReading:
@@ -42,6 +44,12 @@ class LocalEngine:
     def clean(self, datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: str | None,
               regions: dict[str, str] | None, progress: Progress) -> CleanResult:
         return clean(datasets, rules=rules, region=region, regions=regions, progress=progress)
+
+    def validate(self, datasets: dict[str, pd.DataFrame], *, rules: ValidationRules, thresholds: Thresholds,
+                 loaded: dict[str, set[str]] | None, regions: dict[str, str] | None,
+                 progress: Progress) -> ValidationResult:
+        return validate(datasets, rules=rules, thresholds=thresholds, loaded=loaded, regions=regions,
+                        progress=progress)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name}

@@ -67,14 +67,37 @@ def _blank(values: pd.Series) -> pd.Series:
     return values.isna() | (values.astype("str").str.strip() == "")
 
 
-def _present_ids(frames: dict[str, pd.DataFrame], entity: str,
-                 loaded: dict[str, set[str]] | None = None) -> set[str] | None:
-    """The legacy ids a pointer into `entity` may name: its records in this run, else those
-    already loaded in the target (when the caller knows them); None when neither is known."""
-    frame = frames.get(entity)
-    if frame is None:
-        return loaded.get(entity) if loaded is not None else None
-    return set(frame["id"].dropna().astype(str).str.strip())
+class Targets:
+    """What pointers may lead to, per entity: the legacy ids of its records in this run, else
+    those already loaded in the target (when the caller knows them); read once from the
+    datasets, and small enough to send to the workers that check a slice of rows each."""
+
+    def __init__(self, frames: dict[str, pd.DataFrame], loaded: dict[str, set[str]] | None = None) -> None:
+        self.in_run = set(frames)
+        self._frames = frames
+        self._loaded = loaded
+        self._ids: dict[str, set[str] | None] = {}
+
+    def ids(self, entity: str) -> set[str] | None:
+        """The legacy ids a pointer into `entity` may name; None when neither is known."""
+        if entity not in self._ids:
+            frame = self._frames.get(entity)
+            if frame is None:
+                self._ids[entity] = self._loaded.get(entity) if self._loaded is not None else None
+            else:
+                self._ids[entity] = set(frame["id"].dropna().astype(str).str.strip())
+        return self._ids[entity]
+
+    def nowhere(self, target: str) -> str:
+        """Why a pointer into `target` fails: a record missing from this run's data, or (for an
+        entity outside the run) from the target too."""
+        return f"points to no {target}" if target in self.in_run else load_first(target)
+
+    def __getstate__(self) -> dict:
+        # Sent to a worker: the ids every pointer needs, not the frames they were read from.
+        for entity in MODEL.names:
+            self.ids(entity)
+        return {"in_run": self.in_run, "_frames": {}, "_loaded": None, "_ids": self._ids}
 
 
 def load_first(target: str) -> str:
@@ -83,27 +106,19 @@ def load_first(target: str) -> str:
     return f"points to no {target} in this run or loaded in the target (load {target} first)"
 
 
-def _nowhere(frames: dict[str, pd.DataFrame], target: str) -> str:
-    """Why a pointer into `target` fails: a record missing from this run's data, or (for an
-    entity outside the run) from the target too."""
-    return f"points to no {target}" if target in frames else load_first(target)
-
-
 class EntityValidator:
     """The rules of one entity, built from the model, the rules file and the other datasets."""
 
     def __init__(
         self,
         entity: Entity,
-        frames: dict[str, pd.DataFrame],
+        targets: Targets,
         rules: ValidationRules,
         notes: list[str],
-        loaded: dict[str, set[str]] | None = None,
         regions: dict[str, str] | None = None,
     ) -> None:
         self.entity = entity
-        self.frames = frames
-        self.loaded = loaded
+        self.targets = targets
         self.regions = regions
         self.rules = rules
         self.notes = notes
@@ -167,15 +182,15 @@ class EntityValidator:
             def related(frame: pd.DataFrame, n=name, by=field.target_from) -> pd.Series:
                 reasons = pd.Series(None, index=frame.index, dtype=object)
                 for target, rows in frame.groupby(frame[by], sort=False).groups.items():
-                    ids = _present_ids(self.frames, str(target), self.loaded)
+                    ids = self.targets.ids(str(target))
                     if ids is None:
                         continue
                     values = frame.loc[rows, n]
                     bad = ~_blank(values) & ~among(values.astype("str").str.strip(), ids)
-                    reasons.loc[rows] = _reason_where(bad, _nowhere(self.frames, str(target)))
+                    reasons.loc[rows] = _reason_where(bad, self.targets.nowhere(str(target)))
                 return reasons
 
-            missing = [e for e in MODEL.names if _present_ids(self.frames, e, self.loaded) is None]
+            missing = [e for e in MODEL.names if self.targets.ids(e) is None]
             if missing:
                 self.notes.append(
                     f"{self.entity.name}.{name}: pointers to {', '.join(missing)} not checked "
@@ -183,14 +198,14 @@ class EntityValidator:
                 )
             self._add(name, "pointer", related)
             return
-        ids = _present_ids(self.frames, field.target, self.loaded)
+        ids = self.targets.ids(field.target)
         if ids is None:
             self.notes.append(
                 f"{self.entity.name}.{name}: not checked against {field.target} records "
                 f"(no {field.target} dataset in this run)."
             )
             return
-        self._add(name, "pointer", lambda f, n=name, i=ids, r=_nowhere(self.frames, field.target): _reason_where(
+        self._add(name, "pointer", lambda f, n=name, i=ids, r=self.targets.nowhere(field.target): _reason_where(
             ~_blank(f[n]) & ~among(f[n].astype("str").str.strip(), i), r))
         if field.target == self.entity.name:
             self._add(name, "hierarchy", _hierarchy)
@@ -201,11 +216,20 @@ class EntityValidator:
             later, earlier = pairs[self.entity.name]
             self._add(later, "order", lambda f, a=later, b=earlier: _before(f, a, b))
 
-    def schema(self, frame: pd.DataFrame, tally: Tally | None = None) -> tuple[pa.DataFrameSchema, _Reasons]:
-        reasons = _Reasons(frame, tally, len(self.list))
+    def in_order(self) -> list[_Rule]:
+        """The rules in the order pandera runs them: column by column, each column's in turn."""
+        return [r for field in self.entity.fields for r in self.list if r.field == field.name]
+
+    def schema(self, frame: pd.DataFrame, tally: Tally | None = None, *, row_by_row: bool = False
+               ) -> tuple[pa.DataFrameSchema, _Reasons]:
+        """The pandera schema of the rules, and what they found once it has run. `row_by_row`:
+        only the rules that judge each row on its own and the targets (not `WHOLE_RULES`), for
+        a slice of the rows."""
+        chosen = [r for r in self.list if not (row_by_row and r.name in WHOLE_RULES)]
+        reasons = _Reasons(frame, tally, len(chosen))
         columns = {}
         for field in self.entity.fields:
-            mine = [r for r in self.list if r.field == field.name]
+            mine = [r for r in chosen if r.field == field.name]
             columns[field.name] = pa.Column(
                 nullable=True, required=True, checks=[reasons.check(r) for r in mine])
         return pa.DataFrameSchema(columns, strict=False, name=self.entity.name), reasons
@@ -267,6 +291,39 @@ def _before(frame: pd.DataFrame, later: str, earlier: str) -> pd.Series:
     return _reason_where(wrong, f"before {earlier}")
 
 
+WHOLE_RULES = ("unique", "hierarchy")  # rules that read every record of the entity, not one row
+# Given an entity's name and its validator, what every rule found over its rows, keyed
+# "field:rule" (the cluster engine checks a slice of rows per worker, `row_reasons`).
+FoundBy = Callable[[str, "EntityValidator", Targets], dict[str, pd.Series]]
+
+
+def row_reasons(entity: str, frame: pd.DataFrame, rules: ValidationRules, targets: Targets,
+                regions: dict[str, str] | None) -> dict[str, pd.Series]:
+    """What the rules that judge each row on its own found in `frame`, a slice of the entity's
+    rows (reasons indexed by row from 0): run through the same pandera schema as the whole."""
+    frame = frame.reset_index(drop=True)
+    validator = EntityValidator(MODEL.entity(entity), targets, rules, [], regions)
+    schema, reasons = validator.schema(frame, row_by_row=True)
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors:
+        pass  # every failure is in `reasons`, with its reason text
+    return reasons.found
+
+
+def join_reasons(slices: list[tuple[int, dict[str, pd.Series]]]) -> dict[str, pd.Series]:
+    """What `row_reasons` found in consecutive slices of an entity's rows (each slice's rows
+    and finding), as one finding over the whole, indexed by row from 0 as `validate` numbers
+    the rows."""
+    joined: dict[str, list[pd.Series]] = {}
+    start = 0
+    for rows, found in slices:
+        for key, reasons in found.items():
+            joined.setdefault(key, []).append(reasons.set_axis(reasons.index + start))
+        start += rows
+    return {key: pd.concat(parts) if len(parts) > 1 else parts[0] for key, parts in joined.items()}
+
+
 def validate(
     datasets: dict[str, pd.DataFrame],
     *,
@@ -275,30 +332,47 @@ def validate(
     loaded: dict[str, set[str]] | None = None,
     regions: dict[str, str] | None = None,
     progress: Progress | None = None,
+    found_by: FoundBy | None = None,
 ) -> ValidationResult:
     """Validate canonical datasets by entity name; pointers are checked across them, and into
     an entity not among them against `loaded` (per entity, the legacy ids already loaded in the
     target) when given: a staged cutover's pointer to a record in neither is an error. A phone
     number without a country code is read in its record's country, else in its source's region
     (`regions`, by source name: a migration's `phone_region`s), else the rules'. `progress` is
-    told, per entity, the rows checked, counted a rule at a time."""
+    told, per entity, the rows checked, counted a rule at a time.
+
+    `found_by` checks an entity's rows elsewhere (the cluster engine: a slice per worker, with
+    `row_reasons`); the rules that read the whole entity (`WHOLE_RULES`) then run here."""
     notes: list[str] = []
     entity_results = []
     failure_frames = []
+    targets = Targets(datasets, loaded)
     for name in MODEL.load_order():
         if name not in datasets:
             continue
         entity = MODEL.entity(name)
         frame = datasets[name].reset_index(drop=True)
-        validator = EntityValidator(entity, datasets, rules, notes, loaded, regions)
-        tally = Tally(progress, "validate", name, len(frame))
-        schema, reasons = validator.schema(frame, tally)
-        try:
-            schema.validate(frame, lazy=True)
-        except SchemaErrors:
-            pass  # every failure is in `reasons`, with its reason text
-        tally.finish()
-        result, failures = _gate(entity, frame, reasons.found, thresholds)
+        validator = EntityValidator(entity, targets, rules, notes, regions)
+        if found_by is None:
+            tally = Tally(progress, "validate", name, len(frame))
+            schema, reasons = validator.schema(frame, tally)
+            try:
+                schema.validate(frame, lazy=True)
+            except SchemaErrors:
+                pass  # every failure is in `reasons`, with its reason text
+            tally.finish()
+            found = reasons.found
+        else:
+            # pandera runs no check of a column the frame lacks: nor here, nor on the slices
+            elsewhere = found_by(name, validator, targets)
+            found = {}
+            for r in validator.in_order():
+                key = f"{r.field}:{r.name}"
+                if r.name in WHOLE_RULES and r.field in frame:
+                    found[key] = r.run(frame)
+                elif key in elsewhere:
+                    found[key] = elsewhere[key]
+        result, failures = _gate(entity, frame, found, thresholds)
         result.checks += _completeness(entity, frame, datasets, rules)
         entity_results.append(result)
         failure_frames.append(failures)
