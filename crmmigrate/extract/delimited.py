@@ -603,7 +603,7 @@ class DelimitedExtraction(Extraction):
 
 
 class _Prefix(io.RawIOBase):
-    """The first `limit` bytes of a file: the whole lines of a file cut short."""
+    """The first `limit` bytes of a file: the whole lines of a file cut short, or a part."""
 
     def __init__(self, raw: BinaryIO, limit: int) -> None:
         self.raw, self.left = raw, limit
