@@ -288,10 +288,10 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         _extract_and_map_sources(work, state, stages)
         _clean(migration, work, state, stages)
         _validate(migration, work, ledger, state, stages)
+        _gate(state, allow_failing=allow_failing)
+        _dedupe(migration, work, ledger, state, stages)
     finally:
         work.close()
-    _gate(state, allow_failing=allow_failing)
-    _dedupe(migration, ledger, state, stages)
     with stages.timed("ledger"):
         state.kept = ledger.record(planned, state.datasets, state.filtered, state.rejects, state.held, report)
     _load(migration, engine, ledger, state, stages, run_id=run_id, dry_run=dry_run, batch_rows=batch_rows)
@@ -367,7 +367,7 @@ def _gate(state: RunState, *, allow_failing: bool) -> None:
     state.forced = [e.entity for e in state.validation.entities if not e.passed and e.entity in state.order]
 
 
-def _dedupe(migration: Migration, ledger: _Ledger, state: RunState, stages: StageContext) -> None:
+def _dedupe(migration: Migration, engine: Engine, ledger: _Ledger, state: RunState, stages: StageContext) -> None:
     with stages.timed("dedupe"):
         rules = load_dedupe_rules(migration.dedupe)
         deduped_entities = [e for e in state.order if e in rules.entities]
@@ -378,7 +378,7 @@ def _dedupe(migration: Migration, ledger: _Ledger, state: RunState, stages: Stag
             state.deduped = dedupe(
                 state.datasets, DedupeRules(entities={e: rules.entities[e] for e in deduped_entities}, leads=leads),
                 decisions=read_decisions(migration.decisions), loaded=ledger.loaded(deduped_entities),
-                invalid=_invalid_values(state.validation), progress=stages.progress)
+                invalid=_invalid_values(state.validation), progress=stages.progress, compare=engine.compare)
             state.datasets = state.deduped.datasets
             stages.write_dedupe(state.deduped)
     # merged_record keeps each merged record's values as cleaned: those rows are all the load

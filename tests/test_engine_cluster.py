@@ -43,7 +43,7 @@ PER_RUN_COLUMNS = {"run_id", "loaded_at", "updated_at", "decided_at"}
 def scheduler() -> Iterator[str]:
     """A LocalCluster of two worker processes, one thread each, for the module's runs."""
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                                       dashboard_address=":0", silence_logs=logging.ERROR)
     try:
         yield cluster.scheduler_address
     finally:
@@ -121,10 +121,12 @@ def samples(tmp_path: Path) -> Path:
 
 def test_the_samples_run_the_same_on_a_cluster(samples: Path, scheduler: str) -> None:
     local = run(configure(samples, name="local", engine=None), allow_failing=True)
-    # Parts of a few hundred bytes and slices of 40 rows: every source in many parts.
-    engine = f"engine: {{name: dask, scheduler: '{scheduler}', part_bytes: 2000, partition_rows: 100}}"
+    # Parts of 2,000 bytes, slices of 100 rows, 40 pairs a task: everything in many parts.
+    engine = (f"engine: {{name: dask, scheduler: '{scheduler}', part_bytes: 2000, partition_rows: 100, "
+              "pairs_per_task: 40}")
     cluster = run(configure(samples, name="cluster", engine=engine), allow_failing=True)
     assert len(cluster.sources) == len(local.sources)
+    assert max(found.candidates for found in cluster.dedupe.entities) > 40  # compared in several tasks
     assert_same_run(local, cluster)
     assert json.loads((cluster.run_dir / "run.json").read_text())["engine"]["workers"] == 2
 
@@ -142,7 +144,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_generated_set_runs_the_same_on_a_cluster(generated: Path, scheduler: str) -> None:
     local = run(configure(generated, name="local", engine=None))
-    engine = f"engine: {{name: dask, scheduler: '{scheduler}', part_bytes: 4000000, partition_rows: 60000}}"
+    engine = (f"engine: {{name: dask, scheduler: '{scheduler}', part_bytes: 4000000, partition_rows: 60000, "
+              "pairs_per_task: 300000}")
     cluster = run(configure(generated, name="cluster", engine=engine))
     assert sum(line.extracted for line in cluster.ledger) > 3 * CONTACTS
     assert_same_run(local, cluster)
@@ -153,7 +156,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_reconciles(samples: Pat
     starts another, the scheduler runs the lost tasks again, and nothing differs."""
     local = run(configure(samples, name="local", engine=None), allow_failing=True)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.CRITICAL)
+                                       dashboard_address=":0", silence_logs=logging.CRITICAL)
     client = distributed.Client(cluster)
     try:
         engine = (f"engine: {{name: dask, scheduler: '{cluster.scheduler_address}', part_bytes: 2000, "
@@ -213,3 +216,28 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error(samples: Path) -> Non
 
     with pytest.raises(ClusterUnreachable, match="no Dask scheduler answered at tcp://127.0.0.1:9"):
         ClusterEngine(EngineOptions(name="dask", scheduler="tcp://127.0.0.1:9"), connect_seconds=2)
+
+
+def test_the_command_line_chooses_the_engine(samples: Path) -> None:
+    """`run --engine/--scheduler/--workers` over the config's `engine:`; a scheduler or a
+    worker count alone means the dask engine; a LocalCluster's keys go with a scheduler."""
+    from typer.testing import CliRunner
+
+    from crmmigrate.cli import app
+    from crmmigrate.errors import BadUsage
+    from crmmigrate.migration import with_engine
+
+    config = configure(samples, name="cli", engine="engine: {name: dask, workers: 3, memory_limit: 1GiB, "
+                       "partition_rows: 77}")
+    migration = load_migration(config)
+    assert with_engine(migration).engine == migration.engine
+    assert with_engine(migration, engine="local").engine == EngineOptions(name="local", partition_rows=77)
+    assert with_engine(migration, scheduler="tcp://h:8786").engine == EngineOptions(
+        name="dask", scheduler="tcp://h:8786", partition_rows=77)
+    plain = load_migration(configure(samples, name="plain", engine=None))
+    assert with_engine(plain, workers=2).engine == EngineOptions(name="dask", workers=2)
+    with pytest.raises(BadUsage, match="--engine: name: Input should be 'local' or 'dask'"):
+        with_engine(plain, engine="spark")
+    result = CliRunner().invoke(app, ["run", str(config), "--engine", "spark"])
+    assert result.exit_code == 2
+    assert "--engine: name: Input should be 'local' or 'dask'" in result.output

@@ -37,6 +37,14 @@ class Column:
     def __len__(self) -> int:
         return len(self.codes)
 
+    def __getstate__(self) -> dict:
+        # Sent to a worker of the cluster engine, which compares pairs with it: the lock stays here.
+        return {k: v for k, v in self.__dict__.items() if k != "lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.lock = threading.Lock()
+
     @property
     def series(self) -> pd.Series:
         """The distinct values as a text Series (sharing Arrow's memory)."""

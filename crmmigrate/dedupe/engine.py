@@ -8,6 +8,7 @@ the clusters, the pairs for review and the merged records; plus the pointers re-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +18,7 @@ import pyarrow.compute as pc
 
 from crmmigrate.dedupe import match
 from crmmigrate.dedupe.cluster import cluster
+from crmmigrate.dedupe.comparisons import Patterns
 from crmmigrate.dedupe.related import related_fields
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, DedupeRules, MatchSpec
 from crmmigrate.dedupe.survive import child_counts, rank, repoint, survivors, texts
@@ -78,14 +80,21 @@ class DedupeResult:
                 "leads_known": int(known.get("yes", 0)), "leads_perhaps_known": int(known.get("perhaps", 0))}
 
 
+# Compares the candidate pairs (left[i], right[i]) of the prepared values, telling `done` the
+# pairs compared: match.patterns here; the cluster engine's compares them on its workers.
+Compare = Callable[..., Patterns]
+
+
 def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: pd.DataFrame | None = None,
            loaded: set[tuple[str, str, str]] | None = None,
-           invalid: set[tuple[str, str, str]] | None = None, progress: Progress | None = None) -> DedupeResult:
+           invalid: set[tuple[str, str, str]] | None = None, progress: Progress | None = None,
+           compare: Compare | None = None) -> DedupeResult:
     """Deduplicate every entity `rules` names that has a dataset. `decisions` (DECISION_COLUMNS)
     are people's review decisions, applied before anything is merged; `loaded` holds the
     (entity, source, legacy id) records already in the target: they stay survivors; `invalid`
     the (file, row, field) values validation failed, which no surviving record takes from
-    another record. `progress` is told each entity's phases (`find_duplicates`)."""
+    another record. `progress` is told each entity's phases (`find_duplicates`); `compare`
+    compares each entity's candidate pairs (default: `match.patterns`, in this process)."""
     datasets = {name: frame.copy(deep=False) for name, frame in datasets.items()}  # copy on write: theirs stay
     decisions = decisions if decisions is not None else pd.DataFrame(columns=list(DECISION_COLUMNS))
     loaded = loaded or set()
@@ -98,7 +107,7 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
         result, deduped = find_duplicates(
             datasets[name], rules.entities[name], entity=name, decisions=mine, datasets=datasets,
             loaded={(s, i) for e, s, i in loaded if e == name}, children=child_counts(datasets, name),
-            invalid=invalid, progress=progress)
+            invalid=invalid, progress=progress, compare=compare)
         datasets[name] = deduped
         found.append(result)
         survivors = dict(zip(result.merged["legacy_id"], result.merged["survivor_id"], strict=True))
@@ -160,7 +169,8 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
                     loaded: set[tuple[str, str]] | None = None, children: dict[str, int] | None = None,
                     invalid: set[tuple[str, str, str]] | None = None,
                     datasets: dict[str, pd.DataFrame] | None = None,
-                    progress: Progress | None = None) -> tuple[EntityDedupe, pd.DataFrame]:
+                    progress: Progress | None = None, compare: Compare | None = None
+                    ) -> tuple[EntityDedupe, pd.DataFrame]:
     """One entity's duplicates found and merged; returns what was found and the deduplicated
     frame (survivors carry the values survivorship chose; merged records are gone). `datasets`
     holds the records pointing at these, which related fields (an account's domain from its
@@ -179,7 +189,7 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     pairs = match.candidates(values, spec)
     blocking.finish()
     comparing = phase("comparing pairs", len(pairs))
-    found = match.patterns(values, spec, pairs.left, pairs.right, done=comparing.add)
+    found = (compare or match.patterns)(values, spec, pairs.left, pairs.right, done=comparing.add)
     comparing.finish()
     pointers = tuple(f.name for f in MODEL.entity(entity).pointers) if entity in MODEL.names else ()
     fitting = phase("fitting", match.fit_steps(spec))

@@ -19,7 +19,7 @@ Validation, dedupe and the load then run in the run's own process, on the joined
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # migration.py reads `engine:` with EngineOptions
 ENGINES = ("local", "dask")
 PARTITION_ROWS = 250_000  # rows of an entity cleaned in one task
 PART_BYTES = 64 * 1024 * 1024  # bytes of a delimited source read in one task
+PAIRS_PER_TASK = 2_000_000  # dedupe's candidate pairs compared in one task
 
 
 class EngineOptions(Strict):
@@ -53,6 +54,7 @@ class EngineOptions(Strict):
                                      "[default: Dask's, the machine's memory shared]")
     partition_rows: int = Field(PARTITION_ROWS, ge=1, description="rows of an entity cleaned in one task")
     part_bytes: int = Field(PART_BYTES, ge=1, description="bytes of a delimited source read in one task")
+    pairs_per_task: int = Field(PAIRS_PER_TASK, ge=1, description="dedupe's candidate pairs compared in one task")
 
     @model_validator(mode="before")
     @classmethod
@@ -115,6 +117,9 @@ class Engine(Protocol):
     def validate(self, datasets: dict[str, pd.DataFrame], *, rules: ValidationRules, thresholds: Thresholds,
                  loaded: dict[str, set[str]] | None, regions: dict[str, str] | None,
                  progress: Progress) -> ValidationResult: ...
+
+    # dedupe's candidate pairs compared (dedupe.engine.Compare); None: in this process
+    compare: Callable[..., Any] | None
 
     def describe(self) -> dict[str, Any]: ...
 

@@ -21,14 +21,18 @@ mapping reads) must be at the same path on every worker, as on a shared volume.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crmmigrate import parallel
 from crmmigrate.clean import CleanResult, CleaningRules, clean
 from crmmigrate.clean.engine import combine, decide_dates, undecided_dates
+from crmmigrate.dedupe.columns import Column
+from crmmigrate.dedupe.comparisons import Patterns, normalise, patterns
+from crmmigrate.dedupe.rules import MatchSpec
 from crmmigrate.engines import EngineOptions, PartRead
 from crmmigrate.engines.reading import PartReader
 from crmmigrate.errors import CrmMigrateError
@@ -70,7 +74,7 @@ class ClusterEngine:
         else:
             self.cluster = LocalCluster(
                 n_workers=options.workers or parallel.cores(), threads_per_worker=1, processes=True,
-                memory_limit=options.memory_limit or "auto", dashboard_address=None,
+                memory_limit=options.memory_limit or "auto", dashboard_address=":0",  # a free port: no warning
                 silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         # entity -> its mapped records, a future per source part, in the order the run joins them
@@ -156,6 +160,28 @@ class ClusterEngine:
 
         return validate(datasets, rules=rules, thresholds=thresholds, loaded=loaded, regions=regions,
                         progress=progress, found_by=found_by)
+
+    def compare(self, values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right: np.ndarray,
+                done: Callable[[int], None] | None = None) -> Patterns:
+        """Dedupe's candidate pairs compared on the workers, `pairs_per_task` at a time: the
+        prepared values (normalised here first, as the later phases need them) go to every
+        worker once, and each task sends back its pairs' level patterns."""
+        size = self.options.pairs_per_task
+        if len(left) <= size:
+            return patterns(values, spec, left, right, done)
+        normalise(values, spec)
+        sent = self.client.scatter(values, broadcast=True, hash=False)
+        starts = range(0, len(left), size)
+        futures = [self.client.submit(patterns, sent, spec, left[a:a + size], right[a:a + size], pure=False)
+                   for a in starts]
+        codes = []
+        for start, future in zip(starts, futures, strict=True):
+            codes.append(future.result().codes)
+            if done is not None:
+                done(min(start + size, len(left)) - start)
+        radix = future.result().radix
+        del sent, futures
+        return Patterns(np.concatenate(codes), radix)
 
     def _sent(self, frame: pd.DataFrame) -> Iterator[tuple[Any, int]]:
         """`frame` sent to the workers in slices of at most partition_rows."""

@@ -37,6 +37,7 @@ class LocalReading:
 
 class LocalEngine:
     name = "local"
+    compare = None  # dedupe compares its pairs in this process, on every core
 
     def read(self, planned: list[PlannedSource], progress: Progress) -> list[LocalReading]:
         return [LocalReading(p) for p in planned]
