@@ -241,3 +241,24 @@ def test_the_command_line_chooses_the_engine(samples: Path) -> None:
     result = CliRunner().invoke(app, ["run", str(config), "--engine", "spark"])
     assert result.exit_code == 2
     assert "--engine: name: Input should be 'local' or 'dask'" in result.output
+
+
+def test_cleaning_on_the_workers_is_cleaning_here(sample_datasets, scheduler: str) -> None:
+    """The engine's clean (slices cleaned on the workers, their changed cells applied to this
+    process's records) gives clean's records, dtypes included, change log and report."""
+    from crmmigrate.clean import clean, load_cleaning
+    from crmmigrate.engines.cluster import ClusterEngine
+
+    rules = load_cleaning(None)
+    whole = clean(sample_datasets, rules=rules, region="US")
+    engine = ClusterEngine(EngineOptions(name="dask", scheduler=scheduler, partition_rows=45))
+    try:
+        sliced = engine.clean(sample_datasets, rules=rules, region="US", regions=None, progress=lambda *_: None)
+    finally:
+        engine.close()
+    assert whole.changes.shape[0] > 100
+    for entity, frame in whole.datasets.items():
+        pd.testing.assert_frame_equal(sliced.datasets[entity], frame.reset_index(drop=True), obj=entity)
+    pd.testing.assert_frame_equal(sliced.changes, whole.changes)
+    pd.testing.assert_frame_equal(sliced.notes, whole.notes)
+    assert sliced.as_dict() == whole.as_dict()

@@ -114,14 +114,16 @@ def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: st
     )
 
 
-def combine(parts: list[CleanResult]) -> CleanResult:
+def combine(parts: list[CleanResult], *, datasets: dict[str, pd.DataFrame] | None = None) -> CleanResult:
     """One result from the results of cleaning a whole's parts, in the whole's row order (each
     part a slice of one entity's rows, cleaned with the whole's `date_orders`): what `clean`
     gives for the whole. Change and note lines run entity by entity and field by field, as
-    `clean` writes them, each field's in row order."""
-    entities = list(dict.fromkeys(name for part in parts for name in part.datasets))
-    datasets = {name: pd.concat([p.datasets[name] for p in parts if name in p.datasets], ignore_index=True)
-                for name in entities}
+    `clean` writes them, each field's in row order. `datasets`: the whole's cleaned records,
+    when they were put together apart (else the parts' are joined)."""
+    if datasets is None:
+        entities = list(dict.fromkeys(name for part in parts for name in part.datasets))
+        datasets = {name: pd.concat([p.datasets[name] for p in parts if name in p.datasets], ignore_index=True)
+                    for name in entities}
     fields: dict[tuple[str, str], FieldReport] = {}
     for part in parts:
         for report in part.fields:

@@ -116,20 +116,29 @@ class ClusterEngine:
         orders = decide_dates(values)
         futures = [submit(clean_part, entity, piece, rules, region, regions, orders, pure=False)
                    for entity, piece, _ in slices]
-        # The cleaned slices stay on the workers for validation to check where they are.
+        # The cleaned slices stay on the workers, for validation to check where they are; what
+        # comes back is each slice's change log and, per field, the rows it changed: this
+        # process has the records already (joined from the mapped parts), and changes them so.
         self._cleaned = {}
         for (entity, _, rows), future in zip(slices, futures, strict=True):
             self._cleaned.setdefault(entity, []).append((submit(_cleaned_rows, future, entity, pure=False), rows))
+        changed = [submit(_changes_of, future, piece, entity, pure=False)
+                   for (entity, piece, _), future in zip(slices, futures, strict=True)]
         tallies = {entity: Tally(progress, "clean", entity, len(frame)) for entity, frame in datasets.items()}
         done: dict[str, int] = dict.fromkeys(datasets, 0)
         results = []
-        for (entity, _, rows), future in zip(slices, futures, strict=True):
-            results.append(future.result())
+        cleaned = {entity: frame.reset_index(drop=True).copy() for entity, frame in datasets.items()}
+        for (entity, _, rows), future in zip(slices, changed, strict=True):
+            result, cells = future.result()
+            results.append(result)
+            for name, (at, values) in cells.items():
+                at = at + done[entity]
+                cleaned[entity].loc[at, name] = pd.Series(values, index=at, dtype=object)
             done[entity] += rows
             tallies[entity].part(done[entity], max(len(datasets[entity]), 1))
         for tally in tallies.values():
             tally.finish()
-        return combine(results) if results else clean(datasets, rules=rules, region=region, regions=regions)
+        return combine(results, datasets=cleaned)
 
     def validate(self, datasets: dict[str, pd.DataFrame], *, rules: ValidationRules, thresholds: Thresholds,
                  loaded: dict[str, set[str]] | None, regions: dict[str, str] | None,
@@ -184,14 +193,17 @@ class ClusterEngine:
         return Patterns(np.concatenate(codes), radix)
 
     def _sent(self, frame: pd.DataFrame) -> Iterator[tuple[Any, int]]:
-        """`frame` sent to the workers in slices of at most partition_rows."""
+        """`frame` sent to the workers in slices of at most partition_rows. Each under a key of
+        its own (hash=False): Dask's content hash gives different slices of a frame of Arrow
+        text the same key (seen with pandas 3), and a slice would be taken for another. For the
+        same reason every task is submitted pure=False."""
         size = self.options.partition_rows
         if frame.empty:
-            yield self.client.scatter(frame), 0
+            yield self.client.scatter(frame, hash=False), 0
             return
         for start in range(0, len(frame), size):
             piece = frame.iloc[start:start + size].reset_index(drop=True)
-            yield self.client.scatter(piece), len(piece)
+            yield self.client.scatter(piece, hash=False), len(piece)
 
     def _slices(self, entity: str, frame: pd.DataFrame) -> Iterator[tuple[Any, int]]:
         """The entity's records as futures of slices of at most partition_rows: cut from the
@@ -278,6 +290,20 @@ def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _cleaned_rows(result: CleanResult, entity: str) -> pd.DataFrame:
     return result.datasets[entity]
+
+
+def _changes_of(result: CleanResult, before: pd.DataFrame, entity: str
+                ) -> tuple[CleanResult, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """A cleaned slice's result without its records, and per field the positions of the rows
+    cleaning changed with their values after: what the run needs to clean its own copy."""
+    after = result.datasets[entity]
+    cells = {}
+    for name in result.changes["field"].unique() if len(result.changes) else ():
+        old, new = before[name].reset_index(drop=True), after[name].reset_index(drop=True)
+        same = (old == new).fillna(False).to_numpy(dtype=bool) | (old.isna() & new.isna()).to_numpy(dtype=bool)
+        differ = np.flatnonzero(~same)
+        cells[str(name)] = (differ, new.to_numpy(dtype=object)[differ])
+    return CleanResult({entity: after.iloc[:0]}, result.changes, result.notes, result.fields), cells
 
 
 def _mapped(part: PartRead) -> pd.DataFrame:

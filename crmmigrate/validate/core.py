@@ -300,7 +300,8 @@ FoundBy = Callable[[str, "EntityValidator", Targets], dict[str, pd.Series]]
 def row_reasons(entity: str, frame: pd.DataFrame, rules: ValidationRules, targets: Targets,
                 regions: dict[str, str] | None) -> dict[str, pd.Series]:
     """What the rules that judge each row on its own found in `frame`, a slice of the entity's
-    rows (reasons indexed by row from 0): run through the same pandera schema as the whole."""
+    rows: per rule its reasons where it has one, indexed by row from 0 (the gate reads no
+    other). Run through the same pandera schema as the whole."""
     frame = frame.reset_index(drop=True)
     validator = EntityValidator(MODEL.entity(entity), targets, rules, [], regions)
     schema, reasons = validator.schema(frame, row_by_row=True)
@@ -308,7 +309,7 @@ def row_reasons(entity: str, frame: pd.DataFrame, rules: ValidationRules, target
         schema.validate(frame, lazy=True)
     except SchemaErrors:
         pass  # every failure is in `reasons`, with its reason text
-    return reasons.found
+    return {key: found[found.notna()] for key, found in reasons.found.items()}
 
 
 def join_reasons(slices: list[tuple[int, dict[str, pd.Series]]]) -> dict[str, pd.Series]:
