@@ -9,18 +9,33 @@ import codecs
 import csv
 import io
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmmigrate.errors import CrmMigrateError, MalformedInput, UndecodableInput
-from crmmigrate.extract import ExtractReport, Source, open_source
+from crmmigrate.errors import (
+    BadQuery,
+    CrmMigrateError,
+    EmptyInput,
+    MalformedInput,
+    SourceUnreachable,
+    UndecodableInput,
+    UnknownTable,
+)
+from crmmigrate.extract import ExtractReport, Source, extract, open_source
 from crmmigrate.extract.delimited import RUNAWAY_LINES, DelimitedExtraction
 from crmmigrate.extract import partitions as partitions_module
 from crmmigrate.extract.partitions import Part, open_part, partitions
+from crmmigrate.extract.sql import KeyRange, SqlExtraction
+from tests.conftest import empty_database
+from tests.test_extract_sql import PASSWORD, Scratch, maria, pg, sqlite_db  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHICAGO = Path("/work/shared/data/chicago/chicago_early_childhood_with_true_ids.csv")
@@ -57,8 +72,9 @@ def assert_same(whole, parts) -> None:
     assert parts[2] == whole[2]
 
 
-def check(path: Path, target_bytes: int, chunk_rows: int = 3, **options) -> list[Part]:
-    """Read `path` whole and in parts of about `target_bytes`; they must agree. The parts."""
+def check(path: Path | str, target_bytes: int, chunk_rows: int = 3, **options) -> list[Part]:
+    """Read `path` (or a database URL) whole and in parts of about `target_bytes`; they must
+    agree. The parts."""
     source = Source(location=str(path), chunk_rows=chunk_rows, **options)
     try:
         parts = partitions(source, target_bytes)
@@ -285,7 +301,7 @@ def test_parts_do_not_detect_again(tmp_path, monkeypatch):
     assert sum(len(open_part(p).read()) for p in parts) == 80
 
 
-def test_sources_other_than_delimited_are_one_whole_part(tmp_path):
+def test_json_is_one_whole_part(tmp_path):
     path = tmp_path / "records.jsonl"
     path.write_text("".join(f'{{"id": {i}, "name": "N{i}"}}\n' for i in range(100)))
     source = Source(location=str(path))
@@ -373,3 +389,283 @@ def test_random_files_are_split(tmp_path):
     parts = check(path, 40, encoding="cp1252")
     assert len(parts) > 10
     assert codecs.lookup(parts[0].decided.encoding).name == "cp1252"
+
+
+# --- tables, by ranges of their primary key ----------------------------------------------------
+
+WORDS = ["Zeta", "alpha", "Émile", "ñandú", "10", "9", "b c", "B-d", "_x", "Ærø", "北京", "a\tb",
+         "O'Brien", "back\\slash", "%s"]
+
+
+def keyed_rows(keys: list) -> list[tuple]:
+    """A row per key: text with accents, a missing value now and then, numbers and a date."""
+    return [
+        (key, f"{WORDS[i % len(WORDS)]} Müller {i}", None if i % 7 == 3 else i * 1.5,
+         f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}")
+        for i, key in enumerate(keys)
+    ]
+
+
+TEXT_KEYS = [f"{WORDS[(i * 7) % len(WORDS)]}{i}" for i in range(150)]
+INT_KEYS = [(-1) ** i * i * 7919 for i in range(150)]  # gaps, negatives, not inserted in order
+
+
+def check_table(db: Scratch, key_type: str, keys: list, target_bytes: int = 200, **options) -> list[Part]:
+    """A table keyed by `keys` read whole and in parts of about `target_bytes`: they agree, it
+    is split, and every part but the last has as many rows (every Nth key)."""
+    table = db.table(f"k {key_type} PRIMARY KEY, name VARCHAR(60), amount FLOAT, day VARCHAR(10)",
+                     keyed_rows(keys))
+    parts = check(db.url, target_bytes, table=table, **options)
+    assert len(parts) > 5
+    sizes = [len(open_part(part).read()) for part in parts]
+    assert len(set(sizes[:-1])) == 1 and 0 < sizes[-1] <= sizes[0]
+    rows = read_parts(parts)[0]["_row"].tolist()
+    assert sorted(row.rstrip(" ") for row in rows) == sorted(str(key) for key in keys)  # char(n) pads
+    return parts
+
+
+def test_sqlite_integer_key(sqlite_db):
+    parts = check_table(sqlite_db, "INTEGER", INT_KEYS)
+    assert parts[0].keys.after is None and parts[-1].keys.through is None
+    assert all(isinstance(p.keys.through, int) for p in parts[:-1])
+
+
+@pytest.mark.parametrize("collation", ["", "COLLATE NOCASE", "COLLATE RTRIM"])
+def test_sqlite_text_key(sqlite_db, collation):
+    check_table(sqlite_db, f"TEXT {collation}", TEXT_KEYS)
+
+
+def test_sqlite_samples_call_centre_calls_in_small_parts():
+    url = f"sqlite:///{ROOT / 'samples/call_centre/callcentre.sqlite'}"
+    parts = check(url, 1_000, table="calls", chunk_rows=7)
+    assert len(parts) > 20
+    assert read_parts(parts)[0]["_row"].tolist() == [str(i) for i in range(1, 301)]
+    assert "rows are labelled by the primary key 'call_id' and read in its order." in read_parts(parts)[2]["notes"]
+
+
+def test_a_table_of_one_part_is_read_whole(sqlite_db):
+    table = sqlite_db.table("k INTEGER PRIMARY KEY, name TEXT", [(i, "x") for i in range(10)])
+    assert partitions(Source(location=sqlite_db.url, table=table), 1 << 20) == [
+        Part(Source(location=sqlite_db.url, table=table))
+    ]
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        "k INTEGER, name TEXT",  # no primary key
+        "k INTEGER, name TEXT, PRIMARY KEY (k, name)",  # a key of two columns
+        "k PRIMARY KEY, name TEXT",  # no declared type: SQLite compares anything
+        "k REAL PRIMARY KEY, name TEXT",
+        "k DATE PRIMARY KEY, name TEXT",
+    ],
+)
+def test_sqlite_tables_that_are_not_split(sqlite_db, columns):
+    table = sqlite_db.table(columns, [(i * 3, f"Name {i}") for i in range(100)])
+    assert len(check(sqlite_db.url, 10, table=table)) == 1
+
+
+def test_sqlite_null_key_is_one_part(sqlite_db):
+    # SQLite lets a primary key other than INTEGER PRIMARY KEY hold NULL; no range has it.
+    table = sqlite_db.table("k TEXT PRIMARY KEY, name TEXT", [(None, "x"), *[(f"k{i}", "y") for i in range(50)]])
+    for target_bytes in (1, 10, 30, 100):
+        assert len(check(sqlite_db.url, target_bytes, table=table)) == 1
+    assert read_whole(Source(location=sqlite_db.url, table=table))[0]["_row"].iloc[0] == ""
+
+
+def test_query_and_view_are_one_part(sqlite_db):
+    table = sqlite_db.table("k INTEGER PRIMARY KEY, name TEXT", [(i, f"N{i}") for i in range(100)])
+    assert len(check(sqlite_db.url, 10, query=f"SELECT * FROM {table} ORDER BY k")) == 1
+    sqlite_db.execute(f"CREATE VIEW v_{table} AS SELECT * FROM {table}")
+    assert len(check(sqlite_db.url, 10, table=f"v_{table}")) == 1
+    sqlite_db.execute(f"DROP VIEW v_{table}")
+
+
+def test_missing_table_and_database_are_the_whole_reads_errors(sqlite_db, tmp_path):
+    sqlite_db.table("k INTEGER PRIMARY KEY", [(1,)])
+    with pytest.raises(UnknownTable):
+        partitions(Source(location=sqlite_db.url, table="no_such"), 10)
+    assert check(sqlite_db.url, 10, table="no_such") == []
+    missing = f"sqlite:///{tmp_path / 'missing.db'}"
+    with pytest.raises(SourceUnreachable):
+        partitions(Source(location=missing, table="t"), 10)
+    assert check(missing, 10, table="t") == []
+
+
+def test_a_part_whose_key_changed_is_refused(sqlite_db):
+    table = sqlite_db.table("k INTEGER PRIMARY KEY, name TEXT", [(i, "x") for i in range(10)])
+    part = Part(Source(location=sqlite_db.url, table=table), keys=KeyRange("name", None, "x"))
+    with pytest.raises(BadQuery, match="primary key is k, not 'name'"):
+        open_part(part).read()
+
+
+def test_a_database_that_cannot_number_rows_is_one_part(sqlite_db, monkeypatch):
+    table = sqlite_db.table("k INTEGER PRIMARY KEY, name TEXT", [(i, "x") for i in range(100)])
+
+    def refused(*args, **kwargs):
+        raise sa.exc.OperationalError("SELECT", {}, Exception("no such function: row_number"))
+
+    source = Source(location=sqlite_db.url, table=table)
+    assert len(partitions(source, 10)) > 5
+    monkeypatch.setattr(SqlExtraction, "_split", refused)
+    assert partitions(source, 10) == [Part(source)]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("key_type", "keys"),
+    [
+        ("BIGINT", [k * 10**12 for k in INT_KEYS]),  # past int4: a bind cast to INTEGER fails
+        ("SMALLINT", INT_KEYS[:100] and [k // 100 for k in INT_KEYS]),
+        ("INTEGER", INT_KEYS),
+        ("TEXT", TEXT_KEYS),
+        ('TEXT COLLATE "en-x-icu"', TEXT_KEYS),
+        ('VARCHAR(40) COLLATE "sv-x-icu"', TEXT_KEYS),
+        ('TEXT COLLATE "C"', TEXT_KEYS),
+    ],
+)
+def test_postgres_keys(pg, key_type, keys):
+    check_table(pg, key_type, keys)
+
+
+@pytest.mark.postgres
+def test_postgres_char_key_split_at_every_row(pg):
+    # char(n) compares without its padding: 'a' sorts before 'a\t'. Its values come back
+    # padded ('a       '), and compared as text, 'a       ' > 'a\t      ': the row 'a\t'
+    # would fall between two parts.
+    keys = ["a", "a\t", "a\tb", "a b", "ab", "b", "b\t", "b\t\t", "b!"]
+    check_table(pg, "CHAR(8)", keys, target_bytes=1)
+
+
+@pytest.mark.postgres
+def test_postgres_case_insensitive_collation(pg):
+    schema = pg.schema()
+    pg.execute(f"CREATE COLLATION {schema}.ci (provider = icu, locale = 'und-u-ks-level2', "
+               "deterministic = false)")
+    check_table(pg, f"TEXT COLLATE {schema}.ci", TEXT_KEYS)
+
+
+@pytest.fixture
+def pg_database(request, tmp_path) -> Iterator[str]:
+    """A new PostgreSQL database of its own (extensions installed in it go with it)."""
+    yield from empty_database(request, "postgres", tmp_path)
+
+
+@pytest.mark.postgres
+def test_postgres_citext_key(pg_database):
+    # citext orders without case. A bind SQLAlchemy types from the Python value (::VARCHAR)
+    # would make the comparison text's, with case; an untyped one is taken as citext.
+    db = Scratch(pg_database)
+    db.execute("CREATE EXTENSION citext")
+    parts = check_table(db, "CITEXT", [f"{w}{i}" for i, w in enumerate(["b", "A", "a_", "B", "Zz", "aa"] * 5)],
+                        target_bytes=1)
+    assert len(parts) == 30
+    db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_key_of_a_type_sqlalchemy_does_not_know_is_one_part(pg):
+    schema = pg.schema()
+    pg.execute(f"CREATE EXTENSION IF NOT EXISTS citext SCHEMA {schema}")
+    table = pg.table(f"k {schema}.citext PRIMARY KEY, name TEXT", [(k, "x") for k in TEXT_KEYS])
+    assert len(check(pg.url, 10, table=table)) == 1
+
+
+@pytest.mark.postgres
+def test_postgres_password_is_not_in_a_part_or_message(pg, postgres_url):
+    url = postgres_url.replace("postgres@", f"postgres:{PASSWORD}@")  # trust: not checked
+    table = pg.table("k INTEGER PRIMARY KEY, name TEXT", [(i, f"N{i}") for i in range(100)])
+    parts = check(url, 50, table=table)
+    assert len(parts) > 5
+    assert PASSWORD not in repr(parts) and "postgres:***@" in repr(parts[1])
+    assert PASSWORD not in str(parts)
+    with pytest.raises(UnknownTable) as error:
+        partitions(Source(location=url, table="no_such"), 50)
+    assert PASSWORD not in str(error.value)
+
+
+@pytest.mark.postgres
+def test_postgres_table_in_a_schema(pg):
+    schema = pg.schema()
+    table = pg.table("k INTEGER PRIMARY KEY, name TEXT", [(i, f"N{i}") for i in range(100)], schema=schema)
+    assert len(check(pg.url, 50, table=table)) > 5
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize(
+    ("key_type", "keys"),
+    [
+        ("BIGINT UNSIGNED", [2**64 - 1 - i * 7919 for i in range(150)]),
+        ("INT", INT_KEYS),
+        ("VARCHAR(40)", TEXT_KEYS),  # utf8mb4_general_ci: case and accents do not count
+        ("VARCHAR(40) COLLATE utf8mb4_bin", TEXT_KEYS),
+        ("VARCHAR(40) COLLATE utf8mb4_unicode_520_ci", TEXT_KEYS),
+        # Swedish puts Æ and Ö after Z; the literals bound are utf8mb4, the column's collation
+        # still decides.
+        ("VARCHAR(40) CHARACTER SET latin1 COLLATE latin1_swedish_ci",
+         [f"{w}{i}" for i, w in enumerate(["Zorro", "Ærø", "Öland", "Aal", "b", "a b", "A_b"] * 20)]),
+        ("CHAR(8)", ["a", "a\tb", "a b", "ab", *[f"c{i}" for i in range(100)]]),
+    ],
+)
+def test_mariadb_keys(maria, key_type, keys):
+    check_table(maria, key_type, keys)
+
+
+@pytest.mark.mariadb
+def test_mariadb_enum_key_is_one_part(maria):
+    # An ENUM orders by its number and compares by its text: no ranges.
+    values = [f"v{i}" for i in range(60)][::-1]
+    enum = ", ".join(f"'{v}'" for v in values)
+    table = maria.table(f"k ENUM({enum}) PRIMARY KEY, name TEXT", [(v, "x") for v in values])
+    assert len(check(maria.url, 10, table=table)) == 1
+
+
+# --- Parquet, by row groups --------------------------------------------------------------------
+
+
+def staged(tmp_path: Path, chunk_rows: int, name: str = "staged.parquet") -> Path:
+    """QUOTED extracted to Parquet a row group per chunk of `chunk_rows`."""
+    output = tmp_path / name
+    extract(Source(location=str(write(tmp_path, QUOTED)), chunk_rows=chunk_rows), output)
+    return output
+
+
+def test_parquet_of_many_row_groups(tmp_path):
+    path = staged(tmp_path, 7)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 12
+    parts = check(path, 1)
+    assert [p.row_groups for p in parts] == [range(i, i + 1) for i in range(12)]
+    assert read_parts(parts)[0]["_row"].tolist()[:4] == ["2", "4", "5", "7"]
+    grouped = check(path, 2_000)
+    assert 1 < len(grouped) < 12
+    assert check(path, 2_000, name="renamed")[0].row_groups == grouped[0].row_groups
+
+
+def test_parquet_with_empty_row_groups(tmp_path):
+    frame = pq.read_table(staged(tmp_path, 7))
+    path = tmp_path / "gaps.parquet"
+    with pq.ParquetWriter(path, frame.schema) as writer:
+        for start, length in ((0, 0), (0, 10), (10, 0), (10, 10), (20, 10), (30, 0), (30, 0)):
+            writer.write_table(frame.slice(start, length))
+    parts = check(path, 1)
+    # A row group of no rows joins the part before it; the first part has rows.
+    assert [p.row_groups for p in parts] == [range(0, 3), range(3, 4), range(4, 7)]
+
+
+def test_parquet_of_one_row_group_and_of_none(tmp_path):
+    assert len(check(staged(tmp_path, 1000), 1)) == 1
+    empty = tmp_path / "empty.parquet"
+    extract(Source(location=str(write(tmp_path, "id,name\n", name="empty.csv"))), empty)
+    assert check(empty, 1) == [Part(Source(location=str(empty), chunk_rows=3))]
+    assert read_whole(Source(location=str(empty)))[2]["rows"] == 0
+
+
+def test_parquet_not_written_by_crmmigrate_is_the_same_error(tmp_path):
+    path = tmp_path / "user.parquet"
+    pq.write_table(pa.table({"id": ["1", "2"]}), path, row_group_size=1)
+    assert check(path, 1) == []
+    assert read_whole(Source(location=str(path)))[0] is MalformedInput
+    zero = tmp_path / "zero.parquet"
+    zero.write_bytes(b"")
+    assert check(zero, 1) == []
+    assert read_whole(Source(location=str(zero)))[0] is EmptyInput

@@ -18,23 +18,35 @@ that is not (a stray or unclosed quote), or a record so long that the whole read
 checks or field limit could apply, the file is not split again: its last part reads on to the
 end, and the whole read's handling of broken quotes applies to it unchanged. Only encodings in
 which the quote, line end and delimiter bytes are always those characters are split (UTF-8 and
-the single-byte code pages); a file in any other, or cut short, is read in one part. Any source
-other than delimited text (Excel, JSON, SQL, staged Parquet) is one part: the whole source.
+the single-byte code pages); a file in any other, or cut short, is read in one part.
+
+A table is split by its primary key when it has one of a single column of integers or text:
+the database numbers the rows in the key's order and gives the key of every Nth, and each part
+reads `key > after AND key <= through` in that order (SqlExtraction.key_ranges), so its rows and
+their `_row` labels (the key) are the whole read's. N is the rows of `target_bytes` as text, by
+the width of the first rows. A query, a table without such a key, or one the database cannot
+number is one part. A Parquet file is split into parts of whole row groups, about `target_bytes`
+each (uncompressed, as the file's metadata gives them); its `_row` is stored in it. Excel and
+JSON are one part: the whole source.
 """
 
 from __future__ import annotations
 
 import codecs
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from crmmigrate.extract import detect_format, open_source
 from crmmigrate.extract.base import Extraction, Source
 from crmmigrate.extract.delimited import FIELD_LIMIT, RUNAWAY_LINES, Decided, DelimitedExtraction
+from crmmigrate.extract.sql import KeyRange, SqlExtraction
+from crmmigrate.extract.staged import StagedExtraction
+from crmmigrate.passwords import mask_text
 
 # How much of the file is scanned at once: the scan holds this block and the offsets of its
 # quotes and line ends, never the file.
@@ -46,7 +58,9 @@ _QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")
 class Part:
     """One part of a source: bytes `start` to `end` (None: to the end) of a delimited file,
     which hold whole records and begin after `first_line` physical lines, read with the
-    choices `decided` forced. Without `decided`, the whole source, read as open_source reads it."""
+    choices `decided` forced; or the rows of a table in the range `keys` of its primary key;
+    or the `row_groups` of a Parquet file. With none of those, the whole source, read as
+    open_source reads it. Its repr masks the password of a database URL."""
 
     source: Source
     index: int = 0
@@ -55,15 +69,28 @@ class Part:
     end: int | None = None
     first_line: int = 0
     decided: Decided | None = None
+    keys: KeyRange | None = None
+    row_groups: range | None = None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return mask_text(f"Part({shown})", self.source.location)
 
 
 def partitions(source: Source, target_bytes: int) -> list[Part]:
     """The parts to read `source` in, each about `target_bytes` long where it can be split."""
     if target_bytes < 1:
         raise ValueError(f"target_bytes must be 1 or more, not {target_bytes}")
-    if detect_format(source) != "csv":
+    kind = detect_format(source)
+    if kind not in ("csv", "sql", "parquet"):
         return [Part(source)]
     extraction = open_source(source)
+    if isinstance(extraction, SqlExtraction):
+        ranges = extraction.key_ranges(target_bytes)
+        return [Part(source, i, len(ranges), keys=keys) for i, keys in enumerate(ranges)] or [Part(source)]
+    if isinstance(extraction, StagedExtraction):
+        runs = _row_groups(extraction.parquet.metadata, target_bytes)
+        return [Part(source, i, len(runs), row_groups=run) for i, run in enumerate(runs)] or [Part(source)]
     assert isinstance(extraction, DelimitedExtraction)
     decided = extraction.decide()
     points = _split_points(extraction.path, decided, target_bytes)
@@ -77,12 +104,32 @@ def partitions(source: Source, target_bytes: int) -> list[Part]:
 
 def open_part(part: Part) -> Extraction:
     """The extraction of one part: its chunks(), report and rejects are that part's share."""
+    if part.keys is not None:
+        return SqlExtraction(part.source, keys=part.keys)
+    if part.row_groups is not None:
+        return StagedExtraction(part.source, row_groups=part.row_groups)
     if part.decided is None:
         return open_source(part.source)
     return DelimitedExtraction(
         part.source, decided=part.decided, start=part.start, end=part.end,
         first_line=part.first_line,
     )
+
+
+def _row_groups(metadata: pq.FileMetaData, target_bytes: int) -> list[range]:
+    """The file's row groups in runs of about `target_bytes`, each run holding rows (a group of
+    none joins the run before it, or the first run): empty when that is one run."""
+    runs: list[range] = []
+    start = size = rows = 0
+    for group in range(metadata.num_row_groups):
+        meta = metadata.row_group(group)
+        if rows and meta.num_rows and size >= target_bytes:
+            runs.append(range(start, group))
+            start, size, rows = group, 0, 0
+        size += meta.total_byte_size
+        rows += meta.num_rows
+    runs.append(range(start, metadata.num_row_groups))
+    return runs if len(runs) > 1 else []
 
 
 def _split_points(path: Path, decided: Decided, target_bytes: int) -> list[tuple[int, int]]:

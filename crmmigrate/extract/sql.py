@@ -11,12 +11,15 @@ from __future__ import annotations
 import itertools
 import re
 import urllib.parse
+import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Connection, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
@@ -55,11 +58,49 @@ _URL_FORM = (
 _STATEMENT_END = re.compile(r"[\s;]+$")
 
 
+# Rows read to estimate how long a row is when a table is split into parts.
+SAMPLE_ROWS = 1_000
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """The rows of a table whose primary key `column` is above `after` and at most
+    `through`, each bound None for the table's first or last row."""
+
+    column: str
+    after: Any = None
+    through: Any = None
+
+    def bounds(self, selectable: sa.TableClause, key: list[str], *, file: str) -> list[Any]:
+        """The WHERE conditions of this range on the table, whose key is `key`. The values are
+        bound untyped, so the database compares them as the column's own type and collation:
+        SQLAlchemy would cast a bind typed from its value (::VARCHAR), and PostgreSQL would
+        then compare a citext key as text, with case, not as citext orders it."""
+        if key != [self.column]:
+            raise BadQuery(
+                f"the table's primary key is {', '.join(key) or 'gone'}, not {self.column!r} "
+                "as when it was split into parts to read.",
+                file=file,
+                hint="The table changed while it was read; read it again.",
+            )
+        (column,) = selectable.c
+        untyped = sa.types.NullType()
+        conditions = []
+        if self.after is not None:
+            conditions.append(column > sa.bindparam(None, self.after, type_=untyped))
+        if self.through is not None:
+            conditions.append(column <= sa.bindparam(None, self.through, type_=untyped))
+        return conditions
+
+
 class SqlExtraction(Extraction):
     """A table, or the result of a query, read from a database."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, *, keys: KeyRange | None = None) -> None:
+        """`keys`: read only the rows of the table in that range of its primary key (a part,
+        see crmmigrate.extract.partitions)."""
         require_one_of(source, "table", "query")
+        self._keys = keys
         url = _parse_url(source.location)
         self._url_shown = mask_url(source.location)
         what = source.table if source.table is not None else "query"
@@ -144,16 +185,12 @@ class SqlExtraction(Extraction):
     def _read_table(
         self, conn: Connection, table: str
     ) -> tuple[CursorResult[Any], Callable[[Sequence[Any]], str]]:
-        schema, _, name = table.rpartition(".")
-        try:
-            inspector = sa.inspect(conn)
-            self._check_table_exists(inspector, schema or None, name)
-            key = inspector.get_pk_constraint(name, schema=schema or None)["constrained_columns"]
-        except DBAPIError as exc:
-            raise self._unreachable(exc) from None
-        selectable = sa.table(name, *(sa.column(c) for c in key), schema=schema or None)
+        selectable, _ = self._table(conn, table)
+        key = [column.name for column in selectable.c]
         statement = sa.select(sa.literal_column("*")).select_from(selectable)
         statement = statement.order_by(*selectable.c)
+        if self._keys is not None:
+            statement = statement.where(*self._keys.bounds(selectable, key, file=self.report.file))
         result = self._execute(conn, lambda c: c.execute(statement))
         if not key:
             self.report.notes.append(
@@ -174,6 +211,88 @@ class SqlExtraction(Extraction):
         keys = list(result.keys())
         positions = [keys.index(column) for column in key]
         return result, lambda row: "|".join(cell_to_str(row[i]) or "" for i in positions)
+
+    def _table(self, conn: Connection, table: str) -> tuple[sa.TableClause, sa.Inspector]:
+        """The table with its primary key's columns (none if it has no key), checked to exist."""
+        schema, _, name = table.rpartition(".")
+        try:
+            inspector = sa.inspect(conn)
+            self._check_table_exists(inspector, schema or None, name)
+            key = inspector.get_pk_constraint(name, schema=schema or None)["constrained_columns"]
+        except DBAPIError as exc:
+            raise self._unreachable(exc) from None
+        return sa.table(name, *(sa.column(c) for c in key), schema=schema or None), inspector
+
+    def key_ranges(self, target_bytes: int) -> list[KeyRange]:
+        """The table split by its primary key into ranges of rows about `target_bytes` long
+        (as text, a byte a delimiter), in the whole read's order; empty when it is not split:
+        a query, a table with no key or one of several columns, a key of a type whose
+        comparison might not follow its order (anything but integers and text: a MySQL ENUM
+        sorts by its number, compares by its text), a NULL key (SQLite allows one), a table
+        of one part, or a database that cannot number the rows (no window functions).
+
+        The split points are the key of every Nth row, counted by the database in the key's
+        order (ROW_NUMBER() OVER (ORDER BY key)), so they hold for text keys in any collation:
+        each range is then read with `key > after AND key <= through`, which the database
+        compares in the column's collation, the one it orders by. A table that changes
+        between the reads still has each row in one range only."""
+        if self.source.table is None:
+            return []
+        try:
+            with self._connect() as conn:
+                selectable, inspector = self._table(conn, self.source.table)
+                if len(selectable.c) != 1 or not self._comparable(inspector, selectable):
+                    return []
+                try:
+                    return self._split(conn, selectable, target_bytes)
+                except DBAPIError:
+                    # Whatever it is, the whole read meets it again and says so.
+                    return []
+        finally:
+            self._engine.dispose()
+
+    def _comparable(self, inspector: sa.Inspector, selectable: sa.TableClause) -> bool:
+        """Whether the key's type compares as it orders: integers and text, no enumerations."""
+        (key,) = selectable.c
+        try:
+            with warnings.catch_warnings():
+                # A type SQLAlchemy does not know comes back as NullType, with a warning.
+                warnings.simplefilter("ignore", sa.exc.SAWarning)
+                columns = inspector.get_columns(selectable.name, schema=selectable.schema)
+        except DBAPIError:
+            return False
+        kind = next((c["type"] for c in columns if c["name"] == key.name), None)
+        if isinstance(kind, (sa.Enum, mysql.SET)):
+            return False
+        return isinstance(kind, (sa.Integer, sa.String))
+
+    def _split(self, conn: Connection, selectable: sa.TableClause, target_bytes: int) -> list[KeyRange]:
+        (key,) = selectable.c
+        if conn.execute(sa.select(key).select_from(selectable).where(key.is_(None)).limit(1)).first():
+            return []
+        sample = conn.execute(
+            sa.select(sa.literal_column("*")).select_from(selectable).order_by(key).limit(SAMPLE_ROWS)
+        ).all()
+        width = sum(len((cell_to_str(v) or "").encode()) + 1 for row in sample for v in row)
+        if len(sample) < SAMPLE_ROWS and width <= target_bytes:
+            return []
+        rows = max(1, target_bytes * len(sample) // max(width, 1))
+        # Every Nth key but the last row's, which would leave an empty range after it.
+        order = {"order_by": key}
+        numbered = sa.select(
+            key.label("k"),
+            sa.func.row_number().over(**order).label("n"),
+            sa.func.lead(sa.literal_column("1")).over(**order).label("more"),
+        ).select_from(selectable).subquery()
+        points = conn.execute(
+            sa.select(numbered.c.k)
+            .where(numbered.c.n % sa.literal_column(str(rows)) == 0, numbered.c.more.is_not(None))
+            .order_by(numbered.c.n)
+        ).scalars().all()
+        if not points or any(type(p) not in (int, str) for p in points):
+            return []
+        edges = [None, *points, None]
+        return [KeyRange(key.name, a, b) for a, b in itertools.pairwise(edges)]
 
     def _check_table_exists(self, inspector: sa.Inspector, schema: str | None, name: str) -> None:
         if inspector.has_table(name, schema=schema):

@@ -16,7 +16,10 @@ from crmmigrate.model import PROVENANCE, SOURCE_COLUMN
 class StagedExtraction(Extraction):
     """Reads a .parquet file written by a crmmigrate stage, in batches."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, *, row_groups: range | None = None) -> None:
+        """`row_groups`: read only those row groups of the file (a part, see
+        crmmigrate.extract.partitions)."""
+        self.row_groups = row_groups
         self.path = Path(source.location)
         try:
             self.parquet = pq.ParquetFile(self.path)
@@ -36,7 +39,8 @@ class StagedExtraction(Extraction):
 
     def _chunks(self) -> Iterator[pd.DataFrame]:
         empty = True
-        for batch in self.parquet.iter_batches(batch_size=self.source.chunk_rows):
+        groups = None if self.row_groups is None else list(self.row_groups)
+        for batch in self.parquet.iter_batches(batch_size=self.source.chunk_rows, row_groups=groups):
             frame = batch.to_pandas(types_mapper=STR_TYPES.get).astype("str")
             if self.source.name:
                 frame[SOURCE_COLUMN] = self.source.name
