@@ -3,7 +3,8 @@
 The embedded engine (`local`, the default) reads, maps and cleans in this process, as it always
 has. The cluster engine (`dask`) does the same work a partition at a time on the workers of a
 Dask cluster (a LocalCluster of this machine's cores, or the scheduler at an address): every
-source read in parts (a delimited file by byte ranges, `crmmigrate.extract.partitions`), each
+source read in parts (`crmmigrate.extract.partitions`: a delimited file by byte ranges, a SQL
+table by key ranges, Parquet by row groups), each
 part mapped where it was read, and every entity cleaned a partition at a time with the column
 decisions (a date column's day-month order) made over the whole. Same inputs give the same run:
 the run joins the parts' results in the whole's order, and the tests hold the two engines to
@@ -39,7 +40,7 @@ if TYPE_CHECKING:  # migration.py reads `engine:` with EngineOptions
 
 ENGINES = ("local", "dask")
 PARTITION_ROWS = 250_000  # rows of an entity cleaned in one task
-PART_BYTES = 64 * 1024 * 1024  # bytes of a delimited source read in one task
+PART_BYTES = 64 * 1024 * 1024  # bytes of a source read in one task
 PAIRS_PER_TASK = 2_000_000  # dedupe's candidate pairs compared in one task
 
 
@@ -53,7 +54,8 @@ class EngineOptions(Strict):
     memory_limit: str | None = Field(None, description="memory per LocalCluster worker, e.g. 2GiB "
                                      "[default: Dask's, the machine's memory shared]")
     partition_rows: int = Field(PARTITION_ROWS, ge=1, description="rows of an entity cleaned in one task")
-    part_bytes: int = Field(PART_BYTES, ge=1, description="bytes of a delimited source read in one task")
+    part_bytes: int = Field(PART_BYTES, ge=1, description="bytes of a source read in one task (a delimited "
+                            "file by byte ranges, a SQL table by key ranges, Parquet by row groups)")
     pairs_per_task: int = Field(PAIRS_PER_TASK, ge=1, description="dedupe's candidate pairs compared in one task")
 
     @model_validator(mode="before")
