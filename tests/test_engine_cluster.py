@@ -205,6 +205,9 @@ def test_engine_options_are_checked_with_the_line(samples: Path) -> None:
     config = configure(samples, name="bad", engine="engine: {name: local, workers: 2}")
     with pytest.raises(BadConfig, match="they are the dask engine's"):
         load_migration(config)
+    config = configure(samples, name="bad", engine="engine: {name: dask, memory_limit: 2 gigs}")
+    with pytest.raises(BadConfig, match="not an amount of memory: '2 gigs'"):
+        load_migration(config)
     config = configure(samples, name="bad", engine="engine: spark")
     with pytest.raises(BadConfig, match="engine"):
         load_migration(config)

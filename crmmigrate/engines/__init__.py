@@ -70,6 +70,22 @@ class EngineOptions(Strict):
             raise ValueError("an empty scheduler address")
         return value
 
+    @field_validator("memory_limit")
+    @classmethod
+    def _bytes(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            from dask.utils import parse_bytes
+        except ImportError:  # the dask engine says so when it starts
+            return value
+        try:
+            if parse_bytes(value) <= 0:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"not an amount of memory: {value!r} (e.g. 2GiB, 1500MB)") from None
+        return value
+
     @model_validator(mode="after")
     def _for_dask(self) -> EngineOptions:
         given = [k for k in ("scheduler", "workers", "memory_limit") if getattr(self, k) is not None]
