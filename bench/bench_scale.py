@@ -39,8 +39,9 @@ How to read a size's table, one line per engine:
 - spilled: the most bytes seen at once in the workers' spill stores (the run gets
   DASK_TEMPORARY_DIRECTORY in its folder, so each worker's store is
   dask/dask-scratch-space/worker-*/storage/ there, sampled with the tree, as Dask empties it when
-  a worker closes), plus the run.log lines that speak of spilling or memory, and "restarted"
-  when more worker processes came than were started (a worker killed and replaced);
+  a worker closes), plus the run.log lines that speak of spilling, memory or a worker that
+  died, and "restarted" when more worker processes came than were started (a worker killed,
+  as its nanny does at 95% of the limit, and replaced: its tasks run again);
 - engine ... report: stage seconds from the run's run.json `timings`. engine: starting the
   engine (the LocalCluster; nothing for local); extract, map: the parts' own seconds summed
   (for dask summed over the workers, so they may add up to more than the time the run waited
@@ -86,8 +87,9 @@ from bench_run import CACHE, CRMMIGRATE, STAGES, fresh_target, legacy_set, run_c
 ENGINES = ("local", "dask")
 COLUMNS = ("engine", *STAGES)  # run.json timings shown; "engine" is the cluster's start
 SAMPLE_SECONDS = 0.5
-# run.log lines of a worker's memory trouble (Dask's warnings, when they reach the log)
-MEMORY_WORDS = ("spill", "memory use is high", "memory limit", "paused", "restart")
+# run.log lines of a worker's memory trouble (Dask's warnings, when they reach the log) or death
+# (the cluster logs errors only: a worker its nanny killed at 95% shows as "Worker stream died")
+TROUBLE_WORDS = ("spill", "memory use is high", "memory limit", "paused", "restart", "died")
 
 
 class TreeSampler(threading.Thread):
@@ -207,7 +209,7 @@ def measure(folder: Path, work: Path, engine: str, *, workers: int = 2, memory_l
         tree.stop.set()
         tree.join()
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    said = [line for line in lines if any(word in line.lower() for word in MEMORY_WORDS)]
+    said = [line for line in lines if any(word in line.lower() for word in TROUBLE_WORDS)]
     result = {"engine": engine, "exit": os.waitstatus_to_exitcode(status), "wall": wall, "log": str(log),
               "cpu": max(sum(tree.cpu.values()), usage.ru_utime + usage.ru_stime),
               "driver_peak": tree.driver_peak(), "tree_peak": tree.tree_peak, "tree_rss_peak": tree.tree_rss_peak,

@@ -75,6 +75,9 @@ def test_a_spilled_worker_store_is_counted(tmp_path):
     assert bench_scale.spill_text(spilled) == "3 MB"
     assert bench_scale.spill_text(spilled | {"spilled": 0, "worker_starts": [1.0, 1.0, 30.0]}) == \
         "no, restarted (worker(s) started at 30 s)"
+    died = ["distributed.worker - ERROR - Worker stream died during communication: tcp://127.0.0.1:36803"]
+    assert [line for line in died if any(w in line.lower() for w in bench_scale.TROUBLE_WORDS)] == died
+    assert bench_scale.spill_text(spilled | {"memory_lines": died}) == "3 MB, 1 log line(s)"
 
 
 def test_the_step_a_peak_came_in_is_the_one_the_log_named_last():
