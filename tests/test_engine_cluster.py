@@ -134,6 +134,18 @@ def test_the_samples_run_the_same_on_a_cluster(samples: Path, scheduler: str) ->
 CONTACTS = int(os.environ.get("CRMMIGRATE_CLUSTER_TEST_CONTACTS", "100000"))
 
 
+def test_the_samples_run_the_same_on_a_cluster_the_run_starts(samples: Path) -> None:
+    """`engine: {name: dask, workers: 2}`: the run starts its own LocalCluster (and, its workers
+    sharing this machine's cores, checks rows and compares pairs in its own process)."""
+    local = run(configure(samples, name="local", engine=None), allow_failing=True)
+    cluster = run(configure(samples, name="cluster", engine="engine: {name: dask, workers: 2, part_bytes: 3000, "
+                            "partition_rows: 100, memory_limit: 1GiB}"), allow_failing=True)
+    assert_same_run(local, cluster)
+    described = json.loads((cluster.run_dir / "run.json").read_text())["engine"]
+    assert described["workers"] == 2 and described["scheduler"] == "LocalCluster"
+    assert described["memory_limit"] == 2 * 2**30
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated legacy set (bench/legacy_set.py): every entity, every format, census names."""
