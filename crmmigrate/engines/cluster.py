@@ -47,6 +47,7 @@ from crmmigrate.validate.core import Targets, join_reasons, row_reasons
 from crmmigrate.validate.rules import Thresholds, ValidationRules
 
 CONNECT_SECONDS = 30  # to reach a scheduler at an address
+AHEAD_PER_THREAD = 2  # source parts in work or waiting to be taken, per worker thread
 
 
 class ClusterUnreachable(CrmMigrateError):
@@ -87,6 +88,9 @@ class ClusterEngine:
         self._mapped: dict[str, list[tuple[Any, int]]] = {}
         # entity -> its cleaned records, a future per slice, in order
         self._cleaned: dict[str, list[tuple[Any, int]]] = {}
+        # the source parts not yet sent (last to be sent first), and those sent and not taken
+        self._queue: list[tuple[ClusterReading, PlannedSource, Part, bool]] = []
+        self._sent_parts = 0
 
     def describe(self) -> dict[str, Any]:
         workers = self.client.scheduler_info().get("workers", {})
@@ -95,16 +99,34 @@ class ClusterEngine:
                 "memory_limit": sum(w.get("memory_limit", 0) or 0 for w in workers.values())}
 
     def read(self, planned: list[PlannedSource], progress: Progress) -> list[ClusterReading]:
-        """Every part of every source is sent to the workers at once; each reading then gives
-        its source's parts in order as they finish."""
+        """Each source's parts, read and mapped on the workers and taken in order (source by
+        source, part by part, as the run stages them). A few parts ahead of the one taken are
+        in work at any time (`_ahead`), so the workers stay busy across sources while the parts
+        read and not yet taken (their records as read, mapped and filtered) stay few."""
         self._mapped = {}
+        self._queue = []
         readings = []
         for source in planned:
             parts = partitions(source.source, self.options.part_bytes)
-            futures = [self.client.submit(read_part, source, part, number == 0, pure=False)
-                       for number, part in enumerate(parts)]
-            readings.append(ClusterReading(self, source, futures))
+            reading = ClusterReading(self, source, len(parts))
+            self._queue += [(reading, source, part, number == 0) for number, part in enumerate(parts)]
+            readings.append(reading)
+        self._queue.reverse()  # popped from the end: the first part first
+        self._ahead()
         return readings
+
+    def _ahead(self) -> None:
+        """Parts sent to the workers until AHEAD_PER_THREAD per worker thread are in work or
+        waiting to be taken."""
+        threads = sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values())
+        while self._queue and self._sent_parts < AHEAD_PER_THREAD * max(threads, 1):
+            reading, source, part, first = self._queue.pop()
+            reading.futures.append(self.client.submit(read_part, source, part, first, pure=False))
+            self._sent_parts += 1
+
+    def _taken(self) -> None:
+        self._sent_parts -= 1
+        self._ahead()
 
     def clean(self, datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: str | None,
               regions: dict[str, str] | None, progress: Progress) -> CleanResult:
@@ -231,6 +253,7 @@ class ClusterEngine:
     def close(self) -> None:
         self._mapped = {}
         self._cleaned = {}
+        self._queue = []
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
@@ -239,18 +262,22 @@ class ClusterEngine:
 class ClusterReading:
     """One source's parts, read and mapped on the workers, taken in order."""
 
-    def __init__(self, engine: ClusterEngine, planned: PlannedSource, futures: list[Any]) -> None:
+    def __init__(self, engine: ClusterEngine, planned: PlannedSource, count: int) -> None:
         self.engine = engine
         self.planned = planned
-        self.futures = futures
+        self.count = count  # parts
+        self.futures: list[Any] = []  # the parts sent to the workers, in order (by the engine)
         self.reports: list[ExtractReport] = []
         self.mapper: Mapper | None = None
 
     def parts(self) -> Iterator[PartRead]:
         client = self.engine.client
         mapped = self.engine._mapped.setdefault(self.planned.entity, [])
-        for future in self.futures:
+        for number in range(self.count):
+            assert number < len(self.futures), "a source's parts are taken in the order they were sent"
+            future = self.futures[number]
             part = future.result()
+            self.engine._taken()
             self.reports.append(part.report)
             if part.tally is not None:
                 if self.mapper is None:
