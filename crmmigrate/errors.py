@@ -30,13 +30,13 @@ class CrmMigrateError(Exception):
     def __init__(
         self,
         message: str,
-        *,
+        *more: object,  # Dask cuts a long error short on a worker as type(e)("Long error message", text)
         file: str | None = None,
         line: int | str | None = None,
         column: str | None = None,
         hint: str | None = None,
     ) -> None:
-        self.message = message
+        self.message = ": ".join([message, *map(str, more)])
         self.file = file
         self.line = line
         self.column = column

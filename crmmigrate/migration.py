@@ -201,7 +201,7 @@ def with_engine(migration: Migration, *, engine: str | None = None, scheduler: s
     base = migration.engine.model_dump(exclude_none=True)
     name = engine or ("dask" if given else base.get("name", "local"))
     if name != base.get("name"):
-        base = {k: v for k, v in base.items() if k in ("partition_rows", "part_bytes")}
+        base = {k: v for k, v in base.items() if k in ("partition_rows", "part_bytes", "pairs_per_task")}
     if "scheduler" in given:
         base.pop("workers", None)
         base.pop("memory_limit", None)

@@ -283,13 +283,18 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     ledger = _Ledger(engine, run_id, dry_run)
     with stages.timed("engine"):
         work = open_engine(migration.engine)
-    log.update({"engine": work.describe()})
     try:
+        log.update({"engine": work.describe()})
         _extract_and_map_sources(work, state, stages)
         _clean(migration, work, state, stages)
         _validate(migration, work, ledger, state, stages)
         _gate(state, allow_failing=allow_failing)
         _dedupe(migration, work, ledger, state, stages)
+    except Exception as exc:
+        told = work.lost(exc)
+        if told is None:
+            raise
+        raise told from exc
     finally:
         work.close()
     with stages.timed("ledger"):

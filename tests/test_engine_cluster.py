@@ -277,3 +277,44 @@ def test_cleaning_on_the_workers_is_cleaning_here(sample_datasets, scheduler: st
     pd.testing.assert_frame_equal(sliced.changes, whole.changes)
     pd.testing.assert_frame_equal(sliced.notes, whole.notes)
     assert sliced.as_dict() == whole.as_dict()
+
+
+def test_a_scheduler_without_workers_or_with_other_workers_is_refused(scheduler: str, monkeypatch) -> None:
+    """A task sent to a scheduler with no workers would wait for ever; workers in another
+    directory would read other files by the sources' relative paths, with another install
+    clean otherwise: each is refused before anything is read, saying which."""
+    from crmmigrate.engines.cluster import ClusterEngine
+
+    empty = distributed.LocalCluster(n_workers=0, dashboard_address=":0", silence_logs=logging.CRITICAL)
+    try:
+        with pytest.raises(ClusterUnreachable, match=r"has no workers \(waited 1 s\)"):
+            ClusterEngine(EngineOptions(name="dask", scheduler=empty.scheduler_address), connect_seconds=1)
+    finally:
+        empty.close()
+    elsewhere = {**ClusterEngine._here(), "cwd": "/somewhere/else"}
+    monkeypatch.setattr(ClusterEngine, "_here", staticmethod(lambda: elsewhere))
+    with pytest.raises(ClusterUnreachable, match=r"works in another directory \(.*\) than this run \(/somewhere/else\)"):
+        ClusterEngine(EngineOptions(name="dask", scheduler=scheduler), connect_seconds=5)
+
+
+def test_what_the_cluster_raises_is_told_as_the_cluster_failing(scheduler: str) -> None:
+    """A worker lost for good (KilledWorker) or a cancelled task is the cluster's failure, told
+    as such (exit 2 with what to do), not as a bug of crmmigrate; any other error is not its."""
+    from distributed.scheduler import KilledWorker
+
+    from crmmigrate.engines.cluster import ClusterEngine, ClusterLost, _same_records
+
+    engine = ClusterEngine(EngineOptions(name="dask", scheduler=scheduler))
+    try:
+        told = engine.lost(KilledWorker("read_part-1", "tcp://127.0.0.1:1", 3))
+        assert isinstance(told, ClusterLost) and told.exit_code == 2
+        assert "memory_limit" in str(told)
+        assert engine.lost(ValueError("no")) is None
+    finally:
+        engine.close()
+    frame = pd.DataFrame({"_source": ["s"] * 3, "_file": ["f"] * 3, "_row": ["1", "2", "3"], "id": ["a", "b", "c"]})
+    from crmmigrate.engines.cluster import _identity
+
+    _same_records(frame, 1, 2, _identity(frame.iloc[1:3]), "contact")
+    with pytest.raises(ClusterLost, match="rows 2 to 3\\) are not the ones this run read"):
+        _same_records(frame, 1, 2, _identity(frame.iloc[0:2]), "contact")

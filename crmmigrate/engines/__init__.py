@@ -29,6 +29,7 @@ from pydantic import Field, field_validator, model_validator
 
 from crmmigrate.clean import CleanResult, CleaningRules
 from crmmigrate.config import Strict
+from crmmigrate.errors import CrmMigrateError
 from crmmigrate.extract import ExtractReport, Reject
 from crmmigrate.mapping.engine import MapReport
 from crmmigrate.progress import Progress
@@ -138,6 +139,9 @@ class Engine(Protocol):
 
     # dedupe's candidate pairs compared (dedupe.engine.Compare); None: in this process
     compare: Callable[..., Any] | None
+
+    def lost(self, error: BaseException) -> CrmMigrateError | None:
+        """The error to tell for one the engine's cluster raised; None when it is not one."""
 
     def describe(self) -> dict[str, Any]: ...
 

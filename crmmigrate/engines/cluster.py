@@ -22,7 +22,9 @@ mapping reads) must be at the same path on every worker, as on a shared volume.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
 from typing import Any
 
 import numpy as np
@@ -51,7 +53,12 @@ AHEAD_PER_THREAD = 2  # source parts in work or waiting to be taken, per worker 
 
 
 class ClusterUnreachable(CrmMigrateError):
-    """The Dask scheduler named in the engine options did not answer."""
+    """The Dask scheduler named in the engine options did not answer, or its workers cannot
+    run this migration."""
+
+
+class ClusterLost(CrmMigrateError):
+    """The Dask cluster failed during the run: a worker lost again and again, the scheduler gone."""
 
 
 class ClusterEngine:
@@ -73,6 +80,11 @@ class ClusterEngine:
                     f"no Dask scheduler answered at {options.scheduler} ({type(exc).__name__}: {exc}).",
                     hint="Start one (`dask scheduler`, and `dask worker ADDRESS` per machine), or leave "
                     "`scheduler` out to start a LocalCluster on this machine.") from None
+            try:
+                self._check_workers(connect_seconds)
+            except BaseException:
+                self.client.close()
+                raise
         else:
             self.cluster = LocalCluster(
                 n_workers=options.workers or parallel.cores(), threads_per_worker=1, processes=True,
@@ -91,6 +103,45 @@ class ClusterEngine:
         # the source parts not yet sent (last to be sent first), and those sent and not taken
         self._queue: list[tuple[ClusterReading, PlannedSource, Part, bool]] = []
         self._sent_parts = 0
+
+    def _check_workers(self, seconds: float) -> None:
+        """The scheduler has workers (a task sent to none waits for ever), running this
+        crmmigrate and pandas (another version could clean or check otherwise), in this run's
+        working directory (the sources' relative paths are read from it)."""
+        address = self.options.scheduler
+        try:
+            self.client.wait_for_workers(1, timeout=seconds)
+        except TimeoutError:
+            raise ClusterUnreachable(f"the Dask scheduler at {address} has no workers (waited {seconds:g} s).",
+                                     hint="Start one per machine: dask worker " + str(address)) from None
+        here = self._here()
+        for worker, facts in self.client.run(_worker_facts).items():
+            for key, what in (("versions", "runs other versions of crmmigrate, pandas or pyarrow"),
+                              ("cwd", "works in another directory")):
+                if facts[key] != here[key]:
+                    raise ClusterUnreachable(
+                        f"the Dask worker {worker} {what} ({facts[key]}) than this run ({here[key]}).",
+                        hint="Start the workers from the same install, in the directory `crmmigrate run` "
+                        "is run from, with the sources at the same paths.")
+
+    @staticmethod
+    def _here() -> dict[str, str]:
+        return _worker_facts()
+
+    def lost(self, error: BaseException) -> CrmMigrateError | None:
+        """The error to tell for one the cluster raised (a worker lost for good, the scheduler
+        gone, a task cancelled); None when it is not the cluster's."""
+        module = type(error).__module__ or ""
+        if not (module.startswith("distributed") or isinstance(error, CancelledError)):
+            return None
+        try:
+            said = f": {error}" if str(error) else ""
+        except Exception:  # noqa: BLE001 - an error that cannot say itself still names its kind
+            said = ""
+        return ClusterLost(f"the Dask cluster failed the run: {type(error).__name__}{said}.",
+                           hint="Nothing was loaded yet (the load runs after the cluster's work); a worker "
+                           "killed again and again is often out of memory: give the workers more "
+                           "(memory_limit), or make parts smaller (part_bytes, partition_rows), and run again.")
 
     def describe(self) -> dict[str, Any]:
         workers = self.client.scheduler_info().get("workers", {})
@@ -149,7 +200,8 @@ class ClusterEngine:
         # process has the records already (joined from the mapped parts), and changes them so.
         self._cleaned = {}
         for (entity, _, rows), future in zip(slices, futures, strict=True):
-            self._cleaned.setdefault(entity, []).append((submit(_cleaned_rows, future, entity, pure=False), rows))
+            if not self.shares_cores:  # there validation checks the rows here
+                self._cleaned.setdefault(entity, []).append((submit(_cleaned_rows, future, entity, pure=False), rows))
         changed = [submit(_changes_of, future, piece, entity, pure=False)
                    for (entity, piece, _), future in zip(slices, futures, strict=True)]
         tallies = {entity: Tally(progress, "clean", entity, len(frame)) for entity, frame in datasets.items()}
@@ -157,7 +209,8 @@ class ClusterEngine:
         results = []
         cleaned = {entity: frame.reset_index(drop=True).copy() for entity, frame in datasets.items()}
         for (entity, _, rows), future in zip(slices, changed, strict=True):
-            result, cells = future.result()
+            result, cells, identity = future.result()
+            _same_records(cleaned[entity], done[entity], rows, identity, entity)
             results.append(result)
             for name, (at, values) in cells.items():
                 at = at + done[entity]
@@ -188,11 +241,14 @@ class ClusterEngine:
             if sum(rows for _, rows in pieces) != len(frame) or not pieces:
                 pieces = list(self._sent(frame))
             tally = Tally(progress, "validate", entity, len(frame))
-            futures = [self.client.submit(row_reasons, entity, piece, rules, sent["targets"], regions, pure=False)
+            futures = [self.client.submit(_checked, entity, piece, rules, sent["targets"], regions, pure=False)
                        for piece, _ in pieces]
             found, done = [], 0
+            whole = frame.reset_index(drop=True)
             for (_, rows), future in zip(pieces, futures, strict=True):
-                found.append((rows, future.result()))
+                identity, reasons = future.result()
+                _same_records(whole, done, rows, identity, entity)
+                found.append((rows, reasons))
                 done += rows
                 tally.part(done, max(len(frame), 1))
             tally.finish()
@@ -325,14 +381,38 @@ def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+def _checked(entity: str, frame: pd.DataFrame, rules: ValidationRules, targets: Targets,
+             regions: dict[str, str] | None) -> tuple[int, dict[str, pd.Series]]:
+    """A slice's row checks (`row_reasons`), with which records it held (`_identity`)."""
+    return _identity(frame), row_reasons(entity, frame, rules, targets, regions)
+
+
 def _cleaned_rows(result: CleanResult, entity: str) -> pd.DataFrame:
     return result.datasets[entity]
 
 
+def _identity(frame: pd.DataFrame) -> int:
+    """Which records a frame holds, in which order: their provenance and legacy ids, hashed."""
+    return int(pd.util.hash_pandas_object(frame[["_source", "_file", "_row", "id"]].astype(str),
+                                          index=False).sum())
+
+
+def _same_records(whole: pd.DataFrame, start: int, rows: int, identity: int, entity: str) -> None:
+    """A slice cleaned on a worker holds the records the run holds at its rows: else the source
+    was read again (its worker lost) and had changed, and its cleaned values would land on
+    other records."""
+    if _identity(whole.iloc[start:start + rows]) != identity:
+        raise ClusterLost(
+            f"the {entity} records a worker cleaned (rows {start + 1} to {start + rows}) are not the ones "
+            "this run read: a worker was lost, its part read again, and the source had changed in between.",
+            hint="Run again when the source does not change under the run (a copy, or a quiet database).")
+
+
 def _changes_of(result: CleanResult, before: pd.DataFrame, entity: str
-                ) -> tuple[CleanResult, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """A cleaned slice's result without its records, and per field the positions of the rows
-    cleaning changed with their values after: what the run needs to clean its own copy."""
+                ) -> tuple[CleanResult, dict[str, tuple[np.ndarray, np.ndarray]], int]:
+    """A cleaned slice's result without its records, per field the positions of the rows
+    cleaning changed with their values after (what the run needs to clean its own copy), and
+    which records the slice held (`_identity`)."""
     after = result.datasets[entity]
     cells = {}
     for name in result.changes["field"].unique() if len(result.changes) else ():
@@ -340,7 +420,15 @@ def _changes_of(result: CleanResult, before: pd.DataFrame, entity: str
         same = (old == new).fillna(False).to_numpy(dtype=bool) | (old.isna() & new.isna()).to_numpy(dtype=bool)
         differ = np.flatnonzero(~same)
         cells[str(name)] = (differ, new.to_numpy(dtype=object)[differ])
-    return CleanResult({entity: after.iloc[:0]}, result.changes, result.notes, result.fields), cells
+    return (CleanResult({entity: after.iloc[:0]}, result.changes, result.notes, result.fields), cells,
+            _identity(before))
+
+
+def _worker_facts() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {"versions": ", ".join(f"{name} {version(name)}" for name in ("crmmigrate", "pandas", "pyarrow")),
+            "cwd": os.getcwd()}
 
 
 def _mapped(part: PartRead) -> pd.DataFrame:

@@ -52,6 +52,9 @@ class LocalEngine:
         return validate(datasets, rules=rules, thresholds=thresholds, loaded=loaded, regions=regions,
                         progress=progress)
 
+    def lost(self, error: BaseException) -> None:
+        return None  # no cluster to lose
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name}
 
