@@ -211,18 +211,12 @@ def _catching(config: Path) -> object:
 
 
 def test_engine_options_are_checked_with_the_line(samples: Path) -> None:
-    config = configure(samples, name="bad", engine="engine: {name: dask, workers: 0}")
-    with pytest.raises(BadConfig, match="engine.workers"):
-        load_migration(config)
-    config = configure(samples, name="bad", engine="engine: {name: local, workers: 2}")
-    with pytest.raises(BadConfig, match="they are the dask engine's"):
-        load_migration(config)
-    config = configure(samples, name="bad", engine="engine: {name: dask, memory_limit: 2 gigs}")
-    with pytest.raises(BadConfig, match="not an amount of memory: '2 gigs'"):
-        load_migration(config)
-    config = configure(samples, name="bad", engine="engine: spark")
-    with pytest.raises(BadConfig, match="engine"):
-        load_migration(config)
+    for engine, message in (("engine: {name: dask, workers: 0}", "engine.workers"),
+                            ("engine: {name: local, workers: 2}", "they are the dask engine's"),
+                            ("engine: {name: dask, memory_limit: 2 gigs}", "not an amount of memory: '2 gigs'"),
+                            ("engine: spark", "engine")):
+        with pytest.raises(BadConfig, match=message):
+            load_migration(configure(samples, name="bad", engine=engine))
     assert load_migration(configure(samples, name="ok", engine="engine: dask")).engine == EngineOptions(name="dask")
 
 
