@@ -383,7 +383,7 @@ def _dedupe(migration: Migration, engine: Engine, ledger: _Ledger, state: RunSta
             state.deduped = dedupe(
                 state.datasets, DedupeRules(entities={e: rules.entities[e] for e in deduped_entities}, leads=leads),
                 decisions=read_decisions(migration.decisions), loaded=ledger.loaded(deduped_entities),
-                invalid=_invalid_values(state.validation), progress=stages.progress, compare=engine.compare)
+                invalid=_invalid_values(state.validation), progress=stages.progress, pairing=engine.pairing)
             state.datasets = state.deduped.datasets
             stages.write_dedupe(state.deduped)
     # merged_record keeps each merged record's values as cleaned: those rows are all the load

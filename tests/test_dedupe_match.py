@@ -219,6 +219,35 @@ def test_level_patterns_count_the_pairs_of_each_combination():
     assert counts.sum() == len(left)
 
 
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 60), st.lists(st.integers(0, 2**31 - 1), min_size=1, max_size=3), st.integers(1, 7),
+       st.booleans(), st.integers(0, 2**31 - 1))
+def test_shares_of_the_pairs_by_blocking_key_are_every_pair_once(records, seeds, shares, linked, seed):
+    """`pairs_of` in shares (a shuffle by blocking key: share s takes each key's blocks whose
+    code is s modulo the shares) gives, all shares together, the very pairs of `pairs_of`
+    whole: none twice, none lost, with keys of skewed blocks, blanks and two linked sets."""
+    rng = np.random.default_rng(seed)
+    keys = []
+    for key_seed in seeds:
+        distinct = 1 + key_seed % max(records // 2, 1)
+        codes = rng.zipf(1.6, records).astype(np.int64) % distinct  # a few big blocks, many small
+        codes[rng.random(records) < 0.2] = -1  # blank, or in a block too big to pair
+        keys.append(codes.astype(np.int32))
+    side = rng.random(records) < 0.4 if linked else None
+    blocked = blocking.Blocked(keys, list(rng.permutation(len(keys))), [], side)
+
+    whole = set(zip(*(a.tolist() for a in blocking.pairs_of(blocked)), strict=True))
+    found: list[tuple[int, int]] = []
+    for share in range(shares):
+        found += zip(*(a.tolist() for a in blocking.pairs_of(blocked, share, shares)), strict=True)
+
+    assert len(found) == len(set(found)) and set(found) == whole
+    assert all(a < b for a, b in found)
+    if side is not None:
+        assert all(side[a] != side[b] for a, b in found)
+
+
 # -- blocking: every pair once, as the keys define them -----------------------------------------
 
 
@@ -305,7 +334,7 @@ def test_probabilities_by_pattern_are_the_summed_weights_with_term_frequencies(m
     values = match.prepared(frame, spec.fields)
     pairs = match.candidate_pairs(values, spec)
     found = match.patterns(values, spec, pairs.left, pairs.right)
-    model = match.fit(values, spec, pairs, found)
+    model = match.fit(values, spec, match.HeldPairs(pairs, found))
     assert model.tf.keys() == {"person", "email"}
 
     by_pattern = match.probabilities_of(model, found, pairs.left)

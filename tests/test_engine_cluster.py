@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from legacy_set import make_legacy_set  # noqa: E402
+from realistic import make_crm  # noqa: E402
 
 distributed = pytest.importorskip("distributed")
 
@@ -312,3 +313,63 @@ def test_what_the_cluster_raises_is_told_as_the_cluster_failing(scheduler: str) 
     _same_records(frame, 1, 2, _identity(frame.iloc[1:3]), "contact")
     with pytest.raises(ClusterLost, match="rows 2 to 3\\) are not the ones this run read"):
         _same_records(frame, 1, 2, _identity(frame.iloc[0:2]), "contact")
+
+
+def test_dedupe_with_its_pairs_shuffled_on_the_workers_is_dedupe_here(scheduler: str) -> None:
+    """A realistic set (names at their census frequencies, namesakes, a tenth duplicates) of
+    accounts and contacts deduplicated with every entity's pairs made, compared and scored in
+    shares on the workers (`ShuffledPairs`, many shares of few pairs) gives what holding every
+    pair here gives: the same pairs and evidence, model, histogram, clusters, merged records
+    and surviving records; and each answer the shares give is the answer of all the pairs."""
+    import numpy as np
+
+    from crmmigrate.dedupe import dedupe, load_dedupe_rules, match
+    from crmmigrate.defaults import RULES_DIR
+    from crmmigrate.engines.cluster import ClusterEngine
+    from crmmigrate.engines.shuffle import ShuffledPairs
+
+    crm = make_crm(4000, seed=5)
+    rules = load_dedupe_rules(RULES_DIR / "dedupe.yaml")
+    engine = ClusterEngine(EngineOptions(name="dask", scheduler=scheduler, pairs_per_task=5000))
+    made: list[object] = []
+
+    def pairing(values, spec, blocked):
+        made.append(engine.pairing(values, spec, blocked))
+        return made[-1]
+
+    try:
+        here = dedupe(crm.datasets(), rules)
+        there = dedupe(crm.datasets(), rules, pairing=pairing)
+
+        # The answers one by one, on the contacts' pairs: shuffled against held.
+        spec = rules.entities["contact"]
+        values = match.prepared(crm.contacts.reset_index(drop=True), spec.fields)
+        held = match.candidates(values, spec)
+        shuffled = match.candidates(values, spec, pairing=engine.pairing)
+        assert isinstance(shuffled, ShuffledPairs) and len(shuffled._shares) > 3
+        held.compare(values, spec)
+        told: list[int] = []
+        shuffled.compare(values, spec, done=told.append)
+        assert len(shuffled) == len(held) == sum(told) > 5000
+        for key in range(len(spec.blocking)):
+            for a, b in zip(shuffled.counts(key), held.counts(key), strict=True):
+                np.testing.assert_array_equal(a, b)
+        model = match.fit(values, spec, held)
+        np.testing.assert_array_equal(shuffled.best(model, len(crm.contacts)), held.best(model, len(crm.contacts)))
+        histograms = [np.zeros(len(match.HISTOGRAM_EDGES) - 1, np.int64) for _ in range(2)]
+        for a, b in zip(shuffled.at_least(model, 0.3, histograms[0]), held.at_least(model, 0.3, histograms[1]),
+                        strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(*histograms)
+    finally:
+        engine.close()
+
+    assert [type(p).__name__ for p in made] == ["ShuffledPairs", "ShuffledPairs"]
+    assert there.as_dict() == here.as_dict()
+    assert here.as_dict()["entities"]["contact"]["merged"] > 100
+    for ours, theirs in zip(there.entities, here.entities, strict=True):
+        for name in ("pairs", "clusters", "merged", "model"):
+            pd.testing.assert_frame_equal(getattr(ours, name), getattr(theirs, name), obj=f"{ours.entity} {name}")
+        assert (ours.prior, ours.histogram, ours.candidates) == (theirs.prior, theirs.histogram, theirs.candidates)
+    for entity, frame in here.datasets.items():
+        pd.testing.assert_frame_equal(there.datasets[entity], frame, obj=entity)

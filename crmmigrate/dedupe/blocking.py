@@ -232,18 +232,30 @@ def _pairs_made(codes: np.ndarray, side: np.ndarray | None) -> int:
     return int((ones * others).sum())
 
 
-def candidate_pairs(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = None) -> Pairs:
-    """The union of the pairs every blocking key finds, each pair once: keys that pair more
-    come first, and a key's pairs that a key before it found are left out (comparing their
-    codes, as Splink's blocking rules do, rather than sorting every pair). With `side` (per
-    record, whether it is of the first of two datasets linked), only pairs across the two
-    (`pairs_within`); blocks are cut at max_block records as when deduplicating."""
+@dataclass
+class Blocked:
+    """Every blocking key's block per record (`blocks`: -1 for none), the order their pairs
+    are made in (`pairs_of`), the blocks too big to pair (key, value, records) and, when two
+    datasets are linked, each record's side. A few int32 arrays of a record each: what a
+    worker needs to make a share of the pairs."""
+
+    keys: list[np.ndarray]
+    order: list[int]
+    skipped: list[tuple[int, str, int]]
+    side: np.ndarray | None = None
+
+    def pairs(self) -> int:
+        """About how many pairs the keys make, before each pair is kept once (`_pairs_made`)."""
+        return sum(_pairs_made(codes, self.side) for codes in self.keys)
+
+
+def block(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = None) -> Blocked:
+    """Each blocking key's blocks (cut at max_block records, `blocks`), and the order the keys
+    pair in: keys that pair more come first, those taking a comparison's codes last (so that
+    `match.candidates` can have another thread make those codes meanwhile)."""
     keys: list[np.ndarray] = [np.zeros(0, np.int32)] * len(spec.blocking)
     skipped: list[tuple[int, str, int]] = []
-    pairs = Pairs(np.zeros(0, np.int32), np.zeros(0, np.int32), keys, skipped, side)
-    lefts, rights, done = [], [], []
-    # Keys that take a comparison's codes go last: `candidates` has another thread making those
-    # while these pair.
+    order: list[int] = []
     shared = [any(shared_method(spec, p) for p in parts) for parts in spec.blocking]
     parts: dict[tuple[str, str], np.ndarray] = {}
 
@@ -271,17 +283,42 @@ def candidate_pairs(values: dict[str, Column], spec: MatchSpec, side: np.ndarray
                                        refiners(number))
             skipped += [(number, value, size) for value, size in big]
         sizes = {k: _pairs_made(keys[k], side) for k in group}
-        for number in sorted(group, key=lambda k: (-sizes[k], k)):
-            left, right = pairs_within(keys[number], side)
-            for earlier in done:
-                codes = keys[earlier]
-                mine = codes[left]
-                new = (mine < 0) | (mine != codes[right])
-                left, right = left[new], right[new]
-            lefts.append(left)
-            rights.append(right)
-            done.append(number)
+        order += sorted(group, key=lambda k: (-sizes[k], k))
     skipped.sort(key=lambda s: s[0])
-    if lefts:
-        pairs.left, pairs.right = np.concatenate(lefts), np.concatenate(rights)
-    return pairs
+    return Blocked(keys, order, skipped, side)
+
+
+def pairs_of(blocked: Blocked, share: int = 0, shares: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the pairs every blocking key finds, each pair once, key by key in
+    `blocked.order`: a key's pairs that a key before it found are left out by comparing the
+    earlier key's codes, as Splink's blocking rules do, rather than sorting every pair. With
+    `shares`, only share `share` of them: of each key, the blocks whose code is `share`
+    modulo `shares` (a shuffle by blocking key: the shares together are every pair, once)."""
+    lefts, rights = [], []
+    for at, number in enumerate(blocked.order):
+        codes = blocked.keys[number]
+        if shares > 1:  # only this share's records are sorted into blocks
+            members = np.flatnonzero((codes >= 0) & (codes % shares == share)).astype(np.int32)
+            left, right = pairs_within(codes[members], None if blocked.side is None else blocked.side[members])
+            left, right = members[left], members[right]
+        else:
+            left, right = pairs_within(codes, blocked.side)
+        for earlier in blocked.order[:at]:
+            codes = blocked.keys[earlier]
+            mine = codes[left]
+            new = (mine < 0) | (mine != codes[right])
+            left, right = left[new], right[new]
+        lefts.append(left)
+        rights.append(right)
+    if not lefts:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+    return np.concatenate(lefts), np.concatenate(rights)
+
+
+def candidate_pairs(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = None) -> Pairs:
+    """The union of the pairs every blocking key finds (`block`, then `pairs_of`), each pair
+    once. With `side` (per record, whether it is of the first of two datasets linked), only
+    pairs across the two (`pairs_within`); blocks are cut at max_block records as when
+    deduplicating."""
+    blocked = block(values, spec, side)
+    return Pairs(*pairs_of(blocked), blocked.keys, blocked.skipped, side)

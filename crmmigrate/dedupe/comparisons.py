@@ -496,6 +496,11 @@ class Patterns:
     def counts(self, at: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The distinct patterns among the pairs `at` (all by default), as levels per
         comparison, and how many pairs have each: what EM and the prior need."""
+        found, counts = self.counts_by_code(at)
+        return Patterns(found, self.radix).levels(), counts
+
+    def counts_by_code(self, at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`counts` with each pattern as its code, the codes ascending."""
         total = math.prod(self.radix.values())
         if total <= 1 << 24:
             parts: list[np.ndarray] = []
@@ -510,7 +515,7 @@ class Patterns:
             counts = counts[found]
         else:
             found, counts = np.unique(self.codes if at is None else self.codes[at], return_counts=True)
-        return Patterns(found, self.radix).levels(), counts.astype(float)
+        return found, counts.astype(float)
 
 
 def _pattern_type(radix: dict[str, int]) -> type:
@@ -520,7 +525,7 @@ def _pattern_type(radix: dict[str, int]) -> type:
     return np.int16 if total < 1 << 15 else np.int32 if total < 1 << 31 else np.int64
 
 
-def _radix(spec: MatchSpec) -> dict[str, int]:
+def radix_of(spec: MatchSpec) -> dict[str, int]:
     return {name: len(LEVELS[c.method]) for name, c in spec.compare.items()}
 
 
@@ -539,7 +544,7 @@ def patterns(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right
     """The level patterns of the pairs (left[i], right[i]), compared a chunk at a time on every
     core; what is memoised (Coded.table) is shared by the chunks. `done(pairs)` is told after
     each chunk."""
-    radix = _radix(spec)
+    radix = radix_of(spec)
     out = np.empty(len(left), dtype=_pattern_type(radix))
     normalise(values, spec)  # made once, before the threads share it
 

@@ -8,7 +8,6 @@ the clusters, the pairs for review and the merged records; plus the pointers re-
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +17,7 @@ import pyarrow.compute as pc
 
 from crmmigrate.dedupe import match
 from crmmigrate.dedupe.cluster import cluster
-from crmmigrate.dedupe.comparisons import Patterns
+from crmmigrate.dedupe.comparisons import Patterns, radix_of
 from crmmigrate.dedupe.related import related_fields
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, DedupeRules, MatchSpec
 from crmmigrate.dedupe.survive import child_counts, rank, repoint, survivors, texts
@@ -80,21 +79,18 @@ class DedupeResult:
                 "leads_known": int(known.get("yes", 0)), "leads_perhaps_known": int(known.get("perhaps", 0))}
 
 
-# Compares the candidate pairs (left[i], right[i]) of the prepared values, telling `done` the
-# pairs compared: match.patterns here; the cluster engine's compares them on its workers.
-Compare = Callable[..., Patterns]
-
 
 def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: pd.DataFrame | None = None,
            loaded: set[tuple[str, str, str]] | None = None,
            invalid: set[tuple[str, str, str]] | None = None, progress: Progress | None = None,
-           compare: Compare | None = None) -> DedupeResult:
+           pairing: match.Pairing | None = None) -> DedupeResult:
     """Deduplicate every entity `rules` names that has a dataset. `decisions` (DECISION_COLUMNS)
     are people's review decisions, applied before anything is merged; `loaded` holds the
     (entity, source, legacy id) records already in the target: they stay survivors; `invalid`
     the (file, row, field) values validation failed, which no surviving record takes from
-    another record. `progress` is told each entity's phases (`find_duplicates`); `compare`
-    compares each entity's candidate pairs (default: `match.patterns`, in this process)."""
+    another record. `progress` is told each entity's phases (`find_duplicates`); `pairing`
+    makes each entity's candidate pairs (default: `match.HeldPairs.made`, every pair in this
+    process; the cluster engine's leaves them on its workers)."""
     datasets = {name: frame.copy(deep=False) for name, frame in datasets.items()}  # copy on write: theirs stay
     decisions = decisions if decisions is not None else pd.DataFrame(columns=list(DECISION_COLUMNS))
     loaded = loaded or set()
@@ -107,7 +103,7 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
         result, deduped = find_duplicates(
             datasets[name], rules.entities[name], entity=name, decisions=mine, datasets=datasets,
             loaded={(s, i) for e, s, i in loaded if e == name}, children=child_counts(datasets, name),
-            invalid=invalid, progress=progress, compare=compare)
+            invalid=invalid, progress=progress, pairing=pairing)
         datasets[name] = deduped
         found.append(result)
         survivors = dict(zip(result.merged["legacy_id"], result.merged["survivor_id"], strict=True))
@@ -169,7 +165,7 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
                     loaded: set[tuple[str, str]] | None = None, children: dict[str, int] | None = None,
                     invalid: set[tuple[str, str, str]] | None = None,
                     datasets: dict[str, pd.DataFrame] | None = None,
-                    progress: Progress | None = None, compare: Compare | None = None
+                    progress: Progress | None = None, pairing: match.Pairing | None = None
                     ) -> tuple[EntityDedupe, pd.DataFrame]:
     """One entity's duplicates found and merged; returns what was found and the deduplicated
     frame (survivors carry the values survivorship chose; merged records are gone). `datasets`
@@ -186,26 +182,24 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     frame["_legacy"] = _legacy(frame)
     related = related_fields(frame, entity, datasets or {}, spec.fields)
     values = match.prepared(frame.assign(**related) if related else frame, spec.fields)
-    pairs = match.candidates(values, spec)
+    pairs = match.candidates(values, spec, pairing=pairing or match.HeldPairs.made)
     blocking.finish()
     comparing = phase("comparing pairs", len(pairs))
-    found = (compare or match.patterns)(values, spec, pairs.left, pairs.right, done=comparing.add)
+    pairs.compare(values, spec, done=comparing.add)
     comparing.finish()
     pointers = tuple(f.name for f in MODEL.entity(entity).pointers) if entity in MODEL.names else ()
     fitting = phase("fitting", match.fit_steps(spec))
-    model = match.fit(values, spec, pairs, found, pointers, done=fitting.add)
+    model = match.fit(values, spec, pairs, pointers, done=fitting.add)
     fitting.finish()
     forced, apart = _decided(decisions, frame)
     # From here on only the pairs at or above the review band matter, and those people decided.
     histogram = np.zeros(len(match.HISTOGRAM_EDGES) - 1, dtype=np.int64)
     scoring = phase("scoring pairs", len(pairs))
-    kept, _ = match.at_least(model, found, pairs.left, spec.review, histogram, done=scoring.add)
+    left, right, codes = pairs.at_least(model, spec.review, histogram, done=scoring.add)
     scoring.finish()
-    kept = kept[np.argsort(pairs.left[kept].astype(np.int64) * n + pairs.right[kept], kind="stable")]
-    scored = _Scored(pairs.left[kept].astype(np.int64), pairs.right[kept].astype(np.int64),
-                     found.levels(kept), n)
+    scored = _Scored(left, right, Patterns(codes, radix_of(spec)).levels(), n)
     candidates, skipped = len(pairs), pairs.skipped
-    del pairs, found, kept
+    del pairs, left, right, codes
     scored.add(np.array(forced + apart, dtype=np.int64).reshape(-1, 2), values, spec, model)
     scored.weigh(model)
 

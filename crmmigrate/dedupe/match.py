@@ -29,22 +29,29 @@ This module runs them in order (`score`) and is where the stage imports them fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 
-from crmmigrate.dedupe.blocking import Pairs, candidate_pairs, key_codes
+from crmmigrate.dedupe.blocking import Blocked, Pairs, block, candidate_pairs, key_codes
 from crmmigrate.dedupe.clues import NAME_METHODS, clues, conflicts
 from crmmigrate.dedupe.columns import Column, house_street, name_root, prepared
 from crmmigrate.dedupe.comparisons import LEVELS, compare, levels, normalise, patterns
+from crmmigrate.dedupe.pairset import HeldPairs, PairSet
 from crmmigrate.dedupe.rules import MatchSpec
 from crmmigrate.dedupe.scoring import HISTOGRAM_EDGES, at_least, probabilities, probabilities_of, score_weights
 from crmmigrate.dedupe.training import Model, fit, fit_steps
 
-__all__ = ["HISTOGRAM_EDGES", "LEVELS", "NAME_METHODS", "Column", "Model", "Pairs", "at_least", "candidate_pairs",
-           "candidates", "clues", "compare", "conflicts", "fit", "fit_steps", "house_street", "key_codes", "levels",
-           "name_root", "patterns", "prepared", "probabilities", "probabilities_of", "score", "score_weights"]
+__all__ = ["HISTOGRAM_EDGES", "LEVELS", "NAME_METHODS", "Blocked", "Column", "HeldPairs", "Model", "PairSet", "Pairs",
+           "Pairing", "at_least", "candidate_pairs", "candidates", "clues", "compare", "conflicts", "fit", "fit_steps",
+           "house_street", "key_codes", "levels", "name_root", "patterns", "prepared", "probabilities",
+           "probabilities_of", "score", "score_weights"]
+
+# Makes the candidate pairs a blocking gives (not compared yet): `HeldPairs.made` here, the
+# cluster engine's in shares on its workers.
+Pairing = Callable[[dict[str, Column], MatchSpec, Blocked], PairSet]
 
 
 def score(frame: pd.DataFrame, spec: MatchSpec, pointers: tuple[str, ...] = (), side: np.ndarray | None = None
@@ -55,18 +62,20 @@ def score(frame: pd.DataFrame, spec: MatchSpec, pointers: tuple[str, ...] = (), 
     linked), the two are linked: only pairs of a record of each are made, and the model is
     fitted on those (`candidate_pairs`, `fit`)."""
     values = prepared(frame.reset_index(drop=True), spec.fields)
-    pairs = candidates(values, spec, side)
-    found = patterns(values, spec, pairs.left, pairs.right)
-    model = fit(values, spec, pairs, found, pointers)
-    return pairs, probabilities_of(model, found, pairs.left), model
+    held = candidates(values, spec, side)
+    held.compare(values, spec)
+    model = fit(values, spec, held, pointers)
+    return held.pairs, probabilities_of(model, held.found, held.pairs.left), model
 
 
-def candidates(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = None) -> Pairs:
-    """`candidate_pairs`, while another thread normalises the compared fields (and then this
-    one helps it, from the other end)."""
+def candidates(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = None,
+               pairing: Pairing = HeldPairs.made) -> PairSet:
+    """The candidate pairs (`block`, then `pairing`: by default every pair made here), while
+    another thread normalises the compared fields (and then this one helps it, from the other
+    end)."""
     with ThreadPoolExecutor(1) as background:
         normalising = background.submit(normalise, values, spec)
-        pairs = candidate_pairs(values, spec, side)
+        pairs = pairing(values, spec, block(values, spec, side))
         normalise(values, spec, backwards=True)
         normalising.result()
     return pairs

@@ -6,15 +6,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crmmigrate.dedupe.blocking import Pairs, blocks, key_codes, pairs_within
+from crmmigrate.dedupe.blocking import blocks, key_codes, pairs_within
 from crmmigrate.dedupe.clues import holders, name_coded
-from crmmigrate.dedupe.columns import Coded, Column, chunked, sorted_distinct
-from crmmigrate.dedupe.comparisons import LEVELS, NEUTRAL, Patterns, patterns
+from crmmigrate.dedupe.columns import Coded, Column, sorted_distinct
+from crmmigrate.dedupe.comparisons import LEVELS, NEUTRAL, Patterns, patterns, radix_of
 from crmmigrate.dedupe.rules import IDENTIFYING, RELATED_FIELDS, VIRTUAL_FIELDS, MatchSpec
-from crmmigrate.dedupe.scoring import weights_by_chunk
+
+if TYPE_CHECKING:
+    from crmmigrate.dedupe.pairset import PairSet
 
 
 RANDOM_PAIRS = 1_000_000  # random pairs measuring u
@@ -121,9 +124,10 @@ def fit_steps(spec: MatchSpec) -> int:
     return len(spec.training or spec.blocking) + 3
 
 
-def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Patterns,
+def fit(values: dict[str, Column], spec: MatchSpec, pairs: PairSet,
         pointers: tuple[str, ...] = (), done: Callable[[int], None] | None = None) -> Model:
-    """u from random pairs, m by EM per blocking key, the prior from the expected matches.
+    """u from random pairs, m by EM per blocking key, the prior from the expected matches, on
+    the candidate pairs compared (wherever they are held: `PairSet`).
     `pointers`: the compared fields that point at a parent (the account), which tell one
     person's copies from namesakes when counting who holds a name. `done(1)` is told after
     each of its `fit_steps`."""
@@ -143,7 +147,8 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
     fitted: dict[str, list[tuple[np.ndarray, float]]] = {name: [] for name in spec.compare}
     for parts in spec.training or spec.blocking:
         if parts in spec.blocking:  # a blocking key's pairs and levels are at hand already
-            key_levels, counts = found.counts(pairs.via(spec.blocking.index(parts)))
+            codes, counts = pairs.counts(spec.blocking.index(parts))
+            key_levels = Patterns(codes, radix_of(spec)).levels()
         else:
             codes, _ = blocks(*key_codes(values, parts, spec), spec.max_block)
             key_levels, counts = patterns(values, spec, *pairs_within(codes, pairs.side)).counts()
@@ -197,7 +202,7 @@ def fit(values: dict[str, Column], spec: MatchSpec, pairs: Pairs, found: Pattern
             model.tf.setdefault(name, {})[2] = _sites_of_the_name(values, spec, name, model.m[name][2])
     step(1)
     everyone = n * (n - 1) / 2 if pairs.side is None else float(pairs.side.sum()) * float((~pairs.side).sum())
-    model.prior = _prior(model, found, pairs.left, pairs.right, n, everyone)
+    model.prior = _prior(pairs.best(model, n) if len(pairs) else None, everyone)
     step(1)
     return model
 
@@ -225,28 +230,18 @@ def _sites_of_the_name(values: dict[str, Column], spec: MatchSpec, name: str, m:
 _MADE_FROM = {**VIRTUAL_FIELDS, **{name: sources for fields in RELATED_FIELDS.values() for name, sources in fields.items()}}
 
 
-def _prior(model: Model, found: Patterns, left: np.ndarray, right: np.ndarray, n: int, pairs: float) -> float:
+def _prior(best: np.ndarray | None, pairs: float) -> float:
     """The chance that two records drawn at random match: the matches expected among the
     candidates over all `pairs` there are (of the n records, or of a record of each of two
     datasets linked). The matches expected are taken as the records' best chances of
-    having a duplicate (each pair weighed with its term frequencies): right for clusters of
+    having a duplicate (`best`: each record's strongest candidate pair's weight, term
+    frequencies counted; None: no candidate pairs): right for clusters of
     three, twice a cluster of two, fewer than the pairs of a bigger one; found by iterating
     with the prior they imply. Summing every pair's
     chance instead lets the namesakes and colleagues that blocking pairs by the thousand pass
     for matches, more so as the data grows, and the model grows credulous with it."""
-    if not len(found.codes):  # no candidate pairs (two records: not one in two, which divides by zero later)
+    if best is None:  # no candidate pairs (two records: not one in two, which divides by zero later)
         return min(1.0 / max(pairs, 1.0), 0.5)
-    weights = np.empty(len(found.codes), dtype=np.float32)
-    chunk_weights = weights_by_chunk(model, found, left)
-
-    def work(start: int, stop: int) -> None:
-        weights[start:stop] = chunk_weights(start, stop)
-
-    chunked(len(weights), work)
-    best = np.full(n, -np.inf, dtype=np.float32)  # each record's strongest pair
-    np.maximum.at(best, left, weights)
-    np.maximum.at(best, right, weights)
-    del weights
     best = best[np.isfinite(best)].astype(float)
     prior = 1e-3
     for _ in range(100):

@@ -137,8 +137,8 @@ class Engine(Protocol):
                  loaded: dict[str, set[str]] | None, regions: dict[str, str] | None,
                  progress: Progress) -> ValidationResult: ...
 
-    # dedupe's candidate pairs compared (dedupe.engine.Compare); None: in this process
-    compare: Callable[..., Any] | None
+    # makes dedupe's candidate pairs (dedupe.match.Pairing); None: every pair in this process
+    pairing: Callable[..., Any] | None
 
     def lost(self, error: BaseException) -> CrmMigrateError | None:
         """The error to tell for one the engine's cluster raised; None when it is not one."""

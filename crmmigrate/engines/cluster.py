@@ -12,6 +12,11 @@ scheduler at an address, which Kubernetes, YARN or an HPC queue may have started
   slices of `partition_rows`; the values that decide a date column's day-month order are
   collected from every slice and decided once over the whole (`clean.decide_dates`), then every
   slice is cleaned with those decisions and the slices' results joined (`clean.combine`).
+- **validate**: the row-by-row checks a slice at a time, against the whole run's ids.
+- **dedupe**: each entity's candidate pairs made, compared and scored in shares shuffled by
+  blocking key (`crmmigrate.engines.shuffle`), which stay on the workers; the run's process
+  blocks, fits the model from the shares' pattern counts, and clusters the pairs at or above
+  the review band.
 
 Every task is a pure function of its inputs: a worker that dies is replaced, its tasks run
 again on another, and the run's results do not change. Workers read the sources by the path
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from typing import Any
 
@@ -33,11 +38,13 @@ import pandas as pd
 from crmmigrate import parallel
 from crmmigrate.clean import CleanResult, CleaningRules, clean
 from crmmigrate.clean.engine import combine, decide_dates, undecided_dates
+from crmmigrate.dedupe.blocking import Blocked
 from crmmigrate.dedupe.columns import Column
-from crmmigrate.dedupe.comparisons import Patterns, normalise, patterns
+from crmmigrate.dedupe.pairset import HeldPairs, PairSet
 from crmmigrate.dedupe.rules import MatchSpec
 from crmmigrate.engines import EngineOptions, PartRead
 from crmmigrate.engines.reading import PartReader
+from crmmigrate.engines.shuffle import ShuffledPairs
 from crmmigrate.errors import CrmMigrateError
 from crmmigrate.extract import ExtractReport
 from crmmigrate.extract.partitions import Part, open_part, partitions
@@ -257,28 +264,15 @@ class ClusterEngine:
         return validate(datasets, rules=rules, thresholds=thresholds, loaded=loaded, regions=regions,
                         progress=progress, found_by=found_by)
 
-    def compare(self, values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right: np.ndarray,
-                done: Callable[[int], None] | None = None) -> Patterns:
-        """Dedupe's candidate pairs compared on the workers, `pairs_per_task` at a time: the
-        prepared values (normalised here first, as the later phases need them) go to every
-        worker once, and each task sends back its pairs' level patterns. On a LocalCluster, here
-        on every core (`shares_cores`)."""
-        size = self.options.pairs_per_task
-        if len(left) <= size or self.shares_cores:
-            return patterns(values, spec, left, right, done)
-        normalise(values, spec)
-        sent = self.client.scatter(values, broadcast=True, hash=False)
-        starts = range(0, len(left), size)
-        futures = [self.client.submit(patterns, sent, spec, left[a:a + size], right[a:a + size], pure=False)
-                   for a in starts]
-        codes = []
-        for start, future in zip(starts, futures, strict=True):
-            codes.append(future.result().codes)
-            if done is not None:
-                done(min(start + size, len(left)) - start)
-        radix = future.result().radix
-        del sent, futures
-        return Patterns(np.concatenate(codes), radix)
+    def pairing(self, values: dict[str, Column], spec: MatchSpec, blocked: Blocked) -> PairSet:
+        """Dedupe's candidate pairs made, compared and scored on the workers, in shares of about
+        `pairs_per_task` shuffled by blocking key (`ShuffledPairs`): the run's process holds
+        the pairs at or above the review band, not every candidate. Fewer pairs, or a
+        LocalCluster (`shares_cores`), and they are all made here (`HeldPairs`)."""
+        expected = blocked.pairs()
+        if self.shares_cores or expected <= self.options.pairs_per_task:
+            return HeldPairs.made(values, spec, blocked)
+        return ShuffledPairs(self.client, blocked, -(-expected // self.options.pairs_per_task))
 
     def _sent(self, frame: pd.DataFrame) -> Iterator[tuple[Any, int]]:
         """`frame` sent to the workers in slices of at most partition_rows. Each under a key of

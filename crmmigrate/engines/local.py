@@ -37,7 +37,7 @@ class LocalReading:
 
 class LocalEngine:
     name = "local"
-    compare = None  # dedupe compares its pairs in this process, on every core
+    pairing = None  # dedupe makes and compares its pairs in this process, on every core
 
     def read(self, planned: list[PlannedSource], progress: Progress) -> list[LocalReading]:
         return [LocalReading(p) for p in planned]
