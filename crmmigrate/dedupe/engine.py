@@ -117,14 +117,16 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
     matches = pd.DataFrame(columns=list(LEAD_MATCH_COLUMNS))
     if rules.leads is not None and "lead" in datasets and "contact" in datasets:
         tally = Tally(progress, "dedupe", "lead: matched to contacts", len(datasets["lead"]) + len(datasets["contact"]))
-        matches = lead_matches(datasets, rules.leads)
+        matches = lead_matches(datasets, rules.leads, pairing)
         tally.finish()
     return DedupeResult(datasets, found, repointed, matches)
 
 
-def lead_matches(datasets: dict[str, pd.DataFrame], spec: MatchSpec) -> pd.DataFrame:
+def lead_matches(datasets: dict[str, pd.DataFrame], spec: MatchSpec, pairing: match.Pairing | None = None
+                 ) -> pd.DataFrame:
     """Leads a contact already is: each lead scored against the contacts (the contacts' company
-    is their account's name), `known` "yes" at or above the merge band, "perhaps" in review."""
+    is their account's name), `known` "yes" at or above the merge band, "perhaps" in review.
+    `pairing` makes the candidate pairs (`dedupe`)."""
     leads, contacts = datasets["lead"], datasets["contact"]
     names: dict[str, str] = {}
     if "account" in datasets:
@@ -144,17 +146,16 @@ def lead_matches(datasets: dict[str, pd.DataFrame], spec: MatchSpec) -> pd.DataF
     # Linked, not deduplicated (Splink's link_only): only lead-contact pairs are made and the model
     # is fitted on those. Pairing the contacts among themselves as well (the colleagues a company
     # or a switchboard holds, the namesakes) was most of the work, and none of it could be a match.
-    pairs, probability, _ = match.score(people, spec, side=is_lead)
-    keep = probability >= spec.review
-    left, right, probability = pairs.left[keep], pairs.right[keep], probability[keep]
+    left, right, probability = match.at_or_above(people, spec, spec.review, is_lead,
+                                                 pairing or match.HeldPairs.made)
     lead = np.where(is_lead[left], left, right)
     contact = np.where(is_lead[left], right, left)
     out = pd.DataFrame({
         "lead_source": people["_source"].to_numpy()[lead], "lead_id": people["id"].to_numpy()[lead],
         "contact_source": people["_source"].to_numpy()[contact], "contact_id": people["id"].to_numpy()[contact],
         "probability": np.round(probability, 6), "known": np.where(probability >= spec.merge, "yes", "perhaps")})
-    return out.sort_values(["lead_source", "lead_id", "probability"], ascending=[True, True, False],
-                           kind="stable").reset_index(drop=True)
+    return out.sort_values(["lead_source", "lead_id", "probability", "contact_source", "contact_id"],
+                           ascending=[True, True, False, True, True], kind="stable").reset_index(drop=True)
 
 
 def _legacy(frame: pd.DataFrame) -> pd.Series:

@@ -38,14 +38,14 @@ import pandas as pd
 from crmmigrate.dedupe.blocking import Blocked, Pairs, block, candidate_pairs, key_codes
 from crmmigrate.dedupe.clues import NAME_METHODS, clues, conflicts
 from crmmigrate.dedupe.columns import Column, house_street, name_root, prepared
-from crmmigrate.dedupe.comparisons import LEVELS, compare, levels, normalise, patterns
+from crmmigrate.dedupe.comparisons import LEVELS, Patterns, compare, levels, normalise, patterns, radix_of
 from crmmigrate.dedupe.pairset import HeldPairs, PairSet
 from crmmigrate.dedupe.rules import MatchSpec
 from crmmigrate.dedupe.scoring import HISTOGRAM_EDGES, at_least, probabilities, probabilities_of, score_weights
 from crmmigrate.dedupe.training import Model, fit, fit_steps
 
 __all__ = ["HISTOGRAM_EDGES", "LEVELS", "NAME_METHODS", "Blocked", "Column", "HeldPairs", "Model", "PairSet", "Pairs",
-           "Pairing", "at_least", "candidate_pairs", "candidates", "clues", "compare", "conflicts", "fit", "fit_steps",
+           "Pairing", "at_least", "at_or_above", "candidate_pairs", "candidates", "clues", "compare", "conflicts", "fit", "fit_steps",
            "house_street", "key_codes", "levels", "name_root", "patterns", "prepared", "probabilities",
            "probabilities_of", "score", "score_weights"]
 
@@ -79,3 +79,18 @@ def candidates(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | No
         normalise(values, spec, backwards=True)
         normalising.result()
     return pairs
+
+
+def at_or_above(frame: pd.DataFrame, spec: MatchSpec, threshold: float, side: np.ndarray | None = None,
+                pairing: Pairing = HeldPairs.made) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`score` keeping only the pairs whose match probability is `threshold` or more: their
+    records (left, right, in that order) and probabilities, without a probability for every
+    candidate; the pairs made by `pairing` (by default here)."""
+    values = prepared(frame.reset_index(drop=True), spec.fields)
+    pairs = candidates(values, spec, side, pairing)
+    pairs.compare(values, spec)
+    model = fit(values, spec, pairs)
+    left, right, codes = pairs.at_least(model, threshold)
+    del pairs
+    levels = Patterns(codes, radix_of(spec)).levels()
+    return left, right, probabilities(model, score_weights(model, levels, left))
