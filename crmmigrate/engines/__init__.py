@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # migration.py reads `engine:` with EngineOptions
 ENGINES = ("local", "dask")
 PARTITION_ROWS = 250_000  # rows of an entity cleaned in one task
 PART_BYTES = 64 * 1024 * 1024  # bytes of a source read in one task
-PAIRS_PER_TASK = 2_000_000  # dedupe's candidate pairs compared in one task
+PAIRS_PER_TASK = 2_000_000  # dedupe's candidate pairs made and compared in one share, about
 
 
 class EngineOptions(Strict):
@@ -57,7 +57,8 @@ class EngineOptions(Strict):
     partition_rows: int = Field(PARTITION_ROWS, ge=1, description="rows of an entity cleaned in one task")
     part_bytes: int = Field(PART_BYTES, ge=1, description="bytes of a source read in one task (a delimited "
                             "file by byte ranges, a SQL table by key ranges, Parquet by row groups)")
-    pairs_per_task: int = Field(PAIRS_PER_TASK, ge=1, description="dedupe's candidate pairs compared in one task")
+    pairs_per_task: int = Field(PAIRS_PER_TASK, ge=1,
+                                description="dedupe's candidate pairs made and compared in one share, about")
 
     @model_validator(mode="before")
     @classmethod
