@@ -245,8 +245,16 @@ class Blocked:
     side: np.ndarray | None = None
 
     def pairs(self) -> int:
-        """About how many pairs the keys make, before each pair is kept once (`_pairs_made`)."""
-        return sum(_pairs_made(codes, self.side) for codes in self.keys)
+        """How many pairs the keys make, a pair two keys find counted twice."""
+        total = 0
+        for codes in self.keys:
+            blocked = codes >= 0
+            if self.side is None:
+                sizes = np.bincount(codes[blocked]).astype(np.int64)
+                total += int((sizes * (sizes - 1) // 2).sum())
+            else:
+                total += _pairs_made(codes, self.side)  # a record of each side: ones * others, exactly
+        return total
 
 
 def block(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = None) -> Blocked:

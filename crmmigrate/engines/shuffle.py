@@ -16,7 +16,7 @@ counts (added in the same order of pattern codes), the same weights.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,10 +51,15 @@ class ShuffledPairs:
     def __init__(self, client: Any, blocked: Blocked, shares: int) -> None:
         self.client = client
         self.side, self.skipped = blocked.side, blocked.skipped
-        self.n = len(blocked.keys[0]) if blocked.keys else 0
-        self._blocked = client.scatter(blocked, broadcast=True, hash=False)
-        # hash=False and pure=False throughout, as the engine's other tasks (see ClusterEngine._sent)
-        self._shares = [client.submit(_made, self._blocked, share, shares, pure=False) for share in range(shares)]
+        # Everything the shares are made from is kept while they live: a worker lost later has
+        # its shares made and compared again from these, on the workers left (each is on every
+        # worker). hash=False and pure=False throughout, as the engine's other tasks (see
+        # ClusterEngine._sent); an object is scattered inside a list, as a dict's own keys
+        # would become its keys on the scheduler ("email"), which another run's could be.
+        self._blocked = _everywhere(client, blocked)
+        self._made = [client.submit(_made, self._blocked, share, shares, pure=False) for share in range(shares)]
+        self._shares = self._made
+        self._values: Any = None
         self._sizes: list[int] | None = None
 
     def _each(self, function: Callable[..., Any], *args: Any) -> list[Any]:
@@ -65,39 +70,45 @@ class ShuffledPairs:
             self._sizes = self.client.gather(self._each(len))
         return sum(self._sizes)
 
-    def _waited(self, futures: list[Any], done: Callable[[int], None] | None) -> None:
-        """Until every future is done, telling `done` each share's pairs as its task finishes
-        (nothing is fetched)."""
+    def _done(self, futures: list[Any], done: Callable[[int], None] | None = None) -> Iterator[Any]:
+        """Each future as its task finishes (a task's error raised then), `done` told its share's pairs."""
         from distributed import as_completed
 
         sizes = dict(zip((f.key for f in futures), self._sizes or [0] * len(futures), strict=True))
         for future in as_completed(futures):
+            if future.status == "error":
+                future.result()  # raises the task's error
             if done is not None:
                 done(sizes[future.key])
+            yield future
 
     def compare(self, values: dict[str, Column], spec: MatchSpec, done: Callable[[int], None] | None = None
                 ) -> None:
         len(self)  # the shares' sizes, for `done`
-        sent = self.client.scatter(values, broadcast=True, hash=False)
-        compared = self._each(_compared, sent, spec)
-        self._waited(compared, done)
-        self._shares = compared  # the uncompared shares let go
+        self._values = _everywhere(self.client, values)
+        compared = self._each(_compared, self._values, spec)
+        for _ in self._done(compared, done):
+            pass
+        self._shares = compared
 
     def counts(self, key: int) -> tuple[np.ndarray, np.ndarray]:
         return added_counts(self.client.gather(self._each(_counts, self._blocked, key)))
 
     def best(self, model: Model, n: int) -> np.ndarray:
-        sent = self.client.scatter(model, hash=False)
+        sent = _everywhere(self.client, model)
         best = np.full(n, -np.inf, dtype=np.float32)
-        for records, weights in self.client.gather(self._each(_best, sent, n)):
+        for future in self._done(self._each(_best, sent, n)):  # one share's answer held at a time
+            records, weights = future.result()
+            future.release()
             np.maximum.at(best, records, weights)
         return best
 
     def at_least(self, model: Model, threshold: float, histogram: np.ndarray | None = None,
                  done: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        sent = self.client.scatter(model, hash=False)
+        sent = _everywhere(self.client, model)
         futures = self._each(_kept, sent, threshold)
-        self._waited(futures, done)
+        for _ in self._done(futures, done):
+            pass
         found = self.client.gather(futures)
         if histogram is not None:
             for *_, counted in found:
@@ -105,6 +116,11 @@ class ShuffledPairs:
         if not found:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
         return ordered(*(np.concatenate([part[i] for part in found]) for i in range(3)))
+
+
+def _everywhere(client: Any, value: Any) -> Any:
+    """`value` on every worker, as one future under a key of its own."""
+    return client.scatter([value], broadcast=True, hash=False)[0]
 
 
 def _made(blocked: Blocked, share: int, shares: int) -> Share:
@@ -129,7 +145,7 @@ def _counts(share: Share, blocked: Blocked, key: int) -> tuple[np.ndarray, np.nd
 def _best(share: Share, model: Model, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The share's records' strongest pair's weight, as (records, weights) of those in a pair."""
     best = strongest(model, _found(share), share.left, share.right, n)
-    records = np.flatnonzero(np.isfinite(best))
+    records = np.flatnonzero(np.isfinite(best)).astype(np.int32)
     return records, best[records]
 
 
