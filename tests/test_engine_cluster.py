@@ -330,7 +330,7 @@ def test_dedupe_with_its_pairs_shuffled_on_the_workers_is_dedupe_here(scheduler:
 
     crm = make_crm(4000, seed=5)
     rules = load_dedupe_rules(RULES_DIR / "dedupe.yaml")
-    engine = ClusterEngine(EngineOptions(name="dask", scheduler=scheduler, pairs_per_task=5000))
+    engine = ClusterEngine(EngineOptions(name="dask", scheduler=scheduler, pairs_per_task=300))
     made: list[object] = []
 
     def pairing(values, spec, blocked):
@@ -373,3 +373,57 @@ def test_dedupe_with_its_pairs_shuffled_on_the_workers_is_dedupe_here(scheduler:
         assert (ours.prior, ours.histogram, ours.candidates) == (theirs.prior, theirs.histogram, theirs.candidates)
     for entity, frame in here.datasets.items():
         pd.testing.assert_frame_equal(there.datasets[entity], frame, obj=entity)
+
+
+def test_a_worker_lost_after_dedupe_pairs_are_compared_on_the_workers_changes_no_answer() -> None:
+    """Dedupe's pairs in shares on the workers (`ShuffledPairs`): the worker holding the most
+    compared shares is killed (SIGKILL); its nanny starts another, the lost shares are made and
+    compared again from what they were made of, and every answer fitting and scoring ask is
+    still the answer of the pairs held here."""
+    from collections import Counter
+
+    import numpy as np
+
+    from crmmigrate.dedupe import load_dedupe_rules, match
+    from crmmigrate.defaults import RULES_DIR
+    from crmmigrate.engines.cluster import ClusterEngine
+    from crmmigrate.engines.shuffle import ShuffledPairs
+
+    crm = make_crm(3000, seed=5)
+    spec = load_dedupe_rules(RULES_DIR / "dedupe.yaml").entities["contact"]
+    values = match.prepared(crm.contacts.reset_index(drop=True), spec.fields)
+    held = match.candidates(values, spec)
+    held.compare(values, spec)
+    model = match.fit(values, spec, held)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0", silence_logs=logging.CRITICAL)
+    client = distributed.Client(cluster)
+    engine = ClusterEngine(EngineOptions(name="dask", scheduler=cluster.scheduler_address, pairs_per_task=500))
+    try:
+        shuffled = match.candidates(values, spec, pairing=engine.pairing)
+        assert isinstance(shuffled, ShuffledPairs)
+        shuffled.compare(values, spec)
+        holders = Counter(a for held_by in client.who_has(shuffled._shares).values() for a in held_by)
+        victim, shares = holders.most_common(1)[0]
+        assert shares > 0
+        killed = client.run(os.getpid)[victim]
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 60  # polled: the nanny takes a moment, the scheduler too
+
+        def pids() -> list[int]:
+            return list(client.run(os.getpid, on_error="ignore").values())  # the dead one may still be listed
+
+        while time.monotonic() < deadline and (len(pids()) < 2 or killed in pids()):
+            time.sleep(0.2)
+        assert killed not in pids() and len(pids()) == 2
+
+        for key in range(len(spec.blocking)):
+            for a, b in zip(shuffled.counts(key), held.counts(key), strict=True):
+                np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(shuffled.best(model, len(crm.contacts)), held.best(model, len(crm.contacts)))
+        for a, b in zip(shuffled.at_least(model, 0.3), held.at_least(model, 0.3), strict=True):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        engine.close()
+        client.close()
+        cluster.close()

@@ -58,7 +58,7 @@ class EngineOptions(Strict):
     part_bytes: int = Field(PART_BYTES, ge=1, description="bytes of a source read in one task (a delimited "
                             "file by byte ranges, a SQL table by key ranges, Parquet by row groups)")
     pairs_per_task: int = Field(PAIRS_PER_TASK, ge=1,
-                                description="dedupe's candidate pairs made and compared in one share, about")
+                                description="about how many of dedupe's candidate pairs one share makes and compares")
 
     @model_validator(mode="before")
     @classmethod
