@@ -52,7 +52,7 @@ from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load
 from crmmigrate.load.id_map import Ledger
 from crmmigrate.load.gate import loadable
 from crmmigrate.load.lock import Waiting, target_lock
-from crmmigrate.load.merges import MergedInTarget, keep_merged, merged_rows
+from crmmigrate.load.merges import MergedInTarget, keep_merged
 from crmmigrate.load.repair import Repair, repair_id_map
 from crmmigrate.load.schema import id_map_key
 from crmmigrate.mapping.engine import MapReport
@@ -380,18 +380,25 @@ def _dedupe(migration: Migration, engine: Engine, ledger: _Ledger, state: RunSta
         with stages.told("dedupe", ", ".join(deduped_entities) or "nothing to dedupe", records):
             # Only what the gate lets through; leads are checked against contacts when both go in.
             leads = rules.leads if {"lead", "contact"} <= set(state.order) else None
-            state.deduped = dedupe(
-                state.datasets, DedupeRules(entities={e: rules.entities[e] for e in deduped_entities}, leads=leads),
-                decisions=read_decisions(migration.decisions), loaded=ledger.loaded(deduped_entities),
-                invalid=_invalid_values(state.validation), progress=stages.progress, pairing=engine.pairing)
+            chosen = DedupeRules(entities={e: rules.entities[e] for e in deduped_entities}, leads=leads)
+            decisions, loaded = read_decisions(migration.decisions), ledger.loaded(deduped_entities)
+            # The cleaned records are handed over, not kept here: dedupe lets each entity's go
+            # once it has its deduplicated records (a second copy of accounts and contacts
+            # through the leads' matching, else), keeping only the merged records as cleaned,
+            # which are what merged_record keeps of them.
+            state.deduped = dedupe(_handed_over(state), chosen, decisions=decisions, loaded=loaded,
+                                   invalid=_invalid_values(state.validation), progress=stages.progress,
+                                   pairing=engine.pairing)
             state.datasets = state.deduped.datasets
             stages.write_dedupe(state.deduped)
-    # merged_record keeps each merged record's values as cleaned: those rows are all the load
-    # needs of the cleaned frames, which dedupe's own (re-pointed, merged) replaced; letting
-    # the rest go saves a second copy of every changed frame through the load.
-    state.merged_values = {found.entity: merged_rows(state.cleaned.datasets[found.entity], found.merged)
-                           for found in state.deduped.entities if found.entity in state.cleaned.datasets}
+    state.merged_values = state.deduped.merged_records
+
+
+def _handed_over(state: RunState) -> dict[str, pd.DataFrame]:
+    """The run's datasets, which it no longer holds (nor its clean result)."""
+    datasets, state.datasets = state.datasets, {}
     state.cleaned.datasets = {}
+    return datasets
 
 
 def _load(migration: Migration, engine: sa.Engine, ledger: _Ledger, state: RunState, stages: StageContext, *,

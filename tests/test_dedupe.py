@@ -511,3 +511,46 @@ def test_dedupe_command_writes_the_results_and_review_takes_decisions(tmp_path):
     assert "0 pair(s) to review (1 decided already)" in runner.invoke(
         app, ["dedupe", "review", str(only_contacts), "--decisions", str(decisions)]).stdout
 
+
+
+def test_each_entitys_records_are_let_go_once_deduplicated_and_its_merged_records_kept_as_given(sample_datasets):
+    """dedupe holds an entity's records as given only until they are deduplicated: by the
+    time leads are matched against contacts, the accounts and contacts the caller handed over
+    (and their columns) are gone, which is a whole copy of each less at the run's peak. What
+    merged_record keeps of them stays: each merged record as it was given, its pointers not
+    re-pointed to a merged parent's survivor."""
+    import gc
+    import weakref
+
+    as_given = {entity: frame.copy(deep=True) for entity, frame in sample_datasets.items()}
+    watched: dict[str, tuple[weakref.ref, weakref.ref]] = {}
+
+    def handed_over() -> dict[str, pd.DataFrame]:
+        datasets = {entity: frame.copy(deep=True) for entity, frame in sample_datasets.items()}
+        for entity in ("account", "contact"):
+            watched[entity] = (weakref.ref(datasets[entity]), weakref.ref(datasets[entity]["id"].array))
+        return datasets
+
+    gone_by_leads: dict[str, tuple[bool, bool]] = {}
+
+    def progress(stage: str, item: str, done: int, total: int | None) -> None:
+        if item.startswith("lead:") and not gone_by_leads:
+            gc.collect()
+            gone_by_leads.update({entity: (frame() is None, column() is None)
+                                  for entity, (frame, column) in watched.items()})
+
+    result = dedupe(handed_over(), RULES, progress=progress)
+
+    assert gone_by_leads == {"account": (True, True), "contact": (True, True)}
+    assert len(result.lead_matches)
+    repointed_away = 0
+    for found in result.entities:
+        kept = result.merged_records[found.entity]
+        assert len(kept) == len(found.merged) > 0
+        assert kept["_row"].tolist() == found.merged["_row"].tolist()
+        expected = as_given[found.entity].iloc[found.merged_at]
+        pd.testing.assert_frame_equal(kept.reset_index(drop=True), expected.reset_index(drop=True))
+        if found.entity == "contact":
+            survivors = set(result.entities[0].merged["legacy_id"])  # accounts merged away
+            repointed_away = int(kept["account_id"].astype("str").str.strip().isin(survivors).sum())
+    assert repointed_away > 0, "no merged contact points at a merged account: the samples should have one"

@@ -50,6 +50,8 @@ class EntityDedupe:
     histogram: dict = field(default_factory=dict)
     # What the data could not decide, each with what to do about it (shown, and in summary.json).
     warnings: list[str] = field(default_factory=list)
+    # Each merged record's position among the records deduplicated (the rows of `merged`).
+    merged_at: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def review(self) -> pd.DataFrame:
@@ -72,6 +74,9 @@ class DedupeResult:
     entities: list[EntityDedupe]
     repointed: dict[str, int]  # entity.field -> pointers re-pointed to a survivor
     lead_matches: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(LEAD_MATCH_COLUMNS)))
+    # entity -> its merged records as dedupe was given them, before any pointer was re-pointed
+    # (what merged_record keeps of them)
+    merged_records: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         known = self.lead_matches["known"].value_counts()
@@ -90,12 +95,16 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
     the (file, row, field) values validation failed, which no surviving record takes from
     another record. `progress` is told each entity's phases (`find_duplicates`); `pairing`
     makes each entity's candidate pairs (default: `match.HeldPairs.made`, every pair in this
-    process; the cluster engine's leaves them on its workers)."""
+    process; the cluster engine's leaves them on its workers). An entity's records as given
+    are let go once it is deduplicated (only its merged records are kept, `merged_records`):
+    a caller that keeps no reference to them has their memory back before the next entity."""
+    given = dict(datasets)
     datasets = {name: frame.copy(deep=False) for name, frame in datasets.items()}  # copy on write: theirs stay
     decisions = decisions if decisions is not None else pd.DataFrame(columns=list(DECISION_COLUMNS))
     loaded = loaded or set()
     found: list[EntityDedupe] = []
     repointed: dict[str, int] = {}
+    merged_records: dict[str, pd.DataFrame] = {}
     for name in MODEL.load_order():
         if name not in rules.entities or name not in datasets or datasets[name].empty:
             continue
@@ -106,6 +115,7 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
             invalid=invalid, progress=progress, pairing=pairing)
         datasets[name] = deduped
         found.append(result)
+        merged_records[name] = given.pop(name).iloc[result.merged_at]
         survivors = dict(zip(result.merged["legacy_id"], result.merged["survivor_id"], strict=True))
         legacy = _legacy(deduped)
         ids = pd.DataFrame({"s": deduped["_source"].astype(str), "id": legacy}).drop_duplicates()["id"]
@@ -119,7 +129,8 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
         tally = Tally(progress, "dedupe", "lead: matched to contacts", len(datasets["lead"]) + len(datasets["contact"]))
         matches = lead_matches(datasets, rules.leads, pairing)
         tally.finish()
-    return DedupeResult(datasets, found, repointed, matches)
+    del given
+    return DedupeResult(datasets, found, repointed, matches, merged_records)
 
 
 def lead_matches(datasets: dict[str, pd.DataFrame], spec: MatchSpec, pairing: match.Pairing | None = None
@@ -240,8 +251,8 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     surviving = phase("survivors", n)
     evidence = _pairs_frame(entity, frame, spec, values, scored, model, groups.refused, forced, apart,
                             clue, pointers)
-    clusters, merged, deduped = _survive(entity, frame, spec, groups.label, evidence, loaded or set(),
-                                         children or {}, invalid or set())
+    clusters, merged, deduped, merged_at = _survive(entity, frame, spec, groups.label, evidence, loaded or set(),
+                                                    children or {}, invalid or set())
     surviving.finish()
     skipped = [(" + ".join(f"{p.field}:{p.transform}" for p in spec.blocking[k]), v, s) for k, v, s in skipped]
     found = EntityDedupe(entity, n, candidates, evidence, clusters, merged, skipped,
@@ -249,6 +260,7 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
                          histogram={"edges": match.HISTOGRAM_EDGES.tolist(), "counts": histogram.tolist(),
                                     "merge": _weight(spec.merge), "review": _weight(spec.review)})
     found.warnings = undecided(found, spec, model)
+    found.merged_at = merged_at
     return found, deduped.drop(columns=["_legacy"])
 
 
@@ -424,14 +436,15 @@ def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict
 
 def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarray, scored: pd.DataFrame,
              loaded: set[tuple[str, str]], children: dict[str, int],
-             invalid: set[tuple[str, str, str]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Clusters, merged records and the deduplicated frame, every cluster at once."""
+             invalid: set[tuple[str, str, str]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Clusters, merged records, the deduplicated frame and where the merged records are in
+    `frame`, every cluster at once."""
     fields = [f for f in MODEL.entity(entity).field_names if f != "id" and f in frame]
     sizes = np.bincount(label, minlength=len(frame))
     in_cluster = np.flatnonzero(sizes[label] > 1)
     if not len(in_cluster):
         return (pd.DataFrame(columns=list(CLUSTER_COLUMNS)), pd.DataFrame(columns=list(MERGED_COLUMNS)),
-                frame.copy())
+                frame.copy(), np.zeros(0, np.int64))
     records = frame.loc[in_cluster].assign(_cluster=label[in_cluster])
     text = texts(records, fields)
     ranked = rank(records, spec.survivorship, fields=fields, loaded=loaded, children=children, text=text)
@@ -463,10 +476,11 @@ def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarra
         "cluster": cluster_id.loc[gone["_cluster"]].to_numpy(),
     }, columns=list(MERGED_COLUMNS))
     staying = np.ones(len(frame), dtype=bool)
-    staying[frame.index.get_indexer(gone.index)] = False
+    merged_at = frame.index.get_indexer(gone.index).astype(np.int64)
+    staying[merged_at] = False
     keep = np.flatnonzero(staying)
     deduped = frame.iloc[keep]
     rows = np.searchsorted(keep, frame.index.get_indexer(survivor_of.loc[values.index]))  # survivors stay
     for name in fields:
         deduped.iloc[rows, deduped.columns.get_loc(name)] = values[name].to_numpy()
-    return clusters, merged, deduped
+    return clusters, merged, deduped, merged_at

@@ -102,12 +102,6 @@ def _provenance_keys(frame: pd.DataFrame) -> pd.Index:
                     + frame["_row"].astype(str))
 
 
-def merged_rows(records: pd.DataFrame, merged: pd.DataFrame) -> pd.DataFrame:
-    """The rows of `records` that `keep_merged` reads for the `merged` records (by provenance:
-    source, file, row), in their order: all it needs of a whole entity's records."""
-    return records[_provenance_keys(records).isin(_provenance_keys(merged))]
-
-
 def _originals(entity: str, merged: pd.DataFrame, records: pd.DataFrame) -> tuple[list[str], list[str | None]]:
     """Each merged record's canonical values (JSON text of field: text, or null) and custom
     fields (JSON text, as the loader stores them), found among `records` by provenance
