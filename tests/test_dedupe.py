@@ -512,7 +512,6 @@ def test_dedupe_command_writes_the_results_and_review_takes_decisions(tmp_path):
         app, ["dedupe", "review", str(only_contacts), "--decisions", str(decisions)]).stdout
 
 
-
 def test_each_entitys_records_are_let_go_once_deduplicated_and_its_merged_records_kept_as_given(sample_datasets):
     """dedupe holds an entity's records as given only until they are deduplicated: by the
     time leads are matched against contacts, the accounts and contacts the caller handed over

@@ -43,8 +43,6 @@ def _transform(column: Column, transform: str) -> tuple[np.ndarray, pa.Array]:
     return np.append(mapped, np.int32(-1))[column.codes], keys
 
 
-
-
 def _sorted_tokens(text: pd.Series) -> pd.Series:
     """Each value's words casefolded, in sorted order, joined by a space: one- and two-word
     values (most names) in Arrow, longer ones one by one."""

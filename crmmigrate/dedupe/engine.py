@@ -84,7 +84,6 @@ class DedupeResult:
                 "leads_known": int(known.get("yes", 0)), "leads_perhaps_known": int(known.get("perhaps", 0))}
 
 
-
 def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: pd.DataFrame | None = None,
            loaded: set[tuple[str, str, str]] | None = None,
            invalid: set[tuple[str, str, str]] | None = None, progress: Progress | None = None,
