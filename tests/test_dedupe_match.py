@@ -219,7 +219,6 @@ def test_level_patterns_count_the_pairs_of_each_combination():
     assert counts.sum() == len(left)
 
 
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(2, 60), st.lists(st.integers(0, 2**31 - 1), min_size=1, max_size=3), st.integers(1, 7),
        st.booleans(), st.integers(0, 2**31 - 1))
