@@ -57,15 +57,22 @@ Pairing = Callable[[dict[str, Column], MatchSpec, Blocked], PairSet]
 def score(frame: pd.DataFrame, spec: MatchSpec, pointers: tuple[str, ...] = (), side: np.ndarray | None = None
           ) -> tuple[Pairs, np.ndarray, Model]:
     """The candidate pairs of a frame's records (positions), their match probabilities and the
-    fitted model: matching without clusters or survivors (for benchmarks, the review and leads
-    against contacts). With `side` (per record, whether it is of the first of two datasets
-    linked), the two are linked: only pairs of a record of each are made, and the model is
-    fitted on those (`candidate_pairs`, `fit`)."""
-    values = prepared(frame.reset_index(drop=True), spec.fields)
-    held = candidates(values, spec, side)
-    held.compare(values, spec)
-    model = fit(values, spec, held, pointers)
+    fitted model: matching without clusters or survivors (for benchmarks and the review). With
+    `side` (per record, whether it is of the first of two datasets linked), the two are linked:
+    only pairs of a record of each are made, and the model is fitted on those
+    (`candidate_pairs`, `fit`)."""
+    held, model = _fitted(frame, spec, pointers, side, HeldPairs.made)
+    assert isinstance(held, HeldPairs) and held.found is not None
     return held.pairs, probabilities_of(model, held.found, held.pairs.left), model
+
+
+def _fitted(frame: pd.DataFrame, spec: MatchSpec, pointers: tuple[str, ...], side: np.ndarray | None,
+            pairing: Pairing) -> tuple[PairSet, Model]:
+    """A frame's candidate pairs (made by `pairing`), compared, and the model fitted on them."""
+    values = prepared(frame.reset_index(drop=True), spec.fields)
+    pairs = candidates(values, spec, side, pairing)
+    pairs.compare(values, spec)
+    return pairs, fit(values, spec, pairs, pointers)
 
 
 def candidates(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = None,
@@ -86,10 +93,7 @@ def at_or_above(frame: pd.DataFrame, spec: MatchSpec, threshold: float, side: np
     """`score` keeping only the pairs whose match probability is `threshold` or more: their
     records (left, right, in that order) and probabilities, without a probability for every
     candidate; the pairs made by `pairing` (by default here)."""
-    values = prepared(frame.reset_index(drop=True), spec.fields)
-    pairs = candidates(values, spec, side, pairing)
-    pairs.compare(values, spec)
-    model = fit(values, spec, pairs)
+    pairs, model = _fitted(frame, spec, (), side, pairing)
     left, right, codes = pairs.at_least(model, threshold)
     del pairs
     levels = Patterns(codes, radix_of(spec)).levels()
