@@ -7,6 +7,7 @@ go of it, so their work is shared among threads (`cores` says how many).
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import time
@@ -15,6 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 AT_LEAST = 20_000  # calls from which sharing them is considered
+# Records of an entity from which its work (its fields cleaned, its rows checked) is shared
+# among forked processes (`apart`): below it, forking costs more than the second core gives.
+APART_ROWS = 50_000
 SAMPLE = 2_000  # calls timed first, on this core, to decide
 SECONDS = 3.0  # what the rest must be expected to take on one core to be shared
 
@@ -32,8 +36,9 @@ def cores(limit: int = 8) -> int:
 def can_fork() -> bool:
     """This process may share work among forked children: it runs where fork exists and is not
     itself a daemon (a worker of the cluster engine is one, and has the cluster's cores to
-    share instead)."""
-    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+    share instead), nor one of `apart`'s processes (which share the cores already)."""
+    return ("fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+            and not _IN_APART)
 
 
 _WORK: Callable[[Any], Any] | None = None  # what the forked processes of `each` call
@@ -66,3 +71,47 @@ def each(function: Callable[[Any], Any], items: list) -> list:
 def _forked(items: list) -> list:
     assert _WORK is not None
     return [_WORK(item) for item in items]
+
+
+_APART: Callable[[Any], Any] | None = None  # what `apart`'s forked processes call
+_IN_APART = False  # this process is one of them
+
+
+def apart(function: Callable[[Any], Any], items: list) -> list:
+    """function(item) for every item, in order, shared among forked processes, one per core
+    (or here, where there is one core or no fork). They inherit `function` and whatever it
+    reads as it is when called, so only the items and the results are pickled; within them,
+    `each` does its work itself. For work the caller knows is worth it: a few large items."""
+    workers = min(cores(), len(items))
+    if workers < 2 or not can_fork():
+        return [function(item) for item in items]
+    global _APART
+    _APART = function
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_entered) as pool:
+            return list(pool.map(_called, items))
+    finally:
+        _APART = None
+        give_back()  # the results came as pickles, into this process's C heap
+
+
+def _entered() -> None:
+    global _IN_APART
+    _IN_APART = True
+
+
+def _called(item: Any) -> Any:
+    assert _APART is not None
+    return _APART(item)
+
+
+def give_back() -> None:
+    """The C heap's free pages given back to the system (glibc's malloc_trim; elsewhere
+    nothing). What comes back from forked processes comes as pickles: its buffers are this
+    process's heap, not Arrow's pool, and once let go they leave holes glibc keeps unless asked."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return
+    trim(0)

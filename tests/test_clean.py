@@ -360,3 +360,50 @@ def test_cleaning_a_whole_in_slices_is_cleaning_it_whole(sample_datasets):
     pd.testing.assert_frame_equal(parts.changes, whole.changes)
     pd.testing.assert_frame_equal(parts.notes, whole.notes)
     assert parts.as_dict() == whole.as_dict()
+
+
+def _cleaned_apart(datasets, rules, monkeypatch, *, apart: bool):
+    from crmmigrate import parallel
+
+    monkeypatch.setattr(parallel, "APART_ROWS", 0 if apart else 1 << 62)
+    return clean({k: v.copy() for k, v in datasets.items()}, rules=rules, region="US")
+
+
+def _assert_same_clean(here, apart) -> None:
+    assert sorted(apart.datasets) == sorted(here.datasets)
+    for name, frame in here.datasets.items():
+        pd.testing.assert_frame_equal(apart.datasets[name], frame, obj=name)
+    pd.testing.assert_frame_equal(apart.changes, here.changes)
+    pd.testing.assert_frame_equal(apart.notes, here.notes)
+    assert [f.as_dict() for f in apart.fields] == [f.as_dict() for f in here.fields]
+
+
+def test_fields_cleaned_side_by_side_in_processes_clean_as_one_after_another(monkeypatch, sample_datasets):
+    """A realistic set (census names and namesakes, dirty phones, dates, countries: bench's
+    make_crm) and the samples, each field cleaned in a forked process, against clean here."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from realistic import make_crm
+
+    rules = load_cleaning()
+    for datasets in (make_crm(3000, seed=3).datasets(), sample_datasets):
+        here = _cleaned_apart(datasets, rules, monkeypatch, apart=False)
+        apart = _cleaned_apart(datasets, rules, monkeypatch, apart=True)
+        assert len(here.changes) > 100
+        _assert_same_clean(here, apart)
+
+
+def test_a_field_is_cleaned_side_by_side_only_with_fields_it_does_not_read():
+    """Waves of fields cleaned side by side: a field that reads the record's country (a phone)
+    after the country field is cleaned in a later wave, on the countries as cleaned; before it,
+    beside it (it reads the countries as they were, as one field after another does)."""
+    from crmmigrate.clean.engine import _waves
+
+    account = MODEL.entity("account")
+    field = {f.name: f for f in account.fields}
+    assert _waves(account, [field[n] for n in ("name", "phone", "billing_country", "website")]) == [[0, 1, 2], [3]]
+    assert _waves(account, [field[n] for n in ("billing_country", "phone")]) == [[0], [1]]
+    assert _waves(account, [field[n] for n in ("name", "phone", "email")]) == [[0, 1, 2]]
+    lead = MODEL.entity("lead")  # no country field: every field in one wave
+    assert _waves(lead, [f for f in lead.fields if f.name != "id"]) == [list(range(len(lead.fields) - 1))]

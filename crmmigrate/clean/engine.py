@@ -97,13 +97,27 @@ def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: st
         sources = countries.source_regions(frame, region, regions)
         todo = [(f, steps) for f in entity.fields if f.name in frame and (steps := rules.steps(name, f))]
         tally = Tally(progress, "clean", name, len(frame))
-        for number, (model_field, steps) in enumerate(todo, start=1):
-            report, changed, noted = _clean_field(out, entity, model_field, steps, sources,
-                                                  date_orders.get((name, model_field.name)))
-            reports.append(report)
-            changes.append(changed)
-            notes.append(noted)
-            tally.part(number, len(todo))
+
+        def field_cleaned(at: int, out: pd.DataFrame = out, entity: Entity = entity, sources: pd.Series = sources,
+                          todo: list = todo) -> tuple[FieldReport, pd.DataFrame, pd.DataFrame, pd.Series]:
+            model_field, steps = todo[at]
+            return _clean_field(out, entity, model_field, steps, sources,
+                                date_orders.get((entity.name, model_field.name)))
+
+        number = 0
+        for wave in _waves(entity, [f for f, _ in todo]):
+            # A large entity's fields are cleaned side by side in forked processes, each on the
+            # records as the fields before its wave left them; their changed values come back.
+            share = len(frame) >= parallel.APART_ROWS and len(wave) > 1
+            found = parallel.apart(field_cleaned, wave) if share else [field_cleaned(at) for at in wave]
+            for at, (report, changed, noted, after) in zip(wave, found, strict=True):
+                if share and len(after):
+                    out.loc[after.index, todo[at][0].name] = after
+                reports.append(report)
+                changes.append(changed)
+                notes.append(noted)
+                number += 1
+                tally.part(number, len(todo))
         tally.finish()
         cleaned[name] = out
     return CleanResult(
@@ -207,9 +221,25 @@ def decide_dates(values: dict[tuple[str, str], list[str]]) -> DateOrders:
     return {key: decide_date_order(written) for key, written in values.items()}
 
 
+def _waves(entity: Entity, fields: list[ModelField]) -> list[list[int]]:
+    """The positions of `fields`, in order, in waves whose fields can be cleaned side by side:
+    each field then sees the records as every field before it left them, as when they are
+    cleaned one after another. Besides its own values, a field reads the legacy id (its change
+    lines') and the record's country (a phone's steps): one of those cleaned in the wave ends it."""
+    read = {"id", *filter(None, [_country_column(entity)])}
+    waves: list[list[int]] = [[]]
+    for at in range(len(fields)):
+        if any(fields[earlier].name in read for earlier in waves[-1]):
+            waves.append([])
+        waves[-1].append(at)
+    return [wave for wave in waves if wave]
+
+
 def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, steps: list[Step],
                  source_regions: pd.Series, dates: DateDecision | None
-                 ) -> tuple[FieldReport, pd.DataFrame, pd.DataFrame]:
+                 ) -> tuple[FieldReport, pd.DataFrame, pd.DataFrame, pd.Series]:
+    """One field cleaned in `frame` (changed in place), its report, change and note lines, and
+    the values it changed (by the frame's index)."""
     name = model_field.name
     report = FieldReport(entity.name, name, [s.name for s in steps])
     values = frame[name].astype(object)
@@ -258,7 +288,7 @@ def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, s
         entity=entity.name, field=name, value=noted.loc[note_rows.index, "value"].to_numpy(),
         rule=[r for r, _ in note_rows], note=[n for _, n in note_rows])
     report.notes = len(note_log)
-    return report, change_log, note_log
+    return report, change_log, note_log, changed["after"]
 
 
 def _distinct_rows(context: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
