@@ -56,7 +56,8 @@ class EngineOptions(Strict):
                                      "[default: Dask's, the machine's memory shared]")
     partition_rows: int = Field(PARTITION_ROWS, ge=1, description="rows of an entity cleaned in one task")
     part_bytes: int = Field(PART_BYTES, ge=1, description="bytes of a source read in one task (a delimited "
-                            "file by byte ranges, a SQL table by key ranges, Parquet by row groups)")
+                            "file by byte ranges, a SQL table by key ranges, Parquet by row groups); the "
+                            "local engine reads large sources in such parts too, in forked processes")
     pairs_per_task: int = Field(PAIRS_PER_TASK, ge=1,
                                 description="about how many of dedupe's candidate pairs one share makes and compares")
 
@@ -158,4 +159,4 @@ def open_engine(options: EngineOptions | None) -> Engine:
         return ClusterEngine(options)
     from crmmigrate.engines.local import LocalEngine
 
-    return LocalEngine()
+    return LocalEngine(options)

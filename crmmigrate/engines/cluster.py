@@ -43,12 +43,10 @@ from crmmigrate.dedupe.columns import Column
 from crmmigrate.dedupe.pairset import HeldPairs, PairSet
 from crmmigrate.dedupe.rules import MatchSpec
 from crmmigrate.engines import EngineOptions, PartRead
-from crmmigrate.engines.reading import PartReader
+from crmmigrate.engines.reading import PartsReading, queued_parts, read_part
 from crmmigrate.engines.shuffle import ShuffledPairs
 from crmmigrate.errors import CrmMigrateError
-from crmmigrate.extract import ExtractReport
-from crmmigrate.extract.partitions import Part, open_part, partitions
-from crmmigrate.mapping.engine import Mapper, MapReport
+from crmmigrate.extract.partitions import Part
 from crmmigrate.migration import PlannedSource
 from crmmigrate.progress import Progress, Tally
 from crmmigrate.validate import ValidationResult, validate
@@ -162,14 +160,8 @@ class ClusterEngine:
         in work at any time (`_ahead`), so the workers stay busy across sources while the parts
         read and not yet taken (their records as read, mapped and filtered) stay few."""
         self._mapped = {}
-        self._queue = []
-        readings = []
-        for source in planned:
-            parts = partitions(source.source, self.options.part_bytes)
-            reading = ClusterReading(self, source, len(parts))
-            self._queue += [(reading, source, part, number == 0) for number, part in enumerate(parts)]
-            readings.append(reading)
-        self._queue.reverse()  # popped from the end: the first part first
+        readings, self._queue = queued_parts(planned, self.options.part_bytes,
+                                             lambda source, parts: ClusterReading(self, source, parts))
         self._ahead()
         return readings
 
@@ -309,70 +301,37 @@ class ClusterEngine:
             self.cluster.close()
 
 
-class ClusterReading:
+class ClusterReading(PartsReading):
     """One source's parts, read and mapped on the workers, taken in order."""
 
     def __init__(self, engine: ClusterEngine, planned: PlannedSource, count: int) -> None:
+        super().__init__(planned, count)
         self.engine = engine
-        self.planned = planned
-        self.count = count  # parts
         self.futures: list[Any] = []  # the parts sent to the workers, in order (by the engine)
-        self.reports: list[ExtractReport] = []
-        self.mapper: Mapper | None = None
 
-    def parts(self) -> Iterator[PartRead]:
-        client = self.engine.client
-        mapped = self.engine._mapped.setdefault(self.planned.entity, [])
-        for number in range(self.count):
-            assert number < len(self.futures), "a source's parts are taken in the order they were sent"
-            future = self.futures[number]
-            part = future.result()
-            self.engine._taken()
-            self.reports.append(part.report)
-            if part.tally is not None:
-                if self.mapper is None:
-                    self.mapper = Mapper(self.planned.mapping, part.columns)
-                self.mapper.absorb(part.tally)
-            if part.extracted and len(part.mapped):
-                # The records stay where they were mapped, for clean; the rest of the part is let go.
-                mapped.append((client.submit(_mapped, future, pure=False), len(part.mapped)))
-            yield part
-            future.release()
-        self.futures = []
+    def _take(self, number: int) -> PartRead:
+        assert number < len(self.futures), "a source's parts are taken in the order they were sent"
+        future = self.futures[number]
+        part = future.result()
+        self.engine._taken()
+        if part.extracted and len(part.mapped):
+            # The records stay where they were mapped, for clean; the rest of the part is let go.
+            self.engine._mapped.setdefault(self.planned.entity, []).append(
+                (self.engine.client.submit(_mapped, future, pure=False), len(part.mapped)))
+        return part
 
-    def finish(self) -> tuple[ExtractReport, MapReport]:
-        assert self.mapper is not None, "finish() before parts()"
-        return ExtractReport.combine(self.reports), self.mapper.finish()
+    def _let_go(self, number: int) -> None:
+        self.futures[number].release()
+        if number == self.count - 1:
+            self.futures = []
 
 
 # -- what the workers run (module functions: pickled by reference) -------------------------------
 
 
-def read_part(planned: PlannedSource, part: Part, first: bool) -> PartRead:
-    """One part of a source read and mapped: its chunks joined into one PartRead."""
-    reader = PartReader(planned, open_part(part), first=first)
-    reads = list(reader)
-    mapped = [r.mapped for r in reads if r.extracted]
-    removed = [r.removed for r in reads if r.extracted]
-    return PartRead(
-        extracted=[chunk for r in reads for chunk in r.extracted],
-        mapped=_joined(mapped), removed=_joined(removed),
-        rejects=[x for r in reads for x in r.rejects], too_long=[x for r in reads for x in r.too_long],
-        report=reader.extraction.report, tally=reader.mapper.tally() if reader.mapper else None,
-        columns=reads[0].columns if reads else [],
-        seconds={stage: sum(r.seconds.get(stage, 0.0) for r in reads) for stage in ("extract", "map")},
-    )
-
-
 def clean_part(entity: str, frame: pd.DataFrame, rules: CleaningRules, region: str | None,
                regions: dict[str, str] | None, orders: dict) -> CleanResult:
     return clean({entity: frame}, rules=rules, region=region, regions=regions, date_orders=orders)
-
-
-def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    if not frames:
-        return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _checked(entity: str, frame: pd.DataFrame, rules: ValidationRules, targets: Targets,
@@ -433,4 +392,3 @@ def _rows(frame: pd.DataFrame, start: int, stop: int) -> pd.DataFrame:
     if start == 0 and stop == len(frame):
         return frame
     return frame.iloc[start:stop].reset_index(drop=True)
-

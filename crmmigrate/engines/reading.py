@@ -1,17 +1,21 @@
 """One part of a source read chunk by chunk and mapped: the work both engines do per source
-part (the embedded engine's one part is the whole source)."""
+part (the embedded engine's one part is the whole source, unless it reads the parts in
+processes of its own). `PartsReading` takes a source's parts, read elsewhere, in order, and adds
+up their figures to the whole source's."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pandas as pd
 
 from crmmigrate.engines import PartRead
-from crmmigrate.extract import Extraction, Reject
+from crmmigrate.extract import Extraction, ExtractReport, Reject
+from crmmigrate.extract.partitions import Part, open_part, partitions
 from crmmigrate.load.schema import too_long_id_reason, too_long_ids
-from crmmigrate.mapping.engine import Mapper
+from crmmigrate.mapping.engine import Mapper, MapReport
 from crmmigrate.migration import PlannedSource
 from crmmigrate.model import PROVENANCE
 
@@ -61,3 +65,79 @@ class PartReader:
         return PartRead([chunk], mapped, removed, list(self.extraction.rejects) if last else [], too_long,
                         self.extraction.report, None, list(chunk.columns),
                         {"extract": extract_seconds, "map": time.perf_counter() - clock})
+
+
+class PartsReading:
+    """One source's parts, each read and mapped elsewhere (`read_part`: in a process or on a
+    Dask worker), taken in order; their reports and mapping tallies add up to the whole
+    source's. `_take(number)` gives a part once it is read; `_let_go(number)` is told once the
+    run has taken it."""
+
+    def __init__(self, planned: PlannedSource, count: int) -> None:
+        self.planned = planned
+        self.count = count  # parts
+        self.reports: list[ExtractReport] = []
+        self.mapper: Mapper | None = None
+
+    def _take(self, number: int) -> PartRead:
+        raise NotImplementedError
+
+    def _let_go(self, number: int) -> None:
+        pass
+
+    def parts(self) -> Iterator[PartRead]:
+        for number in range(self.count):
+            part = self._take(number)
+            self.reports.append(part.report)
+            if part.tally is not None:
+                if self.mapper is None:
+                    self.mapper = Mapper(self.planned.mapping, part.columns)
+                self.mapper.absorb(part.tally)
+            yield part
+            self._let_go(number)
+
+    def finish(self) -> tuple[ExtractReport, MapReport]:
+        assert self.mapper is not None, "finish() before parts()"
+        return ExtractReport.combine(self.reports), self.mapper.finish()
+
+
+def read_part(planned: PlannedSource, part: Part, first: bool) -> PartRead:
+    """One part of a source read and mapped: its chunks joined into one PartRead (a module
+    function, so that it pickles by reference to another process)."""
+    reader = PartReader(planned, open_part(part), first=first)
+    reads = list(reader)
+    mapped = [r.mapped for r in reads if r.extracted]
+    removed = [r.removed for r in reads if r.extracted]
+    return PartRead(
+        extracted=[chunk for r in reads for chunk in r.extracted],
+        mapped=joined(mapped), removed=joined(removed),
+        rejects=[x for r in reads for x in r.rejects], too_long=[x for r in reads for x in r.too_long],
+        report=reader.extraction.report, tally=reader.mapper.tally() if reader.mapper else None,
+        columns=reads[0].columns if reads else [],
+        seconds={stage: sum(r.seconds.get(stage, 0.0) for r in reads) for stage in ("extract", "map")},
+    )
+
+
+def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames one after the other (an empty frame for none)."""
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+R = TypeVar("R", bound=PartsReading)
+
+
+def queued_parts(planned: list[PlannedSource], part_bytes: int, reading: Callable[[PlannedSource, int], R]
+                 ) -> tuple[list[R], list[tuple[R, PlannedSource, Part, bool]]]:
+    """Every source split into parts of about `part_bytes` (`partitions`) and its reading made
+    (`reading(source, parts)`); with them, every part to be read as (its source's reading, the
+    source, the part, whether it is the source's first), the last first: a queue popped from
+    the end sends the first part first."""
+    readings, queue = [], []
+    for source in planned:
+        parts = partitions(source.source, part_bytes)
+        readings.append(reading(source, len(parts)))
+        queue += [(readings[-1], source, part, number == 0) for number, part in enumerate(parts)]
+    queue.reverse()
+    return readings, queue

@@ -1,0 +1,150 @@
+"""The embedded engine's work shared among forked processes (sources of APART_BYTES or more in
+all read in parts, one process per core; an entity of APART_ROWS records or more cleaned a
+field per process and checked a slice of rows per process) against the same work done here, one
+step after another: the same staged files, change log, failures, ledger, clusters and target
+rows, row for row; broken quotes and code pages read the same; a reading process that dies is
+a clear error, not a hang."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from crmmigrate import parallel
+from crmmigrate.engines import local, reading
+from crmmigrate.engines.local import LocalEngine, ReadingFailed
+from crmmigrate.errors import CrmMigrateError
+from crmmigrate.migration import load_migration
+from crmmigrate.scaffold import init_project
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from legacy_set import make_legacy_set  # noqa: E402
+from same_run import assert_same_run, configure, run  # noqa: E402
+
+needs_fork = pytest.mark.skipif(parallel.cores() < 2 or not parallel.can_fork(),
+                                reason="reading in forked processes needs fork and two cores")
+
+
+def here(monkeypatch) -> None:
+    """Every source read, every entity cleaned and checked in this process, whatever its size."""
+    monkeypatch.setattr(local, "APART_BYTES", 1 << 62)
+    monkeypatch.setattr(parallel, "APART_ROWS", 1 << 62)
+
+
+def apart(monkeypatch) -> None:
+    """Every source read, every entity's fields cleaned and its rows checked in forked
+    processes, however small."""
+    monkeypatch.setattr(local, "APART_BYTES", 0)
+    monkeypatch.setattr(parallel, "APART_ROWS", 0)
+
+
+def test_only_sources_of_apart_bytes_or_more_are_read_apart(tmp_path: Path, monkeypatch) -> None:
+    init_project(tmp_path / "project")
+    planned = load_migration(tmp_path / "project" / "migration.yaml").sources
+    assert not LocalEngine.apart(planned)  # the samples: a few kB
+    size = sum(os.path.getsize(p.source.location) for p in planned if not p.source.is_url)  # a database: 0
+    monkeypatch.setattr(local, "APART_BYTES", size)
+    assert LocalEngine.apart(planned) == (parallel.cores() >= 2 and parallel.can_fork())
+    monkeypatch.setattr(local, "APART_BYTES", size + 1)
+    assert not LocalEngine.apart(planned)
+
+
+@needs_fork
+def test_the_samples_read_apart_run_as_read_here(tmp_path: Path, monkeypatch) -> None:
+    init_project(tmp_path / "project")
+    samples = tmp_path / "project" / "migration.yaml"
+    here(monkeypatch)
+    in_process = run(configure(samples, name="here", engine=None), allow_failing=True)
+    apart(monkeypatch)
+    split: list[int] = []
+
+    def partitions(source, target_bytes):
+        found = local_partitions(source, target_bytes)
+        split.append(len(found))
+        return found
+
+    local_partitions = reading.partitions
+    monkeypatch.setattr(reading, "partitions", partitions)
+    # Parts of 2,000 bytes: every CSV in several parts, read by two processes.
+    forked = run(configure(samples, name="forked", engine="engine: {name: local, part_bytes: 2000}"),
+                 allow_failing=True)
+    assert len(split) == len(forked.sources) and max(split) > 3
+    assert_same_run(in_process, forked)
+    assert forked.timings["read"] > 0
+
+
+@needs_fork
+def test_a_generated_set_read_apart_runs_as_read_here(tmp_path: Path, monkeypatch) -> None:
+    """Every entity and format of bench/legacy_set.py (a cp1252 CSV, a `;` CSV with a BOM, an
+    Excel sheet under title rows, JSON Lines), census names and their namesakes."""
+    make_legacy_set(tmp_path, contacts=8_000, seed=5)
+    config = tmp_path / "migration.yaml"
+    here(monkeypatch)
+    in_process = run(configure(config, name="here", engine=None))
+    apart(monkeypatch)
+    forked = run(configure(config, name="forked", engine="engine: {name: local, part_bytes: 100000}"))
+    assert sum(line.extracted for line in forked.ledger) > 3 * 8_000
+    assert_same_run(in_process, forked)
+
+
+NAMES = ["José García", "Zoë Smith", "Søren Ærø", "Ann O'Neil", "Renée Dubois"]
+
+
+def _contacts_with_a_broken_quote(folder: Path) -> Path:
+    """A cp1252 contacts file of 400 rows: quoted fields with delimiters and line ends in them,
+    and at row 151 a quote opened and never closed."""
+    lines = ["Contact ID;Account ID;First Name;Last Name;Email;Notes"]
+    for i in range(1, 401):
+        first, last = NAMES[i % len(NAMES)].split(" ", 1)
+        note = f'"said; ""call back""\non {i}"' if i % 7 == 0 else f"note {i}"
+        if i == 151:
+            note = '"this quote is never closed'
+        lines.append(f"C{i};;{first};{last};p{i}@example.com;{note}")
+    path = folder / "contacts.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    return path
+
+
+@needs_fork
+def test_a_broken_quote_in_a_code_page_reads_apart_as_here(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    _contacts_with_a_broken_quote(folder)
+    (folder / "contacts.yaml").write_text(
+        "entity: contact\nfields:\n  id: Contact ID\n  account_id: Account ID\n  first_name: First Name\n"
+        "  last_name: Last Name\n  email: Email\n", encoding="utf-8")
+    config = folder / "migration.yaml"
+    config.write_text("target: sqlite:///t.db\nsources:\n  - {location: contacts.csv, mapping: contacts.yaml}\n",
+                      encoding="utf-8")
+    here(monkeypatch)
+    in_process = run(configure(config, name="here", engine=None), allow_failing=True)
+    apart(monkeypatch)
+    forked = run(configure(config, name="forked", engine="engine: {name: local, part_bytes: 1500}"),
+                 allow_failing=True)
+    assert_same_run(in_process, forked)
+    line = next(line for line in forked.ledger if line.entity == "contact")
+    assert line.extracted == 400 and line.rejected >= 1 and line.balanced
+
+
+def _killed(*_args) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@needs_fork
+def test_a_reading_process_killed_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    init_project(tmp_path / "project")
+    samples = tmp_path / "project" / "migration.yaml"
+    apart(monkeypatch)
+    # What the engine sends its processes to do, pickled by reference and found in the fork.
+    monkeypatch.setattr(local, "read_part", _killed)
+    with pytest.raises(ReadingFailed) as caught:
+        run(configure(samples, name="killed", engine="engine: {name: local, part_bytes: 2000}"))
+    assert "ended without an answer (killed, or out of memory)" in str(caught.value)
+    assert "accounts.csv" in str(caught.value)
+    assert isinstance(caught.value, CrmMigrateError) and caught.value.exit_code == 2
