@@ -23,8 +23,11 @@ How to read the table:
   returns it: the largest of the run's process and the processes it forked and waited for
   (crmmigrate/parallel.py's workers), not their sum. This process stays small (it imports
   neither pandas nor crmmigrate), as Linux carries a parent's RSS into a child's ru_maxrss;
+- read: the wall seconds of reading and mapping every source, staging included (run.json's
+  `read`); large sources are read in parts by forked processes, one per core, so it may be less
+  than extract + map;
 - extract ... report: the stage times the run wrote into its run.json (`timings`): extract and
-  map summed over the sources, each with the writing of its staged files (xlsx: the Excel
+  map summed over the sources' parts, in whichever process read them (xlsx: the Excel
   sheet's extract alone, inside extract), clean, validate, dedupe, load, reconcile, and report
   (the report on the target after the load); other: the rest of wall (start and imports,
   connect, writing the validation reports, the ledger, the merged records' values);
@@ -145,6 +148,7 @@ def measure(contacts: int, seed: int, target: str, keep: bool) -> dict:
         timings = record.get("timings") or {}
         result["rows"] = sum(s["extracted"] for s in record.get("sources", []))
         result["stages"] = {stage: timings.get(stage) for stage in STAGES}
+        result["read"] = timings.get("read")
         result["xlsx"] = sum(s["seconds"]["extract"] for s in record.get("sources", [])
                              if s["location"].endswith(".xlsx"))
         result["ledger_ok"] = record.get("ledger_ok")
@@ -157,8 +161,8 @@ def measure(contacts: int, seed: int, target: str, keep: bool) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    heads = ["contacts", "rows", "wall s", "cpu s", "cores", "machine load", "peak RSS", *STAGES[:1], "(xlsx)",
-             *STAGES[1:], "other", "wall/row", "cpu/row", "mem/row"]
+    heads = ["contacts", "rows", "wall s", "cpu s", "cores", "machine load", "peak RSS", "read", *STAGES[:1],
+             "(xlsx)", *STAGES[1:], "other", "wall/row", "cpu/row", "mem/row"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     ok = [r for r in results if r.get("rows")]
     base = min(ok, key=lambda r: r["rows"]) if ok else None
@@ -167,10 +171,14 @@ def table(results: list[dict]) -> str:
             lines.append(f"| {r['contacts']:,} | exit {r['exit']}: no run.json; see {r['log']} |")
             continue
         stages = r["stages"]
-        other = r["wall"] - sum(v or 0 for v in stages.values())
+        # extract and map are their parts' seconds summed, over processes when the sources were
+        # read in parts: the reading's wall time ("read", in run.json since it is) takes their place.
+        read = r.get("read")
+        summed = [k for k in stages if read is None or k not in ("extract", "map")]
+        other = r["wall"] - sum(stages[k] or 0 for k in summed) - (read or 0)
         cells = [f"{r['contacts']:,}", f"{r['rows']:,}", f"{r['wall']:.1f}", f"{r['cpu']:.1f}",
                  f"{r['cpu'] / r['wall']:.2f}", f"{r['load']:.1f}", f"{r['peak'] / 2**30:.2f} GB",
-                 _seconds(stages["extract"]), f"({r['xlsx']:.1f})", *(_seconds(stages[s]) for s in STAGES[1:]),
+                 _seconds(r.get("read")), _seconds(stages["extract"]), f"({r['xlsx']:.1f})", *(_seconds(stages[s]) for s in STAGES[1:]),
                  f"{other:.1f}",
                  *(f"{(r[k] / r['rows']) / (base[k] / base['rows']):.2f}" for k in ("wall", "cpu", "peak"))]
         lines.append("| " + " | ".join(cells) + " |")

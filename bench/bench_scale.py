@@ -44,8 +44,9 @@ How to read a size's table, one line per engine:
   as its nanny does at 95% of the limit, and replaced: its tasks run again);
 - engine ... report: stage seconds from the run's run.json `timings`. engine: starting the
   engine (the LocalCluster; nothing for local); extract, map: the parts' own seconds summed
-  (for dask summed over the workers, so they may add up to more than the time the run waited
-  for them); read+rest: wall less every timed stage but extract and map, that is the reading
+  (for dask summed over the workers, and for local over its forked readers when the sources are
+  large, so they may add up to more than the time the run waited for them); read+rest: wall
+  less every timed stage but extract and map (and run.json's `read`), that is the reading
   as the driver waited for it, plus start, imports and the untimed steps: it is the figure to
   compare between the engines for the reading;
 - ok: exit 0 and the ledger balanced (run.json `ledger_ok`), else what happened.
@@ -272,7 +273,7 @@ def table(runs: dict[str, dict]) -> str:
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for name, r in runs.items():
         timings = r.get("timings") or {}
-        rest = r["wall"] - sum(v for k, v in timings.items() if k not in ("extract", "map"))
+        rest = r["wall"] - sum(v for k, v in timings.items() if k not in ("extract", "map", "read"))
         cells = [name if name == "local" else f"{name} ({r['workers']} x {r['memory_limit']})",
                  f"{r['wall']:.1f}", f"{r['cpu']:.1f}", f"{r['cpu'] / r['wall']:.2f}", f"{r['load']:.1f}",
                  *(gigabytes(r[k]) for k in ("driver_peak", "tree_peak", "tree_rss_peak", "worker_peak")), spill_text(r),

@@ -24,6 +24,7 @@ import secrets
 import socket
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from crmmigrate import parallel
 from crmmigrate.clean import CleanResult, load_cleaning
 from crmmigrate.dedupe import (
     DedupeResult,
@@ -169,7 +171,7 @@ class RunResult:
     sources: list[SourceRun]
     cleaning: CleanResult
     validation: ValidationResult
-    dedupe: DedupeResult
+    dedupe: DedupeResult  # its datasets and merged records let go once loaded and accounted for
     held: dict[str, str]  # entity -> why it was not loaded
     forced: list[str]  # entities loaded although their gate failed (--allow-failing)
     load: LoadReport
@@ -285,7 +287,8 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         work = open_engine(migration.engine)
     try:
         log.update({"engine": work.describe()})
-        _extract_and_map_sources(work, state, stages)
+        with stages.timed("read"):  # the wall time of extract and map, which are their parts' seconds summed
+            _extract_and_map_sources(work, state, stages)
         _clean(migration, work, state, stages)
         _validate(migration, work, ledger, state, stages)
         _gate(state, allow_failing=allow_failing)
@@ -303,6 +306,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
     with stages.timed("reconcile"):
         state.ledger = _reconcile(state.sources, state.datasets, state.filtered, state.rejects, state.held,
                                   state.kept, state.loaded, ledger, state.deduped)
+    state.let_go_of_records()
     if write_report and not dry_run:
         with stages.timed("report"):
             state.report = _write_report(engine, migration, planned, run_dir, report)
@@ -353,6 +357,7 @@ def _clean(migration: Migration, engine: Engine, state: RunState, stages: StageC
                                      progress=stages.progress)
         state.datasets = state.cleaned.datasets
         stages.write_cleaning(state.cleaned)
+    parallel.give_back()  # the mapped records, let go
 
 
 def _validate(migration: Migration, engine: Engine, ledger: _Ledger, state: RunState, stages: StageContext) -> None:
@@ -486,14 +491,24 @@ def _write_report(engine: sa.Engine, migration: Migration, planned: list[Planned
     from crmmigrate.reporting.html import write_html
     from crmmigrate.reporting.reconcile import describe, legacy_datasets, reconcile, unexplained
 
+    def reconciled() -> tuple[list, list[str]]:
+        progress("report", "reconciliation", 0, 1)
+        legacy, notes = legacy_datasets(run_dir, {p.name: p.mapping for p in planned})
+        lines = reconcile(engine, legacy)
+        progress("report", "reconciliation", 1, 1)
+        return lines, notes
+
     result = RunReport()
     try:
         report_rules = load_report_rules(project=migration.file.parent)
-        built = build_report(engine, rules=report_rules, progress=progress, validation=load_rules(migration.rules))
-        progress("report", "reconciliation", 0, 1)
-        legacy, result.notes = legacy_datasets(run_dir, {p.name: p.mapping for p in planned})
-        add_reconciliation(built, reconcile(engine, legacy), report_rules)
-        progress("report", "reconciliation", 1, 1)
+        # The reconciliation on a connection of its own beside the report's sections: the run
+        # holds the target's lock, so both read the same state of it, and much of either is
+        # the database's work or Arrow's, which let go of the GIL.
+        with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-reconcile") as beside:
+            reconciling = beside.submit(reconciled)
+            built = build_report(engine, rules=report_rules, progress=progress, validation=load_rules(migration.rules))
+            lines, result.notes = reconciling.result()
+        add_reconciliation(built, lines, report_rules)
         files = {"report_json": run_dir / "report.json", "report_html": run_dir / "report.html"}
         outputs.write_json(built, files["report_json"])
         write_html(built, files["report_html"])

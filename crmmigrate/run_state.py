@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from crmmigrate import parallel
 from crmmigrate.clean import CleanResult
 from crmmigrate.dedupe import DedupeResult, write_outputs
 from crmmigrate.errors import OutputError
@@ -65,6 +66,14 @@ class RunState:
     def rows(self) -> int:
         """The records of every entity in the datasets."""
         return sum(len(frame) for frame in self.datasets.values())
+
+    def let_go_of_records(self) -> None:
+        """The records let go once loaded and accounted for (the ledger reconciled): what the
+        run keeps from then on is its figures, reports and logs, and the report after the load
+        reads the target, not them."""
+        self.datasets, self.filtered, self.merged_values = {}, {}, {}
+        self.deduped.datasets, self.deduped.merged_records = {}, {}
+        parallel.give_back()
 
 
 @dataclass

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crmmigrate import parallel
 from crmmigrate.dedupe import match
 from crmmigrate.dedupe.cluster import cluster
 from crmmigrate.dedupe.comparisons import Patterns, radix_of
@@ -123,6 +124,7 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
         # A merged record's id that is still another record's (Arrow: pandas' isin takes seconds).
         shared |= set(gone.filter(pc.is_in(gone, value_set=pa.array(legacy.astype("str")))).to_pylist())
         repointed.update(repoint(datasets, name, survivors, shared))
+        parallel.give_back()  # the records let go (read by forked processes: in the C heap)
     matches = pd.DataFrame(columns=list(LEAD_MATCH_COLUMNS))
     if rules.leads is not None and "lead" in datasets and "contact" in datasets:
         tally = Tally(progress, "dedupe", "lead: matched to contacts", len(datasets["lead"]) + len(datasets["contact"]))
