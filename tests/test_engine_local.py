@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from crmmigrate import parallel
@@ -96,14 +97,14 @@ def test_a_generated_set_read_apart_runs_as_read_here(tmp_path: Path, monkeypatc
 NAMES = ["José García", "Zoë Smith", "Søren Ærø", "Ann O'Neil", "Renée Dubois"]
 
 
-def _contacts_with_a_broken_quote(folder: Path) -> Path:
+def _contacts_with_a_broken_quote(folder: Path, *, broken: bool = True) -> Path:
     """A cp1252 contacts file of 400 rows: quoted fields with delimiters and line ends in them,
-    and at row 151 a quote opened and never closed."""
+    and (`broken`) at row 151 a quote opened and never closed."""
     lines = ["Contact ID;Account ID;First Name;Last Name;Email;Notes"]
     for i in range(1, 401):
         first, last = NAMES[i % len(NAMES)].split(" ", 1)
         note = f'"said; ""call back""\non {i}"' if i % 7 == 0 else f"note {i}"
-        if i == 151:
+        if i == 151 and broken:
             note = '"this quote is never closed'
         lines.append(f"C{i};;{first};{last};p{i}@example.com;{note}")
     path = folder / "contacts.csv"
@@ -130,6 +131,33 @@ def test_a_broken_quote_in_a_code_page_reads_apart_as_here(tmp_path: Path, monke
     assert_same_run(in_process, forked)
     line = next(line for line in forked.ledger if line.entity == "contact")
     assert line.extracted == 400 and line.rejected >= 1 and line.balanced
+
+
+@needs_fork
+def test_a_lone_source_smaller_than_a_part_is_shared_among_the_processes(tmp_path: Path, monkeypatch) -> None:
+    """One CSV of the size to read apart, under part_bytes: cut into parts for every process all
+    the same (else one reads it while the other waits), and the parts are the whole."""
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    _contacts_with_a_broken_quote(folder, broken=False)
+    (folder / "contacts.yaml").write_text("entity: contact\nfields:\n  id: Contact ID\n  last_name: Last Name\n",
+                                          encoding="utf-8")
+    config = folder / "migration.yaml"
+    config.write_text("target: sqlite:///t.db\nsources:\n  - {location: contacts.csv, mapping: contacts.yaml}\n",
+                      encoding="utf-8")
+    planned = load_migration(config).sources
+    apart(monkeypatch)
+    monkeypatch.setattr(local, "MIN_PART_BYTES", 1000)
+    engine = LocalEngine()  # parts of 64 MiB, the default
+    try:
+        readings = engine.read(planned, lambda *_: None)
+        assert readings[0].count >= parallel.cores() * local.AHEAD_PER_PROCESS
+        parts = [part.mapped for part in readings[0].parts() if part.extracted]
+    finally:
+        engine.close()
+    here(monkeypatch)
+    chunks = [part.mapped for part in LocalEngine().read(planned, lambda *_: None)[0].parts() if part.extracted]
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), pd.concat(chunks, ignore_index=True))
 
 
 def _killed(*_args) -> None:

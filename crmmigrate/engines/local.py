@@ -35,6 +35,7 @@ from crmmigrate.validate.rules import Thresholds, ValidationRules
 # reads and maps in about a second).
 APART_BYTES = 32 << 20
 AHEAD_PER_PROCESS = 2  # parts in work or read and not yet taken, per process
+MIN_PART_BYTES = 1 << 20  # the sources are cut into parts of part_bytes, or smaller, but not below this
 
 
 class ReadingFailed(CrmMigrateError):
@@ -101,8 +102,11 @@ class LocalEngine:
         processes = parallel.cores()
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
         self._ahead_by = AHEAD_PER_PROCESS * processes
-        readings, self._queue = queued_parts(planned, self.options.part_bytes,
-                                             lambda source, parts: ForkedReading(self, source, parts))
+        # Parts of part_bytes, or smaller where that leaves a process without one (a 40 MB
+        # CSV alone, in parts of 64 MiB, would be read by one process while the others wait).
+        size = min(self.options.part_bytes,
+                   max(MIN_PART_BYTES, sum(_file_bytes(p) for p in planned) // self._ahead_by))
+        readings, self._queue = queued_parts(planned, size, lambda source, parts: ForkedReading(self, source, parts))
         self._ahead()
         return readings
 
