@@ -553,3 +553,24 @@ def test_each_entitys_records_are_let_go_once_deduplicated_and_its_merged_record
             survivors = set(result.entities[0].merged["legacy_id"])  # accounts merged away
             repointed_away = int(kept["account_id"].astype("str").str.strip().isin(survivors).sum())
     assert repointed_away > 0, "no merged contact points at a merged account: the samples should have one"
+
+
+def test_a_value_validation_failed_is_never_taken_from_another_record():
+    """Survivorship fills a field from the next record in master order only with a value that
+    passed validation; the master's own value stays whatever it is (it is the record kept)."""
+    from crmmigrate.dedupe.survive import survivors
+
+    ranked = pd.DataFrame({
+        "_file": ["a.csv", "a.csv", "b.csv", "a.csv", "b.csv"], "_row": ["2", "3", "2", "4", "3"],
+        "email": [None, "not-an-email", "ann@x.com", "bad@", "bo@y.org"],
+        "phone": [None, "+1 312 555 0100", None, None, "12"],
+    }, dtype="str").assign(_cluster=[0, 0, 0, 1, 1], _rank=[0, 1, 2, 0, 1])
+    invalid = {("a.csv", "3", "email"), ("a.csv", "4", "email"), ("b.csv", "3", "phone")}
+    found = survivors(ranked, Survivorship(), ["email", "phone"], invalid)
+    assert found.loc[0, "email"] == "ann@x.com"  # not the second record's, which failed
+    assert found.loc[0, "phone"] == "+1 312 555 0100"  # the second record's phone passed
+    assert found.loc[1, "email"] == "bad@"  # the master's own, failed or not
+    assert pd.isna(found.loc[1, "phone"])  # the other record's failed: none taken
+    # Without what validation failed, the next record's value is taken.
+    plain = survivors(ranked, Survivorship(), ["email", "phone"])
+    assert plain.loc[0, "email"] == "not-an-email" and plain.loc[1, "phone"] == "12"

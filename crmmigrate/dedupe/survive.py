@@ -82,14 +82,16 @@ def survivors(ranked: pd.DataFrame, rules: Survivorship, fields: list[str],
     master = (ranked["_rank"] == 0).to_numpy()
     out = ranked[master].set_index("_cluster")[fields].copy()
     cluster = ranked["_cluster"].to_numpy()
-    bad = {f"{f}\x1f{r}\x1f{n}" for f, r, n in (invalid or set())}
+    bad: dict[str, list[str]] = {}  # field -> the records (file, row) whose value of it failed
+    for file, row, name in invalid or ():
+        bad.setdefault(name, []).append(f"{file}\x1f{row}")
     where = ranked["_file"].astype(str) + "\x1f" + ranked["_row"].astype(str) if bad else None
     created = _created(ranked) if "most_recent" in rules.fields.values() else None
     for name in fields:
         values = text[name].reindex(ranked.index) if text is not None else _text(ranked, name)
         usable = values.notna().to_numpy().copy()
-        if where is not None:
-            usable &= master | ~(where + "\x1f" + name).isin(bad).to_numpy()
+        if where is not None and name in bad:
+            usable &= master | ~among(where, bad[name]).to_numpy()
         at = np.flatnonzero(usable)  # in master order
         if not len(at):
             continue
