@@ -10,9 +10,11 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 AT_LEAST = 20_000  # calls from which sharing them is considered
@@ -61,7 +63,7 @@ def each(function: Callable[[Any], Any], items: list) -> list:
     _WORK = function
     try:
         size = -(-len(rest) // (workers * 4))
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with forked_pool(workers) as pool:
             parts = pool.map(_forked, [rest[i:i + size] for i in range(0, len(rest), size)])
             return found + [value for part in parts for value in part]
     finally:
@@ -88,17 +90,31 @@ def apart(function: Callable[[Any], Any], items: list) -> list:
     global _APART
     _APART = function
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                 initializer=_entered) as pool:
+        with forked_pool(workers, apart=True) as pool:
             return list(pool.map(_called, items))
     finally:
         _APART = None
         give_back()  # the results came as pickles, into this process's C heap
 
 
-def _entered() -> None:
+@contextmanager
+def forked_pool(workers: int, *, apart: bool = False) -> Iterator[ProcessPoolExecutor]:
+    """A pool of `workers` forked processes, shut down on the way out, whatever ends the block:
+    the tasks not yet started are cancelled, those running finish. Its processes leave Ctrl-C
+    to the run, which stops the pool (each would else print its own traceback); `apart`: they
+    are `apart`'s, and share no work of theirs further."""
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_entered, initargs=(apart,))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _entered(apart: bool) -> None:
     global _IN_APART
-    _IN_APART = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _IN_APART = apart
 
 
 def _called(item: Any) -> Any:

@@ -176,3 +176,54 @@ def test_a_reading_process_killed_is_a_clear_error(tmp_path: Path, monkeypatch) 
     assert "ended without an answer (killed, or out of memory)" in str(caught.value)
     assert "accounts.csv" in str(caught.value)
     assert isinstance(caught.value, CrmMigrateError) and caught.value.exit_code == 2
+
+
+RUN_APART = ("import sys; from crmmigrate import parallel; from crmmigrate.engines import local; "
+             "parallel.APART_ROWS = 0; local.APART_BYTES = 0; from crmmigrate.cli import main; "
+             "sys.argv = ['crmmigrate', 'run', sys.argv[1]]; sys.exit(main())")
+
+
+@needs_fork
+def test_ctrl_c_stops_a_run_and_its_forked_processes_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the run's process group, as a terminal sends it) while its forked
+    processes read, clean or check: the run says "interrupted" and exits 130; no process prints
+    a traceback (an idle one did, waiting for work), none is left behind."""
+    import subprocess
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    make_legacy_set(tmp_path, contacts=20_000, seed=4)
+    log = (tmp_path / "run.log").open("wb")
+    child = subprocess.Popen([sys.executable, "-c", RUN_APART, str(tmp_path / "migration.yaml")],
+                             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        run = psutil.Process(child.pid)
+        deadline = time.monotonic() + 120
+        forked: list = []
+        while not forked and child.poll() is None and time.monotonic() < deadline:
+            forked = run.children(recursive=True)
+            time.sleep(0.02)
+        assert forked, "the run never forked (or ended first): " + (tmp_path / "run.log").read_text()
+        os.killpg(child.pid, signal.SIGINT)
+        assert child.wait(timeout=120) == 130
+    finally:
+        if child.poll() is None:
+            child.kill()
+        log.close()
+    said = (tmp_path / "run.log").read_text(encoding="utf-8", errors="replace")
+    assert "crmmigrate: error: interrupted." in said
+    assert "Traceback" not in said and "KeyboardInterrupt" not in said
+    gone, alive = psutil.wait_procs(forked, timeout=30)
+    assert not alive
+
+
+def _interrupt_handler(_item: int) -> str:
+    return str(signal.getsignal(signal.SIGINT))
+
+
+@needs_fork
+def test_forked_processes_leave_ctrl_c_to_the_run() -> None:
+    with parallel.forked_pool(2) as pool:
+        assert set(pool.map(_interrupt_handler, range(4))) == {str(signal.SIG_IGN)}
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # this process's own, untouched

@@ -7,7 +7,7 @@ order; smaller ones chunk by chunk, here."""
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -90,6 +90,7 @@ class LocalEngine:
 
     def __init__(self, options: EngineOptions | None = None) -> None:
         self.options = options or EngineOptions()
+        self._held = contextlib.ExitStack()  # the pool of forked readers, while there is one
         self._pool: ProcessPoolExecutor | None = None
         self._queue: list[tuple[ForkedReading, PlannedSource, Part, bool]] = []  # not yet sent, last first
         self._sent = 0  # parts sent and not yet taken
@@ -100,7 +101,7 @@ class LocalEngine:
         if not self.apart(planned):
             return [LocalReading(p) for p in planned]
         processes = parallel.cores()
-        self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+        self._pool = self._held.enter_context(parallel.forked_pool(processes))
         self._ahead_by = AHEAD_PER_PROCESS * processes
         # Parts of part_bytes, or smaller where that leaves a process without one (a 40 MB
         # CSV alone, in parts of 64 MiB, would be read by one process while the others wait).
@@ -172,7 +173,7 @@ class LocalEngine:
     def _shut(self) -> None:
         self._queue = []
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._held.close()
             self._pool = None
             parallel.give_back()  # the parts came as pickles; their staged chunks are let go
 
