@@ -11,6 +11,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -99,22 +100,50 @@ def apart(function: Callable[[Any], Any], items: list) -> list:
 
 @contextmanager
 def forked_pool(workers: int, *, apart: bool = False) -> Iterator[ProcessPoolExecutor]:
-    """A pool of `workers` forked processes, shut down on the way out, whatever ends the block:
-    the tasks not yet started are cancelled, those running finish. Its processes leave Ctrl-C
-    to the run, which stops the pool (each would else print its own traceback); `apart`: they
-    are `apart`'s, and share no work of theirs further."""
+    """A pool of `workers` forked processes, shut down on the way out. Its processes leave
+    Ctrl-C to the run (each would else print its own traceback) and end with it, killed or not
+    (`die_with_parent`); `apart`: they are `apart`'s, and share no work of theirs further. Left
+    normally, the tasks not yet started are cancelled and those running finish; left by an
+    error or Ctrl-C, the processes are stopped at once, whatever they were doing."""
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_entered, initargs=(apart,))
+                               initializer=_entered, initargs=(os.getpid(), apart))
+    # Forked with Ctrl-C held back, so that none arrives before a process ignores it: the
+    # processes start with the first task (this one), and one signalled then would print a
+    # traceback and break the pool.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        pool.submit(int).result()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
     try:
         yield pool
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _entered(apart: bool) -> None:
+def _entered(parent: int, apart: bool) -> None:
     global _IN_APART
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # Not the run's terminal display (rich redirects the streams through a lock that another
+    # thread of the run may have held when this process was forked).
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    die_with_parent(parent)
     _IN_APART = apart
+
+
+def die_with_parent(parent: int) -> None:
+    """A forked process ends with the run that forked it: a pool's workers outlive a parent
+    killed with SIGKILL, and would keep its memory and its database connections (a bulk load's
+    open transaction, the target's lock) alive for ever."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # killed before that
+        os._exit(1)
 
 
 def _called(item: Any) -> Any:

@@ -40,3 +40,85 @@ def test_few_or_quick_calls_stay_on_this_core(monkeypatch):
 def test_cores_are_at_least_one_and_at_most_the_limit():
     assert 1 <= parallel.cores(limit=2) <= 2
     assert parallel.cores(limit=1) == 1
+
+
+SCRIPT = """
+import os, sys, time
+from crmmigrate import parallel
+
+def slow(item):
+    print(os.getpid(), flush=True)
+    time.sleep(60)
+
+try:
+    parallel.apart(slow, [1, 2])
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+def _forked_run(tmp_path):
+    """A process sharing two minute-long tasks with `apart`, and the pids of its two workers,
+    once both are at work."""
+    import subprocess
+    import sys
+    import time
+
+    out = (tmp_path / "out.txt").open("wb")
+    child = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=out, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while len(workers) < 2 and child.poll() is None and time.monotonic() < deadline:
+        workers = [int(line) for line in (tmp_path / "out.txt").read_text().split() if line.isdigit()]
+        time.sleep(0.05)
+    assert len(workers) == 2, (tmp_path / "out.txt").read_text()
+    return child, out, workers
+
+
+def _gone(pids: list[int], seconds: float) -> bool:
+    import time
+
+    psutil = __import__("psutil")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+needs_fork = __import__("pytest").mark.skipif(parallel.cores() < 2 or not parallel.can_fork(),
+                                              reason="forked processes need fork and two cores")
+
+
+@needs_fork
+def test_ctrl_c_stops_forked_processes_at_once_not_when_their_tasks_end(tmp_path):
+    import os
+    import signal
+
+    child, out, workers = _forked_run(tmp_path)
+    try:
+        os.killpg(child.pid, signal.SIGINT)  # as a terminal sends Ctrl-C: to every process
+        assert child.wait(timeout=30) == 130  # not the tasks' 60 s
+    finally:
+        if child.poll() is None:
+            child.kill()
+        out.close()
+    said = (tmp_path / "out.txt").read_text()
+    assert "interrupted" in said and "Traceback" not in said
+    assert _gone(workers, 30)
+
+
+@needs_fork
+def test_forked_processes_end_with_a_run_killed_outright(tmp_path):
+    import signal
+
+    child, out, workers = _forked_run(tmp_path)
+    try:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        out.close()
+    assert _gone(workers, 30)  # not left running, holding its memory and connections

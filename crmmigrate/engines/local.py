@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -72,15 +73,15 @@ class ForkedReading(PartsReading):
         assert future is not None, "a part is taken once"
         try:
             part = future.result()
+            self.futures[number] = None  # the part is the run's now
+            self.engine._taken()  # the next part sent: to a pool another part may have broken
         except BrokenProcessPool:
             raise ReadingFailed(
-                f"a process reading part {number + 1} of {self.count} of {self.planned.shown_location} "
-                "ended without an answer (killed, or out of memory).",
+                f"a process reading the sources ended without an answer (killed, or out of memory), while "
+                f"part {number + 1} of {self.count} of {self.planned.shown_location} was read.",
                 hint="A process killed again and again is often out of memory: make the parts smaller "
                 "(`engine: {name: local, part_bytes: N}`; 64 MiB by default), and run again.",
             ) from None
-        self.futures[number] = None  # the part is the run's now
-        self.engine._taken()
         return part
 
 
@@ -171,10 +172,12 @@ class LocalEngine:
         return {"name": self.name}
 
     def _shut(self) -> None:
+        """The readers' pool shut: the parts not started cancelled, and, when the run is ending
+        with an error (or Ctrl-C), the readers stopped at once rather than left to finish."""
         self._queue = []
         if self._pool is not None:
-            self._held.close()
             self._pool = None
+            self._held.__exit__(*sys.exc_info())
             parallel.give_back()  # the parts came as pickles; their staged chunks are let go
 
     def close(self) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import signal
-import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmmigrate import parallel
+from crmmigrate.parallel import die_with_parent
 from crmmigrate.load.id_map import IdMap
 from crmmigrate.load.schema import too_long_id_reason, too_long_ids
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldClass, FieldType
@@ -218,18 +217,6 @@ class RowPreparer:
 # What a forked preparer inherits: the loader, the source's records, its failures, the pointer
 # maps, the repeats (set just before the fork, so nothing is pickled on the way there).
 _FORKED: tuple[RowPreparer, pd.DataFrame, pd.DataFrame, dict, pd.Series] | None = None
-
-
-def die_with_parent(parent: int) -> None:
-    """A forked preparer ends with the run that forked it: a pool's workers outlive a parent
-    killed with SIGKILL, and would keep its database connections (a bulk load's open
-    transaction, the target's lock) alive for ever."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # killed before that
-        os._exit(1)
 
 
 def _prepare_forked(start: int) -> Prepared:
