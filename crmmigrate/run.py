@@ -503,11 +503,13 @@ def _write_report(engine: sa.Engine, migration: Migration, planned: list[Planned
         report_rules = load_report_rules(project=migration.file.parent)
         # The reconciliation on a connection of its own beside the report's sections: the run
         # holds the target's lock, so both read the same state of it, and much of either is
-        # the database's work or Arrow's, which let go of the GIL.
+        # the database's work or Arrow's, which let go of the GIL. An in-memory SQLite target
+        # is one connection per thread, each its own empty database: there, one after the other.
+        alone = isinstance(engine.pool, sa.pool.SingletonThreadPool)
         with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-reconcile") as beside:
-            reconciling = beside.submit(reconciled)
+            reconciling = None if alone else beside.submit(reconciled)
             built = build_report(engine, rules=report_rules, progress=progress, validation=load_rules(migration.rules))
-            lines, result.notes = reconciling.result()
+            lines, result.notes = reconciling.result() if reconciling is not None else reconciled()
         add_reconciliation(built, lines, report_rules)
         files = {"report_json": run_dir / "report.json", "report_html": run_dir / "report.html"}
         outputs.write_json(built, files["report_json"])

@@ -302,3 +302,12 @@ def test_rows_an_earlier_run_loaded_stay_loaded_when_the_gate_holds_their_entity
     assert counts(url, "SELECT reason FROM id_map WHERE entity = 'contact' AND status = 'rejected'") == [
         ("gate failed: contact.email",)] * 2
     assert sum(line.loaded for line in forced.ledger) == sum(line.loaded for line in held.ledger)
+
+
+def test_an_in_memory_target_gets_its_report_reconciled(project):
+    """`target: sqlite://`: the reconciliation, which runs beside the report's sections on a
+    connection of its own, runs after them instead (each thread would see its own empty
+    database), and the report reconciles every line."""
+    result = run_migration(load_migration(with_target(project, "sqlite://")), allow_failing=True)
+    assert result.report is not None and result.report.error is None
+    assert result.report.reconciled > 0 and not result.report.unexplained
