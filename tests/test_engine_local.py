@@ -178,7 +178,10 @@ def test_a_reading_process_killed_is_a_clear_error(tmp_path: Path, monkeypatch) 
     assert isinstance(caught.value, CrmMigrateError) and caught.value.exit_code == 2
 
 
-RUN_APART = ("import sys; from crmmigrate import parallel; from crmmigrate.engines import local; "
+# The run as a terminal starts it: Ctrl-C raises KeyboardInterrupt (a test runner started in the
+# background of a shell ignores SIGINT, and its children inherit that).
+RUN_APART = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "from crmmigrate import parallel; from crmmigrate.engines import local; "
              "parallel.APART_ROWS = 0; local.APART_BYTES = 0; from crmmigrate.cli import main; "
              "sys.argv = ['crmmigrate', 'run', sys.argv[1]]; sys.exit(main())")
 
@@ -224,6 +227,7 @@ def _interrupt_handler(_item: int) -> str:
 
 @needs_fork
 def test_forked_processes_leave_ctrl_c_to_the_run() -> None:
+    own = signal.getsignal(signal.SIGINT)
     with parallel.forked_pool(2) as pool:
         assert set(pool.map(_interrupt_handler, range(4))) == {str(signal.SIG_IGN)}
-    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # this process's own, untouched
+    assert signal.getsignal(signal.SIGINT) == own  # this process's own, untouched

@@ -43,11 +43,15 @@ def test_cores_are_at_least_one_and_at_most_the_limit():
 
 
 SCRIPT = """
-import os, sys, time
+import os, signal, sys, time
 from crmmigrate import parallel
 
+# As a program started from a terminal has it (a test runner started in the background of a
+# shell ignores SIGINT, and its children inherit that).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 def slow(item):
-    print(os.getpid(), flush=True)
+    open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()  # at work
     time.sleep(60)
 
 try:
@@ -65,13 +69,15 @@ def _forked_run(tmp_path):
     import sys
     import time
 
+    at_work = tmp_path / "at_work"
+    at_work.mkdir()
     out = (tmp_path / "out.txt").open("wb")
-    child = subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=out, stderr=subprocess.STDOUT,
+    child = subprocess.Popen([sys.executable, "-c", SCRIPT, str(at_work)], stdout=out, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 60
     workers: list[int] = []
     while len(workers) < 2 and child.poll() is None and time.monotonic() < deadline:
-        workers = [int(line) for line in (tmp_path / "out.txt").read_text().split() if line.isdigit()]
+        workers = [int(path.name) for path in at_work.iterdir()]
         time.sleep(0.05)
     assert len(workers) == 2, (tmp_path / "out.txt").read_text()
     return child, out, workers
