@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
+
 
 from crmmigrate import parallel
 from crmmigrate.engines import local, reading
@@ -186,39 +188,75 @@ RUN_APART = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_in
              "sys.argv = ['crmmigrate', 'run', sys.argv[1]]; sys.exit(main())")
 
 
-@needs_fork
-def test_ctrl_c_stops_a_run_and_its_forked_processes_without_a_traceback(tmp_path: Path) -> None:
-    """Ctrl-C (SIGINT to the run's process group, as a terminal sends it) while its forked
-    processes read, clean or check: the run says "interrupted" and exits 130; no process prints
-    a traceback (an idle one did, waiting for work), none is left behind."""
+# A bulk load whose pieces forked processes prepare faster than the run writes them (so that
+# they wait for work), the run saying so with a file once it writes.
+RUN_LOADING = """
+import pathlib, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from crmmigrate.load import rows
+rows.BULK_PIECE_ROWS = 50
+pieces = rows.RowPreparer._pieces
+def slowly(self, *args):
+    for piece in pieces(self, *args):
+        pathlib.Path("writing").touch()
+        time.sleep(0.5)
+        yield piece
+rows.RowPreparer._pieces = slowly
+from crmmigrate.cli import main
+sys.argv = ["crmmigrate", "run", sys.argv[1]]
+sys.exit(main())
+"""
+
+
+def _interrupted(folder: Path, script: str, ready) -> None:
+    """Run `script` on folder/migration.yaml; once `ready(run)` (a psutil.Process) gives the
+    run's forked processes, Ctrl-C its process group as a terminal does. The run must say
+    "interrupted" and exit 130; no process prints a traceback, none is left behind."""
     import subprocess
     import time
 
-    psutil = pytest.importorskip("psutil")
-    make_legacy_set(tmp_path, contacts=20_000, seed=4)
-    log = (tmp_path / "run.log").open("wb")
-    child = subprocess.Popen([sys.executable, "-c", RUN_APART, str(tmp_path / "migration.yaml")],
-                             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    log = (folder / "run.log").open("wb")
+    child = subprocess.Popen([sys.executable, "-c", script, str(folder / "migration.yaml")],
+                             cwd=folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                              start_new_session=True)
     try:
         run = psutil.Process(child.pid)
         deadline = time.monotonic() + 120
         forked: list = []
         while not forked and child.poll() is None and time.monotonic() < deadline:
-            forked = run.children(recursive=True)
+            forked = ready(run)
             time.sleep(0.02)
-        assert forked, "the run never forked (or ended first): " + (tmp_path / "run.log").read_text()
+        assert forked, "the run never forked (or ended first): " + (folder / "run.log").read_text()
         os.killpg(child.pid, signal.SIGINT)
         assert child.wait(timeout=120) == 130
     finally:
         if child.poll() is None:
             child.kill()
         log.close()
-    said = (tmp_path / "run.log").read_text(encoding="utf-8", errors="replace")
+    said = (folder / "run.log").read_text(encoding="utf-8", errors="replace")
     assert "crmmigrate: error: interrupted." in said
     assert "Traceback" not in said and "KeyboardInterrupt" not in said
     gone, alive = psutil.wait_procs(forked, timeout=30)
     assert not alive
+
+
+@needs_fork
+def test_ctrl_c_stops_a_run_and_its_forked_processes_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C while the run's forked processes read, clean or check (an idle one printed a
+    traceback, waiting for work)."""
+    make_legacy_set(tmp_path, contacts=20_000, seed=4)
+    _interrupted(tmp_path, RUN_APART, lambda run: run.children(recursive=True))
+
+
+@needs_fork
+def test_ctrl_c_stops_a_bulk_loads_forked_preparers_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C while a bulk load's pieces are prepared by forked processes (one waiting for work
+    printed its own traceback)."""
+    make_legacy_set(tmp_path, contacts=3_000, seed=4)
+    config = tmp_path / "migration.yaml"
+    config.write_text(config.read_text() + "bulk_rows: 1\n")
+    _interrupted(tmp_path, RUN_LOADING,
+                 lambda run: run.children(recursive=True) if (tmp_path / "writing").exists() else [])
 
 
 def _interrupt_handler(_item: int) -> str:

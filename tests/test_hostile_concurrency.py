@@ -291,43 +291,6 @@ def test_a_killed_run_leaves_no_lock_behind_though_its_forked_children_live_on(u
             os.kill(child, signal.SIGKILL)
 
 
-POOL_OF_PREPARERS = """
-import multiprocessing, os, time
-from concurrent.futures import ProcessPoolExecutor
-from crmmigrate.load.engine import die_with_parent
-
-with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"), initializer=die_with_parent,
-                         initargs=(os.getpid(),)) as pool:
-    print(*{f.result() for f in [pool.submit(os.getpid) for _ in range(20)]}, flush=True)
-    time.sleep(300)
-"""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}/stat").exists() else "X"
-    return state not in ("Z", "X")
-
-
-def test_a_killed_runs_forked_preparers_die_with_it():
-    """A bulk load's preparers (a process pool's workers, which outlive a parent killed with
-    SIGKILL) end with the run, so that nothing keeps its connections and locks alive."""
-    process = subprocess.Popen([sys.executable, "-c", POOL_OF_PREPARERS], stdout=subprocess.PIPE, text=True)
-    workers = {int(pid) for pid in process.stdout.readline().split()}
-    try:
-        assert workers and all(_alive(pid) for pid in workers)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        _until(lambda: not any(_alive(pid) for pid in workers), "the preparers to die", seconds=30)
-    finally:
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
 # -- id_map repaired from the tables ---------------------------------------------------------------
 
 

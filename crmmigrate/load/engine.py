@@ -29,7 +29,7 @@ from crmmigrate.load.bulk import BulkLoader
 from crmmigrate.load.dialects import copy_csv, dialect_for
 from crmmigrate.load.id_map import IdMap
 from crmmigrate.load.lock import target_lock
-from crmmigrate.load.rows import RowPreparer, arrow_text, die_with_parent, rejected_entries
+from crmmigrate.load.rows import RowPreparer, arrow_text, rejected_entries
 from crmmigrate.load.schema import ID_MAP, build_metadata, init_target, source_name_problem, table_name
 from crmmigrate.model import MODEL, Entity
 from crmmigrate.passwords import mask_text, mask_url
@@ -40,9 +40,9 @@ BATCH_ROWS = 10_000
 BULK_ROWS = 50_000  # new rows of a source from which it is loaded in bulk (indexes built after)
 REJECT_COLUMNS = ("_source", "_file", "_row", "entity", "legacy_id", "reason")
 
-# What other modules import from here (copy_csv and die_with_parent live in dialects and rows).
+# What other modules import from here (copy_csv lives in dialects).
 __all__ = ["BATCH_ROWS", "BULK_ROWS", "LoadReport", "SourceLoad", "TargetUnreachable", "connect", "copy_csv",
-           "die_with_parent", "load"]
+           "load"]
 
 
 class TargetUnreachable(CrmMigrateError):

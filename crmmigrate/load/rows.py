@@ -5,11 +5,8 @@ their reason; and, for a bulk load, piece by piece in forked processes."""
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
@@ -21,7 +18,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmmigrate import parallel
-from crmmigrate.parallel import die_with_parent
 from crmmigrate.load.id_map import IdMap
 from crmmigrate.load.schema import too_long_id_reason, too_long_ids
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldClass, FieldType
@@ -201,8 +197,7 @@ class RowPreparer:
         global _FORKED
         _FORKED = (self, frame, failures, pointers, repeats)
         try:
-            with ProcessPoolExecutor(PREPARERS, mp_context=multiprocessing.get_context("fork"),
-                                     initializer=die_with_parent, initargs=(os.getpid(),)) as preparer:
+            with parallel.forked_pool(PREPARERS) as preparer:
                 ahead = deque(preparer.submit(_prepare_forked, start) for start in starts[:PIECES_AHEAD])
                 for start in starts[PIECES_AHEAD:]:
                     piece = ahead.popleft().result()
