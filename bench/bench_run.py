@@ -29,7 +29,9 @@ How to read the table:
 - extract ... report: the stage times the run wrote into its run.json (`timings`): extract and
   map summed over the sources' parts, in whichever process read them (xlsx: the Excel
   sheet's extract alone, inside extract), clean, validate, dedupe, load, reconcile, and report
-  (the report on the target after the load); other: the rest of wall (start and imports,
+  (the report on the target after the load); dedupe is the entities' deduplication: the leads'
+  matching to the contacts and the writing of dedupe's files run beside the load (run.json's
+  `dedupe_leads`, not a column: it adds wall time only where it outlasts the load); other: the rest of wall (start and imports,
   connect, writing the validation reports, the ledger, the merged records' values);
 - wall/row, cpu/row, mem/row: wall seconds, cpu seconds and peak RSS per extracted row relative
   to the smallest size: 1.00 is linear growth, 2.00 a row costing twice what it cost there.

@@ -46,7 +46,8 @@ How to read a size's table, one line per engine:
   engine (the LocalCluster; nothing for local); extract, map: the parts' own seconds summed
   (for dask summed over the workers, and for local over its forked readers when the sources are
   large, so they may add up to more than the time the run waited for them); read+rest: wall
-  less every timed stage but extract and map (and run.json's `read`), that is the reading
+  less every timed stage but extract and map (and run.json's `read`, and `dedupe_leads`, the
+  leads' matching and dedupe's files, done beside the load), that is the reading
   as the driver waited for it, plus start, imports and the untimed steps: it is the figure to
   compare between the engines for the reading;
 - ok: exit 0 and the ledger balanced (run.json `ledger_ok`), else what happened.
@@ -87,6 +88,9 @@ from bench_run import CACHE, CRMMIGRATE, STAGES, fresh_target, legacy_set, run_c
 
 ENGINES = ("local", "dask")
 COLUMNS = ("engine", *STAGES)  # run.json timings shown; "engine" is the cluster's start
+# run.json timings of work done beside others': the parts' seconds summed over the processes
+# that read them (and `read`, the wall time they took), the leads' matching beside the load.
+BESIDE = ("extract", "map", "read", "dedupe_leads")
 SAMPLE_SECONDS = 0.5
 # run.log lines of a worker's memory trouble (Dask's warnings, when they reach the log) or death
 # (the cluster logs errors only: a worker its nanny killed at 95% shows as "Worker stream died")
@@ -273,7 +277,7 @@ def table(runs: dict[str, dict]) -> str:
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for name, r in runs.items():
         timings = r.get("timings") or {}
-        rest = r["wall"] - sum(v for k, v in timings.items() if k not in ("extract", "map", "read"))
+        rest = r["wall"] - sum(v for k, v in timings.items() if k not in BESIDE)
         cells = [name if name == "local" else f"{name} ({r['workers']} x {r['memory_limit']})",
                  f"{r['wall']:.1f}", f"{r['cpu']:.1f}", f"{r['cpu'] / r['wall']:.2f}", f"{r['load']:.1f}",
                  *(gigabytes(r[k]) for k in ("driver_peak", "tree_peak", "tree_rss_peak", "worker_peak")), spill_text(r),

@@ -12,11 +12,15 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
+
+from crmmigrate.errors import CrmMigrateError
 
 AT_LEAST = 20_000  # calls from which sharing them is considered
 # Records of an entity from which its work (its fields cleaned, its rows checked) is shared
@@ -27,13 +31,16 @@ SECONDS = 3.0  # what the rest must be expected to take on one core to be shared
 
 
 def cores(limit: int = 8) -> int:
-    """The cores this process may run on (its affinity, in a container its share), at most
-    `limit`."""
+    """The cores this process may run on (its affinity, in a container its share), less one
+    for each process working beside it (`beside`), at most `limit`."""
     try:
         count = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         count = os.cpu_count() or 1
-    return max(1, min(count, limit))
+    return max(1, min(count - _BESIDES, limit))
+
+
+_BESIDES = 0  # processes `beside` has at work
 
 
 def can_fork() -> bool:
@@ -96,6 +103,81 @@ def apart(function: Callable[[Any], Any], items: list) -> list:
     finally:
         _APART = None
         give_back()  # the results came as pickles, into this process's C heap
+
+
+class ProcessLost(CrmMigrateError):
+    """A forked process doing a part of the run ended without an answer (killed, out of memory)."""
+
+
+_BESIDE: Callable[[], Any] | None = None  # what `beside`'s forked process calls
+
+
+@contextmanager
+def beside(function: Callable[[], Any], what: str) -> Iterator[Future]:
+    """function() in a forked process while the caller's block runs (`what` it does, for an
+    error); yields its Future. The process is a copy of this one as it is on entering: nothing
+    but the result is pickled, and nothing it changes is seen here. Left by an error, the
+    block waits for the process (what it writes gets written) before the error goes on; left
+    by Ctrl-C, the process is stopped at once. While it works, `cores` counts one core less.
+    Where there is one core or no fork, function() runs here, on entering. Either way its
+    result is there once the block is left; a process that ends without an answer is
+    `ProcessLost`."""
+    future: Future = Future()
+    if cores() < 2 or not can_fork():
+        try:
+            future.set_result(function())
+        except Exception as exc:
+            future.set_exception(exc)
+        yield future
+        return
+    global _BESIDE, _BESIDES
+    _BESIDE = function
+    try:
+        with forked_pool(1, apart=True) as pool:
+            _BESIDE = None  # the process has its own copy
+            # Its core is taken while it works: this process's own work (a bulk load's
+            # preparers) forks no more processes than the cores left, nor copies into them.
+            _BESIDES += 1
+            freed = threading.Lock()
+
+            def settled(done: Future) -> None:
+                global _BESIDES
+                if freed.acquire(blocking=False):
+                    _BESIDES -= 1
+                _settled(future, done, what)
+
+            running = pool.submit(_beside)
+            try:
+                running.add_done_callback(settled)
+                yield future
+            except Exception:
+                wait([running])
+                raise
+            finally:
+                if freed.acquire(blocking=False):  # not settled (Ctrl-C): freed here
+                    _BESIDES -= 1
+            wait([running])  # before the pool's shutdown, which cancels what has not started
+    finally:
+        _BESIDE = None
+        give_back()  # the result came as a pickle, into this process's C heap
+
+
+def _beside() -> Any:
+    assert _BESIDE is not None
+    return _BESIDE()
+
+
+def _settled(future: Future, done: Future, what: str) -> None:
+    if done.cancelled():
+        future.cancel()
+    elif isinstance(done.exception(), BrokenProcessPool):
+        future.set_exception(ProcessLost(f"the process {what} ended without an answer (killed, or out of memory).",
+                                         hint="A process killed is often out of memory: see the run's peak memory "
+                                         "in the README's Benchmarks, and give the run more."))
+    elif done.exception() is not None:
+        future.set_exception(done.exception())
+    else:
+        future.set_result(done.result())
 
 
 @contextmanager

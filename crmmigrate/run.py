@@ -22,8 +22,9 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -38,7 +39,9 @@ from crmmigrate.clean import CleanResult, load_cleaning
 from crmmigrate.dedupe import (
     DedupeResult,
     DedupeRules,
+    MatchSpec,
     dedupe,
+    lead_matches,
     load_dedupe_rules,
     read_decisions,
 )
@@ -61,7 +64,7 @@ from crmmigrate.mapping.engine import MapReport
 from crmmigrate.migration import Migration, PlannedSource
 from crmmigrate.model import ANY_ENTITY, MODEL
 from crmmigrate.passwords import mask_text
-from crmmigrate.progress import Progress
+from crmmigrate.progress import Progress, Tally
 from crmmigrate.run_state import RunLog, RunState, StageContext
 from crmmigrate.staging import ChunkWriter, file_name, write_frames
 from crmmigrate.validate import (
@@ -292,7 +295,7 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         _clean(migration, work, state, stages)
         _validate(migration, work, ledger, state, stages)
         _gate(state, allow_failing=allow_failing)
-        _dedupe(migration, work, ledger, state, stages)
+        leads = _dedupe(migration, work, ledger, state, stages)
     except Exception as exc:
         told = work.lost(exc)
         if told is None:
@@ -300,9 +303,10 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         raise told from exc
     finally:
         work.close()
-    with stages.timed("ledger"):
-        state.kept = ledger.record(planned, state.datasets, state.filtered, state.rejects, state.held, report)
-    _load(migration, engine, ledger, state, stages, run_id=run_id, dry_run=dry_run, batch_rows=batch_rows)
+    with _beside_the_load(leads, state, stages):
+        with stages.timed("ledger"):
+            state.kept = ledger.record(planned, state.datasets, state.filtered, state.rejects, state.held, report)
+        _load(migration, engine, ledger, state, stages, run_id=run_id, dry_run=dry_run, batch_rows=batch_rows)
     with stages.timed("reconcile"):
         state.ledger = _reconcile(state.sources, state.datasets, state.filtered, state.rejects, state.held,
                                   state.kept, state.loaded, ledger, state.deduped)
@@ -377,7 +381,11 @@ def _gate(state: RunState, *, allow_failing: bool) -> None:
     state.forced = [e.entity for e in state.validation.entities if not e.passed and e.entity in state.order]
 
 
-def _dedupe(migration: Migration, engine: Engine, ledger: _Ledger, state: RunState, stages: StageContext) -> None:
+def _dedupe(migration: Migration, engine: Engine, ledger: _Ledger, state: RunState, stages: StageContext
+            ) -> MatchSpec | None:
+    """The entities deduplicated. The leads' matching to the contacts, and the writing of
+    dedupe's files, are left to be done beside the load (`_beside_the_load`) where the
+    engine is the embedded one: the leads' spec is returned then, else None."""
     with stages.timed("dedupe"):
         rules = load_dedupe_rules(migration.dedupe)
         deduped_entities = [e for e in state.order if e in rules.entities]
@@ -385,7 +393,10 @@ def _dedupe(migration: Migration, engine: Engine, ledger: _Ledger, state: RunSta
         with stages.told("dedupe", ", ".join(deduped_entities) or "nothing to dedupe", records):
             # Only what the gate lets through; leads are checked against contacts when both go in.
             leads = rules.leads if {"lead", "contact"} <= set(state.order) else None
-            chosen = DedupeRules(entities={e: rules.entities[e] for e in deduped_entities}, leads=leads)
+            # The cluster engine pairs on its cluster, which it lets go before the load.
+            beside = leads is not None and engine.pairing is None
+            chosen = DedupeRules(entities={e: rules.entities[e] for e in deduped_entities},
+                                 leads=None if beside else leads)
             decisions, loaded = read_decisions(migration.decisions), ledger.loaded(deduped_entities)
             # The cleaned records are handed over, not kept here: dedupe lets each entity's go
             # once it has its deduplicated records (a second copy of accounts and contacts
@@ -395,8 +406,35 @@ def _dedupe(migration: Migration, engine: Engine, ledger: _Ledger, state: RunSta
                                    invalid=_invalid_values(state.validation), progress=stages.progress,
                                    pairing=engine.pairing)
             state.datasets = state.deduped.datasets
-            stages.write_dedupe(state.deduped)
+            if not beside:
+                stages.write_dedupe(state.deduped)
     state.merged_values = state.deduped.merged_records
+    return leads if beside else None
+
+
+@contextlib.contextmanager
+def _beside_the_load(leads: MatchSpec | None, state: RunState, stages: StageContext) -> Iterator[None]:
+    """The leads matched to the contacts and dedupe's files written, when `_dedupe` left them,
+    in a forked process while the block (the load) runs: the load writes through one
+    connection, on one core, and neither needs what the other does. Their seconds are
+    run.json's `dedupe_leads`, beside `load`'s."""
+    if leads is None:
+        yield
+        return
+    deduped = state.deduped
+
+    def match_and_write() -> tuple[pd.DataFrame, dict[str, str], float]:
+        clock = time.perf_counter()
+        deduped.lead_matches = lead_matches(deduped.datasets, leads)
+        return deduped.lead_matches, stages.write_dedupe(deduped), time.perf_counter() - clock
+
+    people = len(deduped.datasets["lead"]) + len(deduped.datasets["contact"])
+    tally = Tally(stages.progress, "dedupe", "lead: matched to contacts (beside the load)", people)
+    with parallel.beside(match_and_write, "matching the leads to the contacts") as matched:
+        yield
+    deduped.lead_matches, files, stages.timings["dedupe_leads"] = matched.result()
+    stages.files.update(files)
+    tally.finish()
 
 
 def _handed_over(state: RunState) -> dict[str, pd.DataFrame]:

@@ -122,9 +122,12 @@ class StageContext:
         outputs.write_html(result, files["validation_html"])
         self.files.update({k: str(v) for k, v in files.items()})
 
-    def write_dedupe(self, result: DedupeResult) -> None:
-        written = write_outputs(result, self.run_dir / "dedupe", datasets=False)
-        self.files.update({f"dedupe_{k}": v for k, v in written.items()})
+    def write_dedupe(self, result: DedupeResult) -> dict[str, str]:
+        """dedupe's files; returns them as run.json lists them (a forked process writing them
+        sends them back)."""
+        written = {f"dedupe_{k}": v for k, v in write_outputs(result, self.run_dir / "dedupe", datasets=False).items()}
+        self.files.update(written)
+        return written
 
     def write_load_rejects(self, loaded: LoadReport) -> None:
         self.files["load_rejects"] = str(self.run_dir / "load.rejects.csv")

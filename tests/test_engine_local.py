@@ -96,6 +96,27 @@ def test_a_generated_set_read_apart_runs_as_read_here(tmp_path: Path, monkeypatc
     assert_same_run(in_process, forked)
 
 
+@needs_fork
+def test_a_run_on_one_core_is_the_run_on_two(tmp_path: Path, monkeypatch) -> None:
+    """On two cores the leads are matched and dedupe's files written beside the load, whose
+    pieces forked processes prepare (a bulk load from the first row, in pieces of 500); on one,
+    all of it in this process, one step after another. Every file, figure and row agrees."""
+    from crmmigrate.load import rows
+
+    make_legacy_set(tmp_path, contacts=3_000, seed=6)
+    config = tmp_path / "migration.yaml"
+    config.write_text(config.read_text() + "bulk_rows: 1\n")
+    monkeypatch.setattr(rows, "BULK_PIECE_ROWS", 500)
+    monkeypatch.setattr(parallel, "cores", lambda limit=8: 1)
+    one = run(configure(config, name="one", engine=None))
+    monkeypatch.undo()
+    monkeypatch.setattr(rows, "BULK_PIECE_ROWS", 500)
+    two = run(configure(config, name="two", engine=None))
+    assert "dedupe" in one.timings and "dedupe_leads" in two.timings
+    assert len(pd.read_csv(two.run_dir / "dedupe" / "lead_matches.csv")) > 0
+    assert_same_run(one, two)
+
+
 NAMES = ["José García", "Zoë Smith", "Søren Ærø", "Ann O'Neil", "Renée Dubois"]
 
 

@@ -128,3 +128,74 @@ def test_forked_processes_end_with_a_run_killed_outright(tmp_path):
     finally:
         out.close()
     assert _gone(workers, 30)  # not left running, holding its memory and connections
+
+
+@needs_fork
+def test_beside_runs_in_a_copy_of_this_process_as_it_was_on_entering():
+    import os
+
+    seen = {"value": 1}
+    with parallel.beside(lambda: (os.getpid(), seen["value"]), "reading a dict") as found:
+        seen["value"] = 2  # after the fork: the copy has 1
+        pid, value = found.result(timeout=60)
+    assert pid != os.getpid() and value == 1
+
+
+@needs_fork
+def test_beside_left_by_an_error_waits_for_the_process_to_finish_its_work(tmp_path):
+    import time
+
+    import pytest
+
+    def slow_write():
+        time.sleep(1)
+        (tmp_path / "written").write_text("done")
+
+    with pytest.raises(ValueError), parallel.beside(slow_write, "writing a file"):
+        raise ValueError("the block failed")
+    assert (tmp_path / "written").read_text() == "done"  # what it writes is written
+
+
+@needs_fork
+def test_a_process_killed_beside_is_a_clear_error():
+    import os
+    import signal
+
+    import pytest
+
+    from crmmigrate.errors import CrmMigrateError
+
+    with parallel.beside(lambda: os.kill(os.getpid(), signal.SIGKILL), "killing itself") as found:
+        pass
+    with pytest.raises(parallel.ProcessLost) as caught:
+        found.result(timeout=60)
+    assert "the process killing itself ended without an answer (killed, or out of memory)" in str(caught.value)
+    assert isinstance(caught.value, CrmMigrateError)
+
+
+def test_beside_on_one_core_runs_here_on_entering(monkeypatch):
+    import os
+
+    import pytest
+
+    monkeypatch.setattr(parallel, "cores", lambda limit=8: 1)
+    seen = {"value": 1}
+    with parallel.beside(lambda: (os.getpid(), seen["value"]), "reading a dict") as found:
+        seen["value"] = 2
+    assert found.result() == (os.getpid(), 1)
+    with parallel.beside(lambda: 1 / 0, "dividing") as failed:
+        pass
+    with pytest.raises(ZeroDivisionError):
+        failed.result()
+
+
+@needs_fork
+def test_a_core_is_counted_taken_while_a_process_works_beside():
+    import time
+
+    before = parallel.cores()
+    with parallel.beside(lambda: time.sleep(1), "sleeping") as found:
+        assert parallel.cores() == before - 1  # a bulk load's preparers fork no more than that
+        found.result(timeout=60)
+        assert parallel.cores() == before  # given back once it is done, not when the block ends
+    assert parallel.cores() == before

@@ -16,13 +16,14 @@ from crmmigrate.dedupe.engine import (
     EntityDedupe,
     dedupe,
     find_duplicates,
+    lead_matches,
 )
 from crmmigrate.dedupe.report import dedupe_html, write_report
 from crmmigrate.dedupe.rules import DedupeRules, MatchSpec, load_dedupe_rules
 from crmmigrate.spreadsheet import read_csv
 
 __all__ = ["CLUSTER_COLUMNS", "DECISIONS", "DECISION_COLUMNS", "MERGED_COLUMNS", "DedupeResult", "DedupeRules", "EntityDedupe",
-           "MatchSpec", "dedupe", "dedupe_html", "find_duplicates", "load_dedupe_rules", "read_decisions", "read_review_csv",
+           "MatchSpec", "dedupe", "dedupe_html", "find_duplicates", "lead_matches", "load_dedupe_rules", "read_decisions", "read_review_csv",
            "write_outputs"]
 
 
