@@ -546,7 +546,8 @@ def _write_report(engine: sa.Engine, migration: Migration, planned: list[Planned
         alone = isinstance(engine.pool, sa.pool.SingletonThreadPool)
         with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-reconcile") as beside:
             reconciling = None if alone else beside.submit(reconciled)
-            built = build_report(engine, rules=report_rules, progress=progress, validation=load_rules(migration.rules))
+            built = build_report(engine, rules=report_rules, progress=progress, validation=load_rules(migration.rules),
+                                 held=True)
             lines, result.notes = reconciling.result() if reconciling is not None else reconciled()
         add_reconciliation(built, lines, report_rules)
         files = {"report_json": run_dir / "report.json", "report_html": run_dir / "report.html"}

@@ -310,3 +310,24 @@ def test_the_projects_validation_choices_name_the_value_meant(request, tmp_path)
             engine.dispose()
     stage = [row[1:] for row in table(report, "picklists", "variants").rows if row[0] == "opportunity.stage"]
     assert sorted(stage) == [["Clsoed Won", 1, "Closed Won"], ["Negotiation", 1, "negotiation"]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sections_built_side_by_side_are_the_sections_built_in_one_transaction(request, tmp_path, backend):
+    """A run holds the target's lock: its report's sections are built on a connection each,
+    side by side; they say what the sections built one after another say, in the same order."""
+    told = []
+    with planted_target(request, backend, tmp_path) as url:
+        engine = open_target(url)
+        try:
+            alone = build_report(engine, rules=ReportRules(), as_of=AS_OF).as_dict()
+            held = build_report(engine, rules=ReportRules(), as_of=AS_OF, held=True,
+                                progress=lambda *a: told.append(a)).as_dict()
+        finally:
+            engine.dispose()
+    for report in (alone, held):
+        report.pop("generated_at")
+        report.pop("seconds", None)
+    assert held == alone
+    assert len(held["sections"]) == 7
+    assert sorted(told) == sorted([("report", s["key"], n, 1) for s in held["sections"] for n in (0, 1)])

@@ -4,21 +4,26 @@
     outputs.write_json(report, "report.json")
 
 `build_report` only reads: every section is a set of aggregate queries in one read-only
-transaction, so the report sees one state of the target even while nothing else is locked.
+transaction, so the report sees one state of the target even while nothing else is locked
+(a run, which holds the target's lock, has them built side by side instead).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
+
+from crmmigrate import parallel
 
 from crmmigrate.load.schema import build_metadata
 from crmmigrate.passwords import mask_url
 from crmmigrate.progress import Progress
 from crmmigrate.reporting.gate import judge
-from crmmigrate.reporting.model import ReconcileLine, Report
+from crmmigrate.reporting.model import ReconcileLine, Report, Section
 from crmmigrate.reporting.rules import ReportRules, load_report_rules
 from crmmigrate.reporting.sections import SECTIONS, Context
 from crmmigrate.reporting.target import NotATarget, check_is_target, open_target
@@ -26,26 +31,47 @@ from crmmigrate.validate.rules import ValidationRules, load_rules
 
 
 def build_report(engine: sa.Engine, *, rules: ReportRules, as_of: dt.date | None = None,
-                 progress: Progress | None = None, validation: ValidationRules | None = None) -> Report:
+                 progress: Progress | None = None, validation: ValidationRules | None = None,
+                 held: bool = False) -> Report:
     """Every section of the report on the target behind `engine`, and the gate's verdict on
     its metrics. `as_of` is the day ages and past-due are counted to (default: today, UTC);
     `validation` the project's validation rules, whose picklist choices name the value a
-    variant is of (default: rules/validation.yaml, else the shipped one)."""
+    variant is of (default: rules/validation.yaml, else the shipped one). `held`: the caller
+    holds the target's lock (a run, after its load), so nothing changes it: the sections are
+    built side by side, each on a connection of its own, one per core (the databases' work
+    lets go of the GIL), instead of one after another in one read transaction."""
     started = time.perf_counter()
     check_is_target(engine)
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     report = Report(target=mask_url(engine.url), generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     as_of=as_of.isoformat())
     tables = {t.name: t for t in build_metadata().sorted_tables}
-    with engine.connect() as connection:
-        context = Context(connection, tables, rules, as_of, validation or load_rules())
-        for name, build in SECTIONS:
-            if progress is not None:
-                progress("report", name, 0, 1)
-            report.sections.append(build(context))
-            if progress is not None:
-                progress("report", name, 1, 1)
-        connection.rollback()  # nothing was written; end the read transaction
+    validation = validation or load_rules()
+
+    def built(named: tuple[str, Callable[[Context], Section]], connection: sa.Connection) -> Section:
+        name, build = named
+        if progress is not None:
+            progress("report", name, 0, 1)
+        section = build(Context(connection, tables, rules, as_of, validation))
+        if progress is not None:
+            progress("report", name, 1, 1)
+        return section
+
+    # An in-memory SQLite target is one connection per thread, each its own empty database.
+    if held and not isinstance(engine.pool, sa.pool.SingletonThreadPool) and parallel.cores() > 1:
+        def alone(named: tuple[str, Callable[[Context], Section]]) -> Section:
+            with engine.connect() as connection:
+                try:
+                    return built(named, connection)
+                finally:
+                    connection.rollback()
+
+        with ThreadPoolExecutor(parallel.cores(), thread_name_prefix="crmmigrate-report") as pool:
+            report.sections.extend(pool.map(alone, SECTIONS))
+    else:
+        with engine.connect() as connection:
+            report.sections.extend(built(named, connection) for named in SECTIONS)
+            connection.rollback()  # nothing was written; end the read transaction
     report.gate = judge(report.metrics, rules.fail_on)
     report.seconds = time.perf_counter() - started
     return report
