@@ -15,8 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -109,19 +108,19 @@ class ProcessLost(CrmMigrateError):
     """A forked process doing a part of the run ended without an answer (killed, out of memory)."""
 
 
-_BESIDE: Callable[[], Any] | None = None  # what `beside`'s forked process calls
+_COUNTED = threading.Lock()  # guards _BESIDES
 
 
 @contextmanager
 def beside(function: Callable[[], Any], what: str) -> Iterator[Future]:
     """function() in a forked process while the caller's block runs (`what` it does, for an
     error); yields its Future. The process is a copy of this one as it is on entering: nothing
-    but the result is pickled, and nothing it changes is seen here. Left by an error, the
-    block waits for the process (what it writes gets written) before the error goes on; left
-    by Ctrl-C, the process is stopped at once. While it works, `cores` counts one core less.
-    Where there is one core or no fork, function() runs here, on entering. Either way its
-    result is there once the block is left; a process that ends without an answer is
-    `ProcessLost`."""
+    but the result is pickled, and nothing it changes is seen here; it ends once it has sent
+    it, and with it what it held. Left by an error, the block waits for the process (what it
+    writes gets written) before the error goes on; left by Ctrl-C, the process is stopped at
+    once. While it works, `cores` counts one core less. Where there is one core or no fork,
+    function() runs here, on entering. Either way its result is there once the block is left;
+    a process that ends without one is `ProcessLost`."""
     future: Future = Future()
     if cores() < 2 or not can_fork():
         try:
@@ -130,54 +129,68 @@ def beside(function: Callable[[], Any], what: str) -> Iterator[Future]:
             future.set_exception(exc)
         yield future
         return
-    global _BESIDE, _BESIDES
-    _BESIDE = function
+    global _BESIDES
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    process = context.Process(target=_beside, args=(function, sending, os.getpid()), name="crmmigrate-beside")
+    # Forked with Ctrl-C held back, so that none arrives before the process ignores it.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        with forked_pool(1, apart=True) as pool:
-            _BESIDE = None  # the process has its own copy
-            # Its core is taken while it works: this process's own work (a bulk load's
-            # preparers) forks no more processes than the cores left, nor copies into them.
-            _BESIDES += 1
-            freed = threading.Lock()
-
-            def settled(done: Future) -> None:
-                global _BESIDES
-                if freed.acquire(blocking=False):
-                    _BESIDES -= 1
-                _settled(future, done, what)
-
-            running = pool.submit(_beside)
-            try:
-                running.add_done_callback(settled)
-                yield future
-            except Exception:
-                wait([running])
-                raise
-            finally:
-                if freed.acquire(blocking=False):  # not settled (Ctrl-C): freed here
-                    _BESIDES -= 1
-            wait([running])  # before the pool's shutdown, which cancels what has not started
+        process.start()
+    except BaseException:
+        receiving.close()
+        raise
     finally:
-        _BESIDE = None
-        give_back()  # the result came as a pickle, into this process's C heap
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        sending.close()
+    with _COUNTED:
+        _BESIDES += 1
+
+    def received() -> None:
+        global _BESIDES
+        try:
+            ok, value = receiving.recv()
+        except (EOFError, OSError):
+            ok, value = False, ProcessLost(
+                f"the process {what} ended without an answer (killed, or out of memory).",
+                hint="A process killed is often out of memory: give the run more (README, Benchmarks).")
+        finally:
+            receiving.close()
+            process.join()
+            with _COUNTED:
+                _BESIDES -= 1
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    waiting = threading.Thread(target=received, name="crmmigrate-beside", daemon=True)
+    waiting.start()
+    try:
+        yield future
+    except Exception:
+        waiting.join()
+        raise
+    except BaseException:
+        process.terminate()
+        waiting.join()
+        raise
+    waiting.join()
+    give_back()  # the result came as a pickle, into this process's C heap
 
 
-def _beside() -> Any:
-    assert _BESIDE is not None
-    return _BESIDE()
-
-
-def _settled(future: Future, done: Future, what: str) -> None:
-    if done.cancelled():
-        future.cancel()
-    elif isinstance(done.exception(), BrokenProcessPool):
-        future.set_exception(ProcessLost(f"the process {what} ended without an answer (killed, or out of memory).",
-                                         hint="A process killed is often out of memory: see the run's peak memory "
-                                         "in the README's Benchmarks, and give the run more."))
-    elif done.exception() is not None:
-        future.set_exception(done.exception())
-    else:
-        future.set_result(done.result())
+def _beside(function: Callable[[], Any], sending: Any, parent: int) -> None:
+    _entered(parent, True)
+    try:
+        answer = (True, function())
+    except Exception as exc:
+        answer = (False, exc)
+    try:
+        sending.send(answer)
+    except Exception as exc:  # noqa: BLE001 - an answer that does not pickle
+        sending.send((False, RuntimeError(f"{type(answer[1]).__name__} that could not be sent back: {exc}")))
+    finally:
+        sending.close()
 
 
 @contextmanager

@@ -429,10 +429,17 @@ def _beside_the_load(leads: MatchSpec | None, state: RunState, stages: StageCont
         return deduped.lead_matches, stages.write_dedupe(deduped), time.perf_counter() - clock
 
     people = len(deduped.datasets["lead"]) + len(deduped.datasets["contact"])
-    tally = Tally(stages.progress, "dedupe", "lead: matched to contacts (beside the load)", people)
+    tally = Tally(stages.progress, "dedupe", "lead: matched to contacts", people)
     with parallel.beside(match_and_write, "matching the leads to the contacts") as matched:
         yield
-    deduped.lead_matches, files, stages.timings["dedupe_leads"] = matched.result()
+    try:
+        answer = matched.result()
+    except parallel.ProcessLost:
+        # Killed, out of memory most likely, while the load held its records too: done here,
+        # now that the load is done, rather than the run failing after its load.
+        logging.getLogger(__name__).debug("the leads' matching beside the load was lost", exc_info=True)
+        answer = match_and_write()
+    deduped.lead_matches, files, stages.timings["dedupe_leads"] = answer
     stages.files.update(files)
     tally.finish()
 

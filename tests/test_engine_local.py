@@ -99,8 +99,9 @@ def test_a_generated_set_read_apart_runs_as_read_here(tmp_path: Path, monkeypatc
 @needs_fork
 def test_a_run_on_one_core_is_the_run_on_two(tmp_path: Path, monkeypatch) -> None:
     """On two cores the leads are matched and dedupe's files written beside the load, whose
-    pieces forked processes prepare (a bulk load from the first row, in pieces of 500); on one,
-    all of it in this process, one step after another. Every file, figure and row agrees."""
+    pieces forked processes prepare once that is done (a bulk load from the first row, in
+    pieces of 500); on one, all of it in this process, one step after another. Every file,
+    figure and row agrees."""
     from crmmigrate.load import rows
 
     make_legacy_set(tmp_path, contacts=3_000, seed=6)
@@ -115,6 +116,30 @@ def test_a_run_on_one_core_is_the_run_on_two(tmp_path: Path, monkeypatch) -> Non
     assert "dedupe" in one.timings and "dedupe_leads" in two.timings
     assert len(pd.read_csv(two.run_dir / "dedupe" / "lead_matches.csv")) > 0
     assert_same_run(one, two)
+
+
+def _killed_in_a_fork(parent: int, matched):
+    def matching(*args, **kwargs):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return matched(*args, **kwargs)
+    return matching
+
+
+@needs_fork
+def test_the_leads_matching_killed_beside_the_load_is_done_again_after_it(tmp_path: Path, monkeypatch) -> None:
+    """The process matching the leads beside the load killed (out of memory, say): the run
+    does that work itself once the load is done, and ends as a run where nothing was killed."""
+    from crmmigrate import run as run_module
+
+    make_legacy_set(tmp_path, contacts=2_000, seed=8)
+    config = tmp_path / "migration.yaml"
+    monkeypatch.setattr(run_module, "lead_matches", _killed_in_a_fork(os.getpid(), run_module.lead_matches))
+    killed = run(configure(config, name="killed", engine=None))
+    monkeypatch.undo()
+    whole = run(configure(config, name="whole", engine=None))
+    assert len(pd.read_csv(killed.run_dir / "dedupe" / "lead_matches.csv")) > 0
+    assert_same_run(whole, killed)
 
 
 NAMES = ["José García", "Zoë Smith", "Søren Ærø", "Ann O'Neil", "Renée Dubois"]
@@ -210,16 +235,21 @@ RUN_APART = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_in
 
 
 # A bulk load whose pieces forked processes prepare faster than the run writes them (so that
-# they wait for work), the run saying so with a file once it writes.
+# they wait for work), each piece prepared saying so with a file of its own.
 RUN_LOADING = """
-import pathlib, signal, sys, time
+import os, pathlib, signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)
 from crmmigrate.load import rows
 rows.BULK_PIECE_ROWS = 50
+forked = rows._prepare_forked
+def prepared(start):
+    piece = forked(start)
+    pathlib.Path(f"prepared-{os.getpid()}-{start}").touch()
+    return piece
+rows._prepare_forked = prepared
 pieces = rows.RowPreparer._pieces
 def slowly(self, *args):
     for piece in pieces(self, *args):
-        pathlib.Path("writing").touch()
         time.sleep(0.5)
         yield piece
 rows.RowPreparer._pieces = slowly
@@ -276,8 +306,9 @@ def test_ctrl_c_stops_a_bulk_loads_forked_preparers_without_a_traceback(tmp_path
     make_legacy_set(tmp_path, contacts=3_000, seed=4)
     config = tmp_path / "migration.yaml"
     config.write_text(config.read_text() + "bulk_rows: 1\n")
+    # Once the preparers have the pieces ahead ready (PIECES_AHEAD), they wait for work.
     _interrupted(tmp_path, RUN_LOADING,
-                 lambda run: run.children(recursive=True) if (tmp_path / "writing").exists() else [])
+                 lambda run: run.children(recursive=True) if len(list(tmp_path.glob("prepared-*"))) >= 3 else [])
 
 
 def _interrupt_handler(_item: int) -> str:

@@ -134,10 +134,12 @@ def test_forked_processes_end_with_a_run_killed_outright(tmp_path):
 def test_beside_runs_in_a_copy_of_this_process_as_it_was_on_entering():
     import os
 
+    psutil = __import__("psutil")
     seen = {"value": 1}
     with parallel.beside(lambda: (os.getpid(), seen["value"]), "reading a dict") as found:
         seen["value"] = 2  # after the fork: the copy has 1
         pid, value = found.result(timeout=60)
+        assert not psutil.pid_exists(pid)  # ended once it answered, and its memory with it
     assert pid != os.getpid() and value == 1
 
 
@@ -193,9 +195,9 @@ def test_beside_on_one_core_runs_here_on_entering(monkeypatch):
 def test_a_core_is_counted_taken_while_a_process_works_beside():
     import time
 
-    before = parallel.cores()
+    before = parallel.cores(limit=1024)
     with parallel.beside(lambda: time.sleep(1), "sleeping") as found:
-        assert parallel.cores() == before - 1  # a bulk load's preparers fork no more than that
+        assert parallel.cores(limit=1024) == before - 1  # a bulk load's preparers fork no more
         found.result(timeout=60)
-        assert parallel.cores() == before  # given back once it is done, not when the block ends
-    assert parallel.cores() == before
+        assert parallel.cores(limit=1024) == before  # given back once it is done, not when the block ends
+    assert parallel.cores(limit=1024) == before

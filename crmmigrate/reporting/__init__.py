@@ -37,9 +37,10 @@ def build_report(engine: sa.Engine, *, rules: ReportRules, as_of: dt.date | None
     its metrics. `as_of` is the day ages and past-due are counted to (default: today, UTC);
     `validation` the project's validation rules, whose picklist choices name the value a
     variant is of (default: rules/validation.yaml, else the shipped one). `held`: the caller
-    holds the target's lock (a run, after its load), so nothing changes it: the sections are
-    built side by side, each on a connection of its own, one per core (the databases' work
-    lets go of the GIL), instead of one after another in one read transaction."""
+    holds the target's lock (a run, after its load), so no other run writes to it: the
+    sections are built side by side, each on a connection of its own, one per core (the
+    databases' work lets go of the GIL), instead of one after another in one read
+    transaction."""
     started = time.perf_counter()
     check_is_target(engine)
     as_of = as_of or dt.datetime.now(dt.UTC).date()
@@ -66,8 +67,11 @@ def build_report(engine: sa.Engine, *, rules: ReportRules, as_of: dt.date | None
                 finally:
                     connection.rollback()
 
-        with ThreadPoolExecutor(parallel.cores(), thread_name_prefix="crmmigrate-report") as pool:
+        pool = ThreadPoolExecutor(parallel.cores(), thread_name_prefix="crmmigrate-report")
+        try:
             report.sections.extend(pool.map(alone, SECTIONS))
+        finally:  # on Ctrl-C or an error, the sections not started are not waited for
+            pool.shutdown(wait=True, cancel_futures=True)
     else:
         with engine.connect() as connection:
             report.sections.extend(built(named, connection) for named in SECTIONS)
