@@ -415,3 +415,98 @@ def test_distinctive_words_held_by_the_other_are_token_set_ratio_s_hundred(names
     expected = [fuzz.token_set_ratio(coded.parts["distinctive"][a], coded.parts["distinctive"][b]) >= 100
                 for a, b in zip(x, y, strict=True)]
     assert found.tolist() == expected
+
+
+# -- pairs made again share by share: the answers of pairs held -----------------------------------
+
+
+def _realistic_crm(contacts: int, seed: int):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from realistic import make_crm
+
+    return make_crm(contacts, seed=seed)
+
+
+@pytest.mark.parametrize("linked", [False, True])
+def test_pairs_remade_share_by_share_answer_as_the_pairs_held(monkeypatch, linked):
+    """`RemadePairs` keeps each pair's level pattern and makes a share's records' positions
+    again when asked: on realistic contacts (names at census frequencies, namesakes, a tenth
+    duplicates), deduplicated or linked as leads to contacts are, in many shares, it gives what
+    holding every pair gives: how many, each key's pattern counts, the model fitted on them,
+    each record's strongest pair, and the pairs at or above a band with their histogram."""
+    from crmmigrate.dedupe import pairset
+    from crmmigrate.dedupe.rules import load_dedupe_rules
+    from crmmigrate.defaults import RULES_DIR
+
+    rules = load_dedupe_rules(RULES_DIR / "dedupe.yaml")
+    spec = rules.leads if linked else rules.entities["contact"]
+    frame = _realistic_crm(3000, seed=9).contacts.reset_index(drop=True)
+    if linked:
+        frame = frame.assign(company=frame["account_id"])
+    side = np.random.default_rng(3).random(len(frame)) < 0.3 if linked else None
+    monkeypatch.setattr(pairset, "SHARE_PAIRS", 300)
+    values = match.prepared(frame, spec.fields)
+    held = match.candidates(values, spec, side)
+    remade = match.candidates(values, spec, side, pairing=match.RemadePairs.made)
+    assert isinstance(remade, match.RemadePairs) and remade.shares > 5
+
+    assert len(remade) == len(held) > 2000  # asked before they are compared, as dedupe's progress does
+    told: list[int] = []
+    held.compare(values, spec)
+    remade.compare(values, spec, done=told.append)
+    assert sum(told) == len(held)
+    for key in range(len(spec.blocking)):
+        for a, b in zip(remade.counts(key), held.counts(key), strict=True):
+            np.testing.assert_array_equal(a, b)
+    model = match.fit(values, spec, held)
+    _same_model(match.fit(values, spec, remade), model)
+    np.testing.assert_array_equal(remade.best(model, len(frame)), held.best(model, len(frame)))
+    histograms = [np.zeros(len(match.HISTOGRAM_EDGES) - 1, np.int64) for _ in range(2)]
+    kept = remade.at_least(model, 0.3, histograms[0])
+    for a, b in zip(kept, held.at_least(model, 0.3, histograms[1]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(*histograms)
+    assert len(kept[0]) > 100 and histograms[0].sum() == len(held)
+
+
+def _same_model(a, b) -> None:
+    assert a.prior == b.prior and a.neutral == b.neutral and a.untrained == b.untrained
+    for name in ("m", "u", "shared"):
+        assert getattr(a, name).keys() == getattr(b, name).keys()
+        for key, value in getattr(a, name).items():
+            np.testing.assert_array_equal(value, getattr(b, name)[key])
+    assert {k: v.keys() for k, v in a.tf.items()} == {k: v.keys() for k, v in b.tf.items()}
+    for name, per in a.tf.items():
+        for level, value in per.items():
+            np.testing.assert_array_equal(value, b.tf[name][level])
+
+
+def test_leads_matched_with_pairs_remade_are_those_matched_with_pairs_held(monkeypatch):
+    """`lead_matches` with its pairs in many shares, made again when scored, flags the very
+    leads, contacts and probabilities it flags holding every pair."""
+    from crmmigrate.dedupe import pairset
+    from crmmigrate.dedupe.engine import lead_matches
+    from crmmigrate.dedupe.rules import load_dedupe_rules
+    from crmmigrate.defaults import RULES_DIR
+
+    crm = _realistic_crm(3000, seed=4)
+    datasets = crm.datasets()
+    contacts = datasets["contact"]
+    accounts = datasets["account"].set_index("id")["name"]
+    # A third of the contacts again as leads (their company by name), a few values changed.
+    leads = contacts.sample(frac=0.33, random_state=2).reset_index(drop=True)
+    leads = leads.assign(id="L" + leads.index.astype(str), company=leads["account_id"].map(accounts),
+                         _source="leads")[["id", "_source", "first_name", "last_name", "email", "phone", "company"]]
+    leads.loc[leads.index % 4 == 0, "email"] = None
+    datasets["lead"] = leads
+    spec = load_dedupe_rules(RULES_DIR / "dedupe.yaml").leads
+    held = lead_matches(datasets, spec, match.HeldPairs.made)
+    monkeypatch.setattr(pairset, "SHARE_PAIRS", 500)
+
+    remade = lead_matches(datasets, spec, match.RemadePairs.made)
+
+    pd.testing.assert_frame_equal(remade, held)
+    assert (held["known"] == "yes").sum() > 300

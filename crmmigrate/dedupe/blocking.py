@@ -126,15 +126,20 @@ class Pairs:
 
     def via(self, number: int) -> np.ndarray:
         """The pairs blocking key `number` finds."""
-        codes = self.keys[number]
-        out = np.empty(len(self.left), dtype=bool)
+        return via(self.keys[number], self.left, self.right)
 
-        def work(start: int, stop: int) -> None:
-            mine = codes[self.left[start:stop]]
-            out[start:stop] = (mine >= 0) & (mine == codes[self.right[start:stop]])
 
-        chunked(len(out), work)
-        return out
+def via(codes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Which of the pairs (left, right) a blocking key with these codes (its block per record,
+    -1 for none) finds: both in one block."""
+    out = np.empty(len(left), dtype=bool)
+
+    def work(start: int, stop: int) -> None:
+        mine = codes[left[start:stop]]
+        out[start:stop] = (mine >= 0) & (mine == codes[right[start:stop]])
+
+    chunked(len(out), work)
+    return out
 
 
 def blocks(codes: np.ndarray, label: Callable[[int], str], max_block: int,

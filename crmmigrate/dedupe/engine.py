@@ -138,7 +138,10 @@ def lead_matches(datasets: dict[str, pd.DataFrame], spec: MatchSpec, pairing: ma
                  ) -> pd.DataFrame:
     """Leads a contact already is: each lead scored against the contacts (the contacts' company
     is their account's name), `known` "yes" at or above the merge band, "perhaps" in review.
-    `pairing` makes the candidate pairs (`dedupe`)."""
+    `pairing` makes the candidate pairs (`dedupe`); by default they are made here a share at a
+    time, holding only each pair's level pattern (`match.RemadePairs`): the leads' pairs are the
+    most numerous of a run (52M at 1M contacts), and their matching runs beside the load, which
+    holds the records."""
     leads, contacts = datasets["lead"], datasets["contact"]
     names: dict[str, str] = {}
     if "account" in datasets:
@@ -155,16 +158,20 @@ def lead_matches(datasets: dict[str, pd.DataFrame], spec: MatchSpec, pairing: ma
                       "company": company, "_lead": False}),
     ], ignore_index=True)
     is_lead = people["_lead"].to_numpy()
+    values = match.prepared(people, spec.fields)
+    who = people[["_source", "id"]]
+    del people  # the compared fields, held as `values` from here
     # Linked, not deduplicated (Splink's link_only): only lead-contact pairs are made and the model
     # is fitted on those. Pairing the contacts among themselves as well (the colleagues a company
     # or a switchboard holds, the namesakes) was most of the work, and none of it could be a match.
-    left, right, probability = match.at_or_above(people, spec, spec.review, is_lead,
-                                                 pairing or match.HeldPairs.made)
+    left, right, probability = match.at_or_above(values, spec, spec.review, is_lead,
+                                                 pairing or match.RemadePairs.made)
     lead = np.where(is_lead[left], left, right)
     contact = np.where(is_lead[left], right, left)
+    leads_found, contacts_found = who.take(lead), who.take(contact)
     out = pd.DataFrame({
-        "lead_source": people["_source"].to_numpy()[lead], "lead_id": people["id"].to_numpy()[lead],
-        "contact_source": people["_source"].to_numpy()[contact], "contact_id": people["id"].to_numpy()[contact],
+        "lead_source": leads_found["_source"].to_numpy(), "lead_id": leads_found["id"].to_numpy(),
+        "contact_source": contacts_found["_source"].to_numpy(), "contact_id": contacts_found["id"].to_numpy(),
         "probability": np.round(probability, 6), "known": np.where(probability >= spec.merge, "yes", "perhaps")})
     return out.sort_values(["lead_source", "lead_id", "probability", "contact_source", "contact_id"],
                            ascending=[True, True, False, True, True], kind="stable").reset_index(drop=True)

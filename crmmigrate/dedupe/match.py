@@ -39,14 +39,14 @@ from crmmigrate.dedupe.blocking import Blocked, Pairs, block, candidate_pairs, k
 from crmmigrate.dedupe.clues import NAME_METHODS, clues, conflicts
 from crmmigrate.dedupe.columns import Column, house_street, name_root, prepared
 from crmmigrate.dedupe.comparisons import LEVELS, Patterns, compare, levels, normalise, patterns, radix_of
-from crmmigrate.dedupe.pairset import HeldPairs, PairSet
+from crmmigrate.dedupe.pairset import HeldPairs, PairSet, RemadePairs
 from crmmigrate.dedupe.rules import MatchSpec
 from crmmigrate.dedupe.scoring import HISTOGRAM_EDGES, at_least, probabilities, probabilities_of, score_weights
 from crmmigrate.dedupe.training import Model, fit, fit_steps
 
 __all__ = ["HISTOGRAM_EDGES", "LEVELS", "NAME_METHODS", "Blocked", "Column", "HeldPairs", "Model", "PairSet", "Pairs",
-           "Pairing", "at_least", "at_or_above", "candidate_pairs", "candidates", "clues", "compare", "conflicts", "fit", "fit_steps",
-           "house_street", "key_codes", "levels", "name_root", "patterns", "prepared", "probabilities",
+           "Pairing", "RemadePairs", "at_least", "at_or_above", "candidate_pairs", "candidates", "clues", "compare",
+           "conflicts", "fit", "fit_steps", "house_street", "key_codes", "levels", "name_root", "patterns", "prepared", "probabilities",
            "probabilities_of", "score", "score_weights"]
 
 # Makes the candidate pairs a blocking gives (not compared yet): `HeldPairs.made` here, the
@@ -66,10 +66,11 @@ def score(frame: pd.DataFrame, spec: MatchSpec, pointers: tuple[str, ...] = (), 
     return held.pairs, probabilities_of(model, held.found, held.pairs.left), model
 
 
-def _fitted(frame: pd.DataFrame, spec: MatchSpec, pointers: tuple[str, ...], side: np.ndarray | None,
-            pairing: Pairing) -> tuple[PairSet, Model]:
-    """A frame's candidate pairs (made by `pairing`), compared, and the model fitted on them."""
-    values = prepared(frame.reset_index(drop=True), spec.fields)
+def _fitted(frame: pd.DataFrame | dict[str, Column], spec: MatchSpec, pointers: tuple[str, ...],
+            side: np.ndarray | None, pairing: Pairing) -> tuple[PairSet, Model]:
+    """A frame's candidate pairs (made by `pairing`), compared, and the model fitted on them
+    (the frame's values already `prepared`, or prepared here)."""
+    values = frame if isinstance(frame, dict) else prepared(frame.reset_index(drop=True), spec.fields)
     pairs = candidates(values, spec, side, pairing)
     pairs.compare(values, spec)
     return pairs, fit(values, spec, pairs, pointers)
@@ -88,12 +89,15 @@ def candidates(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | No
     return pairs
 
 
-def at_or_above(frame: pd.DataFrame, spec: MatchSpec, threshold: float, side: np.ndarray | None = None,
+def at_or_above(values: dict[str, Column], spec: MatchSpec, threshold: float, side: np.ndarray | None = None,
                 pairing: Pairing = HeldPairs.made) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`score` keeping only the pairs whose match probability is `threshold` or more: their
-    records (left, right, in that order) and probabilities, without a probability for every
-    candidate; the pairs made by `pairing` (by default here)."""
-    pairs, model = _fitted(frame, spec, (), side, pairing)
+    """`score` of records' `prepared` values keeping only the pairs whose match probability is
+    `threshold` or more: their records (left, right, in that order) and probabilities, without
+    a probability for every candidate; the pairs made by `pairing` (by default here). The values
+    are let go once the pairs are compared and the model fitted, when the caller holds no
+    other reference to them."""
+    pairs, model = _fitted(values, spec, (), side, pairing)
+    values.clear()
     left, right, codes = pairs.at_least(model, threshold)
     del pairs
     levels = Patterns(codes, radix_of(spec)).levels()

@@ -2,19 +2,22 @@
 what the later phases need: how many there are, the level patterns each blocking key's pairs
 show (EM), each record's strongest pair (the prior), and the pairs at or above a match
 probability with their levels (scoring, clustering). What those answers are does not depend on
-where the pairs are: `HeldPairs` holds them in this process; the cluster engine's
-`ShuffledPairs` leaves them in shares on its workers, each share the blocks of some blocking
-key values, and adds up the shares' answers, so the run's process never holds every pair.
+where the pairs are: `HeldPairs` holds them in this process; `RemadePairs` holds only their
+level patterns here, a share at a time, and makes a share's records' positions again when they
+are asked for; the cluster engine's `ShuffledPairs` leaves them in shares on its workers. A share
+is the blocks of some blocking key values (each key's blocks whose code is the share's number
+modulo the shares, `blocking.pairs_of`), and the shares' answers are added up.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from crmmigrate.dedupe.blocking import Blocked, Pairs, pairs_of
+from crmmigrate.dedupe.blocking import Blocked, Pairs, pairs_of, via
 from crmmigrate.dedupe.columns import Column, chunked
 from crmmigrate.dedupe.comparisons import Patterns, patterns
 from crmmigrate.dedupe.rules import MatchSpec
@@ -87,6 +90,71 @@ class HeldPairs:
         return kept_pairs(model, self._found, self.pairs.left, self.pairs.right, threshold, histogram, done)
 
 
+# The pairs of one share of `RemadePairs`, about: their positions, 8 bytes a pair, are what is
+# held at once (32 MB), beside every pair's level pattern (2 or 4 bytes).
+SHARE_PAIRS = 4_000_000
+
+
+class RemadePairs:
+    """The pairs made and compared a share at a time, holding of each pair only its level
+    pattern: of every pair's 10 to 12 bytes, the 8 of its records' positions are held for one
+    share at a time. What EM needs (each key's pattern counts) is counted as a share is
+    compared; the prior and the scoring make a share's positions again from the blocking
+    (`pairs_of`: the same pairs in the same order), twice more in all. The answers are those of
+    `HeldPairs`. For pairs made beside another stage that holds the records (the leads'
+    matching beside the load), where memory, not the seconds of making them, is what counts."""
+
+    def __init__(self, blocked: Blocked, shares: int) -> None:
+        self.blocked, self.shares = blocked, shares
+        self.side, self.skipped = blocked.side, blocked.skipped
+        self._found: list[Patterns] | None = None
+        self._counts: list[list[tuple[np.ndarray, np.ndarray]]] = []  # per share, per key
+        self._sizes: list[int] | None = None
+
+    @classmethod
+    def made(cls, values: dict[str, Column], spec: MatchSpec, blocked: Blocked) -> RemadePairs:
+        """The pairs `blocked` makes, in shares of about SHARE_PAIRS (none made yet)."""
+        return cls(blocked, max(1, -(-blocked.pairs() // SHARE_PAIRS)))
+
+    def _share(self, share: int) -> tuple[np.ndarray, np.ndarray]:
+        return pairs_of(self.blocked, share, self.shares)
+
+    def __len__(self) -> int:
+        if self._sizes is None:  # asked before they are compared: made once to be counted
+            self._sizes = [len(self._share(share)[0]) for share in range(self.shares)]
+        return sum(self._sizes)
+
+    def compare(self, values: dict[str, Column], spec: MatchSpec, done: Callable[[int], None] | None = None
+                ) -> None:
+        found, counts = [], []
+        for share in range(self.shares):
+            left, right = self._share(share)
+            found.append(patterns(values, spec, left, right, done))
+            counts.append([found[-1].counts_by_code(via(codes, left, right)) for codes in self.blocked.keys])
+        self._found, self._counts, self._sizes = found, counts, [len(f.codes) for f in found]
+
+    @property
+    def found(self) -> list[Patterns]:
+        assert self._found is not None, "the pairs are not compared yet"
+        return self._found
+
+    def counts(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        assert self._found is not None, "the pairs are not compared yet"
+        return added_counts([share[key] for share in self._counts])
+
+    def best(self, model: Model, n: int) -> np.ndarray:
+        best = np.full(n, -np.inf, dtype=np.float32)
+        for share, found in enumerate(self.found):
+            np.maximum(best, strongest(model, found, *self._share(share), n), out=best)
+        return best
+
+    def at_least(self, model: Model, threshold: float, histogram: np.ndarray | None = None,
+                 done: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        kept = [kept_pairs(model, found, *self._share(share), threshold, histogram, done)
+                for share, found in enumerate(self.found)]
+        return ordered(*(np.concatenate([part[i] for part in kept]) for i in range(3)))
+
+
 def added_counts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Shares' `counts` added up: what `counts` of all their pairs is."""
     if not parts:
@@ -96,17 +164,19 @@ def added_counts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray
 
 
 def strongest(model: Model, found: Patterns, left: np.ndarray, right: np.ndarray, n: int) -> np.ndarray:
-    """Each of n records' strongest pair's match weight among these pairs (float32, -inf: none)."""
-    weights = np.empty(len(found.codes), dtype=np.float32)
+    """Each of n records' strongest pair's match weight among these pairs (float32, -inf: none),
+    a chunk of pairs' weights at a time (not a weight for every pair held at once)."""
     chunk_weights = weights_by_chunk(model, found, left)
+    best = np.full(n, -np.inf, dtype=np.float32)
+    taking = threading.Lock()
 
     def work(start: int, stop: int) -> None:
-        weights[start:stop] = chunk_weights(start, stop)
+        weights = chunk_weights(start, stop).astype(np.float32, copy=False)
+        with taking:  # ufunc.at is not atomic
+            np.maximum.at(best, left[start:stop], weights)
+            np.maximum.at(best, right[start:stop], weights)
 
-    chunked(len(weights), work)
-    best = np.full(n, -np.inf, dtype=np.float32)
-    np.maximum.at(best, left, weights)
-    np.maximum.at(best, right, weights)
+    chunked(len(found.codes), work)
     return best
 
 

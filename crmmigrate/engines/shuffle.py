@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crmmigrate.dedupe.blocking import Blocked, pairs_of
+from crmmigrate.dedupe.blocking import Blocked, pairs_of, via
 from crmmigrate.dedupe.columns import Column
 from crmmigrate.dedupe.comparisons import Patterns, patterns
 from crmmigrate.dedupe.pairset import added_counts, kept_pairs, ordered, strongest
@@ -137,9 +137,7 @@ def _found(share: Share) -> Patterns:
 
 
 def _counts(share: Share, blocked: Blocked, key: int) -> tuple[np.ndarray, np.ndarray]:
-    codes = blocked.keys[key]
-    mine = codes[share.left]
-    return _found(share).counts_by_code((mine >= 0) & (mine == codes[share.right]))
+    return _found(share).counts_by_code(via(blocked.keys[key], share.left, share.right))
 
 
 def _best(share: Share, model: Model, n: int) -> tuple[np.ndarray, np.ndarray]:
