@@ -420,14 +420,20 @@ def test_distinctive_words_held_by_the_other_are_token_set_ratio_s_hundred(names
 # -- pairs made again share by share: the answers of pairs held -----------------------------------
 
 
-def _realistic_crm(contacts: int, seed: int):
-    import sys
+def _realistic_crm(monkeypatch, contacts: int, seed: int):
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "bench"))
     from realistic import make_crm
 
     return make_crm(contacts, seed=seed)
+
+
+def _same_arrays(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.parametrize("linked", [False, True])
@@ -443,7 +449,7 @@ def test_pairs_remade_share_by_share_answer_as_the_pairs_held(monkeypatch, linke
 
     rules = load_dedupe_rules(RULES_DIR / "dedupe.yaml")
     spec = rules.leads if linked else rules.entities["contact"]
-    frame = _realistic_crm(3000, seed=9).contacts.reset_index(drop=True)
+    frame = _realistic_crm(monkeypatch, 3000, seed=9).contacts.reset_index(drop=True)
     if linked:
         frame = frame.assign(company=frame["account_id"])
     side = np.random.default_rng(3).random(len(frame)) < 0.3 if linked else None
@@ -458,18 +464,39 @@ def test_pairs_remade_share_by_share_answer_as_the_pairs_held(monkeypatch, linke
     held.compare(values, spec)
     remade.compare(values, spec, done=told.append)
     assert sum(told) == len(held)
+    assert remade.skipped == held.skipped and (remade.side is held.side or (remade.side == held.side).all())
     for key in range(len(spec.blocking)):
-        for a, b in zip(remade.counts(key), held.counts(key), strict=True):
-            np.testing.assert_array_equal(a, b)
+        _same_arrays(remade.counts(key), held.counts(key))
     model = match.fit(values, spec, held)
     _same_model(match.fit(values, spec, remade), model)
-    np.testing.assert_array_equal(remade.best(model, len(frame)), held.best(model, len(frame)))
+    _same_arrays((remade.best(model, len(frame)),), (held.best(model, len(frame)),))
     histograms = [np.zeros(len(match.HISTOGRAM_EDGES) - 1, np.int64) for _ in range(2)]
-    kept = remade.at_least(model, 0.3, histograms[0])
-    for a, b in zip(kept, held.at_least(model, 0.3, histograms[1]), strict=True):
-        np.testing.assert_array_equal(a, b)
+    scored: list[int] = []
+    kept = remade.at_least(model, 0.3, histograms[0], done=scored.append)
+    _same_arrays(kept, held.at_least(model, 0.3, histograms[1]))
     np.testing.assert_array_equal(*histograms)
-    assert len(kept[0]) > 100 and histograms[0].sum() == len(held)
+    assert len(kept[0]) > 100 and histograms[0].sum() == len(held) == sum(scored)
+
+
+def test_no_pairs_remade_are_no_pairs_held():
+    """Records no key blocks together: no pairs, in one share, answered as no pairs held are."""
+    frame = pd.DataFrame({"first_name": ["Ann", "Bob", "Cy"], "last_name": ["Ames", "Bell", "Cole"],
+                          "email": ["a@x.com", "b@y.com", "c@z.com"], "phone": ["1", "2", "3"],
+                          "mailing_city": ["Bern", "Bonn", "Berlin"]})
+    spec = SPEC
+    values = match.prepared(frame, spec.fields)
+    held = match.candidates(values, spec)
+    remade = match.candidates(values, spec, pairing=match.RemadePairs.made)
+    assert len(remade) == len(held) == 0 and remade.shares == 1
+    with pytest.raises(RuntimeError, match="not compared"):
+        remade.counts(0)
+    held.compare(values, spec)
+    remade.compare(values, spec)
+    model = match.fit(values, spec, held)
+    _same_arrays((remade.best(model, 3),), (held.best(model, 3),))
+    _same_arrays(remade.at_least(model, 0.0), held.at_least(model, 0.0))
+    with pytest.raises(ValueError, match="at least one"):
+        match.RemadePairs(remade.blocked, 0)
 
 
 def _same_model(a, b) -> None:
@@ -492,12 +519,13 @@ def test_leads_matched_with_pairs_remade_are_those_matched_with_pairs_held(monke
     from crmmigrate.dedupe.rules import load_dedupe_rules
     from crmmigrate.defaults import RULES_DIR
 
-    crm = _realistic_crm(3000, seed=4)
+    crm = _realistic_crm(monkeypatch, 3000, seed=4)
     datasets = crm.datasets()
     contacts = datasets["contact"]
     accounts = datasets["account"].set_index("id")["name"]
     # A third of the contacts again as leads (their company by name), a few values changed.
     leads = contacts.sample(frac=0.33, random_state=2).reset_index(drop=True)
+    origin = dict(zip("L" + leads.index.astype(str), leads["id"], strict=True))
     leads = leads.assign(id="L" + leads.index.astype(str), company=leads["account_id"].map(accounts),
                          _source="leads")[["id", "_source", "first_name", "last_name", "email", "phone", "company"]]
     leads.loc[leads.index % 4 == 0, "email"] = None
@@ -505,8 +533,20 @@ def test_leads_matched_with_pairs_remade_are_those_matched_with_pairs_held(monke
     spec = load_dedupe_rules(RULES_DIR / "dedupe.yaml").leads
     held = lead_matches(datasets, spec, match.HeldPairs.made)
     monkeypatch.setattr(pairset, "SHARE_PAIRS", 500)
+    made: list[match.RemadePairs] = []
+    make = match.RemadePairs.made
 
-    remade = lead_matches(datasets, spec, match.RemadePairs.made)
+    def remade_pairs(values, spec, blocked):
+        made.append(make(values, spec, blocked))
+        return made[-1]
 
+    monkeypatch.setattr(match.RemadePairs, "made", remade_pairs)
+    remade = lead_matches(datasets, spec)  # the default: remade
+
+    assert len(made) == 1 and made[0].shares > 3
     pd.testing.assert_frame_equal(remade, held)
+    assert list(held.columns) == ["lead_source", "lead_id", "contact_source", "contact_id", "probability", "known"]
+    known = held[held["known"] == "yes"]
+    found = set(zip(known["lead_id"], known["contact_id"], strict=True))
+    assert len(found & set(origin.items())) >= 0.8 * len(origin)  # most leads known as the contact they came from
     assert (held["known"] == "yes").sum() > 300

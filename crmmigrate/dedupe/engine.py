@@ -95,7 +95,8 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
     the (file, row, field) values validation failed, which no surviving record takes from
     another record. `progress` is told each entity's phases (`find_duplicates`); `pairing`
     makes each entity's candidate pairs (default: `match.HeldPairs.made`, every pair in this
-    process; the cluster engine's leaves them on its workers). An entity's records as given
+    process, and for the leads `match.RemadePairs.made`; the cluster engine's leaves them on
+    its workers). An entity's records as given
     are let go once it is deduplicated (only its merged records are kept, `merged_records`):
     a caller that keeps no reference to them has their memory back before the next entity."""
     given = dict(datasets)

@@ -49,8 +49,9 @@ __all__ = ["HISTOGRAM_EDGES", "LEVELS", "NAME_METHODS", "Blocked", "Column", "He
            "conflicts", "fit", "fit_steps", "house_street", "key_codes", "levels", "name_root", "patterns", "prepared", "probabilities",
            "probabilities_of", "score", "score_weights"]
 
-# Makes the candidate pairs a blocking gives (not compared yet): `HeldPairs.made` here, the
-# cluster engine's in shares on its workers.
+# Makes the candidate pairs a blocking gives (not compared yet): `HeldPairs.made` every one here,
+# `RemadePairs.made` here a share at a time (the leads' default), the cluster engine's in shares
+# on its workers.
 Pairing = Callable[[dict[str, Column], MatchSpec, Blocked], PairSet]
 
 

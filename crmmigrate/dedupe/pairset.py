@@ -105,6 +105,8 @@ class RemadePairs:
     matching beside the load), where memory, not the seconds of making them, is what counts."""
 
     def __init__(self, blocked: Blocked, shares: int) -> None:
+        if shares < 1:
+            raise ValueError(f"pairs in {shares} shares: at least one is needed")
         self.blocked, self.shares = blocked, shares
         self.side, self.skipped = blocked.side, blocked.skipped
         self._found: list[Patterns] | None = None
@@ -135,11 +137,13 @@ class RemadePairs:
 
     @property
     def found(self) -> list[Patterns]:
-        assert self._found is not None, "the pairs are not compared yet"
+        """Each share's level patterns (`compare` first)."""
+        if self._found is None:
+            raise RuntimeError("the pairs are not compared yet")
         return self._found
 
     def counts(self, key: int) -> tuple[np.ndarray, np.ndarray]:
-        assert self._found is not None, "the pairs are not compared yet"
+        self.found  # noqa: B018 - raises if they are not compared yet
         return added_counts([share[key] for share in self._counts])
 
     def best(self, model: Model, n: int) -> np.ndarray:
