@@ -19,7 +19,7 @@ import pytest
 
 from crmmigrate import parallel
 from crmmigrate.engines import local, reading
-from crmmigrate.engines.local import LocalEngine, ReadingFailed
+from crmmigrate.engines.local import LocalEngine
 from crmmigrate.errors import CrmMigrateError
 from crmmigrate.migration import load_migration
 from crmmigrate.scaffold import init_project
@@ -219,7 +219,7 @@ def test_a_reading_process_killed_is_a_clear_error(tmp_path: Path, monkeypatch) 
     apart(monkeypatch)
     # What the engine sends its processes to do, pickled by reference and found in the fork.
     monkeypatch.setattr(local, "read_part", _killed)
-    with pytest.raises(ReadingFailed) as caught:
+    with pytest.raises(parallel.ProcessLost) as caught:
         run(configure(samples, name="killed", engine="engine: {name: local, part_bytes: 2000}"))
     assert "ended without an answer (killed, or out of memory)" in str(caught.value)
     assert "accounts.csv" in str(caught.value)

@@ -21,7 +21,6 @@ from crmmigrate import parallel
 from crmmigrate.clean import CleanResult, CleaningRules, clean
 from crmmigrate.engines import EngineOptions, PartRead
 from crmmigrate.engines.reading import PartReader, PartsReading, queued_parts, read_part
-from crmmigrate.errors import CrmMigrateError
 from crmmigrate.extract import ExtractReport, open_source
 from crmmigrate.extract.partitions import Part
 from crmmigrate.mapping.engine import MapReport
@@ -37,10 +36,6 @@ from crmmigrate.validate.rules import Thresholds, ValidationRules
 APART_BYTES = 32 << 20
 AHEAD_PER_PROCESS = 2  # parts in work or read and not yet taken, per process
 MIN_PART_BYTES = 1 << 20  # the sources are cut into parts of part_bytes, or smaller, but not below this
-
-
-class ReadingFailed(CrmMigrateError):
-    """A process reading a part of a source ended without an answer (killed, out of memory)."""
 
 
 class LocalReading:
@@ -76,7 +71,7 @@ class ForkedReading(PartsReading):
             self.futures[number] = None  # the part is the run's now
             self.engine._taken()  # the next part sent: to a pool another part may have broken
         except BrokenProcessPool:
-            raise ReadingFailed(
+            raise parallel.ProcessLost(
                 f"a process reading the sources ended without an answer (killed, or out of memory), while "
                 f"part {number + 1} of {self.count} of {self.planned.shown_location} was read.",
                 hint="A process killed again and again is often out of memory: make the parts smaller "
