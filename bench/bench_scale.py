@@ -57,7 +57,8 @@ the driver's, the tree's and a worker's sampled memory was at its highest; the r
 dask/local of wall, of the driver's peak, of tree PSS and of cpu s; "same ledger": the two
 run.json "ledger" lines and "dedupe" summaries are equal. At the end: the size from which the
 cluster engine is faster on this machine, from these figures (or that it is not, at the sizes
-run). One run each: run it when the machine is quiet.
+run). Each run's memory over time, sample by sample (the driver's PSS, its other processes',
+the step its log named), is in memory.tsv in its folder. One run each: run it when the machine is quiet.
 
 Each run imports crmmigrate as the checkout has it when the run starts, so a change committed
 while the benchmark runs splits its sizes between two versions. To hold every run to one,
@@ -110,6 +111,8 @@ class TreeSampler(threading.Thread):
         self.workers: dict[tuple[int, float], float] = {}  # Dask worker processes (spawned) -> seen at s
         self.tree_peak = 0  # summed PSS
         self.tree_rss_peak = 0
+        self.tree_split = (0, 0)  # at the tree's peak: the driver's PSS, the other processes'
+        self.timeline: list[tuple[float, float, int, int, int]] = []  # s, clock, driver PSS, others', processes
         self.at: dict[str, float] = {}  # driver, tree, worker -> when its sampled memory was highest
         self.highest: dict[str, int] = {}
         self.spilled = 0
@@ -128,7 +131,7 @@ class TreeSampler(threading.Thread):
             procs = [self.driver, *self.driver.children(recursive=True)]
         except psutil.Error:  # the run has ended
             return
-        total = total_rss = 0
+        total = total_rss = driver = 0
         for proc in procs:
             try:
                 with proc.oneshot():
@@ -141,11 +144,14 @@ class TreeSampler(threading.Thread):
                 continue
             total += memory.pss
             total_rss += memory.rss
+            driver += memory.pss if proc is self.driver else 0
             self.cpu[key] = times.user + times.system
             self.peaks[key] = max(self.peaks.get(key, 0), memory.rss, high_water_mark(proc.pid))
             self.note("driver" if proc is self.driver else "worker" if key in self.workers else "", memory.rss)
         self.note("tree", total)
-        self.tree_peak = max(self.tree_peak, total)
+        if total > self.tree_peak:
+            self.tree_peak, self.tree_split = total, (driver, total - driver)
+        self.timeline.append((time.perf_counter() - self.began, time.time(), driver, total - driver, len(procs)))
         self.tree_rss_peak = max(self.tree_rss_peak, total_rss)
         self.spilled = max(self.spilled, spill_bytes(self.scratch))
         self.loads.append(os.getloadavg()[0])
@@ -214,10 +220,15 @@ def measure(folder: Path, work: Path, engine: str, *, workers: int = 2, memory_l
         tree.stop.set()
         tree.join()
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    with (work / "memory.tsv").open("w", encoding="utf-8") as out:
+        out.write("seconds\tdriver PSS MB\tothers' PSS MB\tprocesses\tstep\n")
+        for seconds, clock, driver, others, count in tree.timeline:
+            out.write(f"{seconds:.1f}\t{driver / 2**20:.0f}\t{others / 2**20:.0f}\t{count}\t{doing(lines, clock)}\n")
     said = [line for line in lines if any(word in line.lower() for word in TROUBLE_WORDS)]
     result = {"engine": engine, "exit": os.waitstatus_to_exitcode(status), "wall": wall, "log": str(log),
               "cpu": max(sum(tree.cpu.values()), usage.ru_utime + usage.ru_stime),
               "driver_peak": tree.driver_peak(), "tree_peak": tree.tree_peak, "tree_rss_peak": tree.tree_rss_peak,
+              "tree_split": tree.tree_split,
               "worker_peak": tree.worker_peak(),
               "spilled": tree.spilled, "memory_lines": said,
               "worker_starts": sorted(tree.workers.values()),
@@ -256,6 +267,7 @@ def peaks_text(runs: dict[str, dict]) -> str:
     said = {"driver": "driver", "tree": "tree PSS", "worker": "a worker"}
     return "; ".join(f"{name}: " + ", ".join(f"{said[k]} in '{r['peak_steps'][k]}'" for k in said
                                           if k in r["peak_steps"])
+                     + " (the tree's peak: the driver {} + its other processes {})".format(*map(gigabytes, r["tree_split"]))
                      for name, r in runs.items())
 
 
