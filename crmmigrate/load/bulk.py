@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from crmmigrate.load.batch import split
 from crmmigrate.load.dialects import StagingFailed
-from crmmigrate.load.rows import Prepared, rejected_entries
+from crmmigrate.load.rows import rejected_entries
 
 if TYPE_CHECKING:
     from crmmigrate.load.engine import LoadReport, SourceLoad
@@ -28,7 +28,10 @@ class Streamed:
     """What streaming a bulk load's records left for the rest of it."""
 
     next_id: int
-    pieces: list[Prepared] = field(default_factory=list)
+    # Of each piece, only its rejected records and its count of quarantined values: its rows
+    # are sent and let go, so the source's prepared rows are never all held at once.
+    rejected: list[pd.DataFrame] = field(default_factory=list)
+    quarantined: int = 0
     entries: list[pa.Table] = field(default_factory=list)  # legacy_id, target_id of rows written
     changes: list[tuple[pa.Table, np.ndarray]] = field(default_factory=list)  # changed rows, their ids
     counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "changed": 0, "unchanged": 0})
@@ -72,7 +75,7 @@ class BulkLoader:
         for item in rejected.to_dict("records"):
             report.rejects.append({**item, "entity": self.entity.name})
         stats.rejected += len(rejected)
-        stats.quarantined = sum(p.quarantined for p in streamed.pieces)
+        stats.quarantined = streamed.quarantined
         stats.inserted += streamed.counts["new"]
         stats.updated += streamed.counts["changed"]
         stats.unchanged += streamed.counts["unchanged"]
@@ -84,7 +87,8 @@ class BulkLoader:
         keep what the rest of the load needs: changed rows, id_map entries, counts."""
         streamed = Streamed(next_id=next_id)
         for piece in self._pieces(frame, failures, pointers, repeats):
-            streamed.pieces.append(piece)
+            streamed.rejected.append(piece.rejected)
+            streamed.quarantined += piece.quarantined
             rows = piece.rows
             new, changed, ids = split(rows, existing)
             ids[new] = np.arange(streamed.next_id, streamed.next_id + int(new.sum()), dtype=np.int64)
@@ -99,7 +103,8 @@ class BulkLoader:
             streamed.counts["new"] += int(new.sum())
             streamed.counts["changed"] += int(changed.sum())
             streamed.counts["unchanged"] += int((~written).sum())
-            self._advance(len(piece.rows) + len(piece.rejected), total)
+            self._advance(len(rows) + len(piece.rejected), total)
+            del piece, rows, new, changed, ids, written  # this piece's rows go before the next is made
         return streamed
 
     def _finish_bulk(self, source: str, dropped: list[sa.Constraint], streamed: Streamed) -> pd.DataFrame:
@@ -110,7 +115,7 @@ class BulkLoader:
         self.dialect.build_indexes(self.connection, self.table, dropped)
         loaded = pa.concat_tables(streamed.entries)
         self.ledger.write_bulk(self.table, source, loaded)
-        rejected = pd.concat([p.rejected for p in streamed.pieces], ignore_index=True)
+        rejected = pd.concat(streamed.rejected, ignore_index=True)
         # A record rejected as a repeat shares its legacy id with the loaded one, which keeps
         # the id_map entry (as an upsert of both would leave it).
         repeat = pc.is_in(pa.array(rejected["legacy_id"], pa.string()),
