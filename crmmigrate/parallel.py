@@ -19,6 +19,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import pyarrow as pa
+
 from crmmigrate.errors import CrmMigrateError
 
 AT_LEAST = 20_000  # calls from which sharing them is considered
@@ -133,6 +135,9 @@ def beside(function: Callable[[], Any], what: str) -> Iterator[Future]:
     context = multiprocessing.get_context("fork")
     receiving, sending = context.Pipe(duplex=False)
     process = context.Process(target=_beside, args=(function, sending, os.getpid()), name="crmmigrate-beside")
+    # Pages this process holds free are not the copy's to share: once this process takes them
+    # for something else, each would be copied, counted twice.
+    give_back()
     # Forked with Ctrl-C held back, so that none arrives before the process ignores it.
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
@@ -247,9 +252,11 @@ def _called(item: Any) -> Any:
 
 
 def give_back() -> None:
-    """The C heap's free pages given back to the system (glibc's malloc_trim; elsewhere
-    nothing). What comes back from forked processes comes as pickles: its buffers are this
-    process's heap, not Arrow's pool, and once let go they leave holes glibc keeps unless asked."""
+    """The free pages of the C heap (glibc's malloc_trim; elsewhere nothing) and of Arrow's
+    memory pool given back to the system. What comes back from forked processes comes as
+    pickles: its buffers are this process's heap, not Arrow's pool, and once let go they leave
+    holes glibc keeps unless asked; Arrow's pool (mimalloc) keeps what it frees for a while."""
+    pa.default_memory_pool().release_unused()
     try:
         trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):  # not glibc
