@@ -361,7 +361,8 @@ def _clean(migration: Migration, engine: Engine, state: RunState, stages: StageC
                                      progress=stages.progress)
         state.datasets = state.cleaned.datasets
         stages.write_cleaning(state.cleaned)
-    parallel.give_back()  # the mapped records, let go
+        state.cleaned.let_go_of_cells()  # written: only their counts are needed from here
+    parallel.give_back()  # the mapped records and the changed cells, let go
 
 
 def _validate(migration: Migration, engine: Engine, ledger: _Ledger, state: RunState, stages: StageContext) -> None:

@@ -203,12 +203,16 @@ def test_run_directory_holds_every_artifact(project):
                  "validation/failures.csv", "validation/validation.html", "load.rejects.csv", "run.json"):
         assert (run_dir / path).is_file(), path
     changes = pd.read_csv(run_dir / "clean" / "changes.csv", dtype=str)
-    assert len(changes) == len(result.cleaning.changes) > 0
+    # The run lets go of the changed cells once written, keeping their count.
+    assert len(changes) == result.cleaning.changed > 0 and result.cleaning.changes.empty
+    assert list(result.cleaning.changes.columns) == list(changes.columns)
     assert "BenoÃ®t" in set(changes["before"])
     assert "60999" in (run_dir / "extracted" / "cases.rejects.csv").read_text(encoding="utf-8")
 
     log = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert log["status"] == "done" and log["run_id"] == result.run_id
+    assert log["clean"]["changed"] == len(changes)
+    assert log["clean"]["notes"] == len(pd.read_csv(run_dir / "clean" / "notes.csv", dtype=str))
     assert log["target"] == f"sqlite:///{project / 'migration.db'}"
     assert set(log["timings"]) >= {"extract", "map", "clean", "validate", "ledger", "load"}
     assert log["clean"]["changed"] == len(changes)

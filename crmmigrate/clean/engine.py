@@ -62,6 +62,25 @@ class CleanResult:
     changes: pd.DataFrame  # CHANGE_COLUMNS: one row per changed cell
     notes: pd.DataFrame  # NOTE_COLUMNS: values reported or left alone, with why
     fields: list[FieldReport]
+    # Once the cells are let go (`let_go_of_cells`): how many changes and notes there were.
+    _counts: tuple[int, int] | None = field(default=None, repr=False)
+
+    @property
+    def changed(self) -> int:
+        """How many cells were changed."""
+        return len(self.changes) if self._counts is None else self._counts[0]
+
+    @property
+    def noted(self) -> int:
+        """How many notes were made."""
+        return len(self.notes) if self._counts is None else self._counts[1]
+
+    def let_go_of_cells(self) -> None:
+        """The changed cells and the notes let go, once written to their files (a run holds
+        the rest of the result to its end: two million changed cells at 1M contacts); their
+        counts stay."""
+        self._counts = (self.changed, self.noted)
+        self.changes, self.notes = self.changes.iloc[:0].copy(), self.notes.iloc[:0].copy()
 
     def by_rule(self) -> Counter[str]:
         total: Counter[str] = Counter()
@@ -70,7 +89,7 @@ class CleanResult:
         return total
 
     def as_dict(self) -> dict[str, Any]:
-        return {"changed": len(self.changes), "notes": len(self.notes), "by_rule": dict(self.by_rule()),
+        return {"changed": self.changed, "notes": self.noted, "by_rule": dict(self.by_rule()),
                 "fields": [f.as_dict() for f in self.fields]}
 
 

@@ -95,7 +95,7 @@ def run_summary(result: RunResult) -> None:
     if result.only is not None:
         facts.add_row("only", ", ".join(result.only))
     rules = ", ".join(f"{rule} {count:,}" for rule, count in result.cleaning.by_rule().most_common())
-    facts.add_row("cleaned", f"{len(result.cleaning.changes):,} value(s)" + (f" ({escape(rules)})" if rules else "")
+    facts.add_row("cleaned", f"{result.cleaning.changed:,} value(s)" + (f" ({escape(rules)})" if rules else "")
                   + f" -> {escape(result.files['clean_changes'])}")
     if result.dedupe.entities:
         merged = ", ".join(f"{e.entity} {e.summary()['merged']:,} into {e.summary()['clusters']:,} survivors"
