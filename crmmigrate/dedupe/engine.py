@@ -161,12 +161,16 @@ def lead_matches(datasets: dict[str, pd.DataFrame], spec: MatchSpec, pairing: ma
     is_lead = people["_lead"].to_numpy()
     values = match.prepared(people, spec.fields)
     who = people[["_source", "id"]]
-    del people  # the compared fields, held as `values` from here
+    del people, company, names  # the compared fields, held as `values` from here
+    parallel.give_back()  # what the frame held, given back (beside the load, every page counts)
     # Linked, not deduplicated (Splink's link_only): only lead-contact pairs are made and the model
     # is fitted on those. Pairing the contacts among themselves as well (the colleagues a company
     # or a switchboard holds, the namesakes) was most of the work, and none of it could be a match.
-    left, right, probability = match.at_or_above(values, spec, spec.review, is_lead,
-                                                 pairing or match.RemadePairs.made)
+    pairs, model = match.fitted(values, spec, side=is_lead, pairing=pairing or match.RemadePairs.made)
+    del values  # the compared values, let go: the pairs and the model are all `above` needs
+    parallel.give_back()
+    left, right, probability = match.above(pairs, model, spec, spec.review)
+    del pairs
     lead = np.where(is_lead[left], left, right)
     contact = np.where(is_lead[left], right, left)
     leads_found, contacts_found = who.take(lead), who.take(contact)

@@ -45,8 +45,8 @@ from crmmigrate.dedupe.scoring import HISTOGRAM_EDGES, at_least, probabilities, 
 from crmmigrate.dedupe.training import Model, fit, fit_steps
 
 __all__ = ["HISTOGRAM_EDGES", "LEVELS", "NAME_METHODS", "Blocked", "Column", "HeldPairs", "Model", "PairSet", "Pairs",
-           "Pairing", "RemadePairs", "at_least", "at_or_above", "candidate_pairs", "candidates", "clues", "compare",
-           "conflicts", "fit", "fit_steps", "house_street", "key_codes", "levels", "name_root", "patterns", "prepared", "probabilities",
+           "Pairing", "RemadePairs", "above", "at_least", "candidate_pairs", "candidates", "clues", "compare",
+           "conflicts", "fit", "fit_steps", "fitted", "house_street", "key_codes", "levels", "name_root", "patterns", "prepared", "probabilities",
            "probabilities_of", "score", "score_weights"]
 
 # Makes the candidate pairs a blocking gives (not compared yet): `HeldPairs.made` every one here,
@@ -62,16 +62,17 @@ def score(frame: pd.DataFrame, spec: MatchSpec, pointers: tuple[str, ...] = (), 
     `side` (per record, whether it is of the first of two datasets linked), the two are linked:
     only pairs of a record of each are made, and the model is fitted on those
     (`candidate_pairs`, `fit`)."""
-    held, model = _fitted(frame, spec, pointers, side, HeldPairs.made)
+    values = prepared(frame.reset_index(drop=True), spec.fields)
+    held, model = fitted(values, spec, pointers, side, HeldPairs.made)
     assert isinstance(held, HeldPairs) and held.found is not None
     return held.pairs, probabilities_of(model, held.found, held.pairs.left), model
 
 
-def _fitted(frame: pd.DataFrame | dict[str, Column], spec: MatchSpec, pointers: tuple[str, ...],
-            side: np.ndarray | None, pairing: Pairing) -> tuple[PairSet, Model]:
-    """A frame's candidate pairs (made by `pairing`), compared, and the model fitted on them
-    (the frame's values already `prepared`, or prepared here)."""
-    values = frame if isinstance(frame, dict) else prepared(frame.reset_index(drop=True), spec.fields)
+def fitted(values: dict[str, Column], spec: MatchSpec, pointers: tuple[str, ...] = (),
+           side: np.ndarray | None = None, pairing: Pairing = HeldPairs.made) -> tuple[PairSet, Model]:
+    """Records' `prepared` values' candidate pairs (made by `pairing`), compared, and the
+    model fitted on them. The pairs hold none of the values: a caller that lets go of them
+    after this holds only the pairs and the model (`above` needs no more)."""
     pairs = candidates(values, spec, side, pairing)
     pairs.compare(values, spec)
     return pairs, fit(values, spec, pairs, pointers)
@@ -90,16 +91,10 @@ def candidates(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | No
     return pairs
 
 
-def at_or_above(values: dict[str, Column], spec: MatchSpec, threshold: float, side: np.ndarray | None = None,
-                pairing: Pairing = HeldPairs.made) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`score` of records' `prepared` values keeping only the pairs whose match probability is
-    `threshold` or more: their records (left, right, in that order) and probabilities, without
-    a probability for every candidate; the pairs made by `pairing` (by default here). The values
-    are let go once the pairs are compared and the model fitted, when the caller holds no
-    other reference to them."""
-    pairs, model = _fitted(values, spec, (), side, pairing)
-    values.clear()
+def above(pairs: PairSet, model: Model, spec: MatchSpec, threshold: float
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The `fitted` pairs whose match probability is `threshold` or more: their records
+    (left, right, in that order) and probabilities, without a probability for every candidate."""
     left, right, codes = pairs.at_least(model, threshold)
-    del pairs
     levels = Patterns(codes, radix_of(spec)).levels()
     return left, right, probabilities(model, score_weights(model, levels, left))
