@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.ipc
 import pyarrow.parquet as pq
 
 from crmmigrate.errors import BadUsage, MalformedInput, OutputError
@@ -55,16 +57,19 @@ class ChunkWriter:
         except OSError as exc:
             raise OutputError(f"cannot write here: {exc.strerror}.", file=str(self.path)) from None
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, frame: pd.DataFrame | pa.Table) -> None:
+        """One frame more (or a table `text_table` made: a chunk `StagedChunks` kept)."""
         try:
             if self.path.suffix.lower() == ".parquet":
                 if self._schema is None:
-                    self._schema = pa.schema([(str(c), pa.string()) for c in frame.columns])
+                    self._schema = text_schema(frame)
                     self._parquet = pq.ParquetWriter(self._tmp, self._schema)
-                table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+                table = frame if isinstance(frame, pa.Table) else text_table(frame, self._schema)
                 assert self._parquet is not None
                 self._parquet.write_table(table)
             else:
+                if isinstance(frame, pa.Table):
+                    frame = frame.to_pandas()
                 write_csv(frame, self._tmp, mode="a", header=not self._csv_started)
                 self._csv_started = True
         except OSError as exc:
@@ -91,6 +96,61 @@ class ChunkWriter:
             self.close()
         else:
             self.abort()
+
+
+def text_schema(frame: pd.DataFrame | pa.Table) -> pa.Schema:
+    """A staged file's schema: every column as text, named as the frame's."""
+    names = frame.column_names if isinstance(frame, pa.Table) else frame.columns
+    return pa.schema([(str(c), pa.string()) for c in names])
+
+
+def text_table(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
+    """A frame as its staged file holds it (`text_schema`), without its index."""
+    return pa.Table.from_pandas(frame, schema=schema or text_schema(frame), preserve_index=False)
+
+
+class StagedChunks:
+    """A part's chunks as read, left by the forked process that read them in an Arrow file in
+    a folder of the run's engine, rather than sent back (pickled, each would be held twice
+    there, and once more here while it waits to be taken). Iterated once, by the run that
+    stages them: each chunk read back as the table `text_table` made, the file removed after."""
+
+    def __init__(self, path: Path, count: int) -> None:
+        self.path = path
+        self.count = count
+
+    @classmethod
+    def left(cls, chunks: list[pd.DataFrame], folder: Path) -> StagedChunks | list[pd.DataFrame]:
+        """`chunks` written to a new file in `folder`; where that cannot be written (the disk
+        full), the chunks themselves, sent back as before."""
+        if not chunks:
+            return chunks
+        schema = text_schema(chunks[0])
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, suffix=".arrow", delete=False) as file:
+                path = Path(file.name)
+        except OSError:
+            return chunks
+        try:
+            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+                for chunk in chunks:
+                    writer.write_table(text_table(chunk, schema).replace_schema_metadata())
+        except (OSError, pa.ArrowException):
+            path.unlink(missing_ok=True)
+            return chunks
+        return cls(path, len(chunks))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        try:
+            with pa.memory_map(str(self.path)) as source:
+                reader = pa.ipc.open_file(source)
+                for batch in range(reader.num_record_batches):
+                    yield pa.Table.from_batches([reader.get_batch(batch)])
+        finally:
+            self.path.unlink(missing_ok=True)
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -61,6 +61,14 @@ def test_every_figure_of_the_table_is_measured(runs):
     assert bench_scale.ratios(runs).startswith("dask/local: wall ")
     assert {"driver", "tree", "worker"} <= runs["dask"]["peak_steps"].keys()
     assert runs["local"]["peak_steps"]["driver"] != "start"  # a step of the log
+    for run in runs.values():
+        driver, others = run["tree_split"]  # the tree's peak: the driver's share and the rest's
+        assert driver > 0 and others >= 0 and driver + others == run["tree_peak"]
+        assert "the tree's peak: the driver " in bench_scale.peaks_text({"local": run})
+        samples = (Path(run["log"]).parent / "memory.tsv").read_text(encoding="utf-8").splitlines()
+        assert samples[0].startswith("seconds\tdriver PSS MB") and len(samples) > 2
+        seconds, driver_mb, others_mb, processes, step = samples[-1].split("\t")
+        assert float(seconds) > 0 and int(driver_mb) > 0 and int(others_mb) >= 0 and int(processes) >= 1 and step
     assert bench_scale.crossover({CONTACTS: runs}).startswith("The cluster engine is ")
 
 

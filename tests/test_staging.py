@@ -76,3 +76,49 @@ def test_dedupe_outputs_a_summary_that_fails_half_way_leaves_no_file(
     _nothing_half_written(tmp_path, "summary.json")
     assert not (tmp_path / "report.html").exists()  # nothing is written after the failure
 
+
+
+# -- a part's chunks left in a file by the reader that read them ---------------------------------
+
+def _chunks() -> list[pd.DataFrame]:
+    """Two chunks as extract gives them: text, blanks as missing, an index not from 0."""
+    first = pd.DataFrame({"Name": ["Zoë", None, " x "], "Phone": ["1", "", None]}, dtype="str")
+    second = pd.DataFrame({"Name": ["Ōsaka"], "Phone": ["+81"]}, dtype="str", index=[7])
+    return [first, second]
+
+
+def test_staged_chunks_come_back_as_the_tables_their_file_would_hold_and_the_file_goes(tmp_path: Path) -> None:
+    from crmmigrate.staging import ChunkWriter, StagedChunks, text_table
+
+    chunks = _chunks()
+    staged = StagedChunks.left(chunks, tmp_path)
+    assert isinstance(staged, StagedChunks) and len(staged) == 2 and staged
+    assert [p.suffix for p in tmp_path.iterdir()] == [".arrow"]
+    with ChunkWriter(tmp_path / "from_file.parquet") as out:
+        for table, chunk in zip(staged, chunks, strict=True):
+            assert table.equals(text_table(chunk).replace_schema_metadata())
+            out.write(table)
+    assert not list(tmp_path.glob("*.arrow"))  # read once, then removed
+    with ChunkWriter(tmp_path / "from_frames.parquet") as out:
+        for chunk in chunks:
+            out.write(chunk)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "from_file.parquet"),
+                                  pd.read_parquet(tmp_path / "from_frames.parquet"))
+    assert len(pd.read_parquet(tmp_path / "from_file.parquet")) == 4
+
+
+def test_staged_chunks_that_cannot_be_written_are_sent_back_as_they_are(tmp_path: Path, monkeypatch) -> None:
+    import pyarrow as pa
+
+    from crmmigrate.staging import StagedChunks
+
+    chunks = _chunks()
+    assert StagedChunks.left(chunks, tmp_path / "no such folder") is chunks
+    assert StagedChunks.left([], tmp_path) == []
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise _disk_full()
+
+    monkeypatch.setattr(pa, "OSFile", full)
+    assert StagedChunks.left(chunks, tmp_path) is chunks
+    assert not list(tmp_path.iterdir())  # nothing half written left behind

@@ -20,11 +20,12 @@ Validation, dedupe and the load then run in the run's own process, on the joined
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pandas as pd
+import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from crmmigrate.clean import CleanResult, CleaningRules
@@ -105,7 +106,9 @@ class EngineOptions(Strict):
 class PartRead:
     """One part of a source, read and mapped: what its worker sends back."""
 
-    extracted: list[pd.DataFrame]  # its chunks as read, for the run's staged file
+    # Its chunks as read, for the run's staged file (the embedded engine's forked readers leave
+    # them in a file: crmmigrate.staging.StagedChunks, which gives them as Arrow tables).
+    extracted: Sequence[pd.DataFrame | pa.Table]
     mapped: pd.DataFrame  # records whose legacy id fits the target
     removed: pd.DataFrame  # records a filter removed
     rejects: list[Reject]  # rows extract could not read

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,6 +28,7 @@ from crmmigrate.extract.partitions import Part
 from crmmigrate.mapping.engine import MapReport
 from crmmigrate.migration import PlannedSource
 from crmmigrate.progress import Progress, Tally
+from crmmigrate.staging import StagedChunks
 from crmmigrate.validate import ValidationResult, validate
 from crmmigrate.validate.core import Targets, join_reasons, row_reasons
 from crmmigrate.validate.rules import Thresholds, ValidationRules
@@ -97,6 +100,8 @@ class LocalEngine:
         if not self.apart(planned):
             return [LocalReading(p) for p in planned]
         processes = parallel.cores()
+        # Where the readers leave the parts' chunks as read (`StagedChunks`), gone with the engine.
+        self._chunks = Path(self._held.enter_context(tempfile.TemporaryDirectory(prefix="crmmigrate-parts-")))
         self._pool = self._held.enter_context(parallel.forked_pool(processes))
         self._ahead_by = AHEAD_PER_PROCESS * processes
         # Parts of part_bytes, or smaller where that leaves a process without one (a 40 MB
@@ -120,7 +125,7 @@ class LocalEngine:
         assert self._pool is not None
         while self._queue and self._sent < self._ahead_by:
             reading, source, part, first = self._queue.pop()
-            reading.futures.append(self._pool.submit(read_part, source, part, first))
+            reading.futures.append(self._pool.submit(_read_forked, source, part, first, self._chunks))
             self._sent += 1
 
     def _taken(self) -> None:
@@ -186,3 +191,12 @@ def _file_bytes(planned: PlannedSource) -> int:
         return os.path.getsize(planned.source.location)
     except OSError:  # not there: reading it says so, with the source named
         return 0
+
+
+def _read_forked(planned: PlannedSource, part: Part, first: bool, folder: Path) -> PartRead:
+    """`read_part` in a forked reader, its chunks as read (which the run only stages) left in
+    `folder` rather than sent back with its records (`StagedChunks`)."""
+    read = read_part(planned, part, first)
+    read.extracted = StagedChunks.left(read.extracted, folder)
+    return read
+
