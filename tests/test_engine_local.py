@@ -321,3 +321,48 @@ def test_forked_processes_leave_ctrl_c_to_the_run() -> None:
     with parallel.forked_pool(2) as pool:
         assert set(pool.map(_interrupt_handler, range(4))) == {str(signal.SIG_IGN)}
     assert signal.getsignal(signal.SIGINT) == own  # this process's own, untouched
+
+
+def _read_samples(tmp_path: Path, monkeypatch, engine: LocalEngine) -> tuple[list, Path | None]:
+    """Every part of the samples as `engine` reads them apart, in parts of 2,000 bytes: what
+    each part's `extracted` was, its chunks, read as the run reads them; and the engine's folder."""
+    if not (tmp_path / "project").exists():
+        init_project(tmp_path / "project")
+    planned = load_migration(tmp_path / "project" / "migration.yaml").sources
+    apart(monkeypatch)
+    found = []
+    try:
+        readings = engine.read(planned, lambda *_: None)
+        folder = engine._chunks
+        for source in readings:
+            for part in source.parts():
+                if part.extracted:
+                    chunks = [c if isinstance(c, pd.DataFrame) else c.to_pandas() for c in part.extracted]
+                    found.append((part.extracted, chunks))
+    finally:
+        engine.close()
+    return found, folder
+
+
+@needs_fork
+def test_the_readers_leave_their_chunks_in_files_the_run_takes_once_and_which_then_go(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    from crmmigrate.engines import EngineOptions
+    from crmmigrate.staging import StagedChunks
+
+    found, folder = _read_samples(tmp_path, monkeypatch, LocalEngine(EngineOptions(part_bytes=2000)))
+    assert len(found) > 3 and folder is not None
+    for extracted, chunks in found:
+        assert isinstance(extracted, StagedChunks) and extracted.path.parent == folder
+        assert not extracted.path.exists()  # taken, then removed
+        assert sum(map(len, chunks)) > 0
+    assert not folder.exists()  # the engine's folder, gone with it
+    # Where no temporary folder can be made, the readers send the chunks back as before.
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "no such folder"))
+    sent, none = _read_samples(tmp_path, monkeypatch, LocalEngine(EngineOptions(part_bytes=2000)))
+    assert none is None and all(isinstance(extracted, list) for extracted, _ in sent)
+    assert [len(c) for _, chunks in sent for c in chunks] == [len(c) for _, chunks in found for c in chunks]
+    for (_, theirs), (_, ours) in zip(sent, found, strict=True):
+        for their, our in zip(theirs, ours, strict=True):
+            assert their.astype(object).where(their.notna(), None).values.tolist() == \
+                our.astype(object).where(our.notna(), None).values.tolist()

@@ -100,8 +100,13 @@ class LocalEngine:
         if not self.apart(planned):
             return [LocalReading(p) for p in planned]
         processes = parallel.cores()
-        # Where the readers leave the parts' chunks as read (`StagedChunks`), gone with the engine.
-        self._chunks = Path(self._held.enter_context(tempfile.TemporaryDirectory(prefix="crmmigrate-parts-")))
+        # Where the readers leave the parts' chunks as read (`StagedChunks`), gone with the engine;
+        # where no temporary folder can be made, they send them back.
+        try:
+            self._chunks: Path | None = Path(self._held.enter_context(
+                tempfile.TemporaryDirectory(prefix="crmmigrate-parts-")))
+        except OSError:
+            self._chunks = None
         self._pool = self._held.enter_context(parallel.forked_pool(processes))
         self._ahead_by = AHEAD_PER_PROCESS * processes
         # Parts of part_bytes, or smaller where that leaves a process without one (a 40 MB
@@ -193,10 +198,11 @@ def _file_bytes(planned: PlannedSource) -> int:
         return 0
 
 
-def _read_forked(planned: PlannedSource, part: Part, first: bool, folder: Path) -> PartRead:
+def _read_forked(planned: PlannedSource, part: Part, first: bool, folder: Path | None) -> PartRead:
     """`read_part` in a forked reader, its chunks as read (which the run only stages) left in
     `folder` rather than sent back with its records (`StagedChunks`)."""
     read = read_part(planned, part, first)
-    read.extracted = StagedChunks.left(read.extracted, folder)
+    if folder is not None:
+        read.extracted = StagedChunks.left(read.extracted, folder)
     return read
 
