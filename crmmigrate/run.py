@@ -340,7 +340,7 @@ def _open_target(migration: Migration, run_id: str, log: RunLog, stages: StageCo
 
 def _extract_and_map_sources(engine: Engine, state: RunState, stages: StageContext) -> None:
     frames: dict[str, list[pd.DataFrame]] = {}
-    readings = engine.read(state.planned, stages.progress)
+    readings = engine.read(state.planned, stages.progress, scratch=stages.run_dir)
     for planned_source, reading in zip(state.planned, readings, strict=True):
         source_run, mapped, removed, unreadable = _extract_and_map(planned_source, reading, stages.run_dir,
                                                                    stages.progress)

@@ -11,7 +11,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -118,14 +118,16 @@ class StagedChunks:
     def __init__(self, path: Path, count: int) -> None:
         self.path = path
         self.count = count
+        self.taken = False
 
     @classmethod
-    def left(cls, chunks: list[pd.DataFrame], folder: Path) -> StagedChunks | list[pd.DataFrame]:
-        """`chunks` written to a new file in `folder`; where that cannot be written (the disk
-        full), the chunks themselves, sent back as before."""
+    def left(cls, chunks: Collection[pd.DataFrame], folder: Path) -> StagedChunks | Collection[pd.DataFrame]:
+        """`chunks` written to a new file in `folder`, one record batch each (an empty chunk
+        too); where that cannot be written (the disk full), the chunks themselves, to be sent
+        back as before."""
         if not chunks:
             return chunks
-        schema = text_schema(chunks[0])
+        schema = text_schema(next(iter(chunks)))
         try:
             with tempfile.NamedTemporaryFile(dir=folder, suffix=".arrow", delete=False) as file:
                 path = Path(file.name)
@@ -134,7 +136,11 @@ class StagedChunks:
         try:
             with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
                 for chunk in chunks:
-                    writer.write_table(text_table(chunk, schema).replace_schema_metadata())
+                    table = text_table(chunk, schema)
+                    # One batch per chunk, however many pieces its columns are in, so that each
+                    # comes back as the one table it was.
+                    writer.write_batch(pa.RecordBatch.from_arrays([c.combine_chunks() for c in table.columns],
+                                                                  schema=schema))
         except (OSError, pa.ArrowException):
             path.unlink(missing_ok=True)
             return chunks
@@ -144,8 +150,16 @@ class StagedChunks:
         return self.count
 
     def __iter__(self) -> Iterator[pa.Table]:
+        if self.taken:
+            raise RuntimeError(f"{self.path}: a part's staged chunks are taken once")
+        self.taken = True
         try:
-            with pa.memory_map(str(self.path)) as source:
+            try:
+                source = pa.memory_map(str(self.path))
+            except OSError as exc:
+                raise OutputError(f"the rows a reading process left here are gone ({exc.strerror or exc}): "
+                                  "removed while the run was reading?", file=str(self.path)) from None
+            with source:
                 reader = pa.ipc.open_file(source)
                 for batch in range(reader.num_record_batches):
                     yield pa.Table.from_batches([reader.get_batch(batch)])

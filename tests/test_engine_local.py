@@ -323,7 +323,8 @@ def test_forked_processes_leave_ctrl_c_to_the_run() -> None:
     assert signal.getsignal(signal.SIGINT) == own  # this process's own, untouched
 
 
-def _read_samples(tmp_path: Path, monkeypatch, engine: LocalEngine) -> tuple[list, Path | None]:
+def _read_samples(tmp_path: Path, monkeypatch, engine: LocalEngine, scratch: Path | None = None
+                  ) -> tuple[list, Path | None]:
     """Every part of the samples as `engine` reads them apart, in parts of 2,000 bytes: what
     each part's `extracted` was, its chunks, read as the run reads them; and the engine's folder."""
     if not (tmp_path / "project").exists():
@@ -332,7 +333,7 @@ def _read_samples(tmp_path: Path, monkeypatch, engine: LocalEngine) -> tuple[lis
     apart(monkeypatch)
     found = []
     try:
-        readings = engine.read(planned, lambda *_: None)
+        readings = engine.read(planned, lambda *_: None, scratch)
         folder = engine._chunks
         for source in readings:
             for part in source.parts():
@@ -350,19 +351,40 @@ def test_the_readers_leave_their_chunks_in_files_the_run_takes_once_and_which_th
     from crmmigrate.engines import EngineOptions
     from crmmigrate.staging import StagedChunks
 
-    found, folder = _read_samples(tmp_path, monkeypatch, LocalEngine(EngineOptions(part_bytes=2000)))
-    assert len(found) > 3 and folder is not None
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    found, folder = _read_samples(tmp_path, monkeypatch, LocalEngine(EngineOptions(part_bytes=2000)), run_dir)
+    assert len(found) > 3 and folder is not None and folder.parent == run_dir  # in the run's directory
     for extracted, chunks in found:
         assert isinstance(extracted, StagedChunks) and extracted.path.parent == folder
         assert not extracted.path.exists()  # taken, then removed
         assert sum(map(len, chunks)) > 0
-    assert not folder.exists()  # the engine's folder, gone with it
-    # Where no temporary folder can be made, the readers send the chunks back as before.
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "no such folder"))
-    sent, none = _read_samples(tmp_path, monkeypatch, LocalEngine(EngineOptions(part_bytes=2000)))
+    assert not folder.exists() and not list(run_dir.iterdir())  # the engine's folder, gone with it
+    # Where no folder can be made, the readers send the chunks back as before.
+    sent, none = _read_samples(tmp_path, monkeypatch, LocalEngine(EngineOptions(part_bytes=2000)),
+                               tmp_path / "no such folder")
     assert none is None and all(isinstance(extracted, list) for extracted, _ in sent)
     assert [len(c) for _, chunks in sent for c in chunks] == [len(c) for _, chunks in found for c in chunks]
     for (_, theirs), (_, ours) in zip(sent, found, strict=True):
         for their, our in zip(theirs, ours, strict=True):
             assert their.astype(object).where(their.notna(), None).values.tolist() == \
                 our.astype(object).where(our.notna(), None).values.tolist()
+
+
+@needs_fork
+def test_a_source_of_only_its_header_read_apart_runs_as_read_here(tmp_path: Path, monkeypatch) -> None:
+    """Its one part is one chunk of no rows: staged by the reader all the same, so its staged
+    file is there, with its columns, as when it is read here."""
+    init_project(tmp_path / "project")
+    cases = tmp_path / "project" / "samples" / "call_centre" / "cases.csv"
+    cases.write_bytes(cases.read_bytes().splitlines(keepends=True)[0])
+    samples = tmp_path / "project" / "migration.yaml"
+    here(monkeypatch)
+    in_process = run(configure(samples, name="here", engine=None), allow_failing=True)
+    apart(monkeypatch)
+    forked = run(configure(samples, name="forked", engine="engine: {name: local, part_bytes: 2000}"),
+                 allow_failing=True)
+    assert_same_run(in_process, forked)
+    staged = pd.read_parquet(forked.run_dir / "extracted" / "cases.parquet")
+    assert staged.empty and len(staged.columns) > 3
+    assert not [p for p in forked.run_dir.iterdir() if p.name.startswith(".parts-")]

@@ -81,10 +81,20 @@ def test_dedupe_outputs_a_summary_that_fails_half_way_leaves_no_file(
 # -- a part's chunks left in a file by the reader that read them ---------------------------------
 
 def _chunks() -> list[pd.DataFrame]:
-    """Two chunks as extract gives them: text, blanks as missing, an index not from 0."""
+    """Chunks as extract gives them: text, blanks as missing, an index not from 0, one with no
+    rows, and one whose columns are in two pieces (made by concat)."""
     first = pd.DataFrame({"Name": ["Zoë", None, " x "], "Phone": ["1", "", None]}, dtype="str")
     second = pd.DataFrame({"Name": ["Ōsaka"], "Phone": ["+81"]}, dtype="str", index=[7])
-    return [first, second]
+    empty = first.iloc[:0]
+    return [first, empty, pd.concat([second, first]), second]
+
+
+def _parquet(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    """A staged file's rows and its row groups' sizes."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    return pd.read_parquet(path), [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
 
 
 def test_staged_chunks_come_back_as_the_tables_their_file_would_hold_and_the_file_goes(tmp_path: Path) -> None:
@@ -92,19 +102,48 @@ def test_staged_chunks_come_back_as_the_tables_their_file_would_hold_and_the_fil
 
     chunks = _chunks()
     staged = StagedChunks.left(chunks, tmp_path)
-    assert isinstance(staged, StagedChunks) and len(staged) == 2 and staged
+    assert isinstance(staged, StagedChunks) and len(staged) == len(chunks) and staged
     assert [p.suffix for p in tmp_path.iterdir()] == [".arrow"]
     with ChunkWriter(tmp_path / "from_file.parquet") as out:
-        for table, chunk in zip(staged, chunks, strict=True):
+        tables = list(staged)
+        assert len(tables) == len(chunks)  # one each, the empty one and the one in pieces too
+        for table, chunk in zip(tables, chunks, strict=True):
             assert table.equals(text_table(chunk).replace_schema_metadata())
             out.write(table)
     assert not list(tmp_path.glob("*.arrow"))  # read once, then removed
+    with pytest.raises(RuntimeError, match="taken once"):
+        list(staged)
     with ChunkWriter(tmp_path / "from_frames.parquet") as out:
         for chunk in chunks:
             out.write(chunk)
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "from_file.parquet"),
-                                  pd.read_parquet(tmp_path / "from_frames.parquet"))
-    assert len(pd.read_parquet(tmp_path / "from_file.parquet")) == 4
+    from_file, groups = _parquet(tmp_path / "from_file.parquet")
+    from_frames, their_groups = _parquet(tmp_path / "from_frames.parquet")
+    pd.testing.assert_frame_equal(from_file, from_frames)
+    assert groups == their_groups and len(from_file) == 3 + 0 + 4 + 1
+
+
+def test_staged_chunks_of_an_empty_source_still_make_its_staged_file(tmp_path: Path) -> None:
+    from crmmigrate.staging import ChunkWriter, StagedChunks
+
+    header_only = [pd.DataFrame({"Name": [], "Phone": []}, dtype="str")]
+    staged = StagedChunks.left(header_only, tmp_path)
+    assert isinstance(staged, StagedChunks) and len(staged) == 1
+    with ChunkWriter(tmp_path / "empty.parquet") as out:
+        for table in staged:
+            out.write(table)
+    rows, _ = _parquet(tmp_path / "empty.parquet")
+    assert list(rows.columns) == ["Name", "Phone"] and rows.empty
+
+
+def test_staged_chunks_whose_file_is_gone_say_so(tmp_path: Path) -> None:
+    from crmmigrate.staging import StagedChunks
+
+    staged = StagedChunks.left(_chunks(), tmp_path)
+    assert isinstance(staged, StagedChunks)
+    staged.path.unlink()
+    with pytest.raises(OutputError, match="the rows a reading process left here are gone") as error:
+        list(staged)
+    assert error.value.file == str(staged.path)
 
 
 def test_staged_chunks_that_cannot_be_written_are_sent_back_as_they_are(tmp_path: Path, monkeypatch) -> None:
@@ -119,6 +158,9 @@ def test_staged_chunks_that_cannot_be_written_are_sent_back_as_they_are(tmp_path
     def full(*args: Any, **kwargs: Any) -> None:
         raise _disk_full()
 
-    monkeypatch.setattr(pa, "OSFile", full)
+    monkeypatch.setattr(pa.ipc, "new_file", full)  # the file opened, then the disk full
     assert StagedChunks.left(chunks, tmp_path) is chunks
     assert not list(tmp_path.iterdir())  # nothing half written left behind
+    monkeypatch.setattr(pa, "OSFile", full)
+    assert StagedChunks.left(chunks, tmp_path) is chunks
+    assert not list(tmp_path.iterdir())

@@ -20,8 +20,9 @@ Validation, dedupe and the load then run in the run's own process, on the joined
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pandas as pd
@@ -108,7 +109,7 @@ class PartRead:
 
     # Its chunks as read, for the run's staged file (the embedded engine's forked readers leave
     # them in a file: crmmigrate.staging.StagedChunks, which gives them as Arrow tables).
-    extracted: Sequence[pd.DataFrame | pa.Table]
+    extracted: Collection[pd.DataFrame | pa.Table]
     mapped: pd.DataFrame  # records whose legacy id fits the target
     removed: pd.DataFrame  # records a filter removed
     rejects: list[Reject]  # rows extract could not read
@@ -133,7 +134,10 @@ class SourceReading(Protocol):
 class Engine(Protocol):
     name: str
 
-    def read(self, planned: list[PlannedSource], progress: Progress) -> list[SourceReading]: ...
+    def read(self, planned: list[PlannedSource], progress: Progress, scratch: Path | None = None
+             ) -> list[SourceReading]:
+        """Each source's reading, in order. `scratch`: a folder on the run's disk (its run
+        directory) where the engine may keep files while it reads, removed when it closes."""
 
     def clean(self, datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: str | None,
               regions: dict[str, str] | None, progress: Progress) -> CleanResult: ...

@@ -30,6 +30,7 @@ import logging
 import os
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -154,11 +155,14 @@ class ClusterEngine:
                 "workers": len(workers), "threads": sum(w.get("nthreads", 0) for w in workers.values()),
                 "memory_limit": sum(w.get("memory_limit", 0) or 0 for w in workers.values())}
 
-    def read(self, planned: list[PlannedSource], progress: Progress) -> list[ClusterReading]:
+    def read(self, planned: list[PlannedSource], progress: Progress, scratch: Path | None = None
+             ) -> list[ClusterReading]:
         """Each source's parts, read and mapped on the workers and taken in order (source by
         source, part by part, as the run stages them). A few parts ahead of the one taken are
         in work at any time (`_ahead`), so the workers stay busy across sources while the parts
-        read and not yet taken (their records as read, mapped and filtered) stay few."""
+        read and not yet taken (their records as read, mapped and filtered) stay few. The
+        parts come back whole, their rows as read too (`scratch` is not used: a worker may be
+        on another machine)."""
         self._mapped = {}
         readings, self._queue = queued_parts(planned, self.options.part_bytes,
                                              lambda source, parts: ClusterReading(self, source, parts))

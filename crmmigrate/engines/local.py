@@ -94,17 +94,20 @@ class LocalEngine:
         self._queue: list[tuple[ForkedReading, PlannedSource, Part, bool]] = []  # not yet sent, last first
         self._sent = 0  # parts sent and not yet taken
 
-    def read(self, planned: list[PlannedSource], progress: Progress) -> list[LocalReading] | list[ForkedReading]:
+    def read(self, planned: list[PlannedSource], progress: Progress, scratch: Path | None = None
+             ) -> list[LocalReading] | list[ForkedReading]:
         """Each source's readings, in order: read in parts by forked processes when the sources
         are large enough (`apart`), else chunk by chunk here as each is taken."""
         if not self.apart(planned):
             return [LocalReading(p) for p in planned]
         processes = parallel.cores()
-        # Where the readers leave the parts' chunks as read (`StagedChunks`), gone with the engine;
-        # where no temporary folder can be made, they send them back.
+        # Where the readers leave the parts' chunks as read (`StagedChunks`): in `scratch` (the
+        # run's directory, on a disk, where a killed run's leftovers are seen; the system's
+        # temporary folder may be memory), gone with the engine; where no folder can be made
+        # there, the readers send them back.
         try:
             self._chunks: Path | None = Path(self._held.enter_context(
-                tempfile.TemporaryDirectory(prefix="crmmigrate-parts-")))
+                tempfile.TemporaryDirectory(prefix=".parts-", dir=scratch)))
         except OSError:
             self._chunks = None
         self._pool = self._held.enter_context(parallel.forked_pool(processes))
@@ -180,9 +183,9 @@ class LocalEngine:
         """The readers' pool shut: the parts not started cancelled, and, when the run is ending
         with an error (or Ctrl-C), the readers stopped at once rather than left to finish."""
         self._queue = []
-        if self._pool is not None:
-            self._pool = None
-            self._held.__exit__(*sys.exc_info())
+        pooled, self._pool = self._pool is not None, None
+        self._held.__exit__(*sys.exc_info())  # the pool, then the readers' folder (made even if the pool was not)
+        if pooled:
             parallel.give_back()  # the parts came as pickles; their staged chunks are let go
 
     def close(self) -> None:

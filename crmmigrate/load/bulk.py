@@ -104,7 +104,7 @@ class BulkLoader:
             streamed.counts["changed"] += int(changed.sum())
             streamed.counts["unchanged"] += int((~written).sum())
             self._advance(len(rows) + len(piece.rejected), total)
-            del piece, rows, new, changed, ids, written  # this piece's rows go before the next is made
+            del piece, rows, new, changed, ids, written  # held no longer than the preparers hold the next
         return streamed
 
     def _finish_bulk(self, source: str, dropped: list[sa.Constraint], streamed: Streamed) -> pd.DataFrame:
