@@ -160,6 +160,18 @@ def _contacts_with_a_broken_quote(folder: Path, *, broken: bool = True) -> Path:
     return path
 
 
+def _read_apart_as_here(config: Path, monkeypatch, *, part_bytes: int):
+    """The project run with every source read here, then read apart in parts of `part_bytes`:
+    the same run (`assert_same_run`); the second run's result."""
+    here(monkeypatch)
+    in_process = run(configure(config, name="here", engine=None), allow_failing=True)
+    apart(monkeypatch)
+    forked = run(configure(config, name="forked", engine=f"engine: {{name: local, part_bytes: {part_bytes}}}"),
+                 allow_failing=True)
+    assert_same_run(in_process, forked)
+    return forked
+
+
 @needs_fork
 def test_a_broken_quote_in_a_code_page_reads_apart_as_here(tmp_path: Path, monkeypatch) -> None:
     folder = tmp_path / "hostile"
@@ -171,12 +183,7 @@ def test_a_broken_quote_in_a_code_page_reads_apart_as_here(tmp_path: Path, monke
     config = folder / "migration.yaml"
     config.write_text("target: sqlite:///t.db\nsources:\n  - {location: contacts.csv, mapping: contacts.yaml}\n",
                       encoding="utf-8")
-    here(monkeypatch)
-    in_process = run(configure(config, name="here", engine=None), allow_failing=True)
-    apart(monkeypatch)
-    forked = run(configure(config, name="forked", engine="engine: {name: local, part_bytes: 1500}"),
-                 allow_failing=True)
-    assert_same_run(in_process, forked)
+    forked = _read_apart_as_here(config, monkeypatch, part_bytes=1500)
     line = next(line for line in forked.ledger if line.entity == "contact")
     assert line.extracted == 400 and line.rejected >= 1 and line.balanced
 
@@ -378,13 +385,7 @@ def test_a_source_of_only_its_header_read_apart_runs_as_read_here(tmp_path: Path
     init_project(tmp_path / "project")
     cases = tmp_path / "project" / "samples" / "call_centre" / "cases.csv"
     cases.write_bytes(cases.read_bytes().splitlines(keepends=True)[0])
-    samples = tmp_path / "project" / "migration.yaml"
-    here(monkeypatch)
-    in_process = run(configure(samples, name="here", engine=None), allow_failing=True)
-    apart(monkeypatch)
-    forked = run(configure(samples, name="forked", engine="engine: {name: local, part_bytes: 2000}"),
-                 allow_failing=True)
-    assert_same_run(in_process, forked)
+    forked = _read_apart_as_here(tmp_path / "project" / "migration.yaml", monkeypatch, part_bytes=2000)
     staged = pd.read_parquet(forked.run_dir / "extracted" / "cases.parquet")
     assert staged.empty and len(staged.columns) > 3
     assert not [p for p in forked.run_dir.iterdir() if p.name.startswith(".parts-")]
