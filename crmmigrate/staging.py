@@ -58,7 +58,8 @@ class ChunkWriter:
             raise OutputError(f"cannot write here: {exc.strerror}.", file=str(self.path)) from None
 
     def write(self, frame: pd.DataFrame | pa.Table) -> None:
-        """One frame more (or a table `text_table` made: a chunk `StagedChunks` kept)."""
+        """One frame more (to a .parquet file, also a table `text_table` made: a chunk
+        `StagedChunks` kept)."""
         try:
             if self.path.suffix.lower() == ".parquet":
                 if self._schema is None:
@@ -68,8 +69,6 @@ class ChunkWriter:
                 assert self._parquet is not None
                 self._parquet.write_table(table)
             else:
-                if isinstance(frame, pa.Table):
-                    frame = frame.to_pandas()
                 write_csv(frame, self._tmp, mode="a", header=not self._csv_started)
                 self._csv_started = True
         except OSError as exc:

@@ -46,8 +46,8 @@ from crmmigrate.dedupe.training import Model, fit, fit_steps
 
 __all__ = ["HISTOGRAM_EDGES", "LEVELS", "NAME_METHODS", "Blocked", "Column", "HeldPairs", "Model", "PairSet", "Pairs",
            "Pairing", "RemadePairs", "above", "at_least", "candidate_pairs", "candidates", "clues", "compare",
-           "conflicts", "fit", "fit_steps", "fitted", "house_street", "key_codes", "levels", "name_root", "patterns", "prepared", "probabilities",
-           "probabilities_of", "score", "score_weights"]
+           "conflicts", "fit", "fit_steps", "fitted", "house_street", "key_codes", "levels", "name_root", "patterns",
+           "prepared", "probabilities", "probabilities_of", "score", "score_weights"]
 
 # Makes the candidate pairs a blocking gives (not compared yet): `HeldPairs.made` every one here,
 # `RemadePairs.made` here a share at a time (the leads' default), the cluster engine's in shares

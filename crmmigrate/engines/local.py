@@ -208,4 +208,3 @@ def _read_forked(planned: PlannedSource, part: Part, first: bool, folder: Path |
     if folder is not None:
         read.extracted = StagedChunks.left(read.extracted, folder)
     return read
-
