@@ -58,7 +58,8 @@ dask/local of wall, of the driver's peak, of tree PSS and of cpu s; "same ledger
 run.json "ledger" lines and "dedupe" summaries are equal. At the end: the size from which the
 cluster engine is faster on this machine, from these figures (or that it is not, at the sizes
 run). Each run's memory over time, sample by sample (the driver's PSS, its other processes',
-the step its log named), is in memory.tsv in its folder. One run each: run it when the machine is quiet.
+the CPU seconds every process had used so far, the step its log named), is in memory.tsv in
+its folder. One run each: run it when the machine is quiet.
 
 Each run imports crmmigrate as the checkout has it when the run starts, so a change committed
 while the benchmark runs splits its sizes between two versions. To hold every run to one,
@@ -112,7 +113,8 @@ class TreeSampler(threading.Thread):
         self.tree_peak = 0  # summed PSS
         self.tree_rss_peak = 0
         self.tree_split = (0, 0)  # at the tree's peak: the driver's PSS, the other processes'
-        self.timeline: list[tuple[float, float, int, int, int]] = []  # s, clock, driver PSS, others', processes
+        # s, clock, driver PSS, others', processes, CPU seconds of every process seen so far
+        self.timeline: list[tuple[float, float, int, int, int, float]] = []
         self.at: dict[str, float] = {}  # driver, tree, worker -> when its sampled memory was highest
         self.highest: dict[str, int] = {}
         self.spilled = 0
@@ -151,7 +153,8 @@ class TreeSampler(threading.Thread):
         self.note("tree", total)
         if total > self.tree_peak:
             self.tree_peak, self.tree_split = total, (driver, total - driver)
-        self.timeline.append((time.perf_counter() - self.began, time.time(), driver, total - driver, len(procs)))
+        self.timeline.append((time.perf_counter() - self.began, time.time(), driver, total - driver, len(procs),
+                              sum(self.cpu.values())))
         self.tree_rss_peak = max(self.tree_rss_peak, total_rss)
         self.spilled = max(self.spilled, spill_bytes(self.scratch))
         self.loads.append(os.getloadavg()[0])
@@ -221,9 +224,10 @@ def measure(folder: Path, work: Path, engine: str, *, workers: int = 2, memory_l
         tree.join()
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
     with (work / "memory.tsv").open("w", encoding="utf-8") as out:
-        out.write("seconds\tdriver PSS MB\tothers' PSS MB\tprocesses\tstep\n")
-        for seconds, clock, driver, others, count in tree.timeline:
-            out.write(f"{seconds:.1f}\t{driver / 2**20:.0f}\t{others / 2**20:.0f}\t{count}\t{doing(lines, clock)}\n")
+        out.write("seconds\tdriver PSS MB\tothers' PSS MB\tprocesses\tcpu s\tstep\n")
+        for seconds, clock, driver, others, count, cpu in tree.timeline:
+            out.write(f"{seconds:.1f}\t{driver / 2**20:.0f}\t{others / 2**20:.0f}\t{count}\t{cpu:.1f}\t"
+                      f"{doing(lines, clock)}\n")
     said = [line for line in lines if any(word in line.lower() for word in TROUBLE_WORDS)]
     result = {"engine": engine, "exit": os.waitstatus_to_exitcode(status), "wall": wall, "log": str(log),
               "cpu": max(sum(tree.cpu.values()), usage.ru_utime + usage.ru_stime),

@@ -67,8 +67,10 @@ def test_every_figure_of_the_table_is_measured(runs):
         assert "the tree's peak: the driver " in bench_scale.peaks_text({"local": run})
         samples = (Path(run["log"]).parent / "memory.tsv").read_text(encoding="utf-8").splitlines()
         assert samples[0].startswith("seconds\tdriver PSS MB") and len(samples) > 2
-        seconds, driver_mb, others_mb, processes, step = samples[-1].split("\t")
+        seconds, driver_mb, others_mb, processes, cpu, step = samples[-1].split("\t")
         assert float(seconds) > 0 and int(driver_mb) > 0 and int(others_mb) >= 0 and int(processes) >= 1 and step
+        spent = [float(sample.split("\t")[4]) for sample in samples[1:]]  # every process's CPU seconds so far
+        assert spent == sorted(spent) and 0 < float(cpu) <= run["cpu"] + 1
     assert bench_scale.crossover({CONTACTS: runs}).startswith("The cluster engine is ")
 
 
