@@ -261,8 +261,8 @@ def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, s
     the values it changed (by the frame's index)."""
     name = model_field.name
     report = FieldReport(entity.name, name, [s.name for s in steps])
-    values = frame[name].astype(object)
-    present = _present(frame[name])
+    values = frame[name]  # as written (copy on write: the frame's changes below do not reach it)
+    present = _present(values)
 
     steps = list(steps)
     if _undecided(steps) and dates is not None:
@@ -275,62 +275,83 @@ def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, s
     needs_country = any("country" in NORMALISERS[s.name].row_context for s in steps)
     country_column = _country_column(entity) if needs_country else None
     gate = _gate_check(model_field)
-    context = pd.DataFrame({"value": values, "region": source_regions.astype(object)}, index=frame.index)
-    context["country"] = frame[country_column].astype(object) if country_column else None
-    context = context[present]
-    first, inverse = _distinct_rows(context)
-    distinct = context.iloc[first]
+    # The rows with a value, by position; each (value, region, country) is cleaned once, and
+    # only the distinct rows are made Python objects.
+    rows = np.flatnonzero(present.to_numpy(dtype=bool))
+    keys = [values, source_regions] + ([frame[country_column]] if country_column else [])
+    first, inverse = _distinct_rows([_codes(column)[rows] for column in keys])
+    at = rows[first]
+    distinct = pd.DataFrame({
+        "value": _objects(values, at), "region": _objects(source_regions, at),
+        "country": _objects(frame[country_column], at) if country_column else None}, index=frame.index[at])
 
     after, used, said = _run_steps(distinct, steps)
     if gate is not None:
         after, used, said = _keep_if_still_invalid(distinct, after, used, said, gate)
     # Every row takes its distinct row's outcome by position: no join on the three columns.
-    rows = context.assign(
-        after=after.to_numpy()[inverse], rule=used.to_numpy()[inverse], said=said.to_numpy()[inverse],
-        noted=said.map(len).gt(0).to_numpy()[inverse],
-        kept=said.map(lambda s: any(n.startswith("left as it was: cleaned") for _, n in s)).to_numpy()[inverse])
+    moved = (after != distinct["value"]).to_numpy(dtype=bool)
+    said_by = said.to_numpy()
+    noted = np.fromiter((len(s) > 0 for s in said_by), dtype=bool, count=len(said_by))
+    kept = np.fromiter((any(n.startswith("left as it was: cleaned") for _, n in s) for s in said_by), dtype=bool,
+                       count=len(said_by))
+    report.kept_invalid = int(np.bincount(inverse, minlength=len(first))[kept].sum())
 
-    changed = rows[rows["after"] != rows["value"]]
-    frame.loc[changed.index, name] = changed["after"]
+    changed_at = np.flatnonzero(moved[inverse])  # of `rows`
+    which = inverse[changed_at]
+    rule = used.to_numpy()[which]
+    changed = pd.Series(after.to_numpy()[which], index=frame.index[rows[changed_at]], dtype=object)
+    before = _objects(values, rows[changed_at])
+    frame.loc[changed.index, name] = changed
     report.changed = len(changed)
-    for rules, count in changed["rule"].value_counts().items():
-        for rule in str(rules).split("+"):
-            report.by_rule[rule] += int(count)
-    report.kept_invalid = int(rows["kept"].sum())
+    for rules, count in pd.Series(rule, dtype=object).value_counts().items():
+        for one in str(rules).split("+"):
+            report.by_rule[one] += int(count)
 
-    provenance = _provenance(frame, changed.index)
-    change_log = provenance.assign(entity=entity.name, field=name, before=changed["value"].to_numpy(),
-                                   after=changed["after"].to_numpy(), rule=changed["rule"].to_numpy())
-    noted = rows[rows["noted"].astype(bool)]
-    note_rows = noted["said"].explode()
-    note_log = _provenance(frame, note_rows.index).assign(
-        entity=entity.name, field=name, value=noted.loc[note_rows.index, "value"].to_numpy(),
-        rule=[r for r, _ in note_rows], note=[n for _, n in note_rows])
+    change_log = _provenance(frame, rows[changed_at]).assign(entity=entity.name, field=name, before=before,
+                                                             after=changed.to_numpy(), rule=rule)
+    noted_at = rows[np.flatnonzero(noted[inverse])]
+    told = [said_by[d] for d in inverse[np.flatnonzero(noted[inverse])]]
+    lines = np.repeat(noted_at, [len(t) for t in told])
+    note_log = _provenance(frame, lines).assign(
+        entity=entity.name, field=name, value=_objects(values, lines),
+        rule=[r for t in told for r, _ in t], note=[n for t in told for _, n in t])
     report.notes = len(note_log)
-    return report, change_log, note_log, changed["after"]
+    return report, change_log, note_log, changed
 
 
-def _distinct_rows(context: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The positions of the distinct rows of `context` (each one's first, in order, as
-    `drop_duplicates` keeps them; blanks equal to blanks) and, for every row, which of them
-    it is. Column by column, each column's codes folded into one number and renumbered, so
-    it stays below rows * distinct values."""
-    code = np.zeros(len(context), dtype=np.int64)
-    for column in context.columns:
-        codes, uniques = pd.factorize(context[column], use_na_sentinel=False)
-        code, _ = pd.factorize(code * max(len(uniques), 1) + codes)
+def _objects(column: pd.Series, at: np.ndarray) -> np.ndarray:
+    """The values at positions `at` of `column`, as Python objects."""
+    return column.take(at).astype(object).to_numpy()
+
+
+def _codes(column: pd.Series) -> np.ndarray:
+    """A code per row of `column`, equal values alike (missing ones too)."""
+    return pd.factorize(column, use_na_sentinel=False)[0]
+
+
+def _distinct_rows(codes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the distinct rows of the columns coded by `codes` (each one's first,
+    in order, as `drop_duplicates` keeps them; blanks equal to blanks) and, for every row,
+    which of them it is. The columns' codes folded into one number and renumbered column by
+    column, so it stays below rows * distinct values."""
+    code = np.zeros(len(codes[0]) if codes else 0, dtype=np.int64)
+    for codes_of in codes:
+        code, _ = pd.factorize(code * (int(codes_of.max(initial=0)) + 1) + codes_of)
     _, first = np.unique(code, return_index=True)  # codes are numbered by first appearance
     return first, code
 
 
-def _provenance(frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
-    part = frame.loc[index]
+def _provenance(frame: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
+    """Where the rows at positions `at` of `frame` came from."""
+    def taken(column: str, kind: Any) -> Any:
+        return frame[column].take(at).astype(kind).to_numpy() if column in frame else None
+
     return pd.DataFrame({
-        "_source": part["_source"].astype(str).to_numpy() if "_source" in part else "",
-        "_file": part["_file"].astype(str).to_numpy() if "_file" in part else "",
-        "_row": part["_row"].astype(str).to_numpy() if "_row" in part else "",
-        "id": part["id"].astype(object).to_numpy() if "id" in part else None,
-    })
+        "_source": taken("_source", str) if "_source" in frame else "",
+        "_file": taken("_file", str) if "_file" in frame else "",
+        "_row": taken("_row", str) if "_row" in frame else "",
+        "id": taken("id", object),
+    }, index=pd.RangeIndex(len(at)))
 
 
 def _run_steps(distinct: pd.DataFrame, steps: list[Step]) -> tuple[pd.Series, pd.Series, pd.Series]:
