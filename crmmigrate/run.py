@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -810,49 +811,69 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
     lines = []
     for run in runs:
         line = LedgerLine(run.entity, run.name, extracted=run.extracted)
-        expected: dict[str, str] = {}
-        for legacy in merged.get((run.entity, run.name), []):
-            expected[legacy] = "merged"
-            line.merged += 1
-        for r in rejects[run.name]:
-            expected[f"row {r.row}"] = "rejected"
+        # What this run says became of each of the source's legacy ids, in the order it says
+        # so (a later word on an id outranks an earlier one): its key and status, part by part.
+        keys: list[Any] = []
+        said: list[Any] = []
+        gone = merged.get((run.entity, run.name), [])
+        keys.append(gone)
+        said.append(["merged"] * len(gone))
+        line.merged += len(gone)
+        keys.append([f"row {r.row}" for r in rejects[run.name]])
+        said.append(["rejected"] * len(rejects[run.name]))
         removed = filtered[run.name]
-        for i, row in zip(removed["id"].tolist(), removed["_row"].tolist(), strict=True):
-            expected[id_map_key(i, row)] = "filtered"
+        keys.append(_id_map_keys(removed["id"], removed["_row"]))
+        said.append(["filtered"] * len(removed))
         line.rejected = len(rejects[run.name])
         line.filtered = len(removed)
         frame = datasets.get(run.entity)
         mine = frame[frame["_source"] == run.name] if frame is not None else pd.DataFrame(columns=["id", "_row"])
+        legacy = _id_map_keys(mine["id"], mine["_row"])
         if run.entity in held:
             before = kept.get(run.entity, {})
-            for i, row in zip(mine["id"].tolist(), mine["_row"].tolist(), strict=True):
-                legacy = id_map_key(i, row)
-                status = before.get((run.name, legacy), "rejected")  # loaded or merged by an earlier run
-                expected[legacy] = status
-                if status == "loaded":
-                    line.loaded += 1
-                    line.unchanged += 1
-                elif status == "merged":
-                    line.merged += 1
-                else:
-                    line.rejected += 1
+            statuses = [before.get((run.name, key), "rejected") for key in legacy]  # loaded or merged before
+            counted = Counter(statuses)
+            line.loaded += counted["loaded"]
+            line.unchanged += counted["loaded"]
+            line.merged += counted["merged"]
+            line.rejected += len(statuses) - counted["loaded"] - counted["merged"]
+            keys.append(legacy)
+            said.append(statuses)
         else:
             stats = by_source.get((run.entity, run.name), SourceLoad(run.entity, run.name))
             line.loaded += stats.loaded
             line.rejected += stats.rejected
             line.inserted, line.updated, line.unchanged = stats.inserted, stats.updated, stats.unchanged
             refused = load_rejects.get((run.entity, run.name), {})
-            for i, row in zip(mine["id"].tolist(), mine["_row"].tolist(), strict=True):
-                if str(row) in refused:
-                    expected[refused[str(row)]] = "rejected"
-                else:
-                    expected[id_map_key(i, row)] = "loaded"
+            if refused:
+                rows = mine["_row"].astype(str).tolist()
+                keys.append([refused.get(row, key) for row, key in zip(rows, legacy, strict=True)])
+                said.append(["rejected" if row in refused else "loaded" for row in rows])
+            else:
+                keys.append(legacy)
+                said.append(["loaded"] * len(legacy))
         if not ledger.dry_run:
-            found = ledger.id_map.statuses(run.entity, run.name)
-            line.id_map = dict(Counter(found.get(legacy, "missing") for legacy in expected))
-            line.id_map_differ = sum(found.get(legacy) != status for legacy, status in expected.items())
+            expected = _last_said(keys, said)
+            found = ledger.id_map.statuses(run.entity, run.name).reindex(expected.index)
+            line.id_map = {str(k): int(v) for k, v in found.fillna("missing").value_counts(sort=False).items()}
+            line.id_map_differ = int((found != expected).sum())  # missing from id_map differs too
         lines.append(line)
     return lines
+
+
+def _id_map_keys(ids: pd.Series, rows: pd.Series) -> list[str]:
+    """`id_map_key` of each record (its id and row)."""
+    return [id_map_key(i, row) for i, row in zip(ids.tolist(), rows.tolist(), strict=True)]
+
+
+def _last_said(keys: list[Any], said: list[Any]) -> pd.Series:
+    """Per key, in the order keys first came, the status said last of it."""
+    def joined(parts: list[Any]) -> np.ndarray:
+        return np.concatenate([np.asarray(part, dtype=object).reshape(-1) for part in parts] or [np.empty(0, object)])
+
+    codes, uniques = pd.factorize(joined(keys))
+    last = pd.Series(joined(said), dtype=object).groupby(codes, sort=True).last()
+    return pd.Series(last.to_numpy(dtype=object), index=pd.Index(uniques, dtype=object), dtype=object)
 
 
 def extract_and_map(planned: PlannedSource, folder: Path, progress: Progress | None = None
