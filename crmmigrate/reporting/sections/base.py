@@ -55,6 +55,9 @@ def share(count: float, of: float) -> float | None:
     return count / of if of else None
 
 
+_COUNTED = "_crmmigrate_found"  # the column `counted_examples` counts in
+
+
 @dataclass
 class Context:
     connection: sa.Connection
@@ -104,6 +107,16 @@ class Context:
             return []
         result = self.connection.execute(statement.limit(self.rules.examples))
         return [{key: plain(value) for key, value in row._mapping.items()} for row in result]
+
+    def counted_examples(self, statement: sa.Select) -> tuple[int, list[dict[str, Any]]]:
+        """How many records a SELECT (as `examples` takes it) finds, and at most
+        `rules.examples` of them, in one query: where finding them is the work (a subquery
+        built over a whole table), it is done once rather than once for each."""
+        counted = statement.add_columns(sa.func.count().over().label(_COUNTED))
+        rows = self.connection.execute(counted.limit(max(self.rules.examples, 1))).all()
+        found = int(plain(rows[0]._mapping[_COUNTED])) if rows else 0
+        return found, [{key: plain(value) for key, value in row._mapping.items() if key != _COUNTED}
+                       for row in rows[:self.rules.examples]]
 
     def table(self, key: str, title: str, statement: sa.Select | None = None, *, rows: list[list[Any]] | None = None,
               columns: list[str] | None = None, order: Callable[[list[Any]], Any] | None = None,

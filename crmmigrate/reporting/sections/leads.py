@@ -47,9 +47,9 @@ def build(ctx: Context) -> Section:
     known = sa.and_(lead.c.email.is_not(None),
                     email_key(lead.c.email).in_(sa.select(email_key(contact.c.email))
                                                 .where(contact.c.email.is_not(None))))
-    total, count = ctx.count(lead), ctx.count(lead, known)
-    examples = ctx.examples(sa.select(*provenance(lead), lead.c.last_name, lead.c.company, lead.c.email,
-                                      lead.c.status).where(known).order_by(lead.c.id))
+    total = ctx.count(lead)
+    count, examples = ctx.counted_examples(sa.select(*provenance(lead), lead.c.last_name, lead.c.company,
+                                                     lead.c.email, lead.c.status).where(known).order_by(lead.c.id))
     section.findings.append(finding(
         "leads.known_contacts", "Leads already known as contacts (same email)", count, total, examples=examples,
         table="by_source_status",
