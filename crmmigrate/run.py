@@ -25,7 +25,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -294,9 +294,14 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         with stages.timed("read"):  # the wall time of extract and map, which are their parts' seconds summed
             _extract_and_map_sources(work, state, stages)
         _clean(migration, work, state, stages)
-        _validate(migration, work, ledger, state, stages)
-        _gate(state, allow_failing=allow_failing)
-        leads = _dedupe(migration, work, ledger, state, stages)
+        try:
+            _validate(migration, work, ledger, state, stages)
+            _gate(state, allow_failing=allow_failing)
+        except Exception:
+            _write_cleaning(state, stages)  # a run the gate stops has them too
+            raise
+        with _cleaning_written_beside(state, stages, here=work.pairing is not None):
+            leads = _dedupe(migration, work, ledger, state, stages)
     except Exception as exc:
         told = work.lost(exc)
         if told is None:
@@ -361,9 +366,51 @@ def _clean(migration: Migration, engine: Engine, state: RunState, stages: StageC
                                      region=state.rules.phone_region, regions=migration.phone_regions,
                                      progress=stages.progress)
         state.datasets = state.cleaned.datasets
-        stages.write_cleaning(state.cleaned)
-        state.cleaned.let_go_of_cells()  # written: only their counts are needed from here
-    parallel.give_back()  # the mapped records and the changed cells, let go
+    parallel.give_back()  # the mapped records, let go
+
+
+def _write_cleaning(state: RunState, stages: StageContext) -> None:
+    cleaned: CleanResult | None = getattr(state, "cleaned", None)
+    if cleaned is not None and not cleaned.let_go:
+        stages.write_cleaning(cleaned)
+        cleaned.let_go_of_cells()  # written: only their counts are needed from here
+
+
+@contextlib.contextmanager
+def _cleaning_written_beside(state: RunState, stages: StageContext, *, here: bool) -> Iterator[None]:
+    """clean's change log and notes (two million changed cells at 1M contacts: seconds of one
+    core) written in a forked process while the block (dedupe, whose blocking leaves a core
+    idle) runs; written `here` first instead where the engine keeps threads of its own (the
+    cluster engine's client), which a fork would copy stopped. The run lets go of the cells
+    once they are written."""
+    if here:
+        _write_cleaning(state, stages)
+        yield
+        return
+    cleaned = state.cleaned
+
+    def written() -> dict[str, str]:
+        return stages.write_cleaning(cleaned)
+
+    def let_go(future: Future) -> None:
+        if not future.cancelled() and future.exception() is None:
+            cleaned.let_go_of_cells()  # written: only their counts are needed from here
+
+    writing: Future | None = None
+    try:
+        with parallel.beside(written, "writing clean's change log and notes") as writing:
+            writing.add_done_callback(let_go)
+            yield
+    finally:  # the block left by an error too: the process has ended, its files are listed
+        if writing is not None and writing.done() and writing.exception() is None:
+            stages.files.update(writing.result())
+    assert writing is not None
+    if isinstance(writing.exception(), parallel.ProcessLost):
+        # Killed, out of memory most likely: written here, now that dedupe is done.
+        logging.getLogger(__name__).debug("the writing of clean's files beside dedupe was lost", exc_info=True)
+        _write_cleaning(state, stages)
+    elif writing.exception() is not None:
+        raise writing.exception()  # a file that could not be written: the run's error, as when written here
 
 
 def _validate(migration: Migration, engine: Engine, ledger: _Ledger, state: RunState, stages: StageContext) -> None:

@@ -99,13 +99,16 @@ class StageContext:
         yield
         self.progress(stage, item, total, total)
 
-    def write_cleaning(self, result: CleanResult) -> None:
-        """The change log and the notes of the clean stage."""
+    def write_cleaning(self, result: CleanResult) -> dict[str, str]:
+        """The change log and the notes of the clean stage; returns them as run.json lists them
+        (a forked process writing them sends them back)."""
         folder = self.run_dir / "clean"
         folder.mkdir(parents=True, exist_ok=True)
         write_frames(folder / "changes.csv", [result.changes])
         write_frames(folder / "notes.csv", [result.notes])
-        self.files.update({"clean_changes": str(folder / "changes.csv"), "clean_notes": str(folder / "notes.csv")})
+        files = {"clean_changes": str(folder / "changes.csv"), "clean_notes": str(folder / "notes.csv")}
+        self.files.update(files)
+        return files
 
     def write_validation(self, result: ValidationResult) -> None:
         folder = self.run_dir / "validation"

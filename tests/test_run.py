@@ -4,6 +4,7 @@ that change nothing, staged runs, dry runs, and config mistakes located by file 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +14,11 @@ import pytest
 import sqlalchemy as sa
 
 from crmmigrate.config import BadConfig
-from crmmigrate.errors import BadUsage
+from crmmigrate import parallel
+from crmmigrate.errors import BadUsage, OutputError
 from crmmigrate.migration import load_migration
 from crmmigrate.run import RunResult, entity_names, run_migration
+from crmmigrate.run_state import StageContext
 from crmmigrate.scaffold import SAMPLE_SOURCES, init_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -216,6 +219,9 @@ def test_run_directory_holds_every_artifact(project):
     assert log["target"] == f"sqlite:///{project / 'migration.db'}"
     assert set(log["timings"]) >= {"extract", "map", "clean", "validate", "ledger", "load"}
     assert log["clean"]["changed"] == len(changes)
+    # Written beside dedupe by a forked process, and listed all the same.
+    assert log["files"]["clean_changes"] == str(run_dir / "clean" / "changes.csv")
+    assert log["files"]["clean_notes"] == str(run_dir / "clean" / "notes.csv")
     assert log["ledger"] == [line.as_dict() for line in result.ledger]
     assert log["ledger_ok"] is True
     assert log["gate"]["entities"]["account"] == {
@@ -315,3 +321,44 @@ def test_an_in_memory_target_gets_its_report_reconciled(project):
     result = run_migration(load_migration(with_target(project, "sqlite://")), allow_failing=True)
     assert result.report is not None and result.report.error is None
     assert result.report.reconciled > 0 and not result.report.unexplained
+
+
+def _in_a_forked_process(parent: int) -> bool:
+    return os.getpid() != parent
+
+
+FORKS = pytest.mark.skipif(parallel.cores() < 2 or not parallel.can_fork(),
+                           reason="clean's files are written beside dedupe only with a second core to fork onto")
+
+
+@FORKS
+def test_clean_files_are_written_here_when_their_process_is_lost(project, monkeypatch):
+    """The process writing clean's files beside dedupe killed (out of memory, say): the run
+    writes them itself once dedupe is done, and lists them."""
+    parent, write = os.getpid(), StageContext.write_cleaning
+
+    def killed_when_forked(self, result):
+        if _in_a_forked_process(parent):
+            os._exit(9)  # as the kernel's OOM killer would leave it: no answer
+        return write(self, result)
+
+    monkeypatch.setattr(StageContext, "write_cleaning", killed_when_forked)
+    result = run_migration(load_migration(project / "migration.yaml"))
+    changes = pd.read_csv(result.run_dir / "clean" / "changes.csv", dtype=str)
+    assert len(changes) == result.cleaning.changed > 0 and result.cleaning.changes.empty
+    log = json.loads((result.run_dir / "run.json").read_text(encoding="utf-8"))
+    assert log["status"] == "done" and log["files"]["clean_changes"].endswith("changes.csv")
+
+
+@FORKS
+def test_a_clean_file_that_cannot_be_written_beside_dedupe_is_the_runs_error(project, monkeypatch):
+    parent, write = os.getpid(), StageContext.write_cleaning
+
+    def full_when_forked(self, result):
+        if _in_a_forked_process(parent):
+            raise OutputError("cannot write: No space left on device", file=str(self.run_dir / "clean"))
+        return write(self, result)
+
+    monkeypatch.setattr(StageContext, "write_cleaning", full_when_forked)
+    with pytest.raises(OutputError, match="No space left on device"):
+        run_migration(load_migration(project / "migration.yaml"))

@@ -75,6 +75,11 @@ class CleanResult:
         """How many notes were made."""
         return len(self.notes) if self._counts is None else self._counts[1]
 
+    @property
+    def let_go(self) -> bool:
+        """The changed cells and notes are let go (`let_go_of_cells`)."""
+        return self._counts is not None
+
     def let_go_of_cells(self) -> None:
         """The changed cells and the notes let go, once written to their files (a run holds
         the rest of the result to its end: two million changed cells at 1M contacts); their
