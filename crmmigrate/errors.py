@@ -14,6 +14,10 @@ EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+# The machine cut the run short: one of its processes (or a cluster's workers) was killed, out
+# of memory most likely. Nothing says the input was wrong: with more memory, smaller parts or a
+# quiet source, the same run may pass.
+EXIT_LOST = 4
 
 
 def did_you_mean(word: str, choices: Iterable[str], *, cutoff: float = 60) -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from crmmigrate.errors import CrmMigrateError
+from crmmigrate.errors import EXIT_LOST, CrmMigrateError
 
 AT_LEAST = 20_000  # calls from which sharing them is considered
 # Records of an entity from which its work (its fields cleaned, its rows checked) is shared
@@ -108,6 +108,8 @@ def apart(function: Callable[[Any], Any], items: list) -> list:
 
 class ProcessLost(CrmMigrateError):
     """A forked process doing a part of the run ended without an answer (killed, out of memory)."""
+
+    exit_code = EXIT_LOST
 
 
 _COUNTED = threading.Lock()  # guards _BESIDES

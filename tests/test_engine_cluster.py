@@ -225,15 +225,17 @@ def test_a_scheduler_without_workers_or_with_other_workers_is_refused(scheduler:
 
 def test_what_the_cluster_raises_is_told_as_the_cluster_failing(scheduler: str) -> None:
     """A worker lost for good (KilledWorker) or a cancelled task is the cluster's failure, told
-    as such (exit 2 with what to do), not as a bug of crmmigrate; any other error is not its."""
+    as such (exit 4, the machine's, with what to do), not as a bug of crmmigrate nor as bad
+    input; any other error is not its."""
     from distributed.scheduler import KilledWorker
 
     from crmmigrate.engines.cluster import ClusterEngine, ClusterLost, _same_records
+    from crmmigrate.errors import EXIT_LOST
 
     engine = ClusterEngine(EngineOptions(name="dask", scheduler=scheduler))
     try:
         told = engine.lost(KilledWorker("read_part-1", "tcp://127.0.0.1:1", 3))
-        assert isinstance(told, ClusterLost) and told.exit_code == 2
+        assert isinstance(told, ClusterLost) and told.exit_code == EXIT_LOST == 4
         assert "memory_limit" in str(told)
         assert engine.lost(ValueError("no")) is None
     finally:

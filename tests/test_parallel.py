@@ -165,14 +165,14 @@ def test_a_process_killed_beside_is_a_clear_error():
 
     import pytest
 
-    from crmmigrate.errors import CrmMigrateError
+    from crmmigrate.errors import EXIT_LOST, CrmMigrateError
 
     with parallel.beside(lambda: os.kill(os.getpid(), signal.SIGKILL), "killing itself") as found:
         pass
     with pytest.raises(parallel.ProcessLost) as caught:
         found.result(timeout=60)
     assert "the process killing itself ended without an answer (killed, or out of memory)" in str(caught.value)
-    assert isinstance(caught.value, CrmMigrateError)
+    assert isinstance(caught.value, CrmMigrateError) and caught.value.exit_code == EXIT_LOST
 
 
 def test_beside_on_one_core_runs_here_on_entering(monkeypatch):

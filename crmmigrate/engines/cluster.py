@@ -46,7 +46,7 @@ from crmmigrate.dedupe.rules import MatchSpec
 from crmmigrate.engines import EngineOptions, PartRead
 from crmmigrate.engines.reading import PartsReading, queued_parts, read_part
 from crmmigrate.engines.shuffle import ShuffledPairs
-from crmmigrate.errors import CrmMigrateError
+from crmmigrate.errors import EXIT_LOST, CrmMigrateError
 from crmmigrate.extract.partitions import Part
 from crmmigrate.migration import PlannedSource
 from crmmigrate.progress import Progress, Tally
@@ -65,6 +65,8 @@ class ClusterUnreachable(CrmMigrateError):
 
 class ClusterLost(CrmMigrateError):
     """The Dask cluster failed during the run: a worker lost again and again, the scheduler gone."""
+
+    exit_code = EXIT_LOST
 
 
 class ClusterEngine:
