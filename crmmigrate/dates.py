@@ -156,6 +156,47 @@ def read_exactly(values: np.ndarray, fmt: str) -> np.ndarray:
     return out
 
 
+def read_in_order(values: np.ndarray, formats: tuple[str, ...] | list[str]) -> np.ndarray:
+    """What `read_formats` reads each of `values` (text) as, where that can be told in bulk:
+    the formats (each with the usual times after it) in its order, each reading exactly
+    (`read_exactly`) the values none before it took. A value a format reads exactly is its
+    reading unless a format before it might read the value too (strptime's own pattern for it
+    matches): that one is left to `read_formats`, as is every value no format reads exactly.
+    NaT for those."""
+    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[s]")
+    left = np.arange(len(values))
+    before: list[re.Pattern[str]] = []  # the candidates tried, as strptime matches them
+    for fmt in formats:
+        for time in _times(fmt):
+            if not len(left):
+                return out
+            read = read_exactly(values[left], fmt + time)
+            hit = ~np.isnat(read)
+            if before and hit.any():
+                taken = np.flatnonzero(hit)
+                hit[taken] = [not any(p.fullmatch(v) for p in before) for v in values[left[taken]]]
+            out[left[hit]] = read[hit]
+            left = left[~hit]
+            pattern = _strptime_pattern(fmt + time)
+            if pattern is None:  # what it reads cannot be told: the rest are read one by one
+                return out
+            before.append(pattern)
+    return out
+
+
+def _strptime_pattern(fmt: str) -> re.Pattern[str] | None:
+    """The regular expression `datetime.strptime` matches a value of `fmt` with (a value it
+    does not match in full, strptime does not read), from Python's own cache of them; None
+    where it cannot be had."""
+    try:
+        import _strptime
+
+        with _strptime._cache_lock:
+            return _strptime._TimeRE_cache.compile(fmt)
+    except Exception:  # noqa: BLE001 - a Python without it: no format after the first in bulk
+        return None
+
+
 def month_name_format(text: str) -> str | None:
     """The first of `SUGGESTED_MONTH_NAME_FORMATS` that reads a date written with a month
     name ("05 Mar 2021" -> "%d %b %Y"), or None."""

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from crmmigrate.dates import date_pattern_of, month_name_format, read_dates
 from crmmigrate.profile import profile_chunks
+from one_by_one import assert_bulk_is_one_by_one
 
 COLUMN = [
     "13.01.2024", "13.01.2024", " 02.03.2024 ", "01/13/2024 10:30", "2024-01-31", "2024-02-30",
@@ -58,35 +59,56 @@ _FORMATS = ["%m/%d/%Y", "%d.%m.%Y", "%Y-%m-%d", "%m/%d/%Y %I:%M %p", "%d/%m/%Y %
             "%d.%m.%y", "%b %d, %Y", "%Y-%m-%dT%H:%M:%S"]
 
 
-@st.composite
-def _dated(draw: st.DrawFn) -> tuple[str, list[str]]:
-    """A format and values near it: written in it (padded or not), with a day that does not
-    exist, stray spaces, two-digit or far years, other separators and noise."""
-    fmt = draw(st.sampled_from(_FORMATS))
+def _near(fmt: str) -> st.SearchStrategy[list[str]]:
+    """Values near a format: written in it (padded or not), with a day that does not exist,
+    stray spaces, two-digit or far years, other separators and noise."""
     moments = st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31))
     written = st.builds(lambda m: m.strftime(fmt), moments)
     unpadded = st.builds(lambda m: m.strftime(fmt).replace("/0", "/").lstrip("0"), moments)
     spaced = st.builds(lambda m: " " + m.strftime(fmt) + "  ", moments)
     noise = st.text(alphabet="0123456789/.-: APMapm,T", max_size=22)
     impossible = st.sampled_from(["02/30/2020", "31.02.2021", "2021-02-29", "13/13/2013 01:00 PM", "00.01.2020"])
-    values = draw(st.lists(written | unpadded | spaced | noise | impossible, min_size=1, max_size=30))
-    return fmt, values
+    return st.lists(written | unpadded | spaced | noise | impossible, min_size=1, max_size=30)
 
 
-@settings(max_examples=300, deadline=None)
+@st.composite
+def _dated(draw: st.DrawFn) -> tuple[list[str], list[str]]:
+    """One to three formats, and values written in any of them or near them (a column a
+    mapping reads in several formats: an export's dates, an Excel sheet's moments in ISO)."""
+    formats = draw(st.lists(st.sampled_from(_FORMATS), min_size=1, max_size=3, unique=True))
+    values = [value for fmt in formats for value in draw(_near(fmt))]
+    return formats, draw(st.permutations(values))
+
+
+@settings(max_examples=500, deadline=None)
 @given(case=_dated(), time=st.booleans())
-def test_a_date_read_in_bulk_is_the_date_read_one_by_one(case: tuple[str, list[str]], time: bool) -> None:
+def test_dates_read_in_bulk_are_the_dates_read_one_by_one(case: tuple[list[str], list[str]], time: bool) -> None:
+    """With several formats, their order decides a value two of them read (01/02/2020, day or
+    month first): the bulk reading takes a later format's only where no earlier one could."""
     from crmmigrate.mapping.config import DateParse
-    from crmmigrate.mapping.transforms import Invalid, date, datetime
+    from crmmigrate.mapping.transforms import date, datetime
 
-    fmt, values = case
-    read = (datetime if time else date)(DateParse(formats=[fmt]))
-    for value, bulk in read.bulk(np.array(values, dtype=object)).items():
-        try:
-            one = read(value)
-        except Invalid as exc:
-            raise AssertionError(f"{value!r} in {fmt}: bulk read {bulk!r}, one by one {exc}") from None
-        assert bulk == one, (value, fmt)
+    formats, values = case
+    assert_bulk_is_one_by_one((datetime if time else date)(DateParse(formats=formats)), values, f"in {formats}")
+
+
+def test_a_later_format_is_read_in_bulk_where_no_earlier_one_reads_the_value():
+    from crmmigrate.dates import read_in_order
+    from crmmigrate.mapping.config import DateParse
+    from crmmigrate.mapping.transforms import datetime
+
+    # A sheet's moments come as ISO text, the mapping written for the CSV export's form: the
+    # second format with its usual time reads them, in bulk.
+    values = np.array(["2022-12-07T08:19:43", "2022-12-07 08:19:43", "2022-12-7T08:19:43"], dtype=object)
+    read = read_in_order(values, ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d"])
+    assert [str(v) for v in read] == ["2022-12-07T08:19:43", "2022-12-07T08:19:43", "NaT"]  # unpadded: one by one
+    assert datetime(DateParse(formats=["%Y-%m-%d %H:%M:%S", "%Y-%m-%d"])).bulk(values) == {
+        "2022-12-07T08:19:43": "2022-12-07T08:19:43", "2022-12-07 08:19:43": "2022-12-07T08:19:43"}
+    # Day first before month first: 03/04/2020 is the first's; 13/04/2020 only the first reads;
+    # 04/13/2020 only the second, which takes it in bulk, as no earlier format can read it.
+    read = read_in_order(np.array(["03/04/2020", "13/04/2020", "04/13/2020", "4/13/2020"], dtype=object),
+                         ["%d/%m/%Y", "%m/%d/%Y"])
+    assert [str(v)[:10] for v in read] == ["2020-04-03", "2020-04-13", "2020-04-13", "NaT"]
 
 
 def test_dates_read_in_bulk_take_the_common_case_and_leave_the_rest():

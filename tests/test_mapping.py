@@ -29,6 +29,7 @@ from crmmigrate.mapping.transforms import (
     number,
 )
 from crmmigrate.model import PROVENANCE
+from one_by_one import assert_bulk_is_one_by_one
 
 
 def frame(rows: list[dict[str, str | None]], columns: list[str] | None = None) -> pd.DataFrame:
@@ -533,14 +534,9 @@ def test_numbers_read_in_bulk_are_the_numbers_read_one_by_one(values: list[str],
     import numpy as np
 
     from crmmigrate.mapping.config import NumberParse
-    from crmmigrate.mapping.transforms import Invalid, number
+    from crmmigrate.mapping.transforms import number
 
     read = number(NumberParse(decimal=mark))
-    for value, bulk in read.bulk(np.array(values, dtype=object)).items():
-        try:
-            one = read(value)
-        except Invalid as exc:
-            raise AssertionError(f"{value!r} with mark {mark!r}: bulk {bulk!r}, one by one {exc}") from None
-        assert bulk == one, (value, mark)
+    assert_bulk_is_one_by_one(read, values, f"with mark {mark!r}")
     assert read.bulk(np.array(["12,500.00", "-3", "0.125"], dtype=object)) == (
         {"12,500.00": "12500.00", "-3": "-3", "0.125": "0.125"} if mark != "," else {"-3": "-3"})
