@@ -141,6 +141,8 @@ def read_exactly(values: np.ndarray, fmt: str) -> np.ndarray:
     # Arrow reads 31.02.2021 as 3 March and takes unpadded numbers: the moment's parts must be
     # the numbers written.
     ok = pc.and_(groups.is_valid(), moment.is_valid())
+    # Arrow reads year 0000, which strptime (and Python's datetime) does not.
+    ok = pc.and_(ok, pc.greater_equal(pc.year(moment), 1))
     names = {groups.type.field(i).name for i in range(groups.type.num_fields)}
     for name in names:
         written = pc.struct_field(groups, name)

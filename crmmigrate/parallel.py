@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
@@ -75,6 +76,8 @@ def each(function: Callable[[Any], Any], items: list) -> list:
         with forked_pool(workers) as pool:
             parts = pool.map(_forked, [rest[i:i + size] for i in range(0, len(rest), size)])
             return found + [value for part in parts for value in part]
+    except BrokenProcessPool:
+        raise _lost() from None
     finally:
         _WORK = None
 
@@ -101,9 +104,17 @@ def apart(function: Callable[[Any], Any], items: list) -> list:
     try:
         with forked_pool(workers, apart=True) as pool:
             return list(pool.map(_called, items))
+    except BrokenProcessPool:
+        raise _lost() from None
     finally:
         _APART = None
         give_back()  # the results came as pickles, into this process's C heap
+
+
+def _lost() -> ProcessLost:
+    """What a forked process of `each` or `apart` that ended without its answer is told as."""
+    return ProcessLost("a process sharing the run's work ended without an answer (killed, or out of memory).",
+                       hint="A process killed is often out of memory: give the run more (README, Benchmarks).")
 
 
 class ProcessLost(CrmMigrateError):
@@ -161,6 +172,8 @@ def beside(function: Callable[[], Any], what: str) -> Iterator[Future]:
             ok, value = False, ProcessLost(
                 f"the process {what} ended without an answer (killed, or out of memory).",
                 hint="A process killed is often out of memory: give the run more (README, Benchmarks).")
+        except Exception as exc:  # noqa: BLE001 - an answer that does not unpickle: the waiter must hear
+            ok, value = False, RuntimeError(f"the answer of the process {what} could not be read: {exc}")
         finally:
             receiving.close()
             process.join()

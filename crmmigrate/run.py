@@ -893,7 +893,7 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
             line.inserted, line.updated, line.unchanged = stats.inserted, stats.updated, stats.unchanged
             refused = load_rejects.get((run.entity, run.name), {})
             if refused:
-                rows = mine["_row"].astype(str).tolist()
+                rows = [str(row) for row in mine["_row"].tolist()]  # as the load's rejects name them
                 keys.append([refused.get(row, key) for row, key in zip(rows, legacy, strict=True)])
                 said.append(["rejected" if row in refused else "loaded" for row in rows])
             else:

@@ -67,7 +67,9 @@ def _near(fmt: str) -> st.SearchStrategy[list[str]]:
     unpadded = st.builds(lambda m: m.strftime(fmt).replace("/0", "/").lstrip("0"), moments)
     spaced = st.builds(lambda m: " " + m.strftime(fmt) + "  ", moments)
     noise = st.text(alphabet="0123456789/.-: APMapm,T", max_size=22)
-    impossible = st.sampled_from(["02/30/2020", "31.02.2021", "2021-02-29", "13/13/2013 01:00 PM", "00.01.2020"])
+    # strftime writes no year below 1000 padded: year 0000 (which Arrow reads, strptime not) by hand.
+    impossible = st.sampled_from(["02/30/2020", "31.02.2021", "2021-02-29", "13/13/2013 01:00 PM", "00.01.2020",
+                                  "0000-01-01", "01/01/0000", "01/01/0000 10:00", "00000101", "01.01.0000"])
     return st.lists(written | unpadded | spaced | noise | impossible, min_size=1, max_size=30)
 
 
@@ -109,6 +111,10 @@ def test_a_later_format_is_read_in_bulk_where_no_earlier_one_reads_the_value():
     read = read_in_order(np.array(["03/04/2020", "13/04/2020", "04/13/2020", "4/13/2020"], dtype=object),
                          ["%d/%m/%Y", "%m/%d/%Y"])
     assert [str(v)[:10] for v in read] == ["2020-04-03", "2020-04-13", "2020-04-13", "NaT"]
+    # Year 0000: Arrow reads it, strptime does not; left to the one-by-one reading, which refuses it
+    # (or, here, reads it in the later format: 1900-01-01 at 00:00).
+    assert np.isnat(read_in_order(np.array(["0000-01-01", "00000101"], dtype=object), ["%d.%m.%Y", "%Y-%m-%d"])).all()
+    assert datetime(DateParse(formats=["%Y%m%d", "%H%M%m%d"])).bulk(np.array(["00000101"], dtype=object)) == {}
 
 
 def test_dates_read_in_bulk_take_the_common_case_and_leave_the_rest():

@@ -201,3 +201,36 @@ def test_a_core_is_counted_taken_while_a_process_works_beside():
         found.result(timeout=60)
         assert parallel.cores(limit=1024) == before  # given back once it is done, not when the block ends
     assert parallel.cores(limit=1024) == before
+
+
+def _killed_at(at: int):
+    import os
+    import signal
+
+    def call(value: int) -> int:
+        if value == at:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+        return value
+
+    return call
+
+
+@needs_fork
+def test_a_process_killed_while_sharing_work_is_the_machines_error(monkeypatch):
+    """A forked process of `apart` (a large entity's fields cleaned side by side, its rows
+    checked in slices) or of `each` (per-value calls) killed: exit 4 and why, not a bug's
+    traceback (BrokenProcessPool)."""
+    import pytest
+
+    from crmmigrate.errors import EXIT_LOST
+
+    monkeypatch.setattr(parallel, "cores", lambda limit=8: 2)
+    with pytest.raises(parallel.ProcessLost, match="ended without an answer \\(killed, or out of memory\\)") as caught:
+        parallel.apart(_killed_at(1), [0, 1, 2, 3])
+    assert caught.value.exit_code == EXIT_LOST
+    monkeypatch.setattr(parallel, "AT_LEAST", 10)
+    monkeypatch.setattr(parallel, "SAMPLE", 3)
+    monkeypatch.setattr(parallel, "SECONDS", 0.0)
+    with pytest.raises(parallel.ProcessLost) as caught:
+        parallel.each(_killed_at(500), list(range(1000)))
+    assert caught.value.exit_code == EXIT_LOST

@@ -266,7 +266,7 @@ def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, s
     the values it changed (by the frame's index)."""
     name = model_field.name
     report = FieldReport(entity.name, name, [s.name for s in steps])
-    values = frame[name]  # as written (copy on write: the frame's changes below do not reach it)
+    values = frame[name].copy()  # as written: the frame's changes below must not reach it (pandas 2 shares memory)
     present = _present(values)
 
     steps = list(steps)
