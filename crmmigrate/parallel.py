@@ -111,9 +111,9 @@ def apart(function: Callable[[Any], Any], items: list) -> list:
         give_back()  # the results came as pickles, into this process's C heap
 
 
-def _lost() -> ProcessLost:
-    """What a forked process of `each` or `apart` that ended without its answer is told as."""
-    return ProcessLost("a process sharing the run's work ended without an answer (killed, or out of memory).",
+def _lost(who: str = "a process sharing the run's work") -> ProcessLost:
+    """What a forked process that ended without its answer is told as."""
+    return ProcessLost(f"{who} ended without an answer (killed, or out of memory).",
                        hint="A process killed is often out of memory: give the run more (README, Benchmarks).")
 
 
@@ -169,9 +169,7 @@ def beside(function: Callable[[], Any], what: str) -> Iterator[Future]:
         try:
             ok, value = receiving.recv()
         except (EOFError, OSError):
-            ok, value = False, ProcessLost(
-                f"the process {what} ended without an answer (killed, or out of memory).",
-                hint="A process killed is often out of memory: give the run more (README, Benchmarks).")
+            ok, value = False, _lost(f"the process {what}")
         except Exception as exc:  # noqa: BLE001 - an answer that does not unpickle: the waiter must hear
             ok, value = False, RuntimeError(f"the answer of the process {what} could not be read: {exc}")
         finally:

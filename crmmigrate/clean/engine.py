@@ -348,15 +348,12 @@ def _distinct_rows(codes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 def _provenance(frame: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
     """Where the rows at positions `at` of `frame` came from."""
-    def taken(column: str, kind: Any) -> Any:
-        return frame[column].take(at).astype(kind).to_numpy() if column in frame else None
+    def taken(column: str, kind: Any, missing: Any) -> Any:
+        return frame[column].take(at).astype(kind).to_numpy() if column in frame else missing
 
-    return pd.DataFrame({
-        "_source": taken("_source", str) if "_source" in frame else "",
-        "_file": taken("_file", str) if "_file" in frame else "",
-        "_row": taken("_row", str) if "_row" in frame else "",
-        "id": taken("id", object),
-    }, index=pd.RangeIndex(len(at)))
+    return pd.DataFrame({"_source": taken("_source", str, ""), "_file": taken("_file", str, ""),
+                         "_row": taken("_row", str, ""), "id": taken("id", object, None)},
+                        index=pd.RangeIndex(len(at)))
 
 
 def _run_steps(distinct: pd.DataFrame, steps: list[Step]) -> tuple[pd.Series, pd.Series, pd.Series]:
