@@ -31,7 +31,7 @@ class Column:
     codes: np.ndarray
     values: pa.Array
     normalised: dict[str, Coded] = field(default_factory=dict)  # per comparison method, made once
-    built: dict[str, np.ndarray] = field(default_factory=dict)  # `built_from`'s, per source field
+    built: dict[str, tuple] = field(default_factory=dict)  # `built_from`'s memo, per source field
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __len__(self) -> int:

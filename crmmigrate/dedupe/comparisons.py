@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+import pyarrow as pa
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, DamerauLevenshtein, Indel, JaroWinkler
 
@@ -419,34 +420,41 @@ def levels(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right: 
                     local = coded.parts["local"]
                     hit = hit[local[coded.codes[left[hit]]] != local[coded.codes[right[hit]]]]
                 if len(hit):
-                    built = built_from(values, name, c.method, c.built_from)
-                    level[hit[built[left[hit]] | built[right[hit]]]] = neutral
+                    built = built_from(values, name, c.method, c.built_from, np.concatenate([left[hit], right[hit]]))
+                    level[hit[built[:len(hit)] | built[len(hit):]]] = neutral
         out[name] = level
     return out
 
 
-def built_from(values: dict[str, Column], name: str, method: str, source: str) -> np.ndarray:
-    """Per record, whether its `name` value (an email, a website) is made from its `source`
-    field (the person's or the company's name): the email's local part, or the website's
-    domain name, holds one of the name's words of 3 letters or more, or is the name's letters.
-    Worked out once per distinct combination of the two values."""
+def built_from(values: dict[str, Column], name: str, method: str, source: str, records: np.ndarray) -> np.ndarray:
+    """For each of `records`, whether its `name` value (an email, a website) is made from its
+    `source` field (the person's or the company's name): the email's local part, or the
+    website's domain name, holds one of the name's words of 3 letters or more, or is the name's
+    letters. Worked out once per distinct combination of the two values, and only for the
+    combinations asked about: the pairs that agree on such a part are few beside the records."""
     column = values[name]
     with column.lock:
         key = f"built:{source}"
-        if key in column.built:
-            return column.built[key]
-        own, other = column.codes.astype(np.int64), values[source].codes.astype(np.int64)
-        combined = (own + 1) * (len(values[source].values) + 1) + (other + 1)
-        distinct, inverse = np.unique(combined, return_inverse=True)
-        mine = column.values.to_numpy(zero_copy_only=False)
-        theirs = values[source].values.to_numpy(zero_copy_only=False)
-        found = np.zeros(len(distinct), dtype=bool)
-        for index, code in enumerate(distinct):
-            a, b = int(code // (len(theirs) + 1)) - 1, int(code % (len(theirs) + 1)) - 1
-            if a >= 0 and b >= 0:
-                found[index] = _made_from(mine[a], theirs[b], method)
-        column.built[key] = found[inverse]
-        return column.built[key]
+        if key not in column.built:
+            own, other = column.codes.astype(np.int64), values[source].codes.astype(np.int64)
+            combination = np.unique((own + 1) * (len(values[source].values) + 1) + (other + 1), return_inverse=True)
+            column.built[key] = combination + (np.full(len(combination[0]), -1, dtype=np.int8),)
+        distinct, inverse, known = column.built[key]
+        at = inverse[records]
+        wanted = np.unique(at[known[at] < 0])
+        if len(wanted):
+            width = len(values[source].values) + 1
+            own_at, their_at = distinct[wanted] // width - 1, distinct[wanted] % width - 1
+            mine = _texts(column.values, own_at)
+            theirs = _texts(values[source].values, their_at)
+            known[wanted] = [a is not None and b is not None and _made_from(a, b, method)
+                             for a, b in zip(mine, theirs, strict=True)]
+        return known[at] == 1
+
+
+def _texts(values: pa.Array, at: np.ndarray) -> list[str | None]:
+    """The distinct `values` at positions `at` as Python strings, None where `at` is -1 (blank)."""
+    return values.take(pa.array(at, mask=at < 0)).to_pylist()
 
 
 def _letters(text: str) -> str:
