@@ -54,7 +54,7 @@ from crmmigrate.errors import (
     CrmMigrateError,
 )
 from crmmigrate.extract import ExtractReport, Reject, rejects_frame
-from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load
+from crmmigrate.load import LoadReport, SourceLoad, connect, init_target, load, one_database_per_thread
 from crmmigrate.load.id_map import Ledger
 from crmmigrate.load.gate import loadable
 from crmmigrate.load.lock import Waiting, target_lock
@@ -313,14 +313,11 @@ def _run(migration: Migration, planned: list[PlannedSource], run_id: str, run_di
         with stages.timed("ledger"):
             state.kept = ledger.record(planned, state.datasets, state.filtered, state.rejects, state.held, report)
         _load(migration, engine, ledger, state, stages, run_id=run_id, dry_run=dry_run, batch_rows=batch_rows)
-    with stages.timed("reconcile"):
-        state.ledger = _reconcile(state.sources, state.datasets, state.filtered, state.rejects, state.held,
-                                  state.kept, state.loaded, ledger, state.deduped)
-    state.let_go_of_records()
-    if write_report and not dry_run:
-        with stages.timed("report"):
-            state.report = _write_report(engine, migration, planned, run_dir, report)
-            stages.files.update(state.report.files)
+    with _reported_beside(engine, migration, planned, run_dir, state, stages, wanted=write_report and not dry_run):
+        with stages.timed("reconcile"):
+            state.ledger = _reconcile(state.sources, state.datasets, state.filtered, state.rejects, state.held,
+                                      state.kept, state.loaded, ledger, state.deduped)
+        state.let_go_of_records()
     engine.dispose()
     return _finish(migration, run_id, run_dir, started, log, state, stages, only=only, dry_run=dry_run)
 
@@ -575,6 +572,30 @@ class RunReport:
         return asdict(self)
 
 
+@contextlib.contextmanager
+def _reported_beside(engine: sa.Engine, migration: Migration, planned: list[PlannedSource], run_dir: Path,
+                     state: RunState, stages: StageContext, *, wanted: bool) -> Iterator[None]:
+    """The report after the load (`_write_report`, when `wanted`) written on a thread of its own
+    while the block (the ledger's reconciliation) runs: both only read the target, which the
+    run's lock keeps as the load left it, and each spends most of its time in the database or
+    in Arrow, which let go of the GIL; one after the other, one of them left a core idle. An
+    in-memory SQLite target, a database per thread, has it written after the block."""
+    def written() -> None:
+        with stages.timed("report"):
+            state.report = _write_report(engine, migration, planned, run_dir, stages.progress)
+            stages.files.update(state.report.files)
+
+    if not wanted or one_database_per_thread(engine):
+        yield
+        if wanted:
+            written()
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-report") as beside:  # waited for, whatever the block does
+        writing = beside.submit(written)
+        yield
+    writing.result()
+
+
 def _write_report(engine: sa.Engine, migration: Migration, planned: list[PlannedSource], run_dir: Path,
                   progress: Progress) -> RunReport:
     """report.json and report.html in the run directory: the report on the target, with the
@@ -599,7 +620,7 @@ def _write_report(engine: sa.Engine, migration: Migration, planned: list[Planned
         # holds the target's lock, so both read the same state of it, and much of either is
         # the database's work or Arrow's, which let go of the GIL. An in-memory SQLite target
         # is one connection per thread, each its own empty database: there, one after the other.
-        alone = isinstance(engine.pool, sa.pool.SingletonThreadPool)
+        alone = one_database_per_thread(engine)
         with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-reconcile") as beside:
             reconciling = None if alone else beside.submit(reconciled)
             built = build_report(engine, rules=report_rules, progress=progress, validation=load_rules(migration.rules),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,45 @@ def test_a_reader_that_goes_does_not_cost_the_report_files(project, tmp_path):
         assert writer.wait(timeout=300) == 1
         for name in files:
             assert (tmp_path / name).stat().st_size > 0, name
+
+
+def test_the_report_is_written_beside_the_ledger_s_reconciliation(project, monkeypatch):
+    # Both only read the target: the report on a thread of its own while the run reconciles its
+    # ledger, and a run whose reconciliation fails still has its report finished before it ends.
+    import crmmigrate.run as run_module
+
+    seen: dict[str, object] = {}
+    writing, reconciling = run_module._write_report, run_module._reconcile
+
+    def report(*args, **kwargs):
+        seen["report thread"] = threading.current_thread().name
+        started.set()
+        try:
+            return writing(*args, **kwargs)
+        finally:
+            seen["report done"] = True
+
+    def reconcile(*args, **kwargs):
+        seen["reconcile thread"] = threading.current_thread().name
+        assert started.wait(60)  # the report has begun before the reconciliation ends
+        return reconciling(*args, **kwargs)
+
+    started = threading.Event()
+    monkeypatch.setattr(run_module, "_write_report", report)
+    monkeypatch.setattr(run_module, "_reconcile", reconcile)
+    run_dir, log, _ = run(project)
+    assert seen["reconcile thread"] == threading.main_thread().name
+    assert seen["report thread"].startswith("crmmigrate-report")
+    assert log["ledger_ok"] is True and log["report"]["error"] is None and log["report"]["unexplained"] == []
+    assert {"reconcile", "report"} <= set(log["timings"])
+
+    def broken(*args, **kwargs):
+        assert started.wait(60)
+        raise RuntimeError("the ledger broke")
+
+    seen.clear()
+    started.clear()
+    monkeypatch.setattr(run_module, "_reconcile", broken)
+    result = runner.invoke(app, ["run", str(project / "migration.yaml"), "--allow-failing"])
+    assert result.exit_code != 0 and "the ledger broke" in result.output
+    assert seen["report done"] is True  # waited for, not left running after the run

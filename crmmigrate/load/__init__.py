@@ -6,6 +6,7 @@ from crmmigrate.load.engine import (
     TargetUnreachable,
     connect,
     load,
+    one_database_per_thread,
 )
 from crmmigrate.load.schema import build_metadata, check_target, init_target
 
@@ -18,4 +19,5 @@ __all__ = [
     "connect",
     "init_target",
     "load",
+    "one_database_per_thread",
 ]

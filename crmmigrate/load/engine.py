@@ -68,6 +68,12 @@ def connect(url: str) -> sa.Engine:
     return engine
 
 
+def one_database_per_thread(engine: sa.Engine) -> bool:
+    """Whether `engine` is an in-memory SQLite database: a connection per thread, each its own
+    empty database, so that what is done with it stays on one thread."""
+    return isinstance(engine.pool, sa.pool.SingletonThreadPool)
+
+
 @dataclass
 class SourceLoad:
     """What loading did to one source's records of one entity."""

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from crmmigrate import parallel
 
+from crmmigrate.load.engine import one_database_per_thread
 from crmmigrate.load.schema import build_metadata
 from crmmigrate.passwords import mask_url
 from crmmigrate.progress import Progress
@@ -59,7 +60,7 @@ def build_report(engine: sa.Engine, *, rules: ReportRules, as_of: dt.date | None
         return section
 
     # An in-memory SQLite target is one connection per thread, each its own empty database.
-    if held and not isinstance(engine.pool, sa.pool.SingletonThreadPool) and parallel.cores() > 1:
+    if held and not one_database_per_thread(engine) and parallel.cores() > 1:
         def alone(named: tuple[str, Callable[[Context], Section]]) -> Section:
             with engine.connect() as connection:
                 try:
