@@ -609,7 +609,7 @@ def _write_report(engine: sa.Engine, migration: Migration, planned: list[Planned
     def reconciled() -> tuple[list, list[str]]:
         progress("report", "reconciliation", 0, 1)
         legacy, notes = legacy_datasets(run_dir, {p.name: p.mapping for p in planned})
-        lines = reconcile(engine, legacy)
+        lines = reconcile(engine, legacy, held=True)
         progress("report", "reconciliation", 1, 1)
         return lines, notes
 

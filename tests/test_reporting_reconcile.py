@@ -108,6 +108,9 @@ def test_every_difference_is_explained_by_the_ledger_and_hand_edits_are_flagged(
                 "INSERT INTO account (legacy_source, legacy_id, name, owner, row_hash, run_id) "
                 "VALUES ('accounts', 'A9', 'Planted Ltd', 'Petrov A.', 'x', 'by hand')"))
         lines = reconcile(engine, legacy)
+        # A run, which holds the target's lock, has the entities reconciled side by side, each on
+        # a connection of its own: the same lines.
+        assert reconcile(engine, legacy, held=True) == lines
     finally:
         engine.dispose()
 
@@ -204,11 +207,14 @@ def test_an_error_midway_leaves_no_temporary_table_and_is_the_error_raised(migra
     try:
         with monkeypatch.context() as patch:
             patch.setattr(module, "_entity_lines", broken)
-            with pytest.raises(sa.exc.DBAPIError, match="no_such_table"):
-                reconcile(engine, legacy)
-        with engine.connect() as connection:  # the same pooled connection: no table of it is left
-            assert not any(connection.dialect.has_table(connection, f"crmmigrate_legacy_{entity}")
-                           for entity in legacy)
+            for held in (False, True):  # one connection, or one per entity side by side
+                with pytest.raises(sa.exc.DBAPIError, match="no_such_table"):
+                    reconcile(engine, legacy, held=held)
+        with engine.connect() as one, engine.connect() as other:  # the pooled connections: no table is left
+            for connection in (one, other):
+                assert not any(connection.dialect.has_table(connection, f"crmmigrate_legacy_{entity}")
+                               for entity in legacy)
         assert unexplained(reconcile(engine, legacy)) == []
+        assert unexplained(reconcile(engine, legacy, held=True)) == []
     finally:
         engine.dispose()

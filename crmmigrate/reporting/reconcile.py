@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from crmmigrate import parallel
 from crmmigrate.errors import BadUsage, CrmMigrateError
-from crmmigrate.load.engine import copy_csv
+from crmmigrate.load.engine import copy_csv, one_database_per_thread
 from crmmigrate.load.schema import ID_MAP, build_metadata, id_map_key, table_name
 from crmmigrate.mapping.config import Mapping
 from crmmigrate.passwords import mask_url
@@ -84,46 +86,76 @@ AGGREGATES: tuple[Aggregate, ...] = (
 
 
 def reconcile(engine: sa.Engine, legacy: dict[str, pd.DataFrame],
-              aggregates: Iterable[Aggregate] = AGGREGATES) -> list[ReconcileLine]:
+              aggregates: Iterable[Aggregate] = AGGREGATES, *, held: bool = False) -> list[ReconcileLine]:
     """Per aggregate and group: the legacy figure, the target's, and the difference explained
     by rejected, merged, filtered, changed and quarantined records; the rest `unexplained`.
 
     `legacy`: per entity, the mapped records of the run (canonical fields as text, with
     `_source` and `_row`), e.g. from `legacy_datasets`. An aggregate of an entity with no
-    legacy records is left out; the target side counts only rows of the legacy sources."""
+    legacy records is left out; the target side counts only rows of the legacy sources.
+    `held`: the caller holds the target's lock (a run, after its load), so nothing writes to
+    it: the entities are reconciled side by side, each on a connection of its own, one per
+    core (their queries are the database's work, which lets go of the GIL), instead of one
+    after another on one connection."""
 
     wanted = [a for a in aggregates if a.entity in legacy]
     metadata = build_metadata()
     id_map = metadata.tables[ID_MAP]
-    lines: list[ReconcileLine] = []
-    with engine.connect() as connection:
-        staged: list[sa.Table] = []
+
+    def entity_lines(entity: str, connection: sa.Connection) -> list[ReconcileLine]:
+        mine = [a for a in wanted if a.entity == entity]
+        fields = list(dict.fromkeys(f for a in mine for f in (*a.by, *([a.measure] if a.measure else []))))
+        target = metadata.tables[table_name(entity)]
+        frame = legacy[entity]
+        temp = _stage(connection, _temp_table(entity, fields, target, id_map), frame, fields, target, id_map_key)
+        sources = sorted({str(s) for s in frame["_source"].dropna().unique()})
+        return _entity_lines(connection, mine, temp, target, id_map, sources)
+
+    def on_its_own(entity: str) -> list[ReconcileLine]:
+        with engine.connect() as connection:
+            return _staged_and_dropped(connection, [entity], entity_lines)
+
+    entities = list(dict.fromkeys(a.entity for a in wanted))
+    if held and len(entities) > 1 and not one_database_per_thread(engine) and parallel.cores() > 1:
+        pool = ThreadPoolExecutor(min(parallel.cores(), len(entities)), thread_name_prefix="crmmigrate-reconcile")
         try:
-            for entity in dict.fromkeys(a.entity for a in wanted):
-                mine = [a for a in wanted if a.entity == entity]
-                fields = list(dict.fromkeys(f for a in mine for f in (*a.by, *([a.measure] if a.measure else []))))
-                target = metadata.tables[table_name(entity)]
-                frame = legacy[entity]
-                staged.append(_temp_table(entity, fields, target, id_map))
-                temp = _stage(connection, staged[-1], frame, fields, target, id_map_key)
-                sources = sorted({str(s) for s in frame["_source"].dropna().unique()})
-                lines += _entity_lines(connection, mine, temp, target, id_map, sources)
-        finally:
-            # Rolled back first: after an error PostgreSQL takes nothing more in the transaction
-            # (its rollback drops the tables, as SQLite's does); MariaDB keeps them through it.
-            connection.rollback()
-            for temp in staged:
-                temp.drop(connection, checkfirst=True)
-            connection.rollback()
+            lines = [line for found in pool.map(on_its_own, entities) for line in found]
+        finally:  # on Ctrl-C or an error, the entities not started are not waited for
+            pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        with engine.connect() as connection:
+            lines = _staged_and_dropped(connection, entities, entity_lines)
     order = {a.name: i for i, a in enumerate(wanted)}
     return sorted(lines, key=lambda line: order[line.aggregate])  # in the aggregates' order, groups kept in theirs
+
+
+def _staged_and_dropped(connection: sa.Connection, entities: list[str],
+                        entity_lines: Callable[[str, sa.Connection], list[ReconcileLine]]) -> list[ReconcileLine]:
+    """`entity_lines` of each entity, one after another on `connection`, their temporary tables
+    dropped after them whatever happens."""
+    lines: list[ReconcileLine] = []
+    try:
+        for entity in entities:
+            lines += entity_lines(entity, connection)
+    finally:
+        # Rolled back first: after an error PostgreSQL takes nothing more in the transaction
+        # (its rollback drops the tables, as SQLite's does); MariaDB keeps them through it.
+        connection.rollback()
+        for entity in entities:
+            sa.Table(_temp_name(entity), sa.MetaData(), prefixes=["TEMPORARY"]).drop(connection, checkfirst=True)
+        connection.rollback()
+    return lines
+
+
+def _temp_name(entity: str) -> str:
+    return f"crmmigrate_legacy_{entity}"
 
 
 def _temp_table(entity: str, fields: list[str], target: sa.Table, id_map: sa.Table) -> sa.Table:
     """The temporary table of an entity's legacy records: source, legacy id (as id_map keys it)
     and the aggregated fields, typed as the target types them."""
     return sa.Table(
-        f"crmmigrate_legacy_{entity}", sa.MetaData(),
+        _temp_name(entity), sa.MetaData(),
         sa.Column("source", id_map.c.source.type, nullable=False),
         sa.Column("legacy_id", id_map.c.legacy_id.type, nullable=False),
         *(sa.Column(f, sa.Numeric(38, _SCALE) if _numeric(target.c[f]) else sa.Text()) for f in fields),
