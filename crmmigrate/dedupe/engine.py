@@ -21,7 +21,7 @@ from crmmigrate.dedupe.cluster import cluster
 from crmmigrate.dedupe.comparisons import Patterns, radix_of
 from crmmigrate.dedupe.related import related_fields
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, DedupeRules, MatchSpec
-from crmmigrate.dedupe.survive import child_counts, rank, repoint, survivors, texts
+from crmmigrate.dedupe.survive import child_counts, chosen, rank, repoint, texts
 from crmmigrate.model import MODEL
 from crmmigrate.progress import Progress, Tally
 
@@ -461,7 +461,7 @@ def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarra
     records = frame.loc[in_cluster].assign(_cluster=label[in_cluster])
     text = texts(records, fields)
     ranked = rank(records, spec.survivorship, fields=fields, loaded=loaded, children=children, text=text)
-    values = survivors(ranked, spec.survivorship, fields, invalid, text)
+    picked = chosen(ranked, spec.survivorship, fields, invalid, text)
     masters = ranked[ranked["_rank"] == 0]
     cluster_id = pd.Series((f"{entity}-" + masters["_source"].astype(str) + "-" + masters["_legacy"]).to_numpy(),
                            index=masters["_cluster"].to_numpy())
@@ -492,8 +492,15 @@ def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarra
     merged_at = frame.index.get_indexer(gone.index).astype(np.int64)
     staying[merged_at] = False
     keep = np.flatnonzero(staying)
-    deduped = frame.iloc[keep]
-    rows = np.searchsorted(keep, frame.index.get_indexer(survivor_of.loc[values.index]))  # survivors stay
-    for name in fields:
-        deduped.iloc[rows, deduped.columns.get_loc(name)] = values[name].to_numpy()
+    # Each column taken once: a field's surviving values are other records' of the same column,
+    # so the survivors' rows take theirs from the records chosen (no column is written into).
+    rows = np.searchsorted(keep, frame.index.get_indexer(survivor_of.loc[picked.index]))  # survivors stay
+    columns = {}
+    for name in frame.columns:
+        at = keep
+        if name in picked:
+            at = keep.copy()
+            at[rows] = frame.index.get_indexer(picked[name])
+        columns[name] = frame[name].take(at).set_axis(frame.index[keep])
+    deduped = pd.DataFrame(columns, index=frame.index[keep], columns=frame.columns)
     return clusters, merged, deduped, merged_at

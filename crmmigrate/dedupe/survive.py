@@ -75,12 +75,25 @@ def _priority(source: str, sources: list[str]) -> int:
 def survivors(ranked: pd.DataFrame, rules: Survivorship, fields: list[str],
               invalid: set[tuple[str, str, str]] | None = None, text: dict[str, pd.Series] | None = None,
               ) -> pd.DataFrame:
-    """Each cluster's surviving values (one row per cluster, indexed by it): by the field's rule,
-    else the master's, and where the chosen record has none, the next record's in master order.
-    A value validation failed (`invalid`: file, row, field) is never taken from another record.
-    `text`: the records' `texts` (in any order), when at hand."""
+    """Each cluster's surviving values (one row per cluster, indexed by it): the values of the
+    records `chosen` picks."""
+    picked = chosen(ranked, rules, fields, invalid, text)
+    return pd.DataFrame({name: ranked[name].loc[picked[name]].to_numpy() for name in fields},
+                        index=picked.index, columns=fields)
+
+
+def chosen(ranked: pd.DataFrame, rules: Survivorship, fields: list[str],
+           invalid: set[tuple[str, str, str]] | None = None, text: dict[str, pd.Series] | None = None,
+           ) -> pd.DataFrame:
+    """Per cluster (one row each, indexed by it) and field, the record (`ranked`'s index label)
+    whose value survives: by the field's rule, else the master, and where the chosen record has
+    none, the next record in master order. A value validation failed (`invalid`: file, row,
+    field) is never taken from another record. `text`: the records' `texts` (in any order),
+    when at hand."""
     master = (ranked["_rank"] == 0).to_numpy()
-    out = ranked[master].set_index("_cluster")[fields].copy()
+    masters = ranked.index[master]
+    out = pd.DataFrame({name: masters for name in fields}, index=ranked["_cluster"].to_numpy()[master],
+                       columns=fields)
     cluster = ranked["_cluster"].to_numpy()
     bad: dict[str, list[str]] = {}  # field -> the records (file, row) whose value of it failed
     for file, row, name in invalid or ():
@@ -111,7 +124,7 @@ def survivors(ranked: pd.DataFrame, rules: Survivorship, fields: list[str],
         order = at[np.argsort(key, kind="stable")]  # ties stay in master order
         _, first = np.unique(cluster[order], return_index=True)
         best = order[first]
-        out.loc[cluster[best], name] = ranked[name].to_numpy()[best]
+        out.loc[cluster[best], name] = ranked.index[best]
     return out
 
 
