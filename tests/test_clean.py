@@ -362,10 +362,12 @@ def test_cleaning_a_whole_in_slices_is_cleaning_it_whole(sample_datasets):
     assert parts.as_dict() == whole.as_dict()
 
 
-def _cleaned_apart(datasets, rules, monkeypatch, *, apart: bool):
+def _cleaned_apart(datasets, rules, monkeypatch, *, apart: bool | int):
+    """Cleaned with every entity's fields in forked processes (True), none (False), or those of
+    the entities of `apart` records or more (the others here, in the same waves)."""
     from crmmigrate import parallel
 
-    monkeypatch.setattr(parallel, "APART_ROWS", 0 if apart else 1 << 62)
+    monkeypatch.setattr(parallel, "APART_ROWS", {True: 0, False: 1 << 62}.get(apart, apart))
     return clean({k: v.copy() for k, v in datasets.items()}, rules=rules, region="US")
 
 
@@ -392,6 +394,11 @@ def test_fields_cleaned_side_by_side_in_processes_clean_as_one_after_another(mon
         apart = _cleaned_apart(datasets, rules, monkeypatch, apart=True)
         assert len(here.changes) > 100
         _assert_same_clean(here, apart)
+        # The entities' waves side by side: the larger ones' fields in processes together, the
+        # smaller ones' here in the same waves.
+        sizes = sorted(len(frame) for frame in datasets.values())
+        assert sizes[0] < sizes[-1]
+        _assert_same_clean(here, _cleaned_apart(datasets, rules, monkeypatch, apart=sizes[len(sizes) // 2]))
 
 
 def test_a_field_is_cleaned_side_by_side_only_with_fields_it_does_not_read():

@@ -111,45 +111,72 @@ def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: st
     cluster engine cleans a partition at a time), and is decided from `datasets` when not given."""
     if date_orders is None:
         date_orders = decide_dates(undecided_dates(datasets, rules))
-    cleaned: dict[str, pd.DataFrame] = {}
-    changes: list[pd.DataFrame] = []
-    notes: list[pd.DataFrame] = []
-    reports: list[FieldReport] = []
-    for name, frame in datasets.items():
-        entity = MODEL.entity(name)
-        out = frame.copy()
-        sources = countries.source_regions(frame, region, regions)
-        todo = [(f, steps) for f in entity.fields if f.name in frame and (steps := rules.steps(name, f))]
-        tally = Tally(progress, "clean", name, len(frame))
+    plans = [_Plan.of(name, frame, rules, countries.source_regions(frame, region, regions), progress)
+             for name, frame in datasets.items()]
 
-        def field_cleaned(at: int, out: pd.DataFrame = out, entity: Entity = entity, sources: pd.Series = sources,
-                          todo: list = todo) -> tuple[FieldReport, pd.DataFrame, pd.DataFrame, pd.Series]:
-            model_field, steps = todo[at]
-            return _clean_field(out, entity, model_field, steps, sources,
-                                date_orders.get((entity.name, model_field.name)))
+    def field_cleaned(item: tuple[int, int]) -> tuple[FieldReport, pd.DataFrame, pd.DataFrame, pd.Series]:
+        plan, at = plans[item[0]], item[1]
+        model_field, steps = plan.todo[at]
+        return _clean_field(plan.out, plan.entity, model_field, steps, plan.sources,
+                            date_orders.get((plan.entity.name, model_field.name)))
 
-        number = 0
-        for wave in _waves(entity, [f for f, _ in todo]):
-            # A large entity's fields are cleaned side by side in forked processes, each on the
-            # records as the fields before its wave left them; their changed values come back.
-            share = len(frame) >= parallel.APART_ROWS and len(wave) > 1
-            found = parallel.apart(field_cleaned, wave) if share else [field_cleaned(at) for at in wave]
-            for at, (report, changed, noted, after) in zip(wave, found, strict=True):
-                if share and len(after):
-                    out.loc[after.index, todo[at][0].name] = after
-                reports.append(report)
-                changes.append(changed)
-                notes.append(noted)
-                number += 1
-                tally.part(number, len(todo))
-        tally.finish()
-        cleaned[name] = out
+    # The entities are cleaned side by side, wave by wave (`_waves`): a large entity's fields of
+    # a wave, with every other large entity's of the same wave, in forked processes, each on
+    # the records as the fields before its wave left them, their changed values coming back;
+    # one entity's fields after another's, the processes would wait for the slowest field of
+    # every wave of every entity in turn.
+    found: dict[tuple[int, int], tuple[FieldReport, pd.DataFrame, pd.DataFrame, pd.Series]] = {}
+    for number in range(max((len(plan.waves) for plan in plans), default=0)):
+        wave = [(p, at) for p, plan in enumerate(plans) if number < len(plan.waves) for at in plan.waves[number]]
+        shared = [item for item in wave if len(plans[item[0]].out) >= parallel.APART_ROWS]
+        shared = sorted(shared, key=lambda item: -len(plans[item[0]].out)) if len(shared) > 1 else []
+        for item, result in zip(shared, parallel.apart(field_cleaned, shared) if shared else [], strict=True):
+            after = result[3]
+            if len(after):
+                plans[item[0]].out.loc[after.index, plans[item[0]].todo[item[1]][0].name] = after
+            found[item] = result
+            plans[item[0]].cleaned()
+        for item in wave:
+            if item not in found:
+                found[item] = field_cleaned(item)
+                plans[item[0]].cleaned()
+    for plan in plans:
+        plan.tally.finish()
+    results = [found[(p, at)] for p, plan in enumerate(plans) for at in range(len(plan.todo))]
     return CleanResult(
-        cleaned,
-        _concat(changes, CHANGE_COLUMNS),
-        _concat(notes, NOTE_COLUMNS),
-        reports,
+        {plan.name: plan.out for plan in plans},
+        _concat([changed for _, changed, _, _ in results], CHANGE_COLUMNS),
+        _concat([noted for _, _, noted, _ in results], NOTE_COLUMNS),
+        [report for report, _, _, _ in results],
     )
+
+
+@dataclass
+class _Plan:
+    """One entity's cleaning: its records (`out`, cleaned in place), the fields with steps
+    (`todo`) in waves (`_waves`), each record's region, its progress."""
+
+    name: str
+    entity: Entity
+    out: pd.DataFrame
+    sources: pd.Series
+    todo: list[tuple[ModelField, list[Step]]]
+    waves: list[list[int]]
+    tally: Tally
+    done: int = 0  # fields cleaned
+
+    def cleaned(self) -> None:
+        """One field more is cleaned: its rows counted."""
+        self.done += 1
+        self.tally.part(self.done, len(self.todo))
+
+    @classmethod
+    def of(cls, name: str, frame: pd.DataFrame, rules: CleaningRules, sources: pd.Series,
+           progress: Progress | None) -> _Plan:
+        entity = MODEL.entity(name)
+        todo = [(f, steps) for f in entity.fields if f.name in frame and (steps := rules.steps(name, f))]
+        return cls(name, entity, frame.copy(), sources, todo, _waves(entity, [f for f, _ in todo]),
+                   Tally(progress, "clean", name, len(frame)))
 
 
 def combine(parts: list[CleanResult], *, datasets: dict[str, pd.DataFrame] | None = None) -> CleanResult:
