@@ -251,12 +251,18 @@ def test_shares_of_the_pairs_by_blocking_key_are_every_pair_once(records, seeds,
 # -- blocking: every pair once, as the keys define them -----------------------------------------
 
 
-def test_candidate_pairs_are_the_union_of_the_keys_pairs_each_once():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_candidate_pairs_are_the_union_of_the_keys_pairs_each_once(monkeypatch, threads):
+    monkeypatch.setattr(columns, "THREADS", threads)  # each key's pairs made on a thread of its own, or not
     frame = contacts(400, seed=11)
     spec = SPEC.model_copy(update={"max_block": 40})
     values = match.prepared(frame, spec.fields)
 
     pairs = match.candidate_pairs(values, spec)
+    with monkeypatch.context() as patch:  # the same pairs in the same order as made one key after another
+        patch.setattr(columns, "THREADS", 1)
+        one_by_one = blocking.pairs_of(blocking.block(values, spec))
+    assert (pairs.left.tolist(), pairs.right.tolist()) == (one_by_one[0].tolist(), one_by_one[1].tolist())
 
     found = list(zip(pairs.left.tolist(), pairs.right.tolist(), strict=True))
     assert len(found) == len(set(found)) and all(a < b for a, b in found)

@@ -5,6 +5,7 @@ that an earlier key found dropped by comparing the earlier key's codes (no sort 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import jellyfish
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmmigrate.clean.normalisers import company_key
+from crmmigrate.dedupe import columns
 from crmmigrate.dedupe.columns import Column, chunked, domain, factorised, house_street, name_root, postcode
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
 
@@ -304,10 +306,12 @@ def pairs_of(blocked: Blocked, share: int = 0, shares: int = 1) -> tuple[np.ndar
     `blocked.order`: a key's pairs that a key before it found are left out by comparing the
     earlier key's codes, as Splink's blocking rules do, rather than sorting every pair. With
     `shares`, only share `share` of them: of each key, the blocks whose code is `share`
-    modulo `shares` (a shuffle by blocking key: the shares together are every pair, once)."""
-    lefts, rights = [], []
-    for at, number in enumerate(blocked.order):
-        codes = blocked.keys[number]
+    modulo `shares` (a shuffle by blocking key: the shares together are every pair, once).
+    Each key's pairs are made on their own (they depend on the keys, not on one another's
+    pairs), on `columns.THREADS` threads: numpy's sorting and indexing let go of the GIL, and
+    one key (a surname's sound and an initial) often makes most of them."""
+    def made(at: int) -> tuple[np.ndarray, np.ndarray]:
+        codes = blocked.keys[blocked.order[at]]
         if shares > 1:  # only this share's records are sorted into blocks
             members = np.flatnonzero((codes >= 0) & (codes % shares == share)).astype(np.int32)
             left, right = pairs_within(codes[members], None if blocked.side is None else blocked.side[members])
@@ -319,11 +323,17 @@ def pairs_of(blocked: Blocked, share: int = 0, shares: int = 1) -> tuple[np.ndar
             mine = codes[left]
             new = (mine < 0) | (mine != codes[right])
             left, right = left[new], right[new]
-        lefts.append(left)
-        rights.append(right)
-    if not lefts:
+        return left, right
+
+    keys = range(len(blocked.order))
+    if columns.THREADS > 1 and len(keys) > 1:
+        with ThreadPoolExecutor(min(columns.THREADS, len(keys)), thread_name_prefix="crmmigrate-pairs") as pool:
+            found = list(pool.map(made, keys))  # in the keys' order, the largest first
+    else:
+        found = [made(at) for at in keys]
+    if not found:
         return np.zeros(0, np.int32), np.zeros(0, np.int32)
-    return np.concatenate(lefts), np.concatenate(rights)
+    return np.concatenate([left for left, _ in found]), np.concatenate([right for _, right in found])
 
 
 def candidate_pairs(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = None) -> Pairs:
