@@ -307,9 +307,11 @@ def pairs_of(blocked: Blocked, share: int = 0, shares: int = 1) -> tuple[np.ndar
     earlier key's codes, as Splink's blocking rules do, rather than sorting every pair. With
     `shares`, only share `share` of them: of each key, the blocks whose code is `share`
     modulo `shares` (a shuffle by blocking key: the shares together are every pair, once).
-    Each key's pairs are made on their own (they depend on the keys, not on one another's
-    pairs), on `columns.THREADS` threads: numpy's sorting and indexing let go of the GIL, and
-    one key (a surname's sound and an initial) often makes most of them."""
+    All of them at once (one share), each key's pairs are made on their own (they depend on
+    the keys, not on one another's pairs), on `columns.THREADS` threads: numpy's sorting and
+    indexing let go of the GIL, and one key (a surname's sound and an initial) often makes most
+    of them. A share's keys are made one after another: shares are for where memory counts
+    more than seconds (`RemadePairs`, beside the load), and two keys at once hold both."""
     def made(at: int) -> tuple[np.ndarray, np.ndarray]:
         codes = blocked.keys[blocked.order[at]]
         if shares > 1:  # only this share's records are sorted into blocks
@@ -326,7 +328,7 @@ def pairs_of(blocked: Blocked, share: int = 0, shares: int = 1) -> tuple[np.ndar
         return left, right
 
     keys = range(len(blocked.order))
-    if columns.THREADS > 1 and len(keys) > 1:
+    if shares == 1 and columns.THREADS > 1 and len(keys) > 1:
         with ThreadPoolExecutor(min(columns.THREADS, len(keys)), thread_name_prefix="crmmigrate-pairs") as pool:
             found = list(pool.map(made, keys))  # in the keys' order, the largest first
     else:
