@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
+from crmmigrate import parallel
 from crmmigrate.connections import create_engine, guard_target
 from crmmigrate.errors import CrmMigrateError, TooLong
 from crmmigrate.load.batch import BatchLoader
@@ -72,6 +73,14 @@ def one_database_per_thread(engine: sa.Engine) -> bool:
     """Whether `engine` is an in-memory SQLite database: a connection per thread, each its own
     empty database, so that what is done with it stays on one thread."""
     return isinstance(engine.pool, sa.pool.SingletonThreadPool)
+
+
+def side_by_side(engine: sa.Engine, *, held: bool) -> bool:
+    """Whether reads of the target may run side by side, each on a connection of its own, one
+    per core: the caller holds the target's lock (`held`: a run, after its load), so no one
+    writes to it while they read, and its connections share one database. Else they run one
+    after another, in one read transaction."""
+    return held and not one_database_per_thread(engine) and parallel.cores() > 1
 
 
 @dataclass

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from crmmigrate import parallel
 
-from crmmigrate.load.engine import one_database_per_thread
+from crmmigrate.load.engine import side_by_side
 from crmmigrate.load.schema import build_metadata
 from crmmigrate.passwords import mask_url
 from crmmigrate.progress import Progress
@@ -59,8 +59,7 @@ def build_report(engine: sa.Engine, *, rules: ReportRules, as_of: dt.date | None
             progress("report", name, 1, 1)
         return section
 
-    # An in-memory SQLite target is one connection per thread, each its own empty database.
-    if held and not one_database_per_thread(engine) and parallel.cores() > 1:
+    if side_by_side(engine, held=held):
         def alone(named: tuple[str, Callable[[Context], Section]]) -> Section:
             with engine.connect() as connection:
                 try:

@@ -41,7 +41,7 @@ import sqlalchemy as sa
 
 from crmmigrate import parallel
 from crmmigrate.errors import BadUsage, CrmMigrateError
-from crmmigrate.load.engine import copy_csv, one_database_per_thread
+from crmmigrate.load.engine import copy_csv, side_by_side
 from crmmigrate.load.schema import ID_MAP, build_metadata, id_map_key, table_name
 from crmmigrate.mapping.config import Mapping
 from crmmigrate.passwords import mask_url
@@ -116,7 +116,7 @@ def reconcile(engine: sa.Engine, legacy: dict[str, pd.DataFrame],
             return _staged_and_dropped(connection, [entity], entity_lines)
 
     entities = list(dict.fromkeys(a.entity for a in wanted))
-    if held and len(entities) > 1 and not one_database_per_thread(engine) and parallel.cores() > 1:
+    if len(entities) > 1 and side_by_side(engine, held=held):
         pool = ThreadPoolExecutor(min(parallel.cores(), len(entities)), thread_name_prefix="crmmigrate-reconcile")
         try:
             lines = [line for found in pool.map(on_its_own, entities) for line in found]
