@@ -212,6 +212,13 @@ class Mapper:
         transforms, and the value no picklist entry covered."""
         index = chunk.index
         spec = f.spec
+        if len(spec.columns) == 1 and not f.steps and spec.default is None and spec.value is None \
+                and chunk[spec.columns[0]].dtype == "str":
+            # A column taken as it is: its text as read, the dtype the records are made of
+            # (`map` would turn it into Python strings and back for nothing).
+            values = chunk[spec.columns[0]]
+            nothing = pd.Series(None, index=index, dtype=object)
+            return values, nothing, values, nothing
         if spec.value is not None:
             values = pd.Series(spec.value, index=index, dtype=object)
         elif len(spec.columns) == 1:
@@ -231,10 +238,11 @@ class Mapper:
                 empty = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
                 values = values.mask(empty & why.isna(), step.default)
                 continue
-            active = values.notna() & why.isna()
+            active = (values.notna() & why.isna()).to_numpy()
             if not active.any():
                 continue
-            distinct = pd.unique(values[active])
+            # Each distinct value is judged once; `codes` say which one each active row holds.
+            codes, distinct = pd.factorize(values.to_numpy(dtype=object)[active])
             bulk = getattr(run, "bulk", None)  # what a transform reads for many values at once
             results: dict[str, Any] = bulk(distinct) if bulk is not None else {}
             failures: dict[str, str] = {}
@@ -245,14 +253,23 @@ class Mapper:
                     results[value] = run(value)
                 except Invalid as exc:
                     failures[value] = f"{step.name}: {value!r} {exc}"
+            rows = np.flatnonzero(active)
             if isinstance(run, PicklistMap) and run.unmapped:
-                hit = active & values.isin(list(run.unmapped))
-                unmapped = unmapped.mask(hit, values[hit])
+                left = np.fromiter((v in run.unmapped for v in distinct), dtype=bool, count=len(distinct))
+                hit = rows[left[codes]]
+                unmapped = unmapped.copy()
+                unmapped.iloc[hit] = values.to_numpy(dtype=object)[hit]
                 run.unmapped.clear()
-            failed = active & values.isin(list(failures))
-            why = why.mask(failed, values[failed].map(failures))
-            ok = active & ~failed
-            values = values.mask(ok, values[ok].map(results))
+            bad = np.fromiter((v in failures for v in distinct), dtype=bool, count=len(distinct))
+            answers = np.empty(len(distinct), dtype=object)
+            for i, value in enumerate(distinct):  # one by one: an answer may be a sequence
+                answers[i] = failures[value] if bad[i] else results[value]
+            failed = bad[codes]
+            why = why.copy()
+            why.iloc[rows[failed]] = answers[codes[failed]]
+            changed = values.to_numpy(dtype=object).copy()
+            changed[rows[~failed]] = answers[codes[~failed]]
+            values = pd.Series(changed, index=index, dtype=object)
             values = values.where(values.notna(), None)
         if spec.default is not None:
             empty = values.isna() & why.isna()
