@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
+from crmmigrate.clean.normalisers import company_key
 from crmmigrate.dedupe import blocking, columns, comparisons, match, training
 from crmmigrate.dedupe.rules import VIRTUAL_FIELDS, KeyPart, MatchSpec
 
@@ -329,6 +330,52 @@ def test_a_key_part_is_its_transform_of_each_value(transform):
         else:
             expected = blocking._TRANSFORMS[transform](text)
         assert (vocab[int(code)].as_py() if code >= 0 else None) == (expected or None)
+
+
+@given(st.lists(st.sampled_from(["Acme GmbH", "acme", "The Acme Co.", "Müller & Söhne KG", "GmbH", "Inc.",
+                                  "  ", "A B C", "Société Générale SA", "ООО Ромашка", "3M", "&"]), min_size=1,
+                max_size=15))
+def test_company_prefix_from_company_keys_is_the_first_word_of_each_value_s_key(raw):
+    values = match.prepared(pd.DataFrame({"name": raw}, dtype=object), ["name"])
+
+    codes, vocab = blocking._transform(values["name"], "company_prefix")
+
+    for value, code in zip(raw, codes, strict=True):
+        text = value.strip()
+        expected = (company_key(text).split(" ") or [""])[0] or None if text else None
+        assert (vocab[int(code)].as_py() if code >= 0 else None) == expected
+
+
+def test_a_transform_is_made_once_per_column_however_many_keys_use_it(monkeypatch):
+    made = []
+    metaphone = blocking._TRANSFORMS["metaphone"]
+    monkeypatch.setitem(blocking._TRANSFORMS, "metaphone", lambda v: made.append(v) or metaphone(v))
+    spec = SPEC.model_copy(update={"blocking": [[KeyPart(field="last_name", transform="metaphone"),
+                                                 KeyPart(field="first_name", transform="initial")],
+                                                [KeyPart(field="last_name", transform="metaphone"),
+                                                 KeyPart(field="first_name", transform="nickname")]],
+                                   "max_block": 5})
+    frame = contacts(300, seed=3)
+    values = match.prepared(frame, spec.fields)
+
+    pairs = match.candidate_pairs(values, spec)
+
+    # Each distinct surname once, for both keys and for refining the blocks over 5 records.
+    assert sorted(made) == sorted(values["last_name"].values.to_pylist())
+    codes, _ = blocking._transform(values["last_name"], "metaphone")
+    with pytest.raises(ValueError):  # shared by the keys: no key may change it under another
+        codes[0] = 0
+    # The same pairs as with every transform made afresh each time a key or a refinement asks.
+    made_afresh = blocking._transform
+
+    def afresh(column, transform):
+        column.keyed.clear()
+        return made_afresh(column, transform)
+
+    monkeypatch.setattr(blocking, "_transform", afresh)
+    expected = match.candidate_pairs(match.prepared(frame, spec.fields), spec)
+    assert len(made) > len(values["last_name"].values)  # made again for the second key
+    assert (pairs.left.tolist(), pairs.right.tolist()) == (expected.left.tolist(), expected.right.tolist())
 
 
 def test_probabilities_by_pattern_are_the_summed_weights_with_term_frequencies(monkeypatch):

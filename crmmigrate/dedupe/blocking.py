@@ -34,15 +34,33 @@ def shared_method(spec: MatchSpec | None, part: KeyPart) -> str | None:
 
 def _transform(column: Column, transform: str) -> tuple[np.ndarray, pa.Array]:
     """A blocking key part: a code per record (-1 where missing) and the distinct transformed
-    values they stand for; the transform applied once per distinct value."""
-    text = column.series
-    if transform in _VECTORISED:
-        text = _VECTORISED[transform](text)
-    elif transform != "exact":
-        function = _TRANSFORMS[transform]
-        text = pd.Series([function(v) for v in text], dtype="str")
+    values they stand for; the transform applied once per distinct value, and once per column
+    however many keys (or refinements of too big blocks) use it."""
+    if transform not in column.keyed:
+        if transform in _DERIVED:  # a transform of another's keys: applied to those, fewer
+            made_from, function = _DERIVED[transform]
+            codes, keys = _transform(column, made_from)
+            column.keyed[transform] = _recoded(codes, _transformed(keys, function))
+        else:
+            text = column.series
+            if transform in _VECTORISED:
+                text = _VECTORISED[transform](text)
+            elif transform != "exact":
+                text = _transformed(column.values, _TRANSFORMS[transform])
+            column.keyed[transform] = _recoded(column.codes, text)
+    return column.keyed[transform]
+
+
+def _transformed(values: pa.Array, function: Callable[[str], str | None]) -> pd.Series:
+    return pd.Series([function(v) for v in values.to_pylist()], dtype="str")
+
+
+def _recoded(codes: np.ndarray, text: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Codes into `text`'s values made codes into its distinct values (blanks: -1)."""
     mapped, keys = factorised(text.where(text != "", None))
-    return np.append(mapped, np.int32(-1))[column.codes], keys
+    recoded = np.append(mapped, np.int32(-1))[codes]
+    recoded.flags.writeable = False  # kept by the column, shared by every key that uses it
+    return recoded, keys
 
 
 def _sorted_tokens(text: pd.Series) -> pd.Series:
@@ -79,8 +97,12 @@ _TRANSFORMS: dict[str, Callable[[str], str | None]] = {
     "house_street": lambda v: house_street(v),
     "postcode": postcode,
     "company_key": lambda v: company_key(v) or None,
-    "company_prefix": lambda v: (company_key(v).split(" ") or [""])[0] or None,
     "domain": domain,
+}
+
+# A transform made from another's keys: company_prefix is company_key's first word.
+_DERIVED: dict[str, tuple[str, Callable[[str], str | None]]] = {
+    "company_prefix": ("company_key", lambda key: key.split(" ")[0] or None),
 }
 
 

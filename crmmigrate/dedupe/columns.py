@@ -32,14 +32,18 @@ class Column:
     values: pa.Array
     normalised: dict[str, Coded] = field(default_factory=dict)  # per comparison method, made once
     built: dict[str, tuple] = field(default_factory=dict)  # `built_from`'s memo, per source field
+    # Per blocking transform, its codes per record and the keys they stand for (made by
+    # `blocking`, on one thread, once however many keys and refinements use it).
+    keyed: dict[str, tuple[np.ndarray, pa.Array]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.codes)
 
     def __getstate__(self) -> dict:
-        # Sent to a worker of the cluster engine, which compares pairs with it: the lock stays here.
-        return {k: v for k, v in self.__dict__.items() if k != "lock"}
+        # Sent to a worker of the cluster engine, which compares pairs with it: the lock stays
+        # here, and the blocking keys, which the run's process alone makes and reads.
+        return {k: v for k, v in self.__dict__.items() if k not in ("lock", "keyed")} | {"keyed": {}}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
