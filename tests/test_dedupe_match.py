@@ -166,6 +166,28 @@ def test_person_name_levels_are_their_definition(names):
     assert wrong == []
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["74121", "74121-2695", "7412", "SW1A", "SW1A 1AA", "sw1a1aa",
+                                                    "10115", "1011", "", " 74121 "])), min_size=2, max_size=14),
+       st.integers(1, 4))
+def test_postcode_levels_are_their_definition_whatever_is_memoised(codes, dense):
+    frame = pd.DataFrame({"postcode": codes}, dtype=object)
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(columns, "DENSE", dense)  # some pairs through the memo table, the rest not
+        left, right, found = levels_of(frame, "postcode", "postcode")
+
+    def level(a, b):
+        coded = match.prepared(pd.DataFrame({"postcode": [a, b]}, dtype=object), ["postcode"])["postcode"]
+        x, y = coded.coded("postcode").codes
+        if x < 0 or y < 0:
+            return "missing"
+        p, q = coded.coded("postcode").vocab[[x, y]]
+        return "exact" if x == y else "one the other's start" if p.startswith(q) or q.startswith(p) else "different"
+
+    assert found == [level(codes[a], codes[b]) for a, b in zip(left, right, strict=True)]
+
+
 # -- memo tables, chunks and threads change nothing ---------------------------------------------
 
 SPEC = MatchSpec.model_validate({

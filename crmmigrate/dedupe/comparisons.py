@@ -146,9 +146,8 @@ def _differing(method: str, coded: Coded, x: np.ndarray, y: np.ndarray, cuts: li
         return _memo(x, y, lambda a, b: _companies(coded, a, b), coded.table(method))
     if method == "website":
         return np.full(len(x), 1, dtype=np.int8)  # the built-from-the-name level is set by `levels`
-    if method == "postcode":  # 74121 and 74121-2695, SW1A and SW1A 1AA: one the other's start
-        a, b = coded.vocab[x].astype(str), coded.vocab[y].astype(str)
-        return np.where(np.char.startswith(a, b) | np.char.startswith(b, a), 0, 1).astype(np.int8)
+    if method == "postcode":
+        return _memo(x, y, lambda a, b: _postcodes(coded, a, b), coded.table(method))
     if method == "address":
         return _memo(x, y, lambda a, b: _addresses(coded, a, b), coded.table(method))
     if method in ("token_overlap", "list_overlap"):
@@ -251,6 +250,12 @@ def _distances(method: str, coded: Coded, x: np.ndarray, y: np.ndarray, cuts: li
         h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
         distance = 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
     return _cut(distance, cuts, higher_is_closer=False)
+
+
+def _postcodes(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """0 where one postal code is the other's start (74121 and 74121-2695, SW1A and SW1A 1AA), else 1."""
+    a, b = coded.vocab[x].astype(str), coded.vocab[y].astype(str)
+    return np.where(np.char.startswith(a, b) | np.char.startswith(b, a), 0, 1).astype(np.int8)
 
 
 def _emails(coded: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
