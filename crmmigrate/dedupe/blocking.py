@@ -125,8 +125,13 @@ def key_codes(values: dict[str, Column], parts: list[KeyPart], spec: MatchSpec |
         compact, distinct = pd.factorize(joined, use_na_sentinel=False)
         keys = np.where(distinct[compact] >= 0, compact, -1).astype(np.int32)
 
+    first: dict[int, int] = {}  # per code, its first record (found once a label is asked)
+
     def label(code: int) -> str:
-        record = int(np.flatnonzero(keys == code)[0])
+        if not first:
+            distinct, at = np.unique(keys, return_index=True)
+            first.update(zip(distinct.tolist(), at.tolist(), strict=True))
+        record = first[code]
         return " + ".join(str(value(int(part[record]))) for part, value in found)
 
     return keys, label
@@ -178,7 +183,7 @@ def blocks(codes: np.ndarray, label: Callable[[int], str], max_block: int,
     too_big = np.flatnonzero(sizes > max_block)
     if not len(too_big):
         return codes, []
-    original = codes.copy()
+    original, first_sizes = codes.copy(), sizes
     big = np.isin(codes, too_big)
     base = int(codes.max()) + 1
     for refine in refiners:
@@ -196,7 +201,7 @@ def blocks(codes: np.ndarray, label: Callable[[int], str], max_block: int,
     # The oversized blocks some of whose records pair none by this key: still too big, or
     # without the field that would have refined them.
     left = np.unique(original[np.isin(original, too_big) & (codes < 0)])
-    skipped = [(label(int(k)), int((original == k).sum())) for k in left]
+    skipped = [(label(int(k)), int(first_sizes[k])) for k in left]
     return codes, skipped
 
 

@@ -5,6 +5,7 @@ comparison reads); pairs worked through a chunk at a time, a thread per core."""
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -163,11 +164,14 @@ _STREET_WORDS = {
 }
 
 
+_NOT_ALNUM = re.compile(r"[\W_]")  # what str.isalnum() says no to (\w is it and "_")
+
+
 def street(value: str) -> str | None:
     """A street address as the address comparison reads it: case and punctuation folded,
     street words abbreviated, "#" and "No." dropped."""
     words = []
-    for word in "".join(ch if ch.isalnum() else " " for ch in value.casefold()).split():
+    for word in _NOT_ALNUM.sub(" ", value.casefold()).split():
         word = _STREET_WORDS.get(word, word)
         if word:
             words.append(word)
