@@ -174,8 +174,10 @@ def child_counts(datasets: dict[str, pd.DataFrame], entity: str) -> dict[str, in
     for _, _, _, values, named in _pointers_into(datasets, entity):
         if named is not None:
             values = values[named]
-        for value, count in values.dropna().value_counts().items():
-            found[value] = found.get(value, 0) + int(count)
+        counts = values.dropna().value_counts()
+        for value, count in zip(counts.index.to_numpy(dtype=object).tolist(), counts.to_numpy().tolist(),
+                                strict=True):
+            found[value] = found.get(value, 0) + count
     return found
 
 
