@@ -117,7 +117,7 @@ def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: st
     def field_cleaned(item: tuple[int, int]) -> tuple[FieldReport, pd.DataFrame, pd.DataFrame, pd.Series]:
         plan, at = plans[item[0]], item[1]
         model_field, steps = plan.todo[at]
-        return _clean_field(plan.out, plan.entity, model_field, steps, plan.sources,
+        return _clean_field(plan.out, plan.entity, model_field, steps, plan.sources, plan.source_codes,
                             date_orders.get((plan.entity.name, model_field.name)))
 
     # The entities are cleaned side by side, wave by wave (`_waves`): a large entity's fields of
@@ -154,12 +154,14 @@ def clean(datasets: dict[str, pd.DataFrame], *, rules: CleaningRules, region: st
 @dataclass
 class _Plan:
     """One entity's cleaning: its records (`out`, cleaned in place), the fields with steps
-    (`todo`) in waves (`_waves`), each record's region, its progress."""
+    (`todo`) in waves (`_waves`), each record's region (and its code, made once for every
+    field: `_codes`), its progress."""
 
     name: str
     entity: Entity
     out: pd.DataFrame
     sources: pd.Series
+    source_codes: np.ndarray
     todo: list[tuple[ModelField, list[Step]]]
     waves: list[list[int]]
     tally: Tally
@@ -175,8 +177,8 @@ class _Plan:
            progress: Progress | None) -> _Plan:
         entity = MODEL.entity(name)
         todo = [(f, steps) for f in entity.fields if f.name in frame and (steps := rules.steps(name, f))]
-        return cls(name, entity, frame.copy(), sources, todo, _waves(entity, [f for f, _ in todo]),
-                   Tally(progress, "clean", name, len(frame)))
+        return cls(name, entity, frame.copy(), sources, _codes(sources), todo,
+                   _waves(entity, [f for f, _ in todo]), Tally(progress, "clean", name, len(frame)))
 
 
 def combine(parts: list[CleanResult], *, datasets: dict[str, pd.DataFrame] | None = None) -> CleanResult:
@@ -287,10 +289,10 @@ def _waves(entity: Entity, fields: list[ModelField]) -> list[list[int]]:
 
 
 def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, steps: list[Step],
-                 source_regions: pd.Series, dates: DateDecision | None
+                 source_regions: pd.Series, region_codes: np.ndarray, dates: DateDecision | None
                  ) -> tuple[FieldReport, pd.DataFrame, pd.DataFrame, pd.Series]:
     """One field cleaned in `frame` (changed in place), its report, change and note lines, and
-    the values it changed (by the frame's index)."""
+    the values it changed (by the frame's index); `region_codes` are `_codes(source_regions)`."""
     name = model_field.name
     report = FieldReport(entity.name, name, [s.name for s in steps])
     values = frame[name].copy()  # as written: the frame's changes below must not reach it (pandas 2 shares memory)
@@ -310,8 +312,8 @@ def _clean_field(frame: pd.DataFrame, entity: Entity, model_field: ModelField, s
     # The rows with a value, by position; each (value, region, country) is cleaned once, and
     # only the distinct rows are made Python objects.
     rows = np.flatnonzero(present.to_numpy(dtype=bool))
-    keys = [values, source_regions] + ([frame[country_column]] if country_column else [])
-    first, inverse = _distinct_rows([_codes(column)[rows] for column in keys])
+    codes = [_codes(values), region_codes] + ([_codes(frame[country_column])] if country_column else [])
+    first, inverse = _distinct_rows([of_column[rows] for of_column in codes])
     at = rows[first]
     distinct = pd.DataFrame({
         "value": _objects(values, at), "region": _objects(source_regions, at),

@@ -718,11 +718,15 @@ _PAIRS = [
 ]
 
 
+_OPENERS = frozenset("«»„“\"([")  # what a pair of _PAIRS opens with
+
+
 def _tidy(name: str) -> str:
     name = " ".join(name.split())
     name = _COMMA_WORD.sub(", ", _SPACE_BEFORE_COMMA.sub("", name))
-    for pair in _PAIRS:
-        name = pair.sub(r"\1\2\3", name)
+    if not _OPENERS.isdisjoint(name):
+        for pair in _PAIRS:
+            name = pair.sub(r"\1\2\3", name)
     return name
 
 
@@ -1011,10 +1015,9 @@ def _bulk_person_name(values: pd.Series) -> pd.Series:
 def _bulk_email(values: pd.Series) -> pd.Series:
     """A plain lower-case address at a domain that is no typo of a common one stays as it is."""
     plain = values.str.fullmatch(checks.PLAIN_EMAIL.pattern) & (values == values.str.lower())
-    domains = values.str.split("@").str[-1]
-    typos = {d: _domain_typo(d) is not None for d in domains[plain].unique()}
-    typo = domains.map(typos).astype("boolean").fillna(True).astype(bool)
-    return _where(values, plain & ~typo)
+    domains = values.str.replace(r"(?s)^.*@", "", regex=True)  # after the last @, in Arrow
+    typos = [d for d in domains[plain].unique() if _domain_typo(d) is not None]
+    return _where(values, plain & ~domains.isin(typos))
 
 
 _COMPACT_PHONE = r"\+[0-9][0-9 ()./-]*"
