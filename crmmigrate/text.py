@@ -25,10 +25,14 @@ def trimmed(column: pd.Series) -> pa.Array:
     return pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)
 
 
-def among(column: pd.Series, values: Iterable) -> pd.Series:
-    """`column.isin(values)` for text (True where the value is one of `values`; a missing value
-    is in none): pandas' isin on its text dtype makes an Arrow scalar of every value it is given,
-    seconds for a few hundred thousand."""
-    wanted = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    found = pc.is_in(_arrow(column), value_set=_arrow(wanted.dropna()), skip_nulls=True)
+def among(column: pd.Series, values: Iterable | pa.Array) -> pd.Series:
+    """`column.isin(values)` for text (True where the value is one of `values`, which may be
+    Arrow text; a missing value is in none): pandas' isin on its text dtype makes an Arrow
+    scalar of every value it is given, seconds for a few hundred thousand."""
+    if isinstance(values, pa.Array):
+        wanted = values.cast(pa.large_string())
+    else:
+        listed = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+        wanted = _arrow(listed.dropna())
+    found = pc.is_in(_arrow(column), value_set=wanted, skip_nulls=True)
     return pd.Series(pc.fill_null(found, False).to_numpy(zero_copy_only=False), index=column.index)

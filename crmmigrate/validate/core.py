@@ -13,13 +13,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
 from crmmigrate import countries
 from crmmigrate.mapping.engine import issue_reasons
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldType
 from crmmigrate.progress import Progress, Tally
-from crmmigrate.text import among
+from crmmigrate.text import among, trimmed
 from crmmigrate.validate import checks
 from crmmigrate.validate.result import (
     FAILURE_COLUMNS,
@@ -76,16 +78,19 @@ class Targets:
         self.in_run = set(frames)
         self._frames = frames
         self._loaded = loaded
-        self._ids: dict[str, set[str] | None] = {}
+        self._ids: dict[str, pyarrow.Array | None] = {}
 
-    def ids(self, entity: str) -> set[str] | None:
-        """The legacy ids a pointer into `entity` may name; None when neither is known."""
+    def ids(self, entity: str) -> pyarrow.Array | None:
+        """The legacy ids a pointer into `entity` may name, distinct and trimmed, as Arrow text
+        (`among` takes them as they are); None when neither is known."""
         if entity not in self._ids:
             frame = self._frames.get(entity)
-            if frame is None:
-                self._ids[entity] = self._loaded.get(entity) if self._loaded is not None else None
+            if frame is not None:
+                self._ids[entity] = pc.unique(trimmed(frame["id"]).drop_null())
+            elif self._loaded is not None and entity in self._loaded:
+                self._ids[entity] = pyarrow.array(sorted(self._loaded[entity]), pyarrow.large_string())
             else:
-                self._ids[entity] = set(frame["id"].dropna().astype(str).str.strip())
+                self._ids[entity] = None
         return self._ids[entity]
 
     def nowhere(self, target: str) -> str:
