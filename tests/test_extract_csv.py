@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crmmigrate.errors import (
     BadUsage,
@@ -17,6 +19,7 @@ from crmmigrate.errors import (
     UndecodableInput,
 )
 from crmmigrate.extract import Source, open_source
+from crmmigrate.extract.base import Extraction
 from crmmigrate.model import PROVENANCE
 
 CYRILLIC = [
@@ -375,3 +378,35 @@ def test_utf16_without_bom_is_read(tmp_path):
 
     assert frame["Name"].tolist() == ["Иван Петров", "Анна Смирнова", "Olga"]
     assert extraction.report.delimiter == "\t"
+
+
+# -- a chunk's frame: each column its values, blanks missing -------------------------------------
+
+
+class _Given(Extraction):
+    def _chunks(self):  # pragma: no cover - frame() alone is tested
+        yield from ()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda width: st.lists(
+    st.lists(st.one_of(st.none(), st.text(max_size=5)), min_size=width, max_size=width), max_size=30)
+    .map(lambda rows, width=width: (width, rows))))
+def test_a_chunk_holds_each_row_s_values_in_its_columns_blanks_missing(given_rows):
+    width, rows = given_rows
+    columns = [f"c{i}" for i in range(width)]
+    extraction = _Given(Source(location="x.csv"), name="s", file="x.csv", format="csv")
+
+    frame = extraction.frame(columns, rows, [str(n) for n in range(len(rows))])
+
+    assert list(frame.columns) == [*columns, *PROVENANCE]
+    for at, column in enumerate(columns):
+        assert [v if isinstance(v, str) else None for v in frame[column].astype(object)] == \
+            [row[at] or None for row in rows]
+    assert frame["_row"].tolist() == [str(n) for n in range(len(rows))]
+
+
+def test_a_chunk_refuses_a_row_of_another_width():
+    extraction = _Given(Source(location="x.csv"), name="s", file="x.csv", format="csv")
+    with pytest.raises(ValueError, match="one value per column"):
+        extraction.frame(["a", "b"], [["1", "2"], ["3"], ["4", "5", "6"]], ["1", "2", "3"])
