@@ -58,20 +58,16 @@ class RowPreparer:
         mine = mine.astype(str)
         return mine.drop_duplicates(["_file", "_row", "field"], keep="last")
 
-    def _pointer_maps(self) -> dict[str, tuple[pd.Index, pa.Array]]:
+    def _pointer_maps(self) -> dict[str, tuple[pa.Array, pa.Array]]:
         """Per target entity: its legacy ids and their target ids (null when two sources share
-        the legacy id, so a pointer to it is ambiguous). The legacy ids are an index whose hash
-        table is made here, once, for every piece of every source (and the forked preparers,
-        which inherit it), rather than once per piece and pointer field."""
-        maps: dict[str, tuple[pd.Index, pa.Array]] = {}
+        the legacy id, so a pointer to it is ambiguous)."""
+        maps: dict[str, tuple[pa.Array, pa.Array]] = {}
         targets = {f.target for f in self.entity.pointers if f.target != ANY_ENTITY}
         if any(f.target == ANY_ENTITY for f in self.entity.pointers):
             targets |= set(MODEL.names)
         for target in sorted(targets):
             rows = self.ledger.pointer_targets(target)
-            keys = pd.Index([r[0] for r in rows], dtype=object)
-            assert keys.is_unique, "pointer_targets gives each legacy id once"  # (is_unique makes the table)
-            maps[target] = (keys, pa.array([r[1] for r in rows], pa.int64()))
+            maps[target] = (pa.array([r[0] for r in rows], pa.string()), pa.array([r[1] for r in rows], pa.int64()))
         return maps
 
     def _repeats(self, frame: pd.DataFrame, ids: pa.Array) -> pd.Series:
@@ -261,14 +257,13 @@ def arrow_text(column: pd.Series) -> pa.Array:
     return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
 
-def _lookup(values: pa.Array, mapping: tuple[pd.Index, pa.Array] | None) -> pa.Array:
+def _lookup(values: pa.Array, mapping: tuple[pa.Array, pa.Array] | None) -> pa.Array:
     """Legacy ids as target ids through `mapping` (legacy ids, their target ids); null where
     there is none."""
     if mapping is None:
         return pa.nulls(len(values), pa.int64())
     keys, ids = mapping
-    at = keys.get_indexer(values.to_numpy(zero_copy_only=False))
-    return ids.take(pa.array(at, mask=at < 0))
+    return ids.take(pc.index_in(values, value_set=keys))
 
 
 def _typed(kind: FieldType, text: pa.Array) -> pa.Array:
