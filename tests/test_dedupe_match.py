@@ -384,6 +384,7 @@ def test_a_transform_is_made_once_per_column_however_many_keys_use_it(monkeypatc
 
     # Each distinct surname once, for both keys and for refining the blocks over 5 records.
     assert sorted(made) == sorted(values["last_name"].values.to_pylist())
+    assert not values["last_name"].keyed  # let go once the keys are made
     codes, _ = blocking._transform(values["last_name"], "metaphone")
     with pytest.raises(ValueError):  # shared by the keys: no key may change it under another
         codes[0] = 0

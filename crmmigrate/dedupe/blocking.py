@@ -325,6 +325,8 @@ def block(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = 
         sizes = {k: _pairs_made(keys[k], side) for k in group}
         order += sorted(group, key=lambda k: (-sizes[k], k))
     skipped.sort(key=lambda s: s[0])
+    for column in values.values():  # the transforms were for these keys: not held past them
+        column.keyed.clear()
     return Blocked(keys, order, skipped, side)
 
 

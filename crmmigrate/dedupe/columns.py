@@ -34,7 +34,8 @@ class Column:
     normalised: dict[str, Coded] = field(default_factory=dict)  # per comparison method, made once
     built: dict[str, tuple] = field(default_factory=dict)  # `built_from`'s memo, per source field
     # Per blocking transform, its codes per record and the keys they stand for (made by
-    # `blocking`, on one thread, once however many keys and refinements use it).
+    # `blocking.block`, on one thread, once however many keys and refinements use it, and
+    # let go when it has made its keys).
     keyed: dict[str, tuple[np.ndarray, pa.Array]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
