@@ -253,17 +253,36 @@ def measure(folder: Path, work: Path, engine: str, *, workers: int = 2, memory_l
 
 
 def doing(lines: list[str], when: float) -> str:
-    """The step the run's log (`crmmigrate: HH:MM:SS step: what`) last named at `when`."""
-    clock, step = time.strftime("%H:%M:%S", time.localtime(when)), "start"
+    """The step the run's log (`crmmigrate: HH:MM:SS step: what`) last named at `when` (a run
+    that passes midnight has its stamps counted on from the day it started)."""
+    clock, step, first, day = _seconds_of_day(time.strftime("%H:%M:%S", time.localtime(when))), "start", None, 0
     for line in lines:
         head, _, rest = line.partition(" ")
         stamp, _, text = rest.partition(" ")
         if head != "crmmigrate:" or len(stamp) != 8 or not text:
             continue
-        if stamp > clock:
+        seconds = _seconds_of_day(stamp)
+        if seconds is None:
+            continue
+        if first is None:
+            first = previous = seconds
+            if clock is not None and clock < first - 3600:  # `when` is after midnight, the run began before
+                clock += 86400
+        if seconds + day < previous:
+            day += 86400
+        previous = seconds + day
+        if clock is not None and previous > clock:
             break
         step = text.rsplit(": ", 1)[0]
     return step
+
+
+def _seconds_of_day(stamp: str) -> int | None:
+    try:
+        hours, minutes, seconds = (int(part) for part in stamp.split(":"))
+    except ValueError:
+        return None
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def peaks_text(runs: dict[str, dict]) -> str:
