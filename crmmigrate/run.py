@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from crmmigrate import parallel
@@ -60,7 +62,7 @@ from crmmigrate.load.gate import loadable
 from crmmigrate.load.lock import Waiting, target_lock
 from crmmigrate.load.merges import MergedInTarget, keep_merged
 from crmmigrate.load.repair import Repair, repair_id_map
-from crmmigrate.load.schema import id_map_key
+from crmmigrate.load.schema import id_map_key, id_map_keys
 from crmmigrate.mapping.engine import MapReport
 from crmmigrate.migration import Migration, PlannedSource
 from crmmigrate.model import ANY_ENTITY, MODEL
@@ -881,32 +883,35 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
         line = LedgerLine(run.entity, run.name, extracted=run.extracted)
         # What this run says became of each of the source's legacy ids, in the order it says
         # so (a later word on an id outranks an earlier one): its key and status, part by part.
-        keys: list[Any] = []
-        said: list[Any] = []
+        keys: list[pa.Array] = []
+        said: list[pa.Array] = []
+
+        def says(part: pa.Array | pa.ChunkedArray, status: str | pa.Array | pa.ChunkedArray) -> None:
+            keys.append(_one_array(part))
+            said.append(pa.repeat(status, len(part)) if isinstance(status, str) else _one_array(status))
+
         gone = merged.get((run.entity, run.name), [])
-        keys.append(gone)
-        said.append(["merged"] * len(gone))
+        says(pa.array(gone, pa.string()), "merged")
         line.merged += len(gone)
-        keys.append([f"row {r.row}" for r in rejects[run.name]])
-        said.append(["rejected"] * len(rejects[run.name]))
+        says(pa.array([f"row {r.row}" for r in rejects[run.name]], pa.string()), "rejected")
         removed = filtered[run.name]
-        keys.append(_id_map_keys(removed["id"], removed["_row"]))
-        said.append(["filtered"] * len(removed))
+        says(id_map_keys(removed["id"], removed["_row"]), "filtered")
         line.rejected = len(rejects[run.name])
         line.filtered = len(removed)
         frame = datasets.get(run.entity)
-        mine = frame[frame["_source"] == run.name] if frame is not None else pd.DataFrame(columns=["id", "_row"])
-        legacy = _id_map_keys(mine["id"], mine["_row"])
+        mine = (frame.loc[(frame["_source"] == run.name).to_numpy(dtype=bool), ["id", "_row"]] if frame is not None
+                else pd.DataFrame(columns=["id", "_row"]))
+        legacy = id_map_keys(mine["id"], mine["_row"])
         if run.entity in held:
             before = kept.get(run.entity, {})
-            statuses = [before.get((run.name, key), "rejected") for key in legacy]  # loaded or merged before
+            # loaded or merged before
+            statuses = [before.get((run.name, key), "rejected") for key in legacy.to_pylist()]
             counted = Counter(statuses)
             line.loaded += counted["loaded"]
             line.unchanged += counted["loaded"]
             line.merged += counted["merged"]
             line.rejected += len(statuses) - counted["loaded"] - counted["merged"]
-            keys.append(legacy)
-            said.append(statuses)
+            says(legacy, pa.array(statuses, pa.string()))
         else:
             stats = by_source.get((run.entity, run.name), SourceLoad(run.entity, run.name))
             line.loaded += stats.loaded
@@ -914,34 +919,38 @@ def _reconcile(runs: list[SourceRun], datasets: dict[str, pd.DataFrame], filtere
             line.inserted, line.updated, line.unchanged = stats.inserted, stats.updated, stats.unchanged
             refused = load_rejects.get((run.entity, run.name), {})
             if refused:
-                rows = [str(row) for row in mine["_row"].tolist()]  # as the load's rejects name them
-                keys.append([refused.get(row, key) for row, key in zip(rows, legacy, strict=True)])
-                said.append(["rejected" if row in refused else "loaded" for row in rows])
+                rows = pa.array(mine["_row"].astype(str), pa.string())  # as the load's rejects name them
+                at = pc.index_in(rows, value_set=pa.array(list(refused), pa.string()))
+                named = pc.is_valid(at)
+                says(pc.if_else(named, pa.array(list(refused.values()), pa.string()).take(at), legacy),
+                     pc.if_else(named, "rejected", "loaded"))
             else:
-                keys.append(legacy)
-                said.append(["loaded"] * len(legacy))
+                says(legacy, "loaded")
         if not ledger.dry_run:
-            expected = _last_said(keys, said)
-            found = ledger.id_map.statuses(run.entity, run.name).reindex(expected.index)
-            line.id_map = {str(k): int(v) for k, v in found.fillna("missing").value_counts(sort=False).items()}
-            line.id_map_differ = int((found != expected).sum())  # missing from id_map differs too
+            expected_keys, expected = _last_said(pa.concat_arrays(keys), pa.concat_arrays(said))
+            found = ledger.id_map.statuses(run.entity, run.name, expected_keys)  # null: not in id_map
+            counts = pc.value_counts(pc.fill_null(found, "missing"))  # in the order statuses first come
+            line.id_map = {str(k): int(v) for k, v in zip(counts.field("values").to_pylist(),
+                                                          counts.field("counts").to_pylist(), strict=True)}
+            # missing from id_map differs too
+            line.id_map_differ = int(pc.sum(pc.invert(pc.fill_null(pc.equal(found, expected), False))).as_py() or 0)
         lines.append(line)
     return lines
 
 
-def _id_map_keys(ids: pd.Series, rows: pd.Series) -> list[str]:
-    """`id_map_key` of each record (its id and row)."""
-    return [id_map_key(i, row) for i, row in zip(ids.tolist(), rows.tolist(), strict=True)]
+def _one_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
-def _last_said(keys: list[Any], said: list[Any]) -> pd.Series:
-    """Per key, in the order keys first came, the status said last of it."""
-    def joined(parts: list[Any]) -> np.ndarray:
-        return np.concatenate([np.asarray(part, dtype=object).reshape(-1) for part in parts] or [np.empty(0, object)])
-
-    codes, uniques = pd.factorize(joined(keys))
-    last = pd.Series(joined(said), dtype=object).groupby(codes, sort=True).last()
-    return pd.Series(last.to_numpy(dtype=object), index=pd.Index(uniques, dtype=object), dtype=object)
+def _last_said(keys: pa.Array, said: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Each key (in the order keys first come; a missing one left out) and the status said of it last."""
+    present = pc.is_valid(keys)
+    if not pc.all(present).as_py():
+        keys, said = keys.filter(present), said.filter(present)
+    encoded = pc.dictionary_encode(keys)
+    codes = encoded.indices.to_numpy()
+    _, first_backwards = np.unique(codes[::-1], return_index=True)  # a key's last place: its first, backwards
+    return encoded.dictionary, said.take(pa.array(len(codes) - 1 - first_backwards))
 
 
 def extract_and_map(planned: PlannedSource, folder: Path, progress: Progress | None = None

@@ -392,3 +392,64 @@ def test_a_staging_file_that_fails_sends_the_source_batch_by_batch(tmp_path, mon
     assert [(s.inserted, s.rejected) for s in report.sources] == [(3, 0)]
     assert ledger(engine) == [("contact", "legacy", f"C{i}", "loaded") for i in range(1, 4)]
     engine.dispose()
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from crmmigrate.load.schema import LEGACY_ID_LENGTH, id_map_key, id_map_keys  # noqa: E402
+
+_PADDING = st.sampled_from([" ", "\t", "\n", "\x1c", "\x1f", "\x85", "\xa0", "\u2003", "\u3000", "\u200b", "\ufeff"])
+_IDS = st.one_of(st.none(), st.text(max_size=8),
+                 st.builds(lambda pad, core, end: pad + core + end, st.text(_PADDING, max_size=3), st.text(max_size=6),
+                           st.text(_PADDING, max_size=3)),
+                 st.integers(LEGACY_ID_LENGTH - 1, LEGACY_ID_LENGTH + 2).map(lambda n: "x" * n))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_IDS, max_size=30))
+def test_id_map_keys_are_id_map_key_of_each_record(ids):
+    """The ledger check's keys (Arrow) are the keys id_map_key gives one by one, and the
+    loader's trim of the ids it keeps is the same: padding that Python's strip takes off (the
+    separators U+001C to U+001F among it) taken off, a blank, missing or too long id keyed by
+    its row."""
+    frame = pd.DataFrame({"id": pd.Series(ids, dtype=object), "_row": [str(i + 2) for i in range(len(ids))]})
+    wanted = [id_map_key(i, r) for i, r in zip(frame["id"].tolist(), frame["_row"].tolist(), strict=True)]
+    for dtype in ("str", object):
+        assert id_map_keys(frame["id"].astype(dtype), frame["_row"]).to_pylist() == wanted
+    # The loader keys the rows it loads by its own trim: the same wherever it keeps the id.
+    loaded = rows_module.arrow_text(frame["id"].astype("str")).to_pylist()
+    assert [key for key, kept in zip(wanted, loaded, strict=True) if kept is not None and len(kept) <= LEGACY_ID_LENGTH] \
+        == [kept for kept in loaded if kept is not None and len(kept) <= LEGACY_ID_LENGTH]
+
+
+def test_overlapping_collector_pauses_turn_it_back_on_once_the_last_ends():
+    import gc
+    import threading
+
+    from crmmigrate.load.dialects import collector_paused
+
+    assert gc.isenabled()
+    inside, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with collector_paused():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=other)
+    with collector_paused():
+        thread.start()
+        assert inside.wait(10)
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the other thread's pause goes on
+    leave.set()
+    thread.join(10)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # off before, off after
+    finally:
+        gc.enable()

@@ -362,3 +362,38 @@ def test_a_clean_file_that_cannot_be_written_beside_dedupe_is_the_runs_error(pro
     monkeypatch.setattr(StageContext, "write_cleaning", full_when_forked)
     with pytest.raises(OutputError, match="No space left on device"):
         run_migration(load_migration(project / "migration.yaml"))
+
+
+def test_the_ledger_check_finds_each_id_map_entry_the_run_contradicts(tmp_path):
+    """`_reconcile`'s check of id_map against what the run says of each legacy id, in Arrow: a
+    padded id keys as the loader keys it, a blank one by its row, a record the load refused by
+    the load's word, a merged id by dedupe's (the last word on an id counts); an entry a hand changed differs, and one deleted
+    is missing (and differs too)."""
+    from types import SimpleNamespace
+
+    from crmmigrate.extract import Reject
+    from crmmigrate.load import LoadReport, SourceLoad
+    from crmmigrate.run import _Ledger, _reconcile
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'target.db'}")
+    ledger = _Ledger(engine, "r1", dry_run=False)
+    held = {"C9": "merged", "row 7": "rejected", "F1": "filtered", "C1": "loaded",
+            "C2": "merged",  # the run loaded it: a hand changed its entry
+            "C3": "rejected", "C5": "loaded"}  # "row 4" (a blank id) deleted by a hand
+    ledger.id_map.record("contact", [{"source": "crm", "legacy_id": k, "target_id": None, "status": v, "reason": None}
+                                     for k, v in held.items()])
+    text = "str"
+    contacts = pd.DataFrame({"id": [" C1 ", "C2", "", "C3", "C5"], "_row": ["2", "3", "4", "5", "6"],
+                             "_source": ["crm"] * 5}, dtype=text)
+    filtered = pd.DataFrame({"id": ["F1"], "_row": ["8"], "reason": ["old"]}, dtype=text)
+    loaded = LoadReport("r1", "target", False, sources=[SourceLoad("contact", "crm", rows=5, inserted=4, rejected=1)],
+                        rejects=[{"entity": "contact", "_source": "crm", "_row": "5", "legacy_id": "C3"}])
+    merged = SimpleNamespace(entity="contact", merged=pd.DataFrame({"_source": ["crm", "crm"], "legacy_id": ["C9", "C5"]}))
+    run = SimpleNamespace(entity="contact", name="crm", extracted=8)
+    [line] = _reconcile([run], {"contact": contacts}, {"crm": filtered}, {"crm": [Reject("crm", "crm.csv", "7", "unbalanced quote", "\"x")]},
+                        {}, {}, loaded, ledger, SimpleNamespace(entities=[merged]))
+    assert line.id_map == {"merged": 2, "rejected": 2, "filtered": 1, "loaded": 2, "missing": 1}
+    assert list(line.id_map) == ["merged", "loaded", "rejected", "filtered", "missing"]  # as they first come
+    assert line.id_map_differ == 2  # C2, and the deleted row 4
+    # C5 is said merged (a merged record's id), then loaded (another record's): the last word counts.
+    assert (line.loaded, line.merged, line.rejected, line.filtered) == (4, 2, 2, 1)

@@ -195,14 +195,16 @@ class Ledger:
                 t.c.entity == entity, t.c.source.in_(sources), t.c.status.in_(("loaded", "merged"))))
             return {(str(s), str(i)): str(status) for s, i, status in rows}
 
-    def statuses(self, entity: str, source: str) -> pd.Series:
-        """The status of each of a source's legacy ids, by legacy id (as the driver gives the
-        rows: a source has millions, and SQLAlchemy's row objects would cost more than the query)."""
+    def statuses(self, entity: str, source: str, legacy: pa.Array) -> pa.Array:
+        """The status id_map holds for each of a source's `legacy` ids (Arrow text), null where
+        it holds none. Its rows are read as the driver gives them (a source has millions, and
+        SQLAlchemy's row objects would cost more than the query)."""
         t = self.table
         with self.engine.connect() as connection:
             rows = fetch(connection, sa.select(t.c.legacy_id, t.c.status).where(
                 t.c.entity == entity, t.c.source == source))
-        found = pd.DataFrame(rows, columns=["legacy_id", "status"], dtype=object)
-        statuses = pd.Series(found["status"].astype(str).to_numpy(dtype=object),
-                             index=pd.Index(found["legacy_id"].astype(str), dtype=object), dtype=object)
-        return statuses[~statuses.index.duplicated(keep="last")]  # one per id, as the key holds them
+        # Column by column (zip(*rows) would make an iterator per row, which the collector walks),
+        # backwards: an id held twice (the key forbids it; a hand may not have) finds its last.
+        held = pa.array([str(row[0]) for row in reversed(rows)], pa.string())
+        statuses = pa.array([str(row[1]) for row in reversed(rows)], pa.string())
+        return statuses.take(pc.index_in(legacy, value_set=held))

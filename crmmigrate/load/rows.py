@@ -245,15 +245,20 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # the ASCII characters str.isspace() takes
+
+
 def arrow_text(column: pd.Series) -> pa.Array:
     """Text stripped of padding, blanks as nulls, as one Arrow string array."""
     values = pa.array(column.astype("str"), from_pandas=True)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     values = values.cast(pa.string())
-    # Unicode-aware trimming costs four times the ASCII one: only for columns that need it.
+    # Unicode-aware trimming costs four times the ASCII one: only for columns that need it. What
+    # str.strip() takes off (as id_map_key does) either way: Arrow's ASCII whitespace leaves the
+    # separators U+001C to U+001F, its Unicode one does not.
     ascii_only = pc.all(pc.string_is_ascii(values)).as_py() is not False
-    values = pc.ascii_trim_whitespace(values) if ascii_only else pc.utf8_trim_whitespace(values)
+    values = pc.ascii_trim(values, _ASCII_WHITESPACE) if ascii_only else pc.utf8_trim_whitespace(values)
     return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from crmmigrate.errors import ForeignTables
@@ -47,6 +50,31 @@ def id_map_key(value: Any, row: Any) -> str:
     if isinstance(value, str) and value.strip() and len(value.strip()) <= LEGACY_ID_LENGTH:
         return value.strip()
     return f"row {row}"
+
+
+def id_map_keys(ids: pd.Series, rows: pd.Series) -> pa.Array:
+    """`id_map_key` of each record (its id and row), as one Arrow string array: the ids trimmed
+    by Arrow where they are text, `id_map_key` itself for the records that take their row."""
+    text = None
+    if isinstance(ids.dtype, pd.StringDtype):  # else ids that may not be text: one by one
+        try:
+            text = pa.array(ids, type=pa.string(), from_pandas=True)
+        except (pa.ArrowException, UnicodeError):  # text Arrow cannot hold (a lone surrogate)
+            pass
+    if text is None:
+        return pa.array([id_map_key(i, row) for i, row in zip(ids.tolist(), rows.tolist(), strict=True)],
+                        type=pa.string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    stripped = pc.utf8_trim_whitespace(text)  # what str.strip() takes off, U+001C to U+001F among it
+    length = pc.utf8_length(stripped)
+    kept = pc.fill_null(pc.and_(pc.greater(length, 0), pc.less_equal(length, LEGACY_ID_LENGTH)), False)
+    by_row = np.flatnonzero(~kept.to_numpy(zero_copy_only=False))
+    if not len(by_row):
+        return stripped
+    instead = np.full(len(text), None, dtype=object)
+    instead[by_row] = [f"row {row}" for row in rows.to_numpy(dtype=object)[by_row]]
+    return pc.if_else(kept, stripped, pa.array(instead, type=pa.string()))
 
 
 def source_name_problem(name: str) -> str | None:
