@@ -397,3 +397,19 @@ def test_the_ledger_check_finds_each_id_map_entry_the_run_contradicts(tmp_path):
     assert line.id_map_differ == 2  # C2, and the deleted row 4
     # C5 is said merged (a merged record's id), then loaded (another record's): the last word counts.
     assert (line.loaded, line.merged, line.rejected, line.filtered) == (4, 2, 2, 1)
+
+
+def test_legacy_ids_padded_with_ascii_separators_keep_one_key_in_the_table_and_the_ledger(project):
+    """A legacy id padded with U+001C to U+001F (ASCII, and whitespace to str.strip()): the
+    loader keyed it untrimmed while the ledger keyed it trimmed, and the run failed its own
+    ledger check (exit 3, "2 legacy id(s) whose id_map status is not the one this run gave
+    them"). Both now take off what str.strip() takes off."""
+    accounts = project / "samples" / "legacy_crm" / "accounts.csv"
+    data = accounts.read_bytes()
+    assert b"\r\n1001;" in data and b"\r\n1002;" in data
+    accounts.write_bytes(data.replace(b"\r\n1001;", b"\r\n1001\x1f;", 1).replace(b"\r\n1002;", b"\r\n\x1c1002;", 1))
+    url = f"sqlite:///{project / 'crm.db'}"
+    result = run_migration(load_migration(with_target(project, url)), allow_failing=True)
+    assert all(line.id_map_differ == 0 and line.balanced for line in result.ledger)
+    assert counts(url, "SELECT legacy_id FROM account WHERE legacy_id IN ('1001', '1002') ORDER BY legacy_id") \
+        == [("1001",), ("1002",)]
