@@ -21,6 +21,7 @@ from crmmigrate import parallel
 from crmmigrate.load.id_map import IdMap
 from crmmigrate.load.schema import too_long_id_reason, too_long_ids
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, FieldClass, FieldType
+from crmmigrate.text import strip
 from crmmigrate.validate.result import ValidationResult
 
 BULK_PIECE_ROWS = 100_000  # records prepared at a time while the database takes the ones before
@@ -245,20 +246,12 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-_ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # the ASCII characters str.isspace() takes
-
-
 def arrow_text(column: pd.Series) -> pa.Array:
     """Text stripped of padding, blanks as nulls, as one Arrow string array."""
     values = pa.array(column.astype("str"), from_pandas=True)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    values = values.cast(pa.string())
-    # Unicode-aware trimming costs four times the ASCII one: only for columns that need it. What
-    # str.strip() takes off (as id_map_key does) either way: Arrow's ASCII whitespace leaves the
-    # separators U+001C to U+001F, its Unicode one does not.
-    ascii_only = pc.all(pc.string_is_ascii(values)).as_py() is not False
-    values = pc.ascii_trim(values, _ASCII_WHITESPACE) if ascii_only else pc.utf8_trim_whitespace(values)
+    values = strip(values.cast(pa.string()))  # as str.strip() and so id_map_key trim
     return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
 

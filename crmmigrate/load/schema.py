@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from crmmigrate.errors import ForeignTables
 from crmmigrate.model import ANY_ENTITY, MODEL, Entity, Field, FieldType
 from crmmigrate.passwords import mask_url
+from crmmigrate.text import strip
 
 ID_MAP = "id_map"
 MERGED = "merged_record"
@@ -66,7 +67,7 @@ def id_map_keys(ids: pd.Series, rows: pd.Series) -> pa.Array:
                         type=pa.string())
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
-    stripped = pc.utf8_trim_whitespace(text)  # what str.strip() takes off, U+001C to U+001F among it
+    stripped = strip(text)  # as the loader trims the ids it loads
     length = pc.utf8_length(stripped)
     kept = pc.fill_null(pc.and_(pc.greater(length, 0), pc.less_equal(length, LEGACY_ID_LENGTH)), False)
     by_row = np.flatnonzero(~kept.to_numpy(zero_copy_only=False))
