@@ -67,8 +67,8 @@ def test_the_samples_read_apart_run_as_read_here(tmp_path: Path, monkeypatch) ->
     apart(monkeypatch)
     split: list[int] = []
 
-    def partitions(source, target_bytes):
-        found = local_partitions(source, target_bytes)
+    def partitions(source, target_bytes, **options):
+        found = local_partitions(source, target_bytes, **options)
         split.append(len(found))
         return found
 
@@ -91,8 +91,18 @@ def test_a_generated_set_read_apart_runs_as_read_here(tmp_path: Path, monkeypatc
     here(monkeypatch)
     in_process = run(configure(config, name="here", engine=None))
     apart(monkeypatch)
+    split: dict[str, int] = {}
+    local_partitions = reading.partitions
+
+    def partitions(source, target_bytes, **options):
+        found = local_partitions(source, target_bytes, **options)
+        split[Path(source.location).name] = len(found)
+        return found
+
+    monkeypatch.setattr(reading, "partitions", partitions)
     forked = run(configure(config, name="forked", engine="engine: {name: local, part_bytes: 100000}"))
     assert sum(line.extracted for line in forked.ledger) > 3 * 8_000
+    assert split["cases.jsonl"] > 3 and split["leads.xlsx"] == 1  # JSON Lines in parts, a sheet whole
     assert_same_run(in_process, forked)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -301,12 +302,210 @@ def test_parts_do_not_detect_again(tmp_path, monkeypatch):
     assert sum(len(open_part(p).read()) for p in parts) == 80
 
 
-def test_json_is_one_whole_part(tmp_path):
-    path = tmp_path / "records.jsonl"
-    path.write_text("".join(f'{{"id": {i}, "name": "N{i}"}}\n' for i in range(100)))
-    source = Source(location=str(path))
+def json_array(records: list, *, mark: bool = False, between: str = ",\n") -> str:
+    return ("\ufeff" if mark else "") + "[\n" + between.join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n"
+
+
+def test_a_json_array_splits_between_its_records(tmp_path):
+    """Strings holding quotes, backslashes, brackets and commas; records nested, a number among
+    them (rejected with its record's number), a key first seen near the end."""
+    records: list = [{"id": str(i), "name": f'N{i} \u00e9 "quoted" \\ , ] [ {{ }}', "tail": "ends in \\",
+                      "nested": [1, {"a": [2, {"b": ","}]}]} for i in range(60)]
+    records[55]["late"] = {"x": 1}
+    records.insert(5, 7)
+    path = write(tmp_path, json_array(records, mark=True), name="f.json")
+    parts = check(path, 200)
+    assert len(parts) > 20
+    frame, rejects, _ = read_parts(parts)
+    assert [(r.row, r.reason) for r in rejects] == [("6", "a number, not an object")]
+    assert frame["_row"].tolist()[4:7] == ["5", "7", "8"] and "late.x" in frame.columns
+    data = path.read_bytes()
+    for part in parts[1:]:  # each starts after a comma between records, after the lines before it
+        assert data[part.start - 1:part.start] == b"," and part.first_line == data[:part.start].count(b"\n")
+
+
+@pytest.mark.parametrize("between", [",", ", ", "\r\n,\r\n", ",\t"])
+def test_a_json_array_on_one_line_or_any_spacing(tmp_path, between):
+    records = [{"id": i, "s": "x\\\"y" * (i % 3)} for i in range(50)]
+    assert len(check(write(tmp_path, json_array(records, between=between), name="f.json"), 100)) > 10
+
+
+def test_a_json_array_whose_strings_end_in_backslashes_across_scan_blocks(tmp_path, monkeypatch):
+    """The scan reads the file in blocks: a run of backslashes, or a string, across a block's
+    end is carried into the next."""
+    records = [{"id": i, "s": "\\" * (i % 5) + '"' * (i % 2) + "\\" * (i % 4)} for i in range(80)]
+    path = write(tmp_path, json_array(records, between=","), name="f.json")
+    for block in (1, 2, 3, 7, 64):
+        monkeypatch.setattr(partitions_module, "SCAN_BYTES", block)
+        assert len(check(path, 60)) > 10
+
+
+def test_json_that_is_not_an_array_of_records_or_not_json_is_one_part_or_the_whole_reads_error(tmp_path):
+    wrapped = write(tmp_path, '{"data": ' + json_array([{"id": i} for i in range(40)]) + "}", name="w.json")
+    source = Source(location=str(wrapped), records="data")
     assert partitions(source, 10) == [Part(source)]
-    assert_same(read_whole(source), read_parts(partitions(source, 10)))
+    check(wrapped, 10, records="data")
+    broken = write(tmp_path, json_array([{"id": i} for i in range(40)]).replace('{"id": 30}', '{"id": 30'),
+                   name="b.json")
+    check(broken, 30)  # the survey parses the whole file first: the whole read's error, line and all
+    trailing = write(tmp_path, json_array([{"id": i} for i in range(40)]).replace("\n]", ",\n]"), name="t.json")
+    check(trailing, 30)
+
+
+_array_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+              st.text(alphabet=st.sampled_from('ab"\\,[]{}: \n\u00e9'), max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from("abc"), inner, max_size=3)),
+    max_leaves=10)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=st.lists(st.one_of(st.dictionaries(st.sampled_from("abcde"), _array_values, max_size=4), _array_values),
+                        max_size=25),
+       between=st.sampled_from([",", ",\n", " ,\r\n ", ",\r"]), target=st.integers(1, 150), mark=st.booleans(),
+       block=st.sampled_from([3, 16, 1 << 22]))
+def test_a_json_array_any_split_reads_as_the_whole(tmp_path, records, between, target, mark, block):
+    path = tmp_path / "h.json"
+    path.write_bytes(json_array(records, mark=mark, between=between).encode())
+    partitions_module.SCAN_BYTES, scan = block, partitions_module.SCAN_BYTES
+    try:
+        check(path, target)
+    finally:
+        partitions_module.SCAN_BYTES = scan
+
+
+# -- JSON Lines: split after line feeds, the whole file surveyed once for its columns ----------
+
+
+def json_lines(count: int = 60) -> list[str]:
+    """Records whose keys come and go: a key first seen near the end, one null in one record and
+    an object in another, nested objects and arrays, a key that flattens onto another's name."""
+    lines = []
+    for i in range(count):
+        record: dict = {"id": str(i), "name": f"Nom {i} \u00e9\u00e8", "n": i * 1.5}
+        if i == count - 5:
+            record["late"] = {"x": 1, "y": [1, {"z": 2}]}
+        if i == 10:
+            record["account"] = None
+        if i == 40:
+            record["account"] = {"Id": "A1"}
+        if i == 30:
+            record["account.Id"] = "flat"
+        lines.append(json.dumps(record, ensure_ascii=False))
+    return lines
+
+
+def test_json_lines_split_into_parts_read_as_the_whole_file(tmp_path):
+    lines = json_lines()
+    lines[5:5] = ["", "   ", "not json", "[1, 2]", '{"id": "lone \\ud800 half"}', '{"id": 1, "id": 2}']
+    path = write(tmp_path, "\n".join(lines) + "\n", name="f.jsonl")
+    parts = check(path, 100)
+    assert len(parts) > 20
+    frame, rejects, report = read_parts(parts)
+    assert "late.y" in frame.columns and frame.columns[-3:].tolist() == ["_source", "_file", "_row"]
+    assert [(r.row, r.reason.split(":")[0]) for r in rejects] == [("8", "not valid JSON"),
+                                                                  ("9", "an array, not an object")]
+    assert report["skipped_blank"] == 2 and any("lone surrogate" in note for note in report["notes"])
+    for part in parts[1:]:  # every part starts on a line, after the lines before it
+        assert part.start > 0 and part.first_line == path.read_bytes()[:part.start].count(b"\n")
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\r", "\n\r\n"])
+def test_json_lines_with_other_line_ends_and_a_mark(tmp_path, ending):
+    text = "\ufeff" + ending.join(json_lines()) + ending
+    parts = check(write(tmp_path, text, name="f.jsonl"), 150)
+    # A lone carriage return ends a line but cannot start a part: split only after line feeds.
+    if ending == "\r":
+        assert len(parts) == 1
+    else:
+        assert len(parts) > 10
+    rows = read_parts(parts)[0]["_row"].tolist()
+    step = 2 if ending == "\n\r\n" else 1  # the blank line between records is a line
+    assert rows[:3] == [str(1 + step * i) for i in range(3)]
+
+
+def test_json_lines_mark_on_a_later_line_is_that_lines(tmp_path):
+    """U+FEFF starting a line that starts a part: the whole read rejects that line (the mark is
+    only dropped where the file starts), and so does the part."""
+    lines = json_lines(40)
+    lines[20] = "\ufeff" + lines[20]
+    parts = check(write(tmp_path, "\ufeff" + "\n".join(lines) + "\n", name="f.jsonl"), 80)
+    assert any(p.start > 0 and Path(p.source.location).read_bytes()[p.start:p.start + 3] == codecs.BOM_UTF8
+               for p in parts)
+    assert [r.row for r in read_parts(parts)[1]] == ["21"]
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+def test_json_lines_in_a_code_page_forced(tmp_path, encoding):
+    path = write(tmp_path, "\n".join(json_lines()) + "\n", encoding, name="f.jsonl")
+    parts = check(path, 120, encoding=encoding)
+    assert len(parts) > 10
+    assert set(read_parts(parts)[0]["name"].str[-2:]) == {"\u00e9\u00e8"}
+
+
+def test_json_lines_with_undecodable_bytes_reject_the_same_lines(tmp_path):
+    data = ("\n".join(json_lines()) + "\n").encode()
+    data = data.replace("\u00e9".encode(), b"\xe9", 3)  # cp1252 bytes in a UTF-8 file: three lines
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    parts = check(path, 100)
+    assert len(parts) > 10 and len(read_parts(parts)[1]) == 3
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_json_lines_in_wide_encodings_are_one_part(tmp_path, encoding):
+    path = write(tmp_path, "\n".join(json_lines()) + "\n", encoding, name="f.jsonl")
+    source = Source(location=str(path))
+    assert partitions(source, 50) == [Part(source)]
+    check(path, 50)
+
+
+def test_json_lines_parts_do_not_survey_or_guess_again(tmp_path, monkeypatch):
+    from crmmigrate.extract.json_records import JsonExtraction
+
+    path = write(tmp_path, "\n".join(json_lines()) + "\n", name="f.jsonl")
+    parts = partitions(Source(location=str(path)), 100)
+
+    def again(*args, **kwargs):
+        raise AssertionError("a part surveyed or guessed again")
+
+    monkeypatch.setattr(JsonExtraction, "_choose_encoding", again)
+    monkeypatch.setattr(JsonExtraction, "survey", again)
+    assert sum(len(open_part(pickle.loads(pickle.dumps(p))).read()) for p in parts) == 60
+
+
+def test_json_lines_parts_not_surveyed_are_refused_until_they_are(tmp_path):
+    from crmmigrate.extract.partitions import needs_survey, survey
+
+    path = write(tmp_path, "\n".join(json_lines()) + "\n", name="f.jsonl")
+    source = Source(location=str(path))
+    unsurveyed = partitions(source, 100, surveyed=False)
+    assert needs_survey(unsurveyed) and len(unsurveyed) > 10
+    with pytest.raises(ValueError, match="surveyed"):
+        open_part(unsurveyed[1])
+    assert survey(unsurveyed) == partitions(source, 100)
+    assert not needs_survey(partitions(Source(location=str(write(tmp_path, QUOTED))), 100, surveyed=False))
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.text(max_size=8),
+                    st.floats(allow_nan=False, allow_infinity=False))
+_records = st.recursive(st.dictionaries(st.sampled_from("abcAB."), _values, max_size=4),
+                        lambda inner: st.dictionaries(st.sampled_from("abc"), st.one_of(inner, st.lists(inner, max_size=2)),
+                                                      max_size=3), max_leaves=8)
+_lines = st.one_of(_records.map(lambda r: json.dumps(r, ensure_ascii=False)), st.sampled_from(
+    ["", " ", "{", "[]", "null", '{"a": NaN}', '{"a": "\\udc80"}', "\ufeff{}", '{"a": 1}  ']))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(_lines, max_size=30), endings=st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=1),
+       target=st.integers(1, 200), final=st.booleans(), mark=st.booleans())
+def test_json_lines_any_split_reads_as_the_whole(tmp_path, lines, endings, target, final, mark):
+    text = "".join(line + endings[i % len(endings)] for i, line in enumerate(lines))
+    if not final:
+        text = text.rstrip("\r\n")
+    path = tmp_path / "h.jsonl"
+    path.write_bytes((codecs.BOM_UTF8 if mark else b"") + text.encode("utf-8", "surrogatepass"))
+    check(path, target, format="jsonl")
 
 
 def test_combine_refuses_reports_of_different_reads():

@@ -44,10 +44,9 @@ from crmmigrate.dedupe.columns import Column
 from crmmigrate.dedupe.pairset import HeldPairs, PairSet
 from crmmigrate.dedupe.rules import MatchSpec
 from crmmigrate.engines import EngineOptions, PartRead
-from crmmigrate.engines.reading import PartsReading, queued_parts, read_part
+from crmmigrate.engines.reading import PartsReading, Queued, queued_parts, read_part
 from crmmigrate.engines.shuffle import ShuffledPairs
 from crmmigrate.errors import EXIT_LOST, CrmMigrateError
-from crmmigrate.extract.partitions import Part
 from crmmigrate.migration import PlannedSource
 from crmmigrate.progress import Progress, Tally
 from crmmigrate.validate import ValidationResult, validate
@@ -109,7 +108,7 @@ class ClusterEngine:
         # entity -> its cleaned records, a future per slice, in order
         self._cleaned: dict[str, list[tuple[Any, int]]] = {}
         # the source parts not yet sent (last to be sent first), and those sent and not taken
-        self._queue: list[tuple[ClusterReading, PlannedSource, Part, bool]] = []
+        self._queue: list[Queued[ClusterReading]] = []
         self._sent_parts = 0
 
     def _check_workers(self, seconds: float) -> None:
@@ -176,7 +175,8 @@ class ClusterEngine:
         waiting to be taken."""
         threads = sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values())
         while self._queue and self._sent_parts < AHEAD_PER_THREAD * max(threads, 1):
-            reading, source, part, first = self._queue.pop()
+            reading, source, asked, first = self._queue.pop()
+            part = asked()  # a JSON Lines file's parts wait for its survey here
             reading.futures.append(self.client.submit(read_part, source, part, first, pure=False))
             self._sent_parts += 1
 

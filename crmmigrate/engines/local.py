@@ -22,7 +22,7 @@ import pandas as pd
 from crmmigrate import parallel
 from crmmigrate.clean import CleanResult, CleaningRules, clean
 from crmmigrate.engines import EngineOptions, PartRead
-from crmmigrate.engines.reading import PartReader, PartsReading, queued_parts, read_part
+from crmmigrate.engines.reading import PartReader, PartsReading, Queued, queued_parts, read_part
 from crmmigrate.extract import ExtractReport, open_source
 from crmmigrate.extract.partitions import Part
 from crmmigrate.mapping.engine import MapReport
@@ -91,7 +91,7 @@ class LocalEngine:
         self.options = options or EngineOptions()
         self._held = contextlib.ExitStack()  # the pool of forked readers, while there is one
         self._pool: ProcessPoolExecutor | None = None
-        self._queue: list[tuple[ForkedReading, PlannedSource, Part, bool]] = []  # not yet sent, last first
+        self._queue: list[Queued[ForkedReading]] = []  # not yet sent, last first
         self._sent = 0  # parts sent and not yet taken
 
     def read(self, planned: list[PlannedSource], progress: Progress, scratch: Path | None = None
@@ -132,7 +132,8 @@ class LocalEngine:
     def _ahead(self) -> None:
         assert self._pool is not None
         while self._queue and self._sent < self._ahead_by:
-            reading, source, part, first = self._queue.pop()
+            reading, source, asked, first = self._queue.pop()
+            part = asked()  # a JSON Lines file's parts wait for its survey here
             reading.futures.append(self._pool.submit(_read_forked, source, part, first, self._chunks))
             self._sent += 1
 

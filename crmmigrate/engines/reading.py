@@ -5,15 +5,17 @@ up their figures to the whole source's."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import TypeVar
 
 import pandas as pd
 
 from crmmigrate.engines import PartRead
 from crmmigrate.extract import Extraction, ExtractReport, Reject
-from crmmigrate.extract.partitions import Part, open_part, partitions
+from crmmigrate.extract.partitions import Part, needs_survey, open_part, partitions, survey
 from crmmigrate.load.schema import too_long_id_reason, too_long_ids
 from crmmigrate.mapping.engine import Mapper, MapReport
 from crmmigrate.migration import PlannedSource
@@ -126,18 +128,52 @@ def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 R = TypeVar("R", bound=PartsReading)
+# A part to be read, once asked for: a JSON Lines file's parts wait for the file's survey.
+Queued = tuple[R, PlannedSource, Callable[[], Part], bool]
 
 
 def queued_parts(planned: list[PlannedSource], part_bytes: int, reading: Callable[[PlannedSource, int], R]
-                 ) -> tuple[list[R], list[tuple[R, PlannedSource, Part, bool]]]:
+                 ) -> tuple[list[R], list[Queued]]:
     """Every source split into parts of about `part_bytes` (`partitions`) and its reading made
     (`reading(source, parts)`); with them, every part to be read as (its source's reading, the
-    source, the part, whether it is the source's first), the last first: a queue popped from
-    the end sends the first part first."""
+    source, the part when asked for, whether it is the source's first), the last first: a queue
+    popped from the end sends the first part first. A JSON Lines file in parts is surveyed for
+    its columns in a thread of its own (`Surveying`), while the sources before it are read."""
     readings, queue = [], []
     for source in planned:
-        parts = partitions(source.source, part_bytes)
+        parts = partitions(source.source, part_bytes, surveyed=False)
         readings.append(reading(source, len(parts)))
-        queue += [(readings[-1], source, part, number == 0) for number, part in enumerate(parts)]
+        if needs_survey(parts):
+            surveying = Surveying(parts)
+            queue += [(readings[-1], source, _asked(surveying, number), number == 0) for number in range(len(parts))]
+        else:
+            queue += [(readings[-1], source, _given(part), number == 0) for number, part in enumerate(parts)]
     queue.reverse()
     return readings, queue
+
+
+class Surveying:
+    """A JSON Lines file's parts, surveyed (`survey`: the whole file read once for its keys) by
+    a thread of the run's own; `part(number)` waits for the survey, and raises its error. The
+    thread is a daemon: a run that stops meanwhile does not wait for it."""
+
+    def __init__(self, parts: list[Part]) -> None:
+        self._parts: Future[list[Part]] = Future()
+        threading.Thread(target=self._survey, args=(parts,), name="crmmigrate-survey", daemon=True).start()
+
+    def _survey(self, parts: list[Part]) -> None:
+        try:
+            self._parts.set_result(survey(parts))
+        except BaseException as exc:  # noqa: BLE001 - told to whoever asks for a part
+            self._parts.set_exception(exc)
+
+    def part(self, number: int) -> Part:
+        return self._parts.result()[number]
+
+
+def _asked(surveying: Surveying, number: int) -> Callable[[], Part]:
+    return lambda: surveying.part(number)
+
+
+def _given(part: Part) -> Callable[[], Part]:
+    return lambda: part

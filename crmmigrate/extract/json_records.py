@@ -2,8 +2,16 @@
 
 Nested objects become dotted columns ("address.city"); arrays inside a record stay JSON text.
 The output needs a fixed set of columns before its first chunk, and a later record may add a
-key, so the file is streamed twice: once for the union of the keys, once for the values.
-Memory stays bounded by the largest record, never the file.
+key, so the file is streamed twice: once for the union of the keys (`survey`), once for the
+values. Memory stays bounded by the largest record, never the file.
+
+A JSON Lines file, or a JSON array of records, may be read in parts
+(crmmigrate.extract.partitions): the bytes `start` to `end`, which begin after `first_line`
+lines (and, in an array, `first_record` records), read with the whole file's survey
+(`Surveyed`: its encoding, keys, columns and notes) forced, so that the parts' frames, rejects
+and reports add up to the whole read's. A part of an array is read as an array of its own: an
+opening bracket before a part that starts after a comma, a closing one after a part that ends
+before one.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,7 +38,7 @@ from crmmigrate.errors import (
     MalformedInput,
     UndecodableInput,
 )
-from crmmigrate.extract.base import Extraction, Source, cell_to_str, shorten, unique_columns
+from crmmigrate.extract.base import Extraction, ExtractReport, Source, cell_to_str, shorten, unique_columns
 from crmmigrate.extract.encoding import bom_codec, forced_codec
 
 _FEED_CHARS = 64 << 10
@@ -57,10 +66,22 @@ _ESCAPE = re.compile(
 )
 
 
-class JsonExtraction(Extraction):
-    """Reads a JSON array of records, or JSON Lines."""
+@dataclass(frozen=True)
+class Surveyed:
+    """What the first pass over a JSON file decides: the codec its text is read in, the keys
+    of its records in first-seen order, and the report's choices (columns, encoding, notes)."""
 
-    def __init__(self, source: Source, *, lines: bool) -> None:
+    encoding: str
+    keys: tuple[str, ...]
+    report: ExtractReport
+
+
+class JsonExtraction(Extraction):
+    """Reads a JSON array of records, or JSON Lines (the whole file, or with `surveyed` the
+    part of it from byte `start` to `end`, after `first_line` lines)."""
+
+    def __init__(self, source: Source, *, lines: bool, surveyed: Surveyed | None = None,
+                 start: int = 0, end: int | None = None, first_line: int = 0, first_record: int = 0) -> None:
         self.path = Path(source.location)
         super().__init__(
             source,
@@ -77,8 +98,18 @@ class JsonExtraction(Extraction):
                 file=self.report.file,
                 hint="Drop --records, or force --format json if the file is one JSON document.",
             )
-        self.encoding = self._choose_encoding()
-        self._prefix = None if lines else self._records_prefix()
+        self.surveyed = surveyed
+        self.start, self.end, self.first_line, self.first_record = start, end, first_line, first_record
+        if surveyed is None:
+            self.encoding = self._choose_encoding()
+            self._prefix = None if lines else self._records_prefix()
+        else:
+            self.report = replace(surveyed.report, columns=list(surveyed.report.columns),
+                                  notes=list(surveyed.report.notes))
+            # A mark is dropped where the file starts; one at the start of a later line is that
+            # line's, as the whole read (which decodes past it) sees it.
+            self.encoding = "utf-8" if start and surveyed.encoding == "utf-8-sig" else surveyed.encoding
+            self._prefix = None if lines else "item"  # only an array of records is read in parts
 
     # -- encoding -----------------------------------------------------------------------
 
@@ -112,6 +143,13 @@ class JsonExtraction(Extraction):
     @contextmanager
     def _text(self) -> Iterator[TextIO]:
         with self.path.open("rb") as raw:
+            if self.start or self.end is not None:  # a part: its bytes alone (a part is bounded)
+                raw.seek(self.start)
+                held = raw.read() if self.end is None else raw.read(self.end - self.start)
+                if not self.lines:  # the array's records in this part, as an array of their own
+                    held = (b"[" if self.start else b"") + held + (b"]" if self.end is not None else b"")
+                yield io.TextIOWrapper(io.BytesIO(held), encoding=self.encoding, errors="surrogateescape")
+                return
             yield io.TextIOWrapper(raw, encoding=self.encoding, errors="surrogateescape")
 
     def _undecodable(self, line: int) -> UndecodableInput:
@@ -135,7 +173,7 @@ class JsonExtraction(Extraction):
         found = ijson.sendable_list()
         parser = make_parser(found)
         guard = _JsonGuard()
-        line = 1  # where the next piece starts
+        line = self.first_line + 1  # where the next piece starts
         seen = ends_line = False
         with self._text() as text:
             read = text.readline if by_line else text.read
@@ -277,7 +315,7 @@ class JsonExtraction(Extraction):
         return keys, arrays
 
     def _array_records(self, *, check: bool) -> Iterator[tuple[str, Any]]:
-        number = 0
+        number = self.first_record
         make = functools.partial(ijson.items_coro, prefix=self._prefix, use_float=False)
         for record in self._feed(make):
             number += 1
@@ -311,7 +349,7 @@ class JsonExtraction(Extraction):
         are counted and every other line is rejected with its reason."""
         self._lone_surrogates = 0
         with self._text() as text:
-            number = 0
+            number = self.first_line
             while True:
                 try:
                     line = text.readline()
@@ -374,7 +412,9 @@ class JsonExtraction(Extraction):
             return self._line_records(count=count)
         return self._array_records(check=not count)
 
-    def _chunks(self) -> Iterator[pd.DataFrame]:
+    def survey(self) -> Surveyed:
+        """The first pass: every record's keys, the columns they become, and the notes on the
+        whole file (renamed keys, lone surrogate escapes), put in the report."""
         found: dict[str, None] = {}
         objects: set[str] = set()
         valued: set[str] = set()
@@ -389,6 +429,18 @@ class JsonExtraction(Extraction):
         )
         self.report.columns = columns
         self.report.notes.extend(notes)
+        if self._lone_surrogates:  # the values pass goes over the same strings
+            self.report.notes.append(
+                f"{self._lone_surrogates} string(s) hold a lone surrogate escape such as "
+                "\\ud800, which is half of a character and no character on its own; kept as "
+                "the six characters written, not changed to '?'."
+            )
+        return Surveyed(self.encoding, tuple(keys), replace(self.report, rows=0, columns=list(columns),
+                                                            notes=list(self.report.notes)))
+
+    def _chunks(self) -> Iterator[pd.DataFrame]:
+        keys = list((self.surveyed or self.survey()).keys)
+        columns = self.report.columns
         rows: list[list[str | None]] = []
         locators: list[str] = []
         for locator, record in self._records(count=True):
@@ -402,12 +454,6 @@ class JsonExtraction(Extraction):
             if len(rows) >= self.source.chunk_rows:
                 yield self.frame(columns, rows, locators)
                 rows, locators = [], []
-        if self._lone_surrogates:
-            self.report.notes.append(
-                f"{self._lone_surrogates} string(s) hold a lone surrogate escape such as "
-                "\\ud800, which is half of a character and no character on its own; kept as "
-                "the six characters written, not changed to '?'."
-            )
         if rows or self.report.rows == 0:
             yield self.frame(columns, rows, locators)
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from crmmigrate.extract import detect_format, open_source
 from crmmigrate.extract.base import Extraction, Source
 from crmmigrate.extract.delimited import FIELD_LIMIT, RUNAWAY_LINES, Decided, DelimitedExtraction
+from crmmigrate.extract.json_records import JsonExtraction, Surveyed
 from crmmigrate.extract.sql import KeyRange, SqlExtraction
 from crmmigrate.extract.staged import StagedExtraction
 from crmmigrate.passwords import mask_text
@@ -56,9 +57,10 @@ _QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")
 
 @dataclass(frozen=True)
 class Part:
-    """One part of a source: bytes `start` to `end` (None: to the end) of a delimited file,
-    which hold whole records and begin after `first_line` physical lines, read with the
-    choices `decided` forced; or the rows of a table in the range `keys` of its primary key;
+    """One part of a source: bytes `start` to `end` (None: to the end) of a delimited file or
+    a JSON Lines file, which hold whole records and begin after `first_line` physical lines,
+    read with the choices `decided` forced (for JSON Lines, its survey; `Unsurveyed` until it
+    is made); or the rows of a table in the range `keys` of its primary key;
     or the `row_groups` of a Parquet file. With none of those, the whole source, read as
     open_source reads it. Its repr masks the password of a database URL."""
 
@@ -68,20 +70,33 @@ class Part:
     start: int = 0
     end: int | None = None
     first_line: int = 0
-    decided: Decided | None = None
+    decided: Decided | Surveyed | Unsurveyed | None = None
     keys: KeyRange | None = None
     row_groups: range | None = None
+    first_record: int = 0  # a part of a JSON array: the records before it
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
         return mask_text(f"Part({shown})", self.source.location)
 
 
-def partitions(source: Source, target_bytes: int) -> list[Part]:
-    """The parts to read `source` in, each about `target_bytes` long where it can be split."""
+@dataclass(frozen=True)
+class Unsurveyed:
+    """A part of a JSON Lines file (`lines`) or a JSON array whose file is not surveyed yet."""
+
+    lines: bool
+
+
+def partitions(source: Source, target_bytes: int, *, surveyed: bool = True) -> list[Part]:
+    """The parts to read `source` in, each about `target_bytes` long where it can be split.
+    With `surveyed=False`, the parts of a JSON Lines file are `Unsurveyed` (`needs_survey`):
+    `survey` them before they are read."""
     if target_bytes < 1:
         raise ValueError(f"target_bytes must be 1 or more, not {target_bytes}")
     kind = detect_format(source)
+    if kind in ("jsonl", "json"):
+        parts = _json_parts(source, target_bytes, lines=kind == "jsonl")
+        return survey(parts) if surveyed else parts
     if kind not in ("csv", "sql", "parquet"):
         return [Part(source)]
     extraction = open_source(source)
@@ -102,8 +117,28 @@ def partitions(source: Source, target_bytes: int) -> list[Part]:
     ]
 
 
+def needs_survey(parts: list[Part]) -> bool:
+    return any(isinstance(part.decided, Unsurveyed) for part in parts)
+
+
+def survey(parts: list[Part]) -> list[Part]:
+    """A JSON Lines file's parts with its survey (its keys, columns and notes), made by one
+    pass over the whole file; other parts as they are."""
+    if not needs_survey(parts):
+        return parts
+    lines = parts[0].decided.lines  # type: ignore[union-attr]
+    surveyed = JsonExtraction(parts[0].source, lines=lines).survey()
+    return [replace(part, decided=surveyed) for part in parts]
+
+
 def open_part(part: Part) -> Extraction:
     """The extraction of one part: its chunks(), report and rejects are that part's share."""
+    if isinstance(part.decided, Unsurveyed):
+        raise ValueError("a part of a JSON Lines file is read once the file is surveyed (survey())")
+    if isinstance(part.decided, Surveyed):
+        return JsonExtraction(part.source, lines=part.decided.report.format == "jsonl", surveyed=part.decided,
+                              start=part.start, end=part.end, first_line=part.first_line,
+                              first_record=part.first_record)
     if part.keys is not None:
         return SqlExtraction(part.source, keys=part.keys)
     if part.row_groups is not None:
@@ -114,6 +149,131 @@ def open_part(part: Part) -> Extraction:
         part.source, decided=part.decided, start=part.start, end=part.end,
         first_line=part.first_line,
     )
+
+
+def _json_parts(source: Source, target_bytes: int, *, lines: bool) -> list[Part]:
+    """A JSON Lines file's parts, each starting after a line feed, or a JSON array's, each
+    starting after a comma between records; about `target_bytes` apart. One part when the file
+    is no bigger, an array is not the whole document, or its encoding cannot be split."""
+    extraction = open_source(source)  # the encoding chosen, or refused, as the whole read does
+    assert isinstance(extraction, JsonExtraction)
+    path, encoding = extraction.path, extraction.encoding
+    size = path.stat().st_size
+    codec = codecs.lookup(encoding).name
+    if size <= target_bytes or not (codec in ("utf-8", "utf-8-sig") or _single_byte(codec)):
+        return [Part(source)]
+    if lines:
+        starts = [(0, 0, 0), *((offset, before, 0) for offset, before in _line_starts(path, size, target_bytes))]
+    elif extraction._prefix == "item":
+        starts = [(0, 0, 0), *_record_starts(path, size, target_bytes)]
+    else:
+        return [Part(source)]
+    if len(starts) == 1:
+        return [Part(source)]
+    # A part of an array ends before the comma after its last record.
+    ends = [offset - (0 if lines else 1) for offset, _, _ in starts[1:]] + [None]
+    return [
+        Part(source, index, len(starts), start, end, first_line, Unsurveyed(lines), first_record=records)
+        for index, ((start, first_line, records), end) in enumerate(zip(starts, ends, strict=True))
+    ]
+
+
+_COMMA, _BACKSLASH = ord(","), ord("\\")
+# +1 for [ and {, -1 for ] and }, 0 for a comma: the bytes that give a JSON text its shape.
+_SHAPE = np.zeros(256, dtype=bool)
+_SHAPE[[ord("["), ord("{"), ord("]"), ord("}"), _COMMA]] = True
+_STEPS = np.zeros(256, dtype=np.int64)
+_STEPS[[ord("["), ord("{")]] = 1
+_STEPS[[ord("]"), ord("}")]] = -1
+
+
+def _record_starts(path: Path, size: int, target_bytes: int) -> list[tuple[int, int, int]]:
+    """(byte offset, lines before it, records before it) of the records to start parts at: the
+    first record after a comma between the top-level array's records `target_bytes` or more past
+    the last part's start. Strings are found by their quotes, less those a backslash escapes
+    (a run of an odd number of backslashes before them), as in any JSON text."""
+    points: list[tuple[int, int, int]] = []
+    aim = target_bytes
+    lines = commas = depth = 0  # before the block
+    in_string = False
+    escapes = False  # the block before ended in a backslash that escapes this block's first byte
+    with path.open("rb") as f:
+        for block in _blocks(f, 0, size):
+            data = block.window[block.low - block.first:block.high - block.first]
+            escaped = _escaped(data, escapes)
+            escapes = _escapes_next(data, escapes)
+            quotes = np.flatnonzero(data == _QUOTE)
+            quotes = quotes[~escaped[quotes]] if quotes.size else quotes
+            shape = np.flatnonzero(_SHAPE[data])
+            outside = (int(in_string) + np.searchsorted(quotes, shape)) % 2 == 0
+            shape = shape[outside]
+            depths = depth + np.cumsum(_STEPS[data[shape]])
+            between = shape[(data[shape] == _COMMA) & (depths == 1)] + block.low  # commas between records
+            newlines = block.find(_LF)
+            returns = block.find(_CR)
+            lone = returns[(block.after(returns) != _LF) | (returns == size - 1)]
+            starts = between + 1
+            while (i := int(np.searchsorted(starts, aim))) < starts.size:
+                start = int(starts[i])
+                before = lines + int(np.searchsorted(newlines, start)) + int(np.searchsorted(lone, start))
+                points.append((start, before, commas + i + 1))
+                aim = start + target_bytes
+            commas += between.size
+            lines += newlines.size + lone.size
+            depth = int(depths[-1]) if depths.size else depth
+            in_string = (int(in_string) + quotes.size) % 2 == 1
+    return points
+
+
+def _escaped(data: np.ndarray, escapes: bool) -> np.ndarray:
+    """Per byte, whether a backslash escapes it: an odd run of them just before it (`escapes`:
+    the run before this block's first byte, from the block before, is odd)."""
+    escaped = np.zeros(data.size, dtype=bool)
+    slashes = np.flatnonzero(data == _BACKSLASH)
+    if escapes and data.size:
+        if not slashes.size or slashes[0] != 0:
+            escaped[0] = True
+    if not slashes.size:
+        return escaped
+    breaks = np.flatnonzero(np.diff(slashes) != 1)
+    firsts = slashes[np.concatenate(([0], breaks + 1))]
+    lasts = slashes[np.concatenate((breaks, [slashes.size - 1]))]
+    lengths = lasts - firsts + 1 + ((firsts == 0) & escapes)
+    after = lasts + 1
+    hit = (lengths % 2 == 1) & (after < data.size)
+    escaped[after[hit]] = True
+    return escaped
+
+
+def _escapes_next(data: np.ndarray, escapes: bool) -> bool:
+    """Whether the block's last bytes are an odd run of backslashes (with the run it continues)."""
+    if not data.size or data[-1] != _BACKSLASH:
+        return False
+    others = np.flatnonzero(data != _BACKSLASH)
+    run = data.size - (int(others[-1]) + 1 if others.size else 0)
+    return (run + (escapes and not others.size)) % 2 == 1
+
+
+def _line_starts(path: Path, size: int, target_bytes: int) -> list[tuple[int, int]]:
+    """(byte offset, lines before it) of the line starts to begin parts at, each the first
+    after a line feed `target_bytes` or more past the last part's start. Lines are counted as
+    Python's text mode reads them: a lone carriage return ends one too."""
+    points: list[tuple[int, int]] = []
+    aim = target_bytes
+    lines = 0  # before the block
+    with path.open("rb") as f:
+        for block in _blocks(f, 0, size):
+            newlines = block.find(_LF)
+            returns = block.find(_CR)
+            lone = returns[(block.after(returns) != _LF) | (returns == size - 1)]
+            ended = lines + np.arange(1, newlines.size + 1) + np.searchsorted(lone, newlines)
+            usable = newlines + 1 < size
+            candidates, candidates_lines = newlines[usable] + 1, ended[usable]
+            while (i := int(np.searchsorted(candidates, aim))) < candidates.size:
+                points.append((int(candidates[i]), int(candidates_lines[i])))
+                aim = int(candidates[i]) + target_bytes
+            lines += newlines.size + lone.size
+    return points
 
 
 def _row_groups(metadata: pq.FileMetaData, target_bytes: int) -> list[range]:
