@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from crmmigrate.errors import BadUsage, EmptyInput, MalformedInput, UndecodableInput
 from crmmigrate.extract import Source, open_source
@@ -311,3 +314,41 @@ def test_a_json_line_cut_short_is_rejected_at_its_own_last_column(tmp_path: Path
         ("2", "not valid JSON: Unterminated string starting at column 19"),
         ("3", "not valid JSON: Expecting ',' delimiter at column 9"),
     ]
+
+
+# -- the shortcuts for records of one shape: the same columns and values as walking every record --
+
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.sampled_from(["", " ", "x", "0"]),
+                  st.floats(allow_nan=False, allow_infinity=False), st.just([]), st.just({}), st.just([1, "a"]))
+_record = st.dictionaries(st.sampled_from(["a", "b", "c", "a.b", "d"]),
+                          st.one_of(_leaf, st.dictionaries(st.sampled_from(["b", "e"]), _leaf, max_size=2)),
+                          max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(records=st.lists(_record, max_size=12), repeat=st.integers(1, 3))
+# A key null, then an object, then a value, in records of one shape: a column after all.
+@example(records=[{"a": None}, {"a": {"b": 1}}, {"a": "x"}], repeat=1)
+def test_records_of_a_known_shape_read_as_every_record_walked(records, repeat) -> None:
+    """The survey skips a record of a shape it has settled, and a record of text and nulls (or
+    of no object or array) is taken key by key: the columns and values of walking them all."""
+    from crmmigrate.extract import json_records
+
+    records = records * repeat  # shapes seen again, with other values between
+    found: dict[str, None] = {}
+    objects: set[str] = set()
+    valued: set[str] = set()
+    for record in records:
+        json_records._collect_keys(record, "", found, objects, valued)
+    keys = [k for k in found if k not in objects or k in valued]
+    walked = []
+    for record in records:
+        flat: dict[str, str | None] = {}
+        json_records._flatten(record, "", flat)
+        walked.append([flat.get(key) for key in keys])
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "r.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records) or "\n", encoding="utf-8")
+        extraction = open_source(Source(location=str(path)))
+        assert list(extraction.survey().keys) == keys
+    assert [json_records._row(record, keys) for record in records] == walked

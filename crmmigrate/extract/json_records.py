@@ -418,9 +418,17 @@ class JsonExtraction(Extraction):
         found: dict[str, None] = {}
         objects: set[str] = set()
         valued: set[str] = set()
+        # The keys, in order, of records without an object inside whose every key has had a
+        # value: another such record teaches nothing, and is not walked (most of a file's are).
+        known: set[tuple[str, ...]] = set()
         for _, record in self._records(count=False):
             if isinstance(record, dict):
+                shape = tuple(record)
+                if shape in known and dict not in set(map(type, record.values())):
+                    continue
                 _collect_keys(record, "", found, objects, valued)
+                if dict not in set(map(type, record.values())) and valued.issuperset(shape):
+                    known.add(shape)
         # {"Account": null} beside {"Account": {"Id": ...}} means no account: its dotted
         # columns are empty, it is not a column of its own.
         keys = [k for k in found if k not in objects or k in valued]
@@ -447,9 +455,7 @@ class JsonExtraction(Extraction):
             if not isinstance(record, dict):
                 self.reject(locator, f"{_kind(record)}, not an object", _compact(record))
                 continue
-            values: dict[str, str | None] = {}
-            _flatten(record, "", values)
-            rows.append([values.get(key) for key in keys])
+            rows.append(_row(record, keys))
             locators.append(locator)
             if len(rows) >= self.source.chunk_rows:
                 yield self.frame(columns, rows, locators)
@@ -535,6 +541,24 @@ def _collect_keys(
             keys.setdefault(name, None)
             if value is not None:
                 valued.add(name)
+
+
+_TEXT = frozenset((str, type(None)))
+_NESTED = frozenset((dict, list))
+
+
+def _row(record: dict[str, Any], keys: list[str]) -> list[str | None]:
+    """A record's values in the order of `keys` (dotted for nested objects), as text. A record
+    of text and nulls only, or of no object or array, is taken key by key; others flattened."""
+    kinds = set(map(type, record.values()))
+    get = record.get
+    if kinds <= _TEXT:
+        return [get(key) or None for key in keys]  # "" is no value, as cell_to_str says
+    if not kinds & _NESTED:
+        return [cell_to_str(get(key)) for key in keys]
+    values: dict[str, str | None] = {}
+    _flatten(record, "", values)
+    return [values.get(key) for key in keys]
 
 
 def _flatten(record: dict[str, Any], prefix: str, values: dict[str, str | None]) -> None:
