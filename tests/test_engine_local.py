@@ -7,6 +7,7 @@ a clear error, not a hang."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -45,6 +46,20 @@ def apart(monkeypatch) -> None:
     processes, however small."""
     monkeypatch.setattr(local, "APART_BYTES", 0)
     monkeypatch.setattr(parallel, "APART_ROWS", 0)
+
+
+def parts_counted(monkeypatch) -> dict[str, int]:
+    """Each source file's name and the parts the run splits it into, as it splits it."""
+    split: dict[str, int] = {}
+    local_partitions = reading.partitions
+
+    def partitions(source, target_bytes, **options):
+        found = local_partitions(source, target_bytes, **options)
+        split[Path(source.location).name] = len(found)
+        return found
+
+    monkeypatch.setattr(reading, "partitions", partitions)
+    return split
 
 
 def test_only_sources_of_apart_bytes_or_more_are_read_apart(tmp_path: Path, monkeypatch) -> None:
@@ -91,19 +106,35 @@ def test_a_generated_set_read_apart_runs_as_read_here(tmp_path: Path, monkeypatc
     here(monkeypatch)
     in_process = run(configure(config, name="here", engine=None))
     apart(monkeypatch)
-    split: dict[str, int] = {}
-    local_partitions = reading.partitions
-
-    def partitions(source, target_bytes, **options):
-        found = local_partitions(source, target_bytes, **options)
-        split[Path(source.location).name] = len(found)
-        return found
-
-    monkeypatch.setattr(reading, "partitions", partitions)
+    split = parts_counted(monkeypatch)
     forked = run(configure(config, name="forked", engine="engine: {name: local, part_bytes: 100000}"))
     assert sum(line.extracted for line in forked.ledger) > 3 * 8_000
     assert split["cases.jsonl"] > 3 and split["leads.xlsx"] == 1  # JSON Lines in parts, a sheet whole
     assert_same_run(in_process, forked)
+
+
+@needs_fork
+def test_cases_as_one_json_array_read_apart_run_as_read_here(tmp_path: Path, monkeypatch) -> None:
+    """The generated cases written as one JSON array of records (a key of theirs first seen in
+    the last record): read in parts by the forked readers, the run is the run reading it here."""
+    make_legacy_set(tmp_path, contacts=3_000, seed=9)
+    lines = [json.loads(line) for line in (tmp_path / "cases.jsonl").read_text(encoding="utf-8").splitlines()]
+    lines[-1]["Escalation"] = {"Team": "tier 3"}
+    (tmp_path / "cases.json").write_text(json.dumps(lines, ensure_ascii=False, indent=1), encoding="utf-8")
+    (tmp_path / "cases.jsonl").unlink()
+    mapping = tmp_path / "mappings" / "cases.yaml"
+    mapping.write_text(mapping.read_text().replace("format: jsonl", "format: json"))
+    config = tmp_path / "migration.yaml"
+    config.write_text(config.read_text().replace("cases.jsonl", "cases.json"))
+    here(monkeypatch)
+    in_process = run(configure(config, name="here", engine=None))
+    apart(monkeypatch)
+    split = parts_counted(monkeypatch)
+    forked = run(configure(config, name="forked", engine="engine: {name: local, part_bytes: 30000}"))
+    assert split["cases.json"] > 3
+    assert_same_run(in_process, forked)
+    staged = pd.read_parquet(next((forked.run_dir / "extracted").glob("cases*.parquet")))
+    assert staged["Escalation.Team"].dropna().tolist() == ["tier 3"]
 
 
 @needs_fork
