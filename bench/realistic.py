@@ -405,7 +405,7 @@ def _clusters(rng: np.random.Generator, originals: int, copies: int) -> tuple[np
     """Which record each of `copies` copies is of: 85% of them copy a distinct original, the
     others copy one of those copies (clusters of three and more, drifting further). Returns the
     copied row (in originals + copies numbering) and the original (cluster) of each copy."""
-    first = min(originals, int(copies * 0.85))
+    first = min(originals, max(1, int(copies * 0.85)))
     source = np.empty(copies, dtype=np.int64)
     source[:first] = rng.choice(originals, first, replace=False)
     root = source.copy()
@@ -515,7 +515,7 @@ def _accounts(rng: np.random.Generator, companies: pd.DataFrame, sizes: np.ndarr
     # Copies: companies with more contacts were entered more often.
     copies = max(1, round(n * 0.05 / 0.95))
     weight = np.log1p(sizes).astype(float)
-    first = min(n, int(copies * 0.85))
+    first = min(n, max(1, int(copies * 0.85)))  # one copy: of one original (int(0.85) is none)
     chosen = rng.choice(n, first, replace=False, p=weight / weight.sum())
     source, root = _clusters(rng, first, copies)
     source = np.where(source < first, chosen[np.minimum(source, first - 1)], n + source - first)
@@ -684,7 +684,7 @@ def _contact_copies(rng: np.random.Generator, frame: pd.DataFrame, copies: int, 
     source, root = _clusters(rng, people, copies)
     nick = _nicknames()
     made = frame
-    first_batch = min(people, int(copies * 0.85))
+    first_batch = min(people, max(1, int(copies * 0.85)))  # as _clusters batches them
     for start in range(0, copies, max(1, first_batch)):
         stop = min(copies, start + first_batch)
         copy = made.iloc[source[start:stop]].copy().reset_index(drop=True)
