@@ -4,8 +4,9 @@ scheduler at an address, which Kubernetes, YARN or an HPC queue may have started
 
 - **read and map**: every source in parts (`crmmigrate.extract.partitions`: a delimited file by
   byte ranges, split only at line starts outside quotes; a SQL table by ranges of its key;
-  Parquet by row groups; an Excel sheet, JSON or a query as one part), each part read and
-  mapped on a worker. The run takes the parts in order, stages
+  Parquet by row groups; JSON Lines after line feeds and a JSON array between its records,
+  with the columns of one survey of the whole file; an Excel sheet or a query as one part),
+  each part read and mapped on a worker. The run takes the parts in order, stages
   them, and adds up their figures (the mapping report through `Mapper.absorb`), so they are
   the figures of the whole.
 - **clean**: each entity's mapped records, still on the workers that mapped them, cut into

@@ -26,8 +26,21 @@ reads `key > after AND key <= through` in that order (SqlExtraction.key_ranges),
 their `_row` labels (the key) are the whole read's. N is the rows of `target_bytes` as text, by
 the width of the first rows. A query, a table without such a key, or one the database cannot
 number is one part. A Parquet file is split into parts of whole row groups, about `target_bytes`
-each (uncompressed, as the file's metadata gives them); its `_row` is stored in it. Excel and
-JSON are one part: the whole source.
+each (uncompressed, as the file's metadata gives them); its `_row` is stored in it.
+
+A JSON Lines file is split after any line feed: the whole read takes it a line at a time (a
+line feed, a carriage return and line feed, or a lone carriage return ending one), and a line
+feed byte is never part of another character in UTF-8 or a one-byte code page (a file in any
+other encoding is one part). A JSON array of records (the whole document an array) is split
+after the commas between its records, found by scanning the bytes for strings (quotes, less
+those an odd run of backslashes escapes) and brackets; each part is read as an array of its
+own, its records numbered on from the records before it. The scan trusts the file to be JSON:
+the survey below parses the whole of it before any part is read, and a file that is not stops
+there with the whole read's error. A record's keys may first appear near the end, so every
+part is read with the columns of one survey of the whole file (`survey`,
+JsonExtraction.survey); `partitions(..., surveyed=False)` leaves that to the caller, who may
+make it while other parts are read. An array inside an object (`--records`) and an Excel
+sheet are one part: the whole source.
 """
 
 from __future__ import annotations
