@@ -275,6 +275,18 @@ def test_a_reading_process_killed_is_a_clear_error(tmp_path: Path, monkeypatch) 
     assert isinstance(caught.value, CrmMigrateError) and caught.value.exit_code == EXIT_LOST == 4
 
 
+@needs_fork
+def test_a_process_surveying_json_lines_killed_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    make_legacy_set(tmp_path, contacts=1_000, seed=5)
+    apart(monkeypatch)
+    monkeypatch.setattr(reading, "part_keys", _killed)
+    with pytest.raises(parallel.ProcessLost) as caught:
+        run(configure(tmp_path / "migration.yaml", name="killed", engine="engine: {name: local, part_bytes: 20000}"))
+    assert "ended without an answer (killed, or out of memory), while" in str(caught.value)
+    assert "cases.jsonl was surveyed for its columns" in str(caught.value)
+    assert caught.value.exit_code == EXIT_LOST
+
+
 # The run as a terminal starts it: Ctrl-C raises KeyboardInterrupt (a test runner started in the
 # background of a shell ignores SIGINT, and its children inherit that).
 RUN_APART = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "

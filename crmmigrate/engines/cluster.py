@@ -167,7 +167,9 @@ class ClusterEngine:
         on another machine)."""
         self._mapped = {}
         readings, self._queue = queued_parts(planned, self.options.part_bytes,
-                                             lambda source, parts: ClusterReading(self, source, parts))
+                                             lambda source, parts: ClusterReading(self, source, parts),
+                                             submit=lambda function, *args: self.client.submit(function, *args,
+                                                                                               pure=False))
         self._ahead()
         return readings
 

@@ -74,12 +74,7 @@ class ForkedReading(PartsReading):
             self.futures[number] = None  # the part is the run's now
             self.engine._taken()  # the next part sent: to a pool another part may have broken
         except BrokenProcessPool:
-            raise parallel.ProcessLost(
-                f"a process reading the sources ended without an answer (killed, or out of memory), while "
-                f"part {number + 1} of {self.count} of {self.planned.shown_location} was read.",
-                hint="A process killed again and again is often out of memory: make the parts smaller "
-                "(`engine: {name: local, part_bytes: N}`; 64 MiB by default), and run again.",
-            ) from None
+            raise _reader_lost(f"part {number + 1} of {self.count} of {self.planned.shown_location} was read") from None
         return part
 
 
@@ -116,7 +111,8 @@ class LocalEngine:
         # CSV alone, in parts of 64 MiB, would be read by one process while the others wait).
         size = min(self.options.part_bytes,
                    max(MIN_PART_BYTES, sum(_file_bytes(p) for p in planned) // self._ahead_by))
-        readings, self._queue = queued_parts(planned, size, lambda source, parts: ForkedReading(self, source, parts))
+        readings, self._queue = queued_parts(planned, size, lambda source, parts: ForkedReading(self, source, parts),
+                                             submit=self._pool.submit)
         self._ahead()
         return readings
 
@@ -133,7 +129,10 @@ class LocalEngine:
         assert self._pool is not None
         while self._queue and self._sent < self._ahead_by:
             reading, source, asked, first = self._queue.pop()
-            part = asked()  # a JSON Lines file's parts wait for its survey here
+            try:
+                part = asked()  # a JSON file's parts wait for its survey here
+            except BrokenProcessPool:
+                raise _reader_lost(f"{source.shown_location} was surveyed for its columns") from None
             reading.futures.append(self._pool.submit(_read_forked, source, part, first, self._chunks))
             self._sent += 1
 
@@ -191,6 +190,14 @@ class LocalEngine:
 
     def close(self) -> None:
         self._shut()
+
+
+def _reader_lost(doing: str) -> parallel.ProcessLost:
+    return parallel.ProcessLost(
+        f"a process reading the sources ended without an answer (killed, or out of memory), while {doing}.",
+        hint="A process killed again and again is often out of memory: make the parts smaller "
+        "(`engine: {name: local, part_bytes: N}`; 64 MiB by default), and run again.",
+    )
 
 
 def _file_bytes(planned: PlannedSource) -> int:

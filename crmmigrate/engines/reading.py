@@ -9,13 +9,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from crmmigrate.engines import PartRead
 from crmmigrate.extract import Extraction, ExtractReport, Reject
-from crmmigrate.extract.partitions import Part, needs_survey, open_part, partitions, survey
+from crmmigrate.extract.partitions import Part, needs_survey, open_part, part_keys, partitions, survey, with_survey
 from crmmigrate.load.schema import too_long_id_reason, too_long_ids
 from crmmigrate.mapping.engine import Mapper, MapReport
 from crmmigrate.migration import PlannedSource
@@ -128,23 +128,26 @@ def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 R = TypeVar("R", bound=PartsReading)
-# A part to be read, once asked for: a JSON Lines file's parts wait for the file's survey.
+# A part to be read, once asked for: a JSON file's parts wait for the file's survey.
 Queued = tuple[R, PlannedSource, Callable[[], Part], bool]
+# Work sent elsewhere: submit(function, *args) gives a future (a process pool's, or Dask's).
+Submit = Callable[..., Any]
 
 
-def queued_parts(planned: list[PlannedSource], part_bytes: int, reading: Callable[[PlannedSource, int], R]
-                 ) -> tuple[list[R], list[Queued]]:
+def queued_parts(planned: list[PlannedSource], part_bytes: int, reading: Callable[[PlannedSource, int], R],
+                 submit: Submit | None = None) -> tuple[list[R], list[Queued]]:
     """Every source split into parts of about `part_bytes` (`partitions`) and its reading made
     (`reading(source, parts)`); with them, every part to be read as (its source's reading, the
     source, the part when asked for, whether it is the source's first), the last first: a queue
-    popped from the end sends the first part first. A JSON Lines file in parts is surveyed for
-    its columns in a thread of its own (`Surveying`), while the sources before it are read."""
+    popped from the end sends the first part first. A JSON file in parts is surveyed for its
+    columns (`Surveying`) before its parts are read: a JSON Lines file's parts' keys read side
+    by side where `submit` sends work (`submit(function, *args)`, a future), else here."""
     readings, queue = [], []
     for source in planned:
         parts = partitions(source.source, part_bytes, surveyed=False)
         readings.append(reading(source, len(parts)))
         if needs_survey(parts):
-            surveying = Surveying(parts)
+            surveying = Surveying(parts, submit)
             queue += [(readings[-1], source, _asked(surveying, number), number == 0) for number in range(len(parts))]
         else:
             queue += [(readings[-1], source, _given(part), number == 0) for number, part in enumerate(parts)]
@@ -153,21 +156,34 @@ def queued_parts(planned: list[PlannedSource], part_bytes: int, reading: Callabl
 
 
 class Surveying:
-    """A JSON Lines file's parts, surveyed (`survey`: the whole file read once for its keys) by
-    a thread of the run's own; `part(number)` waits for the survey, and raises its error. The
-    thread is a daemon: a run that stops meanwhile does not wait for it."""
+    """A JSON file's parts, and its survey (`survey`): `part(number)` waits for it, and raises
+    its error. A JSON Lines file's is made of its parts' keys (`part_keys`), read side by side
+    through `submit` once its first part is asked for; an array's (one pass over the whole
+    file) by a thread of the run's own from the start, while the sources before it are read.
+    The thread is a daemon: a run that stops meanwhile does not wait for it."""
 
-    def __init__(self, parts: list[Part]) -> None:
+    def __init__(self, parts: list[Part], submit: Submit | None) -> None:
+        self._unsurveyed = parts
+        self._submit = submit if parts[0].decided.lines else None  # type: ignore[union-attr]
         self._parts: Future[list[Part]] = Future()
-        threading.Thread(target=self._survey, args=(parts,), name="crmmigrate-survey", daemon=True).start()
+        if self._submit is None:
+            threading.Thread(target=self._survey, args=(lambda: survey(parts),), name="crmmigrate-survey",
+                             daemon=True).start()
 
-    def _survey(self, parts: list[Part]) -> None:
+    def _survey(self, made: Callable[[], list[Part]]) -> None:
         try:
-            self._parts.set_result(survey(parts))
+            self._parts.set_result(made())
         except BaseException as exc:  # noqa: BLE001 - told to whoever asks for a part
             self._parts.set_exception(exc)
 
+    def _side_by_side(self) -> list[Part]:
+        assert self._submit is not None
+        futures = [self._submit(part_keys, part) for part in self._unsurveyed]
+        return with_survey(self._unsurveyed, [future.result() for future in futures])
+
     def part(self, number: int) -> Part:
+        if self._submit is not None and not self._parts.done():
+            self._survey(self._side_by_side)
         return self._parts.result()[number]
 
 

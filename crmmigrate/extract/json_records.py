@@ -67,6 +67,25 @@ _ESCAPE = re.compile(
 
 
 @dataclass(frozen=True)
+class KeysSeen:
+    """What a first pass over records saw: their keys in first-seen order, those that held an
+    object somewhere and those that held a value; the lone surrogate escapes in their strings.
+    The passes over a file's parts, combined in order, saw what one pass over the file sees."""
+
+    found: tuple[str, ...]
+    objects: frozenset[str]
+    valued: frozenset[str]
+    lone_surrogates: int
+
+    @staticmethod
+    def combine(parts: list[KeysSeen]) -> KeysSeen:
+        return KeysSeen(tuple(dict.fromkeys(key for part in parts for key in part.found)),
+                        frozenset().union(*(part.objects for part in parts)),
+                        frozenset().union(*(part.valued for part in parts)),
+                        sum(part.lone_surrogates for part in parts))
+
+
+@dataclass(frozen=True)
 class Surveyed:
     """What the first pass over a JSON file decides: the codec its text is read in, the keys
     of its records in first-seen order, and the report's choices (columns, encoding, notes)."""
@@ -102,14 +121,16 @@ class JsonExtraction(Extraction):
         self.start, self.end, self.first_line, self.first_record = start, end, first_line, first_record
         if surveyed is None:
             self.encoding = self._choose_encoding()
-            self._prefix = None if lines else self._records_prefix()
+            self._prefix = None if lines else "item" if start else self._records_prefix()
         else:
             self.report = replace(surveyed.report, columns=list(surveyed.report.columns),
                                   notes=list(surveyed.report.notes))
+            self.encoding = surveyed.encoding
+            self._prefix = None if lines else "item"  # only an array of records is read in parts
+        if start and self.encoding == "utf-8-sig":
             # A mark is dropped where the file starts; one at the start of a later line is that
             # line's, as the whole read (which decodes past it) sees it.
-            self.encoding = "utf-8" if start and surveyed.encoding == "utf-8-sig" else surveyed.encoding
-            self._prefix = None if lines else "item"  # only an array of records is read in parts
+            self.encoding = "utf-8"
 
     # -- encoding -----------------------------------------------------------------------
 
@@ -412,9 +433,8 @@ class JsonExtraction(Extraction):
             return self._line_records(count=count)
         return self._array_records(check=not count)
 
-    def survey(self) -> Surveyed:
-        """The first pass: every record's keys, the columns they become, and the notes on the
-        whole file (renamed keys, lone surrogate escapes), put in the report."""
+    def keys_seen(self) -> KeysSeen:
+        """The first pass over the records (of the whole file, or of this part): their keys."""
         found: dict[str, None] = {}
         objects: set[str] = set()
         valued: set[str] = set()
@@ -429,17 +449,24 @@ class JsonExtraction(Extraction):
                 _collect_keys(record, "", found, objects, valued)
                 if dict not in set(map(type, record.values())) and valued.issuperset(shape):
                     known.add(shape)
+        return KeysSeen(tuple(found), frozenset(objects), frozenset(valued), self._lone_surrogates)
+
+    def survey(self, seen: KeysSeen | None = None) -> Surveyed:
+        """The whole file's records' keys (`seen`, else a first pass over the file), the columns
+        they become, and the notes on the whole file (renamed keys, lone surrogate escapes), put
+        in the report."""
+        seen = self.keys_seen() if seen is None else seen
         # {"Account": null} beside {"Account": {"Id": ...}} means no account: its dotted
         # columns are empty, it is not a column of its own.
-        keys = [k for k in found if k not in objects or k in valued]
+        keys = [k for k in seen.found if k not in seen.objects or k in seen.valued]
         columns, notes = unique_columns(
             list(keys), file=self.report.file, hint="Rename that key in the file."
         )
         self.report.columns = columns
         self.report.notes.extend(notes)
-        if self._lone_surrogates:  # the values pass goes over the same strings
+        if seen.lone_surrogates:  # the values pass goes over the same strings
             self.report.notes.append(
-                f"{self._lone_surrogates} string(s) hold a lone surrogate escape such as "
+                f"{seen.lone_surrogates} string(s) hold a lone surrogate escape such as "
                 "\\ud800, which is half of a character and no character on its own; kept as "
                 "the six characters written, not changed to '?'."
             )

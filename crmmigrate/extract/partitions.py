@@ -37,9 +37,10 @@ those an odd run of backslashes escapes) and brackets; each part is read as an a
 own, its records numbered on from the records before it. The scan trusts the file to be JSON:
 the survey below parses the whole of it before any part is read, and a file that is not stops
 there with the whole read's error. A record's keys may first appear near the end, so every
-part is read with the columns of one survey of the whole file (`survey`,
-JsonExtraction.survey); `partitions(..., surveyed=False)` leaves that to the caller, who may
-make it while other parts are read. An array inside an object (`--records`) and an Excel
+part is read with the columns of one survey of the whole file (`survey`): a JSON Lines
+file's made of its parts' keys (`part_keys`, which a caller may have read side by side, then
+`with_survey`), an array's by one pass over the whole file. `partitions(..., surveyed=False)`
+leaves the survey to the caller. An array inside an object (`--records`) and an Excel
 sheet are one part: the whole source.
 """
 
@@ -57,7 +58,7 @@ import pyarrow.parquet as pq
 from crmmigrate.extract import detect_format, open_source
 from crmmigrate.extract.base import Extraction, Source
 from crmmigrate.extract.delimited import FIELD_LIMIT, RUNAWAY_LINES, Decided, DelimitedExtraction
-from crmmigrate.extract.json_records import JsonExtraction, Surveyed
+from crmmigrate.extract.json_records import JsonExtraction, KeysSeen, Surveyed
 from crmmigrate.extract.sql import KeyRange, SqlExtraction
 from crmmigrate.extract.staged import StagedExtraction
 from crmmigrate.passwords import mask_text
@@ -135,12 +136,27 @@ def needs_survey(parts: list[Part]) -> bool:
 
 
 def survey(parts: list[Part]) -> list[Part]:
-    """A JSON Lines file's parts with its survey (its keys, columns and notes), made by one
-    pass over the whole file; other parts as they are."""
+    """A JSON file's parts with its survey (its keys, columns and notes); other parts as they
+    are. A JSON Lines file's is made of its parts' (`part_keys`, one after another here), an
+    array's by one pass over the whole file, which parses it all."""
     if not needs_survey(parts):
         return parts
-    lines = parts[0].decided.lines  # type: ignore[union-attr]
-    surveyed = JsonExtraction(parts[0].source, lines=lines).survey()
+    if parts[0].decided.lines:  # type: ignore[union-attr]
+        return with_survey(parts, [part_keys(part) for part in parts])
+    surveyed = JsonExtraction(parts[0].source, lines=False).survey()
+    return [replace(part, decided=surveyed) for part in parts]
+
+
+def part_keys(part: Part) -> KeysSeen:
+    """A JSON Lines part's share of its file's survey: the keys its records hold (a module
+    function, run in a reading process or on a worker)."""
+    return JsonExtraction(part.source, lines=True, start=part.start, end=part.end, first_line=part.first_line
+                          ).keys_seen()
+
+
+def with_survey(parts: list[Part], seen: list[KeysSeen]) -> list[Part]:
+    """A JSON Lines file's parts with the survey its parts' keys (`part_keys`, in order) make."""
+    surveyed = JsonExtraction(parts[0].source, lines=True).survey(KeysSeen.combine(seen))
     return [replace(part, decided=surveyed) for part in parts]
 
 
