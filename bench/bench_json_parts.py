@@ -9,9 +9,9 @@ lines), and the same records written as one JSON array. Each measure runs in a p
 own, which reports its seconds and its peak memory (max RSS, with any processes it started):
 
 - `whole`: every chunk of open_source, in one process: the read before the parts;
-- `parts`: partitions() (the byte scan), the survey for the columns (a JSON Lines file's parts'
-  keys read on the pool side by side; an array parsed whole in this process), then the parts
-  read on a pool of --workers processes, taken in order: as the run's forked readers read them;
+- `parts`: partitions() (the byte scan), the survey for the columns (the parts' keys read on
+  the pool side by side, then combined), then the parts read on a pool of --workers processes,
+  taken in order: as the run's forked readers read them;
 - `pandas`: pandas.read_json(lines=True for JSON Lines, dtype=False): no line numbers, no
   rejects, nested objects left as dicts; the reference a user would reach for.
 
@@ -51,7 +51,7 @@ def _read_part(part):
 def measure(what: str, path: Path, target_bytes: int, workers: int) -> dict:
     """One measure, in this process."""
     from crmmigrate.extract import ExtractReport, Source, open_source
-    from crmmigrate.extract.partitions import part_keys, partitions, survey, with_survey
+    from crmmigrate.extract.partitions import part_keys, partitions, with_survey
 
     source = Source(location=str(path))
     start = time.perf_counter()
@@ -64,10 +64,7 @@ def measure(what: str, path: Path, target_bytes: int, workers: int) -> dict:
     elif what == "parts":
         with ProcessPoolExecutor(workers) as pool:
             parts = partitions(source, target_bytes, surveyed=False)
-            if path.suffix == ".jsonl":  # its parts' keys read side by side, as a run reads them
-                parts = with_survey(parts, list(pool.map(part_keys, parts)))
-            else:  # one pass over the whole array, here
-                parts = survey(parts)
+            parts = with_survey(parts, list(pool.map(part_keys, parts)))  # side by side, as a run surveys
             out["parts"] = len(parts)
             out["survey_s"] = time.perf_counter() - start
             done = list(pool.map(_read_part, parts))

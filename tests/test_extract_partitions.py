@@ -350,6 +350,15 @@ def test_json_that_is_not_an_array_of_records_or_not_json_is_one_part_or_the_who
     check(broken, 30)  # the survey parses the whole file first: the whole read's error, line and all
     trailing = write(tmp_path, json_array([{"id": i} for i in range(40)]).replace("\n]", ",\n]"), name="t.json")
     check(trailing, 30)
+    # Two commas with only spaces between, a part apart: each part alone is an array (one of
+    # none), the whole is not. A part of an array with no record sends the survey to the whole.
+    # (After 64 KiB, so that opening the file, which parses its first piece, does not find it.)
+    head = "[" + ",".join(json.dumps({"id": i, "pad": "x" * 60}) for i in range(1000))
+    target = len(head) + 1  # a part ends at the first of the two commas, the next at the second
+    hollow = write(tmp_path, head + "," + " " * target + "," + '{"id": "last"}]', name="h.json")
+    unsurveyed = partitions(Source(location=str(hollow)), target, surveyed=False)
+    assert len(unsurveyed) == 3 and partitions_module.part_keys(unsurveyed[1]) is None
+    assert check(hollow, target) == [] and isinstance(read_whole(Source(location=str(hollow)))[0], type)
 
 
 _array_values = st.recursive(

@@ -140,8 +140,8 @@ def queued_parts(planned: list[PlannedSource], part_bytes: int, reading: Callabl
     (`reading(source, parts)`); with them, every part to be read as (its source's reading, the
     source, the part when asked for, whether it is the source's first), the last first: a queue
     popped from the end sends the first part first. A JSON file in parts is surveyed for its
-    columns (`Surveying`) before its parts are read: a JSON Lines file's parts' keys read side
-    by side where `submit` sends work (`submit(function, *args)`, a future), else here."""
+    columns (`Surveying`) before its parts are read: its parts' keys read side by side where
+    `submit` sends work (`submit(function, *args)`, a future), else here."""
     readings, queue = [], []
     for source in planned:
         parts = partitions(source.source, part_bytes, surveyed=False)
@@ -156,15 +156,15 @@ def queued_parts(planned: list[PlannedSource], part_bytes: int, reading: Callabl
 
 
 class Surveying:
-    """A JSON file's parts, and its survey (`survey`): `part(number)` waits for it, and raises
-    its error. A JSON Lines file's is made of its parts' keys (`part_keys`), read side by side
-    through `submit` once its first part is asked for; an array's (one pass over the whole
-    file) by a thread of the run's own from the start, while the sources before it are read.
-    The thread is a daemon: a run that stops meanwhile does not wait for it."""
+    """A JSON file's parts, and its survey: `part(number)` waits for it, and raises its error.
+    It is made of the parts' keys (`part_keys`), read side by side through `submit` once the
+    file's first part is asked for (an array that is not JSON somewhere is then read whole
+    here, for the whole read's error); without `submit`, by a thread of the run's own from the
+    start (`survey`). The thread is a daemon: a run that stops meanwhile does not wait for it."""
 
     def __init__(self, parts: list[Part], submit: Submit | None) -> None:
         self._unsurveyed = parts
-        self._submit = submit if parts[0].decided.lines else None  # type: ignore[union-attr]
+        self._submit = submit
         self._parts: Future[list[Part]] = Future()
         if self._submit is None:
             threading.Thread(target=self._survey, args=(lambda: survey(parts),), name="crmmigrate-survey",

@@ -76,13 +76,14 @@ class KeysSeen:
     objects: frozenset[str]
     valued: frozenset[str]
     lone_surrogates: int
+    records: int  # objects or not
 
     @staticmethod
     def combine(parts: list[KeysSeen]) -> KeysSeen:
         return KeysSeen(tuple(dict.fromkeys(key for part in parts for key in part.found)),
                         frozenset().union(*(part.objects for part in parts)),
                         frozenset().union(*(part.valued for part in parts)),
-                        sum(part.lone_surrogates for part in parts))
+                        sum(part.lone_surrogates for part in parts), sum(part.records for part in parts))
 
 
 @dataclass(frozen=True)
@@ -441,7 +442,9 @@ class JsonExtraction(Extraction):
         # The keys, in order, of records without an object inside whose every key has had a
         # value: another such record teaches nothing, and is not walked (most of a file's are).
         known: set[tuple[str, ...]] = set()
+        records = 0
         for _, record in self._records(count=False):
+            records += 1
             if isinstance(record, dict):
                 shape = tuple(record)
                 if shape in known and dict not in set(map(type, record.values())):
@@ -449,7 +452,7 @@ class JsonExtraction(Extraction):
                 _collect_keys(record, "", found, objects, valued)
                 if dict not in set(map(type, record.values())) and valued.issuperset(shape):
                     known.add(shape)
-        return KeysSeen(tuple(found), frozenset(objects), frozenset(valued), self._lone_surrogates)
+        return KeysSeen(tuple(found), frozenset(objects), frozenset(valued), self._lone_surrogates, records)
 
     def survey(self, seen: KeysSeen | None = None) -> Surveyed:
         """The whole file's records' keys (`seen`, else a first pass over the file), the columns

@@ -56,6 +56,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from crmmigrate.extract import detect_format, open_source
+from crmmigrate.errors import CrmMigrateError
 from crmmigrate.extract.base import Extraction, Source
 from crmmigrate.extract.delimited import FIELD_LIMIT, RUNAWAY_LINES, Decided, DelimitedExtraction
 from crmmigrate.extract.json_records import JsonExtraction, KeysSeen, Surveyed
@@ -136,27 +137,37 @@ def needs_survey(parts: list[Part]) -> bool:
 
 
 def survey(parts: list[Part]) -> list[Part]:
-    """A JSON file's parts with its survey (its keys, columns and notes); other parts as they
-    are. A JSON Lines file's is made of its parts' (`part_keys`, one after another here), an
-    array's by one pass over the whole file, which parses it all."""
+    """A JSON file's parts with its survey (its keys, columns and notes), made of its parts'
+    keys (`part_keys`, one after another here; `with_survey`); other parts as they are."""
     if not needs_survey(parts):
         return parts
-    if parts[0].decided.lines:  # type: ignore[union-attr]
-        return with_survey(parts, [part_keys(part) for part in parts])
-    surveyed = JsonExtraction(parts[0].source, lines=False).survey()
-    return [replace(part, decided=surveyed) for part in parts]
+    return with_survey(parts, [part_keys(part) for part in parts])
 
 
-def part_keys(part: Part) -> KeysSeen:
-    """A JSON Lines part's share of its file's survey: the keys its records hold (a module
-    function, run in a reading process or on a worker)."""
-    return JsonExtraction(part.source, lines=True, start=part.start, end=part.end, first_line=part.first_line
-                          ).keys_seen()
+def part_keys(part: Part) -> KeysSeen | None:
+    """A part's share of its JSON file's survey: the keys its records hold (a module function,
+    run in a reading process or on a worker). None for a part of an array that does not read
+    on its own as an array of one record or more: the file is not JSON there."""
+    lines = part.decided.lines  # type: ignore[union-attr]
+    extraction = JsonExtraction(part.source, lines=lines, start=part.start, end=part.end,
+                                first_line=part.first_line, first_record=part.first_record)
+    if lines:  # a line stands alone: a bad one is a reject, found when the part is read
+        return extraction.keys_seen()
+    try:
+        seen = extraction.keys_seen()
+    except CrmMigrateError:
+        return None
+    return seen if seen.records else None
 
 
-def with_survey(parts: list[Part], seen: list[KeysSeen]) -> list[Part]:
-    """A JSON Lines file's parts with the survey its parts' keys (`part_keys`, in order) make."""
-    surveyed = JsonExtraction(parts[0].source, lines=True).survey(KeysSeen.combine(seen))
+def with_survey(parts: list[Part], seen: list[KeysSeen | None]) -> list[Part]:
+    """A JSON file's parts with the survey its parts' keys (`part_keys`, in order) make. When
+    each part of an array reads as an array of records on its own, the whole file reads as
+    those records one after another (JSON has one parse): the scan found its commas right.
+    Else the file is not JSON, and one pass over all of it stops with the whole read's error."""
+    lines = parts[0].decided.lines  # type: ignore[union-attr]
+    whole = JsonExtraction(parts[0].source, lines=lines)
+    surveyed = whole.survey() if None in seen else whole.survey(KeysSeen.combine(seen))  # type: ignore[arg-type]
     return [replace(part, decided=surveyed) for part in parts]
 
 
