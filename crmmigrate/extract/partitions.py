@@ -34,14 +34,13 @@ feed byte is never part of another character in UTF-8 or a one-byte code page (a
 other encoding is one part). A JSON array of records (the whole document an array) is split
 after the commas between its records, found by scanning the bytes for strings (quotes, less
 those an odd run of backslashes escapes) and brackets; each part is read as an array of its
-own, its records numbered on from the records before it. The scan trusts the file to be JSON:
-the survey below parses the whole of it before any part is read, and a file that is not stops
-there with the whole read's error. A record's keys may first appear near the end, so every
-part is read with the columns of one survey of the whole file (`survey`): a JSON Lines
-file's made of its parts' keys (`part_keys`, which a caller may have read side by side, then
-`with_survey`), an array's by one pass over the whole file. `partitions(..., surveyed=False)`
-leaves the survey to the caller. An array inside an object (`--records`) and an Excel
-sheet are one part: the whole source.
+own, its records numbered on from the records before it. A record's keys may first appear
+near the end, so every part is read with the columns of one survey of the whole file
+(`survey`), made of its parts' keys (`part_keys`, which a caller may read side by side, then
+`with_survey`). An array's parts each read as an array of their own when the scan found its
+commas right: else the file is not JSON, and the survey reads it whole for the whole read's
+error. `partitions(..., surveyed=False)` leaves the survey to the caller. An array inside an
+object (`--records`) and an Excel sheet are one part: the whole source.
 """
 
 from __future__ import annotations
