@@ -452,6 +452,21 @@ def test_json_lines_in_a_code_page_forced(tmp_path, encoding):
     assert set(read_parts(parts)[0]["name"].str[-2:]) == {"\u00e9\u00e8"}
 
 
+@pytest.mark.parametrize("encoding", ["mac-arabic", "mac-farsi"])
+def test_code_pages_with_a_second_quote_or_bracket_byte_are_one_part(tmp_path, encoding):
+    """In these, byte 0xA2 is a quote and 0xDB, 0xDC and 0xDD a bracket and a backslash: a scan
+    of the bytes would split inside strings (found by a review: a JSON record numbered 6 that
+    the whole read numbers 5, and a CSV read as 4 records instead of 8)."""
+    array = tmp_path / "f.json"
+    array.write_bytes(b'[{"a":1},{"a":2},\xa2x,y\xa2,{"a":3},{"a":4}]')
+    delimited = tmp_path / "f.csv"
+    delimited.write_bytes(b"id,note\n" + b"".join(b"%d,\xa2x\ny\xa2\n" % i for i in range(8)))
+    for path in (array, delimited):
+        source = Source(location=str(path), encoding=encoding)
+        assert len(partitions(source, 10)) == 1
+        check(path, 10, encoding=encoding)
+
+
 def test_json_lines_with_undecodable_bytes_reject_the_same_lines(tmp_path):
     data = ("\n".join(json_lines()) + "\n").encode()
     data = data.replace("\u00e9".encode(), b"\xe9", 3)  # cp1252 bytes in a UTF-8 file: three lines

@@ -452,10 +452,14 @@ def _delimiter_byte(decided: Decided) -> int | None:
 
 
 def _single_byte(codec: str) -> bool:
-    """Whether every byte is one character on its own, ASCII's bytes ASCII's characters. Not
-    so in multi-byte (Shift JIS, GBK), wide (UTF-16) or stateful (ISO-2022, UTF-7) encodings."""
+    """Whether every byte is one character on its own, ASCII's bytes ASCII's characters and no
+    other byte one of them. Not so in multi-byte (Shift JIS, GBK), wide (UTF-16) or stateful
+    (ISO-2022, UTF-7) encodings, nor in mac-arabic and mac-farsi, whose bytes 0xA2 and 0xDB to
+    0xDD are a second quote, bracket and backslash a scan of bytes would not see."""
     alone = [codecs.getincrementaldecoder(codec)("replace").decode(bytes([b])) for b in range(256)]
     if any(len(c) != 1 for c in alone) or any(alone[b] != chr(b) for b in range(128)):
+        return False
+    if any(ord(alone[b]) < 128 for b in range(128, 256)):
         return False
     return "".join(alone) == bytes(range(256)).decode(codec, "replace")
 
