@@ -352,3 +352,44 @@ def test_records_of_a_known_shape_read_as_every_record_walked(records, repeat) -
         extraction = open_source(Source(location=str(path)))
         assert list(extraction.survey().keys) == keys
     assert [json_records._row(record, keys) for record in records] == walked
+
+
+_LONG_INTEGER_READ = """
+import sys
+from crmmigrate.extract import Source, open_source
+from crmmigrate.extract import json_records
+json_records._FEED_CHARS = int(sys.argv[2])
+try:
+    extraction = open_source(Source(location=sys.argv[1]))
+    frame = extraction.read()
+    print("read", len(frame), len(extraction.rejects))
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.parametrize("feed", [64 << 10, 1000, 7])
+def test_an_integer_python_will_not_hold_is_refused_not_a_crash(tmp_path: Path, feed: int) -> None:
+    """ijson's C parser crashes the process (exit -11) on an integer of more than
+    sys.get_int_max_str_digits() digits (4,300): the guard refuses it first, with its line, also
+    across the pieces the file is fed in. Fractions and exponents that long are Decimals, and a
+    JSON Lines line holding one is a reject, as json.loads says. Each read in a process of its
+    own, so that a crash fails this test rather than ending the test run."""
+    import subprocess
+    import sys
+
+    limit = sys.get_int_max_str_digits()
+    records = '{"a": 1},\n' * 5
+    cases = {
+        "held.json": (f'[{records}{{"a": -{"9" * limit}}}, {{"b": 1.{"9" * 6000}, "c": 1e-{"9" * 10}}}]', "read 7 0"),
+        "long.json": (f'[{records}\n{{"a": -{"9" * (limit + 1)}}}]', "InputBeyondLimits"),
+        "lines.jsonl": (f'{{"a": 1}}\n{{"a": {"9" * (limit + 1)}, "s": "\\ud800"}}\n', "read 1 1"),
+    }
+    for name, (text, said) in cases.items():
+        path = write(tmp_path / name, text)
+        found = subprocess.run([sys.executable, "-c", _LONG_INTEGER_READ, str(path), str(feed)],
+                               capture_output=True, text=True, timeout=120)
+        assert found.returncode == 0, (name, found.returncode, found.stderr[-500:])
+        assert found.stdout.startswith(said), (name, found.stdout)
+        if said == "InputBeyondLimits":
+            assert "line 7:" in found.stdout and "4,300" in found.stdout or f"{limit:,}" in found.stdout

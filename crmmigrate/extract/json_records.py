@@ -21,6 +21,7 @@ import functools
 import io
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -54,6 +55,7 @@ _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 _STRING_BODY = re.compile(r'(?:[^"\\]++|\\.)*+', re.DOTALL)
 # A string longer than this is a quote that never closes (base64 attachments stay below).
 HELD_CHARS = 64 << 20
+_TRAILING_DIGITS = re.compile(r"[0-9]*\Z")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # +1 for [ and {, -1 for ] and }, by byte.
 _DEPTH_STEPS = np.zeros(256, dtype=np.int8)
@@ -210,6 +212,15 @@ class JsonExtraction(Extraction):
                     parser.send(piece.encode("utf-8"))
                 except _TooDeep as exc:
                     raise self._too_deep(line + exc.args[0]) from None
+                except _NumberTooLong as exc:
+                    raise InputBeyondLimits(
+                        f"an integer of more than {sys.get_int_max_str_digits():,} digits, more than Python "
+                        "holds; crmmigrate refuses it rather than let the JSON parser crash on it.",
+                        file=self.report.file,
+                        line=line + exc.args[0],
+                        hint="Check the export at that line: no CRM field holds a number that long; "
+                        "quote it to keep it as text.",
+                    ) from None
                 except _StringTooLong:
                     raise MalformedInput(
                         f"a string that starts on this line runs on past {HELD_CHARS >> 20} MiB: "
@@ -388,7 +399,7 @@ class JsonExtraction(Extraction):
                 # Most lines cannot nest too deep (too few brackets) nor hold a lone surrogate
                 # escape: the guard, which would return them as they are, is skipped for them.
                 if line.count("{") + line.count("[") > MAX_DEPTH or _SURROGATE_ESCAPE.search(line):
-                    guard = _JsonGuard()
+                    guard = _JsonGuard(numbers=False)  # json.loads refuses one itself: a reject
                     try:
                         line = guard.feed(line, final=True)
                     except _TooDeep:
@@ -498,6 +509,10 @@ class _TooDeep(Exception):
     """JSON text nested more than MAX_DEPTH levels; args: the line, counted from the text's."""
 
 
+class _NumberTooLong(Exception):
+    """An integer with more digits than Python makes an int of; args: the line, as _TooDeep's."""
+
+
 class _StringTooLong(Exception):
     """A JSON string runs on for more than HELD_CHARS: its closing quote is missing."""
 
@@ -511,11 +526,13 @@ class _JsonGuard:
     its backslash escaped, so that the value holds the six characters as written.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, numbers: bool = True) -> None:
         self.depth = 0
         self.held = ""  # from the opening quote of a string not closed yet
         self.resume = 0  # where in `held` to look on for its closing quote
         self.lone_surrogates = 0
+        self.numbers = numbers  # whether to look for integers too long to hold
+        self.tail = ""  # the end of the last piece's text outside strings: a number may go on
 
     def feed(self, text: str, *, final: bool = False) -> str:
         if self.held:
@@ -545,9 +562,27 @@ class _JsonGuard:
                 first = int(np.argmax(depths > MAX_DEPTH))
                 raise _TooDeep(encoded[:first].count(b"\n"))
             self.depth = max(0, int(depths[-1]))
+        if self.numbers and (digits := sys.get_int_max_str_digits()):
+            self._integers(outside, digits)
         if _SURROGATE_ESCAPE.search(text):
             text = _ESCAPE.sub(self._escape_lone_surrogate, text)
         return text
+
+    def _integers(self, outside: str, digits: int) -> None:
+        """An integer of more than `digits` digits, which Python will not make an int of (the
+        parser's C code then crashes the process, ijson 3.6): refused. A fraction's or an
+        exponent's digits are not an integer's."""
+        scan = self.tail + outside
+        for run in re.finditer(f"[0-9]{{{digits + 1},}}", scan):
+            at = run.start()
+            before = scan[at - 1] if at else ""
+            if before and before in ".eE+" or before == "-" and at > 1 and scan[at - 2] in "eE":
+                continue
+            raise _NumberTooLong(scan[len(self.tail):at].count("\n") if at > len(self.tail) else 0)
+        # What the next piece's first digits may go on from: the digits this one ends in (as
+        # many as can matter) and the two characters before them.
+        end = _TRAILING_DIGITS.search(scan).start()  # type: ignore[union-attr]
+        self.tail = scan[max(0, end - 2):end + digits + 1]
 
     def _escape_lone_surrogate(self, match: re.Match[str]) -> str:
         escape = match.group()
