@@ -7,12 +7,13 @@ schema.py; the report's reconciliation joins it in its own SQL (reporting/reconc
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from crmmigrate.load.dialects import Dialect, copy_csv, fetch, upsert
+from crmmigrate.load.dialects import Dialect, copy_csv, dialect_for, fetch, upsert
 from crmmigrate.load.schema import ID_MAP, build_metadata
 
 _CHUNK = 5000  # legacy ids per IN list
@@ -200,11 +201,10 @@ class Ledger:
         it holds none. Its rows are read as the driver gives them (a source has millions, and
         SQLAlchemy's row objects would cost more than the query)."""
         t = self.table
-        with self.engine.connect() as connection:
-            rows = fetch(connection, sa.select(t.c.legacy_id, t.c.status).where(
-                t.c.entity == entity, t.c.source == source))
-        # Column by column (zip(*rows) would make an iterator per row, which the collector walks),
-        # backwards: an id held twice (the key forbids it; a hand may not have) finds its last.
-        held = pa.array([str(row[0]) for row in reversed(rows)], pa.string())
-        statuses = pa.array([str(row[1]) for row in reversed(rows)], pa.string())
+        rows = dialect_for(self.engine).fetch_committed(
+            self.engine, sa.select(t.c.legacy_id, t.c.status).where(t.c.entity == entity, t.c.source == source),
+            pa.schema([("legacy_id", pa.string()), ("status", pa.string())]))
+        # Backwards: an id held twice (the key forbids it; a hand may not have) finds its last.
+        backwards = pa.array(np.arange(rows.num_rows - 1, -1, -1, dtype=np.int64))
+        held, statuses = (rows.column(name).take(backwards).combine_chunks() for name in ("legacy_id", "status"))
         return statuses.take(pc.index_in(legacy, value_set=held))

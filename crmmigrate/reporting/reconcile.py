@@ -41,8 +41,9 @@ import sqlalchemy as sa
 
 from crmmigrate import parallel
 from crmmigrate.errors import BadUsage, CrmMigrateError
-from crmmigrate.load.engine import copy_csv, side_by_side
-from crmmigrate.load.schema import ID_MAP, build_metadata, id_map_key, table_name
+from crmmigrate.load.dialects import dialect_for
+from crmmigrate.load.engine import side_by_side
+from crmmigrate.load.schema import ID_MAP, build_metadata, id_map_keys, table_name
 from crmmigrate.mapping.config import Mapping
 from crmmigrate.passwords import mask_url
 from crmmigrate.reporting.dialect import exact
@@ -59,7 +60,6 @@ CATEGORIES = ("rejected", "merged", "filtered", "changed", "quarantined")
 BLANK = "(blank)"  # the group of records with no value
 UNREADABLE = "(unreadable)"  # the group of rows extract could not read: the ledger has them, with no values
 _UNREADABLE_COLUMN = "_unreadable"
-_INSERT_ROWS = 20_000  # legacy records per insert into the temporary table
 _SCALE = 4  # decimals an amount keeps in the target (Numeric(20, 4)): sums are compared to it
 
 
@@ -102,18 +102,20 @@ def reconcile(engine: sa.Engine, legacy: dict[str, pd.DataFrame],
     metadata = build_metadata()
     id_map = metadata.tables[ID_MAP]
 
-    def entity_lines(entity: str, connection: sa.Connection) -> list[ReconcileLine]:
+    def staged(entity: str, connection: sa.Connection) -> sa.Table:
         mine = [a for a in wanted if a.entity == entity]
         fields = list(dict.fromkeys(f for a in mine for f in (*a.by, *([a.measure] if a.measure else []))))
         target = metadata.tables[table_name(entity)]
-        frame = legacy[entity]
-        temp = _stage(connection, _temp_table(entity, fields, target, id_map), frame, fields, target, id_map_key)
-        sources = sorted({str(s) for s in frame["_source"].dropna().unique()})
-        return _entity_lines(connection, mine, temp, target, id_map, sources)
+        return _stage(connection, _temp_table(entity, fields, target, id_map), legacy[entity], fields, target)
+
+    def entity_lines(entity: str, connection: sa.Connection, temp: sa.Table) -> list[ReconcileLine]:
+        sources = sorted({str(s) for s in legacy[entity]["_source"].dropna().unique()})
+        return _entity_lines(connection, [a for a in wanted if a.entity == entity], temp,
+                             metadata.tables[table_name(entity)], id_map, sources)
 
     def on_its_own(entity: str) -> list[ReconcileLine]:
         with engine.connect() as connection:
-            return _staged_and_dropped(connection, [entity], entity_lines)
+            return _staged_and_dropped(connection, [entity], staged, entity_lines)
 
     entities = list(dict.fromkeys(a.entity for a in wanted))
     if len(entities) > 1 and side_by_side(engine, held=held):
@@ -124,26 +126,31 @@ def reconcile(engine: sa.Engine, legacy: dict[str, pd.DataFrame],
             pool.shutdown(wait=True, cancel_futures=True)
     else:
         with engine.connect() as connection:
-            lines = _staged_and_dropped(connection, entities, entity_lines)
+            lines = _staged_and_dropped(connection, entities, staged, entity_lines)
     order = {a.name: i for i, a in enumerate(wanted)}
     return sorted(lines, key=lambda line: order[line.aggregate])  # in the aggregates' order, groups kept in theirs
 
 
-def _staged_and_dropped(connection: sa.Connection, entities: list[str],
-                        entity_lines: Callable[[str, sa.Connection], list[ReconcileLine]]) -> list[ReconcileLine]:
-    """`entity_lines` of each entity, one after another on `connection`, their temporary tables
-    dropped after them whatever happens."""
+def _staged_and_dropped(connection: sa.Connection, entities: list[str], staged: Callable[[str, sa.Connection], sa.Table],
+                        entity_lines: Callable[[str, sa.Connection, sa.Table], list[ReconcileLine]]
+                        ) -> list[ReconcileLine]:
+    """Each entity's legacy records `staged` in its temporary table (a SQLite target commits as
+    it stages, see `Dialect.insert_rows`), then the `entity_lines` of each, read one after
+    another in one transaction on `connection`; the temporary tables dropped after them
+    whatever happens."""
     lines: list[ReconcileLine] = []
     try:
-        for entity in entities:
-            lines += entity_lines(entity, connection)
+        temps = [staged(entity, connection) for entity in entities]
+        for entity, temp in zip(entities, temps, strict=True):
+            lines += entity_lines(entity, connection, temp)
     finally:
         # Rolled back first: after an error PostgreSQL takes nothing more in the transaction
-        # (its rollback drops the tables, as SQLite's does); MariaDB keeps them through it.
+        # (its rollback drops the tables); SQLite keeps them through it (committed as they were
+        # staged), as MariaDB does. The drops are committed: they are of temporary tables only.
         connection.rollback()
         for entity in entities:
             sa.Table(_temp_name(entity), sa.MetaData(), prefixes=["TEMPORARY"]).drop(connection, checkfirst=True)
-        connection.rollback()
+        connection.commit()
     return lines
 
 
@@ -164,8 +171,8 @@ def _temp_table(entity: str, fields: list[str], target: sa.Table, id_map: sa.Tab
     )
 
 
-def _stage(connection: sa.Connection, temp: sa.Table, frame: pd.DataFrame, fields: list[str], target: sa.Table,
-           legacy_key: Any) -> sa.Table:
+def _stage(connection: sa.Connection, temp: sa.Table, frame: pd.DataFrame, fields: list[str], target: sa.Table
+           ) -> sa.Table:
     """The legacy records of an entity written into its temporary table."""
     temp.drop(connection, checkfirst=True)
     try:
@@ -177,28 +184,17 @@ def _stage(connection: sa.Connection, temp: sa.Table, frame: pd.DataFrame, field
             file=mask_url(connection.engine.url),
             hint="It needs a connection that may create temporary tables (nothing else is written; the "
             "table is gone when it ends): PostgreSQL's TEMP privilege, not a read-only transaction.") from None
-    columns = {
-        "source": frame["_source"].astype(str).tolist(),
-        "legacy_id": [legacy_key(i, r) for i, r in zip(frame["id"].tolist(), frame["_row"].tolist(), strict=True)],
-    }
+    columns = {"source": pa.array(frame["_source"].astype(str), pa.string()),
+               "legacy_id": id_map_keys(frame["id"], frame["_row"])}
     unreadable = (frame[_UNREADABLE_COLUMN].fillna(False).astype(bool) if _UNREADABLE_COLUMN in frame
                   else pd.Series(False, index=frame.index))
     for f in fields:
         values = frame[f] if f in frame else pd.Series(None, index=frame.index, dtype=object)
-        columns[f] = _amounts(values) if _numeric(target.c[f]) else _texts(values).mask(unreadable, UNREADABLE)
-        columns[f] = columns[f].astype(object).where(columns[f].notna(), None).tolist()
-    if connection.dialect.name == "postgresql":  # COPY, as the loader writes: a cutover has millions
-        copy_csv(connection.connection.driver_connection, temp.name, pa.table(columns))
-        connection.exec_driver_sql(f"ANALYZE {temp.name}")  # a fresh table has no statistics to plan the joins by
-        return temp
-    # The driver's executemany, as plain tuples: SQLAlchemy's per-row parameter handling would
-    # take longer than the database.
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    statement = (f"INSERT INTO {connection.dialect.identifier_preparer.format_table(temp)} "
-                 f"({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})")
-    rows = list(zip(*columns.values(), strict=True))
-    for start in range(0, len(rows), _INSERT_ROWS):
-        connection.exec_driver_sql(statement, rows[start:start + _INSERT_ROWS])
+        if _numeric(target.c[f]):
+            columns[f] = pa.array(_amounts(values).to_numpy(dtype=float), pa.float64(), from_pandas=True)
+        else:
+            columns[f] = pa.array(_texts(values).mask(unreadable, UNREADABLE), pa.string(), from_pandas=True)
+    dialect_for(connection).insert_rows(connection, temp, pa.table(columns))
     return temp
 
 
