@@ -5,7 +5,6 @@ up their figures to the whole source's."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -15,7 +14,7 @@ import pandas as pd
 
 from crmmigrate.engines import PartRead
 from crmmigrate.extract import Extraction, ExtractReport, Reject
-from crmmigrate.extract.partitions import Part, needs_survey, open_part, part_keys, partitions, survey, with_survey
+from crmmigrate.extract.partitions import Part, needs_survey, open_part, part_keys, partitions, with_survey
 from crmmigrate.load.schema import too_long_id_reason, too_long_ids
 from crmmigrate.mapping.engine import Mapper, MapReport
 from crmmigrate.migration import PlannedSource
@@ -135,13 +134,13 @@ Submit = Callable[..., Any]
 
 
 def queued_parts(planned: list[PlannedSource], part_bytes: int, reading: Callable[[PlannedSource, int], R],
-                 submit: Submit | None = None) -> tuple[list[R], list[Queued]]:
+                 submit: Submit) -> tuple[list[R], list[Queued]]:
     """Every source split into parts of about `part_bytes` (`partitions`) and its reading made
     (`reading(source, parts)`); with them, every part to be read as (its source's reading, the
     source, the part when asked for, whether it is the source's first), the last first: a queue
     popped from the end sends the first part first. A JSON file in parts is surveyed for its
     columns (`Surveying`) before its parts are read: its parts' keys read side by side where
-    `submit` sends work (`submit(function, *args)`, a future), else here."""
+    `submit` sends the parts (`submit(function, *args)`, a future)."""
     readings, queue = [], []
     for source in planned:
         parts = partitions(source.source, part_bytes, surveyed=False)
@@ -159,31 +158,20 @@ class Surveying:
     """A JSON file's parts, and its survey: `part(number)` waits for it, and raises its error.
     It is made of the parts' keys (`part_keys`), read side by side through `submit` once the
     file's first part is asked for (an array that is not JSON somewhere is then read whole
-    here, for the whole read's error); without `submit`, by a thread of the run's own from the
-    start (`survey`). The thread is a daemon: a run that stops meanwhile does not wait for it."""
+    here, for the whole read's error)."""
 
-    def __init__(self, parts: list[Part], submit: Submit | None) -> None:
+    def __init__(self, parts: list[Part], submit: Submit) -> None:
         self._unsurveyed = parts
         self._submit = submit
         self._parts: Future[list[Part]] = Future()
-        if self._submit is None:
-            threading.Thread(target=self._survey, args=(lambda: survey(parts),), name="crmmigrate-survey",
-                             daemon=True).start()
-
-    def _survey(self, made: Callable[[], list[Part]]) -> None:
-        try:
-            self._parts.set_result(made())
-        except BaseException as exc:  # noqa: BLE001 - told to whoever asks for a part
-            self._parts.set_exception(exc)
-
-    def _side_by_side(self) -> list[Part]:
-        assert self._submit is not None
-        futures = [self._submit(part_keys, part) for part in self._unsurveyed]
-        return with_survey(self._unsurveyed, [future.result() for future in futures])
 
     def part(self, number: int) -> Part:
-        if self._submit is not None and not self._parts.done():
-            self._survey(self._side_by_side)
+        if not self._parts.done():
+            try:
+                futures = [self._submit(part_keys, part) for part in self._unsurveyed]
+                self._parts.set_result(with_survey(self._unsurveyed, [future.result() for future in futures]))
+            except BaseException as exc:  # noqa: BLE001 - told to whoever asks for a part, now and after
+                self._parts.set_exception(exc)
         return self._parts.result()[number]
 
 

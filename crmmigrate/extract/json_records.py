@@ -573,7 +573,7 @@ class _JsonGuard:
         parser's C code then crashes the process, ijson 3.6): refused. A fraction's or an
         exponent's digits are not an integer's."""
         scan = self.tail + outside
-        for run in re.finditer(f"[0-9]{{{digits + 1},}}", scan):
+        for run in _long_digits(digits).finditer(scan):
             at = run.start()
             before = scan[at - 1] if at else ""
             if before and before in ".eE+" or before == "-" and at > 1 and scan[at - 2] in "eE":
@@ -590,6 +590,12 @@ class _JsonGuard:
             self.lone_surrogates += 1
             return "\\" + escape
         return escape
+
+
+@functools.cache
+def _long_digits(digits: int) -> re.Pattern[str]:
+    """A run of more than `digits` digits (the limit is the interpreter's, and may be changed)."""
+    return re.compile(f"[0-9]{{{digits + 1},}}")
 
 
 def _collect_keys(

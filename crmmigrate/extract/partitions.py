@@ -248,17 +248,14 @@ def _record_starts(path: Path, size: int, target_bytes: int) -> list[tuple[int, 
             shape = shape[outside]
             depths = depth + np.cumsum(_STEPS[data[shape]])
             between = shape[(data[shape] == _COMMA) & (depths == 1)] + block.low  # commas between records
-            newlines = block.find(_LF)
-            returns = block.find(_CR)
-            lone = returns[(block.after(returns) != _LF) | (returns == size - 1)]
+            ends = block.line_ends()
             starts = between + 1
             while (i := int(np.searchsorted(starts, aim))) < starts.size:
                 start = int(starts[i])
-                before = lines + int(np.searchsorted(newlines, start)) + int(np.searchsorted(lone, start))
-                points.append((start, before, commas + i + 1))
+                points.append((start, int(_lines_before(lines, ends, start)), commas + i + 1))
                 aim = start + target_bytes
             commas += between.size
-            lines += newlines.size + lone.size
+            lines += ends[0].size + ends[1].size
             depth = int(depths[-1]) if depths.size else depth
             in_string = (int(in_string) + quotes.size) % 2 == 1
     return points
@@ -302,16 +299,15 @@ def _line_starts(path: Path, size: int, target_bytes: int) -> list[tuple[int, in
     lines = 0  # before the block
     with path.open("rb") as f:
         for block in _blocks(f, 0, size):
-            newlines = block.find(_LF)
-            returns = block.find(_CR)
-            lone = returns[(block.after(returns) != _LF) | (returns == size - 1)]
-            ended = lines + np.arange(1, newlines.size + 1) + np.searchsorted(lone, newlines)
+            ends = block.line_ends()
+            newlines = ends[0]
             usable = newlines + 1 < size
-            candidates, candidates_lines = newlines[usable] + 1, ended[usable]
+            candidates = newlines[usable] + 1
+            candidates_lines = _lines_before(lines, ends, candidates)
             while (i := int(np.searchsorted(candidates, aim))) < candidates.size:
                 points.append((int(candidates[i]), int(candidates_lines[i])))
                 aim = int(candidates[i]) + target_bytes
-            lines += newlines.size + lone.size
+            lines += newlines.size + ends[1].size
     return points
 
 
@@ -352,11 +348,10 @@ def _split_points(path: Path, decided: Decided, target_bytes: int) -> list[tuple
         for block in _blocks(f, begin, size):
             quote_at = block.find(_QUOTE)
             doubt = _misplaced_quote(block, quote_at, quotes, begin, beside)
-            newlines = block.find(_LF)
-            returns = block.find(_CR)
-            lone = returns[(block.after(returns) != _LF) | (returns == size - 1)]
+            line_ends = block.line_ends()
+            newlines = line_ends[0]
             # Per newline: the physical lines up to it, and whether it ends a record.
-            ended = lines + np.arange(1, newlines.size + 1) + np.searchsorted(lone, newlines)
+            ended = _lines_before(lines, line_ends, newlines + 1)
             outside = (quotes + np.searchsorted(quote_at, newlines)) % 2 == 0
             ends, ends_lines = newlines[outside], ended[outside]
             # A record (as counted here, lone carriage returns inside) long enough for the
@@ -376,7 +371,7 @@ def _split_points(path: Path, decided: Decided, target_bytes: int) -> list[tuple
             if doubt < size:
                 break
             quotes += quote_at.size
-            lines += newlines.size + lone.size
+            lines += newlines.size + line_ends[1].size
             if ends.size:
                 record, record_lines = int(ends[-1]) + 1, int(ends_lines[-1])
     return points
@@ -404,6 +399,19 @@ class _Block:
     def after(self, offsets: np.ndarray) -> np.ndarray:
         """The byte after each offset (any byte for the file's last)."""
         return self.window[np.minimum(offsets + 1 - self.first, self.window.size - 1)]
+
+    def line_ends(self) -> tuple[np.ndarray, np.ndarray]:
+        """The offsets of the line feeds between low and high, and of the lone carriage returns
+        (followed by no line feed): each ends a line, as Python's text mode reads them."""
+        newlines, returns = self.find(_LF), self.find(_CR)
+        return newlines, returns[(self.after(returns) != _LF) | (returns == self.size - 1)]
+
+
+def _lines_before(lines: int, ends: tuple[np.ndarray, np.ndarray], offsets: np.ndarray | int) -> np.ndarray:
+    """The lines ended before each offset of a block: `lines` before the block, and those of the
+    block's line `ends` (`_Block.line_ends`) before the offset."""
+    newlines, lone = ends
+    return lines + np.searchsorted(newlines, offsets) + np.searchsorted(lone, offsets)
 
 
 def _blocks(f: BinaryIO, begin: int, size: int) -> Iterator[_Block]:
