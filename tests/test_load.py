@@ -517,3 +517,35 @@ def test_a_sqlite_read_adbc_cannot_type_is_read_through_the_driver(tmp_path):
         assert found.to_pylist() == [{"key": "a", "n": 2.0}]
     finally:
         memory.dispose()
+
+
+def test_a_sqlite_file_is_read_by_adbc_wherever_it_lies_and_never_made(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    from crmmigrate.load.dialects import Dialect, SQLiteDialect
+
+    folder = tmp_path / "we?ird #dir ü%20"  # what a URI would read otherwise
+    folder.mkdir()
+    path = folder / "crm x.db"
+    engine = sa.create_engine(sa.URL.create("sqlite", database=str(path)))
+    schema = pa.schema([("key", pa.string())])
+    try:
+        table = _texts_table(engine)
+        with engine.begin() as connection:
+            connection.execute(table.insert(), [{"key": "a"}, {"key": "b"}])
+        query = sa.select(table.c.key).order_by(table.c.key)
+
+        def not_here(*_args):
+            raise AssertionError("read through the driver, not ADBC")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(Dialect, "fetch_committed", not_here)
+            assert SQLiteDialect().fetch_committed(engine, query, schema).column(0).to_pylist() == ["a", "b"]
+        engine.dispose()
+        path.unlink()
+        with monkeypatch.context() as patch:  # gone: ADBC makes no empty database of it
+            patch.setattr(Dialect, "fetch_committed", lambda *_args: "the driver's")
+            assert SQLiteDialect().fetch_committed(engine, query, schema) == "the driver's"
+        assert not path.exists()
+    finally:
+        engine.dispose()

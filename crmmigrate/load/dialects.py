@@ -13,6 +13,7 @@ import gc
 import json
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -290,7 +291,10 @@ class SQLiteDialect(Dialect):
         compiled = query.compile(engine, compile_kwargs={"render_postcompile": True})
         params = tuple(compiled.params[k] for k in compiled.positiontup or ())
         try:
-            with adbc.connect(str(path)) as connection, connection.cursor() as cursor:
+            # Read only: a file that is not there is an error (read through the driver then,
+            # which says so), never a new empty database read as one holding no rows.
+            uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
+            with adbc.connect(uri) as connection, connection.cursor() as cursor:
                 cursor.execute(str(compiled), params or None)
                 found = cursor.fetch_arrow_table()
             return pa.table([column.cast(want.type) for column, want in zip(found.columns, schema, strict=True)],
