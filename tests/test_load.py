@@ -486,66 +486,42 @@ def test_rows_inserted_and_read_back_as_committed_arrow_columns_on_every_databas
     selected = dialect.fetch_committed(target, sa.select(table.c.said).where(table.c.key == "k2"),
                                        pa.schema([("said", pa.string())]))
     assert selected.column(0).to_pylist() == ["two\nlines"]  # a bound value
+    # A number where text is asked for (an id_map rebuilt by hand, without column types) is read as text.
+    numbers = dialect.fetch_committed(target, sa.select(table.c.n).where(table.c.key.in_(["k1", "k7"]))
+                                      .order_by(table.c.key), pa.schema([("n", pa.string())]))
+    assert numbers.column(0).to_pylist() == ["0.25", None]
 
 
-def test_a_sqlite_read_adbc_cannot_type_is_read_through_the_driver(tmp_path):
+def test_reading_id_maps_statuses_keeps_the_locks_this_process_holds_on_a_sqlite_target(tmp_path):
+    """A second SQLite library in the process (ADBC's links its own) closing its handle on the
+    target would drop every POSIX lock the process holds on the file: another process could then
+    write under the run's own readers and writers (a review found it; SQLite's "how to corrupt"
+    names it). The statuses are read through the run's own driver."""
+    import sqlite3
+    import subprocess
+    import sys
+
     import pyarrow as pa
 
-    from crmmigrate.load.dialects import SQLiteDialect
+    from crmmigrate.load.id_map import Ledger
+    from crmmigrate.load.schema import init_target
 
-    engine = connect(f"sqlite:///{tmp_path / 'crm.db'}")
+    path = tmp_path / "crm.db"
+    engine = connect(f"sqlite:///{path}")
     try:
-        table = _texts_table(engine)
-        # ADBC types a column by its first rows: here none but nulls, then text (as id_map's
-        # reason is for loaded records, then rejected ones)
-        with engine.begin() as connection:
-            connection.execute(table.insert(), [{"key": f"{i:05}", "said": None if i < 3000 else f"why {i}"}
-                                                for i in range(3010)])
-        found = SQLiteDialect().fetch_committed(engine, sa.select(table.c.key, table.c.said).order_by(table.c.key),
-                                                pa.schema([("key", pa.string()), ("said", pa.string())]))
-        assert found.num_rows == 3010
-        assert found.column("said").to_pylist() == [None] * 3000 + [f"why {i}" for i in range(3000, 3010)]
-    finally:
-        engine.dispose()
-    memory = connect("sqlite://")  # no file ADBC could open: the driver's rows
-    try:
-        table = _texts_table(memory)
-        with memory.begin() as connection:
-            connection.execute(table.insert(), [{"key": "a", "n": 2.0, "said": "b"}])
-        found = SQLiteDialect().fetch_committed(memory, sa.select(table.c.key, table.c.n),
-                                                pa.schema([("key", pa.string()), ("n", pa.float64())]))
-        assert found.to_pylist() == [{"key": "a", "n": 2.0}]
-    finally:
-        memory.dispose()
-
-
-def test_a_sqlite_file_is_read_by_adbc_wherever_it_lies_and_never_made(tmp_path, monkeypatch):
-    import pyarrow as pa
-
-    from crmmigrate.load.dialects import Dialect, SQLiteDialect
-
-    folder = tmp_path / "we?ird #dir ü%20"  # what a URI would read otherwise
-    folder.mkdir()
-    path = folder / "crm x.db"
-    engine = sa.create_engine(sa.URL.create("sqlite", database=str(path)))
-    schema = pa.schema([("key", pa.string())])
-    try:
-        table = _texts_table(engine)
-        with engine.begin() as connection:
-            connection.execute(table.insert(), [{"key": "a"}, {"key": "b"}])
-        query = sa.select(table.c.key).order_by(table.c.key)
-
-        def not_here(*_args):
-            raise AssertionError("read through the driver, not ADBC")
-
-        with monkeypatch.context() as patch:
-            patch.setattr(Dialect, "fetch_committed", not_here)
-            assert SQLiteDialect().fetch_committed(engine, query, schema).column(0).to_pylist() == ["a", "b"]
-        engine.dispose()
-        path.unlink()
-        with monkeypatch.context() as patch:  # gone: ADBC makes no empty database of it
-            patch.setattr(Dialect, "fetch_committed", lambda *_args: "the driver's")
-            assert SQLiteDialect().fetch_committed(engine, query, schema) == "the driver's"
-        assert not path.exists()
+        init_target(engine)
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # this process's write lock, as a load holds it
+        try:
+            statuses = Ledger(engine, "r1").statuses("contact", "legacy", pa.array(["C1"], pa.string()))
+            assert statuses.to_pylist() == [None]
+            other = subprocess.run(
+                [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0); "
+                 "c.execute('BEGIN IMMEDIATE'); print('took the write lock')", str(path)],
+                capture_output=True, text=True, timeout=60)
+            assert "database is locked" in other.stderr and "took the write lock" not in other.stdout
+        finally:
+            holder.rollback()
+            holder.close()
     finally:
         engine.dispose()

@@ -13,7 +13,6 @@ import gc
 import json
 import tempfile
 import threading
-import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -78,13 +77,21 @@ class Dialect:
 
     def fetch_committed(self, engine: sa.Engine, query: sa.Select, schema: pa.Schema) -> pa.Table:
         """A query's rows, as committed, as Arrow columns of `schema` (one per selected column,
-        in order), read on a connection of their own: through the driver (`fetch`), except where
-        the database gives Arrow itself (SQLite's file, through ADBC)."""
+        in order), read through the driver (`fetch`) on a connection of their own. Not through
+        ADBC on SQLite, though it reads Arrow faster: its driver links a SQLite of its own, and
+        two SQLite libraries on one file in one process undo each other's locks (closing either's
+        handle drops the process's POSIX locks on the file: the run's readers would lose theirs)."""
         with engine.connect() as connection:
             rows = self.fetch(connection, query)
-        with collector_paused():  # columns by index: zip(*rows) makes an iterator per row
-            return pa.table([pa.array([row[i] for row in rows], column.type) for i, column in enumerate(schema)],
-                            schema=schema)
+
+        def column(at: int, kind: pa.DataType) -> pa.Array:
+            values = [row[at] for row in rows]  # by index: zip(*rows) makes an iterator per row
+            if pa.types.is_string(kind):  # a text column holds text, but SQLite keeps what it is given
+                values = [v if v is None or isinstance(v, str) else str(v) for v in values]
+            return pa.array(values, kind)
+
+        with collector_paused():
+            return pa.table([column(at, field.type) for at, field in enumerate(schema)], schema=schema)
 
     def upsert(self, connection: sa.Connection, table: sa.Table, rows: pa.Table, key: tuple[str, ...]) -> None:
         """Insert `rows` (Arrow columns named as the table's; JSON columns as JSON text) into
@@ -278,32 +285,6 @@ class SQLiteDialect(Dialect):
                 connection.exec_driver_sql(f"INSERT INTO {connection.dialect.identifier_preparer.format_table(table)} "
                                            f"({names}) SELECT {names} FROM {_STAGE}.staged")
                 connection.commit()
-
-    def fetch_committed(self, engine: sa.Engine, query: sa.Select, schema: pa.Schema) -> pa.Table:
-        """From a SQLite file, the rows as ADBC reads them: Arrow columns made in C (sqlite3 makes
-        a Python tuple per row, and the columns are made from them: 3 s per million, measured on
-        id_map's). An in-memory database, a URI, or a type ADBC reads otherwise: the driver's."""
-        path = _sqlite_file(engine)
-        if path is None:
-            return super().fetch_committed(engine, query, schema)
-        import adbc_driver_sqlite.dbapi as adbc
-
-        compiled = query.compile(engine, compile_kwargs={"render_postcompile": True})
-        params = tuple(compiled.params[k] for k in compiled.positiontup or ())
-        try:
-            # Read only: a file that is not there is an error (read through the driver then,
-            # which says so), never a new empty database read as one holding no rows.
-            uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
-            with adbc.connect(uri) as connection, connection.cursor() as cursor:
-                cursor.execute(str(compiled), params or None)
-                found = cursor.fetch_arrow_table()
-            return pa.table([column.cast(want.type) for column, want in zip(found.columns, schema, strict=True)],
-                            schema=schema)
-        except (adbc.Error, OSError, pa.ArrowException):
-            # ADBC types a column by its first rows: a later value of another type (an OSError
-            # from Arrow's reader), or a cast Arrow cannot do, and the driver's rows are read
-            # instead (which raise any error that is not of types)
-            return super().fetch_committed(engine, query, schema)
 
     def ledger_from_table(self, connection: sa.Connection, table: sa.Table, entity: str, source: str,
                           run_id: str, columns: tuple[str, ...], changes: tuple[str, ...]) -> bool:
