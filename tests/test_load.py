@@ -394,6 +394,62 @@ def test_a_staging_file_that_fails_sends_the_source_batch_by_batch(tmp_path, mon
     engine.dispose()
 
 
+@pytest.mark.parametrize(("bulk_rows", "statement"), [(1, "INSERT INTO main."), (1, "INSERT INTO id_map"),
+                                                      (0, "INSERT INTO contact"), (0, "INSERT INTO id_map")])
+def test_ctrl_c_in_a_load_stops_it_and_is_not_taken_for_a_refusal(tmp_path, monkeypatch, bulk_rows, statement):
+    """Ctrl-C arriving in one of the bulk write's statements (the rows copied in, their id_map
+    entries written), or in a batch's: SQLAlchemy closes the connection, and the clean-up after
+    it failed on the closed database. That error stood in for the interrupt and was taken for a
+    refusal: the source was loaded batch by batch (or row by row) and the run went on to the end,
+    Ctrl-C ignored (found by interrupting a 300k run at its load)."""
+    from sqlalchemy.engine.default import DefaultDialect
+
+    engine = connect(f"sqlite:///{tmp_path / 'crm.db'}")
+    interrupted = []
+
+    def interrupting(real):
+        def execute(self, cursor, sql, parameters, context=None):
+            if sql.lstrip().startswith(statement) and not interrupted:
+                interrupted.append(sql)
+                raise KeyboardInterrupt
+            return real(self, cursor, sql, parameters, context)
+        return execute
+
+    try:
+        with monkeypatch.context() as patch:
+            for name in ("do_execute", "do_executemany"):  # a batch's rows go in one executemany
+                patch.setattr(DefaultDialect, name, interrupting(getattr(DefaultDialect, name)))
+            with pytest.raises(KeyboardInterrupt):
+                run_load(engine, {"contact": contacts("C1", "C2", "C3")}, bulk_rows=bulk_rows)
+        assert interrupted
+        assert table(engine, "contact").empty and ledger(engine) == []  # the source's one transaction: nothing kept
+        report = run_load(engine, {"contact": contacts("C1", "C2", "C3")}, bulk_rows=bulk_rows)  # and run again
+        assert [(s.inserted, s.rejected) for s in report.sources] == [(3, 0)]
+    finally:
+        engine.dispose()
+
+
+def test_a_refusal_raised_while_ctrl_c_was_under_way_is_the_ctrl_c():
+    from crmmigrate.load.batch import not_interrupted
+
+    def refused_during(interrupt: BaseException | None) -> sa.exc.DBAPIError:
+        try:
+            try:
+                if interrupt is not None:
+                    raise interrupt
+                raise ValueError("a value")
+            finally:  # a clean-up that fails on the connection the interrupt closed
+                raise sa.exc.DBAPIError("ROLLBACK", None, Exception("Cannot operate on a closed database."))
+        except sa.exc.DBAPIError as error:
+            return error
+
+    assert not_interrupted(refused_during(None)) is None  # a refusal (after another error) stays one
+    with pytest.raises(KeyboardInterrupt):
+        not_interrupted(refused_during(KeyboardInterrupt()))
+    with pytest.raises(SystemExit):
+        not_interrupted(refused_during(SystemExit(2)))
+
+
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

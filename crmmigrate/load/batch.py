@@ -53,8 +53,8 @@ class BatchLoader:
             stats.inserted += int(new.sum())
             stats.updated += int(changed.sum())
             return
-        except self.refusals:
-            pass
+        except self.refusals as refused:
+            not_interrupted(refused)
         # Find the rows the database refuses; save every other one.
         for i in np.flatnonzero(new | changed):
             one = np.zeros(len(rows), dtype=bool)
@@ -67,6 +67,7 @@ class BatchLoader:
                 else:
                     stats.updated += 1
             except self.refusals as exc:
+                not_interrupted(exc)
                 reason = "database refused: " + _first_line(exc)
                 stats.rejected += 1
                 origin = origins.iloc[i]
@@ -75,6 +76,7 @@ class BatchLoader:
                         self.ledger.write(pd.DataFrame({"source": [origin["_source"]], "legacy_id": [origin["legacy_id"]],
                                                    "target_id": [None], "status": ["rejected"], "reason": [reason]}))
                 except self.refusals as ledger_exc:
+                    not_interrupted(ledger_exc)
                     # The value the database refused may not fit id_map either; the
                     # reject file still has the row, and says so.
                     reason += "; not recorded in id_map: " + _first_line(ledger_exc)
@@ -176,3 +178,16 @@ def _first_line(exc: Exception) -> str:
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
+def not_interrupted(refused: BaseException) -> None:
+    """A refusal of the database, unless it was raised while a Ctrl-C (KeyboardInterrupt) or an
+    exit was under way: then that is raised instead. Ctrl-C in a statement makes SQLAlchemy close
+    the connection, and the clean-up after it (a rollback, a detach) fails on the closed
+    connection with a driver error, which would be taken for a refusal of the rows: the load
+    would go on batch by batch, or row by row, and Ctrl-C be ignored."""
+    seen: set[int] = set()
+    cause = refused.__context__
+    while cause is not None and id(cause) not in seen:
+        if not isinstance(cause, Exception):
+            raise cause from None
+        seen.add(id(cause))
+        cause = cause.__context__

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from crmmigrate.load.batch import split
+from crmmigrate.load.batch import not_interrupted, split
 from crmmigrate.load.dialects import StagingFailed
 from crmmigrate.load.rows import rejected_entries
 
@@ -69,7 +69,8 @@ class BulkLoader:
                 self.connection, self.table, self.columns, self._transaction,
                 lambda send, first: self._stream(frame, failures, pointers, repeats, existing, send, first, total),
                 lambda dropped, streamed: self._finish_bulk(source, dropped, streamed))
-        except (*self.refusals, StagingFailed):
+        except (*self.refusals, StagingFailed) as refused:
+            not_interrupted(refused)
             self.done = done
             return False
         for item in rejected.to_dict("records"):
@@ -122,3 +123,4 @@ class BulkLoader:
                           value_set=loaded.column("legacy_id")).to_numpy(zero_copy_only=False)
         self.ledger.write(rejected_entries(rejected[~repeat]))
         return rejected
+

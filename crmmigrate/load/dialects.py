@@ -15,7 +15,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -262,13 +262,22 @@ class SQLiteDialect(Dialect):
         raw.execute(f"ATTACH DATABASE ? AS {_STAGE}", (str(staged),))
         before = raw.execute("PRAGMA cache_size").fetchone()[0]
         raw.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KB}")
-        try:
-            yield
-        finally:
+        def detached() -> None:
             if connection.in_transaction():
                 connection.rollback()
             raw.execute(f"PRAGMA cache_size = {int(before)}")
             raw.execute(f"DETACH DATABASE {_STAGE}")
+
+        try:
+            yield
+        except BaseException:
+            # The error that came is the one told: SQLAlchemy closes the connection on Ctrl-C in
+            # a statement, and the detach's own error ("a closed database", a driver error)
+            # would stand in for it, taken for a refusal and the source loaded batch by batch.
+            with suppress(Exception):
+                detached()
+            raise
+        detached()
 
     def insert_rows(self, connection: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
         """Into a staging file by ADBC's Arrow ingest (in a folder of its own: the target's
