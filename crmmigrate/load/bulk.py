@@ -123,4 +123,3 @@ class BulkLoader:
                           value_set=loaded.column("legacy_id")).to_numpy(zero_copy_only=False)
         self.ledger.write(rejected_entries(rejected[~repeat]))
         return rejected
-

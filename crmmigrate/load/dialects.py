@@ -240,12 +240,12 @@ class SQLiteDialect(Dialect):
     def _staging_file(self, connection: sa.Connection) -> Iterator[Path]:
         """Where a SQLite bulk load stages its rows: beside the target (on its disk, which has
         room for them), removed after, and before if a killed load left one."""
-        database = _sqlite_file(connection.engine)
-        if database is None:
+        database = connection.engine.url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
             with tempfile.TemporaryDirectory(prefix="crmmigrate-") as folder:
                 yield Path(folder) / "staged.db"
             return
-        staged = database.with_name(database.name + ".crmmigrate-staging")
+        staged = Path(database).with_name(Path(database).name + ".crmmigrate-staging")
         staged.unlink(missing_ok=True)
         try:
             yield staged
@@ -262,6 +262,7 @@ class SQLiteDialect(Dialect):
         raw.execute(f"ATTACH DATABASE ? AS {_STAGE}", (str(staged),))
         before = raw.execute("PRAGMA cache_size").fetchone()[0]
         raw.execute(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KB}")
+
         def detached() -> None:
             if connection.in_transaction():
                 connection.rollback()
@@ -471,17 +472,6 @@ def _csv_pieces(rows: pa.Table) -> Iterator[bytes]:
         sink = pa.BufferOutputStream()
         pacsv.write_csv(rows.slice(start, COPY_ROWS), sink, options)
         yield sink.getvalue().to_pybytes()
-
-
-def _sqlite_file(engine: sa.Engine) -> Path | None:
-    """The file of a SQLite engine's database, plainly named (no URI, no options); else None."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or url.query:
-        return None
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
 
 
 _STAGE = "crmmigrate_stage"  # the staging file's name while attached to a SQLite target

@@ -131,7 +131,8 @@ def reconcile(engine: sa.Engine, legacy: dict[str, pd.DataFrame],
     return sorted(lines, key=lambda line: order[line.aggregate])  # in the aggregates' order, groups kept in theirs
 
 
-def _staged_and_dropped(connection: sa.Connection, entities: list[str], staged: Callable[[str, sa.Connection], sa.Table],
+def _staged_and_dropped(connection: sa.Connection, entities: list[str],
+                        staged: Callable[[str, sa.Connection], sa.Table],
                         entity_lines: Callable[[str, sa.Connection, sa.Table], list[ReconcileLine]]
                         ) -> list[ReconcileLine]:
     """Each entity's legacy records `staged` in its temporary table (a SQLite target commits as
