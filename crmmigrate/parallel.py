@@ -44,6 +44,27 @@ def cores(limit: int = 8) -> int:
 
 _BESIDES = 0  # processes `beside` has at work
 
+# Where a container's memory limit and use are read from: cgroup v2, then v1.
+MEMORY_GROUPS = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+
+
+def available_memory() -> int:
+    """Bytes this process may still take, now: what the machine has available (free, and the
+    page cache it can take back), or less where a container's memory limit leaves less (its
+    limit less what its processes use; "max", or no such file, is no limit)."""
+    import psutil
+
+    available = int(psutil.virtual_memory().available)
+    for limit_file, usage_file in MEMORY_GROUPS:
+        try:
+            with open(limit_file, encoding="ascii") as limit, open(usage_file, encoding="ascii") as usage:
+                left = int(limit.read().strip()) - int(usage.read().strip())
+        except (OSError, ValueError):
+            continue
+        available = min(available, max(left, 0))
+    return available
+
 
 def can_fork() -> bool:
     """This process may share work among forked children: it runs where fork exists and is not

@@ -555,6 +555,42 @@ def test_pairs_remade_share_by_share_answer_as_the_pairs_held(monkeypatch, linke
     assert len(kept[0]) > 100 and histograms[0].sum() == len(held) == sum(scored)
 
 
+def test_dedupe_makes_its_pairs_a_share_at_a_time_where_holding_them_would_not_fit(monkeypatch):
+    """Dedupe holds every candidate pair's positions where they take at most a quarter of the
+    memory the process may still take, and makes them a share at a time otherwise
+    (`RemadePairs`): on realistic contacts, with memory made scarce, the same clusters, merged
+    records, pairs and survivors as with every pair held."""
+    from crmmigrate import parallel
+    from crmmigrate.dedupe import dedupe, pairset
+    from crmmigrate.dedupe.rules import DedupeRules, load_dedupe_rules
+    from crmmigrate.defaults import RULES_DIR
+
+    assert pairset.held_fits(1000, available=32_000) and not pairset.held_fits(1001, available=32_000)
+    rules = load_dedupe_rules(RULES_DIR / "dedupe.yaml")
+    rules = DedupeRules(entities={"contact": rules.entities["contact"]}, leads=None)
+    crm = _realistic_crm(monkeypatch, 3000, seed=11)
+    made: list[str] = []
+    original = pairset.held_or_remade
+
+    def placed(values, spec, blocked):
+        made.append(type(pairs := original(values, spec, blocked)).__name__)
+        return pairs
+
+    monkeypatch.setattr(match, "held_or_remade", placed)
+    here = dedupe({"contact": crm.contacts}, rules)
+    monkeypatch.setattr(pairset, "SHARE_PAIRS", 500)
+    monkeypatch.setattr(parallel, "available_memory", lambda: 4 * pairset.POSITION_BYTES * 1000)
+    scarce = dedupe({"contact": crm.contacts}, rules)
+
+    assert made == ["HeldPairs", "RemadePairs"]
+    a, b = here.entities[0], scarce.entities[0]
+    assert a.candidates == b.candidates > 2000 and len(a.merged) > 50
+    for name in ("pairs", "clusters", "merged", "model"):
+        pd.testing.assert_frame_equal(getattr(b, name), getattr(a, name))
+    assert a.histogram == b.histogram
+    pd.testing.assert_frame_equal(scarce.datasets["contact"], here.datasets["contact"])
+
+
 def test_no_pairs_remade_are_no_pairs_held():
     """Records no key blocks together: no pairs, in one share, answered as no pairs held are."""
     frame = pd.DataFrame({"first_name": ["Ann", "Bob", "Cy"], "last_name": ["Ames", "Bell", "Cole"],

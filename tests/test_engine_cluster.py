@@ -308,6 +308,40 @@ def test_dedupe_with_its_pairs_shuffled_on_the_workers_is_dedupe_here(scheduler:
         pd.testing.assert_frame_equal(there.datasets[entity], frame, obj=entity)
 
 
+def test_on_a_local_cluster_the_pairs_go_to_the_workers_only_where_they_would_not_fit_here(
+        scheduler: str, monkeypatch) -> None:
+    """Where the workers share this machine's cores (a LocalCluster), dedupe's pairs are made
+    in the run's process, which compares them faster there, as long as their positions fit its
+    memory (`held_fits`); beyond that they go to the workers (`ShuffledPairs`), whose memory
+    limit spills them to disk. A scheduler elsewhere takes them whenever they are more than a
+    share's."""
+    from crmmigrate import parallel
+    from crmmigrate.dedupe import match, pairset
+    from crmmigrate.dedupe.rules import load_dedupe_rules
+    from crmmigrate.defaults import RULES_DIR
+    from crmmigrate.engines.cluster import ClusterEngine
+
+    crm = make_crm(2000, seed=3)
+    spec = load_dedupe_rules(RULES_DIR / "dedupe.yaml").entities["contact"]
+    values = match.prepared(crm.contacts.reset_index(drop=True), spec.fields)
+    engine = ClusterEngine(EngineOptions(name="dask", scheduler=scheduler, pairs_per_task=300))
+    try:
+        blocked = match.block(values, spec)
+        assert blocked.pairs() > 300
+        enough = 1 + blocked.pairs() * pairset.POSITION_BYTES / pairset.HELD_SHARE
+
+        def made(local: bool, available: float) -> str:
+            engine.shares_cores = local
+            monkeypatch.setattr(parallel, "available_memory", lambda: int(available))
+            return type(engine.pairing(values, spec, blocked)).__name__
+
+        assert made(local=True, available=enough) == "HeldPairs"
+        assert made(local=True, available=enough - 100) == "ShuffledPairs"
+        assert made(local=False, available=enough) == "ShuffledPairs"
+    finally:
+        engine.close()
+
+
 def test_a_worker_lost_after_dedupe_pairs_are_compared_on_the_workers_changes_no_answer() -> None:
     """Dedupe's pairs in shares on the workers (`ShuffledPairs`): the worker holding the most
     compared shares is killed (SIGKILL); its nanny starts another, the lost shares are made and

@@ -42,6 +42,27 @@ def test_cores_are_at_least_one_and_at_most_the_limit():
     assert parallel.cores(limit=1) == 1
 
 
+def test_available_memory_is_the_machines_or_a_containers_less(tmp_path, monkeypatch):
+    """What a process may still take: the machine's available memory, or what a container's
+    limit leaves (its limit less its use) when that is less; "max" (cgroup v2's no limit), a
+    file not there or not a number limit nothing."""
+    import psutil
+
+    machine = psutil.virtual_memory().available
+    monkeypatch.setattr(parallel, "MEMORY_GROUPS", ())
+    assert 0.5 * machine < parallel.available_memory() < 2 * machine
+    limit, usage = tmp_path / "memory.max", tmp_path / "memory.current"
+    monkeypatch.setattr(parallel, "MEMORY_GROUPS", ((str(limit), str(usage)), (str(tmp_path / "none"), str(usage))))
+    limit.write_text("max\n")
+    usage.write_text("1000\n")
+    assert 0.5 * machine < parallel.available_memory() < 2 * machine
+    limit.write_text(f"{3 << 20}\n")
+    usage.write_text(f"{1 << 20}\n")
+    assert parallel.available_memory() == 2 << 20
+    usage.write_text(f"{4 << 20}\n")  # over its limit (page cache counts as use): nothing left
+    assert parallel.available_memory() == 0
+
+
 SCRIPT = """
 import os, signal, sys, time
 from crmmigrate import parallel

@@ -95,11 +95,11 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
     (entity, source, legacy id) records already in the target: they stay survivors; `invalid`
     the (file, row, field) values validation failed, which no surviving record takes from
     another record. `progress` is told each entity's phases (`find_duplicates`); `pairing`
-    makes each entity's candidate pairs (default: `match.HeldPairs.made`, every pair in this
-    process, and for the leads `match.RemadePairs.made`; the cluster engine's leaves them on
-    its workers). An entity's records as given
-    are let go once it is deduplicated (only its merged records are kept, `merged_records`):
-    a caller that keeps no reference to them has their memory back before the next entity."""
+    makes each entity's candidate pairs (default: `match.held_or_remade`, in this process,
+    every pair held where they fit, and for the leads `match.RemadePairs.made`; the cluster
+    engine's leaves them on its workers). An entity's records as given are let go once it is
+    deduplicated (only its merged records are kept, `merged_records`): a caller that keeps no
+    reference to them has their memory back before the next entity."""
     given = dict(datasets)
     datasets = {name: frame.copy(deep=False) for name, frame in datasets.items()}  # copy on write: theirs stay
     decisions = decisions if decisions is not None else pd.DataFrame(columns=list(DECISION_COLUMNS))
@@ -208,7 +208,7 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     frame["_legacy"] = _legacy(frame)
     related = related_fields(frame, entity, datasets or {}, spec.fields)
     values = match.prepared(frame.assign(**related) if related else frame, spec.fields)
-    pairs = match.candidates(values, spec, pairing=pairing or match.HeldPairs.made)
+    pairs = match.candidates(values, spec, pairing=pairing or match.held_or_remade)
     blocking.finish()
     comparing = phase("comparing pairs", len(pairs))
     pairs.compare(values, spec, done=comparing.add)

@@ -39,18 +39,19 @@ from crmmigrate.dedupe.blocking import Blocked, Pairs, block, candidate_pairs, k
 from crmmigrate.dedupe.clues import NAME_METHODS, clues, conflicts
 from crmmigrate.dedupe.columns import Column, house_street, name_root, prepared
 from crmmigrate.dedupe.comparisons import LEVELS, Patterns, compare, levels, normalise, patterns, radix_of
-from crmmigrate.dedupe.pairset import HeldPairs, PairSet, RemadePairs
+from crmmigrate.dedupe.pairset import HeldPairs, PairSet, RemadePairs, held_or_remade
 from crmmigrate.dedupe.rules import MatchSpec
 from crmmigrate.dedupe.scoring import HISTOGRAM_EDGES, at_least, probabilities, probabilities_of, score_weights
 from crmmigrate.dedupe.training import Model, fit, fit_steps
 
 __all__ = ["HISTOGRAM_EDGES", "LEVELS", "NAME_METHODS", "Blocked", "Column", "HeldPairs", "Model", "PairSet", "Pairs",
            "Pairing", "RemadePairs", "above", "at_least", "candidate_pairs", "candidates", "clues", "compare",
-           "conflicts", "fit", "fit_steps", "fitted", "house_street", "key_codes", "levels", "name_root", "patterns",
-           "prepared", "probabilities", "probabilities_of", "score", "score_weights"]
+           "conflicts", "fit", "fit_steps", "fitted", "held_or_remade", "house_street", "key_codes", "levels",
+           "name_root", "patterns", "prepared", "probabilities", "probabilities_of", "score", "score_weights"]
 
 # Makes the candidate pairs a blocking gives (not compared yet): `HeldPairs.made` every one here,
-# `RemadePairs.made` here a share at a time (the leads' default), the cluster engine's in shares
+# `RemadePairs.made` here a share at a time (the leads' default), `held_or_remade` the one of
+# those two that fits this process's memory (dedupe's default), the cluster engine's in shares
 # on its workers.
 Pairing = Callable[[dict[str, Column], MatchSpec, Blocked], PairSet]
 

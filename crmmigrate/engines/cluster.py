@@ -42,7 +42,7 @@ from crmmigrate.clean import CleanResult, CleaningRules, clean
 from crmmigrate.clean.engine import combine, decide_dates, undecided_dates
 from crmmigrate.dedupe.blocking import Blocked
 from crmmigrate.dedupe.columns import Column
-from crmmigrate.dedupe.pairset import HeldPairs, PairSet
+from crmmigrate.dedupe.pairset import HeldPairs, PairSet, held_fits
 from crmmigrate.dedupe.rules import MatchSpec
 from crmmigrate.engines import EngineOptions, PartRead
 from crmmigrate.engines.reading import PartsReading, Queued, queued_parts, read_part
@@ -102,7 +102,8 @@ class ClusterEngine:
         # A LocalCluster's workers share this machine's cores with this process, whose threads
         # already compare dedupe's pairs on all of them, and which holds every cleaned record:
         # there, sending the match values or the row checks to the workers only costs (measured
-        # by bench/bench_scale.py: validate 8.2 s for 4.7, dedupe 35.5 s for 28.9 at 300k contacts).
+        # by bench/bench_scale.py: validate 8.2 s for 4.7, dedupe 35.5 s for 28.9 at 300k contacts),
+        # unless dedupe's pairs would not fit in this process's memory (`pairing`).
         self.shares_cores = self.cluster is not None
         # entity -> its mapped records, a future per source part, in the order the run joins them
         self._mapped: dict[str, list[tuple[Any, int]]] = {}
@@ -268,10 +269,12 @@ class ClusterEngine:
     def pairing(self, values: dict[str, Column], spec: MatchSpec, blocked: Blocked) -> PairSet:
         """Dedupe's candidate pairs made, compared and scored on the workers, in shares of about
         `pairs_per_task` shuffled by blocking key (`ShuffledPairs`): the run's process holds
-        the pairs at or above the review band, not every candidate. Fewer pairs, or a
-        LocalCluster (`shares_cores`), and they are all made here (`HeldPairs`)."""
+        the pairs at or above the review band, not every candidate, and the workers hold the
+        shares within their memory limit, spilling what is over it to disk. Fewer pairs, or a
+        LocalCluster (`shares_cores`) where they fit in this process's memory (`held_fits`),
+        and they are all made here (`HeldPairs`)."""
         expected = blocked.pairs()
-        if self.shares_cores or expected <= self.options.pairs_per_task:
+        if expected <= self.options.pairs_per_task or (self.shares_cores and held_fits(expected)):
             return HeldPairs.made(values, spec, blocked)
         return ShuffledPairs(self.client, blocked, -(-expected // self.options.pairs_per_task))
 
