@@ -4,14 +4,19 @@ shuffled by blocking key (`ShuffledPairs`, a `dedupe.pairset.PairSet`).
 The run's process blocks as ever (`blocking.block`: each key's block per record, a few int32
 arrays of a record each) and sends that once to every worker. Share s of S then holds, of each
 blocking key, the blocks whose code is s modulo S, as a shuffle by blocking key would: its
-worker makes their pairs, leaves out those an earlier key found (`blocking.pairs_of`), and
-compares them. The pairs stay there. What the later phases ask is answered share by share and
-added up in the run's process: the level patterns each key's pairs show (for EM), each record's
-strongest pair (for the prior), and the pairs at or above the review band with their levels and
-the match weight histogram (for clustering and the report). The run's process holds the
-records' match values and the pairs that matter, not the tens of millions of candidates. The
-answers are those of `HeldPairs`, which holds every pair in one place: the same pairs, the same
-counts (added in the same order of pattern codes), the same weights.
+worker makes their pairs, leaves out those an earlier key found (`blocking.pairs_of`), compares
+them, and keeps of each pair only its level pattern (2 or 4 bytes), with the counts of the
+patterns each key's pairs show (for EM); the pairs' records' positions (8 bytes a pair) are
+made again from the blocking when the prior or the scoring asks (the same pairs in the same
+order), as `RemadePairs` does in one process. What the later phases ask is answered share by
+share and added up in the run's process: the level patterns each key's pairs show, each
+record's strongest pair (for the prior), and the pairs at or above the review band with their
+levels and the match weight histogram (for clustering and the report). The run's process holds
+the records' match values and the pairs that matter, not the hundreds of millions of
+candidates, and the workers a fifth of what holding them whole takes (at 5M contacts, 491M
+pairs: about 1 GB of patterns, not 5.9 GB). The answers are those of `HeldPairs`, which holds
+every pair in one place: the same pairs, the same counts (added in the same order of pattern
+codes), the same weights.
 """
 
 from __future__ import annotations
@@ -35,14 +40,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class Share:
-    """One share of the pairs, as its worker holds it."""
+    """One share of the pairs, compared, as its worker holds it: each pair's level pattern,
+    and per blocking key the distinct patterns its pairs show and how many (`counts_by_code`)."""
 
-    left: np.ndarray
-    right: np.ndarray
-    found: Patterns | None = None
+    found: Patterns
+    counts: list[tuple[np.ndarray, np.ndarray]]
 
     def __len__(self) -> int:
-        return len(self.left)
+        return len(self.found.codes)
 
 
 class ShuffledPairs:
@@ -51,23 +56,29 @@ class ShuffledPairs:
     def __init__(self, client: Any, blocked: Blocked, shares: int) -> None:
         self.client = client
         self.side, self.skipped = blocked.side, blocked.skipped
+        self.count = shares
         # Everything the shares are made from is kept while they live: a worker lost later has
         # its shares made and compared again from these, on the workers left (each is on every
         # worker). hash=False and pure=False throughout, as the engine's other tasks (see
         # ClusterEngine._sent); an object is scattered inside a list, as a dict's own keys
         # would become its keys on the scheduler ("email"), which another run's could be.
         self._blocked = _everywhere(client, blocked)
-        self._made = [client.submit(_made, self._blocked, share, shares, pure=False) for share in range(shares)]
-        self._shares = self._made
+        self._shares: list[Any] = []  # once compared, a Share per share
         self._values: Any = None
         self._sizes: list[int] | None = None
 
     def _each(self, function: Callable[..., Any], *args: Any) -> list[Any]:
         return [self.client.submit(function, share, *args, pure=False) for share in self._shares]
 
+    def _remade(self, function: Callable[..., Any], *args: Any) -> list[Any]:
+        """function(share, left, right, *args) on every compared share, its pairs made again."""
+        return [self.client.submit(_with_pairs, function, share, self._blocked, number, self.count, *args,
+                                   pure=False) for number, share in enumerate(self._shares)]
+
     def __len__(self) -> int:
-        if self._sizes is None:
-            self._sizes = self.client.gather(self._each(len))
+        if self._sizes is None:  # asked before they are compared: made once to be counted
+            self._sizes = self.client.gather([self.client.submit(_size, self._blocked, number, self.count, pure=False)
+                                              for number in range(self.count)])
         return sum(self._sizes)
 
     def _done(self, futures: list[Any], done: Callable[[int], None] | None = None) -> Iterator[Any]:
@@ -76,8 +87,8 @@ class ShuffledPairs:
 
         sizes = dict(zip((f.key for f in futures), self._sizes or [0] * len(futures), strict=True))
         for future in as_completed(futures):
-            if future.status == "error":
-                future.result()  # raises the task's error
+            if future.status != "finished":
+                future.result()  # raises the task's error, or that it was cancelled (lost dependencies)
             if done is not None:
                 done(sizes[future.key])
             yield future
@@ -85,19 +96,21 @@ class ShuffledPairs:
     def compare(self, values: dict[str, Column], spec: MatchSpec, done: Callable[[int], None] | None = None
                 ) -> None:
         len(self)  # the shares' sizes, for `done`
-        self._values = _everywhere(self.client, values)
-        compared = self._each(_compared, self._values, spec)
-        for _ in self._done(compared, done):
+        # A field's values at a time, not all in one message: a worker holds what it is sent
+        # beside the objects made of it, and at 5M contacts all of them are 1.3 GB.
+        self._values = {name: _everywhere(self.client, column) for name, column in values.items()}
+        self._shares = [self.client.submit(_compared, self._blocked, number, self.count, self._values, spec,
+                                           pure=False) for number in range(self.count)]
+        for _ in self._done(self._shares, done):
             pass
-        self._shares = compared
 
     def counts(self, key: int) -> tuple[np.ndarray, np.ndarray]:
-        return added_counts(self.client.gather(self._each(_counts, self._blocked, key)))
+        return added_counts(self.client.gather(self._each(_counts, key)))
 
     def best(self, model: Model, n: int) -> np.ndarray:
         sent = _everywhere(self.client, model)
         best = np.full(n, -np.inf, dtype=np.float32)
-        for future in self._done(self._each(_best, sent, n)):  # one share's answer held at a time
+        for future in self._done(self._remade(_best, sent, n)):  # one share's answer held at a time
             records, weights = future.result()
             future.release()
             np.maximum.at(best, records, weights)
@@ -106,7 +119,7 @@ class ShuffledPairs:
     def at_least(self, model: Model, threshold: float, histogram: np.ndarray | None = None,
                  done: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sent = _everywhere(self.client, model)
-        futures = self._each(_kept, sent, threshold)
+        futures = self._remade(_kept, sent, threshold)
         for _ in self._done(futures, done):
             pass
         found = self.client.gather(futures)
@@ -123,31 +136,35 @@ def _everywhere(client: Any, value: Any) -> Any:
     return client.scatter([value], broadcast=True, hash=False)[0]
 
 
-def _made(blocked: Blocked, share: int, shares: int) -> Share:
-    return Share(*pairs_of(blocked, share, shares))
+def _size(blocked: Blocked, number: int, shares: int) -> int:
+    return len(pairs_of(blocked, number, shares)[0])
 
 
-def _compared(share: Share, values: dict[str, Column], spec: MatchSpec) -> Share:
-    return Share(share.left, share.right, patterns(values, spec, share.left, share.right))
+def _compared(blocked: Blocked, number: int, shares: int, values: dict[str, Column], spec: MatchSpec) -> Share:
+    """Share `number` made, compared and counted per key; its pairs' positions let go."""
+    left, right = pairs_of(blocked, number, shares)
+    found = patterns(values, spec, left, right)
+    return Share(found, [found.counts_by_code(via(codes, left, right)) for codes in blocked.keys])
 
 
-def _found(share: Share) -> Patterns:
-    assert share.found is not None, "a share asked for its patterns before it was compared"
-    return share.found
+def _counts(share: Share, key: int) -> tuple[np.ndarray, np.ndarray]:
+    return share.counts[key]
 
 
-def _counts(share: Share, blocked: Blocked, key: int) -> tuple[np.ndarray, np.ndarray]:
-    return _found(share).counts_by_code(via(blocked.keys[key], share.left, share.right))
+def _with_pairs(function: Callable[..., Any], share: Share, blocked: Blocked, number: int, shares: int,
+                *args: Any) -> Any:
+    return function(share, *pairs_of(blocked, number, shares), *args)
 
 
-def _best(share: Share, model: Model, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _best(share: Share, left: np.ndarray, right: np.ndarray, model: Model, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The share's records' strongest pair's weight, as (records, weights) of those in a pair."""
-    best = strongest(model, _found(share), share.left, share.right, n)
+    best = strongest(model, share.found, left, right, n)
     records = np.flatnonzero(np.isfinite(best)).astype(np.int32)
     return records, best[records]
 
 
-def _kept(share: Share, model: Model, threshold: float) -> tuple[np.ndarray, ...]:
+def _kept(share: Share, left: np.ndarray, right: np.ndarray, model: Model, threshold: float
+          ) -> tuple[np.ndarray, ...]:
     counted = np.zeros(len(HISTOGRAM_EDGES) - 1, dtype=np.int64)
-    left, right, codes = kept_pairs(model, _found(share), share.left, share.right, threshold, counted)
-    return left, right, codes, counted
+    kept_left, kept_right, codes = kept_pairs(model, share.found, left, right, threshold, counted)
+    return kept_left, kept_right, codes, counted
