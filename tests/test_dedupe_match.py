@@ -556,7 +556,7 @@ def test_pairs_remade_share_by_share_answer_as_the_pairs_held(monkeypatch, linke
 
 
 def test_dedupe_makes_its_pairs_a_share_at_a_time_where_holding_them_would_not_fit(monkeypatch):
-    """Dedupe holds every candidate pair's positions where they take at most a quarter of the
+    """Dedupe holds every candidate pair's positions where they take at most half of the
     memory the process may still take, and makes them a share at a time otherwise
     (`RemadePairs`): on realistic contacts, with memory made scarce, the same clusters, merged
     records, pairs and survivors as with every pair held."""
@@ -565,7 +565,7 @@ def test_dedupe_makes_its_pairs_a_share_at_a_time_where_holding_them_would_not_f
     from crmmigrate.dedupe.rules import DedupeRules, load_dedupe_rules
     from crmmigrate.defaults import RULES_DIR
 
-    assert pairset.held_fits(1000, available=32_000) and not pairset.held_fits(1001, available=32_000)
+    assert pairset.held_fits(1000, available=16_000) and not pairset.held_fits(1001, available=16_000)
     rules = load_dedupe_rules(RULES_DIR / "dedupe.yaml")
     rules = DedupeRules(entities={"contact": rules.entities["contact"]}, leads=None)
     crm = _realistic_crm(monkeypatch, 3000, seed=11)
@@ -579,7 +579,7 @@ def test_dedupe_makes_its_pairs_a_share_at_a_time_where_holding_them_would_not_f
     monkeypatch.setattr(match, "held_or_remade", placed)
     here = dedupe({"contact": crm.contacts}, rules)
     monkeypatch.setattr(pairset, "SHARE_PAIRS", 500)
-    monkeypatch.setattr(parallel, "available_memory", lambda: 4 * pairset.POSITION_BYTES * 1000)
+    monkeypatch.setattr(parallel, "available_memory", lambda: pairset.POSITION_BYTES * 1000)
     scarce = dedupe({"contact": crm.contacts}, rules)
 
     assert made == ["HeldPairs", "RemadePairs"]

@@ -164,11 +164,13 @@ class RemadePairs:
 # is held wherever the pairs are.
 POSITION_BYTES = 8
 # The share of the memory this process may still take (`parallel.available_memory`) that the
-# pairs' positions may take here. Beside them, while they live: their level patterns (up to
-# half as much again), the scoring's weights a chunk at a time, and what the later phases and
-# stages add (the survivors' frames, the load's prepared rows). A quarter leaves the rest of
-# the run over half of what there is; the rule is the machine's, not a data set's.
-HELD_SHARE = 0.25
+# pairs' positions may take here. Their level patterns come beside them (up to half as much
+# again), so a half leaves a quarter of what there was for the scoring's weights, a chunk at a
+# time, and the kept pairs. Remaking them costs seconds (at 5M contacts, 491M pairs made three
+# more times: about 130 s, measured with a quarter here, where holding them peaks at 16.6 GB on
+# a 24 GB machine): they are remade where holding them could run the process out of memory,
+# not to save memory the machine has. The rule is the machine's, not a data set's.
+HELD_SHARE = 0.5
 
 
 def held_fits(pairs: int, available: int | None = None) -> bool:
