@@ -150,6 +150,8 @@ class TreeSampler(threading.Thread):
             self.cpu[key] = times.user + times.system
             self.peaks[key] = max(self.peaks.get(key, 0), memory.rss, high_water_mark(proc.pid))
             self.note("driver" if proc is self.driver else "worker" if key in self.workers else "", memory.rss)
+        if not driver:  # the run is ending: its memory let go before it is reaped (seen under load)
+            return
         self.note("tree", total)
         if total > self.tree_peak:
             self.tree_peak, self.tree_split = total, (driver, total - driver)
