@@ -269,6 +269,95 @@ def test_shares_of_the_pairs_by_blocking_key_are_every_pair_once(records, seeds,
     assert all(a < b for a, b in found)
     if side is not None:
         assert all(side[a] != side[b] for a, b in found)
+    # The records each share is sent the values of (`share_records`): every record its pairs
+    # hold, and each record in at most one share per key.
+    records = blocking.share_records(blocked, shares)
+    assert sum(len(r) for r in records) <= len(keys) * records_count(keys)
+    for share, held in enumerate(records):
+        assert held.tolist() == sorted(set(held.tolist()))
+        mine = blocking.pairs_of(blocked, share, shares)
+        assert set(np.concatenate(mine).tolist()) <= set(held.tolist())
+
+
+def records_count(keys: list[np.ndarray]) -> int:
+    return len(keys[0]) if keys else 0
+
+
+def every_method(count: int, seed: int) -> tuple[pd.DataFrame, MatchSpec]:
+    """People with a field for every comparison method, in few values each (nicknames,
+    initials, near spellings, one street written two ways), and a spec comparing them all."""
+    rng = np.random.default_rng(seed)
+    first = rng.choice(["Liz", "Elizabeth", "Bob", "Robert", "J.", "John", "Jon", "Peggy", "Margaret", None], count)
+    last = rng.choice(["Smith", "Smyth", "Berg", "Bergh", "Quist", None], count)
+    picked = {
+        "phone": ["+49 30 1234567", "+49 30 1234568", "030 1234567"],
+        "company": ["Acme GmbH", "ACME", "Acme Restaurant Group", "Beta Center"],
+        "mailing_city": ["Berlin", "Berlín", "Bern"], "title": ["Head of Sales", "Sales Head", "CTO"],
+        "description": ["red green", "green blue", "red"], "tags": ["a;b", "b;c", "a"],
+        "birthdate": ["2020-01-01", "2020-01-02", "2021-05-05"], "amount": ["100", "105", "300"],
+        "website": ["https://www.acme.com", "acme.com/x", "beta.org"],
+        "mailing_street": ["5100 South Ellis Avenue", "5100 S. Ellis Ave", "12 Main St"],
+        "mailing_postal_code": ["SW1A 1AA", "sw1a1aa", "10115"], "created": ["2020-01-01", "2020-03-02"],
+        "location": ["52.52,13.40", "52.53,13.41", "48.1,11.5"], "department": ["Sales", "Sale", "Ops"],
+        "mailing_country": ["DE", "FR"],
+    }
+    frame = pd.DataFrame({"first_name": first, "last_name": last,
+                          "email": [f"{f}.{la}{i % 4}@x{i % 3}.com".lower() if f and la else None
+                                    for i, (f, la) in enumerate(zip(first, last, strict=True))],
+                          **{name: rng.choice([*choices, None], count) for name, choices in picked.items()}},
+                         dtype=object)
+    methods = {"person": "person_name", "email": "email", "phone": "phone", "first_name": "first_name",
+               "last_name": "name", "company": "company", "mailing_city": "jaro_winkler", "title": "name_tokens",
+               "description": "token_overlap", "tags": "list_overlap", "birthdate": "date", "amount": "numeric",
+               "website": "website", "mailing_street": "address", "mailing_postal_code": "postcode",
+               "created": "days", "location": "geo", "department": "levenshtein", "mailing_country": "exact"}
+    assert set(methods.values()) == set(match.LEVELS)
+    spec = MatchSpec.model_validate({"blocking": [[{"last_name": "metaphone"}], [{"company": "exact"}]],
+                                     "compare": methods})
+    return frame, spec
+
+
+@pytest.mark.parametrize("entity", ["contact", "account", "lead", "every method"])
+def test_a_share_compares_its_pairs_with_its_records_values_alone_as_with_every_value(entity):
+    """A share of the pairs sent to a worker (`Column.subset`: the values of its records only,
+    recoded) compares every pair at the levels the whole column gives: for the default rules'
+    contacts, accounts and leads (linked to contacts) on a realistic set, and for every
+    comparison method."""
+    import sys
+    from pathlib import Path
+
+    from crmmigrate.dedupe import load_dedupe_rules
+    from crmmigrate.defaults import RULES_DIR
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from realistic import make_crm
+
+    crm = make_crm(3000, seed=9)
+    rules = load_dedupe_rules(RULES_DIR / "dedupe.yaml")
+    frame, side = (crm.contacts if entity != "account" else crm.accounts).reset_index(drop=True), None
+    spec = rules.leads if entity == "lead" else rules.entities["account" if entity == "account" else "contact"]
+    if entity == "lead":  # the people linked as leads are: a part of them taken for leads, with their company
+        names = dict(zip(crm.accounts["id"], crm.accounts["name"], strict=True))
+        frame = frame.assign(company=frame["account_id"].map(names))
+        side = np.random.default_rng(3).random(len(frame)) < 0.4
+    if entity == "every method":
+        frame, spec = every_method(600, seed=1)
+    values = match.prepared(frame, spec.fields)
+    comparisons.normalise(values, spec)
+    blocked = blocking.block(values, spec, side)
+    left, right = blocking.pairs_of(blocked)
+    whole = comparisons.levels(values, spec, left, right)
+    assert len(left) > 500
+    shares = 5
+    for share, records in enumerate(blocking.share_records(blocked, shares)):
+        mine_left, mine_right = blocking.pairs_of(blocked, share, shares)
+        sent = {name: column.subset(records) for name, column in values.items()}
+        at = {pair: i for i, pair in enumerate(zip(left.tolist(), right.tolist(), strict=True))}
+        rows = np.array([at[pair] for pair in zip(mine_left.tolist(), mine_right.tolist(), strict=True)], dtype=int)
+        found = comparisons.levels(sent, spec, np.searchsorted(records, mine_left), np.searchsorted(records, mine_right))
+        for name, level in found.items():
+            np.testing.assert_array_equal(level, whole[name][rows], err_msg=f"{entity} {name}, share {share}")
+        assert all(len(sent[name].values) <= len(values[name].values) for name in values)
 
 
 # -- blocking: every pair once, as the keys define them -----------------------------------------

@@ -344,9 +344,9 @@ def test_on_a_local_cluster_the_pairs_go_to_the_workers_only_where_they_would_no
 
 def test_a_worker_lost_after_dedupe_pairs_are_compared_on_the_workers_changes_no_answer() -> None:
     """Dedupe's pairs in shares on the workers (`ShuffledPairs`): the worker holding the most
-    compared shares is killed (SIGKILL); its nanny starts another, the lost shares are made and
-    compared again from what they were made of, and every answer fitting and scoring ask is
-    still the answer of the pairs held here."""
+    compared shares is killed (SIGKILL); its nanny starts another, the lost shares are sent their
+    records' values and compared again, and every answer fitting and scoring ask is still the
+    answer of the pairs held here."""
     from collections import Counter
 
     import numpy as np
@@ -390,7 +390,11 @@ def test_a_worker_lost_after_dedupe_pairs_are_compared_on_the_workers_changes_no
         np.testing.assert_array_equal(shuffled.best(model, len(crm.contacts)), held.best(model, len(crm.contacts)))
         for a, b in zip(shuffled.at_least(model, 0.3), held.at_least(model, 0.3), strict=True):
             np.testing.assert_array_equal(a, b)
+        # Each share was sent its records' values for comparing alone: the lost ones were made
+        # here again, not by Dask from values still on every worker.
+        assert 0 < shuffled.remade <= shares
     finally:
         engine.close()
         client.close()
         cluster.close()
+

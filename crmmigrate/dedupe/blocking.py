@@ -367,6 +367,23 @@ def pairs_of(blocked: Blocked, share: int = 0, shares: int = 1) -> tuple[np.ndar
     return np.concatenate([left for left, _ in found]), np.concatenate([right for _, right in found])
 
 
+def share_records(blocked: Blocked, shares: int) -> list[np.ndarray]:
+    """Per share of `pairs_of(blocked, share, shares)`, the records (positions, ascending) of
+    its blocks of two records or more: every record its pairs hold, and about a share of
+    the records per blocking key, so that a share is sent the values of those alone."""
+    found: list[list[np.ndarray]] = [[] for _ in range(shares)]
+    for codes in blocked.keys:
+        at = np.flatnonzero(codes >= 0)
+        at = at[np.bincount(codes[at])[codes[at]] >= 2]
+        share = codes[at] % shares
+        order = np.argsort(share, kind="stable")
+        bounds = np.searchsorted(share[order], np.arange(shares + 1))
+        for number in range(shares):
+            found[number].append(at[order[bounds[number]:bounds[number + 1]]])
+    return [np.unique(np.concatenate(parts)).astype(np.int32) if parts else np.zeros(0, np.int32)
+            for parts in found]
+
+
 def candidate_pairs(values: dict[str, Column], spec: MatchSpec, side: np.ndarray | None = None) -> Pairs:
     """The union of the pairs every blocking key finds (`block`, then `pairs_of`), each pair
     once. With `side` (per record, whether it is of the first of two datasets linked), only

@@ -64,6 +64,16 @@ class Column:
                 self.normalised[method] = normalised(self, method)
             return self.normalised[method]
 
+    def subset(self, records: np.ndarray) -> Column:
+        """The column of `records` only (positions, ascending), for a share of the pairs compared
+        on a worker: their codes, recoded into the distinct values they have (kept in the same
+        order), and each comparison's normalised values likewise (`Coded.subset`). A pair's
+        levels are the same as with the whole column, its records' positions looked up in
+        `records`; the memos are made again where they are asked."""
+        codes, kept = narrowed(self.codes[records])
+        return Column(codes, self.values.take(pa.array(kept)),
+                      {method: coded.subset(records) for method, coded in self.normalised.items()})
+
     def text(self, records: np.ndarray) -> np.ndarray:
         """The records' values (None where blank)."""
         codes = self.codes[records]
@@ -225,10 +235,38 @@ class Coded:
             found = self.tables.setdefault(name, np.full(side * side, -1, dtype=np.int8))
         return found
 
+    def subset(self, records: np.ndarray) -> Coded:
+        """The values of `records` only (see `Column.subset`): the distinct values they have,
+        in the same order (the commonest first still), with their counts over every record
+        and their parts; a first and last name's own coding (`names`) whole, as `records`
+        point into it. The parts made from the pairs compared (`MADE_LATER`) and the memo
+        tables are made again from these."""
+        codes, kept = narrowed(self.codes[records])
+        names = self.names
+        if names is not None:
+            names = Coded(names.codes, names.vocab, names.counts, dict(names.parts), None, dict(names.records))
+        return Coded(codes, self.vocab[kept], self.counts[kept],
+                     {name: part[kept] for name, part in self.parts.items() if name not in MADE_LATER}, names,
+                     {name: found[records] for name, found in self.records.items()})
+
     def shares(self) -> np.ndarray:
         """Per record, its value's share of the records that have one; 0 where it has none."""
         share = np.append(self.counts / max(int(self.counts.sum()), 1), 0.0)
         return share[self.codes]
+
+
+# Parts a comparison makes when first asked, from the distinct values and not one per value
+# (comparisons._nicknames, comparisons._words_within): made again for a Coded's subset.
+MADE_LATER = ("nicknames", "distinctive_words")
+
+
+def narrowed(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1 blank) recoded into only the distinct values they use, in the same order: the
+    new codes, and the old code each new one stands for."""
+    kept = np.unique(codes[codes >= 0])
+    out = np.searchsorted(kept, codes).astype(np.int32)
+    out[codes < 0] = -1
+    return out, kept
 
 
 def _coded(codes: np.ndarray, vocab: np.ndarray, weights: np.ndarray | None = None,

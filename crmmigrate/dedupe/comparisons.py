@@ -411,6 +411,13 @@ def _nicknames(names: Coded, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.isin(x.astype(np.int64) * len(names.vocab) + y, edges)
 
 
+def made_later(names: Coded) -> None:
+    """The parts of a person's names' own coding that comparing makes when first asked (which
+    names are nicknames of which), made now: before the coding is sent, whole, with each
+    share of the pairs (`Coded.subset`)."""
+    _nicknames(names, np.zeros(0, np.int32), np.zeros(0, np.int32))
+
+
 def levels(values: dict[str, Column], spec: MatchSpec, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
     """Every comparison's level for the pairs (left[i], right[i]); where a comparison agrees on
     a part made from another field (`built_from`), its neutral level instead."""

@@ -3,7 +3,10 @@ shuffled by blocking key (`ShuffledPairs`, a `dedupe.pairset.PairSet`).
 
 The run's process blocks as ever (`blocking.block`: each key's block per record, a few int32
 arrays of a record each) and sends that once to every worker. Share s of S then holds, of each
-blocking key, the blocks whose code is s modulo S, as a shuffle by blocking key would: its
+blocking key, the blocks whose code is s modulo S, as a shuffle by blocking key would. It is
+sent the match values of those blocks' records alone (`blocking.share_records`, then
+`Column.subset`: about K/S of the records, for K keys), a few shares at a time, not every
+value to every worker (1.3 GB at 5M contacts, which took 4 GiB workers over their limit). Its
 worker makes their pairs, leaves out those an earlier key found (`blocking.pairs_of`), compares
 them, and keeps of each pair only its level pattern (2 or 4 bytes), with the counts of the
 patterns each key's pairs show (for EM); the pairs' records' positions (8 bytes a pair) are
@@ -17,19 +20,24 @@ candidates, and the workers a fifth of what holding them whole takes (at 5M cont
 pairs: about 1 GB of patterns, not 5.9 GB). The answers are those of `HeldPairs`, which holds
 every pair in one place: the same pairs, the same counts (added in the same order of pattern
 codes), the same weights.
+
+A share's values are sent for its comparing alone, so Dask cannot make a share again once
+they are let go: a share lost with its worker is sent its values and compared again here
+(`_answers`), at most REMADE_AT_MOST times.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crmmigrate.dedupe.blocking import Blocked, pairs_of, via
+from crmmigrate.dedupe.blocking import Blocked, pairs_of, share_records, via
 from crmmigrate.dedupe.columns import Column
-from crmmigrate.dedupe.comparisons import Patterns, patterns
+from crmmigrate.dedupe.comparisons import Patterns, made_later, normalise, patterns
 from crmmigrate.dedupe.pairset import added_counts, kept_pairs, ordered, strongest
 from crmmigrate.dedupe.rules import MatchSpec
 from crmmigrate.dedupe.scoring import HISTOGRAM_EDGES
@@ -50,6 +58,10 @@ class Share:
         return len(self.found.codes)
 
 
+AHEAD_PER_THREAD = 2  # shares sent their values and not yet compared, per worker thread
+REMADE_AT_MOST = 3  # times a share lost with a worker is made again before the run gives up
+
+
 class ShuffledPairs:
     """A `PairSet` left on the workers in `shares` shares (see the module)."""
 
@@ -57,23 +69,19 @@ class ShuffledPairs:
         self.client = client
         self.side, self.skipped = blocked.side, blocked.skipped
         self.count = shares
-        # Everything the shares are made from is kept while they live: a worker lost later has
-        # its shares made and compared again from these, on the workers left (each is on every
-        # worker). hash=False and pure=False throughout, as the engine's other tasks (see
-        # ClusterEngine._sent); an object is scattered inside a list, as a dict's own keys
+        self.remade = 0  # shares lost with a worker and made again
+        # The blocking is kept on every worker while the shares live: each share's pairs are
+        # made again from it. hash=False and pure=False throughout, as the engine's other tasks
+        # (see ClusterEngine._sent); an object is scattered inside a list, as a dict's own keys
         # would become its keys on the scheduler ("email"), which another run's could be.
         self._blocked = _everywhere(client, blocked)
+        self._here = blocked
         self._shares: list[Any] = []  # once compared, a Share per share
-        self._values: Any = None
         self._sizes: list[int] | None = None
-
-    def _each(self, function: Callable[..., Any], *args: Any) -> list[Any]:
-        return [self.client.submit(function, share, *args, pure=False) for share in self._shares]
-
-    def _remade(self, function: Callable[..., Any], *args: Any) -> list[Any]:
-        """function(share, left, right, *args) on every compared share, its pairs made again."""
-        return [self.client.submit(_with_pairs, function, share, self._blocked, number, self.count, *args,
-                                   pure=False) for number, share in enumerate(self._shares)]
+        self._records: list[np.ndarray] = []  # per share, the records its pairs hold
+        self._values: dict[str, Column] = {}
+        self._spec: MatchSpec | None = None
+        self._lost = [0] * shares
 
     def __len__(self) -> int:
         if self._sizes is None:  # asked before they are compared: made once to be counted
@@ -81,36 +89,104 @@ class ShuffledPairs:
                                               for number in range(self.count)])
         return sum(self._sizes)
 
-    def _done(self, futures: list[Any], done: Callable[[int], None] | None = None) -> Iterator[Any]:
-        """Each future as its task finishes (a task's error raised then), `done` told its share's pairs."""
+    def _compared(self, number: int) -> Any:
+        """Share `number` made and compared on a worker, sent the values of its records alone
+        (`Column.subset`): a share of a few blocks of each key holds a few of the records, and
+        every worker holding every value (1.3 GB at 5M contacts) took it over its limit. Sent
+        for this task only, so a share lost later with its worker is made here again (`_answers`)."""
+        records = self._records[number]
+        assert self._spec is not None, "compare() first"
+        sent = self.client.scatter([(records, {name: column.subset(records) for name, column in self._values.items()})],
+                                   hash=False)[0]
+        return self.client.submit(_compared, self._blocked, number, self.count, sent, self._spec, pure=False)
+
+    def _share(self, number: int) -> Any:
+        """Share `number`'s compared pairs, compared again if they were lost with a worker."""
+        if self._shares[number].status == "cancelled":
+            self._again(number, self._shares[number])
+        return self._shares[number]
+
+    def _again(self, number: int, future: Any) -> None:
+        self._lost[number] += 1
+        if self._lost[number] > REMADE_AT_MOST:  # the engine tells the cluster failed the run
+            raise CancelledError(f"share {number} of {self.count} of the candidate pairs was lost with its worker "
+                                 f"{self._lost[number]} times")
+        self.remade += 1
+        self._shares[number] = self._compared(number)
+
+    def _answers(self, ask: Callable[[int], Any], done: Callable[[int], None] | None = None,
+                 ahead: int | None = None) -> Iterator[tuple[int, Any]]:
+        """Per share, its number and the future of ask(number) as its task finishes (a task's
+        error raised then), `done` told its share's pairs; at most `ahead` shares asked at a
+        time. A share lost with its worker (its task cancelled for lost dependencies: the
+        values it was compared from were sent for that alone) is compared again and asked
+        again, at most REMADE_AT_MOST times."""
         from distributed import as_completed
 
-        sizes = dict(zip((f.key for f in futures), self._sizes or [0] * len(futures), strict=True))
-        for future in as_completed(futures):
-            if future.status != "finished":
-                future.result()  # raises the task's error, or that it was cancelled (lost dependencies)
-            if done is not None:
-                done(sizes[future.key])
-            yield future
+        waiting = list(range(self.count - 1, -1, -1))
+        running: dict[str, int] = {}
+        flow = as_completed()
+
+        def send() -> None:
+            while waiting and (ahead is None or len(running) < ahead):
+                number = waiting.pop()
+                future = ask(number)
+                running[future.key] = number
+                flow.add(future)
+
+        send()
+        for future in flow:
+            number = running.pop(future.key)
+            if future.status == "cancelled":
+                self._again(number, future)
+                waiting.append(number)
+            else:
+                if future.status != "finished":
+                    future.result()  # raises the task's error
+                if done is not None:
+                    done((self._sizes or [0] * self.count)[number])
+                yield number, future
+            send()
+
+    def _ahead(self) -> int:
+        threads = sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values())
+        return AHEAD_PER_THREAD * max(threads, 1)
+
+    def _remade(self, function: Callable[..., Any], *args: Any) -> Callable[[int], Any]:
+        """ask(number): function(share, left, right, *args) on the compared share, its pairs made again."""
+        return lambda number: self.client.submit(_with_pairs, function, self._share(number), self._blocked, number,
+                                                 self.count, *args, pure=False)
 
     def compare(self, values: dict[str, Column], spec: MatchSpec, done: Callable[[int], None] | None = None
                 ) -> None:
         len(self)  # the shares' sizes, for `done`
-        # A field's values at a time, not all in one message: a worker holds what it is sent
-        # beside the objects made of it, and at 5M contacts all of them are 1.3 GB.
-        self._values = {name: _everywhere(self.client, column) for name, column in values.items()}
-        self._shares = [self.client.submit(_compared, self._blocked, number, self.count, self._values, spec,
-                                           pure=False) for number in range(self.count)]
-        for _ in self._done(self._shares, done):
+        normalise(values, spec)  # a share's values are cut from the whole's (counts over every record)
+        for column in values.values():
+            for coded in column.normalised.values():
+                if coded.names is not None:  # made once here, not once per share
+                    made_later(coded.names)
+        self._values, self._spec = values, spec
+        self._records = share_records(self._here, self.count)
+        self._shares = [None] * self.count
+
+        def ask(number: int) -> Any:
+            self._shares[number] = self._compared(number)
+            return self._shares[number]
+
+        for _ in self._answers(ask, done, ahead=self._ahead()):
             pass
 
     def counts(self, key: int) -> tuple[np.ndarray, np.ndarray]:
-        return added_counts(self.client.gather(self._each(_counts, key)))
+        found: list[Any] = [None] * self.count
+        for number, future in self._answers(lambda number: self.client.submit(_counts, self._share(number), key,
+                                                                               pure=False)):
+            found[number] = future.result()
+        return added_counts(found)
 
     def best(self, model: Model, n: int) -> np.ndarray:
         sent = _everywhere(self.client, model)
         best = np.full(n, -np.inf, dtype=np.float32)
-        for future in self._done(self._remade(_best, sent, n)):  # one share's answer held at a time
+        for _, future in self._answers(self._remade(_best, sent, n)):  # one share's answer held at a time
             records, weights = future.result()
             future.release()
             np.maximum.at(best, records, weights)
@@ -119,10 +195,10 @@ class ShuffledPairs:
     def at_least(self, model: Model, threshold: float, histogram: np.ndarray | None = None,
                  done: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sent = _everywhere(self.client, model)
-        futures = self._remade(_kept, sent, threshold)
-        for _ in self._done(futures, done):
-            pass
-        found = self.client.gather(futures)
+        found: list[Any] = [None] * self.count
+        for number, future in self._answers(self._remade(_kept, sent, threshold), done):
+            found[number] = future.result()
+            future.release()
         if histogram is not None:
             for *_, counted in found:
                 histogram += counted
@@ -140,10 +216,14 @@ def _size(blocked: Blocked, number: int, shares: int) -> int:
     return len(pairs_of(blocked, number, shares)[0])
 
 
-def _compared(blocked: Blocked, number: int, shares: int, values: dict[str, Column], spec: MatchSpec) -> Share:
-    """Share `number` made, compared and counted per key; its pairs' positions let go."""
+def _compared(blocked: Blocked, number: int, shares: int, sent: tuple[np.ndarray, dict[str, Column]],
+              spec: MatchSpec) -> Share:
+    """Share `number` made, compared (with the values of its records, `sent`) and counted per
+    key; its pairs' positions let go."""
+    records, values = sent
     left, right = pairs_of(blocked, number, shares)
-    found = patterns(values, spec, left, right)
+    found = patterns(values, spec, np.searchsorted(records, left).astype(np.int32),
+                     np.searchsorted(records, right).astype(np.int32))
     return Share(found, [found.counts_by_code(via(codes, left, right)) for codes in blocked.keys])
 
 
