@@ -398,3 +398,40 @@ def test_a_worker_lost_after_dedupe_pairs_are_compared_on_the_workers_changes_no
         client.close()
         cluster.close()
 
+
+class _TooBigToSend:
+    """A task's result whose worker dies sending it, as one does that goes over its memory
+    limit serializing a result too big (a 1.5 GB Excel sheet on a 4 GiB worker)."""
+
+    def __reduce__(self):
+        os._exit(1)
+
+
+def _too_big_to_send() -> _TooBigToSend:
+    return _TooBigToSend()
+
+
+def test_a_result_lost_with_its_worker_again_and_again_ends_the_run() -> None:
+    """Dask makes again a finished task's result lost with its worker without counting it (it
+    counts deaths while a task runs): the result is sent, the worker dies, the task runs again,
+    for ever. The engine's watchdog counts the workers lost while nothing finishes and, past
+    Dask's allowed-failures, ends the wait: the run is told the cluster failed, and why."""
+    import dask
+
+    from crmmigrate.engines.cluster import ClusterEngine, ClusterLost
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        engine = ClusterEngine(EngineOptions(name="dask", workers=2))
+    try:
+        fine = engine.client.submit(sum, [1, 2], pure=False)
+        assert fine.result() == 3 and engine.watchdog.reason is None
+        started = time.monotonic()
+        with pytest.raises(Exception) as raised:  # noqa: PT011 - what a closed client raises is Dask's
+            engine.client.submit(_too_big_to_send, pure=False).result()
+        told = engine.lost(raised.value)
+        assert isinstance(told, ClusterLost) and told.exit_code == 4
+        assert "lost a worker 2 times while none of the run's tasks finished" in str(told), str(told)
+        assert "memory_limit" in told.hint
+        assert time.monotonic() - started < 120
+    finally:
+        engine.close()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from dataclasses import replace
@@ -57,6 +58,7 @@ from crmmigrate.validate.rules import Thresholds, ValidationRules
 
 CONNECT_SECONDS = 30  # to reach a scheduler at an address
 AHEAD_PER_THREAD = 2  # source parts in work or waiting to be taken, per worker thread
+WATCH_SECONDS = 1.0  # how often the watchdog counts the workers
 
 
 class ClusterUnreachable(CrmMigrateError):
@@ -68,6 +70,55 @@ class ClusterLost(CrmMigrateError):
     """The Dask cluster failed during the run: a worker lost again and again, the scheduler gone."""
 
     exit_code = EXIT_LOST
+
+
+class Watchdog:
+    """Ends a run the cluster cannot finish. Dask runs a task again when its worker dies while
+    running it, and fails it after `allowed-failures` such deaths (KilledWorker); but a task
+    that finished and whose result is then lost with its worker (a result too big to send:
+    its worker went over its memory limit serializing it, and was restarted) is made again,
+    and lost again, without being counted: the run would wait for ever (seen at 5M contacts).
+    So the workers are counted here, on a thread: when more than `allowed-failures` are lost
+    while none of the run's tasks finishes for the first time, the client is closed (whatever
+    the run waits on is cancelled), and `reason` says why (`ClusterEngine.lost`)."""
+
+    def __init__(self, client: Any, seconds: float = WATCH_SECONDS) -> None:
+        import dask
+
+        self.client = client
+        self.seconds = seconds
+        self.allowed = int(dask.config.get("distributed.scheduler.allowed-failures", 3))
+        self.reason: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="crmmigrate-watchdog", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        seen: set[str] | None = None
+        done: set[str] = set()  # the run's tasks ever finished
+        lost = 0  # workers lost since one of them last finished for the first time
+        while not self._stop.wait(self.seconds):
+            try:
+                workers = set(self.client.scheduler_info().get("workers", {}))
+                finished = {key for key, state in list(self.client.futures.items()) if state.status == "finished"}
+            except RuntimeError:  # the futures changed under the listing: counted at the next look
+                continue
+            except Exception:  # noqa: BLE001 - the client is closing: nothing left to watch
+                return
+            lost += len(seen - workers) if seen is not None else 0
+            seen = workers
+            if finished - done:
+                done |= finished
+                lost = 0
+            if lost > self.allowed:
+                self.reason = (f"the Dask cluster lost a worker {lost} times while none of the run's tasks finished: "
+                               "a task's result is more than a worker can hold (its nanny restarts it, the result "
+                               "is made again and lost again).")
+                self.client.close()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 class ClusterEngine:
@@ -113,6 +164,7 @@ class ClusterEngine:
         # the source parts not yet sent (last to be sent first), and those sent and not taken
         self._queue: list[Queued[ClusterReading]] = []
         self._sent_parts = 0
+        self.watchdog = Watchdog(self.client)
 
     def _check_workers(self, seconds: float) -> None:
         """The scheduler has workers (a task sent to none waits for ever), running this
@@ -141,6 +193,9 @@ class ClusterEngine:
     def lost(self, error: BaseException) -> CrmMigrateError | None:
         """The error to tell for one the cluster raised (a worker lost for good, the scheduler
         gone, a task cancelled); None when it is not the cluster's."""
+        if self.watchdog.reason is not None:  # it closed the client: whatever was waited on failed
+            return ClusterLost(self.watchdog.reason, hint="Nothing was loaded yet. Give the workers more memory "
+                               "(memory_limit), or make parts smaller (part_bytes, partition_rows), and run again.")
         module = type(error).__module__ or ""
         if not (module.startswith("distributed") or isinstance(error, CancelledError)):
             return None
@@ -306,6 +361,7 @@ class ClusterEngine:
         yield from self._sent(frame)  # an empty frame is cleaned all the same: its fields' reports say so
 
     def close(self) -> None:
+        self.watchdog.stop()
         self._mapped = {}
         self._cleaned = {}
         self._queue = []
