@@ -435,3 +435,25 @@ def test_a_result_lost_with_its_worker_again_and_again_ends_the_run() -> None:
         assert time.monotonic() - started < 120
     finally:
         engine.close()
+
+
+def test_the_watchdog_counts_no_worker_lost_while_all_stay(scheduler: str) -> None:
+    """A cluster whose workers all stay, watched without a pause while Dask's client refreshes
+    its own view of the cluster four times: no worker is counted lost, and nothing ends the
+    run. (A watchdog that read the client's cached view, which each refresh replaces with one
+    without the workers, counted four losses in a 5M run's blocking; read without a pause for
+    10 s, that view listed no worker 2 times in 20,610.)"""
+    import dask
+    from distributed import Client
+
+    from crmmigrate.engines.cluster import Watchdog
+
+    client = Client(scheduler)
+    try:
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            watchdog = Watchdog(client, seconds=0)
+        time.sleep(8)
+        watchdog.stop()
+        assert watchdog.reason is None and client.status == "running"
+    finally:
+        client.close()

@@ -99,7 +99,9 @@ class Watchdog:
         lost = 0  # workers lost since one of them last finished for the first time
         while not self._stop.wait(self.seconds):
             try:
-                workers = set(self.client.scheduler_info().get("workers", {}))
+                # Asked of the scheduler each time: the client's cached scheduler_info is
+                # refreshed every 2 s without its workers, and read in between it lists none.
+                workers = set(self.client.nthreads())
                 finished = {key for key, state in list(self.client.futures.items()) if state.status == "finished"}
             except RuntimeError:  # the futures changed under the listing: counted at the next look
                 continue
@@ -233,7 +235,7 @@ class ClusterEngine:
     def _ahead(self) -> None:
         """Parts sent to the workers until AHEAD_PER_THREAD per worker thread are in work or
         waiting to be taken."""
-        threads = sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values())
+        threads = sum(self.client.nthreads().values())  # not scheduler_info's: see Watchdog._watch
         while self._queue and self._sent_parts < AHEAD_PER_THREAD * max(threads, 1):
             reading, source, asked, first = self._queue.pop()
             part = asked()  # a JSON Lines file's parts wait for its survey here

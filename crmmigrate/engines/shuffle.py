@@ -149,7 +149,7 @@ class ShuffledPairs:
             send()
 
     def _ahead(self) -> int:
-        threads = sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values())
+        threads = sum(self.client.nthreads().values())
         return AHEAD_PER_THREAD * max(threads, 1)
 
     def _remade(self, function: Callable[..., Any], *args: Any) -> Callable[[int], Any]:
