@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from dataclasses import replace
@@ -58,7 +59,6 @@ from crmmigrate.validate.rules import Thresholds, ValidationRules
 
 CONNECT_SECONDS = 30  # to reach a scheduler at an address
 AHEAD_PER_THREAD = 2  # source parts in work or waiting to be taken, per worker thread
-WATCH_SECONDS = 1.0  # how often the watchdog counts the workers
 
 
 class ClusterUnreachable(CrmMigrateError):
@@ -78,49 +78,42 @@ class Watchdog:
     that finished and whose result is then lost with its worker (a result too big to send:
     its worker went over its memory limit serializing it, and was restarted) is made again,
     and lost again, without being counted: the run would wait for ever (seen at 5M contacts).
-    So the workers are counted here, on a thread: when more than `allowed-failures` are lost
-    while none of the run's tasks finishes for the first time, the client is closed (whatever
-    the run waits on is cancelled), and `reason` says why (`ClusterEngine.lost`)."""
+    So those are counted here, per task, as Dask counts the others: the scheduler tells the
+    client each result it wants that was lost ("lost-data"); when one was lost more than
+    `allowed-failures` times (this process's Dask setting), the client is closed (whatever the
+    run waits on is cancelled), and `reason` says why (`ClusterEngine.lost`). A worker lost
+    holding none of them counts for nothing.
 
-    def __init__(self, client: Any, seconds: float = WATCH_SECONDS) -> None:
+    The message is taken where the client takes it (its stream handler, wrapped): the
+    scheduler's "remove-worker" events say the same, but a client subscribed to them is sent
+    events Dask cannot serialize (a broadcast's), which breaks its connection, and a look at
+    what each worker holds every second misses a result made and lost between two looks
+    (both seen with distributed 2026.8)."""
+
+    def __init__(self, client: Any) -> None:
         import dask
 
         self.client = client
-        self.seconds = seconds
         self.allowed = int(dask.config.get("distributed.scheduler.allowed-failures", 3))
         self.reason: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="crmmigrate-watchdog", daemon=True)
-        self._thread.start()
+        self.lost: Counter[str] = Counter()  # per result the run wants, times it was lost
+        handlers = getattr(client, "_stream_handlers", {})
+        self._told = handlers.get("lost-data")
+        self.watching = self._told is not None  # a Dask whose client takes it otherwise: not watched
+        if self.watching:
+            handlers["lost-data"] = self._lost_data
 
-    def _watch(self) -> None:
-        seen: set[str] | None = None
-        done: set[str] = set()  # the run's tasks ever finished
-        lost = 0  # workers lost since one of them last finished for the first time
-        while not self._stop.wait(self.seconds):
-            try:
-                # Asked of the scheduler each time: the client's cached scheduler_info is
-                # refreshed every 2 s without its workers, and read in between it lists none.
-                workers = set(self.client.nthreads())
-                finished = {key for key, state in list(self.client.futures.items()) if state.status == "finished"}
-            except RuntimeError:  # the futures changed under the listing: counted at the next look
-                continue
-            except Exception:  # noqa: BLE001 - the client is closing: nothing left to watch
-                return
-            lost += len(seen - workers) if seen is not None else 0
-            seen = workers
-            if finished - done:
-                done |= finished
-                lost = 0
-            if lost > self.allowed:
-                self.reason = (f"the Dask cluster lost a worker {lost} times while none of the run's tasks finished: "
-                               "a task's result is more than a worker can hold (its nanny restarts it, the result "
-                               "is made again and lost again).")
-                self.client.close()
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
+    def _lost_data(self, key: Any = None, **rest: Any) -> None:
+        """On the client's event loop: counted, then told to the client as before."""
+        assert self._told is not None
+        self.lost[str(key)] += 1
+        if self.lost[str(key)] > self.allowed and self.reason is None:
+            self.reason = (f"the Dask cluster lost a task's result with its worker {self.lost[str(key)]} times: the "
+                           "result is more than a worker can hold (its nanny restarts it, the task runs again and "
+                           "its result is lost again).")
+            # Closed from a thread of its own: closing needs the loop this runs on.
+            threading.Thread(target=self.client.close, name="crmmigrate-watchdog", daemon=True).start()
+        self._told(key=key, **rest)
 
 
 class ClusterEngine:
@@ -195,7 +188,7 @@ class ClusterEngine:
     def lost(self, error: BaseException) -> CrmMigrateError | None:
         """The error to tell for one the cluster raised (a worker lost for good, the scheduler
         gone, a task cancelled); None when it is not the cluster's."""
-        if self.watchdog.reason is not None:  # it closed the client: whatever was waited on failed
+        if self.watchdog.reason is not None and not isinstance(error, CrmMigrateError):  # it closed the client
             return ClusterLost(self.watchdog.reason, hint="Nothing was loaded yet. Give the workers more memory "
                                "(memory_limit), or make parts smaller (part_bytes, partition_rows), and run again.")
         module = type(error).__module__ or ""
@@ -211,7 +204,10 @@ class ClusterEngine:
                            "(memory_limit), or make parts smaller (part_bytes, partition_rows), and run again.")
 
     def describe(self) -> dict[str, Any]:
-        workers = self.client.scheduler_info().get("workers", {})
+        # Asked of the scheduler: Client.scheduler_info() refreshes the client's cached view and
+        # returns it, and the client's own refresh every 2 s (without the workers) can land in
+        # between (polled without a pause, it listed no worker 2 times in 20,610).
+        workers = self.client.sync(self.client.scheduler.identity, n_workers=-1).get("workers", {})
         return {"name": self.name, "scheduler": self.options.scheduler or "LocalCluster",
                 "workers": len(workers), "threads": sum(w.get("nthreads", 0) for w in workers.values()),
                 "memory_limit": sum(w.get("memory_limit", 0) or 0 for w in workers.values())}
@@ -235,7 +231,7 @@ class ClusterEngine:
     def _ahead(self) -> None:
         """Parts sent to the workers until AHEAD_PER_THREAD per worker thread are in work or
         waiting to be taken."""
-        threads = sum(self.client.nthreads().values())  # not scheduler_info's: see Watchdog._watch
+        threads = sum(self.client.nthreads().values())  # not scheduler_info's: see describe
         while self._queue and self._sent_parts < AHEAD_PER_THREAD * max(threads, 1):
             reading, source, asked, first = self._queue.pop()
             part = asked()  # a JSON Lines file's parts wait for its survey here
@@ -363,7 +359,6 @@ class ClusterEngine:
         yield from self._sent(frame)  # an empty frame is cleaned all the same: its fields' reports say so
 
     def close(self) -> None:
-        self.watchdog.stop()
         self._mapped = {}
         self._cleaned = {}
         self._queue = []

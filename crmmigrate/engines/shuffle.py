@@ -81,6 +81,7 @@ class ShuffledPairs:
         self._records: list[np.ndarray] = []  # per share, the records its pairs hold
         self._values: dict[str, Column] = {}
         self._spec: MatchSpec | None = None
+        self._model: tuple[Model, Any] | None = None  # the model the shares are asked with, and as sent
         self._lost = [0] * shares
 
     def __len__(self) -> int:
@@ -89,11 +90,11 @@ class ShuffledPairs:
                                               for number in range(self.count)])
         return sum(self._sizes)
 
-    def _compared(self, number: int) -> Any:
+    def _sent_to_compare(self, number: int) -> Any:
         """Share `number` made and compared on a worker, sent the values of its records alone
         (`Column.subset`): a share of a few blocks of each key holds a few of the records, and
         every worker holding every value (1.3 GB at 5M contacts) took it over its limit. Sent
-        for this task only, so a share lost later with its worker is made here again (`_answers`)."""
+        for this task only, so a share lost later with its worker is made here again (`_share`)."""
         records = self._records[number]
         assert self._spec is not None, "compare() first"
         sent = self.client.scatter([(records, {name: column.subset(records) for name, column in self._values.items()})],
@@ -101,18 +102,29 @@ class ShuffledPairs:
         return self.client.submit(_compared, self._blocked, number, self.count, sent, self._spec, pure=False)
 
     def _share(self, number: int) -> Any:
-        """Share `number`'s compared pairs, compared again if they were lost with a worker."""
-        if self._shares[number].status == "cancelled":
-            self._again(number, self._shares[number])
+        """Share `number`'s compared pairs: sent to be compared if not yet, or again if they
+        were lost with their worker since (the task cancelled: what it was made of is gone)."""
+        if self._shares[number] is not None and self._shares[number].status == "cancelled":
+            self._again(number)
+        if self._shares[number] is None:
+            self._shares[number] = self._sent_to_compare(number)
         return self._shares[number]
 
-    def _again(self, number: int, future: Any) -> None:
+    def _again(self, number: int) -> None:
+        """Share `number` lost (its compared pairs, or a task asking them, cancelled): to be
+        compared again, at most REMADE_AT_MOST times. What every share is made from (the
+        blocking) and asked with (the model), if every worker holding it was lost too, is sent
+        again."""
         self._lost[number] += 1
         if self._lost[number] > REMADE_AT_MOST:  # the engine tells the cluster failed the run
             raise CancelledError(f"share {number} of {self.count} of the candidate pairs was lost with its worker "
                                  f"{self._lost[number]} times")
+        if self._blocked.status == "cancelled":
+            self._blocked = _everywhere(self.client, self._here)
+        if self._model is not None and self._model[1].status == "cancelled":
+            self._model = (self._model[0], _everywhere(self.client, self._model[0]))
         self.remade += 1
-        self._shares[number] = self._compared(number)
+        self._shares[number] = None
 
     def _answers(self, ask: Callable[[int], Any], done: Callable[[int], None] | None = None,
                  ahead: int | None = None) -> Iterator[tuple[int, Any]]:
@@ -138,7 +150,7 @@ class ShuffledPairs:
         for future in flow:
             number = running.pop(future.key)
             if future.status == "cancelled":
-                self._again(number, future)
+                self._again(number)
                 waiting.append(number)
             else:
                 if future.status != "finished":
@@ -153,9 +165,14 @@ class ShuffledPairs:
         return AHEAD_PER_THREAD * max(threads, 1)
 
     def _remade(self, function: Callable[..., Any], *args: Any) -> Callable[[int], Any]:
-        """ask(number): function(share, left, right, *args) on the compared share, its pairs made again."""
+        """ask(number): function(share, left, right, model, *args) on the compared share, its
+        pairs made again (the model as sent last: `_again`)."""
+        assert self._model is not None, "a model first"
         return lambda number: self.client.submit(_with_pairs, function, self._share(number), self._blocked, number,
-                                                 self.count, *args, pure=False)
+                                                 self.count, self._model[1], *args, pure=False)
+
+    def _with_model(self, model: Model) -> None:
+        self._model = (model, _everywhere(self.client, model))
 
     def compare(self, values: dict[str, Column], spec: MatchSpec, done: Callable[[int], None] | None = None
                 ) -> None:
@@ -169,11 +186,7 @@ class ShuffledPairs:
         self._records = share_records(self._here, self.count)
         self._shares = [None] * self.count
 
-        def ask(number: int) -> Any:
-            self._shares[number] = self._compared(number)
-            return self._shares[number]
-
-        for _ in self._answers(ask, done, ahead=self._ahead()):
+        for _ in self._answers(self._share, done, ahead=self._ahead()):
             pass
 
     def counts(self, key: int) -> tuple[np.ndarray, np.ndarray]:
@@ -184,9 +197,9 @@ class ShuffledPairs:
         return added_counts(found)
 
     def best(self, model: Model, n: int) -> np.ndarray:
-        sent = _everywhere(self.client, model)
+        self._with_model(model)
         best = np.full(n, -np.inf, dtype=np.float32)
-        for _, future in self._answers(self._remade(_best, sent, n)):  # one share's answer held at a time
+        for _, future in self._answers(self._remade(_best, n)):  # one share's answer held at a time
             records, weights = future.result()
             future.release()
             np.maximum.at(best, records, weights)
@@ -194,9 +207,9 @@ class ShuffledPairs:
 
     def at_least(self, model: Model, threshold: float, histogram: np.ndarray | None = None,
                  done: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        sent = _everywhere(self.client, model)
+        self._with_model(model)
         found: list[Any] = [None] * self.count
-        for number, future in self._answers(self._remade(_kept, sent, threshold), done):
+        for number, future in self._answers(self._remade(_kept, threshold), done):
             found[number] = future.result()
             future.release()
         if histogram is not None:
