@@ -58,7 +58,7 @@ from crmmigrate.validate.core import Targets, join_reasons, row_reasons
 from crmmigrate.validate.rules import Thresholds, ValidationRules
 
 CONNECT_SECONDS = 30  # to reach a scheduler at an address
-AHEAD_PER_THREAD = 2  # source parts in work or waiting to be taken, per worker thread
+AHEAD_PER_THREAD = 2  # source parts, or dedupe's shares, in work or waiting, per worker thread
 
 
 class ClusterUnreachable(CrmMigrateError):
@@ -231,12 +231,16 @@ class ClusterEngine:
     def _ahead(self) -> None:
         """Parts sent to the workers until AHEAD_PER_THREAD per worker thread are in work or
         waiting to be taken."""
-        threads = sum(self.client.nthreads().values())  # not scheduler_info's: see describe
-        while self._queue and self._sent_parts < AHEAD_PER_THREAD * max(threads, 1):
+        while self._queue and self._sent_parts < self._in_flight():
             reading, source, asked, first = self._queue.pop()
             part = asked()  # a JSON Lines file's parts wait for its survey here
             reading.futures.append(self.client.submit(read_part, source, part, first, pure=False))
             self._sent_parts += 1
+
+    def _in_flight(self) -> int:
+        """AHEAD_PER_THREAD per worker thread (the threads asked of the scheduler, not from
+        scheduler_info's cached view: see describe)."""
+        return AHEAD_PER_THREAD * max(sum(self.client.nthreads().values()), 1)
 
     def _taken(self) -> None:
         self._sent_parts -= 1
@@ -330,7 +334,7 @@ class ClusterEngine:
         expected = blocked.pairs()
         if expected <= self.options.pairs_per_task or (self.shares_cores and held_fits(expected)):
             return HeldPairs.made(values, spec, blocked)
-        return ShuffledPairs(self.client, blocked, -(-expected // self.options.pairs_per_task))
+        return ShuffledPairs(self.client, blocked, -(-expected // self.options.pairs_per_task), self._in_flight())
 
     def _sent(self, frame: pd.DataFrame) -> Iterator[tuple[Any, int]]:
         """`frame` sent to the workers in slices of at most partition_rows. Each under a key of

@@ -58,15 +58,15 @@ class Share:
         return len(self.found.codes)
 
 
-AHEAD_PER_THREAD = 2  # shares sent their values and not yet compared, per worker thread
 REMADE_AT_MOST = 3  # times a share lost with a worker is made again before the run gives up
 
 
 class ShuffledPairs:
     """A `PairSet` left on the workers in `shares` shares (see the module)."""
 
-    def __init__(self, client: Any, blocked: Blocked, shares: int) -> None:
+    def __init__(self, client: Any, blocked: Blocked, shares: int, ahead: int) -> None:
         self.client = client
+        self.ahead = ahead  # shares sent their values and not yet compared, at most
         self.side, self.skipped = blocked.side, blocked.skipped
         self.count = shares
         self.remade = 0  # shares lost with a worker and made again
@@ -160,10 +160,6 @@ class ShuffledPairs:
                 yield number, future
             send()
 
-    def _ahead(self) -> int:
-        threads = sum(self.client.nthreads().values())
-        return AHEAD_PER_THREAD * max(threads, 1)
-
     def _remade(self, function: Callable[..., Any], *args: Any) -> Callable[[int], Any]:
         """ask(number): function(share, left, right, model, *args) on the compared share, its
         pairs made again (the model as sent last: `_again`)."""
@@ -186,7 +182,7 @@ class ShuffledPairs:
         self._records = share_records(self._here, self.count)
         self._shares = [None] * self.count
 
-        for _ in self._answers(self._share, done, ahead=self._ahead()):
+        for _ in self._answers(self._share, done, ahead=self.ahead):
             pass
 
     def counts(self, key: int) -> tuple[np.ndarray, np.ndarray]:
