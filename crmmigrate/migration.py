@@ -198,10 +198,11 @@ def with_engine(migration: Migration, *, engine: str | None = None, scheduler: s
     given = {k: v for k, v in {"scheduler": scheduler, "workers": workers}.items() if v is not None}
     if engine is None and not given:
         return migration
-    base = migration.engine.model_dump(exclude_none=True)
+    base = migration.engine.model_dump(exclude_unset=True)  # a null set (no_workers_seconds) stays null
     name = engine or ("dask" if given else base.get("name", "local"))
     if name != base.get("name"):
-        base = {k: v for k, v in base.items() if k in ("partition_rows", "part_bytes", "pairs_per_task")}
+        kept = ("partition_rows", "part_bytes", "pairs_per_task", "no_workers_seconds")
+        base = {k: v for k, v in base.items() if k in kept}
     if "scheduler" in given:
         base.pop("workers", None)
         base.pop("memory_limit", None)

@@ -465,3 +465,60 @@ def test_the_watchdog_counts_no_worker_lost_with_nothing_of_the_run() -> None:
         assert engine.watchdog.reason is None and not engine.watchdog.lost
     finally:
         engine.close()
+
+
+def test_a_cluster_left_with_no_worker_ends_the_run_that_waits_on_it(tmp_path: Path) -> None:
+    """A scheduler whose one worker (started without a nanny) is killed runs nothing again, and
+    Dask waits for ever on what the run sends. With no worker and nothing waited on (an
+    adaptive cluster scaled to zero), the run goes on; once it waits on work with no worker for
+    `no_workers_seconds`, it ends: the cluster failed, and why."""
+    import subprocess
+
+    from crmmigrate.engines.cluster import ClusterEngine, ClusterLost
+
+    cluster = distributed.LocalCluster(n_workers=0, dashboard_address=":0", silence_logs=logging.ERROR)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                               "--no-nanny", "--nthreads", "1", "--local-directory", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=os.getcwd())
+    engine = None
+    try:
+        engine = ClusterEngine(EngineOptions(name="dask", scheduler=cluster.scheduler_address,
+                                             no_workers_seconds=2), connect_seconds=60)
+        assert engine.client.submit(sum, [1, 2], pure=False).result() == 3
+        worker.kill()
+        worker.wait(timeout=60)
+        deadline = time.monotonic() + 60  # polled: the scheduler notices the worker gone in a moment
+        while time.monotonic() < deadline and engine.client.nthreads():
+            time.sleep(0.2)
+        assert not engine.client.nthreads()
+        time.sleep(6)  # three times no_workers_seconds with no worker, and nothing waited on
+        assert engine.watchdog.reason is None
+        started = time.monotonic()
+        with pytest.raises(Exception) as raised:  # noqa: PT011 - what a closed client raises is Dask's
+            engine.client.submit(sum, [3, 4], pure=False).result(timeout=120)
+        assert time.monotonic() - started < 60
+        told = engine.lost(raised.value)
+        assert isinstance(told, ClusterLost) and told.exit_code == 4
+        assert "no worker for 2 s while the run waited on it" in str(told), str(told)
+        assert "dask worker" in told.hint and "no_workers_seconds" in told.hint
+    finally:
+        if engine is not None:
+            engine.close()
+        worker.kill()
+        worker.wait(timeout=60)
+        cluster.close()
+
+
+def test_the_wait_for_workers_is_an_engine_option_kept_across_the_command_line(samples: Path) -> None:
+    """`no_workers_seconds` is read from migration.yaml, may be null (wait for ever), and stays
+    as set when the command line picks the engine."""
+    from crmmigrate.migration import with_engine
+
+    text = samples.read_text(encoding="utf-8")
+    samples.write_text(text + "\nengine:\n  name: local\n  no_workers_seconds: null\n", encoding="utf-8")
+    migration = with_engine(load_migration(samples), engine="dask", workers=2)
+    assert migration.engine.name == "dask" and migration.engine.no_workers_seconds is None
+    samples.write_text(text + "\nengine:\n  name: dask\n  no_workers_seconds: 0\n", encoding="utf-8")
+    with pytest.raises(BadConfig, match="no_workers_seconds"):
+        load_migration(samples)
+    assert EngineOptions().no_workers_seconds == 300

@@ -45,6 +45,9 @@ ENGINES = ("local", "dask")
 PARTITION_ROWS = 250_000  # rows of an entity cleaned in one task
 PART_BYTES = 64 * 1024 * 1024  # bytes of a source read in one task
 PAIRS_PER_TASK = 2_000_000  # dedupe's candidate pairs made and compared in one share, about
+# Seconds a run waits on a cluster with no worker at all before it ends: as long as Dask's own
+# worker-ttl, and enough for an adaptive cluster to start one (a Kubernetes pod, a queued job).
+NO_WORKERS_SECONDS = 300.0
 
 
 class EngineOptions(Strict):
@@ -62,6 +65,10 @@ class EngineOptions(Strict):
                             "local engine reads large sources in such parts too, in forked processes")
     pairs_per_task: int = Field(PAIRS_PER_TASK, ge=1,
                                 description="about how many of dedupe's candidate pairs one share makes and compares")
+    no_workers_seconds: float | None = Field(NO_WORKERS_SECONDS, gt=0,
+                                             description="seconds the run waits on work while the cluster has no "
+                                             "worker at all before it ends (exit 4); null: for ever (an adaptive "
+                                             "cluster whose workers wait in a queue)")
 
     @model_validator(mode="before")
     @classmethod

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
@@ -88,31 +89,82 @@ class Watchdog:
     scheduler's "remove-worker" events say the same, but a client subscribed to them is sent
     events Dask cannot serialize (a broadcast's), which breaks its connection, and a look at
     what each worker holds every second misses a result made and lost between two looks
-    (both seen with distributed 2026.8)."""
+    (both seen with distributed 2026.8).
 
-    def __init__(self, client: Any) -> None:
+    It also ends a run that waits on a cluster left with no worker at all for
+    `no_workers_seconds` (`_look_for_workers`)."""
+
+    def __init__(self, client: Any, no_workers_seconds: float | None = None) -> None:
         import dask
 
         self.client = client
         self.allowed = int(dask.config.get("distributed.scheduler.allowed-failures", 3))
-        self.reason: str | None = None
+        self.reason: str | None = None  # why it ended the run, and what to do
+        self.hint = ""
         self.lost: Counter[str] = Counter()  # per result the run wants, times it was lost
         handlers = getattr(client, "_stream_handlers", {})
         self._told = handlers.get("lost-data")
         self.watching = self._told is not None  # a Dask whose client takes it otherwise: not watched
         if self.watching:
             handlers["lost-data"] = self._lost_data
+        self.no_workers_seconds = no_workers_seconds
+        self._stopped = threading.Event()
+        self._looking: threading.Thread | None = None
+        if no_workers_seconds is not None:
+            self._looking = threading.Thread(target=self._look_for_workers, name="crmmigrate-workers",
+                                             daemon=True)
+            self._looking.start()
+
+    def _end(self, reason: str, hint: str) -> None:
+        if self.reason is None:
+            self.reason, self.hint = reason, hint
+            # Closed from a thread of its own: closing needs the loop the caller may run on.
+            threading.Thread(target=self.client.close, name="crmmigrate-watchdog", daemon=True).start()
+
+    def _look_for_workers(self) -> None:
+        """A cluster with no worker at all runs nothing (workers started without a nanny, all
+        dead; a queue that never starts one): Dask waits for ever (its scheduler's
+        no-workers-timeout is off unless the scheduler's own config sets it, which a client
+        cannot). So the scheduler is asked, every few seconds, how many workers it has, and
+        whether the run waits on work; after `no_workers_seconds` of both, the run ends. Time
+        with no worker while the run waits on nothing (an adaptive cluster scaled to zero while
+        the run loads) does not count."""
+        seconds = float(self.no_workers_seconds or 0)
+        every = min(5.0, seconds / 4)
+        since: float | None = None
+        while not self._stopped.wait(every):
+            try:
+                workers = len(self.client.nthreads())
+                waiting = any(f.status == "pending" for f in list(self.client.futures.values()))
+            except Exception:  # noqa: BLE001 - a client closing or closed: the run is told otherwise
+                return
+            if workers or not waiting:
+                since = None
+                continue
+            since = time.monotonic() if since is None else since
+            if time.monotonic() - since >= seconds:
+                self._end(f"the Dask cluster has had no worker for {seconds:g} s while the run waited on it "
+                          "(its workers were lost and none came back).",
+                          "Nothing was loaded yet. Start workers for the scheduler (dask worker ADDRESS; with "
+                          "a nanny, the default, a worker that dies is started again), or give an adaptive "
+                          "cluster longer to start one (engine: no_workers_seconds), and run again.")
+                return
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._looking is not None and self._looking is not threading.current_thread():
+            self._looking.join(timeout=30)
 
     def _lost_data(self, key: Any = None, **rest: Any) -> None:
         """On the client's event loop: counted, then told to the client as before."""
         assert self._told is not None
         self.lost[str(key)] += 1
-        if self.lost[str(key)] > self.allowed and self.reason is None:
-            self.reason = (f"the Dask cluster lost a task's result with its worker {self.lost[str(key)]} times: the "
-                           "result is more than a worker can hold (its nanny restarts it, the task runs again and "
-                           "its result is lost again).")
-            # Closed from a thread of its own: closing needs the loop this runs on.
-            threading.Thread(target=self.client.close, name="crmmigrate-watchdog", daemon=True).start()
+        if self.lost[str(key)] > self.allowed:
+            self._end(f"the Dask cluster lost a task's result with its worker {self.lost[str(key)]} times: the "
+                      "result is more than a worker can hold (its nanny restarts it, the task runs again and "
+                      "its result is lost again).",
+                      "Nothing was loaded yet. Give the workers more memory (memory_limit), or make parts "
+                      "smaller (part_bytes, partition_rows), and run again.")
         self._told(key=key, **rest)
 
 
@@ -159,7 +211,7 @@ class ClusterEngine:
         # the source parts not yet sent (last to be sent first), and those sent and not taken
         self._queue: list[Queued[ClusterReading]] = []
         self._sent_parts = 0
-        self.watchdog = Watchdog(self.client)
+        self.watchdog = Watchdog(self.client, options.no_workers_seconds)
 
     def _check_workers(self, seconds: float) -> None:
         """The scheduler has workers (a task sent to none waits for ever), running this
@@ -189,8 +241,7 @@ class ClusterEngine:
         """The error to tell for one the cluster raised (a worker lost for good, the scheduler
         gone, a task cancelled); None when it is not the cluster's."""
         if self.watchdog.reason is not None and not isinstance(error, CrmMigrateError):  # it closed the client
-            return ClusterLost(self.watchdog.reason, hint="Nothing was loaded yet. Give the workers more memory "
-                               "(memory_limit), or make parts smaller (part_bytes, partition_rows), and run again.")
+            return ClusterLost(self.watchdog.reason, hint=self.watchdog.hint)
         module = type(error).__module__ or ""
         if not (module.startswith("distributed") or isinstance(error, CancelledError)):
             return None
@@ -366,6 +417,7 @@ class ClusterEngine:
         self._mapped = {}
         self._cleaned = {}
         self._queue = []
+        self.watchdog.stop()
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
