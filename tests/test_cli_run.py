@@ -338,6 +338,66 @@ def test_a_run_killed_during_a_bulk_load_is_finished_by_a_rerun_exactly(tmp_path
         admin.dispose()
 
 
+@pytest.mark.mariadb
+def test_a_run_killed_during_a_mariadb_bulk_load_is_finished_by_a_rerun_exactly(tmp_path, mariadb_url):
+    """On MariaDB 60,000 new contacts load in bulk by LOAD DATA LOCAL INFILE in one
+    transaction, the indexes kept. A kill while a piece is sent leaves the table as it was; the
+    rerun loads it all, and the id_map agrees with the rows."""
+    name = f"crm_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(mariadb_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    url = sa.make_url(mariadb_url).set(database=name)
+    target = sa.create_engine(url)
+
+    def sessions(what: str = "") -> int:
+        with admin.connect() as connection:
+            return connection.execute(sa.text(
+                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = :db AND ID <> CONNECTION_ID() "
+                "AND COALESCE(INFO, '') LIKE :what"), {"db": name, "what": what + "%"}).scalar_one()
+
+    try:
+        config = _write_big_migration(tmp_path, url.render_as_string(hide_password=False), bulk_rows=50_000)
+        command = [sys.executable, "-m", "crmmigrate", "run", str(config)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            if sessions("LOAD DATA LOCAL INFILE"):
+                os.kill(process.pid, signal.SIGKILL)
+                break
+            time.sleep(0.01)
+        process.communicate(timeout=60)
+        assert process.returncode == -signal.SIGKILL, "the run ended before its LOAD DATA was seen"
+        # The server rolls the load back once it sees the client gone.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sessions():
+            time.sleep(0.05)
+        assert not sessions()
+        with target.connect() as connection:
+            assert connection.execute(sa.text("SELECT count(*) FROM contact")).scalar_one() == 0
+
+        rerun = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+        loadable = CONTACTS - len(NO_LAST_NAME) - len(TEST_RECORDS)
+        with target.connect() as connection:
+            rows, distinct = connection.execute(
+                sa.text("SELECT COUNT(*), COUNT(DISTINCT legacy_id) FROM contact")).one()
+            statuses = dict(connection.execute(sa.text("SELECT status, COUNT(*) FROM id_map GROUP BY status")).all())
+            targets = connection.execute(sa.text(
+                "SELECT COUNT(*) FROM id_map m JOIN contact c ON c.id = m.target_id AND c.legacy_id = m.legacy_id "
+                "WHERE m.status = 'loaded'")).scalar_one()
+        assert rows == distinct == loadable
+        assert statuses == {"loaded": loadable, "rejected": len(NO_LAST_NAME), "filtered": len(TEST_RECORDS)}
+        assert targets == loadable
+        assert {i["name"] for i in sa.inspect(target).get_indexes("contact")} >= {"uq_contact_legacy"}
+    finally:
+        target.dispose()
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
 # -- the ledger at 80 columns --------------------------------------------------------------------
 
 

@@ -290,7 +290,8 @@ def test_target_commands(tmp_path):
 
 # -- bulk loads ----------------------------------------------------------------------------------
 
-BULK_TARGETS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+BULK_TARGETS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+                pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
 
 @pytest.fixture(params=BULK_TARGETS)
@@ -301,7 +302,7 @@ def bulk_target(request, tmp_path, monkeypatch) -> Iterator[sa.Engine]:
         yield engine
         engine.dispose()
         return
-    with fresh_database(request.getfixturevalue("postgres_url")) as engine:
+    with fresh_database(request.getfixturevalue(f"{request.param}_url")) as engine:
         yield engine
 
 
@@ -328,6 +329,85 @@ def test_a_bulk_load_keeps_the_schema_and_later_batches_continue_its_ids(bulk_ta
         with bulk_target.begin() as conn:
             conn.execute(sa.text("INSERT INTO contact (id, legacy_source, legacy_id, last_name, row_hash, run_id) "
                                  "VALUES (999, 'legacy', 'C1', 'x', 'h', 'r')"))
+
+
+HOSTILE_TEXT = ['say "hi"', "two\nlines\r\nand a CR", "back\\slash\\", "NULL", "", "comma, and ;", "tab\there",
+                "😀 emoji and 王 and Müller", "\\N", "'single'", "trailing \\"]
+
+
+def _hostile_data() -> dict[str, pd.DataFrame]:
+    """Every kind of column the target has (text, dates, times, numbers, booleans, JSON,
+    pointers), with values that trip CSV and LOAD DATA: quotes, line breaks, backslashes, the
+    words NULL and \\N, empty text beside a missing value, emoji."""
+    accounts = dataset("account", [
+        {"id": f"A{i}", "name": f"Acme {text}", "industry": text or None, "created_at": "2020-01-02T03:04:05",
+         "_custom": '{"note": "' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+                    .replace("\r", "\\r").replace("\t", "\\t") + '"}'}
+        for i, text in enumerate(HOSTILE_TEXT)])
+    contacts = dataset("contact", [
+        {"id": f"C{i}", "account_id": f"A{i}", "last_name": f"Name {text}", "first_name": text,
+         "title": None if i % 2 else text, "email": f"c{i}@acme.com"} for i, text in enumerate(HOSTILE_TEXT)])
+    opps = dataset("opportunity", [
+        {"id": f"O{i}", "account_id": f"A{i}", "name": f"Deal {text}", "stage": "Prospecting",
+         "close_date": "2024-05-01", "amount": ["1234.50", None, "0", "99999.9999"][i % 4],
+         "probability": ["10", None][i % 2]} for i, text in enumerate(HOSTILE_TEXT)])
+    roles = dataset("opportunity_contact_role", [
+        {"id": f"R{i}", "opportunity_id": f"O{i}", "contact_id": f"C{i}", "role": "Decision Maker",
+         "is_primary": ["true", "false", None][i % 3]} for i in range(len(HOSTILE_TEXT))])
+    return {"account": accounts, "contact": contacts, "opportunity": opps, "opportunity_contact_role": roles}
+
+
+@pytest.mark.mariadb
+def test_a_mariadb_bulk_load_by_load_data_writes_what_batches_write(mariadb_url, monkeypatch):
+    """LOAD DATA LOCAL INFILE of Arrow's CSV gives the rows the batches' upserts give, value for
+    value, ids and the ledger included, whatever the text holds; and it is the path taken."""
+    monkeypatch.setattr(rows_module, "BULK_PIECE_ROWS", 4)
+    sent: list[int] = []
+    real = dialects_module._loaded_data
+
+    @contextmanager
+    def counted(*args, **kwargs):
+        with real(*args, **kwargs) as send:
+            yield lambda rows: (sent.append(rows.num_rows), send(rows))[1]
+
+    monkeypatch.setattr(dialects_module, "_loaded_data", counted)
+    found = {}
+    for bulk in (0, 1):
+        with fresh_database(mariadb_url) as engine:
+            report = run_load(engine, _hostile_data(), bulk_rows=bulk)
+            assert [s.rejected for s in report.sources] == [0, 0, 0, 0]
+            found[bulk] = {name: table(engine, name).drop(columns=["run_id"])
+                           for name in ("account", "contact", "opportunity", "opportunity_contact_role")}
+            found[bulk]["id_map"] = ledger(engine)
+        assert bool(sent) == bool(bulk), "LOAD DATA is the bulk path's, and only its"
+    assert sum(sent) == 4 * len(HOSTILE_TEXT)
+    for name, batches in found[0].items():
+        if name == "id_map":
+            assert found[1][name] == batches
+        else:
+            pd.testing.assert_frame_equal(found[1][name], batches, check_exact=True)
+    contact = found[1]["contact"].set_index("legacy_id")
+    # The word NULL and \\N stay words; empty text is no value, on either path.
+    assert contact["first_name"].fillna("").tolist() == HOSTILE_TEXT
+    assert contact["title"].isna().tolist() == [bool(i % 2) or not text for i, text in enumerate(HOSTILE_TEXT)]
+
+
+@pytest.mark.mariadb
+def test_a_mariadb_server_without_load_data_local_loads_batch_by_batch(mariadb_url, monkeypatch):
+    """A server that takes no LOAD DATA LOCAL (local_infile off, as some hosted ones) sends the
+    source batch by batch, with the same rows: the bulk path is a speed, not a requirement."""
+    with fresh_database(mariadb_url) as engine:
+        real = engine.dialect.do_execute
+
+        def no_local(cursor, statement, parameters, context=None):
+            if statement.strip() == "SELECT @@local_infile":
+                statement = "SELECT 0"
+            return real(cursor, statement, parameters, context)
+
+        monkeypatch.setattr(engine.dialect, "do_execute", no_local)
+        report = run_load(engine, {"contact": contacts("C1", "C2", "C3")}, bulk_rows=1)
+        assert [(s.inserted, s.rejected) for s in report.sources] == [(3, 0)]
+        assert ledger(engine) == [("contact", "legacy", f"C{i}", "loaded") for i in range(1, 4)]
 
 
 def test_a_bulk_load_updates_changed_rows_and_upserts_the_ledger_of_earlier_runs(bulk_target):

@@ -1,7 +1,8 @@
 """The bulk path of a load: a big first load (`bulk_rows` new records, more than the table holds)
-on PostgreSQL and SQLite in one transaction for the source, the table's indexes dropped and
-built again after its rows, records prepared piece by piece while the database takes the
-previous piece. A kill leaves the table as it was; a refusal sends the source batch by batch."""
+on PostgreSQL, SQLite and MariaDB in one transaction for the source (on PostgreSQL and SQLite
+the table's indexes dropped and built again after its rows), records prepared piece by piece
+while the database takes the previous piece: COPY, an ADBC-staged file, LOAD DATA LOCAL
+INFILE. A kill leaves the table as it was; a refusal sends the source batch by batch."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ class BulkLoader:
         the loader gives them, the indexes built again, the id_map entries written in one go.
         The records are prepared piece by piece while the previous piece is written: on
         PostgreSQL into one COPY, on SQLite into a staging file by ADBC's Arrow ingest, copied
-        into the table by SQLite itself. False when the database refused something: nothing
+        into the table by SQLite itself, on MariaDB by LOAD DATA LOCAL INFILE of each piece
+        (its indexes kept: its DDL would commit the transaction). False when the database refused something: nothing
         is kept, and the caller loads the source batch by batch to find the rows it refuses."""
         done = self.done
         try:

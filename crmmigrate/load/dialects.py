@@ -10,6 +10,7 @@ dropping and building indexes, SQLite's transaction setup, and reading rows thro
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import tempfile
 import threading
@@ -393,8 +394,60 @@ class PostgresDialect(Dialect):
 class MariaDBDialect(Dialect):
     _upsert_mark = "%s"
 
+    def set_up(self, engine: sa.Engine) -> None:
+        """PyMySQL's connections ask the server for LOAD DATA LOCAL (a client must, when it
+        connects), but send a file only while the bulk path's own statement runs (`_load_data`):
+        a server that asks for a file at any other time is refused by the driver."""
+        if engine.dialect.driver != "pymysql":
+            return
+
+        @sa.event.listens_for(engine, "do_connect")
+        def _local_files(_dialect, _record, _arguments, parameters) -> None:  # type: ignore[no-untyped-def]
+            parameters.setdefault("local_infile", True)
+
+        @sa.event.listens_for(engine, "connect")
+        def _not_now(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_connection._local_infile = False
+
+        engine.dispose()  # the connection `connect` made to check the target was made without
+
     def _on_conflict(self, quote: Callable[[str], str], key: tuple[str, ...], changes: list[str]) -> str:
         return "ON DUPLICATE KEY UPDATE " + ", ".join(f"{quote(c)} = VALUES({quote(c)})" for c in changes)
+
+    def can_bulk(self, nested: bool) -> bool:
+        return not nested
+
+    def bulk_write(self, connection: sa.Connection, table: sa.Table, columns: list[str],
+                   transaction: Callable[[], Any], stream: Stream, finish: Finish) -> tuple[Any, Any]:
+        """By LOAD DATA LOCAL INFILE of CSV pieces written by Arrow, in one transaction (InnoDB
+        undoes it whole on a kill or a refusal). The indexes stay: MariaDB commits a DROP INDEX
+        on its own, so a killed load would leave the table without them. The ids are the
+        loader's from the table's highest, that row and the gap after it locked against other
+        writers until the commit."""
+        raw = connection.connection.driver_connection
+        if not hasattr(raw, "_local_infile") or not connection.exec_driver_sql("SELECT @@local_infile").scalar():
+            raise StagingFailed("the server or its driver takes no LOAD DATA LOCAL INFILE")
+        quoted = self.quoted(connection, table.name)
+        with transaction():
+            first = connection.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {quoted} FOR UPDATE").scalar_one()
+            with _loaded_data(raw, quoted, ["id", *columns], [self.quoted(connection, c) for c in ["id", *columns]],
+                              table) as send:
+                streamed = stream(send, first)
+            return streamed, finish([], streamed)
+
+    def build_indexes(self, connection: sa.Connection, table: sa.Table, constraints: list[sa.Constraint]) -> None:
+        """Nothing: the bulk path keeps the indexes (and ANALYZE TABLE would commit the load
+        early; InnoDB samples the table's statistics again itself after a load this size)."""
+
+    def ledger_from_table(self, connection: sa.Connection, table: sa.Table, entity: str, source: str,
+                          run_id: str, columns: tuple[str, ...], changes: tuple[str, ...]) -> bool:
+        # Written by MariaDB itself from the rows just loaded (this run's, of this source).
+        connection.exec_driver_sql(
+            f"INSERT INTO {ID_MAP} ({', '.join(columns)}) SELECT %s, legacy_source, legacy_id, id, "
+            f"'loaded', NULL, run_id FROM {self.quoted(connection, table.name)} WHERE legacy_source = %s "
+            "AND run_id = %s ON DUPLICATE KEY UPDATE " + ", ".join(f"{c} = VALUES({c})" for c in changes),
+            (entity, source, run_id))
+        return True
 
 
 _DIALECTS: dict[str, type[Dialect]] = {
@@ -472,6 +525,63 @@ def _csv_pieces(rows: pa.Table) -> Iterator[bytes]:
         sink = pa.BufferOutputStream()
         pacsv.write_csv(rows.slice(start, COPY_ROWS), sink, options)
         yield sink.getvalue().to_pybytes()
+
+
+@contextmanager
+def _loaded_data(raw: Any, table: str, names: list[str], quoted: list[str],
+                 schema: sa.Table) -> Iterator[Callable[[pa.Table], None]]:
+    """MariaDB's LOAD DATA LOCAL INFILE into `table`, a piece at a time, each written as CSV by
+    Arrow into a file of its own (in a temporary folder: not the target's disk, never a
+    source) and sent by a thread while the next piece is prepared. With LOCAL, MariaDB takes a
+    value it cannot store, or a repeated key, as a warning and goes on (it cannot stop the
+    file midway): a piece with any warning, or fewer rows taken than sent, is refused here, so
+    the source goes batch by batch and those rows are found with the database's reason."""
+    import pymysql
+
+    booleans = {c.name for c in schema.columns if isinstance(c.type, sa.Boolean)}
+    statement = (f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4 "
+                 "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+                 f"LINES TERMINATED BY '\\n' ({', '.join(quoted)})")
+    options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid", null_string="NULL")
+    pending: list[Future] = []
+    numbers = itertools.count()
+
+    def load(path: Path, count: int) -> None:
+        cursor = raw.cursor()
+        raw._local_infile = True
+        try:
+            taken = cursor.execute(statement, (str(path),))
+        finally:
+            raw._local_infile = False
+            path.unlink(missing_ok=True)
+        said = cursor.execute("SHOW WARNINGS LIMIT 1") and cursor.fetchall()
+        cursor.close()
+        if said or taken != count:
+            reason = said[0][2] if said else f"{count - taken} of {count} rows not taken"
+            raise pymysql.err.DataError(said[0][1] if said else 0, reason)
+
+    with tempfile.TemporaryDirectory(prefix="crmmigrate-") as folder, \
+            ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-load-data") as loader:
+        def send(rows: pa.Table) -> None:
+            if pending:
+                pending.pop().result()
+            rows = rows.select(names)
+            # A boolean as 1 or 0 (Arrow writes true and false, which MariaDB reads as 0).
+            rows = pa.table([c.cast(pa.int8()) if n in booleans else c
+                             for n, c in zip(names, rows.columns, strict=True)], names=names)
+            path = Path(folder) / f"piece-{next(numbers)}.csv"
+            pacsv.write_csv(rows, str(path), options)
+            pending.append(loader.submit(load, path, rows.num_rows))
+        try:
+            yield send
+        except BaseException:
+            # The error that came is the one told (Ctrl-C is not taken for the piece's refusal).
+            with suppress(Exception):
+                while pending:
+                    pending.pop().result()
+            raise
+        while pending:  # the last piece's answer, or its refusal, before the transaction ends
+            pending.pop().result()
 
 
 _STAGE = "crmmigrate_stage"  # the staging file's name while attached to a SQLite target

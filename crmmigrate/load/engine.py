@@ -9,9 +9,10 @@ policy: an invalid key rejects the row; an invalid general value or a pointer to
 loaded empty and kept in `quarantine` with its reason.
 
 A big first load (`bulk_rows` new records, more than the table holds) goes in bulk on
-PostgreSQL and SQLite instead: one transaction for the source, the table's indexes dropped
-and built again after its rows, records prepared piece by piece while the database takes the
-previous piece. A kill leaves the table as it was; a refusal sends the source batch by batch.
+PostgreSQL, SQLite and MariaDB instead: one transaction for the source (on PostgreSQL and
+SQLite the table's indexes dropped and built again after its rows), records prepared piece by
+piece while the database takes the previous piece. A kill leaves the table as it was; a
+refusal sends the source batch by batch.
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ def load(
 ) -> LoadReport:
     """Load `entities` (default: every dataset) in load order into the target. A source with
     `bulk_rows` new records or more (0: never), more than its table holds, is loaded in bulk
-    on PostgreSQL and SQLite: one transaction, the table's indexes built after its rows; the
-    others batch by batch, `batch_rows` records per transaction. The target's lock is held
+    on PostgreSQL, SQLite and MariaDB: one transaction (the table's indexes built after its rows
+    but on MariaDB); the others batch by batch, `batch_rows` records per transaction. The target's lock is held
     throughout (a run holds it already): another run loading at once is refused, TargetBusy."""
     for frame in datasets.values():
         for source in frame["_source"].astype(str).unique():
