@@ -278,6 +278,23 @@ def test_a_run_killed_during_a_sqlite_bulk_load_is_finished_by_a_rerun_exactly(t
     assert not staging.exists()
 
 
+def _rerun_loads_exactly(command: list[str], target: sa.Engine) -> None:
+    """The rerun of a run killed in its bulk load exits 0 with every loadable contact in the
+    target once, and id_map agreeing with the rows."""
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    loadable = CONTACTS - len(NO_LAST_NAME) - len(TEST_RECORDS)
+    with target.connect() as connection:
+        rows, distinct = connection.execute(sa.text("SELECT COUNT(*), COUNT(DISTINCT legacy_id) FROM contact")).one()
+        statuses = dict(connection.execute(sa.text("SELECT status, COUNT(*) FROM id_map GROUP BY status")).all())
+        targets = connection.execute(sa.text(
+            "SELECT COUNT(*) FROM id_map m JOIN contact c ON c.id = m.target_id AND c.legacy_id = m.legacy_id "
+            "WHERE m.status = 'loaded'")).scalar_one()
+    assert rows == distinct == loadable
+    assert statuses == {"loaded": loadable, "rejected": len(NO_LAST_NAME), "filtered": len(TEST_RECORDS)}
+    assert targets == loadable
+
+
 @pytest.mark.postgres
 def test_a_run_killed_during_a_bulk_load_is_finished_by_a_rerun_exactly(tmp_path, postgres_url):
     """60,000 new contacts load in bulk: one transaction, indexes dropped and built again. A
@@ -317,20 +334,7 @@ def test_a_run_killed_during_a_bulk_load_is_finished_by_a_rerun_exactly(tmp_path
             assert connection.execute(sa.text("SELECT count(*) FROM contact")).scalar_one() == 0
         assert {i["name"] for i in sa.inspect(target).get_indexes("contact")} >= {"uq_contact_legacy"}
 
-        rerun = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-
-        loadable = CONTACTS - len(NO_LAST_NAME) - len(TEST_RECORDS)
-        with target.connect() as connection:
-            rows, distinct = connection.execute(
-                sa.text("SELECT COUNT(*), COUNT(DISTINCT legacy_id) FROM contact")).one()
-            statuses = dict(connection.execute(sa.text("SELECT status, COUNT(*) FROM id_map GROUP BY status")).all())
-            targets = connection.execute(sa.text(
-                "SELECT COUNT(*) FROM id_map m JOIN contact c ON c.id = m.target_id AND c.legacy_id = m.legacy_id "
-                "WHERE m.status = 'loaded'")).scalar_one()
-        assert rows == distinct == loadable
-        assert statuses == {"loaded": loadable, "rejected": len(NO_LAST_NAME), "filtered": len(TEST_RECORDS)}
-        assert targets == loadable
+        _rerun_loads_exactly(command, target)
     finally:
         target.dispose()
         with admin.connect() as connection:
@@ -376,20 +380,7 @@ def test_a_run_killed_during_a_mariadb_bulk_load_is_finished_by_a_rerun_exactly(
         with target.connect() as connection:
             assert connection.execute(sa.text("SELECT count(*) FROM contact")).scalar_one() == 0
 
-        rerun = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-
-        loadable = CONTACTS - len(NO_LAST_NAME) - len(TEST_RECORDS)
-        with target.connect() as connection:
-            rows, distinct = connection.execute(
-                sa.text("SELECT COUNT(*), COUNT(DISTINCT legacy_id) FROM contact")).one()
-            statuses = dict(connection.execute(sa.text("SELECT status, COUNT(*) FROM id_map GROUP BY status")).all())
-            targets = connection.execute(sa.text(
-                "SELECT COUNT(*) FROM id_map m JOIN contact c ON c.id = m.target_id AND c.legacy_id = m.legacy_id "
-                "WHERE m.status = 'loaded'")).scalar_one()
-        assert rows == distinct == loadable
-        assert statuses == {"loaded": loadable, "rejected": len(NO_LAST_NAME), "filtered": len(TEST_RECORDS)}
-        assert targets == loadable
+        _rerun_loads_exactly(command, target)
         assert {i["name"] for i in sa.inspect(target).get_indexes("contact")} >= {"uq_contact_legacy"}
     finally:
         target.dispose()
