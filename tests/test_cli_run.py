@@ -370,6 +370,7 @@ def test_a_run_killed_during_a_mariadb_bulk_load_is_finished_by_a_rerun_exactly(
                 os.kill(process.pid, signal.SIGKILL)
                 break
             time.sleep(0.01)
+        process.kill()  # (a run past the deadline, too: the database is dropped below)
         process.communicate(timeout=60)
         assert process.returncode == -signal.SIGKILL, "the run ended before its LOAD DATA was seen"
         # The server rolls the load back once it sees the client gone.

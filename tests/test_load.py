@@ -361,16 +361,17 @@ def _hostile_data() -> dict[str, pd.DataFrame]:
 def test_a_mariadb_bulk_load_by_load_data_writes_what_batches_write(mariadb_url, monkeypatch):
     """LOAD DATA LOCAL INFILE of Arrow's CSV gives the rows the batches' upserts give, value for
     value, ids and the ledger included, whatever the text holds; and it is the path taken."""
+    from crmmigrate.load.bulk import BulkLoader
+
     monkeypatch.setattr(rows_module, "BULK_PIECE_ROWS", 4)
-    sent: list[int] = []
-    real = dialects_module._loaded_data
+    bulked: list[tuple[str, bool]] = []  # each source the bulk path took, and whether it kept it
+    real = BulkLoader._load_bulk
 
-    @contextmanager
-    def counted(*args, **kwargs):
-        with real(*args, **kwargs) as send:
-            yield lambda rows: (sent.append(rows.num_rows), send(rows))[1]
+    def kept(self, *args, **kwargs):
+        bulked.append((self.entity.name, real(self, *args, **kwargs)))
+        return bulked[-1][1]
 
-    monkeypatch.setattr(dialects_module, "_loaded_data", counted)
+    monkeypatch.setattr(BulkLoader, "_load_bulk", kept)
     found = {}
     for bulk in (0, 1):
         with fresh_database(mariadb_url) as engine:
@@ -379,8 +380,8 @@ def test_a_mariadb_bulk_load_by_load_data_writes_what_batches_write(mariadb_url,
             found[bulk] = {name: table(engine, name).drop(columns=["run_id"])
                            for name in ("account", "contact", "opportunity", "opportunity_contact_role")}
             found[bulk]["id_map"] = ledger(engine)
-        assert bool(sent) == bool(bulk), "LOAD DATA is the bulk path's, and only its"
-    assert sum(sent) == 4 * len(HOSTILE_TEXT)
+        # Batches only, then every source by LOAD DATA, none of them refused and loaded again.
+        assert bulked == ([] if not bulk else [(name, True) for name in found[bulk] if name != "id_map"])
     for name, batches in found[0].items():
         if name == "id_map":
             assert found[1][name] == batches
@@ -398,16 +399,47 @@ def test_a_mariadb_server_without_load_data_local_loads_batch_by_batch(mariadb_u
     source batch by batch, with the same rows: the bulk path is a speed, not a requirement."""
     with fresh_database(mariadb_url) as engine:
         real = engine.dialect.do_execute
+        asked = []
 
         def no_local(cursor, statement, parameters, context=None):
             if statement.strip() == "SELECT @@local_infile":
+                asked.append(statement)
                 statement = "SELECT 0"
             return real(cursor, statement, parameters, context)
 
         monkeypatch.setattr(engine.dialect, "do_execute", no_local)
         report = run_load(engine, {"contact": contacts("C1", "C2", "C3")}, bulk_rows=1)
+        assert asked, "the bulk path asked the server"
         assert [(s.inserted, s.rejected) for s in report.sources] == [(3, 0)]
         assert ledger(engine) == [("contact", "legacy", f"C{i}", "loaded") for i in range(1, 4)]
+
+
+@pytest.mark.mariadb
+def test_a_mariadb_server_asking_for_a_file_gets_nothing(mariadb_url, tmp_path):
+    """The target's connections may take LOAD DATA LOCAL, but the driver sends only the piece
+    the bulk path's statement names, from memory: a statement naming a file on this machine
+    (what a hostile server's request amounts to) is refused, outside a bulk load or inside."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password=hunter2\n", encoding="utf-8")
+    statement = f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE scratch"
+    with fresh_database(mariadb_url) as engine:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE scratch (v TEXT)")
+        with engine.connect() as connection:
+            # Outside a bulk load PyMySQL takes no file request at all (and drops the connection).
+            with pytest.raises((RuntimeError, sa.exc.DBAPIError)):
+                connection.exec_driver_sql(statement)
+            connection.invalidate()
+        with engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            raw._local_infile, raw._crmmigrate_piece = True, ("crmmigrate-piece-0.csv", b"x\n")
+            try:  # inside one, only the piece its statement names
+                with pytest.raises(sa.exc.DBAPIError, match="not the piece its statement names"):
+                    connection.exec_driver_sql(statement)
+            finally:
+                raw._local_infile, raw._crmmigrate_piece = False, None
+            connection.rollback()
+            assert connection.exec_driver_sql("SELECT count(*) FROM scratch").scalar_one() == 0
 
 
 def test_a_bulk_load_updates_changed_rows_and_upserts_the_ledger_of_earlier_runs(bulk_target):

@@ -163,7 +163,7 @@ class Dialect:
 
     def can_bulk(self, nested: bool) -> bool:
         """Whether a big first load may go in bulk (`nested`: inside a dry run's transaction)."""
-        return False  # MariaDB's DDL commits on its own: a killed load would leave no index
+        return False  # a database crmmigrate does not know: batch by batch
 
     def bulk_write(self, connection: sa.Connection, table: sa.Table, columns: list[str],
                    transaction: Callable[[], Any], stream: Stream, finish: Finish) -> tuple[Any, Any]:
@@ -396,10 +396,12 @@ class MariaDBDialect(Dialect):
 
     def set_up(self, engine: sa.Engine) -> None:
         """PyMySQL's connections ask the server for LOAD DATA LOCAL (a client must, when it
-        connects), but send a file only while the bulk path's own statement runs (`_load_data`):
-        a server that asks for a file at any other time is refused by the driver."""
+        connects), but send only the piece the bulk path's own statement names, from memory,
+        while that statement runs (`_loaded_data`, `_send_piece`): a server that asks for a
+        file at any other time, or for any other one, is refused, and no file is written."""
         if engine.dialect.driver != "pymysql":
             return
+        _sending_pieces()
 
         @sa.event.listens_for(engine, "do_connect")
         def _local_files(_dialect, _record, _arguments, parameters) -> None:  # type: ignore[no-untyped-def]
@@ -408,6 +410,7 @@ class MariaDBDialect(Dialect):
         @sa.event.listens_for(engine, "connect")
         def _not_now(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
             dbapi_connection._local_infile = False
+            dbapi_connection._crmmigrate_piece = None  # a piece only while its statement runs
 
         engine.dispose()  # the connection `connect` made to check the target was made without
 
@@ -425,7 +428,8 @@ class MariaDBDialect(Dialect):
         loader's from the table's highest, that row and the gap after it locked against other
         writers until the commit."""
         raw = connection.connection.driver_connection
-        if not hasattr(raw, "_local_infile") or not connection.exec_driver_sql("SELECT @@local_infile").scalar():
+        if (not hasattr(raw, "_local_infile") or not _sending_pieces()
+                or not connection.exec_driver_sql("SELECT @@local_infile").scalar()):
             raise StagingFailed("the server or its driver takes no LOAD DATA LOCAL INFILE")
         quoted = self.quoted(connection, table.name)
         with transaction():
@@ -531,37 +535,41 @@ def _csv_pieces(rows: pa.Table) -> Iterator[bytes]:
 def _loaded_data(raw: Any, table: str, names: list[str], quoted: list[str],
                  schema: sa.Table) -> Iterator[Callable[[pa.Table], None]]:
     """MariaDB's LOAD DATA LOCAL INFILE into `table`, a piece at a time, each written as CSV by
-    Arrow into a file of its own (in a temporary folder: not the target's disk, never a
-    source) and sent by a thread while the next piece is prepared. With LOCAL, MariaDB takes a
-    value it cannot store, or a repeated key, as a warning and goes on (it cannot stop the
-    file midway): a piece with any warning, or fewer rows taken than sent, is refused here, so
-    the source goes batch by batch and those rows are found with the database's reason."""
+    Arrow into memory and sent by a thread while the next piece is prepared: the statement
+    names the piece, and the driver sends it from memory when the server asks for it
+    (`_send_piece`), so nothing is written to disk. With LOCAL, MariaDB takes a value it cannot
+    store, or a repeated key, as a warning and goes on (it cannot stop the client's data
+    midway): a piece with any warning, or fewer rows taken than sent, is refused here, so the
+    source goes batch by batch and those rows are found with the database's reason. The
+    separators are given in hex, which no sql_mode reads otherwise (NO_BACKSLASH_ESCAPES would
+    make '\\n' two characters)."""
     import pymysql
 
     booleans = {c.name for c in schema.columns if isinstance(c.type, sa.Boolean)}
     statement = (f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4 "
-                 "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
-                 f"LINES TERMINATED BY '\\n' ({', '.join(quoted)})")
+                 "FIELDS TERMINATED BY 0x2c OPTIONALLY ENCLOSED BY 0x22 ESCAPED BY '' "
+                 f"LINES TERMINATED BY 0x0a ({', '.join(quoted)})")
     options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid", null_string="NULL")
     pending: list[Future] = []
     numbers = itertools.count()
 
-    def load(path: Path, count: int) -> None:
-        cursor = raw.cursor()
-        raw._local_infile = True
-        try:
-            taken = cursor.execute(statement, (str(path),))
-        finally:
-            raw._local_infile = False
-            path.unlink(missing_ok=True)
-        said = cursor.execute("SHOW WARNINGS LIMIT 1") and cursor.fetchall()
-        cursor.close()
-        if said or taken != count:
-            reason = said[0][2] if said else f"{count - taken} of {count} rows not taken"
+    def load(name: str, data: pa.Buffer, count: int) -> None:
+        with raw.cursor() as cursor:
+            raw._local_infile, raw._crmmigrate_piece = True, (name, data)
+            try:
+                taken = cursor.execute(statement, (name,))
+            finally:
+                raw._local_infile, raw._crmmigrate_piece = False, None
+            # The count, not SHOW WARNINGS alone: that lists only what max_error_count keeps.
+            cursor.execute("SELECT @@warning_count")
+            warned = cursor.fetchone()[0]
+            said = cursor.fetchall() if warned and cursor.execute("SHOW WARNINGS LIMIT 1") else []
+        if warned or taken != count:
+            reason = said[0][2] if said else (f"{warned} warning(s)" if warned else f"{count - taken} of {count} "
+                                                                                    "rows not taken")
             raise pymysql.err.DataError(said[0][1] if said else 0, reason)
 
-    with tempfile.TemporaryDirectory(prefix="crmmigrate-") as folder, \
-            ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-load-data") as loader:
+    with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-load-data") as loader:
         def send(rows: pa.Table) -> None:
             if pending:
                 pending.pop().result()
@@ -569,9 +577,10 @@ def _loaded_data(raw: Any, table: str, names: list[str], quoted: list[str],
             # A boolean as 1 or 0 (Arrow writes true and false, which MariaDB reads as 0).
             rows = pa.table([c.cast(pa.int8()) if n in booleans else c
                              for n, c in zip(names, rows.columns, strict=True)], names=names)
-            path = Path(folder) / f"piece-{next(numbers)}.csv"
-            pacsv.write_csv(rows, str(path), options)
-            pending.append(loader.submit(load, path, rows.num_rows))
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(rows, sink, options)
+            pending.append(loader.submit(load, f"crmmigrate-piece-{next(numbers)}.csv", sink.getvalue(),
+                                         rows.num_rows))
         try:
             yield send
         except BaseException:
@@ -582,6 +591,44 @@ def _loaded_data(raw: Any, table: str, names: list[str], quoted: list[str],
             raise
         while pending:  # the last piece's answer, or its refusal, before the transaction ends
             pending.pop().result()
+
+
+_piece_sender: list[bool] = []  # set once PyMySQL sends pieces through `_send_piece`
+
+
+def _sending_pieces() -> bool:
+    """PyMySQL made to send a LOAD DATA LOCAL piece from memory (`_send_piece`), once per
+    process; False where this PyMySQL has no such hook (then there is no bulk path)."""
+    if not _piece_sender:
+        try:
+            import pymysql.connections as driver
+        except ImportError:
+            return False
+        original = getattr(driver, "_send_local_file", None)
+        if original is None:
+            _piece_sender.append(False)
+            return False
+
+        def _send_piece(filename: str, conn: Any) -> None:
+            """What a server asking for a file is sent: on a connection of crmmigrate's bulk
+            path, the piece its statement names and nothing else; on any other, what PyMySQL
+            would send."""
+            piece = getattr(conn, "_crmmigrate_piece", None)
+            if not hasattr(conn, "_crmmigrate_piece"):
+                original(filename, conn)
+                return
+            asked = filename.decode("utf-8", "replace") if isinstance(filename, bytes) else filename
+            if piece is None or asked != piece[0]:
+                raise driver.err.OperationalError(
+                    2000, f"crmmigrate refused to send {asked!r}: not the piece its statement names")
+            data = memoryview(piece[1])
+            size = min(conn.max_allowed_packet, 16 * 1024)
+            for start in range(0, len(data), size):
+                conn.write_packet(bytes(data[start:start + size]))
+
+        driver._send_local_file = _send_piece
+        _piece_sender.append(True)
+    return _piece_sender[0]
 
 
 _STAGE = "crmmigrate_stage"  # the staging file's name while attached to a SQLite target
