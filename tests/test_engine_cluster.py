@@ -5,6 +5,7 @@ again, and the run still reconciles exactly."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -315,7 +317,6 @@ def test_on_a_local_cluster_the_pairs_go_to_the_workers_only_where_they_would_no
     memory (`held_fits`); beyond that they go to the workers (`ShuffledPairs`), whose memory
     limit spills them to disk. A scheduler elsewhere takes them whenever they are more than a
     share's."""
-    from crmmigrate import parallel
     from crmmigrate.dedupe import match, pairset
     from crmmigrate.dedupe.rules import load_dedupe_rules
     from crmmigrate.defaults import RULES_DIR
@@ -332,12 +333,32 @@ def test_on_a_local_cluster_the_pairs_go_to_the_workers_only_where_they_would_no
 
         def made(local: bool, available: float) -> str:
             engine.shares_cores = local
-            monkeypatch.setattr(parallel, "available_memory", lambda: int(available))
+            monkeypatch.setattr(engine, "_left_here", lambda: int(available))
             return type(engine.pairing(values, spec, blocked)).__name__
 
         assert made(local=True, available=enough) == "HeldPairs"
         assert made(local=True, available=enough - 100) == "ShuffledPairs"
         assert made(local=False, available=enough) == "ShuffledPairs"
+    finally:
+        engine.close()
+
+
+def test_what_is_left_here_is_less_what_the_local_workers_may_still_take(monkeypatch) -> None:
+    """On a LocalCluster the run's process counts as its own only what the machine has left once
+    the workers grow to their memory limits: what they hold now is theirs already (and out of
+    what the machine has available), the rest up to their limits is not the run's."""
+    from crmmigrate import parallel
+    from crmmigrate.engines.cluster import ClusterEngine, _resident
+
+    engine = ClusterEngine(EngineOptions(name="dask", workers=2, memory_limit="1GiB"))
+    try:
+        monkeypatch.setattr(parallel, "available_memory", lambda: 10 * 2**30)
+        left = engine._left_here()
+        held = sum(engine.client.run(_resident).values())
+        assert 8 * 2**30 < left < 10 * 2**30
+        assert abs(left - (8 * 2**30 + held)) < 256 * 2**20  # what they hold, read a moment apart
+        monkeypatch.setattr(parallel, "available_memory", lambda: 2**30)
+        assert engine._left_here() == 0  # never below nothing
     finally:
         engine.close()
 
@@ -467,14 +488,13 @@ def test_the_watchdog_counts_no_worker_lost_with_nothing_of_the_run() -> None:
         engine.close()
 
 
-def test_a_cluster_left_with_no_worker_ends_the_run_that_waits_on_it(tmp_path: Path) -> None:
-    """A scheduler whose one worker (started without a nanny) is killed runs nothing again, and
-    Dask waits for ever on what the run sends. With no worker and nothing waited on (an
-    adaptive cluster scaled to zero), the run goes on; once it waits on work with no worker for
-    `no_workers_seconds`, it ends: the cluster failed, and why."""
+@contextlib.contextmanager
+def _engine_of_one_worker_without_a_nanny(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """An engine on a scheduler whose one worker has no nanny (killed, it is not started again),
+    waiting 2 s on a cluster with no worker; and that worker's process."""
     import subprocess
 
-    from crmmigrate.engines.cluster import ClusterEngine, ClusterLost
+    from crmmigrate.engines.cluster import ClusterEngine
 
     cluster = distributed.LocalCluster(n_workers=0, dashboard_address=":0", silence_logs=logging.ERROR)
     worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
@@ -484,29 +504,60 @@ def test_a_cluster_left_with_no_worker_ends_the_run_that_waits_on_it(tmp_path: P
     try:
         engine = ClusterEngine(EngineOptions(name="dask", scheduler=cluster.scheduler_address,
                                              no_workers_seconds=2), connect_seconds=60)
-        assert engine.client.submit(sum, [1, 2], pure=False).result() == 3
-        worker.kill()
-        worker.wait(timeout=60)
-        deadline = time.monotonic() + 60  # polled: the scheduler notices the worker gone in a moment
-        while time.monotonic() < deadline and engine.client.nthreads():
-            time.sleep(0.2)
-        assert not engine.client.nthreads()
-        time.sleep(6)  # three times no_workers_seconds with no worker, and nothing waited on
-        assert engine.watchdog.reason is None
-        started = time.monotonic()
-        with pytest.raises(Exception) as raised:  # noqa: PT011 - what a closed client raises is Dask's
-            engine.client.submit(sum, [3, 4], pure=False).result(timeout=120)
-        assert time.monotonic() - started < 60
-        told = engine.lost(raised.value)
-        assert isinstance(told, ClusterLost) and told.exit_code == 4
-        assert "no worker for 2 s while the run waited on it" in str(told), str(told)
-        assert "dask worker" in told.hint and "no_workers_seconds" in told.hint
+        yield engine, worker
     finally:
         if engine is not None:
             engine.close()
         worker.kill()
         worker.wait(timeout=60)
         cluster.close()
+
+
+def _killed(engine: Any, worker: Any) -> None:
+    worker.kill()
+    worker.wait(timeout=60)
+    deadline = time.monotonic() + 60  # polled: the scheduler notices the worker gone in a moment
+    while time.monotonic() < deadline and engine.client.nthreads():
+        time.sleep(0.2)
+    assert not engine.client.nthreads()
+
+
+def _ended_for_no_worker(engine: Any, waited: Any) -> None:
+    """Waiting on `waited` ends within a minute, told as the cluster failing with no worker."""
+    from crmmigrate.engines.cluster import ClusterLost
+
+    started = time.monotonic()
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - what a closed client raises is Dask's
+        waited.result(timeout=120)
+    assert time.monotonic() - started < 60
+    told = engine.lost(raised.value)
+    assert isinstance(told, ClusterLost) and told.exit_code == 4
+    assert "no worker for 2 s while the run waited on it" in str(told), str(told)
+    assert "dask worker" in told.hint and "no_workers_seconds" in told.hint
+
+
+def test_a_cluster_left_with_no_worker_ends_the_run_that_waits_on_it(tmp_path: Path) -> None:
+    """A scheduler whose one worker (started without a nanny) is killed runs nothing again, and
+    Dask waits for ever on what the run sends. With no worker and nothing waited on (an
+    adaptive cluster scaled to zero), the run goes on; once it waits on work with no worker for
+    `no_workers_seconds`, it ends: the cluster failed, and why."""
+    with _engine_of_one_worker_without_a_nanny(tmp_path) as (engine, worker):
+        assert engine.client.submit(sum, [1, 2], pure=False).result() == 3
+        _killed(engine, worker)
+        time.sleep(6)  # three times no_workers_seconds with no worker, and nothing waited on
+        assert engine.watchdog.reason is None
+        _ended_for_no_worker(engine, engine.client.submit(sum, [3, 4], pure=False))
+
+
+def test_a_result_held_and_lost_with_the_last_worker_ends_the_run_that_waits_on_it(tmp_path: Path) -> None:
+    """A result the run holds (a part read, a slice cleaned) lost with the cluster's last worker
+    is never made again with no worker to make it: waiting on it ends the run as waiting on a
+    new task does (the future is "lost", not "pending")."""
+    with _engine_of_one_worker_without_a_nanny(tmp_path) as (engine, worker):
+        kept = engine.client.submit(sum, [1, 2], pure=False)
+        assert kept.result() == 3
+        _killed(engine, worker)
+        _ended_for_no_worker(engine, kept)
 
 
 def test_the_wait_for_workers_is_an_engine_option_kept_across_the_command_line(samples: Path) -> None:

@@ -108,6 +108,7 @@ class Watchdog:
         if self.watching:
             handlers["lost-data"] = self._lost_data
         self.no_workers_seconds = no_workers_seconds
+        self._ending = threading.Lock()
         self._stopped = threading.Event()
         self._looking: threading.Thread | None = None
         if no_workers_seconds is not None:
@@ -116,28 +117,34 @@ class Watchdog:
             self._looking.start()
 
     def _end(self, reason: str, hint: str) -> None:
-        if self.reason is None:
+        with self._ending:  # told from the client's loop and from the workers' watch
+            if self.reason is not None:
+                return
             self.reason, self.hint = reason, hint
-            # Closed from a thread of its own: closing needs the loop the caller may run on.
-            threading.Thread(target=self.client.close, name="crmmigrate-watchdog", daemon=True).start()
+        # Closed from a thread of its own: closing needs the loop the caller may run on.
+        threading.Thread(target=self.client.close, name="crmmigrate-watchdog", daemon=True).start()
 
     def _look_for_workers(self) -> None:
         """A cluster with no worker at all runs nothing (workers started without a nanny, all
         dead; a queue that never starts one): Dask waits for ever (its scheduler's
-        no-workers-timeout is off unless the scheduler's own config sets it, which a client
-        cannot). So the scheduler is asked, every few seconds, how many workers it has, and
-        whether the run waits on work; after `no_workers_seconds` of both, the run ends. Time
-        with no worker while the run waits on nothing (an adaptive cluster scaled to zero while
-        the run loads) does not count."""
+        no-workers-timeout is off unless the scheduler's own config sets it). So the scheduler
+        is asked, every few seconds, how many workers it has, and whether the run waits on
+        work: a task not done yet, or a result it holds that was lost with its worker; after
+        `no_workers_seconds` of both, the run ends. Time with no worker while the run waits on
+        nothing (an adaptive cluster scaled to zero while the run loads) does not count."""
         seconds = float(self.no_workers_seconds or 0)
         every = min(5.0, seconds / 4)
         since: float | None = None
         while not self._stopped.wait(every):
             try:
                 workers = len(self.client.nthreads())
-                waiting = any(f.status == "pending" for f in list(self.client.futures.values()))
-            except Exception:  # noqa: BLE001 - a client closing or closed: the run is told otherwise
-                return
+                waiting = any(f.status in ("pending", "lost") for f in list(self.client.futures.values()))
+            except Exception:  # noqa: BLE001 - asked again at the next look, unless the client is gone
+                if self.client.status in ("closing", "closed"):
+                    return
+                logging.getLogger(__name__).debug("the scheduler did not say how many workers it has",
+                                                  exc_info=True)
+                continue
             if workers or not waiting:
                 since = None
                 continue
@@ -380,12 +387,28 @@ class ClusterEngine:
         `pairs_per_task` shuffled by blocking key (`ShuffledPairs`): the run's process holds
         the pairs at or above the review band, not every candidate, and the workers hold the
         shares within their memory limit, spilling what is over it to disk. Fewer pairs, or a
-        LocalCluster (`shares_cores`) where they fit in this process's memory (`held_fits`),
-        and they are all made here (`HeldPairs`)."""
+        LocalCluster (`shares_cores`) where they fit in this process's memory (`held_fits`, of
+        what the machine has left once the workers may grow to their limits: `_left_here`), and
+        they are all made here (`HeldPairs`)."""
         expected = blocked.pairs()
-        if expected <= self.options.pairs_per_task or (self.shares_cores and held_fits(expected)):
+        if expected <= self.options.pairs_per_task or (self.shares_cores and held_fits(expected, self._left_here())):
             return HeldPairs.made(values, spec, blocked)
         return ShuffledPairs(self.client, blocked, -(-expected // self.options.pairs_per_task), self._in_flight())
+
+    def _left_here(self) -> int:
+        """The memory this process may take, on a LocalCluster of this machine: what the machine
+        has available now, less what its workers may still take up to the memory limit the
+        run gave them (at 5M contacts two workers of 4 GiB held 2.5 GB; counted as free, the
+        leads' pairs were held here, and this process peaked at 16.7 GB). Dask's own default
+        limit (the machine's memory shared out) is no plan for the memory, and is not counted:
+        it would leave nothing here."""
+        if not self.options.memory_limit:
+            return parallel.available_memory()
+        limits = {address: worker.get("memory_limit") or 0 for address, worker in
+                  self.client.sync(self.client.scheduler.identity, n_workers=-1).get("workers", {}).items()}
+        held = self.client.run(_resident, on_error="ignore")  # a worker that does not say: it may take it all
+        headroom = sum(max(limit - (held.get(address) or 0), 0) for address, limit in limits.items())
+        return max(parallel.available_memory() - headroom, 0)
 
     def _sent(self, frame: pd.DataFrame) -> Iterator[tuple[Any, int]]:
         """`frame` sent to the workers in slices of at most partition_rows. Each under a key of
@@ -510,6 +533,12 @@ def _changes_of(result: CleanResult, before: pd.DataFrame, entity: str
         cells[str(name)] = (differ, new.to_numpy(dtype=object)[differ])
     return (CleanResult({entity: after.iloc[:0]}, result.changes, result.notes, result.fields), cells,
             _identity(before))
+
+
+def _resident() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
 
 
 def _worker_facts() -> dict[str, str]:
