@@ -3,6 +3,7 @@ run killed with SIGKILL in the middle of its load that a rerun finishes exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -278,6 +280,25 @@ def test_a_run_killed_during_a_sqlite_bulk_load_is_finished_by_a_rerun_exactly(t
     assert not staging.exists()
 
 
+@contextlib.contextmanager
+def _new_database(server: str, drop: str) -> Iterator[tuple[sa.Engine, str, str, sa.Engine]]:
+    """A new database on the server of `server`: an admin engine (autocommit), its name, its URL
+    (with the password) and an engine on it; dropped after by `drop` (formatted with the name)."""
+    name = f"crm_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {admin.dialect.identifier_preparer.quote(name)}"))
+    url = sa.make_url(server).set(database=name)
+    target = sa.create_engine(url)
+    try:
+        yield admin, name, url.render_as_string(hide_password=False), target
+    finally:
+        target.dispose()
+        with admin.connect() as connection:
+            connection.execute(sa.text(drop.format(name)))
+        admin.dispose()
+
+
 def _rerun_loads_exactly(command: list[str], target: sa.Engine) -> None:
     """The rerun of a run killed in its bulk load exits 0 with every loadable contact in the
     target once, and id_map agreeing with the rows."""
@@ -299,14 +320,8 @@ def _rerun_loads_exactly(command: list[str], target: sa.Engine) -> None:
 def test_a_run_killed_during_a_bulk_load_is_finished_by_a_rerun_exactly(tmp_path, postgres_url):
     """60,000 new contacts load in bulk: one transaction, indexes dropped and built again. A
     kill during its COPY leaves the table as it was, indexes included; the rerun loads it all."""
-    name = f"crm_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(postgres_url).set(database=name)
-    target = sa.create_engine(url)
-    try:
-        config = _write_big_migration(tmp_path, url.render_as_string(hide_password=False), bulk_rows=50_000)
+    with _new_database(postgres_url, 'DROP DATABASE IF EXISTS "{}" WITH (FORCE)') as (admin, name, url, target):
+        config = _write_big_migration(tmp_path, url, bulk_rows=50_000)
         command = [sys.executable, "-m", "crmmigrate", "run", str(config)]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         copying = False
@@ -335,11 +350,6 @@ def test_a_run_killed_during_a_bulk_load_is_finished_by_a_rerun_exactly(tmp_path
         assert {i["name"] for i in sa.inspect(target).get_indexes("contact")} >= {"uq_contact_legacy"}
 
         _rerun_loads_exactly(command, target)
-    finally:
-        target.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.mark.mariadb
@@ -347,21 +357,14 @@ def test_a_run_killed_during_a_mariadb_bulk_load_is_finished_by_a_rerun_exactly(
     """On MariaDB 60,000 new contacts load in bulk by LOAD DATA LOCAL INFILE in one
     transaction, the indexes kept. A kill while a piece is sent leaves the table as it was; the
     rerun loads it all, and the id_map agrees with the rows."""
-    name = f"crm_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(mariadb_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    url = sa.make_url(mariadb_url).set(database=name)
-    target = sa.create_engine(url)
+    with _new_database(mariadb_url, "DROP DATABASE IF EXISTS {}") as (admin, name, url, target):
+        def sessions(what: str = "") -> int:
+            with admin.connect() as connection:
+                return connection.execute(sa.text(
+                    "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = :db AND ID <> CONNECTION_ID() "
+                    "AND COALESCE(INFO, '') LIKE :what"), {"db": name, "what": what + "%"}).scalar_one()
 
-    def sessions(what: str = "") -> int:
-        with admin.connect() as connection:
-            return connection.execute(sa.text(
-                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = :db AND ID <> CONNECTION_ID() "
-                "AND COALESCE(INFO, '') LIKE :what"), {"db": name, "what": what + "%"}).scalar_one()
-
-    try:
-        config = _write_big_migration(tmp_path, url.render_as_string(hide_password=False), bulk_rows=50_000)
+        config = _write_big_migration(tmp_path, url, bulk_rows=50_000)
         command = [sys.executable, "-m", "crmmigrate", "run", str(config)]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
@@ -383,11 +386,6 @@ def test_a_run_killed_during_a_mariadb_bulk_load_is_finished_by_a_rerun_exactly(
 
         _rerun_loads_exactly(command, target)
         assert {i["name"] for i in sa.inspect(target).get_indexes("contact")} >= {"uq_contact_legacy"}
-    finally:
-        target.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
-        admin.dispose()
 
 
 # -- the ledger at 80 columns --------------------------------------------------------------------

@@ -261,11 +261,15 @@ class ClusterEngine:
                            "killed again and again is often out of memory: give the workers more "
                            "(memory_limit), or make parts smaller (part_bytes, partition_rows), and run again.")
 
+    def _workers(self) -> dict[str, dict[str, Any]]:
+        """The scheduler's workers by address, with their threads and memory limits, asked of
+        the scheduler: Client.scheduler_info() refreshes the client's cached view and returns
+        it, and the client's own refresh every 2 s (without the workers) can land in between
+        (polled without a pause, it listed no worker 2 times in 20,610)."""
+        return self.client.sync(self.client.scheduler.identity, n_workers=-1).get("workers", {})
+
     def describe(self) -> dict[str, Any]:
-        # Asked of the scheduler: Client.scheduler_info() refreshes the client's cached view and
-        # returns it, and the client's own refresh every 2 s (without the workers) can land in
-        # between (polled without a pause, it listed no worker 2 times in 20,610).
-        workers = self.client.sync(self.client.scheduler.identity, n_workers=-1).get("workers", {})
+        workers = self._workers()
         return {"name": self.name, "scheduler": self.options.scheduler or "LocalCluster",
                 "workers": len(workers), "threads": sum(w.get("nthreads", 0) for w in workers.values()),
                 "memory_limit": sum(w.get("memory_limit", 0) or 0 for w in workers.values())}
@@ -404,8 +408,7 @@ class ClusterEngine:
         it would leave nothing here."""
         if not self.options.memory_limit:
             return parallel.available_memory()
-        limits = {address: worker.get("memory_limit") or 0 for address, worker in
-                  self.client.sync(self.client.scheduler.identity, n_workers=-1).get("workers", {}).items()}
+        limits = {address: worker.get("memory_limit") or 0 for address, worker in self._workers().items()}
         held = self.client.run(_resident, on_error="ignore")  # a worker that does not say: it may take it all
         headroom = sum(max(limit - (held.get(address) or 0), 0) for address, limit in limits.items())
         return max(parallel.available_memory() - headroom, 0)

@@ -431,11 +431,10 @@ class MariaDBDialect(Dialect):
         if (not hasattr(raw, "_local_infile") or not _sending_pieces()
                 or not connection.exec_driver_sql("SELECT @@local_infile").scalar()):
             raise StagingFailed("the server or its driver takes no LOAD DATA LOCAL INFILE")
-        quoted = self.quoted(connection, table.name)
         with transaction():
-            first = connection.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {quoted} FOR UPDATE").scalar_one()
-            with _loaded_data(raw, quoted, ["id", *columns], [self.quoted(connection, c) for c in ["id", *columns]],
-                              table) as send:
+            first = connection.exec_driver_sql(
+                f"SELECT COALESCE(MAX(id), 0) + 1 FROM {self.quoted(connection, table.name)} FOR UPDATE").scalar_one()
+            with _loaded_data(connection, table, ["id", *columns]) as send:
                 streamed = stream(send, first)
             return streamed, finish([], streamed)
 
@@ -532,9 +531,8 @@ def _csv_pieces(rows: pa.Table) -> Iterator[bytes]:
 
 
 @contextmanager
-def _loaded_data(raw: Any, table: str, names: list[str], quoted: list[str],
-                 schema: sa.Table) -> Iterator[Callable[[pa.Table], None]]:
-    """MariaDB's LOAD DATA LOCAL INFILE into `table`, a piece at a time, each written as CSV by
+def _loaded_data(connection: sa.Connection, table: sa.Table, names: list[str]) -> Iterator[Callable[[pa.Table], None]]:
+    """MariaDB's LOAD DATA LOCAL INFILE of the columns `names` into `table`, a piece at a time, each written as CSV by
     Arrow into memory and sent by a thread while the next piece is prepared: the statement
     names the piece, and the driver sends it from memory when the server asks for it
     (`_send_piece`), so nothing is written to disk. With LOCAL, MariaDB takes a value it cannot
@@ -545,10 +543,12 @@ def _loaded_data(raw: Any, table: str, names: list[str], quoted: list[str],
     make '\\n' two characters)."""
     import pymysql
 
-    booleans = {c.name for c in schema.columns if isinstance(c.type, sa.Boolean)}
-    statement = (f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4 "
+    raw = connection.connection.driver_connection
+    quote = connection.dialect.identifier_preparer.quote
+    booleans = {c.name for c in table.columns if isinstance(c.type, sa.Boolean)}
+    statement = (f"LOAD DATA LOCAL INFILE %s INTO TABLE {quote(table.name)} CHARACTER SET utf8mb4 "
                  "FIELDS TERMINATED BY 0x2c OPTIONALLY ENCLOSED BY 0x22 ESCAPED BY '' "
-                 f"LINES TERMINATED BY 0x0a ({', '.join(quoted)})")
+                 f"LINES TERMINATED BY 0x0a ({', '.join(quote(n) for n in names)})")
     options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid", null_string="NULL")
     pending: list[Future] = []
     numbers = itertools.count()
