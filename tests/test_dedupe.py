@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -22,6 +23,7 @@ from crmmigrate.dedupe import (
     load_dedupe_rules,
     read_decisions,
 )
+from crmmigrate.dedupe.engine import Survivors
 from crmmigrate.dedupe.cluster import cluster
 from crmmigrate.dedupe.rules import DedupeRules, Survivorship
 from crmmigrate.dedupe.survive import master_order, surviving_values
@@ -383,6 +385,47 @@ def test_dedupe_leaves_the_datasets_it_was_given_as_they_were():
     assert result.repointed and result.entities[0].merged.size  # it merged and re-pointed...
     for name, frame in before.items():  # ...in its own copies
         pd.testing.assert_frame_equal(data[name], frame)
+    assert list(result.datasets) == list(data)  # in their order, which re-pointing and its summary follow
+
+
+_POOLS: list[pa.MemoryPool] = []
+
+
+@pytest.mark.parametrize("owned", [True, False])
+def test_survivors_built_from_records_handed_over_never_hold_two_copies_of_them(owned):
+    """The deduplicated records are taken column by column from the records; handed over, each
+    column is let go once its survivors are taken, so Arrow's memory never holds the records
+    twice (at 5M contacts, 5 GB). Measured on a pool of its own: its peak is exact, not sampled."""
+    n = 100_000
+    keep = np.setdiff1d(np.arange(n), np.arange(0, n, 97))  # every 97th record merged...
+    rows = np.arange(50)
+    survivors = Survivors(n, keep, rows, {"c3": keep[rows] - 1})  # ...and 50 survivors take c3 from another
+    pool = pa.proxy_memory_pool(pa.default_memory_pool())
+    _POOLS.append(pool)  # what it allocated may outlive the test; freeing it needs the pool
+    before = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        frame = pd.DataFrame({f"c{i}": pd.array(pa.array([f"{i}-{j:09d}-" * 4 for j in range(n)]))
+                              for i in range(12)})
+        frame["number"] = np.arange(n)
+        held = pool.bytes_allocated()
+        pa.set_memory_pool(before)  # the expected records are not the pool's
+        expected = frame.iloc[keep].copy()
+        expected.iloc[rows, expected.columns.get_loc("c3")] = frame["c3"].to_numpy()[keep[rows] - 1]
+        pa.set_memory_pool(pool)
+        built = pool.max_memory()
+
+        deduped = survivors.of(frame, owned=owned)
+
+        pd.testing.assert_frame_equal(deduped, expected.set_axis(pd.Index(keep)))
+        if owned:
+            assert frame.columns.empty  # taken out of it, column by column
+            assert pool.max_memory() < max(built, held * 1.3)
+        else:
+            assert list(frame.columns) == list(expected.columns)  # theirs, as it was
+            assert pool.bytes_allocated() > held * 1.8  # both copies, as the caller keeps its own
+    finally:
+        pa.set_memory_pool(before)
 
 
 def test_the_same_input_gives_the_same_clusters_and_survivors_in_any_order():

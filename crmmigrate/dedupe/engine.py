@@ -111,13 +111,15 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
         if name not in rules.entities or name not in datasets or datasets[name].empty:
             continue
         mine = decisions[decisions["entity"] == name]
-        result, deduped = find_duplicates(
+        result, survivors = survivors_of(
             datasets[name], rules.entities[name], entity=name, decisions=mine, datasets=datasets,
             loaded={(s, i) for e, s, i in loaded if e == name}, children=child_counts(datasets, name),
             invalid=invalid, progress=progress, pairing=pairing)
-        datasets[name] = deduped
         found.append(result)
         merged_records[name] = given.pop(name).iloc[result.merged_at]
+        # The records, held by nothing else now (the caller handed them over), let go a column
+        # at a time as the deduplicated ones are built: not two copies of them at once.
+        deduped = datasets[name] = survivors.of(_handed_over(datasets, name), owned=True)
         survivors = dict(zip(result.merged["legacy_id"], result.merged["survivor_id"], strict=True))
         legacy = _legacy(deduped)
         ids = pd.DataFrame({"s": deduped["_source"].astype(str), "id": legacy}).drop_duplicates()["id"]
@@ -134,6 +136,13 @@ def dedupe(datasets: dict[str, pd.DataFrame], rules: DedupeRules, *, decisions: 
         tally.finish()
     del given
     return DedupeResult(datasets, found, repointed, matches, merged_records)
+
+
+def _handed_over(datasets: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
+    """`datasets[name]`, no longer held there (its place kept: the order of `datasets` is the
+    order pointers are re-pointed and reported in)."""
+    frame, datasets[name] = datasets[name], pd.DataFrame()
+    return frame
 
 
 def lead_matches(datasets: dict[str, pd.DataFrame], spec: MatchSpec, pairing: match.Pairing | None = None
@@ -194,7 +203,22 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
                     progress: Progress | None = None, pairing: match.Pairing | None = None
                     ) -> tuple[EntityDedupe, pd.DataFrame]:
     """One entity's duplicates found and merged; returns what was found and the deduplicated
-    frame (survivors carry the values survivorship chose; merged records are gone). `datasets`
+    frame (survivors carry the values survivorship chose; merged records are gone), indexed by
+    the records' positions in `frame`. The arguments are `survivors_of`'s."""
+    found, survivors = survivors_of(frame, spec, entity=entity, decisions=decisions, loaded=loaded,
+                                    children=children, invalid=invalid, datasets=datasets, progress=progress,
+                                    pairing=pairing)
+    return found, survivors.of(frame)
+
+
+def survivors_of(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisions: pd.DataFrame | None = None,
+                 loaded: set[tuple[str, str]] | None = None, children: dict[str, int] | None = None,
+                 invalid: set[tuple[str, str, str]] | None = None,
+                 datasets: dict[str, pd.DataFrame] | None = None,
+                 progress: Progress | None = None, pairing: match.Pairing | None = None
+                 ) -> tuple[EntityDedupe, Survivors]:
+    """One entity's duplicates found, and which of its records survive with which values
+    (`Survivors`, to build the deduplicated records with). `datasets`
     holds the records pointing at these, which related fields (an account's domain from its
     contacts' mail) are made with. `progress` is told each phase as its own item of the dedupe
     stage ("contact: comparing pairs"): blocking (records), comparing pairs (pairs), fitting
@@ -265,8 +289,8 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
     surviving = phase("survivors", n)
     evidence = _pairs_frame(entity, frame, spec, values, scored, model, groups.refused, forced, apart,
                             clue, pointers)
-    clusters, merged, deduped, merged_at = _survive(entity, frame, spec, groups.label, evidence, loaded or set(),
-                                                    children or {}, invalid or set())
+    clusters, merged, survivors, merged_at = _survive(entity, frame, spec, groups.label, evidence, loaded or set(),
+                                                      children or {}, invalid or set())
     surviving.finish()
     skipped = [(" + ".join(f"{p.field}:{p.transform}" for p in spec.blocking[k]), v, s) for k, v, s in skipped]
     found = EntityDedupe(entity, n, candidates, evidence, clusters, merged, skipped,
@@ -275,7 +299,7 @@ def find_duplicates(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisi
                                     "merge": _weight(spec.merge), "review": _weight(spec.review)})
     found.warnings = undecided(found, spec, model)
     found.merged_at = merged_at
-    return found, deduped.drop(columns=["_legacy"])
+    return found, survivors
 
 
 def _weight(probability: float) -> float:
@@ -450,15 +474,15 @@ def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict
 
 def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarray, scored: pd.DataFrame,
              loaded: set[tuple[str, str]], children: dict[str, int],
-             invalid: set[tuple[str, str, str]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """Clusters, merged records, the deduplicated frame and where the merged records are in
-    `frame`, every cluster at once."""
+             invalid: set[tuple[str, str, str]]) -> tuple[pd.DataFrame, pd.DataFrame, Survivors, np.ndarray]:
+    """Clusters, merged records, what survives and where the merged records are in `frame`,
+    every cluster at once."""
     fields = [f for f in MODEL.entity(entity).field_names if f != "id" and f in frame]
     sizes = np.bincount(label, minlength=len(frame))
     in_cluster = np.flatnonzero(sizes[label] > 1)
     if not len(in_cluster):
         return (pd.DataFrame(columns=list(CLUSTER_COLUMNS)), pd.DataFrame(columns=list(MERGED_COLUMNS)),
-                frame.copy(), np.zeros(0, np.int64))
+                Survivors.everyone(len(frame)), np.zeros(0, np.int64))
     records = frame.loc[in_cluster].assign(_cluster=label[in_cluster])
     text = texts(records, fields)
     ranked = rank(records, spec.survivorship, fields=fields, loaded=loaded, children=children, text=text)
@@ -493,20 +517,56 @@ def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarra
     merged_at = frame.index.get_indexer(gone.index).astype(np.int64)
     staying[merged_at] = False
     keep = np.flatnonzero(staying)
-    # Each column taken once: a field's surviving values are other records' of the same column,
-    # so the survivors' rows take theirs from the records chosen (no column is written into).
     rows = np.searchsorted(keep, frame.index.get_indexer(survivor_of.loc[picked.index]))  # survivors stay
-    index = frame.index[keep]
+    chosen_at = {name: frame.index.get_indexer(picked[name]) for name in picked if name in frame}
+    return clusters, merged, Survivors(len(frame), keep, rows, chosen_at), merged_at
 
-    def taken(name: str) -> pd.Series:
-        at = keep
-        if name in picked:
-            at = keep.copy()
-            at[rows] = frame.index.get_indexer(picked[name])
-        return frame[name].take(at).set_axis(index)
 
-    # Side by side: Arrow's take lets go of the GIL, and a million records' columns take seconds.
-    with ThreadPoolExecutor(parallel.cores()) as pool:
-        columns = dict(zip(frame.columns, pool.map(taken, frame.columns), strict=True))
-    deduped = pd.DataFrame(columns, index=index, columns=frame.columns)
-    return clusters, merged, deduped, merged_at
+@dataclass
+class Survivors:
+    """What stays of an entity's records, as positions: the rows `keep` of every column, but for
+    the survivors' rows (`rows`, positions within `keep`) of the columns in `chosen`, which take
+    the values of the records survivorship chose (positions in the records). A plan rather than
+    a frame, so that whoever owns the records builds the deduplicated ones (`of`) letting each
+    column go as its survivors are taken: at 5M contacts a whole second copy held beside the
+    first was the run's peak."""
+
+    records: int
+    keep: np.ndarray
+    rows: np.ndarray
+    chosen: dict[str, np.ndarray]
+
+    @classmethod
+    def everyone(cls, records: int) -> Survivors:
+        return cls(records, np.arange(records, dtype=np.int64), np.zeros(0, np.int64), {})
+
+    def of(self, frame: pd.DataFrame, *, owned: bool = False) -> pd.DataFrame:
+        """The deduplicated records of `frame` (its rows in the order `keep` was made from,
+        indexed by their positions). `owned`: the caller hands `frame` over, holding no other
+        reference to it or its columns, and does not use it again; each column is taken out of
+        it and let go once its survivors are taken."""
+        if len(frame) != self.records:
+            raise ValueError(f"{len(frame)} records, where the survivors were chosen among {self.records}")
+        if len(self.keep) == self.records:  # nothing merged: the records as they are
+            return frame.reset_index(drop=True)
+        index = pd.Index(self.keep)
+        names = list(frame.columns)
+
+        def taken(name: str, column: pd.Series) -> pd.Series:
+            at = self.keep
+            if name in self.chosen:
+                at = self.keep.copy()
+                at[self.rows] = self.chosen[name]
+            return column.take(at).set_axis(index)
+
+        # Each column taken once: a field's surviving values are other records' of the same
+        # column, so the survivors' rows take theirs from the records chosen (nothing is written
+        # into). Side by side: Arrow's take lets go of the GIL, and a million records' columns
+        # take seconds. A column handed to the pool is held by its task alone, until it is done.
+        with ThreadPoolExecutor(parallel.cores()) as pool:
+            if owned:
+                futures = [pool.submit(taken, name, frame.pop(name)) for name in names]
+            else:
+                futures = [pool.submit(taken, name, frame[name]) for name in names]
+            columns = {name: future.result() for name, future in zip(names, futures, strict=True)}
+        return pd.DataFrame(columns, index=index, columns=names)
