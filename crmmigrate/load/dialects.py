@@ -550,7 +550,6 @@ def _loaded_data(connection: sa.Connection, table: sa.Table, names: list[str]) -
                  "FIELDS TERMINATED BY 0x2c OPTIONALLY ENCLOSED BY 0x22 ESCAPED BY '' "
                  f"LINES TERMINATED BY 0x0a ({', '.join(quote(n) for n in names)})")
     options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid", null_string="NULL")
-    pending: list[Future] = []
     numbers = itertools.count()
 
     def load(name: str, data: pa.Buffer, count: int) -> None:
@@ -569,27 +568,39 @@ def _loaded_data(connection: sa.Connection, table: sa.Table, names: list[str]) -
                                                                                     "rows not taken")
             raise pymysql.err.DataError(said[0][1] if said else 0, reason)
 
-    with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-load-data") as loader:
+    with _one_piece_behind("crmmigrate-load-data", load) as loading:
         def send(rows: pa.Table) -> None:
-            if pending:
-                pending.pop().result()
             rows = rows.select(names)
             # A boolean as 1 or 0 (Arrow writes true and false, which MariaDB reads as 0).
             rows = pa.table([c.cast(pa.int8()) if n in booleans else c
                              for n, c in zip(names, rows.columns, strict=True)], names=names)
             sink = pa.BufferOutputStream()
             pacsv.write_csv(rows, sink, options)
-            pending.append(loader.submit(load, f"crmmigrate-piece-{next(numbers)}.csv", sink.getvalue(),
-                                         rows.num_rows))
+            loading(f"crmmigrate-piece-{next(numbers)}.csv", sink.getvalue(), rows.num_rows)
+        yield send
+
+
+@contextmanager
+def _one_piece_behind(name: str, work: Callable[..., None]) -> Iterator[Callable[..., None]]:
+    """`work` done on a thread of its own (`name`), a piece at a time, while the caller makes the
+    next piece: each call waits for the piece before it (whose error it raises), then hands its
+    own over; leaving waits for the last (the transaction around it must not end before). An
+    error of the caller's own is the one raised, once the piece under way is done: Ctrl-C is
+    not taken for a piece's refusal, nor a piece left running on a connection being closed."""
+    pending: list[Future] = []
+    with ThreadPoolExecutor(1, thread_name_prefix=name) as thread:
+        def hand_over(*piece: Any) -> None:
+            if pending:
+                pending.pop().result()
+            pending.append(thread.submit(work, *piece))
         try:
-            yield send
+            yield hand_over
         except BaseException:
-            # The error that came is the one told (Ctrl-C is not taken for the piece's refusal).
             with suppress(Exception):
                 while pending:
                     pending.pop().result()
             raise
-        while pending:  # the last piece's answer, or its refusal, before the transaction ends
+        while pending:
             pending.pop().result()
 
 
@@ -642,7 +653,7 @@ def _sqlite_stage(path: Path) -> Iterator[Callable[[pa.Table], None]]:
     import adbc_driver_sqlite.dbapi as adbc
 
     connection = adbc.connect(str(path))
-    pending: list[Future] = []
+    pieces = itertools.count()
 
     def ingest(rows: pa.Table, mode: str) -> None:
         try:
@@ -652,18 +663,12 @@ def _sqlite_stage(path: Path) -> Iterator[Callable[[pa.Table], None]]:
             raise StagingFailed(str(exc)) from exc
 
     try:
-        # Leaving the executor waits for an ingest still running, error or not.
-        with ThreadPoolExecutor(1, thread_name_prefix="crmmigrate-stage") as stager:
+        with _one_piece_behind("crmmigrate-stage", ingest) as staging:
             def send(rows: pa.Table) -> None:
-                mode = "append" if pending else "create"
-                if pending:
-                    pending.pop().result()
                 rows = pa.table([c.cast(pa.string()) if pa.types.is_temporal(c.type) else c for c in rows.columns],
                                 names=rows.column_names)
-                pending.append(stager.submit(ingest, rows, mode))
+                staging(rows, "append" if next(pieces) else "create")
             yield send
-            if pending:
-                pending.pop().result()
         connection.commit()
     finally:
         connection.close()
