@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from crmmigrate.cli import app
@@ -426,6 +428,53 @@ def test_survivors_built_from_records_handed_over_never_hold_two_copies_of_them(
             assert pool.bytes_allocated() > held * 1.8  # both copies, as the caller keeps its own
     finally:
         pa.set_memory_pool(before)
+
+
+@st.composite
+def _records_and_survivors(draw: st.DrawFn) -> tuple[pd.DataFrame, Survivors]:
+    """Records of every kind of column a run holds (text with nulls, numbers, flags, dates, a
+    non-default index), and a random survivorship over them: some records merged away, some
+    survivors taking some columns' values from other records."""
+    n = draw(st.integers(1, 40))
+    text = st.one_of(st.none(), st.text(max_size=6))
+    frame = pd.DataFrame({
+        "name": pd.Series(draw(st.lists(text, min_size=n, max_size=n)), dtype="str"),
+        "amount": draw(st.lists(st.floats(allow_nan=True, allow_infinity=False), min_size=n, max_size=n)),
+        "count": pd.array(draw(st.lists(st.one_of(st.none(), st.integers(-5, 5)), min_size=n, max_size=n)),
+                          dtype="Int64"),
+        "flag": draw(st.lists(st.booleans(), min_size=n, max_size=n)),
+        "when": pd.to_datetime(draw(st.lists(st.integers(0, 10**9), min_size=n, max_size=n)), unit="s"),
+    }, index=pd.Index(draw(st.permutations(range(100, 100 + n)))))
+    staying = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    staying[draw(st.integers(0, n - 1))] = True  # a cluster keeps its survivor
+    keep = np.flatnonzero(staying)
+    rows = np.array(sorted(draw(st.sets(st.integers(0, len(keep) - 1), max_size=len(keep)))), dtype=np.int64)
+    chosen = {name: np.array(draw(st.lists(st.integers(0, n - 1), min_size=len(rows), max_size=len(rows))),
+                             dtype=np.int64)
+              for name in draw(st.sets(st.sampled_from(list(frame.columns))))}
+    return frame, Survivors(n, keep, rows, chosen)
+
+
+@given(_records_and_survivors())
+@settings(max_examples=150, deadline=None)
+def test_survivors_are_the_same_records_whether_handed_over_or_not(drawn):
+    """The records built are each kept record's row, with the chosen records' values in the
+    survivors' rows, indexed by position; handing the records over changes nothing but who
+    holds them (a one-record-at-a-time rebuilding as the reference)."""
+    frame, survivors = drawn
+    expected = {}
+    for name in frame.columns:
+        values = list(frame[name])
+        column = [values[i] for i in survivors.keep]
+        for row, at in zip(survivors.rows, survivors.chosen.get(name, []), strict=False):
+            column[row] = values[at]
+        expected[name] = pd.Series(column, dtype=frame[name].dtype, index=pd.Index(survivors.keep))
+    expected = pd.DataFrame(expected)
+
+    theirs = frame.copy()
+    pd.testing.assert_frame_equal(survivors.of(theirs), expected, check_index_type=False)
+    pd.testing.assert_frame_equal(theirs, frame)  # left as it was
+    pd.testing.assert_frame_equal(survivors.of(frame.copy(), owned=True), expected, check_index_type=False)
 
 
 def test_the_same_input_gives_the_same_clusters_and_survivors_in_any_order():

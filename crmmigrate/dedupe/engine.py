@@ -547,7 +547,7 @@ class Survivors:
         it and let go once its survivors are taken."""
         if len(frame) != self.records:
             raise ValueError(f"{len(frame)} records, where the survivors were chosen among {self.records}")
-        if len(self.keep) == self.records:  # nothing merged: the records as they are
+        if len(self.keep) == self.records and not self.chosen:  # nothing merged: the records as they are
             return frame.reset_index(drop=True)
         index = pd.Index(self.keep)
         names = list(frame.columns)
