@@ -560,6 +560,33 @@ def test_a_result_held_and_lost_with_the_last_worker_ends_the_run_that_waits_on_
         _ended_for_no_worker(engine, kept)
 
 
+def test_stopping_the_watch_does_not_wait_for_a_scheduler_that_hangs() -> None:
+    """A look at the workers stuck on a scheduler that never answers (stopped, its machine
+    gone) does not hold up the run's end: stop() returns while the look still waits."""
+    from crmmigrate.engines.cluster import Watchdog
+
+    asked, answer = threading.Event(), threading.Event()
+
+    class Hanging:
+        status, futures, _stream_handlers = "running", {}, {}
+
+        def nthreads(self) -> dict:
+            asked.set()
+            answer.wait(120)
+            return {}
+
+    watchdog = Watchdog(Hanging(), no_workers_seconds=0.2)
+    try:
+        assert asked.wait(60), "the watch never looked"
+        stopping = threading.Thread(target=watchdog.stop, daemon=True)
+        stopping.start()
+        stopping.join(20)
+        assert not stopping.is_alive(), "stop() waited on the hanging scheduler"
+        assert not answer.is_set()  # it returned while the look still waited
+    finally:
+        answer.set()
+
+
 def test_the_wait_for_workers_is_an_engine_option_kept_across_the_command_line(samples: Path) -> None:
     """`no_workers_seconds` is read from migration.yaml, may be null (wait for ever), and stays
     as set when the command line picks the engine."""

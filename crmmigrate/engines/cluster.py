@@ -158,9 +158,12 @@ class Watchdog:
                 return
 
     def stop(self) -> None:
+        """The watch over: a look under way is waited for a moment, not until a scheduler that
+        hangs answers (the thread is a daemon, and a look that ends after this one stops
+        at the stop, or at the client being closed)."""
         self._stopped.set()
         if self._looking is not None and self._looking is not threading.current_thread():
-            self._looking.join(timeout=30)
+            self._looking.join(timeout=1)
 
     def _lost_data(self, key: Any = None, **rest: Any) -> None:
         """On the client's event loop: counted, then told to the client as before."""
