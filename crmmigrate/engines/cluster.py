@@ -149,7 +149,7 @@ class Watchdog:
                 since = None
                 continue
             since = time.monotonic() if since is None else since
-            if time.monotonic() - since >= seconds:
+            if time.monotonic() - since >= seconds and not self._stopped.is_set():  # a look stop() did not wait for
                 self._end(f"the Dask cluster has had no worker for {seconds:g} s while the run waited on it "
                           "(its workers were lost and none came back).",
                           "Nothing was loaded yet. Start workers for the scheduler (dask worker ADDRESS; with "
