@@ -30,6 +30,8 @@ DECISION_COLUMNS = ("entity", "source_a", "id_a", "source_b", "id_b", "decision"
 CLUSTER_COLUMNS = ("entity", "cluster", "_source", "legacy_id", "survivor", "score")
 MERGED_COLUMNS = ("entity", "_source", "_file", "_row", "legacy_id", "survivor_source", "survivor_id", "cluster")
 DECISIONS = ("merge", "apart", "skip")
+# What ranking and choosing look at in a clustered record, beside its fields' values.
+SURVIVORSHIP_COLUMNS = ("_source", "_legacy", "_file", "_row", "created_at")
 MODEL_COLUMNS = ("comparison", "method", "level", "m", "u", "weight")
 
 
@@ -281,10 +283,10 @@ def survivors_of(frame: pd.DataFrame, spec: MatchSpec, *, entity: str, decisions
                 levels[name][missing] = level
         return (found < 0) | match.conflicts(values, spec, levels, a, b, pointers, names=False)
 
-    source, legacy = frame["_source"].astype(str).to_numpy(dtype=object), frame["_legacy"].to_numpy(dtype=object)
+    source, legacy = frame["_source"], frame["_legacy"]  # named one at a time, by a refusal only
     clustering = phase("clustering", int(merge.sum()))
     groups = cluster(n, scored.left[merge], scored.right[merge], strength[merge], apart=set(apart),
-                     distinct=distinct, name=lambda i: f"{source[i]}:{legacy[i]}", done=clustering.add)
+                     distinct=distinct, name=lambda i: f"{source.iat[i]}:{legacy.iat[i]}", done=clustering.add)
     clustering.finish()
     surviving = phase("survivors", n)
     evidence = _pairs_frame(entity, frame, spec, values, scored, model, groups.refused, forced, apart,
@@ -447,14 +449,17 @@ def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict
     decision[scored.find(apart)] = "apart"
     keep = (band != "distinct") | (decision != "")
     left, right = scored.left[keep], scored.right[keep]
-    source = frame["_source"].astype(str).to_numpy(dtype=object)
-    legacy = frame["_legacy"].to_numpy(dtype=object)
+    # Keys of the pairs' records only, as Python strings: all of them, at 5M contacts, were
+    # 0.3 GB a column on top of the survivors phase's peak.
+    source_l, source_r = (_objects(frame["_source"], at, text=True) for at in (left, right))
+    legacy_l, legacy_r = (_objects(frame["_legacy"], at) for at in (left, right))
     # Each pair written with its records in key order, whatever order they came in.
-    swap = (source[left] > source[right]) | ((source[left] == source[right]) & (legacy[left] > legacy[right]))
+    swap = (source_l > source_r) | ((source_l == source_r) & (legacy_l > legacy_r))
     left, right = np.where(swap, right, left), np.where(swap, left, right)
     out = pd.DataFrame({
-        "entity": entity, "source_a": source[left], "id_a": legacy[left], "source_b": source[right],
-        "id_b": legacy[right], "probability": np.round(probability[keep], 6), "band": band[keep],
+        "entity": entity, "source_a": np.where(swap, source_r, source_l), "id_a": np.where(swap, legacy_r, legacy_l),
+        "source_b": np.where(swap, source_l, source_r), "id_b": np.where(swap, legacy_l, legacy_r),
+        "probability": np.round(probability[keep], 6), "band": band[keep],
         "decision": decision[keep], "why": reason[keep], "clue": evidence_of[keep],
     })
     for name, comparison in spec.compare.items():
@@ -472,6 +477,12 @@ def _pairs_frame(entity: str, frame: pd.DataFrame, spec: MatchSpec, values: dict
                            kind="stable").reset_index(drop=True)
 
 
+def _objects(column: pd.Series, at: np.ndarray, *, text: bool = False) -> np.ndarray:
+    """A column's values at positions `at` (`text`: as text), as a NumPy array of Python objects."""
+    values = column.iloc[at]
+    return (values.astype(str) if text else values).to_numpy(dtype=object)
+
+
 def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarray, scored: pd.DataFrame,
              loaded: set[tuple[str, str]], children: dict[str, int],
              invalid: set[tuple[str, str, str]]) -> tuple[pd.DataFrame, pd.DataFrame, Survivors, np.ndarray]:
@@ -483,8 +494,10 @@ def _survive(entity: str, frame: pd.DataFrame, spec: MatchSpec, label: np.ndarra
     if not len(in_cluster):
         return (pd.DataFrame(columns=list(CLUSTER_COLUMNS)), pd.DataFrame(columns=list(MERGED_COLUMNS)),
                 Survivors.everyone(len(frame)), np.zeros(0, np.int64))
-    records = frame.loc[in_cluster].assign(_cluster=label[in_cluster])
-    text = texts(records, fields)
+    # The clustered records' keys and stamps, and their fields' values a field at a time: a
+    # copy of whole records (and a second, ranked) was most of this phase's memory.
+    records = frame.loc[in_cluster, [c for c in SURVIVORSHIP_COLUMNS if c in frame]].assign(_cluster=label[in_cluster])
+    text = texts(frame, fields, at=in_cluster)
     ranked = rank(records, spec.survivorship, fields=fields, loaded=loaded, children=children, text=text)
     picked = chosen(ranked, spec.survivorship, fields, invalid, text)
     masters = ranked[ranked["_rank"] == 0]

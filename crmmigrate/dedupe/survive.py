@@ -33,9 +33,12 @@ def _stamp(created: pd.Series, *, newest: bool) -> np.ndarray:
     return values
 
 
-def texts(records: pd.DataFrame, fields: list[str]) -> dict[str, pd.Series]:
-    """Each field's values stripped, None where blank: what `rank` and `survivors` look at."""
-    return {name: _text(records, name) for name in fields}
+def texts(records: pd.DataFrame, fields: list[str], *, at: np.ndarray | None = None) -> dict[str, pd.Series]:
+    """Each field's values stripped, None where blank: what `rank` and `survivors` look at.
+    `at`: of the records at these positions only, taken a field at a time."""
+    if at is None:
+        return {name: _text(records, name) for name in fields}
+    return {name: _text(records[[name]].iloc[at], name) for name in fields}
 
 
 def rank(records: pd.DataFrame, rules: Survivorship, *, fields: list[str], loaded: set[tuple[str, str]],
