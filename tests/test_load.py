@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -693,3 +694,62 @@ def test_reading_id_maps_statuses_keeps_the_locks_this_process_holds_on_a_sqlite
             holder.close()
     finally:
         engine.dispose()
+
+
+class _Refused(Exception):
+    pass
+
+
+def _pieces_behind(fail_piece: int | None, slow: threading.Event | None = None):
+    done: list[int] = []
+
+    def work(number: int) -> None:
+        if slow is not None:
+            assert slow.wait(30)
+        if number == fail_piece:
+            raise _Refused(f"piece {number}")
+        done.append(number)
+    return done, work
+
+
+def test_pieces_are_written_in_order_each_refusal_raised_when_the_next_is_handed_over():
+    done, work = _pieces_behind(fail_piece=None)
+    with dialects_module._one_piece_behind("test", work) as hand_over:
+        for number in range(5):
+            hand_over(number)
+    assert done == [0, 1, 2, 3, 4]  # all of them written, in order, before leaving
+
+    done, work = _pieces_behind(fail_piece=1)
+    with pytest.raises(_Refused, match="piece 1"), dialects_module._one_piece_behind("test", work) as hand_over:
+        for number in range(5):
+            hand_over(number)
+    assert done == [0]  # nothing handed over after the refusal
+
+
+def test_a_pieces_refusal_is_raised_before_an_error_making_the_next_piece():
+    """The database refused piece 0 while piece 1 was being made, and making it failed too: the
+    refusal is what the loader hears (it sends the source batch by batch), the other error its
+    context."""
+    slow = threading.Event()
+    done, work = _pieces_behind(fail_piece=0, slow=slow)
+    with pytest.raises(_Refused, match="piece 0") as raised, \
+            dialects_module._one_piece_behind("test", work) as hand_over:
+        hand_over(0)
+        slow.set()  # piece 0 goes on, and fails, while piece 1 is made
+        raise ValueError("making piece 1")
+    assert isinstance(raised.value.__context__, ValueError)
+
+
+def test_ctrl_c_while_a_piece_is_written_is_what_is_raised_once_the_piece_is_done():
+    slow = threading.Event()
+    done, work = _pieces_behind(fail_piece=0, slow=slow)
+    with pytest.raises(KeyboardInterrupt), dialects_module._one_piece_behind("test", work) as hand_over:
+        hand_over(0)
+        slow.set()
+        raise KeyboardInterrupt
+    # and a caller's error with no refusal under way is its own
+    done, work = _pieces_behind(fail_piece=None)
+    with pytest.raises(ValueError, match="mine"), dialects_module._one_piece_behind("test", work) as hand_over:
+        hand_over(0)
+        raise ValueError("mine")
+    assert done == [0]  # the piece under way was finished first

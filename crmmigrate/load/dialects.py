@@ -584,9 +584,12 @@ def _loaded_data(connection: sa.Connection, table: sa.Table, names: list[str]) -
 def _one_piece_behind(name: str, work: Callable[..., None]) -> Iterator[Callable[..., None]]:
     """`work` done on a thread of its own (`name`), a piece at a time, while the caller makes the
     next piece: each call waits for the piece before it (whose error it raises), then hands its
-    own over; leaving waits for the last (the transaction around it must not end before). An
-    error of the caller's own is the one raised, once the piece under way is done: Ctrl-C is
-    not taken for a piece's refusal, nor a piece left running on a connection being closed."""
+    own over; leaving waits for the last (the transaction around it must not end before). When
+    the caller fails while a piece is under way, that piece is waited for first, and its own
+    refusal is the error raised, as the earlier of the two: the database refusing piece N sends
+    the source batch by batch, whatever went wrong making piece N+1. Ctrl-C (any error that is
+    not an Exception) is the one raised, never taken for a piece's refusal; and no piece is
+    left running on a connection being closed."""
     pending: list[Future] = []
     with ThreadPoolExecutor(1, thread_name_prefix=name) as thread:
         def hand_over(*piece: Any) -> None:
@@ -595,6 +598,12 @@ def _one_piece_behind(name: str, work: Callable[..., None]) -> Iterator[Callable
             pending.append(thread.submit(work, *piece))
         try:
             yield hand_over
+        except Exception:
+            while pending:
+                refused = pending.pop().exception()
+                if refused is not None:
+                    raise refused  # the caller's error stays as its context
+            raise
         except BaseException:
             with suppress(Exception):
                 while pending:
