@@ -69,7 +69,7 @@ from crmmigrate.model import ANY_ENTITY, MODEL
 from crmmigrate.passwords import mask_text
 from crmmigrate.progress import Progress, Tally
 from crmmigrate.run_state import RunLog, RunState, StageContext
-from crmmigrate.staging import ChunkWriter, file_name, write_frames
+from crmmigrate.staging import ChunkWriter, file_name, parked, write_frames
 from crmmigrate.validate import (
     ValidationResult,
     load_rules,
@@ -446,6 +446,7 @@ def _dedupe(migration: Migration, engine: Engine, ledger: _Ledger, state: RunSta
             chosen = DedupeRules(entities={e: rules.entities[e] for e in deduped_entities},
                                  leads=None if beside else leads)
             decisions, loaded = read_decisions(migration.decisions), ledger.loaded(deduped_entities)
+            _park(state, [e for e in state.datasets if e not in deduped_entities], stages.run_dir)
             # The cleaned records are handed over, not kept here: dedupe lets each entity's go
             # once it has its deduplicated records (a second copy of accounts and contacts
             # through the leads' matching, else), keeping only the merged records as cleaned,
@@ -490,6 +491,18 @@ def _beside_the_load(leads: MatchSpec | None, state: RunState, stages: StageCont
     deduped.lead_matches, files, stages.timings["dedupe_leads"] = answer
     stages.files.update(files)
     tally.finish()
+
+
+def _park(state: RunState, names: list[str], folder: Path) -> None:
+    """The records of `names` (what dedupe holds without deduplicating: the opportunities, cases,
+    roles and leads, whose pointers it reads and re-points) moved into files the system pages in
+    as they are read (`staging.parked`), the run's own memory let go of them: at 5M contacts,
+    gigabytes that sat beside the contacts' matching. The load reads them from there."""
+    for name in names:
+        frame = state.datasets[name] = parked(state.datasets[name], folder)
+        if name in state.cleaned.datasets:  # the same records, which it holds too
+            state.cleaned.datasets[name] = frame
+    parallel.give_back()
 
 
 def _handed_over(state: RunState) -> dict[str, pd.DataFrame]:

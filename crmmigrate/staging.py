@@ -8,6 +8,7 @@ that looks complete.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import re
 import tempfile
@@ -218,3 +219,34 @@ def read_staged(path: Path) -> pd.DataFrame:
             raise
         raise MalformedInput(f"cannot be read as Parquet: {str(exc).splitlines()[0]}.", file=str(path),
                              hint=_NOT_STAGED) from None
+
+
+def parked(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """`frame` with its Arrow columns moved out of the process's memory into a file of `folder`
+    that only the frame maps (an unnamed temporary file where the system has them, so nothing
+    is left behind, whatever ends the run): the same records, the same dtypes, but read from
+    the file's pages, which the system brings in as they are read and can let go of again, as
+    it cannot the process's own memory. For the records a stage holds without reading (dedupe
+    holds the opportunities while it matches the contacts). Columns that are not Arrow's stay
+    as they are; where the file cannot be written (the disk full), so does the frame."""
+    arrow = [name for name in frame.columns if hasattr(frame[name].array, "_pa_array")]
+    if not arrow or frame.columns.has_duplicates or len(frame) == 0:
+        return frame
+    table = pa.table({name: frame[name].array._pa_array for name in arrow})
+    try:
+        file = tempfile.TemporaryFile(dir=folder)
+    except OSError:
+        return frame
+    with file:
+        try:
+            with pa.ipc.new_file(pa.PythonFile(file, mode="w"), table.schema) as writer:
+                writer.write_table(table)
+            file.flush()
+            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError, pa.ArrowException):
+            return frame
+    # The mapping outlives the file's descriptor, and lasts as long as a column reads from it.
+    back = pa.ipc.open_file(pa.py_buffer(mapped)).read_all()
+    columns = {name: pd.Series(back.column(name), dtype=frame[name].dtype, index=frame.index, name=name)
+               if name in arrow else frame[name] for name in frame.columns}
+    return pd.DataFrame(columns, index=frame.index, columns=frame.columns, copy=False)

@@ -13,13 +13,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from crmmigrate.config import BadConfig
 from crmmigrate import parallel
+from crmmigrate import run as run_module
+from crmmigrate.config import BadConfig
 from crmmigrate.errors import BadUsage, OutputError
 from crmmigrate.migration import load_migration
 from crmmigrate.run import RunResult, entity_names, run_migration
 from crmmigrate.run_state import StageContext
 from crmmigrate.scaffold import SAMPLE_SOURCES, init_project
+from tests.test_staging import _mapping_of, _text_buffers, needs_proc
 
 ROOT = Path(__file__).resolve().parent.parent
 TRUTH = json.loads((ROOT / "samples" / "truth.json").read_text(encoding="utf-8"))
@@ -413,3 +415,31 @@ def test_legacy_ids_padded_with_ascii_separators_keep_one_key_in_the_table_and_t
     assert all(line.id_map_differ == 0 and line.balanced for line in result.ledger)
     assert counts(url, "SELECT legacy_id FROM account WHERE legacy_id IN ('1001', '1002') ORDER BY legacy_id") \
         == [("1001",), ("1002",)]
+
+
+@needs_proc
+def test_what_dedupe_holds_without_deduplicating_it_reads_from_a_file_not_the_runs_memory(project, monkeypatch):
+    """The opportunities, cases, roles, leads and activities wait through dedupe (which reads
+    and re-points their pointers only) in a file of the run directory that the system pages in
+    as they are read, not in the run's own memory; the accounts and contacts it deduplicates
+    stay as they were. The run is the same run, and leaves no such file behind."""
+    seen: dict[str, tuple[set[bool], set[bool]]] = {}
+    deduplicating = run_module.dedupe
+
+    def watched(datasets, rules, **options):
+        for name, frame in datasets.items():
+            where = [_mapping_of(address) for address in _text_buffers(frame)]
+            seen[name] = ({w is not None for w in where},
+                          {w.startswith(str(project)) for w in where if w is not None})
+        return deduplicating(datasets, rules, **options)
+
+    monkeypatch.setattr(run_module, "dedupe", watched)
+    result = run_migration(load_migration(project / "migration.yaml"), allow_failing=True)
+
+    assert_exact_ledger(result)
+    for name in ("opportunity", "opportunity_contact_role", "case", "lead", "activity"):
+        assert seen[name] == ({True}, {True}), name  # every text column from a file of the project's
+    for name in ("account", "contact"):
+        assert seen[name] == ({False}, set()), name
+    names = {p.name for p in result.run_dir.rglob("*")}
+    assert not any(n.startswith("tmp") for n in names), names

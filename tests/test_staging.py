@@ -5,13 +5,19 @@ half file under the real name nor the temporary one, and says which file it coul
 from __future__ import annotations
 
 import errno
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from crmmigrate import staging
 from crmmigrate.dedupe import DedupeResult, dedupe, write_outputs
 from crmmigrate.errors import OutputError
 from tests.test_dedupe import RULES, crm
@@ -164,3 +170,82 @@ def test_staged_chunks_that_cannot_be_written_are_sent_back_as_they_are(tmp_path
     monkeypatch.setattr(pa, "OSFile", full)
     assert StagedChunks.left(chunks, tmp_path) is chunks
     assert not list(tmp_path.iterdir())
+
+
+def _mapping_of(address: int) -> str | None:
+    """The file a memory address of this process is mapped from (Linux's /proc/self/maps), or
+    None for memory of its own."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        span, _perms, _offset, _device, inode, *path = line.split(maxsplit=5)
+        start, end = (int(x, 16) for x in span.split("-"))
+        if start <= address < end:
+            return path[0] if path and inode != "0" else None
+    return None
+
+
+def _text_buffers(frame: pd.DataFrame) -> list[int]:
+    """Where each text column's characters are (empty ones, which Arrow need not allocate, left out)."""
+    return [chunk.buffers()[2].address for name in frame.columns if hasattr(frame[name].array, "_pa_array")
+            for chunk in frame[name].array._pa_array.chunks
+            if pa.types.is_large_string(chunk.type) and chunk.buffers()[2] is not None and chunk.buffers()[2].size]
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc/self/maps")
+
+
+@needs_proc
+def test_parked_records_are_the_same_records_read_from_a_file_that_leaves_nothing_behind(tmp_path):
+    n = 200_000
+    frame = pd.DataFrame({
+        "id": pd.Series([f"C{i:07d}" for i in range(n)], dtype="str"),
+        "name": pd.Series([None if i % 11 == 0 else f"name {i}" for i in range(n)], dtype="str"),
+        "amount": pd.array([i if i % 3 else None for i in range(n)], dtype="Int64"),
+        "count": pd.Series(range(n), dtype="int64[pyarrow]"),
+        "plain": [f"object {i}" for i in range(n)],
+    }, index=pd.RangeIndex(5, n + 5))
+    frame["plain"] = frame["plain"].astype(object)
+    pool_before = pa.total_allocated_bytes()
+
+    parked = staging.parked(frame, tmp_path)
+
+    pd.testing.assert_frame_equal(parked, frame)  # values, dtypes, index, column order
+    assert pa.total_allocated_bytes() == pool_before  # nothing copied into the process's memory
+    assert np.shares_memory(parked["plain"].to_numpy(), frame["plain"].to_numpy())  # not Arrow's: as it was
+    for address in _text_buffers(parked):  # the text read from the file's pages...
+        assert _mapping_of(address) is not None
+    for address in _text_buffers(frame):  # ...where the records as given were the process's own
+        assert _mapping_of(address) is None
+    assert list(tmp_path.iterdir()) == []  # the file has no name: nothing to remove, whatever ends the run
+    held = pa.total_allocated_bytes()
+    del frame
+    assert pa.total_allocated_bytes() < held - 4 * n  # the records as given let go of
+
+
+def test_records_that_cannot_be_parked_stay_as_they_are(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"id": pd.Series(["a", "b", None], dtype="str")})
+
+    def full(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(staging.tempfile, "TemporaryFile", full)
+        assert staging.parked(frame, tmp_path) is frame
+    with monkeypatch.context() as patched:
+        patched.setattr(staging.pa.ipc, "new_file", full)  # the disk filling while it is written
+        assert staging.parked(frame, tmp_path) is frame
+    assert staging.parked(frame.iloc[:0], tmp_path).empty
+    assert list(tmp_path.iterdir()) == []
+
+
+@given(st.lists(st.tuples(st.none() | st.text(max_size=8), st.none() | st.integers(-2**40, 2**40),
+                          st.none() | st.booleans()), max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_any_parked_records_read_back_as_they_were(rows):
+    frame = pd.DataFrame({
+        "text": pd.Series([r[0] for r in rows], dtype="str"),
+        "number": pd.array([r[1] for r in rows], dtype="Int64"),
+        "arrow": pd.Series([r[1] for r in rows], dtype="int64[pyarrow]"),
+        "flag": pd.Series([r[2] for r in rows], dtype="bool[pyarrow]"),
+    })
+    with tempfile.TemporaryDirectory() as folder:
+        pd.testing.assert_frame_equal(staging.parked(frame, Path(folder)), frame)
