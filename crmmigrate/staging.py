@@ -11,6 +11,7 @@ import contextlib
 import mmap
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
@@ -228,11 +229,17 @@ def parked(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
     the file's pages, which the system brings in as they are read and can let go of again, as
     it cannot the process's own memory. For the records a stage holds without reading (dedupe
     holds the opportunities while it matches the contacts). Columns that are not Arrow's stay
-    as they are; where the file cannot be written (the disk full), so does the frame."""
+    as they are; so does the frame where its columns are not named by distinct strings, or the
+    file cannot be written, or would leave the disk less free space than it takes."""
+    if len(frame) == 0 or frame.columns.has_duplicates or not all(isinstance(c, str) for c in frame.columns):
+        return frame
     arrow = [name for name in frame.columns if hasattr(frame[name].array, "_pa_array")]
-    if not arrow or frame.columns.has_duplicates or len(frame) == 0:
+    if not arrow:
         return frame
     table = pa.table({name: frame[name].array._pa_array for name in arrow})
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(folder).free < 2 * table.nbytes:  # the run's own files come first
+            return frame
     try:
         file = tempfile.TemporaryFile(dir=folder)
     except OSError:

@@ -762,13 +762,16 @@ def test_the_pairs_evidence_names_only_the_records_of_the_pairs_it_keeps(monkeyp
     evidence = dedupe_engine._pairs_frame
 
     def watched(*arguments):
+        tracing = tracemalloc.is_tracing()  # already, when the tests are run under -X tracemalloc
         tracemalloc.start()
+        tracemalloc.reset_peak()
         try:
             start = tracemalloc.get_traced_memory()[0]
             out = evidence(*arguments)
             held, peak = tracemalloc.get_traced_memory()
         finally:
-            tracemalloc.stop()
+            if not tracing:
+                tracemalloc.stop()
         seen.update(pairs=len(out), transient=peak - held, returned=held - start)
         return out
 

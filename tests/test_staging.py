@@ -8,6 +8,7 @@ import errno
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -233,7 +234,13 @@ def test_records_that_cannot_be_parked_stay_as_they_are(tmp_path, monkeypatch):
     with monkeypatch.context() as patched:
         patched.setattr(staging.pa.ipc, "new_file", full)  # the disk filling while it is written
         assert staging.parked(frame, tmp_path) is frame
+    with monkeypatch.context() as patched:  # a disk that the file would leave with less free space than it takes
+        patched.setattr(staging.shutil, "disk_usage", lambda _folder: SimpleNamespace(total=10**9, used=10**9, free=10))
+        assert staging.parked(frame, tmp_path) is frame
     assert staging.parked(frame.iloc[:0], tmp_path).empty
+    for columns in (["id", "id"], [0, 1]):  # named by what Arrow cannot, or twice: as they are
+        named = pd.concat([frame, frame], axis=1).set_axis(columns, axis=1)
+        assert staging.parked(named, tmp_path) is named
     assert list(tmp_path.iterdir()) == []
 
 
